@@ -1,0 +1,36 @@
+# A thin wrapper over cargo. `make help` lists the targets.
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
+RELEASE := target/release
+
+.PHONY: all run test lint man install clean help
+
+all: ## Build the release binaries (the default)
+	$(CARGO) build --release
+
+run: all ## Build, then run taskmaster on conf/taskmaster.yaml in the foreground
+	$(RELEASE)/taskmaster -c conf/taskmaster.yaml
+
+test: ## Run every test (unit, integration, crash)
+	$(CARGO) test
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+man: ## Render the manual page to the terminal
+	man -l man/taskmaster.1
+
+install: all ## Install both binaries and the man page under $(DESTDIR)$(PREFIX)
+	install -d $(BINDIR) $(MANDIR)
+	install -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
+	install -m 644 man/taskmaster.1 $(MANDIR)
+
+clean: ## Remove build products
+	$(CARGO) clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /\1\t/' | expand -t 10

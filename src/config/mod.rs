@@ -1,0 +1,62 @@
+//! The configuration: reading a file, validating all of it, and the typed result. The only
+//! impure part is `load` (it reads the file and the environment); the rest is pure.
+
+mod error;
+pub mod node;
+pub mod raw;
+mod render;
+pub mod spec;
+mod validate;
+
+pub use error::{ConfigError, Problem};
+pub use render::render;
+pub use spec::*;
+pub use validate::{Context, validate};
+
+use std::path::{Path, PathBuf};
+
+/// Where taskmaster looks for its configuration when `-c` is not given, in order.
+pub const DEFAULT_PATHS: &[&str] = &["taskmaster.yaml", "/etc/taskmaster/taskmaster.yaml"];
+
+/// The first default configuration file that exists, or the first default as the one to report.
+pub fn default_path() -> PathBuf {
+    DEFAULT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATHS[0]))
+}
+
+impl Context {
+    /// The context of this process for a config file at `file`.
+    pub fn for_file(file: &Path) -> Context {
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let config_dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Context {
+            config_dir,
+            home: var("HOME"),
+            runtime_dir: var("XDG_RUNTIME_DIR"),
+            uid: nix::unistd::getuid().as_raw(),
+        }
+    }
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read(path).map_err(|e| {
+        ConfigError::whole(&shown, format!("cannot read the file: {}", describe_io(&e)), None)
+    })?;
+    let text = String::from_utf8(text)
+        .map_err(|e| ConfigError::whole(&shown, format!("is not UTF-8 text ({e})"), None))?;
+    validate(&text, &shown, &Context::for_file(path))
+}
+
+/// An I/O error as a person would say it: "No such file or directory", without "(os error 2)".
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}

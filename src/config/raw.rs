@@ -1,0 +1,347 @@
+//! The configuration file as written: the keys it may hold, their defaults, and how one YAML
+//! value of each kind is read. Each reader takes a `Node` and returns the typed value or a message
+//! saying what was expected; it never looks at other keys (that is `validate`'s job).
+
+use super::node::Node;
+use super::spec::{Mode, RestartPolicy, parse_signal};
+use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Keys of the top level of the file.
+pub const TOP_KEYS: &[&str] = &["taskmaster", "programs"];
+
+/// Keys of the `taskmaster:` section, in the order `--check` prints them.
+pub const DAEMON_KEYS: &[&str] = &["logfile", "loglevel", "socket", "socket_mode", "history"];
+
+/// Keys of a program, in the order `--check` prints them.
+pub const PROGRAM_KEYS: &[&str] = &[
+    "cmd",
+    "numprocs",
+    "umask",
+    "workingdir",
+    "autostart",
+    "autorestart",
+    "exitcodes",
+    "startretries",
+    "starttime",
+    "stopsignal",
+    "stoptime",
+    "stopasgroup",
+    "stdout",
+    "stderr",
+    "env",
+];
+
+/// supervisord's names for our keys, so that a config carried over gets a pointed hint.
+pub const SUPERVISORD_NAMES: &[(&str, &str)] = &[
+    ("command", "cmd"),
+    ("directory", "workingdir"),
+    ("environment", "env"),
+    ("startsecs", "starttime"),
+    ("stopwaitsecs", "stoptime"),
+    ("stdout_logfile", "stdout"),
+    ("stderr_logfile", "stderr"),
+    ("process_name", "numprocs"),
+];
+
+pub const DEFAULT_NUMPROCS: u32 = 1;
+pub const MAX_NUMPROCS: u32 = 1000;
+pub const DEFAULT_AUTOSTART: bool = true;
+pub const DEFAULT_AUTORESTART: RestartPolicy = RestartPolicy::Unexpected;
+pub const DEFAULT_EXITCODES: &[u8] = &[0];
+pub const DEFAULT_STARTRETRIES: u32 = 3;
+pub const MAX_STARTRETRIES: u32 = 1000;
+pub const DEFAULT_STARTTIME: Duration = Duration::from_secs(1);
+pub const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
+pub const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
+pub const DEFAULT_STOPASGROUP: bool = false;
+/// Times are bounded so that deadline arithmetic can never overflow; a day is plenty.
+pub const MAX_SECONDS: f64 = 86_400.0;
+pub const DEFAULT_LOGFILE: &str = "taskmaster.log";
+pub const DEFAULT_SOCKET_MODE: Mode = Mode(0o600);
+pub const DEFAULT_HISTORY: &str = "~/.taskmaster_history";
+/// `sun_path` holds 108 bytes including the terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+
+pub type Read<T> = Result<T, String>;
+
+fn found(expected: &str, node: &Node) -> String {
+    format!("expected {expected}, found {}", node.kind())
+}
+
+pub fn read_bool(node: &Node) -> Read<bool> {
+    match node {
+        Node::Bool(b) => Ok(*b),
+        other => Err(found("true or false", other)),
+    }
+}
+
+/// A whole number from `min` to `max`.
+pub fn read_count(node: &Node, min: u32, max: u32) -> Read<u32> {
+    let expected = format!("a whole number from {min} to {max}");
+    match node {
+        Node::Int(i) if (i128::from(min)..=i128::from(max)).contains(i) => {
+            u32::try_from(*i).map_err(|_| found(&expected, node))
+        }
+        other => Err(found(&expected, other)),
+    }
+}
+
+/// A number of seconds, fractions allowed.
+pub fn read_seconds(node: &Node) -> Read<Duration> {
+    let expected = format!("a number of seconds from 0 to {MAX_SECONDS}");
+    let seconds = match node {
+        Node::Int(i) => *i as f64,
+        Node::Float(f) => *f,
+        other => return Err(found(&expected, other)),
+    };
+    match (0.0..=MAX_SECONDS).contains(&seconds) {
+        true => Ok(Duration::from_secs_f64(seconds)),
+        false => Err(found(&expected, node)),
+    }
+}
+
+/// Permission bits written in octal, however YAML typed them: `022`, `0022`, `"022"`, `0o22`
+/// and `22` all mean 0o022. `text` is the value as written in the file, when known; without it a
+/// number is read back as its decimal digits.
+pub fn read_octal(node: &Node, text: Option<&str>) -> Read<Mode> {
+    let written = match (node, text) {
+        (Node::Str(_) | Node::Int(_), Some(t)) => t.to_string(),
+        (Node::Str(s), None) => s.clone(),
+        (Node::Int(i), None) => i.to_string(),
+        (other, _) => return Err(found("octal digits like 022", other)),
+    };
+    let digits = written.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    if digits.is_empty() {
+        return Err("expected octal digits like 022, found nothing".to_string());
+    }
+    if let Some(bad) = digits.chars().find(|c| !('0'..='7').contains(c)) {
+        return Err(format!("is octal (digits 0 to 7), but `{written}` has `{bad}`"));
+    }
+    match u32::from_str_radix(digits, 8) {
+        Ok(bits) if bits <= 0o777 => Ok(Mode(bits)),
+        _ => Err(format!("is octal and at most 0777, but `{written}` is larger")),
+    }
+}
+
+pub fn read_restart(node: &Node) -> Read<RestartPolicy> {
+    let expected = "always, never or unexpected";
+    match node {
+        Node::Bool(true) => Ok(RestartPolicy::Always),
+        Node::Bool(false) => Ok(RestartPolicy::Never),
+        Node::Str(s) => RestartPolicy::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| found(expected, node)),
+        other => Err(found(expected, other)),
+    }
+}
+
+/// One exit code or a list of them, each from 0 to 255; sorted, duplicates dropped.
+pub fn read_exitcodes(node: &Node) -> Read<Vec<u8>> {
+    let expected = "an exit code from 0 to 255, or a list of them like [0, 2]";
+    let one = |n: &Node| match n {
+        Node::Int(i) => u8::try_from(*i).map_err(|_| found(expected, n)),
+        other => Err(found(expected, other)),
+    };
+    let mut codes = match node {
+        Node::Seq(items) => items.iter().map(one).collect::<Read<Vec<u8>>>()?,
+        single => vec![one(single)?],
+    };
+    codes.sort_unstable();
+    codes.dedup();
+    Ok(codes)
+}
+
+/// A stop signal: a name with or without SIG, in any case, or a number. SIGKILL and SIGSTOP are
+/// refused: neither lets a process stop gracefully, and SIGKILL comes anyway after `stoptime`.
+pub fn read_stopsignal(node: &Node) -> Read<Signal> {
+    let text = match node {
+        Node::Str(s) => s.clone(),
+        Node::Int(i) => i.to_string(),
+        other => return Err(found("a signal name like TERM or USR1, or its number", other)),
+    };
+    match parse_signal(&text) {
+        Some(Signal::SIGKILL) => {
+            Err("KILL cannot be a stop signal: it gives the program no chance to stop cleanly, \
+             and taskmaster sends it anyway once `stoptime` has passed"
+                .to_string())
+        }
+        Some(Signal::SIGSTOP) => {
+            Err("STOP cannot be a stop signal: it pauses the program instead of ending it".into())
+        }
+        Some(signal) => Ok(signal),
+        None => Err(format!("`{text}` is not a signal name or number (try TERM, INT, QUIT, USR1)")),
+    }
+}
+
+/// Text: a non-empty string (numbers are not silently turned into paths or commands).
+pub fn read_text(node: &Node, what: &str) -> Read<String> {
+    match node {
+        Node::Str(s) if !s.trim().is_empty() => Ok(s.clone()),
+        Node::Str(_) => Err(format!("expected {what}, found an empty text")),
+        other => Err(found(what, other)),
+    }
+}
+
+/// A path: `~` at the start is the home folder, a relative path is relative to `base` (the
+/// config file's folder).
+pub fn read_path(node: &Node, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
+    let text = read_text(node, "a path")?;
+    resolve_path(&text, base, home)
+}
+
+pub fn resolve_path(text: &str, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
+    if text.contains('\0') {
+        return Err("a path cannot contain a NUL byte".to_string());
+    }
+    let expanded = match text.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match home {
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => return Err(format!("`{text}` starts with ~ but HOME is not set")),
+        },
+        _ => PathBuf::from(text),
+    };
+    Ok(normalize(&base.join(expanded)))
+}
+
+/// Drops `.` components and empty segments without touching the file system (so no symlink is
+/// resolved and a path that does not exist yet stays valid).
+pub fn normalize(path: &Path) -> PathBuf {
+    path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+}
+
+/// `env:` values: any scalar, taken as the text it was written with.
+pub fn read_env_value(node: &Node, text: Option<&str>) -> Read<String> {
+    let value = match (node, text) {
+        (Node::Seq(_) | Node::Map(_), _) => return Err(found("a single value", node)),
+        (Node::Null, _) => String::new(),
+        (_, Some(t)) => t.to_string(),
+        (Node::Str(s), None) => s.clone(),
+        (Node::Int(i), None) => i.to_string(),
+        (Node::Float(f), None) => f.to_string(),
+        (Node::Bool(b), None) => b.to_string(),
+    };
+    match value.contains('\0') {
+        true => Err("an environment value cannot contain a NUL byte".to_string()),
+        false => Ok(value),
+    }
+}
+
+/// Environment variable names: not empty, no `=` and no NUL.
+pub fn check_env_name(name: &str) -> Read<()> {
+    match name.is_empty() || name.contains(['=', '\0']) {
+        true => Err(format!("`{name}` is not a valid environment variable name")),
+        false => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Node {
+        Node::Str(text.to_string())
+    }
+
+    #[test]
+    fn umask_is_octal_however_written() {
+        assert_eq!(read_octal(&s("022"), Some("022")), Ok(Mode(0o22)));
+        assert_eq!(read_octal(&s("0022"), Some("0022")), Ok(Mode(0o22)));
+        assert_eq!(read_octal(&s("022"), None), Ok(Mode(0o22)));
+        assert_eq!(read_octal(&Node::Int(18), Some("0o22")), Ok(Mode(0o22)));
+        assert_eq!(read_octal(&Node::Int(22), Some("22")), Ok(Mode(0o22)));
+        assert_eq!(read_octal(&Node::Int(77), None), Ok(Mode(0o77)));
+        assert_eq!(read_octal(&Node::Int(0), Some("0")), Ok(Mode(0)));
+        assert_eq!(read_octal(&s("0777"), None), Ok(Mode(0o777)));
+    }
+
+    #[test]
+    fn umask_rejects_non_octal_digits_and_large_values() {
+        let e = read_octal(&s("028"), Some("028")).unwrap_err();
+        assert!(e.contains("octal") && e.contains('8'), "{e}");
+        assert!(read_octal(&Node::Int(19), Some("19")).unwrap_err().contains("octal"));
+        assert!(read_octal(&s("1000"), None).unwrap_err().contains("0777"));
+        assert!(read_octal(&s("abc"), None).is_err());
+        assert!(read_octal(&Node::Bool(true), None).is_err());
+        assert!(read_octal(&s(""), Some("")).is_err());
+    }
+
+    #[test]
+    fn exitcodes_take_a_scalar_or_a_list() {
+        assert_eq!(read_exitcodes(&Node::Int(0)), Ok(vec![0]));
+        let list = Node::Seq(vec![Node::Int(2), Node::Int(0), Node::Int(2)]);
+        assert_eq!(read_exitcodes(&list), Ok(vec![0, 2]));
+        assert_eq!(read_exitcodes(&Node::Seq(vec![])), Ok(vec![]));
+        assert!(read_exitcodes(&Node::Int(256)).is_err());
+        assert!(read_exitcodes(&Node::Int(-1)).is_err());
+        assert!(read_exitcodes(&s("0,2")).unwrap_err().contains("[0, 2]"));
+    }
+
+    #[test]
+    fn stopsignal_refuses_kill_and_stop() {
+        assert_eq!(read_stopsignal(&s("USR1")), Ok(Signal::SIGUSR1));
+        assert_eq!(read_stopsignal(&s("sigint")), Ok(Signal::SIGINT));
+        assert_eq!(read_stopsignal(&Node::Int(15)), Ok(Signal::SIGTERM));
+        assert!(read_stopsignal(&s("KILL")).unwrap_err().contains("stoptime"));
+        assert!(read_stopsignal(&Node::Int(9)).unwrap_err().contains("KILL"));
+        assert!(read_stopsignal(&s("SIGSTOP")).unwrap_err().contains("pauses"));
+        assert!(read_stopsignal(&s("TERMINATE")).unwrap_err().contains("not a signal"));
+    }
+
+    #[test]
+    fn autorestart_takes_words_and_booleans() {
+        assert_eq!(read_restart(&s("always")), Ok(RestartPolicy::Always));
+        assert_eq!(read_restart(&s("Unexpected")), Ok(RestartPolicy::Unexpected));
+        assert_eq!(read_restart(&Node::Bool(true)), Ok(RestartPolicy::Always));
+        assert_eq!(read_restart(&Node::Bool(false)), Ok(RestartPolicy::Never));
+        assert!(read_restart(&s("sometimes")).unwrap_err().contains("always, never or unexpected"));
+    }
+
+    #[test]
+    fn seconds_may_be_fractional_but_not_negative() {
+        assert_eq!(read_seconds(&Node::Int(5)), Ok(Duration::from_secs(5)));
+        assert_eq!(read_seconds(&Node::Float(0.25)), Ok(Duration::from_millis(250)));
+        assert_eq!(read_seconds(&Node::Int(0)), Ok(Duration::ZERO));
+        assert!(read_seconds(&Node::Int(-1)).is_err());
+        assert!(read_seconds(&Node::Float(f64::NAN)).is_err());
+        assert!(read_seconds(&Node::Float(f64::INFINITY)).is_err());
+        assert!(read_seconds(&s("5s")).is_err());
+    }
+
+    #[test]
+    fn counts_are_bounded() {
+        assert_eq!(read_count(&Node::Int(3), 1, 1000), Ok(3));
+        assert!(read_count(&Node::Int(0), 1, 1000).unwrap_err().contains("from 1 to 1000"));
+        assert!(read_count(&Node::Int(1001), 1, 1000).is_err());
+        assert!(read_count(&Node::Float(1.5), 1, 1000).is_err());
+    }
+
+    #[test]
+    fn paths_resolve_against_the_config_folder_and_home() {
+        let base = Path::new("/etc/tm");
+        let home = Some(Path::new("/home/u"));
+        assert_eq!(resolve_path("out.log", base, home), Ok(PathBuf::from("/etc/tm/out.log")));
+        assert_eq!(resolve_path("./a/./b", base, home), Ok(PathBuf::from("/etc/tm/a/b")));
+        assert_eq!(resolve_path("/tmp/x", base, home), Ok(PathBuf::from("/tmp/x")));
+        assert_eq!(resolve_path("~/h", base, home), Ok(PathBuf::from("/home/u/h")));
+        assert_eq!(resolve_path("~", base, home), Ok(PathBuf::from("/home/u")));
+        assert_eq!(resolve_path("~x", base, home), Ok(PathBuf::from("/etc/tm/~x")));
+        assert!(resolve_path("~/h", base, None).unwrap_err().contains("HOME"));
+    }
+
+    #[test]
+    fn env_values_are_the_text_as_written() {
+        assert_eq!(read_env_value(&Node::Int(42), Some("42")), Ok("42".into()));
+        assert_eq!(read_env_value(&Node::Float(1.1), Some("1.10")), Ok("1.10".into()));
+        assert_eq!(read_env_value(&Node::Float(1.5), None), Ok("1.5".into()));
+        assert_eq!(read_env_value(&Node::Bool(true), None), Ok("true".into()));
+        assert_eq!(read_env_value(&Node::Null, None), Ok(String::new()));
+        assert!(read_env_value(&Node::Seq(vec![]), None).is_err());
+        assert!(check_env_name("A=B").is_err());
+        assert!(check_env_name("").is_err());
+        assert!(check_env_name("PATH").is_ok());
+    }
+}

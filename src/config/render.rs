@@ -1,0 +1,95 @@
+//! The normalised configuration that `--check` prints: every key with its value, defaults filled
+//! in, canonical forms. The output is itself a valid configuration that normalises to itself.
+
+use super::spec::{Config, DaemonSpec, ProgramSpec, signal_name};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The configuration as canonical YAML.
+pub fn render(config: &Config) -> String {
+    let view = ConfigView {
+        taskmaster: DaemonView::from(&config.daemon),
+        programs: config.programs.iter().map(|(n, p)| (n.as_str(), ProgramView::from(p))).collect(),
+    };
+    serde_yaml::to_string(&view).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+}
+
+#[derive(Serialize)]
+struct ConfigView<'a> {
+    taskmaster: DaemonView,
+    programs: BTreeMap<&'a str, ProgramView<'a>>,
+}
+
+/// Field names and order follow `raw::DAEMON_KEYS`.
+#[derive(Serialize)]
+struct DaemonView {
+    logfile: Option<String>,
+    loglevel: &'static str,
+    socket: String,
+    socket_mode: String,
+    history: Option<String>,
+}
+
+impl From<&DaemonSpec> for DaemonView {
+    fn from(d: &DaemonSpec) -> Self {
+        DaemonView {
+            logfile: d.logfile.as_deref().map(text),
+            loglevel: d.loglevel.name(),
+            socket: text(&d.socket),
+            socket_mode: d.socket_mode.to_string(),
+            history: d.history.as_deref().map(text),
+        }
+    }
+}
+
+/// Field names and order follow `raw::PROGRAM_KEYS`.
+#[derive(Serialize)]
+struct ProgramView<'a> {
+    cmd: &'a str,
+    numprocs: u32,
+    umask: Option<String>,
+    workingdir: Option<String>,
+    autostart: bool,
+    autorestart: &'static str,
+    exitcodes: &'a [u8],
+    startretries: u32,
+    starttime: f64,
+    stopsignal: &'static str,
+    stoptime: f64,
+    stopasgroup: bool,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    env: &'a BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
+    fn from(p: &'a ProgramSpec) -> Self {
+        ProgramView {
+            cmd: &p.cmd.text,
+            numprocs: p.numprocs,
+            umask: p.umask.map(|m| m.to_string()),
+            workingdir: p.workingdir.as_deref().map(text),
+            autostart: p.autostart,
+            autorestart: p.autorestart.name(),
+            exitcodes: &p.exitcodes,
+            startretries: p.startretries,
+            starttime: seconds(p.starttime),
+            stopsignal: signal_name(p.stopsignal),
+            stoptime: seconds(p.stoptime),
+            stopasgroup: p.stopasgroup,
+            stdout: p.stdout.as_deref().map(text),
+            stderr: p.stderr.as_deref().map(text),
+            env: &p.env,
+        }
+    }
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

@@ -1,0 +1,207 @@
+//! The validated configuration: domain types that cannot hold an invalid value. Everything past
+//! `config::load` works with these, never with YAML.
+
+use nix::sys::signal::Signal;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole configuration file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub daemon: DaemonSpec,
+    /// Programs by name; names are unique.
+    pub programs: BTreeMap<String, ProgramSpec>,
+}
+
+/// The `taskmaster:` section: settings of the daemon itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonSpec {
+    /// `None`: no log file (`logfile: null`).
+    pub logfile: Option<PathBuf>,
+    pub loglevel: LogLevel,
+    pub socket: PathBuf,
+    pub socket_mode: Mode,
+    /// `None`: history is not kept (`history: null`).
+    pub history: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 4] = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        let text = text.to_ascii_lowercase();
+        match text.as_str() {
+            "warning" => Some(LogLevel::Warn),
+            _ => LogLevel::ALL.into_iter().find(|l| l.name() == text),
+        }
+    }
+}
+
+/// One `programs:` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSpec {
+    pub name: String,
+    pub cmd: CommandLine,
+    pub numprocs: u32,
+    /// `None`: inherited from taskmaster.
+    pub umask: Option<Mode>,
+    /// `None`: taskmaster's working directory.
+    pub workingdir: Option<PathBuf>,
+    pub autostart: bool,
+    pub autorestart: RestartPolicy,
+    /// Sorted, without duplicates.
+    pub exitcodes: Vec<u8>,
+    pub startretries: u32,
+    pub starttime: Duration,
+    pub stopsignal: Signal,
+    pub stoptime: Duration,
+    pub stopasgroup: bool,
+    /// `None`: the stream is read and dropped.
+    pub stdout: Option<PathBuf>,
+    pub stderr: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl ProgramSpec {
+    /// The names its processes are shown and addressed by: `nginx` alone, or `web:web_00` ...
+    /// with at least two digits, three above 100 processes.
+    pub fn process_names(&self) -> Vec<String> {
+        (0..self.numprocs).map(|i| process_name(&self.name, self.numprocs, i)).collect()
+    }
+
+    pub fn expects(&self, code: i32) -> bool {
+        u8::try_from(code).is_ok_and(|c| self.exitcodes.contains(&c))
+    }
+}
+
+/// The name of process `index` of a program that has `numprocs` processes.
+pub fn process_name(program: &str, numprocs: u32, index: u32) -> String {
+    match numprocs {
+        1 => program.to_string(),
+        n => {
+            let width = if n > 100 { 3 } else { 2 };
+            format!("{program}:{program}_{index:0width$}")
+        }
+    }
+}
+
+/// `cmd` as written and as the argument vector it splits into (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    pub text: String,
+    pub argv: Vec<String>,
+}
+
+impl CommandLine {
+    pub fn program(&self) -> &str {
+        &self.argv[0]
+    }
+}
+
+/// Permission bits (a umask or a file mode), at most 0o777; shown as four octal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+/// What happens when a RUNNING process exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    Never,
+    /// Only when the exit code is not in `exitcodes` or a signal ended it.
+    Unexpected,
+}
+
+impl RestartPolicy {
+    pub const ALL: [RestartPolicy; 3] =
+        [RestartPolicy::Always, RestartPolicy::Never, RestartPolicy::Unexpected];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::Always => "always",
+            RestartPolicy::Never => "never",
+            RestartPolicy::Unexpected => "unexpected",
+        }
+    }
+}
+
+/// The name of a signal without its `SIG` prefix, as the configuration writes it.
+pub fn signal_name(signal: Signal) -> &'static str {
+    let full = signal.as_str();
+    full.strip_prefix("SIG").unwrap_or(full)
+}
+
+/// Reads a signal written as `TERM`, `SIGTERM`, `term` or `15`.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    let text = text.trim();
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    full.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_names_follow_numprocs() {
+        assert_eq!(process_name("nginx", 1, 0), "nginx");
+        assert_eq!(process_name("web", 3, 2), "web:web_02");
+        assert_eq!(process_name("web", 100, 99), "web:web_99");
+        assert_eq!(process_name("web", 101, 7), "web:web_007");
+        assert_eq!(process_name("web", 1000, 999), "web:web_999");
+    }
+
+    #[test]
+    fn signals_parse_in_every_spelling() {
+        for text in ["TERM", "SIGTERM", "term", "SigTerm", "15", " TERM "] {
+            assert_eq!(parse_signal(text), Some(Signal::SIGTERM), "{text}");
+        }
+        assert_eq!(parse_signal("USR1"), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("NOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("99"), None);
+        assert_eq!(signal_name(Signal::SIGUSR1), "USR1");
+    }
+
+    #[test]
+    fn modes_show_four_octal_digits() {
+        assert_eq!(Mode(0o22).to_string(), "0022");
+        assert_eq!(Mode(0o777).to_string(), "0777");
+        assert_eq!(Mode(0).to_string(), "0000");
+    }
+
+    #[test]
+    fn log_levels_parse_case_insensitively() {
+        assert_eq!(LogLevel::parse("INFO"), Some(LogLevel::Info));
+        assert_eq!(LogLevel::parse("warning"), Some(LogLevel::Warn));
+        assert_eq!(LogLevel::parse("verbose"), None);
+    }
+}

@@ -1,0 +1,416 @@
+//! Turns the YAML tree into a validated `Config`, collecting every problem instead of stopping at
+//! the first. Pure: the environment it needs (folders, HOME, uid) comes in a `Context`.
+
+use super::error::{ConfigError, Problem, nearest};
+use super::node::{self, Node, Seg};
+use super::raw::*;
+use super::spec::{CommandLine, Config, DaemonSpec, LogLevel, ProgramSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the defaults and relative paths depend on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    /// The folder of the config file (absolute).
+    pub config_dir: PathBuf,
+    pub home: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`, where the socket goes by default.
+    pub runtime_dir: Option<PathBuf>,
+    pub uid: u32,
+}
+
+/// More problems than this are counted but not located (locating re-reads the file each time).
+const MAX_LOCATED: usize = 200;
+
+/// Validates `text`, the content of the file the user named `file`.
+pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
+    let root = match node::parse(text) {
+        Ok(root) => root,
+        Err((message, position)) => return Err(ConfigError::whole(file, message, position)),
+    };
+    let texts = node::scalar_texts(
+        text,
+        &[
+            &[Some("programs"), None, Some("umask")],
+            &[Some("programs"), None, Some("env"), None],
+            &[Some("taskmaster"), Some("socket_mode")],
+        ],
+    );
+    let mut v = Validator { ctx, texts, problems: Vec::new() };
+    let config = v.config(&root);
+    match (config, v.problems.is_empty()) {
+        (Some(config), true) => Ok(config),
+        _ => {
+            let mut problems = v.problems;
+            for p in problems.iter_mut().take(MAX_LOCATED) {
+                p.position = node::locate(text, &p.path);
+            }
+            // In file order, as an editor would walk them; problems without a place go last.
+            problems.sort_by_key(|p| p.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
+            Err(ConfigError { file: file.to_string(), problems })
+        }
+    }
+}
+
+struct Validator<'c> {
+    ctx: &'c Context,
+    /// Scalars as written, by path (see `node::scalar_texts`).
+    texts: Vec<(Vec<String>, String)>,
+    problems: Vec<Problem>,
+}
+
+/// Where the validator is: the document path and how a problem there is introduced.
+#[derive(Clone)]
+struct Here {
+    path: Vec<Seg>,
+    section: String,
+}
+
+impl Here {
+    fn key(&self, name: &str, nth: usize) -> Here {
+        let mut path = self.path.clone();
+        path.push(Seg::Key { name: name.to_string(), nth });
+        Here { path, section: self.section.clone() }
+    }
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, at: &Here, key: Option<&str>, message: String) {
+        self.problems.push(Problem {
+            path: at.path.clone(),
+            position: None,
+            section: at.section.clone(),
+            key: key.map(str::to_string),
+            message,
+        });
+    }
+
+    fn text_at(&self, path: &[&str]) -> Option<&str> {
+        self.texts.iter().find(|(p, _)| p.iter().eq(path.iter())).map(|(_, t)| t.as_str())
+    }
+
+    fn config(&mut self, root: &Node) -> Option<Config> {
+        let top = Here { path: Vec::new(), section: String::new() };
+        let pairs = match root {
+            Node::Map(pairs) => pairs,
+            Node::Null => {
+                self.problem(&top, None, "the file is empty: expected a `programs:` section".into());
+                return None;
+            }
+            other => {
+                let msg = format!("expected a mapping with a `programs:` section, found {}", other.kind());
+                self.problem(&top, None, msg);
+                return None;
+            }
+        };
+        let entries = self.entries(&top, pairs, TOP_KEYS);
+        let daemon = match entries.get("taskmaster") {
+            Some((at, node)) => self.daemon(at, node),
+            None => self.daemon(&top.key("taskmaster", 0), &Node::Null),
+        };
+        let programs = match entries.get("programs") {
+            Some((at, node)) => self.programs(at, node),
+            None => {
+                self.problem(&top, None, "no `programs:` section: there is nothing to supervise".into());
+                None
+            }
+        };
+        Some(Config { daemon: daemon?, programs: programs? })
+    }
+
+    /// The pairs of a mapping by key, reporting unknown and repeated keys.
+    fn entries<'n>(
+        &mut self,
+        at: &Here,
+        pairs: &'n [(String, Node)],
+        known: &[&str],
+    ) -> BTreeMap<String, (Here, &'n Node)> {
+        let mut entries = BTreeMap::new();
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (key, value) in pairs {
+            let nth = seen.entry(key).or_default();
+            let here = at.key(key, *nth);
+            *nth += 1;
+            if !known.contains(&key.as_str()) {
+                let hint = SUPERVISORD_NAMES
+                    .iter()
+                    .find(|(theirs, _)| theirs == key)
+                    .map(|(_, ours)| format!(" (taskmaster calls it `{ours}`)"))
+                    .or_else(|| nearest(key, known).map(|k| format!(" (did you mean `{k}`?)")))
+                    .unwrap_or_else(|| format!(" (known keys: {})", known.join(", ")));
+                self.problem(&here, None, format!("unknown key `{key}`{hint}"));
+            } else if entries.contains_key(key) {
+                self.problem(&here, Some(key), "appears twice; keep one".into());
+            } else {
+                entries.insert(key.clone(), (here, value));
+            }
+        }
+        entries
+    }
+
+    fn daemon(&mut self, at: &Here, node: &Node) -> Option<DaemonSpec> {
+        let at = Here { path: at.path.clone(), section: "taskmaster".to_string() };
+        let empty = Vec::new();
+        let pairs = match node {
+            Node::Map(pairs) => pairs,
+            Node::Null => &empty,
+            other => {
+                self.problem(&at, None, format!("expected a mapping of settings, found {}", other.kind()));
+                return None;
+            }
+        };
+        let e = self.entries(&at, pairs, DAEMON_KEYS);
+        let dir = self.ctx.config_dir.clone();
+        let home = self.ctx.home.clone();
+        let path = |n: &Node| read_path(n, &dir, home.as_deref());
+        let nullable_path = |n: &Node| match n {
+            Node::Null => Ok(None),
+            other => read_path(other, &dir, home.as_deref()).map(Some),
+        };
+        let logfile = self.key(&e, "logfile", nullable_path, Some(dir.join(DEFAULT_LOGFILE)));
+        let loglevel = self.key(&e, "loglevel", read_loglevel, LogLevel::Info);
+        let socket = self.key(&e, "socket", path, self.default_socket());
+        let mode_text = self.text_at(&["taskmaster", "socket_mode"]).map(str::to_string);
+        let socket_mode =
+            self.key(&e, "socket_mode", |n| read_octal(n, mode_text.as_deref()), DEFAULT_SOCKET_MODE);
+        let history_default = resolve_path(DEFAULT_HISTORY, &dir, home.as_deref()).ok();
+        let history = self.key(&e, "history", nullable_path, history_default);
+        let socket = socket?;
+        let length = socket.as_os_str().len();
+        if length > MAX_SOCKET_PATH {
+            let here = e.get("socket").map_or(at.clone(), |(h, _)| h.clone());
+            let msg = format!("is {length} bytes long; a UNIX socket path holds at most {MAX_SOCKET_PATH}");
+            self.problem(&here, Some("socket"), msg);
+            return None;
+        }
+        Some(DaemonSpec {
+            logfile: logfile?,
+            loglevel: loglevel?,
+            socket,
+            socket_mode: socket_mode?,
+            history: history?,
+        })
+    }
+
+    fn default_socket(&self) -> PathBuf {
+        match &self.ctx.runtime_dir {
+            Some(dir) => dir.join("taskmaster.sock"),
+            None => PathBuf::from(format!("/tmp/taskmaster-{}.sock", self.ctx.uid)),
+        }
+    }
+
+    /// Reads one key with `read`, or gives `default` when it is absent. `None` means a problem
+    /// was recorded.
+    fn key<T>(
+        &mut self,
+        entries: &BTreeMap<String, (Here, &Node)>,
+        name: &str,
+        read: impl FnOnce(&Node) -> Read<T>,
+        default: T,
+    ) -> Option<T> {
+        match entries.get(name) {
+            None => Some(default),
+            Some((at, node)) => match read(node) {
+                Ok(value) => Some(value),
+                Err(message) => {
+                    self.problem(at, Some(name), message);
+                    None
+                }
+            },
+        }
+    }
+
+    fn programs(&mut self, at: &Here, node: &Node) -> Option<BTreeMap<String, ProgramSpec>> {
+        let pairs = match node {
+            Node::Map(pairs) if !pairs.is_empty() => pairs,
+            Node::Map(_) | Node::Null => {
+                self.problem(at, Some("programs"), "is empty: define at least one program".into());
+                return None;
+            }
+            other => {
+                let msg = format!("expected a mapping of program names to settings, found {}", other.kind());
+                self.problem(at, Some("programs"), msg);
+                return None;
+            }
+        };
+        let mut programs = BTreeMap::new();
+        let mut complete = true;
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (name, body) in pairs {
+            let nth = seen.entry(name).or_default();
+            let here = Here { section: format!("program '{name}'"), ..at.key(name, *nth) };
+            *nth += 1;
+            if *nth > 1 {
+                let msg = "is defined twice; program names must be unique".to_string();
+                self.problem(&here, None, msg);
+                complete = false;
+                continue;
+            }
+            if let Err(message) = check_program_name(name) {
+                self.problem(&here, None, message);
+                complete = false;
+            }
+            match self.program(&here, name, body) {
+                Some(spec) => {
+                    programs.insert(name.clone(), spec);
+                }
+                None => complete = false,
+            }
+        }
+        complete.then_some(programs)
+    }
+
+    fn program(&mut self, at: &Here, name: &str, node: &Node) -> Option<ProgramSpec> {
+        let Node::Map(pairs) = node else {
+            let msg = format!("expected a mapping of settings with at least `cmd`, found {}", node.kind());
+            self.problem(at, None, msg);
+            return None;
+        };
+        let e = self.entries(at, pairs, PROGRAM_KEYS);
+        let dir = self.ctx.config_dir.clone();
+        let home = self.ctx.home.clone();
+        let nullable_path = |n: &Node| match n {
+            Node::Null => Ok(None),
+            other => read_path(other, &dir, home.as_deref()).map(Some),
+        };
+        let cmd = match e.get("cmd") {
+            Some(_) => self.key(&e, "cmd", |n| read_cmd(n).map(Some), None),
+            None => {
+                self.problem(at, Some("cmd"), "is missing: every program needs a command".into());
+                None
+            }
+        };
+        let numprocs = self.key(&e, "numprocs", |n| read_count(n, 1, MAX_NUMPROCS), DEFAULT_NUMPROCS);
+        let umask_text = self.text_at(&["programs", name, "umask"]).map(str::to_string);
+        let umask = self.key(
+            &e,
+            "umask",
+            |n| match n {
+                Node::Null => Ok(None),
+                other => read_octal(other, umask_text.as_deref()).map(Some),
+            },
+            None,
+        );
+        let workingdir = self.key(&e, "workingdir", nullable_path, None);
+        let autostart = self.key(&e, "autostart", read_bool, DEFAULT_AUTOSTART);
+        let autorestart = self.key(&e, "autorestart", read_restart, DEFAULT_AUTORESTART);
+        let exitcodes = self.key(&e, "exitcodes", read_exitcodes, DEFAULT_EXITCODES.to_vec());
+        let retries = |n: &Node| read_count(n, 0, MAX_STARTRETRIES);
+        let startretries = self.key(&e, "startretries", retries, DEFAULT_STARTRETRIES);
+        let starttime = self.key(&e, "starttime", read_seconds, DEFAULT_STARTTIME);
+        let stopsignal = self.key(&e, "stopsignal", read_stopsignal, DEFAULT_STOPSIGNAL);
+        let stoptime = self.key(&e, "stoptime", read_seconds, DEFAULT_STOPTIME);
+        let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
+        let stdout = self.key(&e, "stdout", nullable_path, None);
+        let stderr = self.key(&e, "stderr", nullable_path, None);
+        let env = match e.get("env") {
+            Some((here, node)) => self.env(here, name, node),
+            None => Some(BTreeMap::new()),
+        };
+        let workingdir = workingdir?;
+        Some(ProgramSpec {
+            name: name.to_string(),
+            cmd: anchor_program(cmd??, workingdir.as_deref().unwrap_or(&self.ctx.config_dir)),
+            numprocs: numprocs?,
+            umask: umask?,
+            workingdir,
+            autostart: autostart?,
+            autorestart: autorestart?,
+            exitcodes: exitcodes?,
+            startretries: startretries?,
+            starttime: starttime?,
+            stopsignal: stopsignal?,
+            stoptime: stoptime?,
+            stopasgroup: stopasgroup?,
+            stdout: stdout?,
+            stderr: stderr?,
+            env: env?,
+        })
+    }
+
+    fn env(&mut self, at: &Here, program: &str, node: &Node) -> Option<BTreeMap<String, String>> {
+        let pairs = match node {
+            Node::Map(pairs) => pairs,
+            Node::Null => return Some(BTreeMap::new()),
+            other => {
+                let msg = format!("expected a mapping of NAME: value, found {}", other.kind());
+                self.problem(at, Some("env"), msg);
+                return None;
+            }
+        };
+        let mut env = BTreeMap::new();
+        let mut complete = true;
+        for (name, value) in pairs {
+            let here = at.key(name, 0);
+            let text = self.text_at(&["programs", program, "env", name]).map(str::to_string);
+            let checked = check_env_name(name).and_then(|()| read_env_value(value, text.as_deref()));
+            match checked {
+                Ok(_) if env.contains_key(name) => {
+                    let msg = format!("`{name}` is set twice; keep one");
+                    self.problem(&here, Some("env"), msg);
+                    complete = false;
+                }
+                Ok(value) => {
+                    env.insert(name.clone(), value);
+                }
+                Err(message) => {
+                    self.problem(&here, Some("env"), format!("{name}: {message}"));
+                    complete = false;
+                }
+            }
+        }
+        complete.then_some(env)
+    }
+}
+
+fn read_loglevel(node: &Node) -> Read<LogLevel> {
+    let names: Vec<_> = LogLevel::ALL.iter().map(|l| l.name()).collect();
+    let expected = format!("one of {}", names.join(", "));
+    match node {
+        Node::Str(s) => {
+            LogLevel::parse(s).ok_or_else(|| format!("expected {expected}, found {}", node.kind()))
+        }
+        other => Err(format!("expected {expected}, found {}", other.kind())),
+    }
+}
+
+fn read_cmd(node: &Node) -> Read<CommandLine> {
+    let text = read_text(node, "a command line like \"/usr/bin/nginx -g 'daemon off;'\"")?;
+    match shell_words::split(&text) {
+        Ok(argv) if !argv.is_empty() && !argv[0].is_empty() => Ok(CommandLine { text, argv }),
+        Ok(_) => Err("is empty: expected a command to run".to_string()),
+        Err(_) => Err(format!("has an unterminated quote: {text}")),
+    }
+}
+
+/// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
+/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
+fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
+    let program = Path::new(&cmd.argv[0]);
+    if program.is_relative() && cmd.argv[0].contains('/') {
+        cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
+    }
+    cmd
+}
+
+/// Program names: letters, digits, `_`, `-` and `.`; not `all`, which means every program.
+fn check_program_name(name: &str) -> Read<()> {
+    if name.is_empty() {
+        return Err("a program needs a name".to_string());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
+        return Err(format!(
+            "`{bad}` is not allowed in a program name (letters, digits, `_`, `-` and `.` only)"
+        ));
+    }
+    if name.starts_with('-') {
+        return Err("a program name cannot start with `-` (it would read as an option)".to_string());
+    }
+    if name == "all" {
+        return Err("`all` is reserved: it means every program in commands".to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

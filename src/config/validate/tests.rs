@@ -1,0 +1,298 @@
+use super::*;
+use crate::config::render;
+use crate::config::spec::{Mode, RestartPolicy};
+use nix::sys::signal::Signal;
+use std::time::Duration;
+
+fn ctx() -> Context {
+    Context {
+        config_dir: PathBuf::from("/etc/tm"),
+        home: Some(PathBuf::from("/home/ann")),
+        runtime_dir: Some(PathBuf::from("/run/user/1000")),
+        uid: 1000,
+    }
+}
+
+fn ok(text: &str) -> Config {
+    validate(text, "t.yaml", &ctx()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn one(text: &str) -> ProgramSpec {
+    ok(text).programs.into_values().next().expect("a program")
+}
+
+/// The problems as printed, one line each.
+fn errors(text: &str) -> Vec<String> {
+    validate(text, "t.yaml", &ctx()).expect_err("should be invalid").lines()
+}
+
+fn assert_error(text: &str, wanted: &[&str]) {
+    let lines = errors(text);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    for w in wanted {
+        assert!(lines[0].contains(w), "`{}` lacks `{w}`", lines[0]);
+    }
+}
+
+const SUBJECT: &str = include_str!("../../../conf/subject.yaml");
+
+#[test]
+fn the_subject_example_reads_as_users_mean_it() {
+    let config = ok(SUBJECT);
+    let nginx = &config.programs["nginx"];
+    let vogsphere = &config.programs["vogsphere"];
+    assert_eq!(nginx.umask, Some(Mode(0o22)));
+    assert_eq!(vogsphere.umask, Some(Mode(0o77)));
+    assert_eq!(nginx.exitcodes, [0, 2]);
+    assert_eq!(vogsphere.exitcodes, [0]);
+    assert_eq!(nginx.env["ANSWER"], "42");
+    assert_eq!(nginx.env["STARTED_BY"], "taskmaster");
+    assert_eq!(vogsphere.stopsignal, Signal::SIGUSR1);
+    assert_eq!(vogsphere.numprocs, 8);
+    assert_eq!(nginx.starttime, Duration::from_secs(5));
+    assert_eq!(nginx.autorestart, RestartPolicy::Unexpected);
+    assert_eq!(nginx.stdout, Some(PathBuf::from("/tmp/nginx.stdout")));
+}
+
+#[test]
+fn a_minimal_program_gets_every_default() {
+    let p = one("programs:\n  app:\n    cmd: /bin/app --flag 'two words'\n");
+    assert_eq!(p.cmd.argv, ["/bin/app", "--flag", "two words"]);
+    assert_eq!(p.numprocs, 1);
+    assert_eq!(p.umask, None);
+    assert_eq!(p.workingdir, None);
+    assert!(p.autostart);
+    assert_eq!(p.autorestart, RestartPolicy::Unexpected);
+    assert_eq!(p.exitcodes, [0]);
+    assert_eq!(p.startretries, 3);
+    assert_eq!(p.starttime, Duration::from_secs(1));
+    assert_eq!(p.stopsignal, Signal::SIGTERM);
+    assert_eq!(p.stoptime, Duration::from_secs(10));
+    assert!(!p.stopasgroup);
+    assert_eq!((p.stdout, p.stderr), (None, None));
+    assert!(p.env.is_empty());
+}
+
+#[test]
+fn the_daemon_section_has_defaults() {
+    let d = ok("programs:\n  app:\n    cmd: app\n").daemon;
+    assert_eq!(d.logfile, Some(PathBuf::from("/etc/tm/taskmaster.log")));
+    assert_eq!(d.loglevel, LogLevel::Info);
+    assert_eq!(d.socket, PathBuf::from("/run/user/1000/taskmaster.sock"));
+    assert_eq!(d.socket_mode, Mode(0o600));
+    assert_eq!(d.history, Some(PathBuf::from("/home/ann/.taskmaster_history")));
+    let no_runtime = Context { runtime_dir: None, ..ctx() };
+    let d = validate("programs: {a: {cmd: a}}", "t", &no_runtime).unwrap().daemon;
+    assert_eq!(d.socket, PathBuf::from("/tmp/taskmaster-1000.sock"));
+}
+
+#[test]
+fn the_daemon_section_reads_every_key() {
+    let d = ok("taskmaster:\n  logfile: log/tm.log\n  loglevel: DEBUG\n  socket: tm.sock\n  \
+                socket_mode: 0660\n  history: null\nprograms:\n  a:\n    cmd: a\n")
+    .daemon;
+    assert_eq!(d.logfile, Some(PathBuf::from("/etc/tm/log/tm.log")));
+    assert_eq!(d.loglevel, LogLevel::Debug);
+    assert_eq!(d.socket, PathBuf::from("/etc/tm/tm.sock"));
+    assert_eq!(d.socket_mode, Mode(0o660));
+    assert_eq!(d.history, None);
+    let d = ok("taskmaster: {logfile: null}\nprograms: {a: {cmd: a}}").daemon;
+    assert_eq!(d.logfile, None);
+}
+
+#[test]
+fn every_program_key_is_read() {
+    let p = one("programs:
+  app:
+    cmd: run.sh -v
+    numprocs: 4
+    umask: 0o27
+    workingdir: ~/srv
+    autostart: false
+    autorestart: true
+    exitcodes: 3
+    startretries: 0
+    starttime: 0.5
+    stopsignal: sigquit
+    stoptime: 2
+    stopasgroup: true
+    stdout: out.log
+    stderr: /var/log/err.log
+    env: {A: 1.10, B: yes, C: true, D: ~, E: 'quoted text'}
+");
+    assert_eq!(p.cmd.argv, ["run.sh", "-v"], "a bare name is left for PATH lookup");
+    assert_eq!(p.numprocs, 4);
+    assert_eq!(p.umask, Some(Mode(0o27)));
+    assert_eq!(p.workingdir, Some(PathBuf::from("/home/ann/srv")));
+    assert!(!p.autostart);
+    assert_eq!(p.autorestart, RestartPolicy::Always);
+    assert_eq!(p.exitcodes, [3]);
+    assert_eq!(p.startretries, 0);
+    assert_eq!(p.starttime, Duration::from_millis(500));
+    assert_eq!(p.stopsignal, Signal::SIGQUIT);
+    assert_eq!(p.stoptime, Duration::from_secs(2));
+    assert!(p.stopasgroup);
+    assert_eq!(p.stdout, Some(PathBuf::from("/etc/tm/out.log")));
+    assert_eq!(p.stderr, Some(PathBuf::from("/var/log/err.log")));
+    let env: Vec<_> = p.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(env, ["A=1.10", "B=yes", "C=true", "D=", "E=quoted text"]);
+    assert_eq!(p.process_names(), ["app:app_00", "app:app_01", "app:app_02", "app:app_03"]);
+}
+
+#[test]
+fn umask_is_octal_in_every_spelling() {
+    for (written, bits) in
+        [("022", 0o22), ("0022", 0o22), ("\"022\"", 0o22), ("0o22", 0o22), ("22", 0o22), ("0", 0)]
+    {
+        let p = one(&format!("programs:\n  a:\n    cmd: a\n    umask: {written}\n"));
+        assert_eq!(p.umask, Some(Mode(bits)), "umask: {written}");
+    }
+    let p = one("programs: {a: {cmd: a, umask: 0o77}}");
+    assert_eq!(p.umask, Some(Mode(0o77)), "flow style keeps the written text too");
+}
+
+#[test]
+fn a_relative_program_path_is_found_from_the_working_directory() {
+    let p = one("programs:\n  a:\n    cmd: ./bin/run --x\n");
+    assert_eq!(p.cmd.argv[0], "/etc/tm/bin/run");
+    let p = one("programs:\n  a:\n    cmd: ./run\n    workingdir: /srv\n");
+    assert_eq!(p.cmd.argv[0], "/srv/run");
+    assert_eq!(p.cmd.text, "./run", "the command is shown as written");
+}
+
+#[test]
+fn unknown_keys_suggest_the_nearest_one() {
+    assert_error(
+        "programs:\n  a:\n    cmd: a\n    stoptim: 3\n",
+        &["t.yaml:4:5", "unknown key `stoptim`", "did you mean `stoptime`?"],
+    );
+    assert_error("programs:\n  a:\n    cmd: a\n    stopwaitsecs: 3\n", &["calls it `stoptime`"]);
+    assert_error("programs: {a: {cmd: a}}\nprogram: {}\n", &["unknown key `program`", "`programs`"]);
+    assert_error(
+        "taskmaster:\n  log_file: x\nprograms: {a: {cmd: a}}\n",
+        &["t.yaml:2:3", "taskmaster", "`logfile`"],
+    );
+}
+
+#[test]
+fn each_wrong_value_names_the_program_key_and_expectation() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("numprocs: 0", "numprocs", "from 1 to 1000"),
+        ("numprocs: 1001", "numprocs", "from 1 to 1000"),
+        ("umask: 089", "umask", "octal"),
+        ("umask: 01000", "umask", "0777"),
+        ("autostart: yes", "autostart", "true or false"),
+        ("autorestart: maybe", "autorestart", "always, never or unexpected"),
+        ("exitcodes: [0, 256]", "exitcodes", "0 to 255"),
+        ("exitcodes: '0,2'", "exitcodes", "[0, 2]"),
+        ("startretries: -1", "startretries", "from 0 to 1000"),
+        ("starttime: -1", "starttime", "seconds"),
+        ("stoptime: ten", "stoptime", "seconds"),
+        ("stopsignal: KILL", "stopsignal", "stoptime"),
+        ("stopsignal: SIGSTOP", "stopsignal", "pauses"),
+        ("stopsignal: BOGUS", "stopsignal", "not a signal"),
+        ("stopasgroup: 1", "stopasgroup", "true or false"),
+        ("stdout: 42", "stdout", "a path"),
+        ("workingdir: ''", "workingdir", "empty"),
+        ("env: [A, B]", "env", "NAME: value"),
+        ("env: {A: [1]}", "env", "A: expected a single value"),
+        ("env: {'A=B': x}", "env", "not a valid environment variable name"),
+    ];
+    for (line, key, expected) in cases {
+        let text = format!("programs:\n  web:\n    cmd: a\n    {line}\n");
+        assert_error(&text, &["t.yaml:4:", "program 'web'", key, expected]);
+    }
+}
+
+#[test]
+fn commands_must_split_into_something() {
+    assert_error("programs:\n  a:\n    cmd: \"x 'open\"\n", &["t.yaml:3:5", "unterminated quote"]);
+    assert_error("programs:\n  a:\n    cmd: \"''\"\n", &["cmd", "empty"]);
+    assert_error("programs:\n  a:\n    cmd: '   '\n", &["cmd", "empty"]);
+    assert_error("programs:\n  a:\n    numprocs: 2\n", &["t.yaml:2:3", "cmd: is missing"]);
+    assert_error("programs:\n  a:\n    cmd: 12\n", &["cmd", "command line"]);
+}
+
+#[test]
+fn program_names_follow_the_rules() {
+    assert_error("programs:\n  'a:b': {cmd: a}\n", &["t.yaml:2:3", "`:` is not allowed"]);
+    assert_error("programs:\n  'a b': {cmd: a}\n", &["` ` is not allowed"]);
+    assert_error("programs:\n  all: {cmd: a}\n", &["reserved"]);
+    assert_error("programs:\n  -x: {cmd: a}\n", &["option"]);
+    assert_error(
+        "programs:\n  a: {cmd: a}\n  b: {cmd: b}\n  a: {cmd: c}\n",
+        &["t.yaml:4:3", "defined twice"],
+    );
+    assert_eq!(ok("programs: {web-1.x_y: {cmd: a}}").programs.len(), 1);
+}
+
+#[test]
+fn the_file_as_a_whole_must_make_sense() {
+    assert_error("", &["empty"]);
+    assert_error("- a\n- b\n", &["mapping"]);
+    assert_error("taskmaster: {}\n", &["no `programs:`"]);
+    assert_error("programs: {}\n", &["programs", "at least one program"]);
+    assert_error("programs:\n", &["programs", "at least one program"]);
+    assert_error("programs: [a]\n", &["mapping of program names"]);
+    assert_error("programs:\n  a: /bin/true\n", &["program 'a'", "`cmd`"]);
+    assert_error("programs:\n  a:\n    cmd: x\n    cmd: y\n", &["t.yaml:4:5", "cmd: appears twice"]);
+    assert_error("a: [1\n", &["t.yaml:2:1", "did not find expected"]);
+    assert_error("a: b: c\n", &["t.yaml:1:5"]);
+}
+
+#[test]
+fn a_socket_path_must_fit_in_a_socket_address() {
+    let long = format!("/tmp/{}.sock", "x".repeat(110));
+    assert_error(
+        &format!("taskmaster:\n  socket: {long}\nprograms: {{a: {{cmd: a}}}}\n"),
+        &["t.yaml:2:3", "107"],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let lines = errors(include_str!("../../../conf/broken.yaml"));
+    assert_eq!(lines.len(), 14, "{lines:#?}");
+    let numbers: Vec<usize> = lines
+        .iter()
+        .map(|l| l.split(':').nth(1).and_then(|n| n.parse().ok()).expect("a line number"))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "{numbers:?}");
+}
+
+#[test]
+fn the_rendered_config_is_valid_and_a_fixed_point() {
+    for text in [SUBJECT, include_str!("../../../conf/taskmaster.yaml")] {
+        let first = ok(text);
+        let rendered = render(&first);
+        let second = ok(&rendered);
+        assert_eq!(first.programs.len(), second.programs.len());
+        for (a, b) in first.programs.values().zip(second.programs.values()) {
+            assert_eq!(
+                (a.umask, &a.env, &a.exitcodes, a.stopsignal),
+                (b.umask, &b.env, &b.exitcodes, b.stopsignal)
+            );
+            assert_eq!(
+                (a.starttime, a.stoptime, &a.stdout, &a.workingdir),
+                (b.starttime, b.stoptime, &b.stdout, &b.workingdir)
+            );
+        }
+        assert_eq!(render(&second), rendered);
+    }
+}
+
+#[test]
+fn rendering_uses_canonical_forms() {
+    let text = render(&ok("programs:\n  a:\n    cmd: a\n    umask: 22\n    autorestart: false\n    \
+                          stopsignal: 10\n    exitcodes: 2\n    env: {N: 42}\n"));
+    for wanted in [
+        "umask: '0022'",
+        "autorestart: never",
+        "stopsignal: USR1",
+        "exitcodes:\n    - 2",
+        "N: '42'",
+        "stdout: null",
+    ] {
+        assert!(text.contains(wanted), "`{wanted}` missing from\n{text}");
+    }
+}

@@ -1,0 +1,22 @@
+//! taskmaster: a single-threaded, event-driven job-control daemon.
+//!
+//! The crate is a functional core (config, state machine, supervisor table, protocol) and an
+//! imperative shell (the event loop, `sys`, sockets, files, the terminal). See DESIGN.md.
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+
+/// Exit statuses of `taskmaster` (SPEC §1); the man page's EXIT STATUS lists the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// A clean shutdown, or a valid `--check`.
+    Clean = 0,
+    /// A fatal error after start (socket already served, log not writable, ...).
+    Fatal = 1,
+    /// A usage or configuration error at start.
+    Usage = 2,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

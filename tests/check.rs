@@ -1,0 +1,130 @@
+//! `taskmaster --check` through the real binary: every example config, broken inputs, and the
+//! command line around it.
+
+mod common;
+
+use common::*;
+
+fn check(path: &str) -> std::process::Output {
+    run(TASKMASTER, &["--check", "-c", path])
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir("conf").expect("conf/ exists") {
+        let path = entry.expect("a dir entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if !name.ends_with(".yaml") || name == "broken.yaml" {
+            continue;
+        }
+        let out = check(path.to_str().expect("utf-8 path"));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("programs:"), "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 2, "the example configs were not found");
+}
+
+#[test]
+fn the_subject_example_is_normalised() {
+    let out = check("conf/subject.yaml");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let nginx = &text[text.find("  nginx:").expect("nginx")..text.find("  vogsphere:").expect("vogsphere")];
+    let vogsphere = &text[text.find("  vogsphere:").expect("vogsphere")..];
+    for wanted in ["umask: '0022'", "exitcodes:\n    - 0\n    - 2\n", "ANSWER: '42'", "stopsignal: TERM"] {
+        assert!(nginx.contains(wanted), "nginx lacks {wanted}:\n{nginx}");
+    }
+    for wanted in
+        ["umask: '0077'", "exitcodes:\n    - 0\n    startretries", "stopsignal: USR1", "numprocs: 8"]
+    {
+        assert!(vogsphere.contains(wanted), "vogsphere lacks {wanted}:\n{vogsphere}");
+    }
+}
+
+#[test]
+fn the_broken_example_lists_every_mistake_with_its_line() {
+    let out = check("conf/broken.yaml");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for wanted in [
+        "conf/broken.yaml:4:3: taskmaster: loglevel:",
+        "conf/broken.yaml:5:3: taskmaster: socket_mode:",
+        "conf/broken.yaml:8:5: program 'web': cmd: has an unterminated quote",
+        "conf/broken.yaml:9:5: program 'web': numprocs:",
+        "conf/broken.yaml:10:5: program 'web': umask: is octal",
+        "conf/broken.yaml:11:5: program 'web': unknown key `stoptim` (did you mean `stoptime`?)",
+        "conf/broken.yaml:12:5: program 'web': stopsignal: KILL",
+        "conf/broken.yaml:14:5: program 'worker': unknown key `command`",
+        "conf/broken.yaml:15:5: program 'worker': exitcodes:",
+        "conf/broken.yaml:16:5: program 'worker': autorestart:",
+        "conf/broken.yaml:17:5: program 'worker': starttime:",
+        "conf/broken.yaml:18:3: program 'bad:name'",
+        "conf/broken.yaml:20:3: program 'web': is defined twice",
+        "conf/broken.yaml: 14 errors",
+    ] {
+        assert!(err.contains(wanted), "missing `{wanted}` in:\n{err}");
+    }
+    assert!(stdout(&out).is_empty(), "nothing is printed on stdout for an invalid config");
+}
+
+#[test]
+fn broken_inputs_exit_2_naming_line_and_key() {
+    let dir = TempDir::new("check");
+    let cases = [
+        ("syntax.yaml", "programs:\n  a: [1\n", "syntax.yaml:3:1", "did not find expected"),
+        ("unknown.yaml", "programs:\n  a:\n    cmd: a\n    numprocz: 2\n", "unknown.yaml:4:5", "numprocs"),
+        ("umask.yaml", "programs:\n  a:\n    cmd: a\n    umask: 8\n", "umask.yaml:4:5", "umask"),
+        ("empty.yaml", "", "empty.yaml", "empty"),
+        ("binary.yaml", "\u{0}\u{1}programs", "binary.yaml:1:1", "control characters"),
+    ];
+    for (name, text, place, word) in cases {
+        let path = dir.write(name, text);
+        let out = check(path.to_str().expect("utf-8"));
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = stderr(&out);
+        assert!(err.contains(place) && err.contains(word), "{name}: {err}");
+    }
+    let invalid_utf8 = dir.join("latin1.yaml");
+    std::fs::write(&invalid_utf8, b"programs:\n  caf\xe9: {cmd: a}\n").expect("write");
+    let out = check(invalid_utf8.to_str().expect("utf-8"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = check("/nonexistent/taskmaster.yaml");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("/nonexistent/taskmaster.yaml: cannot read the file: No such file or directory")
+    );
+}
+
+#[test]
+fn without_c_the_config_is_looked_up_in_the_working_directory() {
+    let dir = TempDir::new("default");
+    dir.write("taskmaster.yaml", "programs:\n  here: {cmd: /bin/true}\n");
+    let out =
+        std::process::Command::new(TASKMASTER).arg("--check").current_dir(dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("  here:"), "{text}");
+    let log = dir.join("taskmaster.log");
+    assert!(text.contains(&format!("logfile: {}", log.display())), "relative to the config folder: {text}");
+}
+
+#[test]
+fn help_version_and_usage_errors() {
+    let out = run(TASKMASTER, &["-h"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("usage: taskmaster [-c FILE]"));
+    let out = run(TASKMASTER, &["-V"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("taskmaster "));
+    let out = run(TASKMASTER, &["--frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown argument `--frobnicate`"));
+}
