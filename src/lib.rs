@@ -6,7 +6,18 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod client;
+pub mod command;
 pub mod config;
+pub mod control;
+pub mod event_loop;
+pub mod logging;
+pub mod output;
+pub mod process;
+pub mod shell;
+pub mod supervisor;
+pub mod sys;
+pub mod timers;
 
 /// Exit statuses of `taskmaster` (SPEC §1); the man page's EXIT STATUS lists the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,11 @@
 //! outcome to the exit status.
 
 use std::process::ExitCode;
-use taskmaster::cli::{self, Parsed};
+use std::sync::Arc;
+use taskmaster::cli::{self, Options, Parsed};
+use taskmaster::control::server::Server;
+use taskmaster::event_loop::{Daemon, StdinMode};
+use taskmaster::logging::{Console, Logging, Stdout};
 use taskmaster::{Exit, VERSION, config};
 
 fn main() -> ExitCode {
@@ -34,8 +38,27 @@ fn main() -> ExitCode {
         print!("{}", config::render(&config));
         return exit(Exit::Clean);
     }
-    eprintln!("taskmaster: configuration loaded; supervision is not built yet");
-    exit(Exit::Fatal)
+    match run(&options, &config) {
+        Ok(()) => exit(Exit::Clean),
+        Err(message) => {
+            eprintln!("taskmaster: {message}");
+            exit(Exit::Fatal)
+        }
+    }
+}
+
+/// Sets up the log, the socket and the loop, then supervises until shutdown.
+fn run(options: &Options, config: &config::Config) -> Result<(), String> {
+    let console: Arc<dyn Console> = Arc::new(Stdout);
+    let level = options.loglevel.unwrap_or(config.daemon.loglevel);
+    let mirror = (!options.quiet).then(|| console.clone());
+    let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
+    let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
+    let stdin = match options.shell {
+        true => StdinMode::Lines,
+        false => StdinMode::Ignored,
+    };
+    Daemon::new(config, log, console, server, stdin)?.run()
 }
 
 fn exit(code: Exit) -> ExitCode {

@@ -1,1 +1,150 @@
-fn main() {}
+//! `taskmasterctl`: one command to a running taskmaster over its socket, or a shell of them.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taskmaster::client::{self, Connection, CtlExit};
+use taskmaster::command::{self, Command};
+
+const USAGE: &str = "\
+usage: taskmasterctl [-c FILE | -s SOCKET] [--json] [COMMAND [ARG...]]
+
+Sends COMMAND to a running taskmaster and prints its answer; without a COMMAND,
+opens a shell of commands (prompt `taskmasterctl> `).
+
+options:
+  -c, --config FILE    find the socket in this configuration file
+  -s, --socket SOCKET  the control socket to use
+      --json           print the whole answer as one line of JSON
+  -h, --help           print this help and exit
+
+exit status: 0 success; 1 taskmaster answered with an error; 2 usage error or no
+taskmaster; 3 `status` lists a process that is STOPPED, EXITED or FATAL.
+
+Commands (`taskmasterctl help COMMAND` for one):";
+
+struct Options {
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    json: bool,
+    words: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse_args(&args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}\n{}", command::help(None).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => return fail(CtlExit::Usage, &format!("{message}\n\n{USAGE}")),
+    };
+    let path = match client::socket_path(options.socket.as_deref(), options.config.as_deref()) {
+        Ok(path) => path,
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    match options.words.is_empty() {
+        true => shell(&path),
+        false => one_shot(&path, &options),
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+    let mut options = Options { socket: None, config: None, json: false, words: Vec::new() };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().cloned().ok_or(format!("{flag} needs a value"));
+        match arg.as_str() {
+            "-s" | "--socket" => options.socket = Some(PathBuf::from(value(arg)?)),
+            "-c" | "--config" => options.config = Some(PathBuf::from(value(arg)?)),
+            "--json" => options.json = true,
+            "-h" | "--help" => return Ok(None),
+            flag if flag.starts_with('-') && options.words.is_empty() => {
+                return Err(format!("unknown option `{flag}`"));
+            }
+            word => {
+                options.words.push(word.to_string());
+                options.words.extend(args.by_ref().cloned());
+            }
+        }
+    }
+    Ok(Some(options))
+}
+
+fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
+    let (request, command) = match client::parse(&options.words) {
+        Ok(parsed) => parsed,
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    if let Command::Help(topic) = &command {
+        return match command::help(topic.as_deref()) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => fail(CtlExit::Usage, &message),
+        };
+    }
+    let response = match Connection::open(path).and_then(|mut c| c.call(&request)) {
+        Ok(response) => response,
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    match options.json {
+        true => println!("{}", serde_json::to_string(&response).unwrap_or_default()),
+        false if !response.output.is_empty() => println!("{}", response.output),
+        false => {}
+    }
+    ExitCode::from(client::exit_status(&command, &response) as u8)
+}
+
+/// Commands typed one per line until `quit`, `exit` or end of input.
+fn shell(path: &std::path::Path) -> ExitCode {
+    let mut connection = match Connection::open(path) {
+        Ok(c) => c,
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let run = |line: &str, connection: &mut Connection| -> Result<bool, String> {
+        let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
+        let Some((request, command)) = (!words.is_empty()).then(|| client::parse(&words)).transpose()? else {
+            return Ok(true);
+        };
+        if command == Command::Quit {
+            return Ok(false);
+        }
+        let response = connection.call(&request)?;
+        if !response.output.is_empty() {
+            println!("{}", response.output);
+        }
+        Ok(true)
+    };
+    if let Err(message) = run("status", &mut connection) {
+        return fail(CtlExit::Usage, &message);
+    }
+    let stdin = std::io::stdin();
+    loop {
+        if interactive {
+            print!("taskmasterctl> ");
+            let _ = std::io::stdout().flush();
+        }
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return ExitCode::SUCCESS,
+            Ok(_) => {}
+        }
+        match run(line.trim(), &mut connection) {
+            Ok(true) => {}
+            Ok(false) => return ExitCode::SUCCESS,
+            Err(message) if message.starts_with("lost the connection") => {
+                return fail(CtlExit::Usage, &message);
+            }
+            Err(message) => eprintln!("{message}"),
+        }
+    }
+}
+
+fn fail(code: CtlExit, message: &str) -> ExitCode {
+    eprintln!("taskmasterctl: {message}");
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,123 @@
+//! The client side of the control socket, for `taskmasterctl`: where the socket is, one request
+//! and its answer, and what exit status an answer means (SPEC §1).
+
+use crate::command::{self, Command};
+use crate::config::{self, describe_io};
+use crate::control::protocol::{Request, Response};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// Exit statuses of `taskmasterctl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtlExit {
+    Ok = 0,
+    /// The daemon answered with an error for some target.
+    Failed = 1,
+    /// A usage error, or no daemon to talk to.
+    Usage = 2,
+    /// `status` lists a process that is STOPPED, EXITED or FATAL.
+    NotRunning = 3,
+}
+
+/// The socket to talk to: `-s`, else the config of `-c`, else the default config file if there is
+/// one, else the default socket path.
+pub fn socket_path(socket: Option<&Path>, config_file: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(socket) = socket {
+        return Ok(socket.to_path_buf());
+    }
+    let file = match config_file {
+        Some(file) => file.to_path_buf(),
+        None => {
+            let found = config::default_path();
+            if !found.exists() {
+                let ctx = config::Context::for_file(Path::new("taskmaster.yaml"));
+                return Ok(default_socket(&ctx));
+            }
+            found
+        }
+    };
+    config::load(&file).map(|c| c.daemon.socket).map_err(|e| e.to_string())
+}
+
+fn default_socket(ctx: &config::Context) -> PathBuf {
+    match &ctx.runtime_dir {
+        Some(dir) => dir.join("taskmaster.sock"),
+        None => PathBuf::from(format!("/tmp/taskmaster-{}.sock", ctx.uid)),
+    }
+}
+
+/// A connection to the daemon.
+pub struct Connection {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    path: PathBuf,
+}
+
+impl Connection {
+    pub fn open(path: &Path) -> Result<Connection, String> {
+        let stream = UnixStream::connect(path).map_err(|e| {
+            format!("cannot connect to {}: {} (is taskmaster running?)", path.display(), describe_io(&e))
+        })?;
+        let writer = stream.try_clone().map_err(|e| describe_io(&e))?;
+        Ok(Connection { reader: BufReader::new(stream), writer, path: path.to_path_buf() })
+    }
+
+    /// Sends one request and waits for its answer.
+    pub fn call(&mut self, request: &Request) -> Result<Response, String> {
+        let gone = |why: String| format!("lost the connection to {}: {why}", self.path.display());
+        self.writer.write_all(&request.to_line()).map_err(|e| gone(describe_io(&e)))?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Err(gone("taskmaster closed it".into())),
+            Ok(_) => serde_json::from_str(&line).map_err(|e| gone(format!("unreadable answer ({e})"))),
+            Err(e) => Err(gone(describe_io(&e))),
+        }
+    }
+}
+
+/// The exit status for an answer to `command`.
+pub fn exit_status(command: &Command, response: &Response) -> CtlExit {
+    if !response.ok {
+        return CtlExit::Failed;
+    }
+    let stopped =
+        |item: &serde_json::Value| matches!(item["state"].as_str(), Some("STOPPED" | "EXITED" | "FATAL"));
+    match command {
+        Command::Status(_) if response.data.as_array().is_some_and(|items| items.iter().any(stopped)) => {
+            CtlExit::NotRunning
+        }
+        _ => CtlExit::Ok,
+    }
+}
+
+/// Parses a command line typed or given to the client; the error is a usage message.
+pub fn parse(words: &[String]) -> Result<(Request, Command), String> {
+    let (name, args) = words.split_first().ok_or("no command given")?;
+    let command = command::parse(name, args)?;
+    Ok((Request::new(name, args), command))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_exits_3_when_something_is_not_running() {
+        let status = Command::Status(vec![]);
+        let running = Response::ok("", json!([{"state": "RUNNING"}]));
+        let exited = Response::ok("", json!([{"state": "RUNNING"}, {"state": "EXITED"}]));
+        assert_eq!(exit_status(&status, &running), CtlExit::Ok);
+        assert_eq!(exit_status(&status, &exited), CtlExit::NotRunning);
+        assert_eq!(exit_status(&Command::Start(vec![]), &exited), CtlExit::Ok);
+        assert_eq!(exit_status(&status, &Response::error("x")), CtlExit::Failed);
+    }
+
+    #[test]
+    fn the_socket_comes_from_the_flag_first() {
+        let flag = Path::new("/run/x.sock");
+        assert_eq!(socket_path(Some(flag), Some(Path::new("/nonexistent.yaml"))), Ok(flag.to_path_buf()));
+        assert!(socket_path(None, Some(Path::new("/nonexistent.yaml"))).unwrap_err().contains("cannot read"));
+    }
+}

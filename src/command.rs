@@ -1,0 +1,232 @@
+//! The commands of the shell, of `taskmasterctl` and of the socket: one static table drives
+//! parsing, `help` and completion, so they cannot disagree.
+
+use crate::config::parse_signal;
+use nix::sys::signal::Signal;
+
+/// What a command takes after its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Args {
+    None,
+    /// Zero or more targets (`status`).
+    AnyTargets,
+    /// One or more targets.
+    Targets,
+    /// At most one target (`pid`).
+    OptionalTarget,
+    /// A signal, then one or more targets.
+    SignalThenTargets,
+    /// At most one command name (`help`).
+    OptionalCommand,
+    /// Optional flags (`reload --dry-run`).
+    Flags(&'static [&'static str]),
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub args: Args,
+    pub usage: &'static str,
+    pub help: &'static str,
+}
+
+/// Every command, in the order `help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "status",
+        args: Args::AnyTargets,
+        usage: "status [TARGET...]",
+        help: "show the state of every process, or of the targets",
+    },
+    CommandSpec {
+        name: "start",
+        args: Args::Targets,
+        usage: "start TARGET...",
+        help: "start processes and wait until they are RUNNING (or fail)",
+    },
+    CommandSpec {
+        name: "stop",
+        args: Args::Targets,
+        usage: "stop TARGET...",
+        help: "stop processes (stop signal, then SIGKILL after stoptime) and wait until they are gone",
+    },
+    CommandSpec {
+        name: "restart",
+        args: Args::Targets,
+        usage: "restart TARGET...",
+        help: "stop processes, then start them again",
+    },
+    CommandSpec {
+        name: "signal",
+        args: Args::SignalThenTargets,
+        usage: "signal SIGNAL TARGET...",
+        help: "send a signal (HUP, USR1, 15, ...) to processes",
+    },
+    CommandSpec {
+        name: "pid",
+        args: Args::OptionalTarget,
+        usage: "pid [TARGET]",
+        help: "print taskmaster's pid, or the pids of the target's processes",
+    },
+    CommandSpec {
+        name: "shutdown",
+        args: Args::None,
+        usage: "shutdown",
+        help: "stop every process, then exit taskmaster",
+    },
+    CommandSpec { name: "version", args: Args::None, usage: "version", help: "print taskmaster's version" },
+    CommandSpec {
+        name: "help",
+        args: Args::OptionalCommand,
+        usage: "help [COMMAND]",
+        help: "list the commands, or show how to use one",
+    },
+    CommandSpec {
+        name: "quit",
+        args: Args::None,
+        usage: "quit",
+        help: "leave the shell (in taskmaster's own shell: shut down)",
+    },
+    CommandSpec { name: "exit", args: Args::None, usage: "exit", help: "same as quit" },
+];
+
+/// A parsed command, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Status(Vec<String>),
+    Start(Vec<String>),
+    Stop(Vec<String>),
+    Restart(Vec<String>),
+    Signal(Signal, Vec<String>),
+    Pid(Option<String>),
+    Shutdown,
+    Version,
+    Help(Option<String>),
+    Quit,
+}
+
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// Parses a command name and its arguments; the error says what is wrong and how to use it.
+pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
+    let spec = find(name).ok_or_else(|| format!("unknown command `{name}` (type `help` for the list)"))?;
+    let usage = || format!("usage: {}", spec.usage);
+    let targets = || args.to_vec();
+    match spec.args {
+        Args::None if !args.is_empty() => return Err(format!("{name} takes no arguments; {}", usage())),
+        Args::Targets if args.is_empty() => return Err(format!("{name} needs a target; {}", usage())),
+        Args::OptionalTarget | Args::OptionalCommand if args.len() > 1 => {
+            return Err(format!("{name} takes at most one argument; {}", usage()));
+        }
+        Args::SignalThenTargets if args.len() < 2 => {
+            return Err(format!("{name} needs a signal and a target; {}", usage()));
+        }
+        Args::Flags(known) => {
+            if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
+                return Err(format!("{name}: unknown option `{bad}`; {}", usage()));
+            }
+        }
+        Args::None
+        | Args::AnyTargets
+        | Args::Targets
+        | Args::OptionalTarget
+        | Args::OptionalCommand
+        | Args::SignalThenTargets => {}
+    }
+    Ok(match spec.name {
+        "status" => Command::Status(targets()),
+        "start" => Command::Start(targets()),
+        "stop" => Command::Stop(targets()),
+        "restart" => Command::Restart(targets()),
+        "signal" => {
+            let signal = parse_signal(&args[0])
+                .ok_or_else(|| format!("`{}` is not a signal name or number; {}", args[0], usage()))?;
+            Command::Signal(signal, args[1..].to_vec())
+        }
+        "pid" => Command::Pid(args.first().cloned()),
+        "shutdown" => Command::Shutdown,
+        "version" => Command::Version,
+        "help" => Command::Help(args.first().cloned()),
+        "quit" | "exit" => Command::Quit,
+        other => return Err(format!("unknown command `{other}`")),
+    })
+}
+
+/// `help` and `help COMMAND`.
+pub fn help(topic: Option<&str>) -> Result<String, String> {
+    match topic {
+        None => {
+            let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+            let lines: Vec<String> =
+                COMMANDS.iter().map(|c| format!("{:width$}  {}", c.usage, c.help)).collect();
+            Ok(format!(
+                "{}\nA TARGET is `all`, a program (`web`), `web:*`, or one process (`web:web_01`).",
+                lines.join("\n")
+            ))
+        }
+        Some(name) => match find(name) {
+            Some(c) => Ok(format!("usage: {}\n{}", c.usage, c.help)),
+            None => Err(format!("unknown command `{name}` (type `help` for the list)")),
+        },
+    }
+}
+
+/// Signal names offered by completion and accepted by `signal`.
+pub const SIGNAL_NAMES: &[&str] =
+    &["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP", "TSTP", "WINCH", "ALRM"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Command, String> {
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        parse(&words[0], &words[1..])
+    }
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(p("status"), Ok(Command::Status(vec![])));
+        assert_eq!(p("status web:*"), Ok(Command::Status(vec!["web:*".into()])));
+        assert_eq!(p("start a b"), Ok(Command::Start(vec!["a".into(), "b".into()])));
+        assert_eq!(p("stop all"), Ok(Command::Stop(vec!["all".into()])));
+        assert_eq!(p("restart x"), Ok(Command::Restart(vec!["x".into()])));
+        assert_eq!(p("signal usr1 x"), Ok(Command::Signal(Signal::SIGUSR1, vec!["x".into()])));
+        assert_eq!(p("signal 9 x"), Ok(Command::Signal(Signal::SIGKILL, vec!["x".into()])));
+        assert_eq!(p("pid"), Ok(Command::Pid(None)));
+        assert_eq!(p("pid web"), Ok(Command::Pid(Some("web".into()))));
+        assert_eq!(p("shutdown"), Ok(Command::Shutdown));
+        assert_eq!(p("version"), Ok(Command::Version));
+        assert_eq!(p("help stop"), Ok(Command::Help(Some("stop".into()))));
+        assert_eq!(p("quit"), Ok(Command::Quit));
+        assert_eq!(p("exit"), Ok(Command::Quit));
+    }
+
+    #[test]
+    fn mistakes_say_how_to_use_the_command() {
+        assert!(p("frobnicate").unwrap_err().contains("unknown command `frobnicate`"));
+        assert!(p("start").unwrap_err().contains("usage: start TARGET..."));
+        assert!(p("signal TERM").unwrap_err().contains("needs a signal and a target"));
+        assert!(p("signal BOGUS x").unwrap_err().contains("`BOGUS` is not a signal"));
+        assert!(p("shutdown now").unwrap_err().contains("takes no arguments"));
+        assert!(p("pid a b").unwrap_err().contains("at most one"));
+    }
+
+    #[test]
+    fn help_lists_every_command_once() {
+        let text = help(None).unwrap();
+        for c in COMMANDS {
+            assert_eq!(
+                text.matches(&format!("\n{} ", c.usage)).count() + usize::from(text.starts_with(c.usage)),
+                1,
+                "{}",
+                c.name
+            );
+        }
+        assert!(help(Some("stop")).unwrap().starts_with("usage: stop TARGET..."));
+        assert!(help(Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! The control socket: the protocol (pure) and the server (the loop's side of it).
+
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,151 @@
+//! The control protocol (SPEC §6): one JSON object per line each way. Pure: bytes in, values
+//! out, and back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The longest request line accepted; a longer one closes the connection.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// `{"command": "status", "args": ["web:*"]}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// `{"ok": true, "output": "...", "data": ...}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    pub output: String,
+    pub data: Value,
+}
+
+impl Response {
+    pub fn ok(output: impl Into<String>, data: Value) -> Response {
+        Response { ok: true, output: output.into(), data }
+    }
+
+    pub fn error(output: impl Into<String>) -> Response {
+        Response { ok: false, output: output.into(), data: Value::Null }
+    }
+
+    /// The response as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self)
+            .unwrap_or_else(|_| br#"{"ok":false,"output":"internal error","data":null}"#.to_vec());
+        line.push(b'\n');
+        line
+    }
+}
+
+impl Request {
+    pub fn new(command: &str, args: &[String]) -> Request {
+        Request { command: command.to_string(), args: args.to_vec() }
+    }
+
+    /// Reads one request line (without its newline). The error is what the client is told.
+    pub fn from_line(line: &[u8]) -> Result<Request, String> {
+        let request: Request = serde_json::from_slice(line).map_err(|e| format!("malformed request: {e}"))?;
+        Ok(request)
+    }
+
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+/// What a connection's input buffer holds after new bytes: complete lines to handle, and whether
+/// the unfinished rest has grown past `MAX_LINE`.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    pending: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Framed {
+    Line(Vec<u8>),
+    TooLong,
+}
+
+impl LineBuffer {
+    /// Adds bytes and returns every complete line (empty lines skipped), or `TooLong` once a line
+    /// exceeds the limit.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Framed> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.pending.extend_from_slice(&rest[..i]);
+            rest = &rest[i + 1..];
+            let line = std::mem::take(&mut self.pending);
+            if line.len() > MAX_LINE {
+                out.push(Framed::TooLong);
+                return out;
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                out.push(Framed::Line(line));
+            }
+        }
+        self.pending.extend_from_slice(rest);
+        if self.pending.len() > MAX_LINE {
+            out.push(Framed::TooLong);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_round_trip() {
+        let r = Request::new("status", &["web:*".to_string()]);
+        let line = r.to_line();
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(Request::from_line(&line[..line.len() - 1]), Ok(r));
+        assert_eq!(Request::from_line(br#"{"command":"version"}"#), Ok(Request::new("version", &[])));
+    }
+
+    #[test]
+    fn responses_round_trip_on_one_line() {
+        let r = Response::ok("a\nb", json!([{"name": "x", "ok": true}]));
+        let line = r.to_line();
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "newlines inside are escaped");
+        let back: Response = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn malformed_requests_say_why() {
+        assert!(Request::from_line(b"status").unwrap_err().starts_with("malformed request"));
+        assert!(Request::from_line(br#"{"command": 3}"#).is_err());
+        assert!(Request::from_line(br#"{"command": "x", "bogus": 1}"#).is_err());
+        assert!(Request::from_line(br#"{"args": []}"#).is_err());
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_empty_ones_skipped() {
+        let mut b = LineBuffer::default();
+        assert_eq!(b.push(b"{\"a\":"), vec![]);
+        assert_eq!(b.push(b"1}\n\n  \n{\"b\""), vec![Framed::Line(b"{\"a\":1}".to_vec())]);
+        assert_eq!(b.push(b":2}\n"), vec![Framed::Line(b"{\"b\":2}".to_vec())]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_even_without_a_newline() {
+        let mut b = LineBuffer::default();
+        assert_eq!(b.push(&vec![b'x'; MAX_LINE]), vec![]);
+        assert_eq!(b.push(b"yy"), vec![Framed::TooLong]);
+        let mut b = LineBuffer::default();
+        let mut long = vec![b'x'; MAX_LINE + 1];
+        long.push(b'\n');
+        assert_eq!(b.push(&long), vec![Framed::TooLong]);
+    }
+}

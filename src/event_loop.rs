@@ -1,0 +1,314 @@
+//! The one loop: a single `mio::Poll` over the signal pipe, the control socket and its clients,
+//! every child's output pipes and stdin, with the supervisor's next deadline as the timeout.
+//! Each turn: poll → read the clock once → signals and reaping → I/O → due deadlines → actions.
+//! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
+
+use crate::config::{Config, LogLevel};
+use crate::control::protocol::{Request, Response};
+use crate::control::server::{ClientEvent, Server};
+use crate::logging::{Console, Logging};
+use crate::output::{Drained, Outputs};
+use crate::shell::{self, lines::LineReader};
+use crate::supervisor::{Action, Input, Now, Requester, Supervisor};
+use crate::sys;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const SIGNALS: Token = Token(0);
+const LISTENER: Token = Token(1);
+const STDIN: Token = Token(2);
+/// Tokens from here on are handed out to clients and pipes, never reused.
+const FIRST_DYNAMIC: usize = 16;
+/// The console (taskmaster's own stdin/shell) as a requester.
+const CONSOLE: Requester = Requester(0);
+
+/// How stdin is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// `--no-shell`: not read at all.
+    Ignored,
+    /// Commands, one per line, answers on stdout.
+    Lines,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    signals: Signals,
+    server: Server,
+    outputs: Outputs,
+    sup: Supervisor,
+    log: Logging,
+    console: Arc<dyn Console>,
+    stdin: Option<LineReader>,
+    /// stdin cannot be watched (a regular file): read it all at once.
+    stdin_unpollable: bool,
+    /// A person types at this terminal: Ctrl-C clears the line instead of shutting down.
+    interactive: bool,
+    next_token: usize,
+    /// Sources whose read budget ran out: read them again next turn.
+    hot: Vec<Token>,
+    exiting: bool,
+}
+
+impl Daemon {
+    pub fn new(
+        config: &Config,
+        log: Logging,
+        console: Arc<dyn Console>,
+        mut server: Server,
+        stdin: StdinMode,
+    ) -> Result<Daemon, String> {
+        let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
+        let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH])
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| format!("cannot watch signals: {e}"))?;
+        server.register(poll.registry(), LISTENER).map_err(|e| format!("cannot watch the socket: {e}"))?;
+        let mut stdin_unpollable = false;
+        let reader = match stdin {
+            StdinMode::Ignored => None,
+            StdinMode::Lines => {
+                let registered = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE);
+                stdin_unpollable = registered.is_err();
+                Some(LineReader::new())
+            }
+        };
+        let interactive = reader.is_some() && LineReader::is_terminal();
+        let sup = Supervisor::new(config, std::process::id());
+        Ok(Daemon {
+            poll,
+            signals,
+            server,
+            outputs: Outputs::default(),
+            sup,
+            log,
+            console,
+            stdin: reader,
+            stdin_unpollable,
+            interactive,
+            next_token: FIRST_DYNAMIC,
+            hot: Vec::new(),
+            exiting: false,
+        })
+    }
+
+    /// Runs until shutdown is complete.
+    pub fn run(mut self) -> Result<(), String> {
+        self.log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
+        self.apply(Input::Boot, now());
+        if self.stdin_unpollable {
+            self.on_stdin(true, now());
+        }
+        self.prompt();
+        let mut events = Events::with_capacity(1024);
+        while !self.exiting {
+            let timeout = match self.hot.is_empty() {
+                true => self.sup.next_deadline().map(|at| at.saturating_duration_since(Instant::now())),
+                false => Some(Duration::ZERO),
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("the event loop failed: {e}")),
+            }
+            let now = now();
+            let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            let hot = std::mem::take(&mut self.hot);
+            for token in tokens.into_iter().chain(hot) {
+                self.dispatch(token, now);
+            }
+            self.apply(Input::Tick, now);
+        }
+        self.server.flush_all();
+        Ok(())
+    }
+
+    fn dispatch(&mut self, token: Token, now: Now) {
+        match token {
+            SIGNALS => self.on_signals(now),
+            LISTENER => {
+                let next = &mut self.next_token;
+                self.server.accept(self.poll.registry(), || take_token(next));
+            }
+            STDIN => self.on_stdin(false, now),
+            t if self.outputs.owns(t) => {
+                let mut problems = Vec::new();
+                if self.outputs.read(self.poll.registry(), t, &mut problems) == Drained::More {
+                    self.hot.push(t);
+                }
+                self.log_all(LogLevel::Error, problems);
+            }
+            t if self.server.owns(t) => {
+                let mut events = Vec::new();
+                if self.server.ready(self.poll.registry(), t, &mut events) {
+                    self.hot.push(t);
+                }
+                for event in events {
+                    match event {
+                        ClientEvent::Request(t, request) => {
+                            self.apply(Input::Request { from: requester(t), request }, now)
+                        }
+                        ClientEvent::Malformed(t, why) => {
+                            self.server.reply(self.poll.registry(), t, &Response::error(why));
+                        }
+                        ClientEvent::Closed(t) => self.apply(Input::Gone { from: requester(t) }, now),
+                    }
+                }
+            }
+            // A source that closed earlier in this turn.
+            _ => {}
+        }
+    }
+
+    fn on_signals(&mut self, now: Now) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signo in pending {
+            match signo {
+                SIGCHLD => self.reap(now),
+                SIGINT if self.interactive => self.console.line("(Ctrl-C: use `quit` or Ctrl-D to leave)"),
+                SIGTERM | SIGINT | SIGQUIT => {
+                    let signal = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
+                    self.apply(Input::Terminate(signal), now);
+                }
+                SIGHUP => self.log.log(LogLevel::Warn, "received SIGHUP, but reload is not available yet"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reaps every dead child: the rest of its group is killed first, its output drained.
+    fn reap(&mut self, now: Now) {
+        let mut reaped = Vec::new();
+        let sup = &self.sup;
+        sys::reap::reap_all(|pid| sup.name_of_pid(pid).is_some(), |pid, exit| reaped.push((pid, exit)));
+        for (pid, exit) in reaped {
+            let mut problems = Vec::new();
+            self.outputs.drain(self.poll.registry(), pid, &mut problems);
+            self.log_all(LogLevel::Error, problems);
+            self.apply(Input::Reaped { pid, exit }, now);
+        }
+    }
+
+    fn on_stdin(&mut self, blocking: bool, now: Now) {
+        let Some(reader) = self.stdin.as_mut() else { return };
+        let lines = reader.read(blocking);
+        let eof = reader.is_eof();
+        for line in lines {
+            match shell::request_of(&line) {
+                Ok(Some(request)) => {
+                    self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now)
+                }
+                Ok(None) => {}
+                Err(why) => self.console.line(&why),
+            }
+        }
+        if eof {
+            // End of commands: supervision goes on, stdin is no longer read.
+            let _ = self.poll.registry().deregister(&mut SourceFd(&0));
+            self.stdin = None;
+        }
+        self.prompt();
+    }
+
+    fn prompt(&self) {
+        if self.interactive && self.stdin.is_some() && !self.exiting {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "taskmaster> ");
+            let _ = out.flush();
+        }
+    }
+
+    /// Hands an input to the supervisor and carries out what it asks, including the inputs that
+    /// follow from it (a spawn's result), before anything else happens.
+    fn apply(&mut self, input: Input, now: Now) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            for action in self.sup.handle(input, now) {
+                match action {
+                    Action::Spawn { id } => {
+                        let result = self.spawn(id);
+                        queue.push_back(Input::Spawned { id, result });
+                    }
+                    Action::Signal { pid, signal, group } => {
+                        if let Err(e) = sys::spawn::send(pid, signal, group) {
+                            let target = if group { "group" } else { "process" };
+                            self.log.log(
+                                LogLevel::Warn,
+                                &format!("couldn't send {} to {target} {pid}: {}", signal.as_str(), e.desc()),
+                            );
+                        }
+                    }
+                    Action::Log { level, message } => self.log.log(level, &message),
+                    Action::Reply { to, response } => self.deliver(to, &response),
+                    Action::Exit => self.exiting = true,
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, id: crate::supervisor::ProcId) -> Result<nix::unistd::Pid, String> {
+        let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
+        let name = name.to_string();
+        let child = sys::spawn::spawn(&spec)?;
+        let next = &mut self.next_token;
+        let problems = self.outputs.add(
+            self.poll.registry(),
+            || take_token(next),
+            child.pid,
+            &name,
+            [(child.stdout, spec.stdout.as_deref()), (child.stderr, spec.stderr.as_deref())],
+        );
+        self.log_all(LogLevel::Error, problems);
+        Ok(child.pid)
+    }
+
+    fn deliver(&mut self, to: Requester, response: &Response) {
+        match to {
+            CONSOLE => {
+                if !response.output.is_empty() {
+                    self.console.line(&response.output);
+                }
+            }
+            Requester(token) => {
+                self.server.reply(self.poll.registry(), Token(token as usize), response);
+            }
+        }
+    }
+
+    fn log_all(&self, level: LogLevel, lines: Vec<String>) {
+        for line in lines {
+            self.log.log(level, &line);
+        }
+    }
+}
+
+/// In taskmaster's own shell, `quit` and `exit` end taskmaster.
+fn own_shell(request: Request) -> Request {
+    match request.command.as_str() {
+        "quit" | "exit" => Request::new("shutdown", &[]),
+        _ => request,
+    }
+}
+
+fn requester(token: Token) -> Requester {
+    Requester(token.0 as u64)
+}
+
+fn take_token(next: &mut usize) -> Token {
+    let token = Token(*next);
+    *next += 1;
+    token
+}
+
+fn now() -> Now {
+    Now { mono: Instant::now(), wall: SystemTime::now() }
+}

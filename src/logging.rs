@@ -1,0 +1,200 @@
+//! The main log (SPEC §8): slog with synchronous drains only, since taskmaster has no thread to
+//! give an asynchronous one. One drain appends supervisord-style lines to the log file; the
+//! other mirrors them on the console (above the prompt, or as plain lines). The level can change
+//! and the file can be reopened at run time (reload, log rotation).
+
+use crate::config::{LogLevel, describe_io};
+use slog::{Drain, Level, OwnedKVList, Record};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where console lines go: stdout, or above the prompt of the interactive shell.
+pub trait Console: Send + Sync + std::panic::RefUnwindSafe {
+    fn line(&self, text: &str);
+}
+
+/// Plain lines on standard output.
+pub struct Stdout;
+
+impl Console for Stdout {
+    fn line(&self, text: &str) {
+        let mut out = io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// The log file, shared with the drain so that it can be swapped on reopen.
+#[derive(Clone, Default)]
+struct SharedFile(Arc<Mutex<Option<File>>>);
+
+impl Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
+            Some(file) => file.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+type FileFormat = slog_term::FullFormat<slog_term::PlainSyncDecorator<SharedFile>>;
+
+/// The drain behind the logger: a level filter, the file, and the console.
+struct Root {
+    level: Arc<AtomicUsize>,
+    file: FileFormat,
+    console: Option<Arc<dyn Console>>,
+}
+
+impl Drain for Root {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        if !record.level().is_at_least(level_from(self.level.load(Ordering::Relaxed))) {
+            return Ok(());
+        }
+        // A log file on a full disk must not take the daemon down: the line is lost, not more.
+        let _ = self.file.log(record, values);
+        if let Some(console) = &self.console {
+            let stamp = chrono::Local::now().format("%H:%M:%S");
+            console.line(&format!("{stamp} {} {}", record.level().as_short_str(), record.msg()));
+        }
+        Ok(())
+    }
+}
+
+/// The daemon's logger and the handles to change it.
+pub struct Logging {
+    logger: slog::Logger,
+    level: Arc<AtomicUsize>,
+    file: SharedFile,
+    path: Option<PathBuf>,
+}
+
+impl Logging {
+    /// Opens the log file (if any) and builds the drains. Fails when the file cannot be opened.
+    pub fn new(
+        path: Option<&Path>,
+        level: LogLevel,
+        console: Option<Arc<dyn Console>>,
+    ) -> Result<Logging, String> {
+        let file = SharedFile::default();
+        if let Some(path) = path {
+            *file.0.lock().map_err(|_| "log lock poisoned".to_string())? = Some(open_log(path)?);
+        }
+        let level_cell = Arc::new(AtomicUsize::new(slog_level(level).as_usize()));
+        let format = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(file.clone()))
+            .use_custom_timestamp(|out: &mut dyn Write| {
+                write!(out, "{}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f"))
+            })
+            .build();
+        let root = Root { level: level_cell.clone(), file: format, console };
+        let logger = slog::Logger::root(root.fuse(), slog::o!());
+        Ok(Logging { logger, level: level_cell, file, path: path.map(Path::to_path_buf) })
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => slog::error!(self.logger, "{}", message),
+            LogLevel::Warn => slog::warn!(self.logger, "{}", message),
+            LogLevel::Info => slog::info!(self.logger, "{}", message),
+            LogLevel::Debug => slog::debug!(self.logger, "{}", message),
+        }
+    }
+
+    pub fn set_level(&self, level: LogLevel) {
+        self.level.store(slog_level(level).as_usize(), Ordering::Relaxed);
+    }
+
+    /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
+    pub fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
+        let file = path.map(open_log).transpose()?;
+        if let Ok(mut slot) = self.file.0.lock() {
+            *slot = file;
+        }
+        self.path = path.map(Path::to_path_buf);
+        Ok(())
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+fn open_log(path: &Path) -> Result<File, String> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the log file {}: {}", path.display(), describe_io(&e)))
+}
+
+fn slog_level(level: LogLevel) -> Level {
+    match level {
+        LogLevel::Error => Level::Error,
+        LogLevel::Warn => Level::Warning,
+        LogLevel::Info => Level::Info,
+        LogLevel::Debug => Level::Debug,
+    }
+}
+
+fn level_from(n: usize) -> Level {
+    Level::from_usize(n).unwrap_or(Level::Info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Lines(Mutex<Vec<String>>);
+
+    impl Console for Lines {
+        fn line(&self, text: &str) {
+            self.0.lock().unwrap().push(text.to_string());
+        }
+    }
+
+    #[test]
+    fn lines_go_to_the_file_and_the_console_at_the_level() {
+        let dir = std::env::temp_dir().join(format!("tm-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("main.log");
+        let console = Arc::new(Lines(Mutex::new(vec![])));
+        let log = Logging::new(Some(&path), LogLevel::Info, Some(console.clone())).unwrap();
+        log.log(LogLevel::Info, "spawned: 'a' with pid 1");
+        log.log(LogLevel::Debug, "hidden");
+        log.set_level(LogLevel::Debug);
+        log.log(LogLevel::Debug, "shown");
+        log.log(LogLevel::Warn, "exited: a (exit status 1; not expected)");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let (stamp, rest) = lines[0].split_at(23);
+        assert_eq!(rest, " INFO spawned: 'a' with pid 1");
+        assert_eq!((stamp.as_bytes()[4], stamp.as_bytes()[10], stamp.as_bytes()[19]), (b'-', b' ', b','));
+        assert!(lines[1].ends_with(" DEBG shown"));
+        assert!(lines[2].ends_with(" WARN exited: a (exit status 1; not expected)"));
+        let shown = console.0.lock().unwrap().clone();
+        assert_eq!(shown.len(), 3);
+        assert!(shown[0].ends_with(" INFO spawned: 'a' with pid 1"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unwritable_log_file_is_an_error() {
+        let err =
+            Logging::new(Some(Path::new("/nonexistent/dir/x.log")), LogLevel::Info, None).err().unwrap();
+        assert!(err.contains("/nonexistent/dir/x.log") && err.contains("No such file"), "{err}");
+    }
+}

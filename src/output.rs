@@ -1,0 +1,188 @@
+//! Child output: each stdout and stderr pipe is read without blocking and appended to its file,
+//! or read and dropped when the stream is not configured. Reads per turn are bounded so that one
+//! flooding child cannot starve the others. A file that cannot be written is reported once, and
+//! again only after a write has succeeded in between; the child keeps running either way.
+
+use crate::config::describe_io;
+use mio::unix::pipe::Receiver;
+use mio::{Interest, Registry, Token};
+use nix::unistd::Pid;
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Bytes read at once; the default pipe capacity.
+const CHUNK: usize = 64 * 1024;
+/// Reads of one pipe per turn before the others get their turn.
+const READS_PER_TURN: usize = 16;
+/// When a process exits, at most this much more is read from its pipes (a grandchild that left
+/// the group could otherwise keep the drain going for ever).
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Where a stream's bytes go.
+enum Sink {
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    /// Not configured, or the file could not be opened.
+    Discard,
+}
+
+struct Stream {
+    pid: Pid,
+    name: String,
+    pipe: Receiver,
+    sink: Sink,
+}
+
+/// How a read pass over one pipe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing more for now; readiness will say when there is.
+    Empty,
+    /// The budget ran out with data left: read it again next turn.
+    More,
+    /// The writer side is closed; the stream is gone.
+    Closed,
+}
+
+/// Every output stream, by token.
+#[derive(Default)]
+pub struct Outputs {
+    streams: HashMap<Token, Stream>,
+    by_pid: HashMap<Pid, Vec<Token>>,
+    /// Files whose last write failed, so the failure is reported once.
+    failing: HashSet<PathBuf>,
+    buf: Vec<u8>,
+}
+
+impl Outputs {
+    /// Takes the pipes of a new process. Returns the log lines of files that could not be opened.
+    pub fn add(
+        &mut self,
+        registry: &Registry,
+        mut next_token: impl FnMut() -> Token,
+        pid: Pid,
+        name: &str,
+        pipes: [(OwnedFd, Option<&Path>); 2],
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (fd, path) in pipes {
+            let mut pipe = Receiver::from(fd);
+            let token = next_token();
+            let registered = pipe
+                .set_nonblocking(true)
+                .and_then(|()| registry.register(&mut pipe, token, Interest::READABLE));
+            if let Err(e) = registered {
+                problems.push(format!("couldn't watch the output of {name}: {}", describe_io(&e)));
+                continue;
+            }
+            let sink = match path {
+                None => Sink::Discard,
+                Some(path) => match open_append(path) {
+                    Ok(file) => Sink::File { file, path: path.to_path_buf() },
+                    Err(e) => {
+                        if self.failing.insert(path.to_path_buf()) {
+                            problems.push(write_failure(name, path, &e));
+                        }
+                        Sink::Discard
+                    }
+                },
+            };
+            self.streams.insert(token, Stream { pid, name: name.to_string(), pipe, sink });
+            self.by_pid.entry(pid).or_default().push(token);
+        }
+        problems
+    }
+
+    pub fn owns(&self, token: Token) -> bool {
+        self.streams.contains_key(&token)
+    }
+
+    /// Reads what is ready on one pipe, within the per-turn budget. Log lines of write failures
+    /// are pushed to `problems`.
+    pub fn read(&mut self, registry: &Registry, token: Token, problems: &mut Vec<String>) -> Drained {
+        self.pump(registry, token, READS_PER_TURN, problems)
+    }
+
+    /// A process ended: reads what is left in its pipes and closes them.
+    pub fn drain(&mut self, registry: &Registry, pid: Pid, problems: &mut Vec<String>) {
+        for token in self.by_pid.remove(&pid).unwrap_or_default() {
+            let _ = self.pump(registry, token, DRAIN_LIMIT / CHUNK, problems);
+            self.close(registry, token);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    fn pump(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        reads: usize,
+        problems: &mut Vec<String>,
+    ) -> Drained {
+        let Some(stream) = self.streams.get_mut(&token) else { return Drained::Closed };
+        self.buf.resize(CHUNK, 0);
+        for _ in 0..reads {
+            match stream.pipe.read(&mut self.buf) {
+                Ok(0) => {
+                    self.close(registry, token);
+                    return Drained::Closed;
+                }
+                Ok(n) => {
+                    if let Some(line) = deliver(stream, &self.buf[..n], &mut self.failing) {
+                        problems.push(line);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Drained::Empty,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(registry, token);
+                    return Drained::Closed;
+                }
+            }
+        }
+        Drained::More
+    }
+
+    fn close(&mut self, registry: &Registry, token: Token) {
+        if let Some(mut stream) = self.streams.remove(&token) {
+            let _ = registry.deregister(&mut stream.pipe);
+            if let Some(tokens) = self.by_pid.get_mut(&stream.pid) {
+                tokens.retain(|t| *t != token);
+            }
+        }
+    }
+}
+
+/// Appends bytes to the stream's file. Returns a log line when the file starts failing.
+fn deliver(stream: &mut Stream, bytes: &[u8], failing: &mut HashSet<PathBuf>) -> Option<String> {
+    let Sink::File { file, path } = &mut stream.sink else { return None };
+    match file.write_all(bytes) {
+        Ok(()) => {
+            failing.remove(path.as_path());
+            None
+        }
+        Err(e) => failing.insert(path.clone()).then(|| write_failure(&stream.name, path, &e)),
+    }
+}
+
+fn write_failure(name: &str, path: &Path, e: &std::io::Error) -> String {
+    format!("couldn't write output of {name} to {}: {}", path.display(), describe_io(e))
+}
+
+/// Opens a child's output file for appending, creating it if missing (close-on-exec, as every
+/// file std opens).
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().append(true).create(true).open(path)
+}

@@ -1,0 +1,7 @@
+//! One process: how its runs end (`exit`) and its life as a pure state machine (`state`).
+
+pub mod exit;
+pub mod state;
+
+pub use exit::ExitKind;
+pub use state::{Effect, Event, Input, Machine, ProcState, StateName, step};

@@ -1,0 +1,476 @@
+//! The life of one process as a pure state machine (SPEC §4). `step` takes the machine, one
+//! input, the program's spec and `now`, and returns the next machine and the effects to carry
+//! out. It reads no clock and makes no system call; the event loop does both.
+
+use super::exit::ExitKind;
+use crate::config::{ProgramSpec, RestartPolicy};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// Where a process is. Each variant holds exactly what is true in it: a pid only where a process
+/// exists, a deadline where one is armed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcState {
+    /// Not running: never started (`since` is `None`) or stopped on request at `since`.
+    Stopped {
+        since: Option<Instant>,
+    },
+    /// A spawn was asked for; the loop answers with `Spawned` or `SpawnFailed` in the same turn.
+    Spawning {
+        retries: u32,
+    },
+    /// Up, but not yet for `starttime`.
+    Starting {
+        pid: Pid,
+        since: Instant,
+        ready_at: Instant,
+        retries: u32,
+    },
+    Running {
+        pid: Pid,
+        since: Instant,
+    },
+    /// A start failed; the next attempt is at `until`.
+    Backoff {
+        retries: u32,
+        until: Instant,
+        reason: String,
+    },
+    /// The stop signal was sent; SIGKILL follows at `kill_at` (`None` once it was sent).
+    /// `then_start`: start again once it is gone (a restart, or a start that came meanwhile).
+    Stopping {
+        pid: Pid,
+        kill_at: Option<Instant>,
+        then_start: bool,
+    },
+    /// Left RUNNING on its own at `at`. `restart_at`: when autorestart will start it again.
+    Exited {
+        at: Instant,
+        exit: ExitKind,
+        expected: bool,
+        restart_at: Option<Instant>,
+    },
+    /// Gave up after too many failed starts.
+    Fatal {
+        reason: String,
+    },
+}
+
+/// The state names users see (`status`, logs, JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateName {
+    Stopped,
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Exited,
+    Fatal,
+}
+
+impl StateName {
+    pub const ALL: [StateName; 7] = [
+        StateName::Stopped,
+        StateName::Starting,
+        StateName::Running,
+        StateName::Backoff,
+        StateName::Stopping,
+        StateName::Exited,
+        StateName::Fatal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Stopped => "STOPPED",
+            StateName::Starting => "STARTING",
+            StateName::Running => "RUNNING",
+            StateName::Backoff => "BACKOFF",
+            StateName::Stopping => "STOPPING",
+            StateName::Exited => "EXITED",
+            StateName::Fatal => "FATAL",
+        }
+    }
+}
+
+impl ProcState {
+    pub fn name(&self) -> StateName {
+        match self {
+            ProcState::Stopped { .. } => StateName::Stopped,
+            ProcState::Spawning { .. } | ProcState::Starting { .. } => StateName::Starting,
+            ProcState::Running { .. } => StateName::Running,
+            ProcState::Backoff { .. } => StateName::Backoff,
+            ProcState::Stopping { .. } => StateName::Stopping,
+            ProcState::Exited { .. } => StateName::Exited,
+            ProcState::Fatal { .. } => StateName::Fatal,
+        }
+    }
+
+    /// The pid of the live process, where there is one.
+    pub fn pid(&self) -> Option<Pid> {
+        match self {
+            ProcState::Starting { pid, .. }
+            | ProcState::Running { pid, .. }
+            | ProcState::Stopping { pid, .. } => Some(*pid),
+            ProcState::Stopped { .. }
+            | ProcState::Spawning { .. }
+            | ProcState::Backoff { .. }
+            | ProcState::Exited { .. }
+            | ProcState::Fatal { .. } => None,
+        }
+    }
+
+    /// When this state wants to be woken, if ever.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self {
+            ProcState::Starting { ready_at, .. } => Some(*ready_at),
+            ProcState::Backoff { until, .. } => Some(*until),
+            ProcState::Stopping { kill_at, .. } => *kill_at,
+            ProcState::Exited { restart_at, .. } => *restart_at,
+            ProcState::Stopped { .. }
+            | ProcState::Spawning { .. }
+            | ProcState::Running { .. }
+            | ProcState::Fatal { .. } => None,
+        }
+    }
+}
+
+/// A process's state plus what it remembers across states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    pub state: ProcState,
+    /// Runs in a row shorter than `QUICK_RUN` (the crash-loop counter of SPEC §4).
+    pub streak: u32,
+    /// How its last run ended.
+    pub last_exit: Option<ExitKind>,
+}
+
+impl Machine {
+    pub fn new() -> Machine {
+        Machine { state: ProcState::Stopped { since: None }, streak: 0, last_exit: None }
+    }
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine::new()
+    }
+}
+
+/// What can happen to a process.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Start it (a command, autostart or reload): the retry counter starts from 0.
+    Start,
+    /// Stop it gracefully.
+    Stop,
+    /// Stop it now: SIGKILL to its group (a second SIGTERM during shutdown).
+    Kill,
+    Spawned {
+        pid: Pid,
+    },
+    SpawnFailed {
+        reason: String,
+    },
+    /// Its main process ended, at `now`.
+    Exited {
+        exit: ExitKind,
+    },
+    /// The state's deadline has come (an early or stale one is ignored).
+    Deadline,
+}
+
+/// What `step` asks the world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Spawn the process and answer with `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// Send `signal` to `pid`, or to its whole process group.
+    Signal {
+        pid: Pid,
+        signal: Signal,
+        group: bool,
+    },
+    Log(Event),
+}
+
+/// Something worth a line in the log (SPEC §8).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Spawned {
+        pid: Pid,
+    },
+    SpawnErr {
+        reason: String,
+    },
+    Success {
+        starttime: Duration,
+    },
+    Exited {
+        exit: ExitKind,
+        expected: bool,
+    },
+    GaveUp,
+    Waiting,
+    Stopped {
+        exit: ExitKind,
+        expected: bool,
+    },
+    Killing {
+        pid: Pid,
+    },
+    /// A pending retry or restart was called off by a stop.
+    Cancelled {
+        from: StateName,
+    },
+}
+
+/// A run shorter than this counts towards the crash-loop delay.
+pub const QUICK_RUN: Duration = Duration::from_secs(1);
+/// The longest crash-loop delay.
+pub const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
+/// Why a process that died before `starttime` is in BACKOFF.
+pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
+
+/// The delay before restarting after `streak` quick runs in a row: 0.1 s, 0.2 s, 0.4 s, ...
+/// up to 5 s.
+pub fn crash_delay(streak: u32) -> Duration {
+    match streak {
+        0 => Duration::ZERO,
+        k => Duration::from_millis(100).saturating_mul(1 << (k - 1).min(16)).min(MAX_CRASH_DELAY),
+    }
+}
+
+/// The BACKOFF delay before attempt `retries + 1`: 1 s, 2 s, 3 s, ...
+pub fn backoff_delay(retries: u32) -> Duration {
+    Duration::from_secs(u64::from(retries) + 1)
+}
+
+/// One transition. See the module comment and SPEC §4; every arm says FROM → TO and why.
+pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Machine, Vec<Effect>) {
+    let mut t = Transition { m: m.clone(), effects: Vec::new(), spec, now };
+    match (&m.state, input) {
+        // STOPPED/EXITED/FATAL → STARTING: a start resets the retry counter and the crash streak.
+        (ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }, Input::Start) => {
+            t.m.streak = 0;
+            t.spawn(0);
+        }
+        // STARTING/RUNNING/BACKOFF/SPAWNING → same: already started.
+        (
+            ProcState::Spawning { .. }
+            | ProcState::Starting { .. }
+            | ProcState::Running { .. }
+            | ProcState::Backoff { .. },
+            Input::Start,
+        ) => {}
+        // STOPPING → STOPPING: start again once it is gone.
+        (ProcState::Stopping { pid, kill_at, .. }, Input::Start) => {
+            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: true };
+        }
+
+        // STARTING/RUNNING → STOPPING: the stop signal is sent, SIGKILL armed for stoptime.
+        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Input::Stop) => {
+            let (pid, group) = (*pid, spec.stopasgroup);
+            t.signal(pid, spec.stopsignal, group);
+            t.log(Event::Waiting);
+            t.m.state = ProcState::Stopping { pid, kill_at: Some(now + spec.stoptime), then_start: false };
+        }
+        // STOPPING → STOPPING: already stopping; a start that was waiting is called off.
+        (ProcState::Stopping { pid, kill_at, .. }, Input::Stop) => {
+            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: false };
+        }
+        // BACKOFF → STOPPED: the pending retry is cancelled, nothing to signal.
+        (ProcState::Backoff { .. }, Input::Stop | Input::Kill) => {
+            t.log(Event::Cancelled { from: StateName::Backoff });
+            t.m.state = ProcState::Stopped { since: Some(now) };
+        }
+        // EXITED (restart pending) → STOPPED: the restart is cancelled.
+        (ProcState::Exited { restart_at: Some(_), .. }, Input::Stop | Input::Kill) => {
+            t.log(Event::Cancelled { from: StateName::Exited });
+            t.m.state = ProcState::Stopped { since: Some(now) };
+        }
+        // STOPPED/EXITED/FATAL → same: not running. SPAWNING → same: the spawn result comes first.
+        (
+            ProcState::Stopped { .. }
+            | ProcState::Exited { restart_at: None, .. }
+            | ProcState::Fatal { .. }
+            | ProcState::Spawning { .. },
+            Input::Stop | Input::Kill,
+        ) => {}
+
+        // STARTING/RUNNING → STOPPING: SIGKILL to the whole group at once.
+        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Input::Kill) => {
+            t.kill(*pid);
+        }
+        // STOPPING → STOPPING: escalate to SIGKILL now, unless it was already sent.
+        (ProcState::Stopping { pid, kill_at, .. }, Input::Kill) => match kill_at {
+            Some(_) => t.kill(*pid),
+            None => t.m.state = ProcState::Stopping { pid: *pid, kill_at: None, then_start: false },
+        },
+
+        // SPAWNING → STARTING: the process exists; RUNNING at once when starttime is 0.
+        (ProcState::Spawning { retries }, Input::Spawned { pid }) => {
+            t.log(Event::Spawned { pid: *pid });
+            match spec.starttime.is_zero() {
+                true => t.running(*pid, now),
+                false => {
+                    let ready_at = now + spec.starttime;
+                    t.m.state = ProcState::Starting { pid: *pid, since: now, ready_at, retries: *retries };
+                }
+            }
+        }
+        // SPAWNING → BACKOFF (or FATAL): the spawn itself failed; it counts as an attempt.
+        (ProcState::Spawning { retries }, Input::SpawnFailed { reason }) => {
+            t.log(Event::SpawnErr { reason: reason.clone() });
+            t.backoff(*retries, reason.clone());
+        }
+        // Anything else → same: a spawn result belongs to a SPAWNING process only.
+        (
+            ProcState::Stopped { .. }
+            | ProcState::Starting { .. }
+            | ProcState::Running { .. }
+            | ProcState::Backoff { .. }
+            | ProcState::Stopping { .. }
+            | ProcState::Exited { .. }
+            | ProcState::Fatal { .. },
+            Input::Spawned { .. } | Input::SpawnFailed { .. },
+        ) => {}
+
+        // STARTING → BACKOFF (or FATAL): it died before starttime, whatever its exit status.
+        (ProcState::Starting { retries, .. }, Input::Exited { exit }) => {
+            t.exited(*exit);
+            t.log(Event::Exited { exit: *exit, expected: false });
+            t.backoff(*retries, EXITED_TOO_QUICKLY.to_string());
+        }
+        // RUNNING → EXITED, then STARTING per autorestart (after the crash-loop delay, if any).
+        (ProcState::Running { since, .. }, Input::Exited { exit }) => {
+            let expected = exit.code().is_some_and(|c| spec.expects(c));
+            t.exited(*exit);
+            t.log(Event::Exited { exit: *exit, expected });
+            t.m.streak = match now.saturating_duration_since(*since) < QUICK_RUN {
+                true => t.m.streak.saturating_add(1),
+                false => 0,
+            };
+            let restart = match spec.autorestart {
+                RestartPolicy::Always => true,
+                RestartPolicy::Never => false,
+                RestartPolicy::Unexpected => !expected,
+            };
+            let restart_at = restart.then(|| now + crash_delay(t.m.streak));
+            match restart_at {
+                Some(at) if at <= now => t.spawn(0),
+                _ => t.m.state = ProcState::Exited { at: now, exit: *exit, expected, restart_at },
+            }
+        }
+        // STOPPING → STOPPED, or STARTING when a start came meanwhile.
+        (ProcState::Stopping { then_start, .. }, Input::Exited { exit }) => {
+            let expected =
+                exit.code().is_some_and(|c| spec.expects(c)) || exit.signo() == Some(spec.stopsignal as i32);
+            t.exited(*exit);
+            t.log(Event::Stopped { exit: *exit, expected });
+            match then_start {
+                true => {
+                    t.m.streak = 0;
+                    t.spawn(0);
+                }
+                false => t.m.state = ProcState::Stopped { since: Some(now) },
+            }
+        }
+        // Anything else → same: only a state with a live process can see it exit.
+        (
+            ProcState::Stopped { .. }
+            | ProcState::Spawning { .. }
+            | ProcState::Backoff { .. }
+            | ProcState::Exited { .. }
+            | ProcState::Fatal { .. },
+            Input::Exited { .. },
+        ) => {}
+
+        // STARTING → RUNNING: it stayed up for starttime.
+        (ProcState::Starting { pid, since, ready_at, .. }, Input::Deadline) if *ready_at <= now => {
+            t.running(*pid, *since);
+        }
+        // BACKOFF → STARTING: the delay is over; one more retry used.
+        (ProcState::Backoff { retries, until, .. }, Input::Deadline) if *until <= now => {
+            t.spawn(retries + 1);
+        }
+        // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group.
+        (ProcState::Stopping { pid, kill_at: Some(at), .. }, Input::Deadline) if *at <= now => {
+            t.kill(*pid);
+        }
+        // EXITED → STARTING: the crash-loop delay is over.
+        (ProcState::Exited { restart_at: Some(at), .. }, Input::Deadline) if *at <= now => {
+            t.spawn(0);
+        }
+        // Anything else → same: an early or stale deadline is ignored.
+        (
+            ProcState::Stopped { .. }
+            | ProcState::Spawning { .. }
+            | ProcState::Starting { .. }
+            | ProcState::Running { .. }
+            | ProcState::Backoff { .. }
+            | ProcState::Stopping { .. }
+            | ProcState::Exited { .. }
+            | ProcState::Fatal { .. },
+            Input::Deadline,
+        ) => {}
+    }
+    (t.m, t.effects)
+}
+
+/// The machine being changed by one step, and what the step asks for.
+struct Transition<'a> {
+    m: Machine,
+    effects: Vec<Effect>,
+    spec: &'a ProgramSpec,
+    now: Instant,
+}
+
+impl Transition<'_> {
+    fn log(&mut self, event: Event) {
+        self.effects.push(Effect::Log(event));
+    }
+
+    fn signal(&mut self, pid: Pid, signal: Signal, group: bool) {
+        self.effects.push(Effect::Signal { pid, signal, group });
+    }
+
+    fn spawn(&mut self, retries: u32) {
+        self.m.state = ProcState::Spawning { retries };
+        self.effects.push(Effect::Spawn);
+    }
+
+    fn running(&mut self, pid: Pid, since: Instant) {
+        self.log(Event::Success { starttime: self.spec.starttime });
+        self.m.state = ProcState::Running { pid, since };
+    }
+
+    fn exited(&mut self, exit: ExitKind) {
+        self.m.last_exit = Some(exit);
+    }
+
+    /// SIGKILL to the group, and no more deadline: the reap ends it.
+    fn kill(&mut self, pid: Pid) {
+        self.log(Event::Killing { pid });
+        self.signal(pid, Signal::SIGKILL, true);
+        self.m.state = ProcState::Stopping { pid, kill_at: None, then_start: false };
+    }
+
+    /// → BACKOFF, or FATAL once `startretries` retries are used.
+    fn backoff(&mut self, retries: u32, reason: String) {
+        match retries >= self.spec.startretries {
+            true => {
+                self.log(Event::GaveUp);
+                self.m.state = ProcState::Fatal { reason };
+            }
+            false => {
+                let until = self.now + backoff_delay(retries);
+                self.m.state = ProcState::Backoff { retries, until, reason };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,425 @@
+use super::*;
+use crate::config::{CommandLine, ProgramSpec};
+use std::collections::BTreeMap;
+
+fn spec() -> ProgramSpec {
+    ProgramSpec {
+        name: "p".into(),
+        cmd: CommandLine { text: "p".into(), argv: vec!["p".into()] },
+        numprocs: 1,
+        umask: None,
+        workingdir: None,
+        autostart: true,
+        autorestart: RestartPolicy::Unexpected,
+        exitcodes: vec![0],
+        startretries: 3,
+        starttime: Duration::from_secs(1),
+        stopsignal: Signal::SIGTERM,
+        stoptime: Duration::from_secs(10),
+        stopasgroup: false,
+        stdout: None,
+        stderr: None,
+        env: BTreeMap::new(),
+    }
+}
+
+fn pid(n: i32) -> Pid {
+    Pid::from_raw(n)
+}
+
+/// A short, comparable summary: the state name, then each effect.
+fn summary(m: &Machine, effects: &[Effect]) -> String {
+    let mut out = vec![m.state.name().as_str().to_string()];
+    for e in effects {
+        out.push(match e {
+            Effect::Spawn => "spawn".to_string(),
+            Effect::Signal { signal, group, .. } => {
+                format!("sig:{}{}", &signal.as_str()[3..], if *group { "/g" } else { "" })
+            }
+            Effect::Log(event) => format!("log:{}", event_name(event)),
+        });
+    }
+    out.join(" ")
+}
+
+fn event_name(e: &Event) -> &'static str {
+    match e {
+        Event::Spawned { .. } => "spawned",
+        Event::SpawnErr { .. } => "spawnerr",
+        Event::Success { .. } => "success",
+        Event::Exited { .. } => "exited",
+        Event::GaveUp => "gaveup",
+        Event::Waiting => "waiting",
+        Event::Stopped { .. } => "stopped",
+        Event::Killing { .. } => "killing",
+        Event::Cancelled { .. } => "cancelled",
+    }
+}
+
+/// Every state with its deadline due at `now`.
+fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
+    let s = Duration::from_secs;
+    vec![
+        ("STOPPED", ProcState::Stopped { since: None }),
+        ("SPAWNING", ProcState::Spawning { retries: 0 }),
+        (
+            "STARTING",
+            ProcState::Starting { pid: pid(10), since: now - s(2), ready_at: now - s(1), retries: 0 },
+        ),
+        ("RUNNING", ProcState::Running { pid: pid(10), since: now - s(5) }),
+        ("BACKOFF", ProcState::Backoff { retries: 1, until: now, reason: "r".into() }),
+        ("STOPPING", ProcState::Stopping { pid: pid(10), kill_at: Some(now - s(1)), then_start: false }),
+        (
+            "EXITED+restart",
+            ProcState::Exited {
+                at: now - s(1),
+                exit: ExitKind::Code(1),
+                expected: false,
+                restart_at: Some(now),
+            },
+        ),
+        (
+            "EXITED",
+            ProcState::Exited { at: now - s(1), exit: ExitKind::Code(0), expected: true, restart_at: None },
+        ),
+        ("FATAL", ProcState::Fatal { reason: "r".into() }),
+    ]
+}
+
+fn inputs() -> Vec<Input> {
+    vec![
+        Input::Start,
+        Input::Stop,
+        Input::Kill,
+        Input::Spawned { pid: pid(11) },
+        Input::SpawnFailed { reason: "boom".into() },
+        Input::Exited { exit: ExitKind::Code(1) },
+        Input::Deadline,
+    ]
+}
+
+/// The whole (state × input) table; the man page's PROCESS STATES section says the same.
+/// Columns: Start, Stop, Kill, Spawned, SpawnFailed, Exited (code 1), Deadline (due).
+const TABLE: &[(&str, [&str; 7])] = &[
+    ("STOPPED", ["STARTING spawn", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED"]),
+    (
+        "SPAWNING",
+        [
+            "STARTING",
+            "STARTING",
+            "STARTING",
+            "STARTING log:spawned",
+            "BACKOFF log:spawnerr",
+            "STARTING",
+            "STARTING",
+        ],
+    ),
+    (
+        "STARTING",
+        [
+            "STARTING",
+            "STOPPING sig:TERM log:waiting",
+            "STOPPING log:killing sig:KILL/g",
+            "STARTING",
+            "STARTING",
+            "BACKOFF log:exited",
+            "RUNNING log:success",
+        ],
+    ),
+    (
+        "RUNNING",
+        [
+            "RUNNING",
+            "STOPPING sig:TERM log:waiting",
+            "STOPPING log:killing sig:KILL/g",
+            "RUNNING",
+            "RUNNING",
+            "STARTING log:exited spawn",
+            "RUNNING",
+        ],
+    ),
+    (
+        "BACKOFF",
+        [
+            "BACKOFF",
+            "STOPPED log:cancelled",
+            "STOPPED log:cancelled",
+            "BACKOFF",
+            "BACKOFF",
+            "BACKOFF",
+            "STARTING spawn",
+        ],
+    ),
+    (
+        "STOPPING",
+        [
+            "STOPPING",
+            "STOPPING",
+            "STOPPING log:killing sig:KILL/g",
+            "STOPPING",
+            "STOPPING",
+            "STOPPED log:stopped",
+            "STOPPING log:killing sig:KILL/g",
+        ],
+    ),
+    (
+        "EXITED+restart",
+        [
+            "STARTING spawn",
+            "STOPPED log:cancelled",
+            "STOPPED log:cancelled",
+            "EXITED",
+            "EXITED",
+            "EXITED",
+            "STARTING spawn",
+        ],
+    ),
+    ("EXITED", ["STARTING spawn", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED"]),
+    ("FATAL", ["STARTING spawn", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL"]),
+];
+
+#[test]
+fn every_state_and_input_pair_follows_the_table() {
+    let now = Instant::now() + Duration::from_secs(100);
+    let spec = spec();
+    let states = states(now);
+    assert_eq!(states.len(), TABLE.len());
+    for ((label, state), (row_label, row)) in states.into_iter().zip(TABLE) {
+        assert_eq!(label, *row_label);
+        for (input, wanted) in inputs().iter().zip(row) {
+            let m = Machine { state: state.clone(), streak: 0, last_exit: None };
+            let (next, effects) = step(&m, input, &spec, now);
+            assert_eq!(summary(&next, &effects), *wanted, "{label} + {input:?}");
+        }
+    }
+}
+
+/// Drives a machine through inputs, checking the summary after each.
+fn walk(spec: &ProgramSpec, start: Instant, script: &[(u64, Input, &str)]) -> Machine {
+    let mut m = Machine::new();
+    for (at_ms, input, wanted) in script {
+        let now = start + Duration::from_millis(*at_ms);
+        let (next, effects) = step(&m, input, spec, now);
+        assert_eq!(summary(&next, &effects), *wanted, "at {at_ms} ms, {input:?}");
+        m = next;
+    }
+    m
+}
+
+#[test]
+fn a_process_that_never_stays_up_is_spawned_startretries_plus_one_times_then_fatal() {
+    let spec = spec();
+    let t0 = Instant::now();
+    let exit = || Input::Exited { exit: ExitKind::Code(1) };
+    let m = walk(
+        &spec,
+        t0,
+        &[
+            (0, Input::Start, "STARTING spawn"),
+            (0, Input::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (10, exit(), "BACKOFF log:exited"),
+            (500, Input::Deadline, "BACKOFF"),
+            (1010, Input::Deadline, "STARTING spawn"),
+            (1010, Input::Spawned { pid: pid(2) }, "STARTING log:spawned"),
+            (1020, exit(), "BACKOFF log:exited"),
+            (3020, Input::Deadline, "STARTING spawn"),
+            (3020, Input::Spawned { pid: pid(3) }, "STARTING log:spawned"),
+            (3030, exit(), "BACKOFF log:exited"),
+            (6030, Input::Deadline, "STARTING spawn"),
+            (6030, Input::Spawned { pid: pid(4) }, "STARTING log:spawned"),
+            (6040, exit(), "FATAL log:exited log:gaveup"),
+        ],
+    );
+    assert_eq!(m.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.into() });
+    assert_eq!(m.last_exit, Some(ExitKind::Code(1)));
+}
+
+#[test]
+fn backoff_delays_grow_one_second_per_retry() {
+    assert_eq!(backoff_delay(0), Duration::from_secs(1));
+    assert_eq!(backoff_delay(2), Duration::from_secs(3));
+}
+
+#[test]
+fn a_spawn_error_counts_as_an_attempt_and_zero_retries_means_fatal_at_once() {
+    let spec = ProgramSpec { startretries: 0, ..spec() };
+    walk(
+        &spec,
+        Instant::now(),
+        &[
+            (0, Input::Start, "STARTING spawn"),
+            (
+                0,
+                Input::SpawnFailed { reason: "can't find command 'x'".into() },
+                "FATAL log:spawnerr log:gaveup",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_manual_start_resets_the_counter_even_from_fatal() {
+    let spec = ProgramSpec { startretries: 1, ..spec() };
+    let t0 = Instant::now();
+    let failed = || Input::SpawnFailed { reason: "no".into() };
+    walk(
+        &spec,
+        t0,
+        &[
+            (0, Input::Start, "STARTING spawn"),
+            (0, failed(), "BACKOFF log:spawnerr"),
+            (1000, Input::Deadline, "STARTING spawn"),
+            (1000, failed(), "FATAL log:spawnerr log:gaveup"),
+            (2000, Input::Start, "STARTING spawn"),
+            (2000, failed(), "BACKOFF log:spawnerr"),
+        ],
+    );
+}
+
+#[test]
+fn starttime_zero_is_running_at_once() {
+    let spec = ProgramSpec { starttime: Duration::ZERO, ..spec() };
+    walk(
+        &spec,
+        Instant::now(),
+        &[
+            (0, Input::Start, "STARTING spawn"),
+            (0, Input::Spawned { pid: pid(1) }, "RUNNING log:spawned log:success"),
+        ],
+    );
+}
+
+#[test]
+fn autorestart_follows_the_policy_and_exitcodes() {
+    let cases = [
+        (RestartPolicy::Always, ExitKind::Code(0), "STARTING log:exited spawn"),
+        (RestartPolicy::Never, ExitKind::Code(1), "EXITED log:exited"),
+        (RestartPolicy::Unexpected, ExitKind::Code(0), "EXITED log:exited"),
+        (RestartPolicy::Unexpected, ExitKind::Code(2), "EXITED log:exited"),
+        (RestartPolicy::Unexpected, ExitKind::Code(1), "STARTING log:exited spawn"),
+        (RestartPolicy::Unexpected, ExitKind::killed_by(Signal::SIGKILL), "STARTING log:exited spawn"),
+    ];
+    let t0 = Instant::now();
+    for (policy, exit, wanted) in cases {
+        let spec = ProgramSpec { autorestart: policy, exitcodes: vec![0, 2], ..spec() };
+        let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, ..Machine::new() };
+        let (next, effects) = step(&m, &Input::Exited { exit }, &spec, t0 + Duration::from_secs(3));
+        assert_eq!(summary(&next, &effects), wanted, "{policy:?} {exit:?}");
+        if let ProcState::Exited { expected, .. } = next.state {
+            assert_eq!(expected, exit.code().is_some_and(|c| c == 0 || c == 2), "{policy:?} {exit:?}");
+        }
+    }
+}
+
+#[test]
+fn quick_crashes_in_a_row_wait_longer_and_longer() {
+    assert_eq!(crash_delay(1), Duration::from_millis(100));
+    assert_eq!(crash_delay(2), Duration::from_millis(200));
+    assert_eq!(crash_delay(4), Duration::from_millis(800));
+    assert_eq!(crash_delay(7), Duration::from_secs(5));
+    assert_eq!(crash_delay(1000), Duration::from_secs(5));
+    let spec = ProgramSpec { starttime: Duration::ZERO, autorestart: RestartPolicy::Always, ..spec() };
+    let t0 = Instant::now();
+    let mut m = Machine::new();
+    let mut now = t0;
+    let mut restarts = Vec::new();
+    (m, _) = step(&m, &Input::Start, &spec, now);
+    for n in 0..4 {
+        (m, _) = step(&m, &Input::Spawned { pid: pid(n + 1) }, &spec, now);
+        now += Duration::from_millis(10);
+        (m, _) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, now);
+        let ProcState::Exited { restart_at: Some(at), .. } = m.state else { panic!("{:?}", m.state) };
+        restarts.push(at - now);
+        now = at;
+        (m, _) = step(&m, &Input::Deadline, &spec, now);
+        assert_eq!(m.state, ProcState::Spawning { retries: 0 });
+    }
+    let ms: Vec<_> = restarts.iter().map(|d| d.as_millis()).collect();
+    assert_eq!(ms, [100, 200, 400, 800]);
+}
+
+#[test]
+fn a_run_of_a_second_or_more_resets_the_crash_streak() {
+    let spec = ProgramSpec { autorestart: RestartPolicy::Always, ..spec() };
+    let t0 = Instant::now();
+    let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, streak: 5, last_exit: None };
+    let (next, _) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0 + Duration::from_secs(1));
+    assert_eq!((next.streak, next.state), (0, ProcState::Spawning { retries: 0 }));
+}
+
+#[test]
+fn a_stop_escalates_to_sigkill_after_stoptime() {
+    let spec = ProgramSpec { stopasgroup: true, stopsignal: Signal::SIGUSR1, ..spec() };
+    let t0 = Instant::now();
+    let m = walk(
+        &spec,
+        t0,
+        &[
+            (0, Input::Start, "STARTING spawn"),
+            (0, Input::Spawned { pid: pid(7) }, "STARTING log:spawned"),
+            (1000, Input::Deadline, "RUNNING log:success"),
+            (2000, Input::Stop, "STOPPING sig:USR1/g log:waiting"),
+            (11_999, Input::Deadline, "STOPPING"),
+            (12_000, Input::Deadline, "STOPPING log:killing sig:KILL/g"),
+            (12_000, Input::Deadline, "STOPPING"),
+            (12_001, Input::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, "STOPPED log:stopped"),
+        ],
+    );
+    assert_eq!(m.state.deadline(), None);
+}
+
+#[test]
+fn a_start_during_a_stop_starts_again_once_it_is_gone() {
+    let spec = spec();
+    let t0 = Instant::now();
+    let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, streak: 3, last_exit: None };
+    let (m, _) = step(&m, &Input::Stop, &spec, t0);
+    let (m, _) = step(&m, &Input::Start, &spec, t0);
+    let (m, effects) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0);
+    assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn");
+    assert_eq!(m.streak, 0);
+    let (m, _) = step(
+        &Machine { state: ProcState::Stopping { pid: pid(1), kill_at: None, then_start: true }, ..m },
+        &Input::Stop,
+        &spec,
+        t0,
+    );
+    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false });
+}
+
+#[test]
+fn an_early_deadline_is_ignored() {
+    let spec = spec();
+    let t0 = Instant::now();
+    let m = Machine {
+        state: ProcState::Starting {
+            pid: pid(1),
+            since: t0,
+            ready_at: t0 + Duration::from_secs(1),
+            retries: 0,
+        },
+        ..Machine::new()
+    };
+    let (next, effects) = step(&m, &Input::Deadline, &spec, t0 + Duration::from_millis(999));
+    assert_eq!((next.state, effects), (m.state.clone(), vec![]));
+}
+
+#[test]
+fn stopped_logs_say_whether_the_end_was_expected() {
+    let spec = spec();
+    let t0 = Instant::now();
+    let stopping = Machine {
+        state: ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false },
+        ..Machine::new()
+    };
+    let cases = [
+        (ExitKind::killed_by(Signal::SIGTERM), true),
+        (ExitKind::Code(0), true),
+        (ExitKind::Code(3), false),
+        (ExitKind::killed_by(Signal::SIGKILL), false),
+    ];
+    for (exit, expected) in cases {
+        let (_, effects) = step(&stopping, &Input::Exited { exit }, &spec, t0);
+        assert_eq!(effects, vec![Effect::Log(Event::Stopped { exit, expected })]);
+    }
+}

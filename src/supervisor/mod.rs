@@ -1,0 +1,363 @@
+//! The supervisor table: every program and process, the pid index and the deadline queue. It
+//! routes each input to the processes it concerns, steps their machines, and turns what they ask
+//! for into `Action`s for the event loop. Pure: no system call, no clock read.
+
+mod commands;
+mod status;
+mod targets;
+mod waits;
+
+use crate::config::{Config, LogLevel, ProgramSpec};
+use crate::control::protocol::{Request, Response};
+use crate::process::{self, Effect, Event, ExitKind, Machine, ProcState};
+use crate::timers::Timers;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use waits::Waits;
+
+pub use status::{format_uptime, status_line};
+
+/// A process's identity; never reused, so a stale timer or reply cannot reach a newer process.
+pub type ProcId = u64;
+
+/// Who asked for something (a socket client, the console); the event loop knows which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Requester(pub u64);
+
+/// The time of the current turn: monotonic for deadlines, wall for what users read.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// The wall-clock time of an earlier instant of this run.
+    pub fn wall_of(&self, at: Instant) -> SystemTime {
+        self.wall - self.mono.saturating_duration_since(at)
+    }
+}
+
+/// Everything the event loop hands to the supervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Taskmaster has just started: start the autostart programs.
+    Boot,
+    /// A child was reaped.
+    Reaped {
+        pid: Pid,
+        exit: ExitKind,
+    },
+    /// The answer to `Action::Spawn`.
+    Spawned {
+        id: ProcId,
+        result: Result<Pid, String>,
+    },
+    /// Deadlines may be due.
+    Tick,
+    Request {
+        from: Requester,
+        request: Request,
+    },
+    /// The requester went away (client closed, Ctrl-C at the shell): forget what it waits for.
+    Gone {
+        from: Requester,
+    },
+    /// SIGTERM or SIGINT: shut down gracefully; the second one kills everything at once.
+    Terminate(Signal),
+}
+
+/// Everything the supervisor asks of the event loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Spawn this process, then answer with `Input::Spawned` before anything else.
+    Spawn {
+        id: ProcId,
+    },
+    Signal {
+        pid: Pid,
+        signal: Signal,
+        group: bool,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    Reply {
+        to: Requester,
+        response: Response,
+    },
+    /// Every process is gone after a shutdown: exit.
+    Exit,
+}
+
+/// One process of a program.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub id: ProcId,
+    pub program: String,
+    pub name: String,
+    pub machine: Machine,
+}
+
+#[derive(Debug, Clone)]
+struct Program {
+    spec: Arc<ProgramSpec>,
+    /// In process-number order.
+    procs: Vec<ProcId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    ShuttingDown,
+    /// A second terminating signal came: everything was SIGKILLed.
+    Forced,
+    Done,
+}
+
+pub struct Supervisor {
+    programs: BTreeMap<String, Program>,
+    procs: BTreeMap<ProcId, Process>,
+    by_pid: HashMap<Pid, ProcId>,
+    timers: Timers<ProcId>,
+    waits: Waits,
+    next_id: ProcId,
+    phase: Phase,
+    /// Who asked for the shutdown and waits for its end.
+    shutdown_waiters: Vec<Requester>,
+    /// Taskmaster's own pid, for `pid`.
+    own_pid: u32,
+    actions: Vec<Action>,
+}
+
+impl Supervisor {
+    pub fn new(config: &Config, own_pid: u32) -> Supervisor {
+        let mut sup = Supervisor {
+            programs: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            by_pid: HashMap::new(),
+            timers: Timers::new(),
+            waits: Waits::default(),
+            next_id: 1,
+            phase: Phase::Running,
+            shutdown_waiters: Vec::new(),
+            own_pid,
+            actions: Vec::new(),
+        };
+        for spec in config.programs.values() {
+            sup.add_program(spec.clone());
+        }
+        sup
+    }
+
+    fn add_program(&mut self, spec: ProgramSpec) {
+        let names = spec.process_names();
+        let mut procs = Vec::with_capacity(names.len());
+        for name in names {
+            let id = self.next_id;
+            self.next_id += 1;
+            let process = Process { id, program: spec.name.clone(), name, machine: Machine::new() };
+            self.procs.insert(id, process);
+            procs.push(id);
+        }
+        self.programs.insert(spec.name.clone(), Program { spec: Arc::new(spec), procs });
+    }
+
+    /// Handles one input; returns what the event loop must do, in order.
+    pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
+        match input {
+            Input::Boot => self.boot(now),
+            Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
+            Input::Spawned { id, result } => self.on_spawned(id, result, now),
+            Input::Tick => self.on_tick(now),
+            Input::Request { from, request } => self.on_request(from, request, now),
+            Input::Gone { from } => self.waits.forget(from),
+            Input::Terminate(signal) => self.on_terminate(signal, now),
+        }
+        self.check_done();
+        std::mem::take(&mut self.actions)
+    }
+
+    /// When `poll` must wake up at the latest.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// What the event loop needs to spawn a process: its spec and its name.
+    pub fn spawn_plan(&self, id: ProcId) -> Option<(Arc<ProgramSpec>, &str)> {
+        let process = self.procs.get(&id)?;
+        let program = self.programs.get(&process.program)?;
+        Some((program.spec.clone(), &process.name))
+    }
+
+    /// The name of the process that has `pid`, if it is one of ours.
+    pub fn name_of_pid(&self, pid: Pid) -> Option<&str> {
+        self.by_pid.get(&pid).and_then(|id| self.procs.get(id)).map(|p| p.name.as_str())
+    }
+
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.procs.values()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
+    fn boot(&mut self, now: Now) {
+        let autostart: Vec<ProcId> = self
+            .programs
+            .values()
+            .filter(|p| p.spec.autostart)
+            .flat_map(|p| p.procs.iter().copied())
+            .collect();
+        for id in autostart {
+            self.step(id, &process::Input::Start, now);
+        }
+    }
+
+    fn on_reaped(&mut self, pid: Pid, exit: ExitKind, now: Now) {
+        match self.by_pid.get(&pid).copied() {
+            Some(id) => self.step(id, &process::Input::Exited { exit }, now),
+            None => self.log(LogLevel::Debug, format!("reaped unknown pid {pid} ({exit})")),
+        }
+    }
+
+    fn on_spawned(&mut self, id: ProcId, result: Result<Pid, String>, now: Now) {
+        let input = match result {
+            Ok(pid) => process::Input::Spawned { pid },
+            Err(reason) => process::Input::SpawnFailed { reason },
+        };
+        self.step(id, &input, now);
+    }
+
+    fn on_tick(&mut self, now: Now) {
+        for id in self.timers.due(now.mono) {
+            self.step(id, &process::Input::Deadline, now);
+        }
+    }
+
+    fn on_terminate(&mut self, signal: Signal, now: Now) {
+        let name = signal.as_str();
+        match self.phase {
+            Phase::Running => {
+                self.log(LogLevel::Info, format!("received {name}, shutting down"));
+                self.begin_shutdown(now);
+            }
+            Phase::ShuttingDown => {
+                self.log(LogLevel::Warn, format!("received {name} again, killing every process now"));
+                self.phase = Phase::Forced;
+                self.for_each(&process::Input::Kill, now);
+            }
+            Phase::Forced | Phase::Done => {}
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Now) {
+        self.phase = Phase::ShuttingDown;
+        self.for_each(&process::Input::Stop, now);
+    }
+
+    fn for_each(&mut self, input: &process::Input, now: Now) {
+        let ids: Vec<ProcId> = self.procs.keys().copied().collect();
+        for id in ids {
+            self.step(id, input, now);
+        }
+    }
+
+    /// After a shutdown, once nothing is alive: exit (answering who asked for it).
+    fn check_done(&mut self) {
+        let idle = |p: &Process| {
+            p.machine.state.pid().is_none() && !matches!(p.machine.state, ProcState::Spawning { .. })
+        };
+        if matches!(self.phase, Phase::ShuttingDown | Phase::Forced) && self.procs.values().all(idle) {
+            self.phase = Phase::Done;
+            self.log(LogLevel::Info, "shutdown complete".to_string());
+            for to in std::mem::take(&mut self.shutdown_waiters) {
+                self.actions
+                    .push(Action::Reply { to, response: Response::ok("Shut down", serde_json::Value::Null) });
+            }
+            self.actions.push(Action::Exit);
+        }
+    }
+
+    /// Steps one process and keeps the pid index, the deadline and the waits in line with it.
+    fn step(&mut self, id: ProcId, input: &process::Input, now: Now) {
+        let Some(process) = self.procs.get(&id) else { return };
+        let Some(program) = self.programs.get(&process.program) else { return };
+        let (next, effects) = process::step(&process.machine, input, &program.spec, now.mono);
+        let name = process.name.clone();
+        let old = std::mem::replace(&mut self.procs.get_mut(&id).expect("looked up above").machine, next);
+        let new = &self.procs[&id].machine;
+        if old.state.pid() != new.state.pid() {
+            if let Some(pid) = old.state.pid() {
+                self.by_pid.remove(&pid);
+            }
+            if let Some(pid) = new.state.pid() {
+                self.by_pid.insert(pid, id);
+            }
+        }
+        self.timers.set(id, new.state.deadline());
+        let resolved = self.waits.observe(id, &old.state, &new.state);
+        for effect in effects {
+            match effect {
+                Effect::Spawn if self.phase != Phase::Running => {
+                    // Nothing new starts while shutting down: the spawn is refused as a failure.
+                    self.step(id, &process::Input::SpawnFailed { reason: "shutting down".into() }, now);
+                }
+                Effect::Spawn => self.actions.push(Action::Spawn { id }),
+                Effect::Signal { pid, signal, group } => {
+                    self.actions.push(Action::Signal { pid, signal, group })
+                }
+                Effect::Log(event) => {
+                    let (level, message) = log_line(&name, &event);
+                    self.log(level, message);
+                }
+            }
+        }
+        // Answers go after the log lines of what settled them, so they read in order.
+        self.actions.extend(resolved);
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.actions.push(Action::Log { level, message });
+    }
+}
+
+/// The log line of an event (SPEC §8), with its level as supervisord gives it.
+fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
+    use LogLevel::{Info, Warn};
+    match event {
+        Event::Spawned { pid } => (Info, format!("spawned: '{name}' with pid {pid}")),
+        Event::SpawnErr { reason } => (Info, format!("spawnerr: {reason} (process '{name}')")),
+        Event::Success { starttime } => (
+            Info,
+            format!(
+                "success: {name} entered RUNNING state, process has stayed up for > than {} seconds (starttime)",
+                status::seconds(*starttime)
+            ),
+        ),
+        Event::Exited { exit, expected: true } => (Info, format!("exited: {name} ({exit}; expected)")),
+        Event::Exited { exit, expected: false } => (Warn, format!("exited: {name} ({exit}; not expected)")),
+        Event::GaveUp => {
+            (Info, format!("gave up: {name} entered FATAL state, too many start retries too quickly"))
+        }
+        Event::Waiting => (Info, format!("waiting for {name} to stop")),
+        Event::Stopped { exit, expected: true } => (Info, format!("stopped: {name} ({exit})")),
+        Event::Stopped { exit, expected: false } => (Warn, format!("stopped: {name} ({exit})")),
+        Event::Killing { pid } => (Warn, format!("killing '{name}' ({pid}) with SIGKILL")),
+        Event::Cancelled { from } => {
+            let what = match from {
+                process::StateName::Backoff => "the retry",
+                _ => "the restart",
+            };
+            (Info, format!("stopped: {name} ({what} was cancelled)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! Command targets (SPEC §3): `all`, `PROG`, `PROG:*`, `PROG:PROG_NN`.
+
+use super::{ProcId, Supervisor};
+
+/// What a target names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// One process named by itself: a command that does not apply to it is an error for it.
+    One(ProcId),
+    /// Several processes (`all`, `PROG:*`, a program of several processes): a command acts on
+    /// those it applies to and quietly skips the others.
+    Group(Vec<ProcId>),
+}
+
+pub const NO_SUCH_PROCESS: &str = "ERROR (no such process)";
+
+impl Supervisor {
+    /// Resolves one target; the error is the answer line's message.
+    pub(super) fn select(&self, target: &str) -> Result<Selection, &'static str> {
+        if target == "all" {
+            return Ok(Selection::Group(self.ids_by_name(self.procs.keys().copied())));
+        }
+        let (program, process) = match target.split_once(':') {
+            Some((program, process)) => (program, Some(process)),
+            None => (target, None),
+        };
+        let found = self.programs.get(program).ok_or(NO_SUCH_PROCESS)?;
+        match process {
+            Some("*") => Ok(Selection::Group(found.procs.clone())),
+            None if found.procs.len() == 1 => Ok(Selection::One(found.procs[0])),
+            None => Ok(Selection::Group(found.procs.clone())),
+            Some(_) => found
+                .procs
+                .iter()
+                .find(|id| self.procs.get(id).is_some_and(|p| p.name == target))
+                .map(|id| Selection::One(*id))
+                .ok_or(NO_SUCH_PROCESS),
+        }
+    }
+
+    /// The processes of `ids` sorted by name, as `status` lists them.
+    pub(super) fn ids_by_name(&self, ids: impl Iterator<Item = ProcId>) -> Vec<ProcId> {
+        let mut ids: Vec<ProcId> = ids.collect();
+        ids.sort_by(|a, b| self.procs[a].name.cmp(&self.procs[b].name));
+        ids
+    }
+}

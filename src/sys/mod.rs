@@ -1,0 +1,6 @@
+//! The only module allowed `unsafe`: spawning, reaping, and the terminal. Each unsafe block
+//! says why it is sound.
+#![allow(unsafe_code)]
+
+pub mod reap;
+pub mod spawn;

@@ -1,0 +1,252 @@
+//! Spawning a child (SPEC §3): its own process group, stdin from /dev/null, stdout and stderr
+//! into pipes, every signal at its default disposition with an empty mask, no descriptor but
+//! 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL if
+//! taskmaster dies. Signals stay blocked from before `fork` until the child has reset every
+//! handler, so a signal sent at once to the new pid is delivered to the program (or kills it),
+//! never to a copy of taskmaster's handlers. Exec failures come back through a pipe as errors.
+
+use crate::config::{ProgramSpec, describe_io};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Pid, fork, pipe2};
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// A child that was started: its pid and the read ends of its output pipes.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: Pid,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// What the child reports back before exec when a step fails.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Stage {
+    Chdir = 1,
+    Exec = 2,
+    Setup = 3,
+}
+
+/// Starts one process of `spec`. The error is the reason a person reads after `spawnerr:`.
+pub fn spawn(spec: &ProgramSpec) -> Result<Child, String> {
+    let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
+    let program = resolve(spec.cmd.program(), path_var.as_deref())?;
+    let prepared = Prepared::new(spec, &program)?;
+    let (out_r, out_w) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
+    let (err_r, err_w) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
+    let (report_r, report_w) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
+    let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("couldn't open /dev/null: {}", e.desc()))?;
+    let parent = nix::unistd::getpid();
+    let argv = pointers(&prepared.argv);
+    let envp = pointers(&prepared.envp);
+
+    let mut old_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
+        .map_err(|e| format!("couldn't block signals: {}", e.desc()))?;
+    // SAFETY: taskmaster has a single thread, so the child is a complete copy with no lock held
+    // by another thread; it only makes system calls on data prepared above, then execs or exits.
+    let forked = unsafe { fork() };
+    if let Ok(ForkResult::Child) = forked {
+        let (stage, errno) = child(&prepared, &argv, &envp, parent, [&null, &out_w, &err_w]);
+        let mut report = [stage as u8; 5];
+        report[1..].copy_from_slice(&errno.to_le_bytes());
+        // SAFETY: write(2) and _exit(2) on a valid descriptor, in the child that failed to exec.
+        unsafe {
+            libc::write(report_w.as_raw_fd(), report.as_ptr().cast(), report.len());
+            libc::_exit(127);
+        }
+    }
+    let restored = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    drop((out_w, err_w, report_w, null));
+    let pid = match forked {
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => unreachable!("the child never gets here"),
+        Err(e) => return Err(format!("couldn't fork: {}", e.desc())),
+    };
+    restored.map_err(|e| format!("couldn't restore the signal mask: {}", e.desc()))?;
+    match read_report(&report_r) {
+        None => Ok(Child { pid, stdout: out_r, stderr: err_r }),
+        Some((stage, errno)) => {
+            // The child exits at once after reporting; reap it here so it is never seen as ours.
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(explain(stage, errno, spec, &program))
+        }
+    }
+}
+
+/// Everything the child needs, built before fork.
+struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    workingdir: Option<CString>,
+    umask: Option<libc::mode_t>,
+}
+
+impl Prepared {
+    fn new(spec: &ProgramSpec, program: &Path) -> Result<Prepared, String> {
+        let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| "a NUL byte in the command".to_string());
+        let mut env: Vec<(OsString, OsString)> =
+            std::env::vars_os().filter(|(k, _)| !spec.env.contains_key(&*k.to_string_lossy())).collect();
+        env.extend(spec.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+        Ok(Prepared {
+            program: c(program.as_os_str().as_bytes())?,
+            argv: spec.cmd.argv.iter().map(|a| c(a.as_bytes())).collect::<Result<_, _>>()?,
+            envp: env
+                .into_iter()
+                .map(|(k, v)| c(&[k.into_vec(), b"=".to_vec(), v.into_vec()].concat()))
+                .collect::<Result<_, _>>()?,
+            workingdir: spec.workingdir.as_ref().map(|d| c(d.as_os_str().as_bytes())).transpose()?,
+            umask: spec.umask.map(|m| m.0 as libc::mode_t),
+        })
+    }
+}
+
+/// Runs in the child between fork and exec. Returns only on failure.
+fn child(
+    p: &Prepared,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    parent: Pid,
+    stdio: [&OwnedFd; 3],
+) -> (Stage, i32) {
+    // SAFETY: plain system calls on prepared data; the child is single-threaded.
+    unsafe {
+        for signo in 1..=libc::SIGRTMAX() {
+            if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+                libc::signal(signo, libc::SIG_DFL);
+            }
+        }
+        if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return (Stage::Setup, Errno::last_raw());
+        }
+        // Taskmaster died before the line above: do not run unsupervised.
+        if libc::getppid() != parent.as_raw() {
+            libc::_exit(127);
+        }
+        if let Some(mask) = p.umask {
+            libc::umask(mask);
+        }
+        if let Some(dir) = &p.workingdir
+            && libc::chdir(dir.as_ptr()) != 0
+        {
+            return (Stage::Chdir, Errno::last_raw());
+        }
+        for (to, from) in stdio.iter().enumerate() {
+            if libc::dup2(from.as_raw_fd(), to as i32) < 0 {
+                return (Stage::Setup, Errno::last_raw());
+            }
+        }
+        // Descriptors inherited without close-on-exec (from the shell that started taskmaster)
+        // must not reach the program either.
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        let empty = SigSet::empty();
+        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
+        libc::execve(p.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        (Stage::Exec, Errno::last_raw())
+    }
+}
+
+/// A NULL-terminated array of pointers into `strings`, as execve wants.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// Waits for the child to exec (the pipe closes) or to report a failure.
+fn read_report(pipe: &OwnedFd) -> Option<(u8, i32)> {
+    let mut buf = [0u8; 5];
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(pipe, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    (got == buf.len()).then(|| (buf[0], i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])))
+}
+
+fn explain(stage: u8, errno: i32, spec: &ProgramSpec, program: &Path) -> String {
+    let why = Errno::from_raw(errno).desc();
+    match stage {
+        s if s == Stage::Chdir as u8 => {
+            let dir = spec.workingdir.as_deref().unwrap_or(Path::new("?"));
+            format!("couldn't chdir to {}: {why}", dir.display())
+        }
+        s if s == Stage::Exec as u8 => format!("couldn't exec {}: {why}", program.display()),
+        _ => format!("couldn't set up the process: {why}"),
+    }
+}
+
+/// Finds the program as exec would, so that a missing or unusable command is a clear spawn error
+/// before anything is forked: a name with a slash is used as it is, a bare name is looked up in
+/// PATH (the program's own `env` PATH when it sets one).
+pub fn resolve(program: &str, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+    if program.contains('/') {
+        return check_executable(Path::new(program)).map(|()| PathBuf::from(program));
+    }
+    let dirs = path_var.map_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"), OsString::from);
+    let mut denied = None;
+    for dir in std::env::split_paths(&dirs) {
+        let candidate = dir.join(program);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if candidate.exists() => denied = denied.or(Some(e)),
+            Err(_) => {}
+        }
+    }
+    Err(denied.unwrap_or_else(|| format!("can't find command '{program}'")))
+}
+
+fn check_executable(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("can't find command '{shown}'"),
+        _ => format!("can't run command '{shown}': {}", describe_io(&e)),
+    })?;
+    if meta.is_dir() {
+        return Err(format!("command at '{shown}' is a directory"));
+    }
+    match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(format!("command at '{shown}' is not executable")),
+    }
+}
+
+/// Sends `signal` to `pid`, or to the process group it leads. A process that is already gone is
+/// not an error.
+pub fn send(pid: Pid, signal: Signal, group: bool) -> Result<(), Errno> {
+    let sent = match group {
+        true => nix::sys::signal::killpg(pid, signal),
+        false => nix::sys::signal::kill(pid, signal),
+    };
+    match sent {
+        Err(Errno::ESRCH) => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_commands_like_exec() {
+        assert_eq!(resolve("sh", Some("/nonexistent:/bin".as_ref())), Ok(PathBuf::from("/bin/sh")));
+        assert_eq!(resolve("nosuch_cmd_xyz", None), Err("can't find command 'nosuch_cmd_xyz'".to_string()));
+        assert_eq!(resolve("/nonexistent/x", None), Err("can't find command '/nonexistent/x'".to_string()));
+        assert_eq!(resolve("/tmp", None), Err("command at '/tmp' is a directory".to_string()));
+        assert!(resolve("/etc/hostname", None).unwrap_err().contains("is not executable"));
+    }
+}
