@@ -54,6 +54,12 @@ pub struct Daemon {
     next_token: usize,
     /// Sources whose read budget ran out: read them again next turn.
     hot: Vec<Token>,
+    /// Commands typed (or piped) and not run yet.
+    typed: VecDeque<String>,
+    /// A typed command waits for its answer.
+    console_busy: bool,
+    /// The console got an answer this turn: run the next typed command.
+    answered: bool,
     exiting: bool,
 }
 
@@ -96,6 +102,9 @@ impl Daemon {
             interactive,
             next_token: FIRST_DYNAMIC,
             hot: Vec::new(),
+            typed: VecDeque::new(),
+            console_busy: false,
+            answered: false,
             exiting: false,
         })
     }
@@ -104,10 +113,10 @@ impl Daemon {
     pub fn run(mut self) -> Result<(), String> {
         self.log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
         self.apply(Input::Boot, now());
-        if self.stdin_unpollable {
-            self.on_stdin(true, now());
+        match self.stdin_unpollable {
+            true => self.on_stdin(true, now()),
+            false => self.prompt(),
         }
-        self.prompt();
         let mut events = Events::with_capacity(1024);
         while !self.exiting {
             let timeout = match self.hot.is_empty() {
@@ -126,6 +135,9 @@ impl Daemon {
                 self.dispatch(token, now);
             }
             self.apply(Input::Tick, now);
+            if std::mem::take(&mut self.answered) {
+                self.next_typed(now);
+            }
         }
         self.server.flush_all();
         Ok(())
@@ -201,25 +213,36 @@ impl Daemon {
         let Some(reader) = self.stdin.as_mut() else { return };
         let lines = reader.read(blocking);
         let eof = reader.is_eof();
-        for line in lines {
-            match shell::request_of(&line) {
-                Ok(Some(request)) => {
-                    self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now)
-                }
-                Ok(None) => {}
-                Err(why) => self.console.line(&why),
-            }
-        }
+        self.typed.extend(lines);
         if eof {
             // End of commands: supervision goes on, stdin is no longer read.
             let _ = self.poll.registry().deregister(&mut SourceFd(&0));
             self.stdin = None;
         }
-        self.prompt();
+        self.next_typed(now);
+    }
+
+    /// Runs the next typed command, once the one before it has its answer (as a person at a
+    /// shell would wait, and as a script of commands expects).
+    fn next_typed(&mut self, now: Now) {
+        while !self.console_busy {
+            let Some(line) = self.typed.pop_front() else { break };
+            match shell::request_of(&line) {
+                Ok(Some(request)) => {
+                    self.console_busy = true;
+                    self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now);
+                }
+                Ok(None) => {}
+                Err(why) => self.console.line(&why),
+            }
+        }
+        if !self.console_busy {
+            self.prompt();
+        }
     }
 
     fn prompt(&self) {
-        if self.interactive && self.stdin.is_some() && !self.exiting {
+        if self.interactive && self.stdin.is_some() && !self.exiting && !self.console_busy {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             let _ = write!(out, "taskmaster> ");
@@ -277,6 +300,8 @@ impl Daemon {
                 if !response.output.is_empty() {
                     self.console.line(&response.output);
                 }
+                self.console_busy = false;
+                self.answered = true;
             }
             Requester(token) => {
                 self.server.reply(self.poll.registry(), Token(token as usize), response);

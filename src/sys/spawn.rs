@@ -122,9 +122,18 @@ fn child(
 ) -> (Stage, i32) {
     // SAFETY: plain system calls on prepared data; the child is single-threaded.
     unsafe {
+        // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for
+        // itself, which may still have been inherited as ignored.
+        let default_action = [0u64; 4];
         for signo in 1..=libc::SIGRTMAX() {
             if signo != libc::SIGKILL && signo != libc::SIGSTOP {
-                libc::signal(signo, libc::SIG_DFL);
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signo,
+                    default_action.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    8usize,
+                );
             }
         }
         if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -247,6 +256,10 @@ mod tests {
         assert_eq!(resolve("nosuch_cmd_xyz", None), Err("can't find command 'nosuch_cmd_xyz'".to_string()));
         assert_eq!(resolve("/nonexistent/x", None), Err("can't find command '/nonexistent/x'".to_string()));
         assert_eq!(resolve("/tmp", None), Err("command at '/tmp' is a directory".to_string()));
-        assert!(resolve("/etc/hostname", None).unwrap_err().contains("is not executable"));
+        let plain = std::env::temp_dir().join(format!("tm-noexec-{}", std::process::id()));
+        std::fs::write(&plain, "echo hi").unwrap();
+        let shown = plain.to_str().unwrap();
+        assert_eq!(resolve(shown, None), Err(format!("command at '{shown}' is not executable")));
+        std::fs::remove_file(&plain).unwrap();
     }
 }

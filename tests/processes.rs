@@ -1,0 +1,185 @@
+//! What a child gets (SPEC §3) and the effect of every program key, through the real binary.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+
+/// A field of /proc/PID/status, like `SigBlk`.
+fn proc_status(pid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The process group of a process (field 5 of /proc/PID/stat).
+fn pgrp(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    after.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect("pgrp")
+}
+
+fn fds(pid: i32) -> BTreeSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fds")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect()
+}
+
+#[test]
+fn a_child_has_its_own_group_fds_0_1_2_only_and_clean_signals() {
+    let d = Daemon::start("  c:\n    cmd: sleep 1000\n    starttime: 0\n");
+    let pid = d.wait_state("c", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    assert_eq!(pgrp(pid), pid, "own process group");
+    assert_eq!(fds(pid), ["0", "1", "2"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/fd/0")).expect("fd 0").to_str(), Some("/dev/null"));
+    assert!(
+        std::fs::read_link(format!("/proc/{pid}/fd/1")).expect("fd 1").to_string_lossy().starts_with("pipe:")
+    );
+    assert_eq!(proc_status(pid, "SigBlk"), "0000000000000000", "empty signal mask");
+    assert_eq!(proc_status(pid, "SigIgn"), "0000000000000000", "no signal ignored");
+    assert_eq!(proc_status(pid, "SigCgt"), "0000000000000000", "no handler inherited");
+}
+
+#[test]
+fn taskmaster_has_exactly_one_thread() {
+    let d = Daemon::start("  a:\n    cmd: sleep 1000\n    numprocs: 5\n    starttime: 0\n");
+    d.wait_state("a:a_04", "RUNNING");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).expect("tasks").count();
+    assert_eq!(tasks, 1);
+}
+
+#[test]
+fn umask_workingdir_and_env_are_applied() {
+    let d = Daemon::start(
+        "  e:\n    cmd: sh -c 'echo \"$GREETING $ANSWER $(pwd) $(umask)\"; touch made; exec sleep 1000'\n    \
+           workingdir: work\n    umask: 027\n    starttime: 0\n    stdout: e.out\n    \
+           env:\n      GREETING: hello\n      ANSWER: 42\n",
+    );
+    std::fs::create_dir_all(d.dir.join("work")).expect("mkdir");
+    // The folder did not exist at the first attempt; a restart finds it.
+    d.ctl(&["start", "e"]);
+    d.wait_state("e", "RUNNING");
+    let line = wait_until("the program's line", || {
+        let text = d.dir.read("e.out");
+        text.lines().last().map(str::to_string).filter(|l| !l.is_empty())
+    });
+    let work = d.dir.join("work");
+    assert_eq!(line, format!("hello 42 {} 0027", work.display()));
+    let mode = std::fs::metadata(work.join("made"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    assert_eq!(mode.expect("made") & 0o777, 0o640);
+}
+
+#[test]
+fn the_environment_is_taskmasters_plus_env() {
+    let d = Daemon::start(
+        "  e:\n    cmd: sh -c 'echo \"$HOME|$TM_X|$PATH\"; exec sleep 1000'\n    starttime: 0\n    stdout: e.out\n    \
+           env: {TM_X: 'a b'}\n",
+    );
+    let line = wait_until("output", || d.dir.read("e.out").lines().next().map(str::to_string));
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert!(line.starts_with(&format!("{home}|a b|")), "{line}");
+}
+
+#[test]
+fn stdout_and_stderr_are_appended_to_their_files_and_drained_at_exit() {
+    let d = Daemon::start(
+        "  o:\n    cmd: sh -c 'echo out; echo err >&2; seq 1 5000'\n    starttime: 0\n    autorestart: never\n    \
+           autostart: false\n    stdout: logs.out\n    stderr: logs.err\n",
+    );
+    d.dir.write("logs.out", "before\n");
+    for run in 1..=2 {
+        d.ctl(&["start", "o"]);
+        wait_until("the run to end", || {
+            (d.count_log("exited: o (exit status 0; expected)") == run).then_some(())
+        });
+    }
+    let out = d.dir.read("logs.out");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.iter().filter(|l| **l == "out").count(), 2, "both runs appended");
+    assert!(lines.contains(&"before"), "appended, not truncated");
+    assert_eq!(lines.iter().filter(|l| **l == "5000").count(), 2, "everything drained at exit");
+    assert_eq!(d.dir.read("logs.err"), "err\nerr\n");
+}
+
+#[test]
+fn output_of_an_unconfigured_stream_is_read_and_dropped() {
+    let d = Daemon::start("  noisy:\n    cmd: sh -c 'seq 1 200000; exec sleep 1000'\n    starttime: 0\n");
+    let pid = d.wait_state("noisy", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    // 200k lines are far more than a pipe holds: the child got past them only if they were read.
+    wait_until("the child to reach sleep", || {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok().filter(|c| c.starts_with("sleep"))
+    });
+}
+
+#[test]
+fn numprocs_names_processes_and_autostart_false_leaves_them_stopped() {
+    let d = Daemon::start(
+        "  w:\n    cmd: sleep 1000\n    numprocs: 3\n    starttime: 0\n  m:\n    cmd: sleep 1000\n    autostart: false\n",
+    );
+    let names: Vec<String> =
+        d.status().iter().map(|p| p["name"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(names, ["m", "w:w_00", "w:w_01", "w:w_02"]);
+    assert_eq!(d.process("m")["description"], "Not started");
+    assert_eq!(d.state("m"), "STOPPED");
+    d.wait_state("w:w_02", "RUNNING");
+    assert_eq!(d.process("w:w_01")["program"], "w");
+}
+
+#[test]
+fn the_stop_signal_is_the_configured_one() {
+    let d = Daemon::start(
+        "  u:\n    cmd: sh -c 'trap \"echo got USR1; exit 0\" USR1; echo ready; while :; do sleep 0.05; done'\n    \
+           starttime: 0\n    stopsignal: USR1\n    stdout: u.out\n",
+    );
+    wait_until("the trap to be set", || d.dir.read("u.out").contains("ready").then_some(()));
+    assert_eq!(stdout(&d.ctl(&["stop", "u"])), "u: stopped\n");
+    assert_eq!(d.dir.read("u.out"), "ready\ngot USR1\n");
+    d.wait_log("stopped: u (exit status 0)");
+}
+
+#[test]
+fn an_output_file_that_cannot_be_opened_is_reported_and_the_child_runs() {
+    let d =
+        Daemon::start("  x:\n    cmd: sleep 1000\n    starttime: 0\n    stdout: /nonexistent/dir/x.out\n");
+    d.wait_state("x", "RUNNING");
+    d.wait_log("couldn't write output of x to /nonexistent/dir/x.out: No such file or directory");
+}
+
+#[test]
+fn no_zombie_is_left_after_many_kill_and_restart_cycles() {
+    // 50 processes killed 4 times each: 200 cycles, each restarted by autorestart (with the
+    // crash-loop delays a quick death earns, 0.1 s to 0.8 s).
+    let d = Daemon::start(
+        "  r:\n    cmd: sleep 1000\n    numprocs: 50\n    starttime: 0\n    autorestart: always\n",
+    );
+    let pids =
+        || -> Vec<Option<i32>> { d.status().iter().map(|p| p["pid"].as_i64().map(|p| p as i32)).collect() };
+    let mut current: Vec<i32> =
+        wait_until("all running", || pids().into_iter().collect::<Option<Vec<i32>>>());
+    for _ in 0..4 {
+        for pid in &current {
+            kill(Pid::from_raw(*pid), Signal::SIGKILL).expect("kill");
+        }
+        current = wait_until("all replaced", || {
+            let now: Option<Vec<i32>> = pids().into_iter().collect();
+            now.filter(|n| n.iter().zip(&current).all(|(a, b)| a != b))
+        });
+    }
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter(|stat| {
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&d.pid().to_string().as_str())
+        })
+        .collect();
+    assert!(zombies.is_empty(), "zombies of taskmaster: {zombies:?}");
+    assert_eq!(d.count_log("spawned: 'r:"), 250);
+    let fd_count = std::fs::read_dir(format!("/proc/{}/fd", d.pid())).expect("fds").count();
+    assert!(fd_count < 120, "taskmaster holds {fd_count} fds for 50 processes after 200 restarts");
+}

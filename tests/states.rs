@@ -1,0 +1,229 @@
+//! Every row of SPEC §4 through the real binary: tiny `sh -c` children, states read over the
+//! socket, waits with deadlines.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn stopped_to_starting_to_running_after_starttime() {
+    let d = Daemon::start("  a:\n    cmd: sleep 1000\n    starttime: 0.3\n");
+    let p = d.process("a");
+    assert!(p["state"] == "STARTING" || p["state"] == "RUNNING", "{p}");
+    let p = d.wait_state("a", "RUNNING");
+    assert!(p["pid"].as_i64().is_some_and(|pid| pid > 0));
+    assert!(p["description"].as_str().unwrap_or_default().starts_with("pid "), "{p}");
+    d.wait_log("success: a entered RUNNING state, process has stayed up for > than 0.3 seconds (starttime)");
+    d.wait_log(&format!("spawned: 'a' with pid {}", p["pid"]));
+}
+
+#[test]
+fn a_start_that_never_stays_up_is_tried_startretries_plus_one_times_then_fatal() {
+    let d = Daemon::start("  f:\n    cmd: sh -c 'exit 1'\n    startretries: 2\n");
+    let p = d.wait_state("f", "FATAL");
+    assert_eq!(p["description"], "Exited too quickly (process log may have details)");
+    assert_eq!(d.count_log("spawned: 'f'"), 3, "startretries 2 means 3 attempts");
+    assert_eq!(d.count_log("exited: f (exit status 1; not expected)"), 3);
+    d.wait_log("gave up: f entered FATAL state, too many start retries too quickly");
+    assert_eq!(p["exitstatus"], 1);
+}
+
+#[test]
+fn a_process_in_backoff_is_shown_with_its_reason_and_retry_count() {
+    let d = Daemon::start("  f:\n    cmd: sh -c 'exit 2'\n    startretries: 5\n");
+    let p = d.wait_state("f", "BACKOFF");
+    assert_eq!(p["description"], "Exited too quickly (process log may have details)");
+    wait_until("a retry", || (d.process("f")["retries"].as_u64() >= Some(1)).then_some(()));
+}
+
+#[test]
+fn spawn_errors_are_logged_and_lead_to_backoff_then_fatal() {
+    let d = Daemon::start(
+        "  nocmd:\n    cmd: /nonexistent/cmd\n    startretries: 1\n  \
+           nodir:\n    cmd: sleep 10\n    workingdir: /nonexistent/dir\n    startretries: 0\n  \
+           noexec:\n    cmd: /etc/passwd\n    startretries: 0\n",
+    );
+    assert_eq!(d.wait_state("nocmd", "FATAL")["description"], "can't find command '/nonexistent/cmd'");
+    d.wait_log("spawnerr: can't find command '/nonexistent/cmd'");
+    assert_eq!(d.count_log("spawnerr: can't find command '/nonexistent/cmd'"), 2);
+    let p = d.wait_state("nodir", "FATAL");
+    assert_eq!(p["description"], "couldn't chdir to /nonexistent/dir: No such file or directory");
+    d.wait_log("spawnerr: couldn't chdir to /nonexistent/dir: No such file or directory");
+    assert_eq!(d.wait_state("noexec", "FATAL")["description"], "command at '/etc/passwd' is not executable");
+}
+
+#[test]
+fn a_killed_running_process_is_replaced_at_once() {
+    let d = Daemon::start("  v:\n    cmd: sleep 1000\n    starttime: 0.2\n    autorestart: always\n");
+    let old = d.wait_state("v", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let killed = Instant::now();
+    kill(Pid::from_raw(old), Signal::SIGKILL).expect("kill -9");
+    let new = d.wait_new_pid("v", old);
+    eprintln!("kill -9 to a new pid, seen from outside through the socket: {:?}", killed.elapsed());
+    assert!(alive(new));
+    d.wait_log("exited: v (terminated by SIGKILL; not expected)");
+    let p = d.process("v");
+    assert_eq!((p["signal"].as_str(), p["exitstatus"].is_null()), (Some("SIGKILL"), true));
+}
+
+#[test]
+fn autorestart_follows_policy_and_exitcodes() {
+    let d = Daemon::start(
+        "  never:\n    cmd: sh -c 'sleep 0.3; exit 1'\n    starttime: 0.1\n    autorestart: never\n  \
+           expected:\n    cmd: sh -c 'sleep 0.3; exit 2'\n    starttime: 0.1\n    exitcodes: [0, 2]\n  \
+           unexpected:\n    cmd: sh -c 'sleep 0.3; exit 3'\n    starttime: 0.1\n    exitcodes: [0, 2]\n  \
+           always:\n    cmd: sh -c 'sleep 0.3; exit 0'\n    starttime: 0.1\n    autorestart: always\n",
+    );
+    let p = d.wait_state("never", "EXITED");
+    assert!(p["description"].as_str().unwrap_or_default().starts_with("exit status 1, "), "{p}");
+    d.wait_log("exited: never (exit status 1; not expected)");
+    d.wait_state("expected", "EXITED");
+    d.wait_log("exited: expected (exit status 2; expected)");
+    wait_until("unexpected to be restarted", || (d.count_log("spawned: 'unexpected'") >= 2).then_some(()));
+    d.wait_log("exited: unexpected (exit status 3; not expected)");
+    wait_until("always to be restarted", || (d.count_log("spawned: 'always'") >= 2).then_some(()));
+    d.wait_log("exited: always (exit status 0; expected)");
+    assert_eq!(d.count_log("spawned: 'never'"), 1);
+    assert_eq!(d.count_log("spawned: 'expected'"), 1);
+}
+
+#[test]
+fn a_crash_loop_is_slowed_down_not_spun() {
+    let d = Daemon::start("  crash:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n");
+    wait_until("a few restarts", || (d.count_log("spawned: 'crash'") >= 4).then_some(()));
+    let started = Instant::now();
+    let before = d.count_log("spawned: 'crash'");
+    std::thread::sleep(Duration::from_millis(1500));
+    let spawned = d.count_log("spawned: 'crash'") - before;
+    // Delays of 0.8 s and more by now: a spinning loop would spawn hundreds in this time.
+    assert!(spawned <= 4, "{spawned} spawns in {:?}", started.elapsed());
+}
+
+#[test]
+fn stop_sends_the_stop_signal_and_waits_for_the_end() {
+    let d = Daemon::start("  t:\n    cmd: sleep 1000\n    starttime: 0\n    stopsignal: TERM\n");
+    let pid = d.wait_state("t", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let out = d.ctl(&["stop", "t"]);
+    assert_eq!(stdout(&out), "t: stopped\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!alive(pid));
+    d.wait_log("waiting for t to stop");
+    d.wait_log("stopped: t (terminated by SIGTERM)");
+    let p = d.process("t");
+    assert_eq!(p["state"], "STOPPED");
+    assert!(!p["description"].as_str().unwrap_or("Not started").contains("Not started"));
+}
+
+#[test]
+fn a_process_ignoring_its_stop_signal_is_killed_after_stoptime() {
+    let d = Daemon::start(
+        "  stubborn:\n    cmd: sh -c 'trap \"\" TERM; echo ready; while :; do sleep 0.1; done'\n    starttime: 0\n    \
+           stoptime: 0.5\n    stdout: s.out\n",
+    );
+    let pid = d.wait_state("stubborn", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    wait_until("the trap to be set", || d.dir.read("s.out").contains("ready").then_some(()));
+    let out = d.ctl(&["stop", "stubborn"]);
+    assert_eq!(stdout(&out), "stubborn: stopped\n");
+    d.wait_log(&format!("killing 'stubborn' ({pid}) with SIGKILL"));
+    d.wait_log("stopped: stubborn (terminated by SIGKILL)");
+    assert!(!alive(pid));
+}
+
+#[test]
+fn stopasgroup_signals_the_whole_group_and_nothing_of_the_group_survives() {
+    // Each program prints its grandchild's pid, then waits.
+    let d = Daemon::start(
+        "  group:\n    cmd: sh -c 'sleep 1001 & echo $!; wait'\n    starttime: 0\n    stopasgroup: true\n    \
+           stdout: group.out\n  \
+         single:\n    cmd: sh -c 'sleep 1002 & echo $!; wait'\n    starttime: 0\n    stdout: single.out\n",
+    );
+    let grandchild =
+        |file: &str| wait_until("a grandchild pid", || d.dir.read(file).trim().parse::<i32>().ok());
+    let (g1, g2) = (grandchild("group.out"), grandchild("single.out"));
+    assert!(alive(g1) && alive(g2));
+    assert_eq!(stdout(&d.ctl(&["stop", "group", "single"])), "group: stopped\nsingle: stopped\n");
+    // With stopasgroup the TERM reached the sleep; without, the sleep was killed with the rest
+    // of the group once its parent had exited.
+    wait_until("no grandchild left", || (!alive(g1) && !alive(g2)).then_some(()));
+}
+
+#[test]
+fn stopping_a_backoff_process_stops_it_at_once() {
+    let d = Daemon::start("  b:\n    cmd: sh -c 'exit 1'\n    startretries: 10\n");
+    d.wait_state("b", "BACKOFF");
+    assert_eq!(stdout(&d.ctl(&["stop", "b"])), "b: stopped\n");
+    assert_eq!(d.state("b"), "STOPPED");
+}
+
+#[test]
+fn a_manual_start_resets_the_retry_counter_even_from_fatal() {
+    let d = Daemon::start("  f:\n    cmd: sh -c 'exit 1'\n    startretries: 1\n");
+    d.wait_state("f", "FATAL");
+    assert_eq!(d.count_log("spawned: 'f'"), 2);
+    let out = d.ctl(&["start", "f"]);
+    assert_eq!(stdout(&out), "f: ERROR (spawn error)\n");
+    assert_eq!(out.status.code(), Some(1));
+    d.wait_state("f", "FATAL");
+    wait_until("two more attempts", || (d.count_log("spawned: 'f'") == 4).then_some(()));
+}
+
+#[test]
+fn starttime_zero_is_running_at_once_and_exits_go_to_exited() {
+    let d = Daemon::start("  z:\n    cmd: sh -c 'sleep 0.2'\n    starttime: 0\n    autorestart: never\n");
+    d.wait_log("success: z entered RUNNING state, process has stayed up for > than 0 seconds (starttime)");
+    let p = d.wait_state("z", "EXITED");
+    assert_eq!(p["exitstatus"], 0);
+    d.wait_log("exited: z (exit status 0; expected)");
+}
+
+#[test]
+fn stopping_a_process_that_waits_to_restart_cancels_the_restart() {
+    let d = Daemon::start("  q:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n");
+    wait_until("a crash-loop delay", || {
+        let p = d.process("q");
+        (p["state"] == "EXITED").then_some(())
+    });
+    assert_eq!(stdout(&d.ctl(&["stop", "q"])), "q: stopped\n");
+    let spawned = d.count_log("spawned: 'q'");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.state("q"), "STOPPED");
+    assert_eq!(d.count_log("spawned: 'q'"), spawned);
+}
+
+#[test]
+fn a_stop_signal_right_after_the_spawn_is_not_lost() {
+    // The program would take 5 s to count as started; the stop comes in the same instant as the
+    // start. If the TERM were lost, only the SIGKILL after stoptime would end it.
+    let d = Daemon::start(
+        "  s:\n    cmd: sleep 1000\n    autostart: false\n    starttime: 5\n    stoptime: 30\n",
+    );
+    for _ in 0..10 {
+        let mut stream = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+        use std::io::Write;
+        stream.write_all(b"{\"command\":\"start\",\"args\":[\"s\"]}\n").expect("send");
+        let stop = d.call("stop", &["s"]);
+        assert_eq!(stop["output"], "s: stopped");
+    }
+    assert_eq!(d.count_log("killing 's'"), 0, "every TERM arrived");
+    assert_eq!(d.count_log("stopped: s (terminated by SIGTERM)"), 10);
+}
+
+#[test]
+fn a_start_still_waiting_when_its_process_is_stopped_is_an_abnormal_termination() {
+    let d = Daemon::start("  slow:\n    cmd: sleep 1000\n    autostart: false\n    starttime: 30\n");
+    let socket = d.socket();
+    let starter = std::thread::spawn(move || {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+        use std::io::{BufRead, Write};
+        stream.write_all(b"{\"command\":\"start\",\"args\":[\"slow\"]}\n").expect("send");
+        let mut line = String::new();
+        std::io::BufReader::new(stream).read_line(&mut line).expect("answer");
+        line
+    });
+    d.wait_state("slow", "STARTING");
+    assert_eq!(d.call("stop", &["slow"])["output"], "slow: stopped");
+    let answer: serde_json::Value = serde_json::from_str(&starter.join().expect("join")).expect("json");
+    assert_eq!(answer["output"], "slow: ERROR (abnormal termination)");
+    assert_eq!(answer["ok"], false);
+}
