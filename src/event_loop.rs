@@ -8,7 +8,8 @@ use crate::control::protocol::{Request, Response};
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
 use crate::output::{Drained, Outputs};
-use crate::shell::{self, lines::LineReader};
+use crate::shell::editor::Typed;
+use crate::shell::{self, Typist, render};
 use crate::supervisor::{Action, Input, Now, Requester, Supervisor};
 use crate::sys;
 use mio::unix::SourceFd;
@@ -29,15 +30,6 @@ const FIRST_DYNAMIC: usize = 16;
 /// The console (taskmaster's own stdin/shell) as a requester.
 const CONSOLE: Requester = Requester(0);
 
-/// How stdin is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StdinMode {
-    /// `--no-shell`: not read at all.
-    Ignored,
-    /// Commands, one per line, answers on stdout.
-    Lines,
-}
-
 pub struct Daemon {
     poll: Poll,
     signals: Signals,
@@ -46,11 +38,11 @@ pub struct Daemon {
     sup: Supervisor,
     log: Logging,
     console: Arc<dyn Console>,
-    stdin: Option<LineReader>,
+    typist: Typist,
     /// stdin cannot be watched (a regular file): read it all at once.
     stdin_unpollable: bool,
-    /// A person types at this terminal: Ctrl-C clears the line instead of shutting down.
-    interactive: bool,
+    /// Colour the answers printed on the console.
+    color: bool,
     next_token: usize,
     /// Sources whose read budget ran out: read them again next turn.
     hot: Vec<Token>,
@@ -69,7 +61,7 @@ impl Daemon {
         log: Logging,
         console: Arc<dyn Console>,
         mut server: Server,
-        stdin: StdinMode,
+        typist: Typist,
     ) -> Result<Daemon, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
         let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH])
@@ -79,15 +71,11 @@ impl Daemon {
             .map_err(|e| format!("cannot watch signals: {e}"))?;
         server.register(poll.registry(), LISTENER).map_err(|e| format!("cannot watch the socket: {e}"))?;
         let mut stdin_unpollable = false;
-        let reader = match stdin {
-            StdinMode::Ignored => None,
-            StdinMode::Lines => {
-                let registered = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE);
-                stdin_unpollable = registered.is_err();
-                Some(LineReader::new())
-            }
-        };
-        let interactive = reader.is_some() && LineReader::is_terminal();
+        if typist.is_reading() {
+            let registered = poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE);
+            stdin_unpollable = registered.is_err();
+        }
+        let color = typist.is_interactive() && render::color_wanted();
         let sup = Supervisor::new(config, std::process::id());
         Ok(Daemon {
             poll,
@@ -97,9 +85,9 @@ impl Daemon {
             sup,
             log,
             console,
-            stdin: reader,
+            typist,
             stdin_unpollable,
-            interactive,
+            color,
             next_token: FIRST_DYNAMIC,
             hot: Vec::new(),
             typed: VecDeque::new(),
@@ -115,7 +103,7 @@ impl Daemon {
         self.apply(Input::Boot, now());
         match self.stdin_unpollable {
             true => self.on_stdin(true, now()),
-            false => self.prompt(),
+            false => self.next_typed(now()),
         }
         let mut events = Events::with_capacity(1024);
         while !self.exiting {
@@ -185,14 +173,30 @@ impl Daemon {
         for signo in pending {
             match signo {
                 SIGCHLD => self.reap(now),
-                SIGINT if self.interactive => self.console.line("(Ctrl-C: use `quit` or Ctrl-D to leave)"),
+                SIGINT if self.typist.is_interactive() => self.on_interrupt(now),
+                SIGHUP if self.typist.is_interactive() && sys::tty::is_gone() => self.on_hang_up(now),
                 SIGTERM | SIGINT | SIGQUIT => {
                     let signal = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
                     self.apply(Input::Terminate(signal), now);
                 }
                 SIGHUP => self.log.log(LogLevel::Warn, "received SIGHUP, but reload is not available yet"),
+                SIGWINCH => self.typist.resized(),
                 _ => {}
             }
+        }
+    }
+
+    /// Ctrl-C at the shell: abandons a command's wait (the operation goes on), or clears the line.
+    /// It never reaches a supervised process: they have process groups of their own.
+    fn on_interrupt(&mut self, now: Now) {
+        match self.console_busy {
+            true => {
+                self.apply(Input::Gone { from: CONSOLE }, now);
+                self.console_busy = false;
+                self.console.line("(no longer waiting; the command goes on: see `status`)");
+                self.answered = true;
+            }
+            false => self.typist.clear_line(),
         }
     }
 
@@ -209,44 +213,61 @@ impl Daemon {
         }
     }
 
-    fn on_stdin(&mut self, blocking: bool, now: Now) {
-        let Some(reader) = self.stdin.as_mut() else { return };
-        let lines = reader.read(blocking);
-        let eof = reader.is_eof();
-        self.typed.extend(lines);
-        if eof {
+    fn on_stdin(&mut self, all: bool, now: Now) {
+        let typed = self.typist.on_readable(all);
+        self.take_typed(typed, now);
+        if !self.typist.is_reading() {
             // End of commands: supervision goes on, stdin is no longer read.
             let _ = self.poll.registry().deregister(&mut SourceFd(&0));
-            self.stdin = None;
         }
         self.next_typed(now);
     }
 
-    /// Runs the next typed command, once the one before it has its answer (as a person at a
-    /// shell would wait, and as a script of commands expects).
-    fn next_typed(&mut self, now: Now) {
-        while !self.console_busy {
-            let Some(line) = self.typed.pop_front() else { break };
-            match shell::request_of(&line) {
-                Ok(Some(request)) => {
-                    self.console_busy = true;
-                    self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now);
-                }
-                Ok(None) => {}
-                Err(why) => self.console.line(&why),
+    fn take_typed(&mut self, typed: Vec<Typed>, now: Now) {
+        for t in typed {
+            match t {
+                Typed::Line(line) => self.typed.push_back(line),
+                Typed::Eof => self.typed.push_back("quit".to_string()),
+                Typed::Interrupt => {}
+                Typed::HangUp => self.on_hang_up(now),
             }
-        }
-        if !self.console_busy {
-            self.prompt();
         }
     }
 
-    fn prompt(&self) {
-        if self.interactive && self.stdin.is_some() && !self.exiting && !self.console_busy {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "taskmaster> ");
-            let _ = out.flush();
+    /// The terminal was closed: nobody is left to type, so taskmaster ends (gracefully, even if
+    /// the lost terminal asks twice).
+    fn on_hang_up(&mut self, now: Now) {
+        self.typist.hang_up();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&0));
+        if !self.sup.is_shutting_down() {
+            self.apply(Input::Terminate(Signal::SIGHUP), now);
+        }
+    }
+
+    /// Runs the typed commands one after another, each once the one before it has its answer
+    /// (as a person at a shell waits, and as a script of commands expects); then shows the
+    /// prompt.
+    fn next_typed(&mut self, now: Now) {
+        loop {
+            while !self.console_busy && !self.exiting {
+                let Some(line) = self.typed.pop_front() else { break };
+                match shell::request_of(&line) {
+                    Ok(Some(request)) => {
+                        self.console_busy = true;
+                        self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now);
+                    }
+                    Ok(None) => {}
+                    Err(why) => self.console.line(&why),
+                }
+            }
+            if self.console_busy || self.exiting || !self.typed.is_empty() {
+                return;
+            }
+            let more = self.typist.prompt();
+            if more.is_empty() {
+                return;
+            }
+            self.take_typed(more, now);
         }
     }
 
@@ -298,7 +319,7 @@ impl Daemon {
         match to {
             CONSOLE => {
                 if !response.output.is_empty() {
-                    self.console.line(&response.output);
+                    self.console.line(&render::answer(response, self.color));
                 }
                 self.console_busy = false;
                 self.answered = true;

@@ -1,12 +1,18 @@
 //! `taskmaster`: parses the command line, loads the configuration and runs the daemon; maps the
 //! outcome to the exit status.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::Mutex;
 use taskmaster::cli::{self, Options, Parsed};
 use taskmaster::control::server::Server;
-use taskmaster::event_loop::{Daemon, StdinMode};
+use taskmaster::event_loop::Daemon;
 use taskmaster::logging::{Console, Logging, Stdout};
+use taskmaster::shell::Typist;
+use taskmaster::shell::complete::target_names;
+use taskmaster::shell::editor::Editor;
+use taskmaster::shell::lines::LineReader;
 use taskmaster::{Exit, VERSION, config};
 
 fn main() -> ExitCode {
@@ -22,7 +28,7 @@ fn main() -> ExitCode {
             return exit(Exit::Clean);
         }
         Err(message) => {
-            eprintln!("taskmaster: {message}\n\n{}", cli::USAGE);
+            complain(&format!("taskmaster: {message}\n\n{}", cli::USAGE));
             return exit(Exit::Usage);
         }
     };
@@ -30,7 +36,7 @@ fn main() -> ExitCode {
     let config = match config::load(&path) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("{e}");
+            complain(&e.to_string());
             return exit(Exit::Usage);
         }
     };
@@ -41,24 +47,48 @@ fn main() -> ExitCode {
     match run(&options, &config) {
         Ok(()) => exit(Exit::Clean),
         Err(message) => {
-            eprintln!("taskmaster: {message}");
+            complain(&format!("taskmaster: {message}"));
             exit(Exit::Fatal)
         }
     }
 }
 
-/// Sets up the log, the socket and the loop, then supervises until shutdown.
+/// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
 fn run(options: &Options, config: &config::Config) -> Result<(), String> {
-    let console: Arc<dyn Console> = Arc::new(Stdout);
+    let typist = typist(options, config);
+    let console: Arc<dyn Console> = match &typist {
+        Typist::Editor(editor) => editor.console(),
+        Typist::Nobody | Typist::Lines { .. } => Arc::new(Stdout),
+    };
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
-    let stdin = match options.shell {
-        true => StdinMode::Lines,
-        false => StdinMode::Ignored,
-    };
-    Daemon::new(config, log, console, server, stdin)?.run()
+    Daemon::new(config, log, console, server, typist)?.run()
+}
+
+/// Who will type commands: nobody (`--no-shell`), a person with the line editor (a terminal),
+/// or lines from a pipe.
+fn typist(options: &Options, config: &config::Config) -> Typist {
+    if !options.shell {
+        return Typist::Nobody;
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if terminal {
+        let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
+        let targets = Arc::new(Mutex::new(names));
+        if let Ok(editor) = Editor::open("taskmaster", "taskmaster> ", config.daemon.history.clone(), targets)
+        {
+            return Typist::Editor(editor);
+        }
+    }
+    Typist::Lines { reader: LineReader::new(), prompt: terminal }
+}
+
+/// Prints an error on stderr; a closed terminal is no reason to panic on the way out.
+fn complain(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 fn exit(code: Exit) -> ExitCode {

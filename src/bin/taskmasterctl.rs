@@ -1,6 +1,6 @@
 //! `taskmasterctl`: one command to a running taskmaster over its socket, or a shell of them.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use taskmaster::client::{self, Connection, CtlExit};
@@ -98,13 +98,20 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
     ExitCode::from(client::exit_status(&command, &response) as u8)
 }
 
-/// Commands typed one per line until `quit`, `exit` or end of input.
+/// Without a command: the interactive shell on a terminal, else commands one per line from
+/// stdin until `quit`, `exit` or the end of input.
 fn shell(path: &std::path::Path) -> ExitCode {
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".taskmasterctl_history"));
+        return match client::shell::run(path, history) {
+            Ok(code) => ExitCode::from(code as u8),
+            Err(message) => fail(CtlExit::Usage, &message),
+        };
+    }
     let mut connection = match Connection::open(path) {
         Ok(c) => c,
         Err(message) => return fail(CtlExit::Usage, &message),
     };
-    let interactive = std::io::stdin().is_terminal();
     let run = |line: &str, connection: &mut Connection| -> Result<bool, String> {
         let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
         let Some((request, command)) = (!words.is_empty()).then(|| client::parse(&words)).transpose()? else {
@@ -122,26 +129,18 @@ fn shell(path: &std::path::Path) -> ExitCode {
     if let Err(message) = run("status", &mut connection) {
         return fail(CtlExit::Usage, &message);
     }
-    let stdin = std::io::stdin();
-    loop {
-        if interactive {
-            print!("taskmasterctl> ");
-            let _ = std::io::stdout().flush();
-        }
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return ExitCode::SUCCESS,
-            Ok(_) => {}
-        }
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
         match run(line.trim(), &mut connection) {
             Ok(true) => {}
-            Ok(false) => return ExitCode::SUCCESS,
+            Ok(false) => break,
             Err(message) if message.starts_with("lost the connection") => {
                 return fail(CtlExit::Usage, &message);
             }
             Err(message) => eprintln!("{message}"),
         }
     }
+    ExitCode::SUCCESS
 }
 
 fn fail(code: CtlExit, message: &str) -> ExitCode {

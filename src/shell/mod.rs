@@ -1,6 +1,9 @@
 //! The control shell on taskmaster's own terminal (or its stdin), and the words of a command line.
 
+pub mod complete;
+pub mod editor;
 pub mod lines;
+pub mod render;
 
 use crate::control::protocol::Request;
 
@@ -8,6 +11,87 @@ use crate::control::protocol::Request;
 pub fn request_of(line: &str) -> Result<Option<Request>, String> {
     let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
     Ok(words.split_first().map(|(name, args)| Request::new(name, args)))
+}
+
+use editor::{Editor, Typed};
+use lines::LineReader;
+
+/// Who types commands at taskmaster, if anyone.
+pub enum Typist {
+    /// `--no-shell`: stdin is not read.
+    Nobody,
+    /// Lines from a pipe or a file (or a terminal the editor could not take); `prompt` when a
+    /// person reads the output.
+    Lines { reader: LineReader, prompt: bool },
+    /// A person at a terminal, with the line editor.
+    Editor(Editor),
+}
+
+impl Typist {
+    /// Whether stdin is still read.
+    pub fn is_reading(&self) -> bool {
+        match self {
+            Typist::Nobody => false,
+            Typist::Lines { reader, .. } => !reader.is_eof(),
+            Typist::Editor(_) => true,
+        }
+    }
+
+    /// A person is at a terminal (so Ctrl-C clears the line rather than stopping taskmaster).
+    pub fn is_interactive(&self) -> bool {
+        match self {
+            Typist::Nobody => false,
+            Typist::Lines { prompt, .. } => *prompt,
+            Typist::Editor(_) => true,
+        }
+    }
+
+    /// stdin has bytes (or, with `all`, is a file to read to its end).
+    pub fn on_readable(&mut self, all: bool) -> Vec<Typed> {
+        match self {
+            Typist::Nobody => Vec::new(),
+            Typist::Lines { reader, .. } => reader.read(all).into_iter().map(Typed::Line).collect(),
+            Typist::Editor(editor) => editor.on_readable(),
+        }
+    }
+
+    /// Nothing waits for an answer: show the prompt; returns what was typed meanwhile.
+    pub fn prompt(&mut self) -> Vec<Typed> {
+        match self {
+            Typist::Nobody => Vec::new(),
+            Typist::Lines { prompt: false, .. } => Vec::new(),
+            Typist::Lines { reader, prompt: true } => {
+                if !reader.is_eof() {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "taskmaster> ");
+                    let _ = out.flush();
+                }
+                Vec::new()
+            }
+            Typist::Editor(editor) => editor.prompt(),
+        }
+    }
+
+    pub fn clear_line(&self) {
+        if let Typist::Editor(editor) = self {
+            editor.clear_line();
+        }
+    }
+
+    pub fn resized(&mut self) {
+        if let Typist::Editor(editor) = self {
+            editor.resized();
+        }
+    }
+
+    /// The terminal was closed: stop using it.
+    pub fn hang_up(&mut self) {
+        match self {
+            Typist::Editor(editor) => editor.hang_up(),
+            Typist::Nobody | Typist::Lines { .. } => *self = Typist::Nobody,
+        }
+    }
 }
 
 #[cfg(test)]

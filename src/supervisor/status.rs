@@ -61,6 +61,16 @@ pub fn status_json(p: &Process, now: &Now) -> Value {
         | ProcState::Exited { .. }
         | ProcState::Fatal { .. } => 0,
     };
+    let expected = match state {
+        ProcState::Exited { expected, .. } => Some(*expected),
+        ProcState::Stopped { .. }
+        | ProcState::Spawning { .. }
+        | ProcState::Starting { .. }
+        | ProcState::Running { .. }
+        | ProcState::Backoff { .. }
+        | ProcState::Stopping { .. }
+        | ProcState::Fatal { .. } => None,
+    };
     let last = p.machine.last_exit;
     json!({
         "name": p.name,
@@ -72,6 +82,7 @@ pub fn status_json(p: &Process, now: &Now) -> Value {
         "signal": last.and_then(|e| e.signo()).map(crate::process::exit::signal_name),
         "retries": retries,
         "description": describe(p, now),
+        "expected": expected,
     })
 }
 

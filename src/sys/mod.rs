@@ -4,3 +4,4 @@
 
 pub mod reap;
 pub mod spawn;
+pub mod tty;

@@ -3,6 +3,8 @@
 //! behind.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 pub use nix::sys::signal::{Signal, kill, killpg};
 pub use nix::unistd::Pid;
 use serde_json::Value;

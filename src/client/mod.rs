@@ -1,6 +1,8 @@
 //! The client side of the control socket, for `taskmasterctl`: where the socket is, one request
 //! and its answer, and what exit status an answer means (SPEC §1).
 
+pub mod shell;
+
 use crate::command::{self, Command};
 use crate::config::{self, describe_io};
 use crate::control::protocol::{Request, Response};

@@ -1,0 +1,245 @@
+//! `taskmasterctl` without a command: the same shell as taskmaster's own, connected over the
+//! socket (prompt `taskmasterctl> `). One thread and one poll, like the daemon: stdin, the
+//! socket and signals. The daemon going away ends the shell (exit 2) instead of leaving it hung.
+
+use super::{CtlExit, parse};
+use crate::command::Command;
+use crate::control::protocol::{Request, Response};
+use crate::shell::complete::target_names;
+use crate::shell::editor::{Editor, Targets, Typed};
+use crate::shell::render;
+use mio::net::UnixStream;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGWINCH};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const STDIN: Token = Token(0);
+const SOCKET: Token = Token(1);
+const SIGNALS: Token = Token(2);
+
+/// Why a request was sent, so its answer is handled the right way.
+enum Asked {
+    /// Typed by the user: print the answer.
+    Typed(Command),
+    /// Sent to learn the process names for Tab completion: print nothing.
+    Names,
+}
+
+struct Session {
+    poll: Poll,
+    path: PathBuf,
+    socket: UnixStream,
+    input: Vec<u8>,
+    asked: VecDeque<Asked>,
+    editor: Editor,
+    targets: Targets,
+    color: bool,
+}
+
+/// Runs the interactive shell; returns the exit status.
+pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
+    let targets: Targets = Arc::new(Mutex::new(vec!["all".to_string()]));
+    let editor = Editor::open("taskmasterctl", "taskmasterctl> ", history, targets.clone())
+        .map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH]).map_err(|e| e.to_string())?;
+    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
+    poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
+    let socket = connect(&poll, path)?;
+    let color = render::color_wanted();
+    let mut s = Session {
+        poll,
+        path: path.to_path_buf(),
+        socket,
+        input: Vec::new(),
+        asked: VecDeque::new(),
+        editor,
+        targets,
+        color,
+    };
+    s.send(&Request::new("status", &[]), Asked::Typed(Command::Status(Vec::new())))?;
+    let mut events = Events::with_capacity(16);
+    loop {
+        match s.poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+        let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+        for token in tokens {
+            let done = match token {
+                SOCKET => s.on_socket()?,
+                STDIN => {
+                    let typed = s.editor.on_readable();
+                    s.on_typed(typed)?
+                }
+                _ => {
+                    let pending: Vec<i32> = signals.pending().collect();
+                    s.on_signals(&pending)?
+                }
+            };
+            if let Some(exit) = done {
+                return Ok(exit);
+            }
+        }
+    }
+}
+
+fn connect(poll: &Poll, path: &Path) -> Result<UnixStream, String> {
+    let std = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| format!("cannot connect to {}: {e} (is taskmaster running?)", path.display()))?;
+    std.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut socket = UnixStream::from_std(std);
+    poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
+impl Session {
+    fn send(&mut self, request: &Request, why: Asked) -> Result<(), String> {
+        // Requests are a few bytes: the socket buffer always takes them whole.
+        self.socket.write_all(&request.to_line()).map_err(|_| self.gone())?;
+        self.asked.push_back(why);
+        Ok(())
+    }
+
+    fn gone(&self) -> String {
+        format!("taskmaster went away ({} is closed)", self.path.display())
+    }
+
+    /// Answers from the daemon; `Some` when the session ends.
+    fn on_socket(&mut self) -> Result<Option<CtlExit>, String> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.socket.read(&mut buf) {
+                Ok(0) => return Err(self.gone()),
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Err(self.gone()),
+            }
+        }
+        while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.input.drain(..=end).collect();
+            let response: Response =
+                serde_json::from_slice(&line).map_err(|e| format!("unreadable answer: {e}"))?;
+            self.on_answer(response)?;
+        }
+        Ok(None)
+    }
+
+    fn on_answer(&mut self, response: Response) -> Result<(), String> {
+        match self.asked.pop_front() {
+            Some(Asked::Typed(command)) => {
+                if !response.output.is_empty() {
+                    println!("{}", render::answer(&response, self.color));
+                }
+                match command {
+                    // The whole status names every process: nothing more to ask.
+                    Command::Status(targets) if targets.is_empty() => {
+                        self.learn_names(&response);
+                        self.prompt_when_idle()
+                    }
+                    _ => self.send(&Request::new("status", &[]), Asked::Names),
+                }
+            }
+            Some(Asked::Names) => {
+                self.learn_names(&response);
+                self.prompt_when_idle()
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn prompt_when_idle(&mut self) -> Result<(), String> {
+        if !self.asked.is_empty() {
+            return Ok(());
+        }
+        let typed = self.editor.prompt();
+        self.on_typed(typed).map(|_| ())
+    }
+
+    fn learn_names(&mut self, response: &Response) {
+        let Some(items) = response.data.as_array() else { return };
+        let mut programs: Vec<(String, Vec<String>)> = Vec::new();
+        for item in items {
+            let (Some(program), Some(name)) = (item["program"].as_str(), item["name"].as_str()) else {
+                continue;
+            };
+            match programs.iter_mut().find(|(p, _)| p == program) {
+                Some((_, names)) => names.push(name.to_string()),
+                None => programs.push((program.to_string(), vec![name.to_string()])),
+            }
+        }
+        let names = target_names(programs.iter().map(|(p, n)| (p.as_str(), n.clone())));
+        if let Ok(mut targets) = self.targets.lock() {
+            *targets = names;
+        }
+    }
+
+    fn on_typed(&mut self, typed: Vec<Typed>) -> Result<Option<CtlExit>, String> {
+        for t in typed {
+            match t {
+                Typed::Eof => {
+                    println!();
+                    return Ok(Some(CtlExit::Ok));
+                }
+                Typed::Interrupt => {}
+                Typed::HangUp => return Ok(Some(CtlExit::Ok)),
+                Typed::Line(line) => {
+                    let words = match shell_words::split(&line) {
+                        Ok(words) => words,
+                        Err(_) => {
+                            eprintln!("unterminated quote in: {line}");
+                            continue;
+                        }
+                    };
+                    if words.is_empty() {
+                        continue;
+                    }
+                    match parse(&words) {
+                        Ok((_, Command::Quit)) => return Ok(Some(CtlExit::Ok)),
+                        Ok((request, command)) => {
+                            self.send(&request, Asked::Typed(command))?;
+                            return Ok(None);
+                        }
+                        Err(message) => eprintln!("{message}"),
+                    }
+                }
+            }
+        }
+        if self.asked.is_empty() {
+            let typed = self.editor.prompt();
+            if !typed.is_empty() {
+                return self.on_typed(typed);
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_signals(&mut self, signals: &[i32]) -> Result<Option<CtlExit>, String> {
+        for &signo in signals {
+            match signo {
+                SIGINT if !self.asked.is_empty() => {
+                    // Stop waiting: a new connection drops the old one, and with it the wait (the
+                    // command itself goes on in taskmaster).
+                    let _ = self.poll.registry().deregister(&mut self.socket);
+                    self.socket = connect(&self.poll, &self.path)?;
+                    self.asked.clear();
+                    self.input.clear();
+                    println!("(no longer waiting; the command goes on: see `status`)");
+                    let typed = self.editor.prompt();
+                    return self.on_typed(typed);
+                }
+                SIGINT => self.editor.clear_line(),
+                SIGWINCH => self.editor.resized(),
+                _ => return Ok(Some(CtlExit::Ok)),
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,232 @@
+//! The line editor (linefeed) driven step by step from the event loop: no thread, no polling.
+//! The loop calls `on_readable` when stdin has bytes; each call runs the editor only on what is
+//! there. While a command waits for its answer the editor is not stepped, so no prompt shows and
+//! keys wait in the terminal until the answer is printed. Output goes above the prompt, which is
+//! redrawn with the half-typed line intact.
+
+use super::complete::candidates;
+use crate::logging::Console;
+use crate::sys::tty;
+use linefeed::complete::{Completer, Completion};
+use linefeed::{DefaultTerminal, Interface, Prompter, ReadResult, Terminal};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::io;
+use std::os::fd::AsFd;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Iface = Interface<DefaultTerminal>;
+
+/// The names Tab completes targets from, kept up to date by the owner.
+pub type Targets = Arc<Mutex<Vec<String>>>;
+
+/// What the person at the keyboard did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    Line(String),
+    /// Ctrl-D on an empty line, or the terminal went away.
+    Eof,
+    /// Ctrl-C while the editor had the terminal.
+    Interrupt,
+    /// The terminal went away.
+    HangUp,
+}
+
+pub struct Editor {
+    iface: Arc<Iface>,
+    /// The terminal went away: nothing may touch it any more (a write fails, and the terminal
+    /// library's complaint on stderr, itself the dead terminal, would abort the process).
+    gone: Arc<AtomicBool>,
+    history: Option<PathBuf>,
+    history_failed: bool,
+    /// A prompt is shown and a line is being edited.
+    reading: bool,
+}
+
+/// How many lines of history are kept.
+const HISTORY_SIZE: usize = 1000;
+
+impl Editor {
+    /// Takes over the terminal on stdin. Fails when stdin or stdout is not a terminal.
+    pub fn open(app: &str, prompt: &str, history: Option<PathBuf>, targets: Targets) -> io::Result<Editor> {
+        let iface = Interface::new(app.to_string())?;
+        iface.set_prompt(prompt)?;
+        iface.set_completer(Arc::new(TargetCompleter(targets)));
+        iface.set_history_size(HISTORY_SIZE);
+        if let Some(path) = &history {
+            // A missing file is the first run, not a problem.
+            let _ = iface.load_history(path);
+        }
+        tty::enter_raw().map_err(io::Error::from)?;
+        let gone = Arc::new(AtomicBool::new(false));
+        Ok(Editor { iface: Arc::new(iface), gone, history, history_failed: false, reading: false })
+    }
+
+    /// A console that prints above the prompt, for the log and for answers.
+    pub fn console(&self) -> Arc<dyn Console> {
+        Arc::new(EditorConsole { iface: AssertUnwindSafe(self.iface.clone()), gone: self.gone.clone() })
+    }
+
+    /// Shows the prompt (if it is not shown) and takes what was typed meanwhile.
+    pub fn prompt(&mut self) -> Vec<Typed> {
+        if self.is_gone() {
+            return Vec::new();
+        }
+        self.reading = true;
+        self.step()
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
+    /// The terminal was closed: from now on the editor leaves it alone.
+    pub fn hang_up(&mut self) {
+        self.gone.store(true, Ordering::Relaxed);
+        self.reading = false;
+    }
+
+    /// stdin has bytes: lets the editor handle them. While a command waits (no prompt), the keys
+    /// stay in the terminal for later.
+    pub fn on_readable(&mut self) -> Vec<Typed> {
+        match self.reading && !self.is_gone() {
+            true => self.step(),
+            false => Vec::new(),
+        }
+    }
+
+    /// Runs the editor until it needs more input. Stops after a complete line, so the line's
+    /// command runs (and answers) before the next prompt.
+    fn step(&mut self) -> Vec<Typed> {
+        let mut typed = Vec::new();
+        loop {
+            match self.iface.read_line_step(Some(Duration::ZERO)) {
+                Ok(Some(ReadResult::Input(line))) => {
+                    self.remember(&line);
+                    self.reading = false;
+                    typed.push(Typed::Line(line));
+                    return typed;
+                }
+                Ok(Some(ReadResult::Eof)) => {
+                    self.reading = false;
+                    typed.push(Typed::Eof);
+                    return typed;
+                }
+                Err(_) => {
+                    // Reading fails only when the terminal is gone.
+                    self.hang_up();
+                    typed.push(Typed::HangUp);
+                    return typed;
+                }
+                Ok(Some(ReadResult::Signal(_))) => typed.push(Typed::Interrupt),
+                // mio reports readiness once per arrival: keep going while bytes are there.
+                Ok(None) if input_pending() => {}
+                Ok(None) => return typed,
+            }
+        }
+    }
+
+    /// Ctrl-C at the prompt: the line is dropped.
+    pub fn clear_line(&self) {
+        if self.reading && !self.is_gone() {
+            let _ = self.iface.set_buffer("");
+        }
+    }
+
+    /// The window changed size: linefeed reads the size only when a read starts, so the read is
+    /// restarted with the same text.
+    pub fn resized(&mut self) {
+        if self.reading && !self.is_gone() {
+            let text = self.iface.buffer();
+            let _ = self.iface.cancel_read_line();
+            let _ = self.iface.read_line_step(Some(Duration::ZERO));
+            let _ = self.iface.set_buffer(&text);
+        }
+    }
+
+    /// Keeps a line in the history (no blank lines, no duplicates) and saves the file.
+    fn remember(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let older: Vec<usize> = match self.iface.lock_writer_append() {
+            Ok(writer) => writer.history().enumerate().filter(|(_, h)| *h == line).map(|(i, _)| i).collect(),
+            Err(_) => Vec::new(),
+        };
+        for index in older.into_iter().rev() {
+            self.iface.remove_history(index);
+        }
+        self.iface.add_history(line.to_string());
+        if let Some(path) = &self.history
+            && let Err(e) = self.iface.save_history(path)
+            && !self.history_failed
+        {
+            self.history_failed = true;
+            let _ = writeln_to(&self.iface, &format!("cannot save the history in {}: {e}", path.display()));
+        }
+    }
+}
+
+impl Drop for Editor {
+    fn drop(&mut self) {
+        if self.is_gone() {
+            // Never dropped, since dropping it writes to the terminal.
+            std::mem::forget(self.iface.clone());
+            return;
+        }
+        if self.reading {
+            let _ = self.iface.cancel_read_line();
+        }
+        tty::restore();
+    }
+}
+
+/// Whether stdin has input right now.
+fn input_pending() -> bool {
+    let stdin = io::stdin();
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+fn writeln_to(iface: &Iface, text: &str) -> io::Result<()> {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(text.len() + 1);
+    let _ = writeln!(line, "{text}");
+    iface.lock_writer_erase()?.write_str(&line)
+}
+
+/// Prints above the prompt, keeping what is being typed.
+struct EditorConsole {
+    iface: AssertUnwindSafe<Arc<Iface>>,
+    gone: Arc<AtomicBool>,
+}
+
+impl Console for EditorConsole {
+    fn line(&self, text: &str) {
+        if !self.gone.load(Ordering::Relaxed) {
+            let _ = writeln_to(&self.iface, text);
+        }
+    }
+}
+
+/// Completes command names, targets and signal names (see `complete`).
+struct TargetCompleter(Targets);
+
+impl<Term: Terminal> Completer<Term> for TargetCompleter {
+    fn complete(
+        &self,
+        word: &str,
+        prompter: &Prompter<Term>,
+        start: usize,
+        _end: usize,
+    ) -> Option<Vec<Completion>> {
+        let line = prompter.buffer();
+        let before: Vec<&str> = line[..start.min(line.len())].split_whitespace().collect();
+        let targets = self.0.lock().map(|t| t.clone()).unwrap_or_default();
+        Some(candidates(&before, word, &targets).into_iter().map(Completion::simple).collect())
+    }
+}

@@ -1,0 +1,51 @@
+//! The terminal's modes. Between line-editor steps the terminal must already be in the mode the
+//! editor wants (no canonical buffering, no echo), or the kernel would echo keys and hold them
+//! until Enter; the original mode is restored at exit, also after a panic.
+
+use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::sync::Mutex;
+
+/// The mode found at start, for the restore (a panic hook has no other way to reach it).
+static ORIGINAL: Mutex<Option<Termios>> = Mutex::new(None);
+
+/// Puts stdin's terminal in character mode (no echo, no line buffering, signals from keys kept)
+/// and remembers how it was.
+pub fn enter_raw() -> nix::Result<()> {
+    let stdin = std::io::stdin();
+    let original = termios::tcgetattr(stdin.as_fd())?;
+    let mut raw = original.clone();
+    raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+    raw.input_flags.remove(InputFlags::ICRNL | InputFlags::INLCR);
+    raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
+    raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)?;
+    if let Ok(mut saved) = ORIGINAL.lock() {
+        saved.get_or_insert(original);
+    }
+    install_panic_restore();
+    Ok(())
+}
+
+/// Puts the terminal back as it was found. Harmless when nothing was changed.
+pub fn restore() {
+    let saved = ORIGINAL.lock().ok().and_then(|mut s| s.take());
+    if let Some(original) = saved {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &original);
+    }
+}
+
+fn install_panic_restore() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}
+
+/// Whether the controlling terminal on stdin has gone away (the window was closed).
+pub fn is_gone() -> bool {
+    let stdin = std::io::stdin();
+    !stdin.is_terminal() || termios::tcgetattr(stdin.as_fd()).is_err()
+}

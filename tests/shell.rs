@@ -1,0 +1,270 @@
+//! The interactive shell in a real terminal (tmux): prompt, status, completion, history, events
+//! above a half-typed line, Ctrl-C, Ctrl-D, quit, and taskmasterctl's shell.
+
+mod common;
+
+use common::tmux::Tmux;
+use common::*;
+
+const PROGRAMS: &str = "  worker:\n    cmd: sleep 1000\n    numprocs: 2\n    starttime: 0\n  \
+                        solo:\n    cmd: sleep 1000\n    starttime: 0\n    autorestart: always\n";
+
+/// taskmaster in a terminal; the pane reports how it ended and the terminal's modes after.
+struct Session<'a> {
+    dir: &'a TempDir,
+    tmux: Tmux,
+}
+
+impl<'a> Session<'a> {
+    fn start(dir: &'a TempDir, programs: &str) -> Session<'a> {
+        Session::start_in(dir, programs, "")
+    }
+
+    fn start_in(dir: &'a TempDir, programs: &str, env: &str) -> Session<'a> {
+        let settings = format!("  history: {}\n", dir.join("history").display());
+        let yaml = Daemon::yaml(&settings, programs).replace("  history: null\n", "");
+        let config = dir.write("taskmaster.yaml", &yaml);
+        let command = format!(
+            "cd {}; {env} {TASKMASTER} -c {}; echo \"EXIT $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon\\|-\\?echo' | tr '\\n' ' '; exec sleep 1000",
+            dir.path().display(),
+            config.display()
+        );
+        let tmux = Tmux::start(&command);
+        tmux.wait_for("taskmaster>");
+        Session { dir, tmux }
+    }
+
+    fn log(&self) -> String {
+        self.dir.read("tm.log")
+    }
+
+    fn pid_of(&self, name: &str) -> i32 {
+        let log = self.log();
+        let line =
+            log.lines().rev().find(|l| l.contains(&format!("spawned: '{name}' with pid"))).expect("spawned");
+        line.rsplit(' ').next().and_then(|p| p.parse().ok()).expect("a pid")
+    }
+
+    /// Ends the session with Ctrl-D and waits for taskmaster's exit line.
+    fn quit(&self) -> String {
+        self.tmux.keys(&["C-d"]);
+        self.tmux.wait_for("EXIT ")
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- screen ----\n{}\n---- log ----\n{}", self.tmux.screen(), self.log());
+        }
+        let pids: Vec<i32> =
+            self.log().lines().filter_map(|l| l.split("' with pid ").nth(1)?.trim().parse().ok()).collect();
+        self.tmux.keys(&["C-d"]);
+        let _ = wait_until_quiet(|| self.tmux.screen().contains("EXIT "));
+        for pid in pids {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Like `wait_until`, without panicking (for clean-up).
+fn wait_until_quiet(check: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < PATIENCE {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn the_prompt_and_a_coloured_status() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    wait_until("RUNNING", || s.log().contains("success: solo").then_some(()));
+    s.tmux.text("status");
+    s.tmux.keys(&["Enter"]);
+    let screen = s.tmux.wait_for("worker:worker_01");
+    assert!(screen.contains("solo                             RUNNING   pid "), "{screen}");
+    let coloured = s.tmux.screen_with(true);
+    assert!(coloured.contains("\x1b[32mRUNNING"), "RUNNING is green:\n{coloured}");
+    assert!(s.tmux.last_line().starts_with("taskmaster>"));
+}
+
+#[test]
+fn no_color_turns_colours_off() {
+    let dir = TempDir::new("nc");
+    let s = Session::start_in(&dir, PROGRAMS, "NO_COLOR=1");
+    s.tmux.text("status solo");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("solo                             ");
+    assert!(!s.tmux.screen_with(true).contains("\x1b[32m"));
+}
+
+#[test]
+fn tab_completes_commands_and_program_names() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    s.tmux.text("resta");
+    s.tmux.keys(&["Tab"]);
+    s.tmux.wait("the command completed", |screen| screen.contains("taskmaster> restart"));
+    s.tmux.text("wor");
+    s.tmux.keys(&["Tab"]);
+    s.tmux.wait_for("taskmaster> restart worker");
+    s.tmux.keys(&["C-u"]);
+    s.tmux.text("signal US");
+    s.tmux.keys(&["Tab", "Tab"]);
+    let screen = s.tmux.wait_for("USR2");
+    assert!(screen.contains("USR1"), "{screen}");
+}
+
+#[test]
+fn history_survives_a_restart_without_duplicates_or_blanks() {
+    let dir = TempDir::new("hist");
+    {
+        let s = Session::start(&dir, PROGRAMS);
+        for line in ["pid", "status solo", "", "pid"] {
+            s.tmux.text(line);
+            s.tmux.keys(&["Enter"]);
+        }
+        s.tmux.wait("the answers", |screen| screen.matches("taskmaster>").count() >= 5);
+        s.quit();
+    }
+    let saved = dir.read("history");
+    let lines: Vec<&str> = saved.lines().collect();
+    assert_eq!(lines, ["status solo", "pid"], "no duplicates, no blank lines");
+    let s = Session::start(&dir, PROGRAMS);
+    s.tmux.keys(&["Up"]);
+    s.tmux.wait_for("taskmaster> pid");
+    s.tmux.keys(&["Up"]);
+    s.tmux.wait_for("taskmaster> status solo");
+}
+
+#[test]
+fn an_event_above_a_half_typed_line_leaves_the_line_intact() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    wait_until("solo running", || s.log().contains("success: solo").then_some(()));
+    s.tmux.text("restart wor");
+    s.tmux.wait_for("taskmaster> restart wor");
+    let pid = s.pid_of("solo");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+    let screen = s.tmux.wait_for("exited: solo (terminated by SIGKILL; not expected)");
+    s.tmux.wait("the prompt redrawn", |screen| screen.lines().last() == Some("taskmaster> restart wor"));
+    assert!(screen.lines().any(|l| l.contains("spawned: 'solo'")) || s.log().contains("spawned: 'solo'"));
+    s.tmux.text("ker:worker_00");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("worker:worker_00: started");
+}
+
+#[test]
+fn ctrl_c_clears_the_line_and_never_reaches_the_children() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    wait_until("solo running", || s.log().contains("success: solo").then_some(()));
+    let pids = [s.pid_of("solo"), s.pid_of("worker:worker_00")];
+    s.tmux.text("stop all");
+    s.tmux.keys(&["C-c"]);
+    s.tmux.wait("the line cleared", |screen| screen.lines().last() == Some("taskmaster>"));
+    s.tmux.text("pid solo");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for(&pids[0].to_string());
+    assert!(pids.iter().all(|p| alive(*p)), "children untouched");
+    assert!(!s.log().contains("stopped:"));
+}
+
+#[test]
+fn ctrl_c_abandons_a_wait_but_not_the_operation() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, "  slow:\n    cmd: sleep 1000\n    autostart: false\n    starttime: 3\n");
+    s.tmux.text("start slow");
+    s.tmux.keys(&["Enter"]);
+    wait_until("the spawn", || s.log().contains("spawned: 'slow'").then_some(()));
+    s.tmux.keys(&["C-c"]);
+    s.tmux.wait_for("no longer waiting");
+    s.tmux.wait("a new prompt", |screen| screen.lines().last() == Some("taskmaster>"));
+    wait_until("slow to get RUNNING all the same", || s.log().contains("success: slow").then_some(()));
+}
+
+#[test]
+fn ctrl_d_shuts_down_and_restores_the_terminal() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    wait_until("solo running", || s.log().contains("success: solo").then_some(()));
+    let pids = [s.pid_of("solo"), s.pid_of("worker:worker_00"), s.pid_of("worker:worker_01")];
+    let screen = s.quit();
+    assert!(screen.contains("EXIT 0"), "{screen}");
+    assert!(pids.iter().all(|p| !alive(*p)), "no process left behind");
+    let modes = s.tmux.wait_for("icanon");
+    let modes = modes.lines().last().unwrap_or_default();
+    assert_eq!(modes.trim(), "icanon echo", "canonical mode and echo are back");
+}
+
+#[test]
+fn quit_shuts_down_too() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    wait_until("solo running", || s.log().contains("success: solo").then_some(()));
+    let pid = s.pid_of("solo");
+    s.tmux.text("quit");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("EXIT 0");
+    assert!(!alive(pid));
+    assert!(s.log().contains("shutdown complete"));
+}
+
+#[test]
+fn a_resize_keeps_the_line() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    s.tmux.text("status worker:worker_01");
+    s.tmux.resize(60);
+    s.tmux.wait("the line after a resize", |screen| {
+        screen.lines().last() == Some("taskmaster> status worker:worker_01")
+    });
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("worker:worker_01                 ");
+}
+
+#[test]
+fn closing_the_terminal_shuts_taskmaster_down() {
+    let dir = TempDir::new("hup");
+    let yaml = Daemon::yaml("", PROGRAMS);
+    let config = dir.write("taskmaster.yaml", &yaml);
+    let tmux = Tmux::start(&format!("{TASKMASTER} -c {}", config.display()));
+    tmux.wait_for("taskmaster>");
+    wait_until("solo running", || dir.read("tm.log").contains("success: solo").then_some(()));
+    drop(tmux);
+    wait_until("shutdown", || dir.read("tm.log").contains("shutdown complete").then_some(()));
+    let log = dir.read("tm.log");
+    assert!(log.contains("received SIGHUP, shutting down"), "{log}");
+    assert!(!log.contains("killing"), "gracefully: {log}");
+}
+
+#[test]
+fn taskmasterctl_opens_the_same_shell_and_quit_leaves_only_the_client() {
+    let mut d = Daemon::start(PROGRAMS);
+    d.wait_state("solo", "RUNNING");
+    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let tmux = Tmux::start(&command);
+    let screen = tmux.wait_for("taskmasterctl>");
+    assert!(screen.contains("solo                             RUNNING"), "status first:\n{screen}");
+    tmux.text("stop wor");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("taskmasterctl> stop worker");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("worker:worker_01: stopped");
+    tmux.text("quit");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("CTL 0");
+    assert_eq!(d.state("solo"), "RUNNING", "the daemon goes on");
+
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("taskmasterctl>");
+    d.signal(Signal::SIGTERM);
+    d.wait_exit();
+    let screen = tmux.wait_for("CTL 2");
+    assert!(screen.contains("taskmaster went away"), "{screen}");
+}
