@@ -58,6 +58,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         help: "stop processes, then start them again",
     },
     CommandSpec {
+        name: "reload",
+        args: Args::Flags(&["--dry-run"]),
+        usage: "reload [--dry-run]",
+        help: "re-read the configuration file and apply what changed (--dry-run: only show the plan)",
+    },
+    CommandSpec {
         name: "signal",
         args: Args::SignalThenTargets,
         usage: "signal SIGNAL TARGET...",
@@ -100,6 +106,7 @@ pub enum Command {
     Restart(Vec<String>),
     Signal(Signal, Vec<String>),
     Pid(Option<String>),
+    Reload { dry_run: bool },
     Shutdown,
     Version,
     Help(Option<String>),
@@ -147,6 +154,7 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
             Command::Signal(signal, args[1..].to_vec())
         }
         "pid" => Command::Pid(args.first().cloned()),
+        "reload" => Command::Reload { dry_run: args.iter().any(|a| a == "--dry-run") },
         "shutdown" => Command::Shutdown,
         "version" => Command::Version,
         "help" => Command::Help(args.first().cloned()),
@@ -199,6 +207,8 @@ mod tests {
         assert_eq!(p("pid"), Ok(Command::Pid(None)));
         assert_eq!(p("pid web"), Ok(Command::Pid(Some("web".into()))));
         assert_eq!(p("shutdown"), Ok(Command::Shutdown));
+        assert_eq!(p("reload"), Ok(Command::Reload { dry_run: false }));
+        assert_eq!(p("reload --dry-run"), Ok(Command::Reload { dry_run: true }));
         assert_eq!(p("version"), Ok(Command::Version));
         assert_eq!(p("help stop"), Ok(Command::Help(Some("stop".into()))));
         assert_eq!(p("quit"), Ok(Command::Quit));
@@ -213,6 +223,7 @@ mod tests {
         assert!(p("signal BOGUS x").unwrap_err().contains("`BOGUS` is not a signal"));
         assert!(p("shutdown now").unwrap_err().contains("takes no arguments"));
         assert!(p("pid a b").unwrap_err().contains("at most one"));
+        assert!(p("reload --now").unwrap_err().contains("unknown option `--now`"));
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! Each turn: poll → read the clock once → signals and reaping → I/O → due deadlines → actions.
 //! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
 
-use crate::config::{Config, LogLevel};
+use crate::config::{self, Config, LogLevel};
 use crate::control::protocol::{Request, Response};
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
 use crate::output::{Drained, Outputs};
-use crate::shell::editor::Typed;
+use crate::shell::complete::target_names;
+use crate::shell::editor::{Targets, Typed};
 use crate::shell::{self, Typist, render};
 use crate::supervisor::{Action, Input, Now, Requester, Supervisor};
 use crate::sys;
@@ -19,6 +20,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,7 +32,18 @@ const FIRST_DYNAMIC: usize = 16;
 /// The console (taskmaster's own stdin/shell) as a requester.
 const CONSOLE: Requester = Requester(0);
 
+/// What the loop needs beyond the configuration.
+pub struct Setup {
+    /// The file to re-read on reload.
+    pub config_path: PathBuf,
+    /// `-l LEVEL`: overrides `loglevel`, also after a reload.
+    pub cli_level: Option<LogLevel>,
+    /// The names Tab completes from, kept in line with the programs.
+    pub targets: Option<Targets>,
+}
+
 pub struct Daemon {
+    setup: Setup,
     poll: Poll,
     signals: Signals,
     server: Server,
@@ -62,6 +75,7 @@ impl Daemon {
         console: Arc<dyn Console>,
         mut server: Server,
         typist: Typist,
+        setup: Setup,
     ) -> Result<Daemon, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
         let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH])
@@ -78,6 +92,7 @@ impl Daemon {
         let color = typist.is_interactive() && render::color_wanted();
         let sup = Supervisor::new(config, std::process::id());
         Ok(Daemon {
+            setup,
             poll,
             signals,
             server,
@@ -153,9 +168,7 @@ impl Daemon {
                 }
                 for event in events {
                     match event {
-                        ClientEvent::Request(t, request) => {
-                            self.apply(Input::Request { from: requester(t), request }, now)
-                        }
+                        ClientEvent::Request(t, request) => self.request(requester(t), request, now),
                         ClientEvent::Malformed(t, why) => {
                             self.server.reply(self.poll.registry(), t, &Response::error(why));
                         }
@@ -179,7 +192,10 @@ impl Daemon {
                     let signal = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
                     self.apply(Input::Terminate(signal), now);
                 }
-                SIGHUP => self.log.log(LogLevel::Warn, "received SIGHUP, but reload is not available yet"),
+                SIGHUP => {
+                    self.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
+                    self.reload(None, false, now);
+                }
                 SIGWINCH => self.typist.resized(),
                 _ => {}
             }
@@ -254,7 +270,7 @@ impl Daemon {
                 match shell::request_of(&line) {
                     Ok(Some(request)) => {
                         self.console_busy = true;
-                        self.apply(Input::Request { from: CONSOLE, request: own_shell(request) }, now);
+                        self.request(CONSOLE, own_shell(request), now);
                     }
                     Ok(None) => {}
                     Err(why) => self.console.line(&why),
@@ -293,6 +309,7 @@ impl Daemon {
                     }
                     Action::Log { level, message } => self.log.log(level, &message),
                     Action::Reply { to, response } => self.deliver(to, &response),
+                    Action::Reconfigured => self.reconfigure(),
                     Action::Exit => self.exiting = true,
                 }
             }
@@ -313,6 +330,43 @@ impl Daemon {
         );
         self.log_all(LogLevel::Error, problems);
         Ok(child.pid)
+    }
+
+    /// A request from a client or the console. `reload` is read here, where files are read.
+    fn request(&mut self, from: Requester, request: Request, now: Now) {
+        match crate::command::parse(&request.command, &request.args) {
+            Ok(crate::command::Command::Reload { dry_run }) => self.reload(Some(from), dry_run, now),
+            _ => self.apply(Input::Request { from, request }, now),
+        }
+    }
+
+    /// Re-reads the configuration file and hands it to the supervisor, valid or not.
+    fn reload(&mut self, from: Option<Requester>, dry_run: bool, now: Now) {
+        let loaded = config::load(&self.setup.config_path);
+        self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
+    }
+
+    /// A reload was applied: the daemon's own settings follow the new configuration. The log file
+    /// is reopened even when its path is the same (after an outside rotation).
+    fn reconfigure(&mut self) {
+        let daemon = self.sup.config().daemon.clone();
+        self.log.set_level(self.setup.cli_level.unwrap_or(daemon.loglevel));
+        if let Err(e) = self.log.reopen(daemon.logfile.as_deref()) {
+            self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
+        }
+        if let Err(e) = self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode)
+        {
+            self.log
+                .log(LogLevel::Error, &format!("{e}; the socket stays at {}", self.server.path().display()));
+        }
+        self.typist.set_history(daemon.history.clone());
+        if let Some(targets) = &self.setup.targets {
+            let programs = &self.sup.config().programs;
+            let names = target_names(programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
+            if let Ok(mut t) = targets.lock() {
+                *t = names;
+            }
+        }
     }
 
     fn deliver(&mut self, to: Requester, response: &Response) {

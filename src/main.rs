@@ -2,16 +2,17 @@
 //! outcome to the exit status.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::Mutex;
 use taskmaster::cli::{self, Options, Parsed};
 use taskmaster::control::server::Server;
-use taskmaster::event_loop::Daemon;
+use taskmaster::event_loop::{Daemon, Setup};
 use taskmaster::logging::{Console, Logging, Stdout};
 use taskmaster::shell::Typist;
 use taskmaster::shell::complete::target_names;
-use taskmaster::shell::editor::Editor;
+use taskmaster::shell::editor::{Editor, Targets};
 use taskmaster::shell::lines::LineReader;
 use taskmaster::{Exit, VERSION, config};
 
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         print!("{}", config::render(&config));
         return exit(Exit::Clean);
     }
-    match run(&options, &config) {
+    match run(&options, &path, &config) {
         Ok(()) => exit(Exit::Clean),
         Err(message) => {
             complain(&format!("taskmaster: {message}"));
@@ -54,8 +55,10 @@ fn main() -> ExitCode {
 }
 
 /// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
-fn run(options: &Options, config: &config::Config) -> Result<(), String> {
-    let typist = typist(options, config);
+fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), String> {
+    let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
+    let targets = Arc::new(Mutex::new(names));
+    let typist = typist(options, config, &targets);
     let console: Arc<dyn Console> = match &typist {
         Typist::Editor(editor) => editor.console(),
         Typist::Nobody | Typist::Lines { .. } => Arc::new(Stdout),
@@ -64,23 +67,23 @@ fn run(options: &Options, config: &config::Config) -> Result<(), String> {
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
-    Daemon::new(config, log, console, server, typist)?.run()
+    let setup =
+        Setup { config_path: path.to_path_buf(), cli_level: options.loglevel, targets: Some(targets) };
+    Daemon::new(config, log, console, server, typist, setup)?.run()
 }
 
 /// Who will type commands: nobody (`--no-shell`), a person with the line editor (a terminal),
 /// or lines from a pipe.
-fn typist(options: &Options, config: &config::Config) -> Typist {
+fn typist(options: &Options, config: &config::Config, targets: &Targets) -> Typist {
     if !options.shell {
         return Typist::Nobody;
     }
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if terminal {
-        let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
-        let targets = Arc::new(Mutex::new(names));
-        if let Ok(editor) = Editor::open("taskmaster", "taskmaster> ", config.daemon.history.clone(), targets)
-        {
-            return Typist::Editor(editor);
-        }
+    if terminal
+        && let Ok(editor) =
+            Editor::open("taskmaster", "taskmaster> ", config.daemon.history.clone(), targets.clone())
+    {
+        return Typist::Editor(editor);
     }
     Typist::Lines { reader: LineReader::new(), prompt: terminal }
 }

@@ -1,6 +1,7 @@
 //! The configuration: reading a file, validating all of it, and the typed result. The only
 //! impure part is `load` (it reads the file and the environment); the rest is pure.
 
+pub mod diff;
 mod error;
 pub mod node;
 pub mod raw;

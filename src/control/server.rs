@@ -70,6 +70,28 @@ impl Server {
         Ok(Server { listener, path: path.to_path_buf(), clients: HashMap::new() })
     }
 
+    /// Moves the listener to `path` (a reload changed it) and applies `mode`; clients already
+    /// connected stay. On failure nothing changes.
+    pub fn rebind(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        path: &Path,
+        mode: Mode,
+    ) -> Result<(), String> {
+        if path == self.path {
+            return std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.0))
+                .map_err(|e| format!("cannot set the mode of {}: {}", path.display(), describe_io(&e)));
+        }
+        let mut fresh = Server::bind(path, mode)?;
+        fresh.register(registry, token).map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+        let _ = registry.deregister(&mut self.listener);
+        std::mem::swap(&mut self.listener, &mut fresh.listener);
+        std::mem::swap(&mut self.path, &mut fresh.path);
+        // `fresh` now holds the old listener and path: dropping it removes the old socket file.
+        Ok(())
+    }
+
     pub fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
         registry.register(&mut self.listener, token, Interest::READABLE)
     }

@@ -129,6 +129,14 @@ impl Editor {
         }
     }
 
+    /// Uses another history file from now on; what is in memory is kept.
+    pub fn set_history(&mut self, path: Option<PathBuf>) {
+        if path != self.history {
+            self.history = path;
+            self.history_failed = false;
+        }
+    }
+
     /// Ctrl-C at the prompt: the line is dropped.
     pub fn clear_line(&self) {
         if self.reading && !self.is_gone() {

@@ -85,6 +85,13 @@ impl Typist {
         }
     }
 
+    /// The history file moved (a reload changed it).
+    pub fn set_history(&mut self, path: Option<std::path::PathBuf>) {
+        if let Typist::Editor(editor) = self {
+            editor.set_history(path);
+        }
+    }
+
     /// The terminal was closed: stop using it.
     pub fn hang_up(&mut self) {
         match self {

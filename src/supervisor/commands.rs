@@ -103,6 +103,8 @@ impl Supervisor {
                 Err(e) => Response::error(e),
             }),
             Command::Quit => Some(Response::error("quit leaves a shell; to stop taskmaster, use shutdown")),
+            // The event loop reads the file and hands it over as `Input::Reload`.
+            Command::Reload { .. } => Some(Response::error("reload must come with the configuration file")),
             Command::Shutdown if busy => {
                 self.shutdown_waiters.push(from);
                 None
@@ -197,9 +199,14 @@ impl Supervisor {
     }
 
     fn status(&self, targets: &[String], now: &Now) -> Response {
-        let all = vec!["all".to_string()];
-        let (chosen, errors) = self.resolve(if targets.is_empty() { &all } else { targets });
-        let ids = self.ids_by_name(chosen.into_iter().map(|(id, _)| id));
+        // Without targets: every process, those still retiring after a reload included.
+        let (ids, errors) = match targets.is_empty() {
+            true => (self.ids_by_name(self.procs.keys().copied()), Vec::new()),
+            false => {
+                let (chosen, errors) = self.resolve(targets);
+                (self.ids_by_name(chosen.into_iter().map(|(id, _)| id)), errors)
+            }
+        };
         let width = name_width(self.procs.values().map(|p| p.name.as_str()));
         let mut lines: Vec<String> = ids.iter().map(|id| status_line(&self.procs[id], width, now)).collect();
         lines.extend(errors.iter().map(|e| format!("{}: {}", e.name, e.message)));

@@ -3,11 +3,12 @@
 //! for into `Action`s for the event loop. Pure: no system call, no clock read.
 
 mod commands;
+mod reload;
 mod status;
 mod targets;
 mod waits;
 
-use crate::config::{Config, LogLevel, ProgramSpec};
+use crate::config::{Config, ConfigError, LogLevel, ProgramSpec};
 use crate::control::protocol::{Request, Response};
 use crate::process::{self, Effect, Event, ExitKind, Machine, ProcState};
 use crate::timers::Timers;
@@ -68,6 +69,12 @@ pub enum Input {
     },
     /// SIGTERM or SIGINT: shut down gracefully; the second one kills everything at once.
     Terminate(Signal),
+    /// Re-read configuration (SIGHUP, or the `reload` command `from` a requester).
+    Reload {
+        from: Option<Requester>,
+        loaded: Box<Result<Config, ConfigError>>,
+        dry_run: bool,
+    },
 }
 
 /// Everything the supervisor asks of the event loop.
@@ -90,6 +97,8 @@ pub enum Action {
         to: Requester,
         response: Response,
     },
+    /// A reload was applied: take the daemon's own settings from `config()` (log, socket...).
+    Reconfigured,
     /// Every process is gone after a shutdown: exit.
     Exit,
 }
@@ -101,6 +110,11 @@ pub struct Process {
     pub program: String,
     pub name: String,
     pub machine: Machine,
+    /// The definition it runs with (or will stop with): taken from its program at each spawn, so
+    /// a relaunched program's processes stop with the old settings and start with the new.
+    pub spec: Arc<ProgramSpec>,
+    /// Its program was removed or scaled down: it is stopped, then forgotten.
+    pub retiring: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +134,8 @@ enum Phase {
 }
 
 pub struct Supervisor {
+    /// The configuration in force (the last one applied).
+    config: Config,
     programs: BTreeMap<String, Program>,
     procs: BTreeMap<ProcId, Process>,
     by_pid: HashMap<Pid, ProcId>,
@@ -137,6 +153,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(config: &Config, own_pid: u32) -> Supervisor {
         let mut sup = Supervisor {
+            config: config.clone(),
             programs: BTreeMap::new(),
             procs: BTreeMap::new(),
             by_pid: HashMap::new(),
@@ -154,17 +171,36 @@ impl Supervisor {
         sup
     }
 
-    fn add_program(&mut self, spec: ProgramSpec) {
-        let names = spec.process_names();
-        let mut procs = Vec::with_capacity(names.len());
-        for name in names {
-            let id = self.next_id;
-            self.next_id += 1;
-            let process = Process { id, program: spec.name.clone(), name, machine: Machine::new() };
-            self.procs.insert(id, process);
-            procs.push(id);
+    /// Creates a program and its processes (all STOPPED); returns their ids.
+    fn add_program(&mut self, spec: ProgramSpec) -> Vec<ProcId> {
+        let spec = Arc::new(spec);
+        let procs: Vec<ProcId> = (0..spec.numprocs).map(|i| self.attach(&spec, i)).collect();
+        self.programs.insert(spec.name.clone(), Program { spec, procs: procs.clone() });
+        procs
+    }
+
+    /// The process number `index` of a program: a new one, or one of the same name that was
+    /// still retiring (a program removed and added back), which is taken back as it is.
+    fn attach(&mut self, spec: &Arc<ProgramSpec>, index: u32) -> ProcId {
+        let name = crate::config::process_name(&spec.name, spec.numprocs, index);
+        let retiring = self.procs.values_mut().find(|p| p.retiring && p.name == name);
+        if let Some(process) = retiring {
+            process.retiring = false;
+            process.program = spec.name.clone();
+            return process.id;
         }
-        self.programs.insert(spec.name.clone(), Program { spec: Arc::new(spec), procs });
+        let id = self.next_id;
+        self.next_id += 1;
+        let process = Process {
+            id,
+            program: spec.name.clone(),
+            name,
+            machine: Machine::new(),
+            spec: spec.clone(),
+            retiring: false,
+        };
+        self.procs.insert(id, process);
+        id
     }
 
     /// Handles one input; returns what the event loop must do, in order.
@@ -177,6 +213,7 @@ impl Supervisor {
             Input::Request { from, request } => self.on_request(from, request, now),
             Input::Gone { from } => self.waits.forget(from),
             Input::Terminate(signal) => self.on_terminate(signal, now),
+            Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
         }
         self.check_done();
         std::mem::take(&mut self.actions)
@@ -190,8 +227,12 @@ impl Supervisor {
     /// What the event loop needs to spawn a process: its spec and its name.
     pub fn spawn_plan(&self, id: ProcId) -> Option<(Arc<ProgramSpec>, &str)> {
         let process = self.procs.get(&id)?;
-        let program = self.programs.get(&process.program)?;
-        Some((program.spec.clone(), &process.name))
+        Some((process.spec.clone(), &process.name))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The name of the process that has `pid`, if it is one of ours.
@@ -287,8 +328,7 @@ impl Supervisor {
     /// Steps one process and keeps the pid index, the deadline and the waits in line with it.
     fn step(&mut self, id: ProcId, input: &process::Input, now: Now) {
         let Some(process) = self.procs.get(&id) else { return };
-        let Some(program) = self.programs.get(&process.program) else { return };
-        let (next, effects) = process::step(&process.machine, input, &program.spec, now.mono);
+        let (next, effects) = process::step(&process.machine, input, &process.spec, now.mono);
         let name = process.name.clone();
         let old = std::mem::replace(&mut self.procs.get_mut(&id).expect("looked up above").machine, next);
         let new = &self.procs[&id].machine;
@@ -301,6 +341,7 @@ impl Supervisor {
             }
         }
         self.timers.set(id, new.state.deadline());
+        let (from, to) = (old.state.name(), new.state.name());
         let resolved = self.waits.observe(id, &old.state, &new.state);
         for effect in effects {
             match effect {
@@ -308,7 +349,10 @@ impl Supervisor {
                     // Nothing new starts while shutting down: the spawn is refused as a failure.
                     self.step(id, &process::Input::SpawnFailed { reason: "shutting down".into() }, now);
                 }
-                Effect::Spawn => self.actions.push(Action::Spawn { id }),
+                Effect::Spawn => {
+                    self.take_current_spec(id);
+                    self.actions.push(Action::Spawn { id });
+                }
                 Effect::Signal { pid, signal, group } => {
                     self.actions.push(Action::Signal { pid, signal, group })
                 }
@@ -318,8 +362,36 @@ impl Supervisor {
                 }
             }
         }
+        if from != to {
+            self.log(LogLevel::Debug, format!("{name}: {} → {}", from.as_str(), to.as_str()));
+        }
         // Answers go after the log lines of what settled them, so they read in order.
         self.actions.extend(resolved);
+        self.forget_if_retired(id);
+    }
+
+    /// A process about to be spawned runs its program's current definition.
+    fn take_current_spec(&mut self, id: ProcId) {
+        let Some(process) = self.procs.get(&id) else { return };
+        if let Some(program) = self.programs.get(&process.program).filter(|_| !process.retiring) {
+            let spec = program.spec.clone();
+            if let Some(process) = self.procs.get_mut(&id) {
+                process.spec = spec;
+            }
+        }
+    }
+
+    /// A retiring process is forgotten once nothing of it runs.
+    fn forget_if_retired(&mut self, id: ProcId) {
+        let done = self.procs.get(&id).is_some_and(|p| {
+            p.retiring
+                && p.machine.state.pid().is_none()
+                && !matches!(p.machine.state, ProcState::Spawning { .. })
+        });
+        if done {
+            self.procs.remove(&id);
+            self.timers.set(id, None);
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: String) {

@@ -18,7 +18,8 @@ impl Supervisor {
     /// Resolves one target; the error is the answer line's message.
     pub(super) fn select(&self, target: &str) -> Result<Selection, &'static str> {
         if target == "all" {
-            return Ok(Selection::Group(self.ids_by_name(self.procs.keys().copied())));
+            let all = self.programs.values().flat_map(|p| p.procs.iter().copied());
+            return Ok(Selection::Group(self.ids_by_name(all)));
         }
         let (program, process) = match target.split_once(':') {
             Some((program, process)) => (program, Some(process)),

@@ -1,6 +1,8 @@
 //! The supervisor driven by a fake world: spawns succeed with made-up pids (or fail for commands
 //! named `missing`), time moves only when a test says so.
 
+mod reload;
+
 use super::*;
 use crate::config::{Context, validate};
 use serde_json::json;
@@ -13,14 +15,19 @@ struct World {
     logs: Vec<String>,
     replies: Vec<(Requester, Response)>,
     signals: Vec<(i32, Signal, bool)>,
+    reconfigured: usize,
     exited: bool,
 }
 
 const ME: Requester = Requester(7);
 
-fn world(yaml: &str) -> World {
+fn parse(yaml: &str) -> Config {
     let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0 };
-    let config = validate(yaml, "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"));
+    validate(yaml, "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn world(yaml: &str) -> World {
+    let config = parse(yaml);
     let now = Now { mono: Instant::now(), wall: SystemTime::now() };
     let mut w = World {
         sup: Supervisor::new(&config, 4242),
@@ -29,6 +36,7 @@ fn world(yaml: &str) -> World {
         logs: vec![],
         replies: vec![],
         signals: vec![],
+        reconfigured: 0,
         exited: false,
     };
     w.feed(Input::Boot);
@@ -55,6 +63,7 @@ impl World {
                     Action::Signal { pid, signal, group } => self.signals.push((pid.as_raw(), signal, group)),
                     Action::Log { message, .. } => self.logs.push(message),
                     Action::Reply { to, response } => self.replies.push((to, response)),
+                    Action::Reconfigured => self.reconfigured += 1,
                     Action::Exit => self.exited = true,
                 }
             }

@@ -1,0 +1,256 @@
+//! The reload plan: what changed between two configurations, program by program and field by
+//! field (SPEC §7). Pure; the supervisor applies the plan.
+
+use super::spec::{Config, ProgramSpec};
+use serde::Serialize;
+
+/// A program whose number of processes changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scale {
+    pub program: String,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// What a reload does. A program can be both restarted (or updated) and scaled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// New programs.
+    pub added: Vec<String>,
+    /// Programs no longer in the file.
+    pub removed: Vec<String>,
+    /// A field that defines the process changed: its processes are started again with it.
+    pub restarted: Vec<String>,
+    /// Only supervision fields changed: applied in place, no process touched.
+    pub updated: Vec<String>,
+    pub scaled: Vec<Scale>,
+    /// Programs with no change at all.
+    pub unchanged: usize,
+}
+
+/// How one program changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Unchanged,
+    /// Supervision fields only.
+    Retune,
+    /// A field that defines the process.
+    Relaunch,
+}
+
+/// The fields that define a process: a change means a new process.
+pub const DEFINING: &[&str] = &["cmd", "env", "workingdir", "umask", "stdout", "stderr"];
+/// The fields that only say how it is supervised: a change applies in place.
+pub const SUPERVISING: &[&str] = &[
+    "autostart",
+    "autorestart",
+    "exitcodes",
+    "starttime",
+    "startretries",
+    "stopsignal",
+    "stoptime",
+    "stopasgroup",
+];
+
+/// How `new` differs from `old`, numprocs aside (see `Plan::scaled`).
+pub fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
+    fn defines(p: &ProgramSpec) -> impl PartialEq + '_ {
+        (&p.cmd.argv, &p.env, &p.workingdir, p.umask, &p.stdout, &p.stderr)
+    }
+    fn supervises(p: &ProgramSpec) -> impl PartialEq + '_ {
+        (
+            p.autostart,
+            p.autorestart,
+            &p.exitcodes,
+            p.starttime,
+            p.startretries,
+            p.stopsignal,
+            p.stoptime,
+            p.stopasgroup,
+        )
+    }
+    if defines(old) != defines(new) {
+        Change::Relaunch
+    } else if supervises(old) != supervises(new) {
+        Change::Retune
+    } else {
+        Change::Unchanged
+    }
+}
+
+/// The plan that takes `old` to `new`.
+pub fn plan(old: &Config, new: &Config) -> Plan {
+    let mut plan = Plan::default();
+    for name in old.programs.keys().filter(|n| !new.programs.contains_key(*n)) {
+        plan.removed.push(name.clone());
+    }
+    for (name, new_spec) in &new.programs {
+        let Some(old_spec) = old.programs.get(name) else {
+            plan.added.push(name.clone());
+            continue;
+        };
+        let scaled = old_spec.numprocs != new_spec.numprocs;
+        if scaled {
+            plan.scaled.push(Scale { program: name.clone(), from: old_spec.numprocs, to: new_spec.numprocs });
+        }
+        match change(old_spec, new_spec) {
+            Change::Relaunch => plan.restarted.push(name.clone()),
+            Change::Retune => plan.updated.push(name.clone()),
+            Change::Unchanged if !scaled => plan.unchanged += 1,
+            Change::Unchanged => {}
+        }
+    }
+    plan
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.restarted.is_empty()
+            && self.updated.is_empty()
+            && self.scaled.is_empty()
+    }
+
+    /// The answer's text: one line per kind of change, then the count of unchanged programs.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (label, names) in [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("restarted", &self.restarted),
+            ("updated", &self.updated),
+        ] {
+            if !names.is_empty() {
+                lines.push(format!("{label}: {}", names.join(", ")));
+            }
+        }
+        if !self.scaled.is_empty() {
+            let scaled: Vec<String> =
+                self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
+            lines.push(format!("scaled: {}", scaled.join(", ")));
+        }
+        lines.push(format!("unchanged: {}", self.unchanged));
+        lines
+    }
+
+    /// The main log's summary line (SPEC §8).
+    pub fn log_line(&self) -> String {
+        let scaled: Vec<String> =
+            self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
+        format!(
+            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] unchanged {}",
+            self.added.join(", "),
+            self.removed.join(", "),
+            self.restarted.join(", "),
+            self.updated.join(", "),
+            scaled.join(", "),
+            self.unchanged
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Context, validate};
+
+    fn config(programs: &str) -> Config {
+        let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0 };
+        validate(&format!("programs:\n{programs}"), "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const BASE: &str = "  a: {cmd: a}\n  b: {cmd: b, numprocs: 2}\n  c: {cmd: c}\n";
+
+    #[test]
+    fn the_same_file_changes_nothing() {
+        let p = plan(&config(BASE), &config(BASE));
+        assert!(p.is_empty());
+        assert_eq!(p.unchanged, 3);
+        assert_eq!(p.lines(), ["unchanged: 3"]);
+    }
+
+    #[test]
+    fn added_and_removed_programs() {
+        let p = plan(&config(BASE), &config("  a: {cmd: a}\n  b: {cmd: b, numprocs: 2}\n  d: {cmd: d}\n"));
+        assert_eq!(
+            (p.added.as_slice(), p.removed.as_slice(), p.unchanged),
+            (&["d".to_string()][..], &["c".to_string()][..], 2)
+        );
+    }
+
+    #[test]
+    fn each_defining_field_restarts() {
+        for (field, value) in [
+            ("cmd", "other --flag"),
+            ("env", "{X: 1}"),
+            ("workingdir", "/srv"),
+            ("umask", "077"),
+            ("stdout", "/tmp/o"),
+            ("stderr", "/tmp/e"),
+        ] {
+            let changed = match field {
+                "cmd" => format!("  a: {{cmd: {value}}}\n"),
+                _ => format!("  a: {{cmd: a, {field}: {value}}}\n"),
+            };
+            let p = plan(&config("  a: {cmd: a}\n"), &config(&changed));
+            assert_eq!(p.restarted, ["a"], "{field}");
+            assert!(p.updated.is_empty() && p.unchanged == 0, "{field}");
+        }
+    }
+
+    #[test]
+    fn each_supervising_field_updates_in_place() {
+        for (field, value) in [
+            ("autostart", "false"),
+            ("autorestart", "always"),
+            ("exitcodes", "[0, 3]"),
+            ("starttime", "5"),
+            ("startretries", "9"),
+            ("stopsignal", "INT"),
+            ("stoptime", "1.5"),
+            ("stopasgroup", "true"),
+        ] {
+            let p =
+                plan(&config("  a: {cmd: a}\n"), &config(&format!("  a: {{cmd: a, {field}: {value}}}\n")));
+            assert_eq!(p.updated, ["a"], "{field}");
+            assert!(p.restarted.is_empty(), "{field}");
+        }
+        assert_eq!(
+            DEFINING.len() + SUPERVISING.len() + 1,
+            crate::config::raw::PROGRAM_KEYS.len(),
+            "every key is one or the other (or numprocs)"
+        );
+    }
+
+    #[test]
+    fn numprocs_scales_and_combines_with_other_changes() {
+        let p = plan(
+            &config(BASE),
+            &config("  a: {cmd: a, numprocs: 3}\n  b: {cmd: b, numprocs: 1, stoptime: 2}\n  c: {cmd: x}\n"),
+        );
+        assert_eq!(
+            p.scaled,
+            [Scale { program: "a".into(), from: 1, to: 3 }, Scale { program: "b".into(), from: 2, to: 1 }]
+        );
+        assert_eq!(p.updated, ["b"]);
+        assert_eq!(p.restarted, ["c"]);
+        assert_eq!(p.unchanged, 0);
+        assert_eq!(p.lines(), ["restarted: c", "updated: b", "scaled: a 1→3, b 2→1", "unchanged: 0"]);
+    }
+
+    #[test]
+    fn a_command_written_differently_but_the_same_is_unchanged() {
+        let p = plan(&config("  a: {cmd: 'sleep  10'}\n"), &config("  a: {cmd: \"sleep 10\"}\n"));
+        assert_eq!(p.unchanged, 1);
+    }
+
+    #[test]
+    fn the_log_line_names_every_kind() {
+        let p = plan(&config(BASE), &config("  a: {cmd: a, numprocs: 2}\n  d: {cmd: d}\n"));
+        assert_eq!(
+            p.log_line(),
+            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] unchanged 0"
+        );
+    }
+}

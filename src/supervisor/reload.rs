@@ -1,0 +1,205 @@
+//! Applying a reload plan (SPEC §7): only what changed is touched. Removed programs and the
+//! processes a scale-down drops are stopped with their own settings, then forgotten; added
+//! programs and new instances start by autostart; a program whose process definition changed is
+//! restarted (stopped with the old settings, started with the new); supervision settings apply in
+//! place. Deadlines already armed keep their time: new values apply from the next transition.
+
+use super::{Action, Now, ProcId, Requester, Supervisor};
+use crate::config::diff::{self, Plan};
+use crate::config::{Config, ConfigError, LogLevel, ProgramSpec, process_name};
+use crate::control::protocol::Response;
+use crate::process::{self, ProcState};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Whether a process is meant to be running: it runs, is about to, or is waiting to try again.
+fn wanted(state: &ProcState) -> bool {
+    match state {
+        ProcState::Spawning { .. }
+        | ProcState::Starting { .. }
+        | ProcState::Running { .. }
+        | ProcState::Backoff { .. }
+        | ProcState::Exited { restart_at: Some(_), .. }
+        | ProcState::Stopping { then_start: true, .. } => true,
+        ProcState::Stopped { .. }
+        | ProcState::Exited { restart_at: None, .. }
+        | ProcState::Fatal { .. }
+        | ProcState::Stopping { then_start: false, .. } => false,
+    }
+}
+
+impl Supervisor {
+    /// A reload was asked for (`from` a command, or by SIGHUP): `loaded` is the file as read.
+    pub(super) fn on_reload(
+        &mut self,
+        from: Option<Requester>,
+        loaded: Result<Config, ConfigError>,
+        dry_run: bool,
+        now: Now,
+    ) {
+        let reply = |sup: &mut Supervisor, response: Response| {
+            if let Some(to) = from {
+                sup.actions.push(Action::Reply { to, response });
+            }
+        };
+        if self.is_shutting_down() {
+            self.log(LogLevel::Warn, "reload ignored: taskmaster is shutting down".into());
+            reply(self, Response::error("reload ignored: taskmaster is shutting down"));
+            return;
+        }
+        let config = match loaded {
+            Ok(config) => config,
+            Err(errors) => {
+                self.log(
+                    LogLevel::Error,
+                    "reload failed: the configuration has errors; nothing changed".into(),
+                );
+                for line in errors.lines() {
+                    self.log(LogLevel::Error, line);
+                }
+                reply(
+                    self,
+                    Response::error(format!("the configuration has errors; nothing changed\n{errors}")),
+                );
+                return;
+            }
+        };
+        let plan = diff::plan(&self.config, &config);
+        let mut lines = plan.lines();
+        let data = json!(plan);
+        if dry_run {
+            lines.insert(0, "dry run: nothing was changed".to_string());
+            reply(self, Response::ok(lines.join("\n"), data));
+            return;
+        }
+        self.apply(&plan, &config, now);
+        self.config = config;
+        // The daemon's own settings first, so the summary goes to the (re)opened log file.
+        self.actions.push(Action::Reconfigured);
+        self.log(LogLevel::Info, plan.log_line());
+        reply(self, Response::ok(lines.join("\n"), data));
+    }
+
+    fn apply(&mut self, plan: &Plan, config: &Config, now: Now) {
+        for name in &plan.removed {
+            if let Some(program) = self.programs.remove(name) {
+                for id in program.procs {
+                    self.retire(id, now);
+                }
+            }
+        }
+        for name in &plan.added {
+            let ids = self.add_program(config.programs[name].clone());
+            if config.programs[name].autostart {
+                for id in ids {
+                    self.step(id, &process::Input::Start, now);
+                }
+            }
+        }
+        for scale in &plan.scaled {
+            self.rescale(&config.programs[&scale.program], now);
+        }
+        for name in &plan.updated {
+            self.retune(&config.programs[name], now);
+        }
+        for name in &plan.restarted {
+            self.relaunch(&config.programs[name], now);
+        }
+    }
+
+    /// Stops a process that no longer belongs to a program; it is forgotten once stopped.
+    fn retire(&mut self, id: ProcId, now: Now) {
+        if let Some(process) = self.procs.get_mut(&id) {
+            process.retiring = true;
+        }
+        self.step(id, &process::Input::Stop, now);
+        self.forget_if_retired(id);
+    }
+
+    /// Adds or drops the highest-numbered processes; the others keep running, renamed when the
+    /// names change (`web` ↔ `web:web_00`).
+    fn rescale(&mut self, spec: &ProgramSpec, now: Now) {
+        let spec = Arc::new(spec.clone());
+        let Some(program) = self.programs.get_mut(&spec.name) else { return };
+        program.spec = spec.clone();
+        let procs = std::mem::take(&mut program.procs);
+        let keep = (spec.numprocs as usize).min(procs.len());
+        let siblings_run =
+            procs.iter().any(|id| self.procs.get(id).is_some_and(|p| wanted(&p.machine.state)));
+        for id in &procs[keep..] {
+            self.retire(*id, now);
+        }
+        let mut kept: Vec<ProcId> = procs[..keep].to_vec();
+        for (index, id) in kept.iter().enumerate() {
+            if let Some(process) = self.procs.get_mut(id) {
+                process.name = process_name(&spec.name, spec.numprocs, index as u32);
+            }
+        }
+        let added: Vec<ProcId> = (keep as u32..spec.numprocs).map(|i| self.attach(&spec, i)).collect();
+        kept.extend(&added);
+        if let Some(program) = self.programs.get_mut(&spec.name) {
+            program.procs = kept;
+        }
+        // New instances start by autostart, or because the ones already there are running.
+        if spec.autostart || siblings_run {
+            for id in added {
+                self.step(id, &process::Input::Start, now);
+            }
+        }
+    }
+
+    /// Supervision settings change in place: no process is stopped or started, except that a
+    /// program whose autostart became true starts the processes that never ran.
+    fn retune(&mut self, spec: &ProgramSpec, now: Now) {
+        let spec = Arc::new(spec.clone());
+        let Some(program) = self.programs.get_mut(&spec.name) else { return };
+        program.spec = spec.clone();
+        let ids = program.procs.clone();
+        for id in ids {
+            let Some(process) = self.procs.get_mut(&id) else { continue };
+            let was_autostart = process.spec.autostart;
+            process.spec = spec.clone();
+            let never_ran = matches!(process.machine.state, ProcState::Stopped { since: None });
+            if spec.autostart && !was_autostart && never_ran {
+                self.step(id, &process::Input::Start, now);
+            }
+        }
+    }
+
+    /// The process definition changed: what runs is stopped (with its old settings) and started
+    /// again with the new one; what does not run starts only by autostart.
+    fn relaunch(&mut self, spec: &ProgramSpec, now: Now) {
+        let spec = Arc::new(spec.clone());
+        let Some(program) = self.programs.get_mut(&spec.name) else { return };
+        program.spec = spec.clone();
+        let ids = program.procs.clone();
+        for id in ids {
+            let Some(process) = self.procs.get(&id) else { continue };
+            let state = &process.machine.state;
+            let start = wanted(state) || spec.autostart;
+            match state {
+                ProcState::Starting { .. } | ProcState::Running { .. } | ProcState::Stopping { .. } => {
+                    if !matches!(state, ProcState::Stopping { .. }) {
+                        self.step(id, &process::Input::Stop, now);
+                    }
+                    if start {
+                        self.step(id, &process::Input::Start, now);
+                    }
+                }
+                ProcState::Backoff { .. } | ProcState::Exited { .. } => {
+                    self.step(id, &process::Input::Stop, now);
+                    self.take_current_spec(id);
+                    if start {
+                        self.step(id, &process::Input::Start, now);
+                    }
+                }
+                ProcState::Stopped { .. } | ProcState::Fatal { .. } | ProcState::Spawning { .. } => {
+                    self.take_current_spec(id);
+                    if start {
+                        self.step(id, &process::Input::Start, now);
+                    }
+                }
+            }
+        }
+    }
+}
