@@ -6,7 +6,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 RELEASE := target/release
 
-.PHONY: all run test lint man install clean help
+.PHONY: all run test crash lint man install clean help
 
 all: ## Build the release binaries (the default)
 	$(CARGO) build --release
@@ -16,6 +16,9 @@ run: all ## Build, then run taskmaster on conf/taskmaster.yaml in the foreground
 
 test: ## Run every test (unit, integration, crash)
 	$(CARGO) test
+
+crash: ## The crash tests' long variants (minutes): floods, scale, flapping, fuzzing
+	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --test crash --test fuzz -- --nocapture
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -40,7 +40,14 @@ pub struct Setup {
     pub cli_level: Option<LogLevel>,
     /// The names Tab completes from, kept in line with the programs.
     pub targets: Option<Targets>,
+    pub files: sys::limits::FileLimits,
 }
+
+/// Descriptors a spawn needs for a moment: three pipes and /dev/null.
+const SPAWN_FDS: usize = 8;
+/// Descriptors kept free for the control socket and the log, so that taskmaster stays reachable
+/// when its processes have used up the rest.
+const RESERVED_FDS: usize = 16;
 
 pub struct Daemon {
     setup: Setup,
@@ -56,6 +63,8 @@ pub struct Daemon {
     stdin_unpollable: bool,
     /// Colour the answers printed on the console.
     color: bool,
+    /// Descriptors open once set up, before any process or client.
+    baseline_fds: usize,
     next_token: usize,
     /// Sources whose read budget ran out: read them again next turn.
     hot: Vec<Token>,
@@ -91,7 +100,9 @@ impl Daemon {
         }
         let color = typist.is_interactive() && render::color_wanted();
         let sup = Supervisor::new(config, std::process::id());
+        let baseline_fds = sys::limits::open_files();
         Ok(Daemon {
+            baseline_fds,
             setup,
             poll,
             signals,
@@ -319,7 +330,14 @@ impl Daemon {
     fn spawn(&mut self, id: crate::supervisor::ProcId) -> Result<nix::unistd::Pid, String> {
         let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
         let name = name.to_string();
-        let child = sys::spawn::spawn(&spec)?;
+        let in_use = self.baseline_fds + self.outputs.len() + self.server.client_count();
+        let limit = self.setup.files.current as usize;
+        if in_use + SPAWN_FDS + RESERVED_FDS > limit {
+            return Err(format!(
+                "too many open files ({in_use} of {limit} in use, {RESERVED_FDS} kept for control)"
+            ));
+        }
+        let child = sys::spawn::spawn(&spec, self.setup.files.inherited)?;
         let next = &mut self.next_token;
         let problems = self.outputs.add(
             self.poll.registry(),

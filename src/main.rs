@@ -56,6 +56,7 @@ fn main() -> ExitCode {
 
 /// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
 fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), String> {
+    let files = taskmaster::sys::limits::raise_open_files();
     let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
     let targets = Arc::new(Mutex::new(names));
     let typist = typist(options, config, &targets);
@@ -68,7 +69,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
     let setup =
-        Setup { config_path: path.to_path_buf(), cli_level: options.loglevel, targets: Some(targets) };
+        Setup { config_path: path.to_path_buf(), cli_level: options.loglevel, targets: Some(targets), files };
     Daemon::new(config, log, console, server, typist, setup)?.run()
 }
 

@@ -68,9 +68,8 @@ fn umask_workingdir_and_env_are_applied() {
     });
     let work = d.dir.join("work");
     assert_eq!(line, format!("hello 42 {} 0027", work.display()));
-    let mode = std::fs::metadata(work.join("made"))
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
-    assert_eq!(mode.expect("made") & 0o777, 0o640);
+    let made = wait_until("the file it makes", || std::fs::metadata(work.join("made")).ok());
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&made.permissions()) & 0o777, 0o640);
 }
 
 #[test]

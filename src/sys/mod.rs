@@ -2,6 +2,7 @@
 //! says why it is sound.
 #![allow(unsafe_code)]
 
+pub mod limits;
 pub mod reap;
 pub mod spawn;
 pub mod tty;

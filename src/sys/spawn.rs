@@ -34,10 +34,12 @@ enum Stage {
 }
 
 /// Starts one process of `spec`. The error is the reason a person reads after `spawnerr:`.
-pub fn spawn(spec: &ProgramSpec) -> Result<Child, String> {
+/// `nofile`: the (soft, hard) open-file limit the program gets.
+pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
-    let prepared = Prepared::new(spec, &program)?;
+    let mut prepared = Prepared::new(spec, &program)?;
+    prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
     let (out_r, out_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
     let (err_r, err_w) =
@@ -91,6 +93,7 @@ struct Prepared {
     envp: Vec<CString>,
     workingdir: Option<CString>,
     umask: Option<libc::mode_t>,
+    nofile: libc::rlimit,
 }
 
 impl Prepared {
@@ -108,6 +111,7 @@ impl Prepared {
                 .collect::<Result<_, _>>()?,
             workingdir: spec.workingdir.as_ref().map(|d| c(d.as_os_str().as_bytes())).transpose()?,
             umask: spec.umask.map(|m| m.0 as libc::mode_t),
+            nofile: libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY },
         })
     }
 }
@@ -146,6 +150,7 @@ fn child(
         if let Some(mask) = p.umask {
             libc::umask(mask);
         }
+        libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile);
         if let Some(dir) = &p.workingdir
             && libc::chdir(dir.as_ptr()) != 0
         {

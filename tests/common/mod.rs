@@ -110,12 +110,17 @@ impl Daemon {
 
     /// Starts taskmaster with extra `taskmaster:` settings and command-line arguments.
     pub fn start_with(settings: &str, programs: &str, args: &[&str]) -> Daemon {
+        Daemon::launch("", settings, programs, args)
+    }
+
+    /// Starts taskmaster through `sh -c '<prefix> exec taskmaster ...'` (to set a ulimit, say).
+    pub fn launch(prefix: &str, settings: &str, programs: &str, args: &[&str]) -> Daemon {
         let dir = TempDir::new("d");
         let config = dir.write("taskmaster.yaml", &Daemon::yaml(settings, programs));
-        let child = Command::new(TASKMASTER)
+        let line = format!("{prefix} exec {TASKMASTER} -c {} {}", config.display(), args.join(" "));
+        let child = Command::new("sh")
             .arg("-c")
-            .arg(&config)
-            .args(args)
+            .arg(line)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -250,4 +255,99 @@ impl Drop for Daemon {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
+}
+
+/// What /proc says about a process: open fds, resident memory (KiB), CPU time (clock ticks).
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub fds: usize,
+    pub rss_kib: u64,
+    pub cpu_ticks: u64,
+}
+
+pub fn usage(pid: i32) -> Usage {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    Usage { fds, rss_kib, cpu_ticks: tick(11) + tick(12) }
+}
+
+/// Zombie children of `parent`.
+pub fn zombies_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|p| {
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                    let fields: Vec<&str> =
+                        stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+                    fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Daemon {
+    /// Checks that what `status` says is true: every state that must have a pid has one, and a
+    /// pid it shows is alive, or (a process may die just after the answer) stops being shown
+    /// within moments: a death is noticed at once, never left standing.
+    pub fn assert_truthful(&self) {
+        for p in self.status() {
+            let state = p["state"].as_str().unwrap_or_default().to_string();
+            let name = p["name"].as_str().unwrap_or_default().to_string();
+            match p["pid"].as_i64() {
+                Some(pid) if !alive(pid as i32) => {
+                    let start = Instant::now();
+                    while self.process(&name)["pid"].as_i64() == Some(pid) {
+                        assert!(
+                            start.elapsed() < Duration::from_secs(2),
+                            "{name} shows {state} with dead pid {pid}"
+                        );
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                Some(_) => {}
+                None => assert!(
+                    !matches!(state.as_str(), "RUNNING" | "STOPPING"),
+                    "{name} shows {state} without a pid"
+                ),
+            }
+        }
+        // A child that just died is a zombie for the moment it takes to be reaped; one that
+        // stays a zombie was forgotten.
+        let first = zombies_of(self.pid());
+        if !first.is_empty() {
+            std::thread::sleep(Duration::from_millis(300));
+            let lasting: Vec<i32> =
+                zombies_of(self.pid()).into_iter().filter(|z| first.contains(z)).collect();
+            assert!(lasting.is_empty(), "zombies left unreaped: {lasting:?}");
+        }
+    }
+
+    /// Shuts taskmaster down and checks that nothing it started is left.
+    pub fn shutdown_clean(&mut self) {
+        let pids = self.spawned_pids();
+        let out = self.ctl(&["shutdown"]);
+        assert_eq!(stdout(&out).trim(), "Shut down", "{}", stderr(&out));
+        assert_eq!(self.wait_exit(), Some(0));
+        let left: Vec<i32> = pids.into_iter().filter(|p| alive(*p)).collect();
+        assert!(left.is_empty(), "still alive after shutdown: {left:?}");
+    }
+}
+
+/// Clock ticks per second for CPU times in /proc (the kernel's USER_HZ, 100 on Linux).
+pub const TICKS_PER_SECOND: u64 = 100;
+
+/// The heavier crash-test variants run with TASKMASTER_CRASH_HEAVY=1 (`make crash`).
+pub fn heavy() -> bool {
+    std::env::var_os("TASKMASTER_CRASH_HEAVY").is_some_and(|v| v == "1")
 }

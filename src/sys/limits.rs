@@ -1,0 +1,30 @@
+//! The open-file limit. Taskmaster holds two pipes per process, so a thousand processes need
+//! more descriptors than the usual soft limit of 1024: at start it raises its soft limit to the
+//! hard one, and gives its children the limit it was started with (programs that use select(2)
+//! break with descriptors above 1024).
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// The open-file limits: what taskmaster was started with, and what it runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// (soft, hard) as inherited; children get these back.
+    pub inherited: (u64, u64),
+    /// The soft limit in force for taskmaster.
+    pub current: u64,
+}
+
+/// Raises the soft open-file limit as far as the hard limit allows.
+pub fn raise_open_files() -> FileLimits {
+    let inherited = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
+    let current = match setrlimit(Resource::RLIMIT_NOFILE, inherited.1, inherited.1) {
+        Ok(()) => inherited.1,
+        Err(_) => inherited.0,
+    };
+    FileLimits { inherited, current }
+}
+
+/// How many descriptors are open now (read once at start: afterwards the loop counts its own).
+pub fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1)).unwrap_or(0)
+}
