@@ -6,7 +6,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 RELEASE := target/release
 
-.PHONY: all run test crash lint man install clean help
+.PHONY: all run test crash bench lint man install clean help
 
 all: ## Build the release binaries (the default)
 	$(CARGO) build --release
@@ -20,14 +20,18 @@ test: ## Run every test (unit, integration, crash)
 crash: ## The crash tests' long variants (minutes): floods, scale, flapping, fuzzing
 	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --test crash --test fuzz -- --nocapture
 
+bench: ## Measure taskmaster (and supervisord, installed from PyPI under target/) and print a table
+	$(CARGO) bench --bench bench
+
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-man: ## Render the manual page to the terminal
+man: ## Check the manual page with mandoc -Tlint, then show it
+	mandoc -Tlint -W warning man/taskmaster.1
 	man -l man/taskmaster.1
 
-install: all ## Install both binaries and the man page under $(DESTDIR)$(PREFIX)
+install: all ## Install both binaries and the man page under $(DESTDIR)$(PREFIX)/bin and share/man
 	install -d $(BINDIR) $(MANDIR)
 	install -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
 	install -m 644 man/taskmaster.1 $(MANDIR)

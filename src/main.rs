@@ -56,6 +56,7 @@ fn main() -> ExitCode {
 
 /// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
 fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), String> {
+    taskmaster::sys::limits::ensure_standard_fds();
     let files = taskmaster::sys::limits::raise_open_files();
     let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
     let targets = Arc::new(Mutex::new(names));

@@ -63,21 +63,9 @@ fn flapping_programs_are_throttled_and_shown_truly() {
     d.shutdown_clean();
 }
 
-/// Every process whose process group is `pgid`.
+/// Every live process whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|p| {
-                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-                    let fields: Vec<&str> =
-                        stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-                    fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
-                        && fields.first() != Some(&"Z")
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    all_pids().into_iter().filter(|p| pgrp(*p) == Some(pgid) && alive(*p)).collect()
 }
 
 #[test]

@@ -14,13 +14,6 @@ fn proc_status(pid: i32, field: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The process group of a process (field 5 of /proc/PID/stat).
-fn pgrp(pid: i32) -> i32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    after.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect("pgrp")
-}
-
 fn fds(pid: i32) -> BTreeSet<String> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("read fds")
@@ -32,7 +25,7 @@ fn fds(pid: i32) -> BTreeSet<String> {
 fn a_child_has_its_own_group_fds_0_1_2_only_and_clean_signals() {
     let d = Daemon::start("  c:\n    cmd: sleep 1000\n    starttime: 0\n");
     let pid = d.wait_state("c", "RUNNING")["pid"].as_i64().expect("pid") as i32;
-    assert_eq!(pgrp(pid), pid, "own process group");
+    assert_eq!(pgrp(pid), Some(pid), "own process group");
     assert_eq!(fds(pid), ["0", "1", "2"].iter().map(|s| s.to_string()).collect());
     assert_eq!(std::fs::read_link(format!("/proc/{pid}/fd/0")).expect("fd 0").to_str(), Some("/dev/null"));
     assert!(
@@ -168,15 +161,7 @@ fn no_zombie_is_left_after_many_kill_and_restart_cycles() {
             now.filter(|n| n.iter().zip(&current).all(|(a, b)| a != b))
         });
     }
-    let zombies: Vec<String> = std::fs::read_dir("/proc")
-        .expect("proc")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-        .filter(|stat| {
-            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-            fields.first() == Some(&"Z") && fields.get(1) == Some(&d.pid().to_string().as_str())
-        })
-        .collect();
+    let zombies = zombies_of(d.pid());
     assert!(zombies.is_empty(), "zombies of taskmaster: {zombies:?}");
     assert_eq!(d.count_log("spawned: 'r:"), 250);
     let fd_count = std::fs::read_dir(format!("/proc/{}/fd", d.pid())).expect("fds").count();

@@ -3,25 +3,8 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use taskmaster::client::{self, Connection, CtlExit};
+use taskmaster::client::{self, Connection, CtlExit, USAGE};
 use taskmaster::command::{self, Command};
-
-const USAGE: &str = "\
-usage: taskmasterctl [-c FILE | -s SOCKET] [--json] [COMMAND [ARG...]]
-
-Sends COMMAND to a running taskmaster and prints its answer; without a COMMAND,
-opens a shell of commands (prompt `taskmasterctl> `).
-
-options:
-  -c, --config FILE    find the socket in this configuration file
-  -s, --socket SOCKET  the control socket to use
-      --json           print the whole answer as one line of JSON
-  -h, --help           print this help and exit
-
-exit status: 0 success; 1 taskmaster answered with an error; 2 usage error or no
-taskmaster; 3 `status` lists a process that is STOPPED, EXITED or FATAL.
-
-Commands (`taskmasterctl help COMMAND` for one):";
 
 struct Options {
     socket: Option<PathBuf>,

@@ -10,6 +10,24 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+/// `taskmasterctl --help` (the command list follows it).
+pub const USAGE: &str = "\
+usage: taskmasterctl [-c FILE | -s SOCKET] [--json] [COMMAND [ARG...]]
+
+Sends COMMAND to a running taskmaster and prints its answer; without a COMMAND,
+opens a shell of commands (prompt `taskmasterctl> `).
+
+options:
+  -c, --config FILE    find the socket in this configuration file
+  -s, --socket SOCKET  the control socket to use
+      --json           print the whole answer as one line of JSON
+  -h, --help           print this help and exit
+
+exit status: 0 success; 1 taskmaster answered with an error; 2 usage error or no
+taskmaster; 3 `status` lists a process that is STOPPED, EXITED or FATAL.
+
+Commands (`taskmasterctl help COMMAND` for one):";
+
 /// Exit statuses of `taskmasterctl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CtlExit {
@@ -20,6 +38,10 @@ pub enum CtlExit {
     Usage = 2,
     /// `status` lists a process that is STOPPED, EXITED or FATAL.
     NotRunning = 3,
+}
+
+impl CtlExit {
+    pub const ALL: [CtlExit; 4] = [CtlExit::Ok, CtlExit::Failed, CtlExit::Usage, CtlExit::NotRunning];
 }
 
 /// The socket to talk to: `-s`, else the config of `-c`, else the default config file if there is

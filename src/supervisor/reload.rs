@@ -107,6 +107,15 @@ impl Supervisor {
         }
     }
 
+    /// Gives a program its new definition (processes take it at their next spawn); returns it
+    /// with the program's processes.
+    fn redefine(&mut self, spec: &ProgramSpec) -> Option<(Arc<ProgramSpec>, Vec<ProcId>)> {
+        let spec = Arc::new(spec.clone());
+        let program = self.programs.get_mut(&spec.name)?;
+        program.spec = spec.clone();
+        Some((spec, program.procs.clone()))
+    }
+
     /// Stops a process that no longer belongs to a program; it is forgotten once stopped.
     fn retire(&mut self, id: ProcId, now: Now) {
         if let Some(process) = self.procs.get_mut(&id) {
@@ -119,10 +128,7 @@ impl Supervisor {
     /// Adds or drops the highest-numbered processes; the others keep running, renamed when the
     /// names change (`web` ↔ `web:web_00`).
     fn rescale(&mut self, spec: &ProgramSpec, now: Now) {
-        let spec = Arc::new(spec.clone());
-        let Some(program) = self.programs.get_mut(&spec.name) else { return };
-        program.spec = spec.clone();
-        let procs = std::mem::take(&mut program.procs);
+        let Some((spec, procs)) = self.redefine(spec) else { return };
         let keep = (spec.numprocs as usize).min(procs.len());
         let siblings_run =
             procs.iter().any(|id| self.procs.get(id).is_some_and(|p| wanted(&p.machine.state)));
@@ -151,10 +157,7 @@ impl Supervisor {
     /// Supervision settings change in place: no process is stopped or started, except that a
     /// program whose autostart became true starts the processes that never ran.
     fn retune(&mut self, spec: &ProgramSpec, now: Now) {
-        let spec = Arc::new(spec.clone());
-        let Some(program) = self.programs.get_mut(&spec.name) else { return };
-        program.spec = spec.clone();
-        let ids = program.procs.clone();
+        let Some((spec, ids)) = self.redefine(spec) else { return };
         for id in ids {
             let Some(process) = self.procs.get_mut(&id) else { continue };
             let was_autostart = process.spec.autostart;
@@ -169,10 +172,7 @@ impl Supervisor {
     /// The process definition changed: what runs is stopped (with its old settings) and started
     /// again with the new one; what does not run starts only by autostart.
     fn relaunch(&mut self, spec: &ProgramSpec, now: Now) {
-        let spec = Arc::new(spec.clone());
-        let Some(program) = self.programs.get_mut(&spec.name) else { return };
-        program.spec = spec.clone();
-        let ids = program.procs.clone();
+        let Some((spec, ids)) = self.redefine(spec) else { return };
         for id in ids {
             let Some(process) = self.procs.get(&id) else { continue };
             let state = &process.machine.state;

@@ -28,3 +28,16 @@ pub fn raise_open_files() -> FileLimits {
 pub fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1)).unwrap_or(0)
 }
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed when taskmaster
+/// started), so that nothing taskmaster opens later lands on them: a child's standard streams are
+/// set up on the assumption that every other descriptor is above 2.
+pub fn ensure_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only asks whether the descriptor number is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            let _ = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+                .map(std::mem::forget::<std::os::fd::OwnedFd>);
+        }
+    }
+}

@@ -33,19 +33,33 @@ enum Stage {
     Setup = 3,
 }
 
-/// Starts one process of `spec`. The error is the reason a person reads after `spawnerr:`.
-/// `nofile`: the (soft, hard) open-file limit the program gets.
+/// Starts one process of `spec` and waits until it has exec'd. The error is the reason a person
+/// reads after `spawnerr:`. `nofile`: the (soft, hard) open-file limit the program gets.
 pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
+    fork_child(spec, nofile)?.wait_exec()
+}
+
+/// A child forked and on its way to exec.
+#[derive(Debug)]
+pub struct Forked {
+    pid: Pid,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    /// Closes at exec; carries the failure when there is one.
+    report: OwnedFd,
+    program: PathBuf,
+    workingdir: Option<PathBuf>,
+}
+
+/// Forks a child for `spec` without waiting for its exec, so that several can be started side
+/// by side (`wait_exec` tells how each went).
+pub fn fork_child(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Forked, String> {
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
     let mut prepared = Prepared::new(spec, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
-    let (out_r, out_w) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
-    let (err_r, err_w) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
-    let (report_r, report_w) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()))?;
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()));
+    let ((out_r, out_w), (err_r, err_w), (report_r, report_w)) = (pipe()?, pipe()?, pipe()?);
     let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("couldn't open /dev/null: {}", e.desc()))?;
     let parent = nix::unistd::getpid();
@@ -59,12 +73,12 @@ pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
     // by another thread; it only makes system calls on data prepared above, then execs or exits.
     let forked = unsafe { fork() };
     if let Ok(ForkResult::Child) = forked {
-        let (stage, errno) = child(&prepared, &argv, &envp, parent, [&null, &out_w, &err_w]);
+        let (stage, errno) = child(&prepared, &argv, &envp, parent, [&null, &out_w, &err_w], &report_w);
         let mut report = [stage as u8; 5];
         report[1..].copy_from_slice(&errno.to_le_bytes());
-        // SAFETY: write(2) and _exit(2) on a valid descriptor, in the child that failed to exec.
+        // SAFETY: write(2) and _exit(2), in the child that failed to exec.
         unsafe {
-            libc::write(report_w.as_raw_fd(), report.as_ptr().cast(), report.len());
+            libc::write(REPORT_FD, report.as_ptr().cast(), report.len());
             libc::_exit(127);
         }
     }
@@ -76,12 +90,26 @@ pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
         Err(e) => return Err(format!("couldn't fork: {}", e.desc())),
     };
     restored.map_err(|e| format!("couldn't restore the signal mask: {}", e.desc()))?;
-    match read_report(&report_r) {
-        None => Ok(Child { pid, stdout: out_r, stderr: err_r }),
-        Some((stage, errno)) => {
-            // The child exits at once after reporting; reap it here so it is never seen as ours.
-            let _ = nix::sys::wait::waitpid(pid, None);
-            Err(explain(stage, errno, spec, &program))
+    Ok(Forked {
+        pid,
+        stdout: out_r,
+        stderr: err_r,
+        report: report_r,
+        program,
+        workingdir: spec.workingdir.clone(),
+    })
+}
+
+impl Forked {
+    /// Waits until the child has exec'd (its report pipe closes) or has failed to.
+    pub fn wait_exec(self) -> Result<Child, String> {
+        match read_report(&self.report) {
+            None => Ok(Child { pid: self.pid, stdout: self.stdout, stderr: self.stderr }),
+            Some((stage, errno)) => {
+                // The child exits at once after reporting; reap it here so it is never seen as ours.
+                let _ = nix::sys::wait::waitpid(self.pid, None);
+                Err(explain(stage, errno, self.workingdir.as_deref(), &self.program))
+            }
         }
     }
 }
@@ -117,15 +145,31 @@ impl Prepared {
 }
 
 /// Runs in the child between fork and exec. Returns only on failure.
+/// Where the child keeps the write end of the report pipe: the lowest descriptor exec closes, so
+/// that the parent learns of the exec at its very start and forks the next process while this one
+/// is still closing the (many) descriptors it inherited.
+const REPORT_FD: libc::c_int = 3;
+
 fn child(
     p: &Prepared,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     parent: Pid,
     stdio: [&OwnedFd; 3],
+    report: &OwnedFd,
 ) -> (Stage, i32) {
     // SAFETY: plain system calls on prepared data; the child is single-threaded.
     unsafe {
+        // First the standard descriptors (their sources are above 2: taskmaster keeps 0 to 2
+        // open), then the report pipe onto 3, which may have held one of those sources.
+        for (to, from) in stdio.iter().enumerate() {
+            if libc::dup2(from.as_raw_fd(), to as i32) < 0 {
+                libc::_exit(127);
+            }
+        }
+        if report.as_raw_fd() != REPORT_FD && libc::dup3(report.as_raw_fd(), REPORT_FD, libc::O_CLOEXEC) < 0 {
+            libc::_exit(127);
+        }
         // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for
         // itself, which may still have been inherited as ignored.
         let default_action = [0u64; 4];
@@ -155,11 +199,6 @@ fn child(
             && libc::chdir(dir.as_ptr()) != 0
         {
             return (Stage::Chdir, Errno::last_raw());
-        }
-        for (to, from) in stdio.iter().enumerate() {
-            if libc::dup2(from.as_raw_fd(), to as i32) < 0 {
-                return (Stage::Setup, Errno::last_raw());
-            }
         }
         // Descriptors inherited without close-on-exec (from the shell that started taskmaster)
         // must not reach the program either.
@@ -191,11 +230,11 @@ fn read_report(pipe: &OwnedFd) -> Option<(u8, i32)> {
     (got == buf.len()).then(|| (buf[0], i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])))
 }
 
-fn explain(stage: u8, errno: i32, spec: &ProgramSpec, program: &Path) -> String {
+fn explain(stage: u8, errno: i32, workingdir: Option<&Path>, program: &Path) -> String {
     let why = Errno::from_raw(errno).desc();
     match stage {
         s if s == Stage::Chdir as u8 => {
-            let dir = spec.workingdir.as_deref().unwrap_or(Path::new("?"));
+            let dir = workingdir.unwrap_or(Path::new("?"));
             format!("couldn't chdir to {}: {why}", dir.display())
         }
         s if s == Stage::Exec as u8 => format!("couldn't exec {}: {why}", program.display()),

@@ -87,12 +87,28 @@ pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The fields of /proc/PID/stat after the command name: state, ppid, pgrp, ... (empty when the
+/// process is gone).
+pub fn stat_fields(pid: i32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')').next().unwrap_or_default().split_whitespace().map(str::to_string).collect()
+}
+
+/// Every process on the machine.
+pub fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
+    stat_fields(pid).first().is_some_and(|state| state != "Z")
+}
+
+/// A process's process group.
+pub fn pgrp(pid: i32) -> Option<i32> {
+    stat_fields(pid).get(2).and_then(|g| g.parse().ok())
 }
 
 /// A taskmaster running `--no-shell` in its own folder with its own socket and log.
@@ -273,8 +289,7 @@ pub fn usage(pid: i32) -> Usage {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let fields = stat_fields(pid);
     let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
     Usage { fds, rss_kib, cpu_ticks: tick(11) + tick(12) }
@@ -282,18 +297,14 @@ pub fn usage(pid: i32) -> Usage {
 
 /// Zombie children of `parent`.
 pub fn zombies_of(parent: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|p| {
-                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-                    let fields: Vec<&str> =
-                        stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-                    fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str())
-                })
-                .collect()
+    let parent = parent.to_string();
+    all_pids()
+        .into_iter()
+        .filter(|p| {
+            let fields = stat_fields(*p);
+            fields.first().is_some_and(|s| s == "Z") && fields.get(1) == Some(&parent)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 impl Daemon {

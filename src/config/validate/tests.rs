@@ -82,7 +82,7 @@ fn the_daemon_section_has_defaults() {
     assert_eq!(d.socket_mode, Mode(0o600));
     assert_eq!(d.history, Some(PathBuf::from("/home/ann/.taskmaster_history")));
     let no_runtime = Context { runtime_dir: None, ..ctx() };
-    let d = validate("programs: {a: {cmd: a}}", "t", &no_runtime).unwrap().daemon;
+    let d = validate("programs: {a: {cmd: a}}", "t", &no_runtime).expect("valid").daemon;
     assert_eq!(d.socket, PathBuf::from("/tmp/taskmaster-1000.sock"));
 }
 

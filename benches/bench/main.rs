@@ -1,0 +1,318 @@
+//! `make bench`: taskmaster measured from outside (through /proc and the control socket, never
+//! by its own account), side by side with supervisord when it can be installed from PyPI into a
+//! virtualenv under target/. Prints one table. Not a test: nothing here passes or fails.
+
+mod daemons;
+
+use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// One row of the table: a scenario and what each daemon measured.
+struct Row {
+    scenario: String,
+    unit: &'static str,
+    taskmaster: Option<f64>,
+    supervisord: Option<f64>,
+}
+
+/// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
+/// (`spawn,restart,idle,log,stop,status`).
+fn wanted(group: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
+}
+
+fn main() {
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let supervisord = Supervisord::install();
+    if supervisord.is_none() {
+        eprintln!("supervisord is not available: taskmaster's column only");
+    }
+    let mut rows = Vec::new();
+    let kinds: Vec<Kind> = [Some(Kind::Taskmaster), supervisord.as_ref().map(|_| Kind::Supervisord)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let run = |kind: &Kind, programs: &[Program]| -> Box<dyn Daemon> {
+        match kind {
+            Kind::Taskmaster => Box::new(Taskmaster::start(programs)),
+            Kind::Supervisord => Box::new(supervisord.as_ref().expect("installed").start(programs)),
+        }
+    };
+    let sizes: &[usize] = match (quick, wanted("spawn")) {
+        (_, false) => &[],
+        (true, true) => &[100],
+        (false, true) => &[100, 500, 1000],
+    };
+    for &n in sizes {
+        let mut spawn = Row::new(format!("spawn {n} processes to RUNNING, median of 3"), "ms");
+        let mut rss = Row::new(format!("daemon RSS with {n} processes"), "MiB");
+        for kind in &kinds {
+            // The median of three launches: this kind of machine is noisy.
+            let mut times = Vec::new();
+            for _ in 0..3 {
+                let started = Instant::now();
+                let d = run(kind, &[Program::sleepers("many", n)]);
+                d.wait_running(n);
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                rss.set(kind, usage(d.pid()).rss_kib as f64 / 1024.0);
+                d.stop();
+            }
+            times.sort_by(f64::total_cmp);
+            spawn.set(kind, times[1]);
+        }
+        rows.push(spawn);
+        rows.push(rss);
+    }
+    let kills = match (quick, wanted("restart")) {
+        (_, false) => 0,
+        (true, true) => 5,
+        (false, true) => 20,
+    };
+    let mut restart = [
+        Row::new(format!("restart after kill -9, min of {kills}"), "ms"),
+        Row::new(format!("restart after kill -9, median of {kills}"), "ms"),
+        Row::new(format!("restart after kill -9, max of {kills}"), "ms"),
+    ];
+    for kind in kinds.iter().filter(|_| kills > 0) {
+        let d = run(kind, &[Program::sleepers("victim", 1)]);
+        d.wait_running(1);
+        let mut times = Vec::new();
+        for _ in 0..kills {
+            // Runs of a second or more: no crash-loop delay applies.
+            std::thread::sleep(Duration::from_millis(1100));
+            times.push(kill_and_time(d.pid()));
+        }
+        times.sort_by(f64::total_cmp);
+        restart[0].set(kind, times[0]);
+        restart[1].set(kind, times[times.len() / 2]);
+        restart[2].set(kind, times[times.len() - 1]);
+        d.stop();
+    }
+    if kills > 0 {
+        rows.extend(restart);
+    }
+    let idle_seconds = if quick { 3 } else { 10 };
+    let mut idle_cpu = Row::new("idle, 100 sleeping children: CPU".to_string(), "ms/s");
+    let mut idle_wakeups = Row::new("idle, 100 sleeping children: wakeups".to_string(), "/s");
+    for kind in kinds.iter().filter(|_| wanted("idle")) {
+        let d = run(kind, &[Program::sleepers("idle", 100)]);
+        d.wait_running(100);
+        std::thread::sleep(Duration::from_millis(500));
+        let before = usage(d.pid());
+        std::thread::sleep(Duration::from_secs(idle_seconds));
+        let after = usage(d.pid());
+        idle_cpu.set(kind, (after.cpu_ticks - before.cpu_ticks) as f64 * 10.0 / idle_seconds as f64);
+        idle_wakeups.set(kind, (after.switches - before.switches) as f64 / idle_seconds as f64);
+        d.stop();
+    }
+    if wanted("idle") {
+        rows.push(idle_cpu);
+        rows.push(idle_wakeups);
+    }
+    if wanted("log") {
+        rows.extend(log_throughput(&kinds, &run, if quick { 2 } else { 5 }));
+    }
+    let stops: &[usize] = match (quick, wanted("stop")) {
+        (_, false) => &[],
+        (true, true) => &[100],
+        (false, true) => &[100, 500],
+    };
+    for &n in stops {
+        let mut row = Row::new(format!("stop all of {n} (TERM obeyed)"), "ms");
+        for kind in &kinds {
+            let d = run(kind, &[Program::sleepers("many", n)]);
+            d.wait_running(n);
+            let started = Instant::now();
+            d.stop_all();
+            while !children(d.pid()).is_empty() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            row.set(kind, started.elapsed().as_secs_f64() * 1000.0);
+            d.stop();
+        }
+        rows.push(row);
+    }
+    let statuses: &[usize] = match (quick, wanted("status")) {
+        (_, false) => &[],
+        (true, true) => &[100],
+        (false, true) => &[100, 1000],
+    };
+    for &n in statuses {
+        let mut row = Row::new(format!("status of {n} processes, round trip"), "ms");
+        for kind in &kinds {
+            let d = run(kind, &[Program::sleepers("many", n)]);
+            d.wait_running(n);
+            let mut times: Vec<f64> = (0..20)
+                .map(|_| {
+                    let started = Instant::now();
+                    d.status_count();
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            row.set(kind, times[times.len() / 2]);
+            d.stop();
+        }
+        rows.push(row);
+    }
+    print_table(&rows, supervisord.is_some());
+}
+
+/// Starts a daemon of a kind on some programs.
+type Launcher<'a> = dyn Fn(&Kind, &[Program]) -> Box<dyn Daemon> + 'a;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Taskmaster,
+    Supervisord,
+}
+
+/// A program in a benchmark configuration.
+pub struct Program {
+    pub name: String,
+    pub command: String,
+    pub numprocs: usize,
+    pub stdout: Option<std::path::PathBuf>,
+}
+
+impl Program {
+    fn sleepers(name: &str, numprocs: usize) -> Program {
+        Program { name: name.to_string(), command: "sleep 100000".to_string(), numprocs, stdout: None }
+    }
+}
+
+impl Row {
+    fn new(scenario: String, unit: &'static str) -> Row {
+        Row { scenario, unit, taskmaster: None, supervisord: None }
+    }
+
+    fn set(&mut self, kind: &Kind, value: f64) {
+        match kind {
+            Kind::Taskmaster => self.taskmaster = Some(value),
+            Kind::Supervisord => self.supervisord = Some(value),
+        }
+    }
+}
+
+/// Kills the daemon's only child with SIGKILL and times, from outside, until a new child runs.
+fn kill_and_time(daemon: i32) -> f64 {
+    let old = children(daemon);
+    let Some(&victim) = old.first() else { return f64::NAN };
+    let started = Instant::now();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL);
+    loop {
+        let now = children(daemon);
+        if now.iter().any(|p| *p != victim) {
+            return started.elapsed().as_secs_f64() * 1000.0;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            return f64::NAN;
+        }
+    }
+}
+
+/// One child writing as fast as it can into its stdout file, against the same producer piped
+/// into `cat > file` with no supervisor.
+fn log_throughput(kinds: &[Kind], run: &Launcher, seconds: u64) -> Vec<Row> {
+    let dir = daemons::scratch("log");
+    let mut rate = Row::new(format!("log capture, `yes` for {seconds} s"), "MB/s");
+    let mut cpu = Row::new("log capture: daemon CPU per GB captured".to_string(), "s/GB");
+    for kind in kinds {
+        let file = dir.join("yes.out");
+        let _ = std::fs::remove_file(&file);
+        let program =
+            Program { name: "yes".into(), command: "yes".into(), numprocs: 1, stdout: Some(file.clone()) };
+        let d = run(kind, &[program]);
+        d.wait_running(1);
+        let (size0, cpu0, t0) = (file_size(&file), usage(d.pid()).cpu_ticks, Instant::now());
+        std::thread::sleep(Duration::from_secs(seconds));
+        let (size1, cpu1, elapsed) = (file_size(&file), usage(d.pid()).cpu_ticks, t0.elapsed().as_secs_f64());
+        rate.set(kind, (size1 - size0) as f64 / elapsed / 1e6);
+        cpu.set(kind, (cpu1 - cpu0) as f64 / 100.0 / ((size1 - size0) as f64 / 1e9));
+        d.stop();
+        let _ = std::fs::remove_file(&file);
+    }
+    // The physical limit: the same producer into cat, no supervisor.
+    let file = dir.join("cat.out");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("yes | cat > {}", file.display()))
+        .spawn()
+        .expect("yes | cat");
+    std::thread::sleep(Duration::from_millis(300));
+    let cat = children(child.id() as i32).into_iter().find(|p| comm(*p) == "cat");
+    let (size0, cpu0, t0) = (file_size(&file), cat.map_or(0, |p| usage(p).cpu_ticks), Instant::now());
+    std::thread::sleep(Duration::from_secs(seconds));
+    let (size1, cpu1, elapsed) =
+        (file_size(&file), cat.map_or(0, |p| usage(p).cpu_ticks), t0.elapsed().as_secs_f64());
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for p in children(child.id() as i32) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut limit = Row::new("  (yes | cat > file, no supervisor)".to_string(), "MB/s");
+    limit.taskmaster = Some((size1 - size0) as f64 / elapsed / 1e6);
+    let mut cat_cpu = Row::new("  (cat's own CPU per GB)".to_string(), "s/GB");
+    cat_cpu.taskmaster = Some((cpu1 - cpu0) as f64 / 100.0 / ((size1 - size0) as f64 / 1e9));
+    vec![rate, limit, cpu, cat_cpu]
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+fn print_table(rows: &[Row], with_supervisord: bool) {
+    let mut out = std::io::stdout().lock();
+    let fmt = |v: Option<f64>| match v {
+        Some(v) if v.is_nan() => "n/a".to_string(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) if v >= 1.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.3}"),
+        None => String::new(),
+    };
+    let _ = writeln!(out);
+    match with_supervisord {
+        true => {
+            let _ = writeln!(
+                out,
+                "| scenario | unit | taskmaster | supervisord 4.3.0 | taskmaster/supervisord |"
+            );
+            let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        }
+        false => {
+            let _ = writeln!(out, "| scenario | unit | taskmaster |");
+            let _ = writeln!(out, "|---|---|---:|");
+        }
+    }
+    for r in rows {
+        match with_supervisord {
+            true => {
+                let ratio = match (r.taskmaster, r.supervisord) {
+                    (Some(t), Some(s)) if s > 0.0 => format!("{:.3}", t / s),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {ratio} |",
+                    r.scenario,
+                    r.unit,
+                    fmt(r.taskmaster),
+                    fmt(r.supervisord)
+                );
+            }
+            false => {
+                let _ = writeln!(out, "| {} | {} | {} |", r.scenario, r.unit, fmt(r.taskmaster));
+            }
+        }
+    }
+}
