@@ -43,8 +43,8 @@ pub struct Setup {
     pub files: sys::limits::FileLimits,
 }
 
-/// Descriptors a spawn needs for a moment: three pipes and /dev/null.
-const SPAWN_FDS: usize = 8;
+/// Descriptors a spawn needs for a moment: two pipes and /dev/null.
+const SPAWN_FDS: usize = 6;
 /// Descriptors kept free for the control socket and the log, so that taskmaster stays reachable
 /// when its processes have used up the rest.
 const RESERVED_FDS: usize = 16;
@@ -299,22 +299,15 @@ impl Daemon {
     }
 
     /// Hands an input to the supervisor and carries out what it asks, including the inputs that
-    /// follow from it (a spawn's result), before anything else happens. The spawns one input asks
-    /// for are forked together, then awaited: the children exec side by side.
+    /// follow from it (a spawn's result), before anything else happens.
     fn apply(&mut self, input: Input, now: Now) {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
-            let mut forked = Vec::new();
             for action in self.sup.handle(input, now) {
                 match action {
                     Action::Spawn { id } => {
-                        // Short of descriptors: the children already forked are awaited first,
-                        // which gives back their report pipes.
-                        if !self.fds_for(forked.len()) {
-                            self.settle(&mut forked, &mut queue);
-                        }
-                        let started = self.fork(id, forked.len());
-                        forked.push((id, started));
+                        let result = self.spawn(id);
+                        queue.push_back(Input::Spawned { id, result });
                     }
                     Action::Signal { pid, signal, group } => {
                         if let Err(e) = sys::spawn::send(pid, signal, group) {
@@ -330,50 +323,21 @@ impl Daemon {
                     Action::Exit => self.exiting = true,
                 }
             }
-            self.settle(&mut forked, &mut queue);
         }
     }
 
-    /// Awaits the children forked so far; their results are the next inputs.
-    fn settle(
-        &mut self,
-        forked: &mut Vec<(ProcId, Result<sys::spawn::Forked, String>)>,
-        queue: &mut VecDeque<Input>,
-    ) {
-        for (id, started) in forked.drain(..) {
-            let result = started.and_then(|child| self.adopt(id, child));
-            queue.push_back(Input::Spawned { id, result });
-        }
-    }
-
-    /// Whether there are descriptors for one more spawn with `pending` children forked and not
-    /// yet awaited (three descriptors each), keeping the reserve for control.
-    fn fds_for(&self, pending: usize) -> bool {
-        self.fds_in_use(pending) + SPAWN_FDS + RESERVED_FDS <= self.setup.files.current as usize
-    }
-
-    fn fds_in_use(&self, pending: usize) -> usize {
-        self.baseline_fds + self.outputs.len() + self.server.client_count() + 3 * pending
-    }
-
-    /// Forks a process, unless taskmaster is short of descriptors (`pending`: children forked and
-    /// not yet awaited, three descriptors each).
-    fn fork(&mut self, id: ProcId, pending: usize) -> Result<sys::spawn::Forked, String> {
-        let (spec, _) = self.sup.spawn_plan(id).ok_or("no such process")?;
-        if !self.fds_for(pending) {
-            let (in_use, limit) = (self.fds_in_use(pending), self.setup.files.current);
+    /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
+    fn spawn(&mut self, id: ProcId) -> Result<nix::unistd::Pid, String> {
+        let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
+        let name = name.to_string();
+        let in_use = self.baseline_fds + self.outputs.len() + self.server.client_count();
+        let limit = self.setup.files.current as usize;
+        if in_use + SPAWN_FDS + RESERVED_FDS > limit {
             return Err(format!(
                 "too many open files ({in_use} of {limit} in use, {RESERVED_FDS} kept for control)"
             ));
         }
-        sys::spawn::fork_child(&spec, self.setup.files.inherited)
-    }
-
-    /// Waits for a forked child's exec and takes its output pipes.
-    fn adopt(&mut self, id: ProcId, forked: sys::spawn::Forked) -> Result<nix::unistd::Pid, String> {
-        let child = forked.wait_exec()?;
-        let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
-        let name = name.to_string();
+        let child = sys::spawn::spawn(&spec, self.setup.files.inherited)?;
         let next = &mut self.next_token;
         let problems = self.outputs.add(
             self.poll.registry(),

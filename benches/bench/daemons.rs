@@ -97,9 +97,15 @@ fn end(child: &mut Child, signal: nix::sys::signal::Signal) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    for p in left {
-        let _ = killpg(Pid::from_raw(p), Signal::SIGKILL);
+    for p in &left {
+        let _ = killpg(Pid::from_raw(*p), Signal::SIGKILL);
     }
+    // The next scenario starts on a quiet machine: every child gone, not just signalled.
+    let gone = |p: &i32| std::fs::metadata(format!("/proc/{p}")).is_err();
+    while !left.iter().all(gone) && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 pub struct Taskmaster {

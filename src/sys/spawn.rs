@@ -1,16 +1,16 @@
 //! Spawning a child (SPEC §3): its own process group, stdin from /dev/null, stdout and stderr
 //! into pipes, every signal at its default disposition with an empty mask, no descriptor but
 //! 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL if
-//! taskmaster dies. Signals stay blocked from before `fork` until the child has reset every
+//! taskmaster dies. Signals stay blocked from before the clone until the child has reset every
 //! handler, so a signal sent at once to the new pid is delivered to the program (or kills it),
-//! never to a copy of taskmaster's handlers. Exec failures come back through a pipe as errors.
+//! never to a copy of taskmaster's handlers. Exec failures come back as errors, never panics.
 
 use crate::config::{ProgramSpec, describe_io};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::stat::Mode;
-use nix::unistd::{ForkResult, Pid, fork, pipe2};
+use nix::unistd::{Pid, pipe2};
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -24,97 +24,98 @@ pub struct Child {
     pub stderr: OwnedFd,
 }
 
-/// What the child reports back before exec when a step fails.
-#[derive(Clone, Copy)]
-#[repr(u8)]
+/// The step of the child's set-up that failed.
+#[derive(Debug, Clone, Copy)]
 enum Stage {
-    Chdir = 1,
-    Exec = 2,
-    Setup = 3,
+    Chdir,
+    Exec,
+    Setup,
 }
 
-/// Starts one process of `spec` and waits until it has exec'd. The error is the reason a person
-/// reads after `spawnerr:`. `nofile`: the (soft, hard) open-file limit the program gets.
+/// What the child reads and writes: shared with the parent, which sleeps meanwhile.
+struct Shared<'a> {
+    prepared: &'a Prepared,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    parent: Pid,
+    stdio: [&'a OwnedFd; 3],
+    failure: Option<(Stage, i32)>,
+}
+
+/// The child's stack: it only makes system calls, a few frames deep.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Starts one process of `spec`, the way posix_spawn does: `clone(CLONE_VM | CLONE_VFORK)` on a
+/// stack of its own, so nothing of taskmaster's memory is copied, and taskmaster sleeps only until
+/// the child has exec'd (or failed to, which it writes into the shared memory before it exits).
+/// The error is the reason a person reads after `spawnerr:`. `nofile`: the (soft, hard)
+/// open-file limit the program gets.
 pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
-    fork_child(spec, nofile)?.wait_exec()
-}
-
-/// A child forked and on its way to exec.
-#[derive(Debug)]
-pub struct Forked {
-    pid: Pid,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    /// Closes at exec; carries the failure when there is one.
-    report: OwnedFd,
-    program: PathBuf,
-    workingdir: Option<PathBuf>,
-}
-
-/// Forks a child for `spec` without waiting for its exec, so that several can be started side
-/// by side (`wait_exec` tells how each went).
-pub fn fork_child(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Forked, String> {
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
     let mut prepared = Prepared::new(spec, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()));
-    let ((out_r, out_w), (err_r, err_w), (report_r, report_w)) = (pipe()?, pipe()?, pipe()?);
+    let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
     let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("couldn't open /dev/null: {}", e.desc()))?;
-    let parent = nix::unistd::getpid();
     let argv = pointers(&prepared.argv);
     let envp = pointers(&prepared.envp);
+    let mut shared = Shared {
+        prepared: &prepared,
+        argv: &argv,
+        envp: &envp,
+        parent: nix::unistd::getpid(),
+        stdio: [&null, &out_w, &err_w],
+        failure: None,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
 
     let mut old_mask = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
         .map_err(|e| format!("couldn't block signals: {}", e.desc()))?;
-    // SAFETY: taskmaster has a single thread, so the child is a complete copy with no lock held
-    // by another thread; it only makes system calls on data prepared above, then execs or exits.
-    let forked = unsafe { fork() };
-    if let Ok(ForkResult::Child) = forked {
-        let (stage, errno) = child(&prepared, &argv, &envp, parent, [&null, &out_w, &err_w], &report_w);
-        let mut report = [stage as u8; 5];
-        report[1..].copy_from_slice(&errno.to_le_bytes());
-        // SAFETY: write(2) and _exit(2), in the child that failed to exec.
-        unsafe {
-            libc::write(REPORT_FD, report.as_ptr().cast(), report.len());
-            libc::_exit(127);
-        }
-    }
-    let restored = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
-    drop((out_w, err_w, report_w, null));
-    let pid = match forked {
-        Ok(ForkResult::Parent { child }) => child,
-        Ok(ForkResult::Child) => unreachable!("the child never gets here"),
-        Err(e) => return Err(format!("couldn't fork: {}", e.desc())),
+    // SAFETY: the child runs `child_main` on its own stack (the top of `stack`, 16-byte aligned as
+    // the ABI wants) and shares taskmaster's memory, while taskmaster sleeps (CLONE_VFORK) until
+    // it execs or exits: nothing is touched by both at once. `shared` outlives the call.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
+        libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut shared as *mut Shared).cast(),
+        )
     };
+    let errno = Errno::last();
+    let restored = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    let failure = shared.failure;
+    drop((out_w, err_w, null, stack));
+    if pid < 0 {
+        return Err(format!("couldn't fork: {}", errno.desc()));
+    }
     restored.map_err(|e| format!("couldn't restore the signal mask: {}", e.desc()))?;
-    Ok(Forked {
-        pid,
-        stdout: out_r,
-        stderr: err_r,
-        report: report_r,
-        program,
-        workingdir: spec.workingdir.clone(),
-    })
-}
-
-impl Forked {
-    /// Waits until the child has exec'd (its report pipe closes) or has failed to.
-    pub fn wait_exec(self) -> Result<Child, String> {
-        match read_report(&self.report) {
-            None => Ok(Child { pid: self.pid, stdout: self.stdout, stderr: self.stderr }),
-            Some((stage, errno)) => {
-                // The child exits at once after reporting; reap it here so it is never seen as ours.
-                let _ = nix::sys::wait::waitpid(self.pid, None);
-                Err(explain(stage, errno, self.workingdir.as_deref(), &self.program))
-            }
+    let pid = Pid::from_raw(pid);
+    match failure {
+        None => Ok(Child { pid, stdout: out_r, stderr: err_r }),
+        Some((stage, errno)) => {
+            // The child has exited; reap it here so it is never seen as one of ours.
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(explain(stage, errno, spec.workingdir.as_deref(), &program))
         }
     }
 }
 
-/// Everything the child needs, built before fork.
+/// The child's entry point: sets itself up and execs; on failure, records why and exits.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Shared` of `spawn`, alive while the parent sleeps.
+    let shared = unsafe { &mut *arg.cast::<Shared>() };
+    let (stage, errno) = child(shared.prepared, shared.argv, shared.envp, shared.parent, shared.stdio);
+    shared.failure = Some((stage, errno));
+    // SAFETY: _exit(2) ends the child without running anything of the parent's.
+    unsafe { libc::_exit(127) }
+}
+
+/// Everything the child needs, built before the clone (the child allocates nothing).
 struct Prepared {
     program: CString,
     argv: Vec<CString>,
@@ -145,30 +146,21 @@ impl Prepared {
 }
 
 /// Runs in the child between fork and exec. Returns only on failure.
-/// Where the child keeps the write end of the report pipe: the lowest descriptor exec closes, so
-/// that the parent learns of the exec at its very start and forks the next process while this one
-/// is still closing the (many) descriptors it inherited.
-const REPORT_FD: libc::c_int = 3;
-
 fn child(
     p: &Prepared,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     parent: Pid,
     stdio: [&OwnedFd; 3],
-    report: &OwnedFd,
 ) -> (Stage, i32) {
     // SAFETY: plain system calls on prepared data; the child is single-threaded.
     unsafe {
-        // First the standard descriptors (their sources are above 2: taskmaster keeps 0 to 2
-        // open), then the report pipe onto 3, which may have held one of those sources.
+        // The standard descriptors first (their sources are above 2: taskmaster keeps 0 to 2
+        // open).
         for (to, from) in stdio.iter().enumerate() {
             if libc::dup2(from.as_raw_fd(), to as i32) < 0 {
-                libc::_exit(127);
+                return (Stage::Setup, Errno::last_raw());
             }
-        }
-        if report.as_raw_fd() != REPORT_FD && libc::dup3(report.as_raw_fd(), REPORT_FD, libc::O_CLOEXEC) < 0 {
-            libc::_exit(127);
         }
         // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for
         // itself, which may still have been inherited as ignored.
@@ -215,30 +207,15 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
-/// Waits for the child to exec (the pipe closes) or to report a failure.
-fn read_report(pipe: &OwnedFd) -> Option<(u8, i32)> {
-    let mut buf = [0u8; 5];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(pipe, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    (got == buf.len()).then(|| (buf[0], i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])))
-}
-
-fn explain(stage: u8, errno: i32, workingdir: Option<&Path>, program: &Path) -> String {
+fn explain(stage: Stage, errno: i32, workingdir: Option<&Path>, program: &Path) -> String {
     let why = Errno::from_raw(errno).desc();
     match stage {
-        s if s == Stage::Chdir as u8 => {
+        Stage::Chdir => {
             let dir = workingdir.unwrap_or(Path::new("?"));
             format!("couldn't chdir to {}: {why}", dir.display())
         }
-        s if s == Stage::Exec as u8 => format!("couldn't exec {}: {why}", program.display()),
-        _ => format!("couldn't set up the process: {why}"),
+        Stage::Exec => format!("couldn't exec {}: {why}", program.display()),
+        Stage::Setup => format!("couldn't set up the process: {why}"),
     }
 }
 
