@@ -128,3 +128,20 @@ fn help_version_and_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown argument `--frobnicate`"));
 }
+
+#[test]
+fn every_key_appears_in_some_example() {
+    use taskmaster::config::raw::{DAEMON_KEYS, PROGRAM_KEYS};
+    let texts: Vec<String> = std::fs::read_dir("conf")
+        .expect("conf/")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    for key in PROGRAM_KEYS.iter().chain(DAEMON_KEYS) {
+        let pattern = format!("\n    {key}:");
+        let daemon = format!("\n  {key}:");
+        assert!(
+            texts.iter().any(|t| t.contains(&pattern) || t.contains(&daemon)),
+            "no example in conf/ uses `{key}`"
+        );
+    }
+}

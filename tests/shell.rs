@@ -59,7 +59,8 @@ impl Drop for Session<'_> {
         }
         let pids: Vec<i32> =
             self.log().lines().filter_map(|l| l.split("' with pid ").nth(1)?.trim().parse().ok()).collect();
-        self.tmux.keys(&["C-d"]);
+        // An empty line first: Ctrl-D is the end of input only on an empty line.
+        self.tmux.keys(&["C-g", "C-u", "C-d"]);
         let _ = wait_until_quiet(|| self.tmux.screen().contains("EXIT "));
         for pid in pids {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
@@ -136,6 +137,12 @@ fn history_survives_a_restart_without_duplicates_or_blanks() {
     let lines: Vec<&str> = saved.lines().collect();
     assert_eq!(lines, ["status solo", "pid"], "no duplicates, no blank lines");
     let s = Session::start(&dir, PROGRAMS);
+    // Ctrl-R searches the history; Ctrl-G leaves the search.
+    s.tmux.keys(&["C-r"]);
+    s.tmux.text("sol");
+    s.tmux.wait_for("`sol': status solo");
+    s.tmux.keys(&["C-g"]);
+    s.tmux.wait("the search to end", |screen| screen.lines().last() == Some("taskmaster>"));
     s.tmux.keys(&["Up"]);
     s.tmux.wait_for("taskmaster> pid");
     s.tmux.keys(&["Up"]);

@@ -143,13 +143,15 @@ impl Taskmaster {
         Taskmaster { child, socket, dir }
     }
 
-    fn call(&self, command: &str, args: &[&str]) -> serde_json::Value {
+    /// One request; the answer's line as received (not parsed: the round trip is the daemon's
+    /// time, as for supervisord, whose answers are not parsed either).
+    fn call(&self, command: &str, args: &[&str]) -> String {
         let mut stream = UnixStream::connect(&self.socket).expect("connect");
         let request = serde_json::json!({"command": command, "args": args});
         let _ = writeln!(stream, "{request}");
         let mut line = String::new();
         let _ = BufReader::new(stream).read_line(&mut line);
-        serde_json::from_str(&line).unwrap_or(serde_json::Value::Null)
+        line
     }
 }
 
@@ -159,8 +161,7 @@ impl Daemon for Taskmaster {
     }
 
     fn status_count(&self) -> usize {
-        let answer = self.call("status", &[]);
-        answer["data"].as_array().map_or(0, |items| items.iter().filter(|p| p["state"] == "RUNNING").count())
+        self.call("status", &[]).matches("\"state\":\"RUNNING\"").count()
     }
 
     fn stop_all(&self) {
