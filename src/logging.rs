@@ -7,7 +7,7 @@ use crate::config::{LogLevel, describe_io};
 use slog::{Drain, Level, OwnedKVList, Record};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -79,7 +79,6 @@ pub struct Logging {
     logger: slog::Logger,
     level: Arc<AtomicUsize>,
     file: SharedFile,
-    path: Option<PathBuf>,
 }
 
 impl Logging {
@@ -101,7 +100,7 @@ impl Logging {
             .build();
         let root = Root { level: level_cell.clone(), file: format, console };
         let logger = slog::Logger::root(root.fuse(), slog::o!());
-        Ok(Logging { logger, level: level_cell, file, path: path.map(Path::to_path_buf) })
+        Ok(Logging { logger, level: level_cell, file })
     }
 
     pub fn log(&self, level: LogLevel, message: &str) {
@@ -123,12 +122,7 @@ impl Logging {
         if let Ok(mut slot) = self.file.0.lock() {
             *slot = file;
         }
-        self.path = path.map(Path::to_path_buf);
         Ok(())
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 }
 

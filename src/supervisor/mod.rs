@@ -19,8 +19,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use waits::Waits;
 
-pub use status::{format_uptime, status_line};
-
 /// A process's identity; never reused, so a stale timer or reply cannot reach a newer process.
 pub type ProcId = u64;
 
