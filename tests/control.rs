@@ -231,12 +231,3 @@ fn shutdown_answers_once_everything_is_stopped() {
     assert!(!alive(pid), "already gone when the answer came");
     assert_eq!(d.wait_exit(), Some(0));
 }
-
-#[test]
-fn taskmaster_killed_with_sigkill_takes_its_children_along() {
-    let mut d = Daemon::start("  a:\n    cmd: sleep 1000\n    numprocs: 2\n    starttime: 0\n");
-    let pid = d.wait_state("a:a_01", "RUNNING")["pid"].as_i64().expect("pid") as i32;
-    d.signal(Signal::SIGKILL);
-    d.wait_exit();
-    wait_until("the child to die with its parent", || (!alive(pid)).then_some(()));
-}
