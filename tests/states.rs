@@ -130,6 +130,37 @@ fn a_process_ignoring_its_stop_signal_is_killed_after_stoptime() {
     assert!(!alive(pid));
 }
 
+/// A program that ignores SIGTERM, so that every stop of it ends with SIGKILL.
+const SLOWSTOP: &str = "  slowstop:\n    cmd: sh -c 'trap \"\" TERM; echo ready; while :; do sleep 0.1; done'\n    \
+                        starttime: 0\n    stoptime: 0.5\n    stdout: s.out\n";
+
+#[test]
+fn a_restart_that_needs_sigkill_still_starts_the_process_again() {
+    let d = Daemon::start(SLOWSTOP);
+    let pid = d.wait_state("slowstop", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    wait_until("the trap to be set", || d.dir.read("s.out").contains("ready").then_some(()));
+    let out = d.ctl(&["restart", "slowstop"]);
+    assert_eq!(stdout(&out), "slowstop: started\n", "{}", d.log());
+    d.wait_log(&format!("killing 'slowstop' ({pid}) with SIGKILL"));
+    let p = d.process("slowstop");
+    assert_eq!(p["state"], "RUNNING");
+    assert_ne!(p["pid"].as_i64(), Some(i64::from(pid)));
+}
+
+#[test]
+fn a_start_during_a_stop_that_needs_sigkill_starts_it_after_the_kill() {
+    let d = Daemon::start(SLOWSTOP);
+    let pid = d.wait_state("slowstop", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    wait_until("the trap to be set", || d.dir.read("s.out").contains("ready").then_some(()));
+    let mut stopper = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    use std::io::Write;
+    stopper.write_all(b"{\"command\":\"stop\",\"args\":[\"slowstop\"]}\n").expect("send");
+    d.wait_state("slowstop", "STOPPING");
+    assert_eq!(d.call("start", &["slowstop"])["output"], "slowstop: started");
+    d.wait_log(&format!("killing 'slowstop' ({pid}) with SIGKILL"));
+    assert_eq!(d.state("slowstop"), "RUNNING");
+}
+
 #[test]
 fn stopasgroup_signals_the_whole_group_and_nothing_of_the_group_survives() {
     // Each program prints its grandchild's pid, then waits.

@@ -300,11 +300,12 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
 
         // STARTING/RUNNING → STOPPING: SIGKILL to the whole group at once.
         (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Input::Kill) => {
-            t.kill(*pid);
+            t.kill(*pid, false);
         }
-        // STOPPING → STOPPING: escalate to SIGKILL now, unless it was already sent.
+        // STOPPING → STOPPING: escalate to SIGKILL now (unless it was already sent); a kill means
+        // nothing starts again.
         (ProcState::Stopping { pid, kill_at, .. }, Input::Kill) => match kill_at {
-            Some(_) => t.kill(*pid),
+            Some(_) => t.kill(*pid, false),
             None => t.m.state = ProcState::Stopping { pid: *pid, kill_at: None, then_start: false },
         },
 
@@ -394,9 +395,10 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
         (ProcState::Backoff { retries, until, .. }, Input::Deadline) if *until <= now => {
             t.spawn(retries + 1);
         }
-        // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group.
-        (ProcState::Stopping { pid, kill_at: Some(at), .. }, Input::Deadline) if *at <= now => {
-            t.kill(*pid);
+        // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group. A start that waits
+        // for the stop (a restart) still starts once the process is gone.
+        (ProcState::Stopping { pid, kill_at: Some(at), then_start }, Input::Deadline) if *at <= now => {
+            t.kill(*pid, *then_start);
         }
         // EXITED → STARTING: the crash-loop delay is over.
         (ProcState::Exited { restart_at: Some(at), .. }, Input::Deadline) if *at <= now => {
@@ -449,11 +451,12 @@ impl Transition<'_> {
         self.m.last_exit = Some(exit);
     }
 
-    /// SIGKILL to the group, and no more deadline: the reap ends it.
-    fn kill(&mut self, pid: Pid) {
+    /// SIGKILL to the group, and no more deadline: the reap ends it (and starts it again when
+    /// `then_start`).
+    fn kill(&mut self, pid: Pid, then_start: bool) {
         self.log(Event::Killing { pid });
         self.signal(pid, Signal::SIGKILL, true);
-        self.m.state = ProcState::Stopping { pid, kill_at: None, then_start: false };
+        self.m.state = ProcState::Stopping { pid, kill_at: None, then_start };
     }
 
     /// → BACKOFF, or FATAL once `startretries` retries are used.

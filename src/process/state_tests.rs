@@ -388,6 +388,26 @@ fn a_start_during_a_stop_starts_again_once_it_is_gone() {
 }
 
 #[test]
+fn a_start_waiting_for_a_stop_survives_the_sigkill() {
+    let spec = ProgramSpec { stoptime: Duration::from_secs(3), ..spec() };
+    let t0 = Instant::now();
+    let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, ..Machine::new() };
+    let (m, _) = step(&m, &Input::Stop, &spec, t0);
+    let (m, _) = step(&m, &Input::Start, &spec, t0);
+    let (m, effects) = step(&m, &Input::Deadline, &spec, t0 + Duration::from_secs(3));
+    assert_eq!(summary(&m, &effects), "STOPPING log:killing sig:KILL/g");
+    let (m, effects) = step(&m, &Input::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, &spec, t0);
+    assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn", "the restart is not lost");
+    // A kill asked for (a second SIGTERM at shutdown) calls the start off.
+    let stopping = Machine {
+        state: ProcState::Stopping { pid: pid(1), kill_at: Some(t0), then_start: true },
+        ..Machine::new()
+    };
+    let (m, _) = step(&stopping, &Input::Kill, &spec, t0);
+    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false });
+}
+
+#[test]
 fn an_early_deadline_is_ignored() {
     let spec = spec();
     let t0 = Instant::now();
