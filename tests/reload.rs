@@ -65,7 +65,7 @@ fn each_kind_of_change_touches_exactly_what_it_should() {
     let gone = before["gone"].expect("pid") as i32;
     assert!(!alive(gone));
     d.wait_log(
-        "reload: added [fresh] removed [gone] restarted [redo] updated [tune] scaled [web 2→3] unchanged 1",
+        "reload: added [fresh] removed [gone] restarted [redo] updated [tune] scaled [web 2→3] started [] unchanged 1",
     );
 }
 
@@ -121,7 +121,9 @@ fn sighup_does_what_the_command_does() {
     rewrite(&d, &BASE.replace("numprocs: 2", "numprocs: 3").replace("cmd: sleep 1004", "cmd: sleep 1006"));
     d.signal(Signal::SIGHUP);
     d.wait_log("received SIGHUP, reloading configuration");
-    d.wait_log("reload: added [] removed [] restarted [redo] updated [] scaled [web 2→3] unchanged 3");
+    d.wait_log(
+        "reload: added [] removed [] restarted [redo] updated [] scaled [web 2→3] started [] unchanged 3",
+    );
     let after = all_running(&d);
     assert_eq!(after["keep"], before["keep"]);
     assert_ne!(after["redo"], before["redo"]);
@@ -177,4 +179,27 @@ fn the_taskmaster_section_is_applied_too() {
     assert!(d.log().contains("reload: "), "written to the reopened file");
     run(TASKMASTERCTL, &["-s", new_socket.to_str().expect("utf-8"), "stop", "a"]);
     d.wait_log("DEBG a: STOPPING → STOPPED");
+}
+
+#[test]
+fn reload_brings_processes_to_what_the_new_configuration_asks_for() {
+    let quick = "  x:\n    cmd: sh -c 'sleep 0.3; exit 1'\n    starttime: 0.1\n    autorestart: never\n  \
+                 f:\n    cmd: sh -c 'exit 1'\n    startretries: 0\n  \
+                 s:\n    cmd: sleep 1000\n    starttime: 0\n";
+    let d = Daemon::start(quick);
+    d.wait_state("x", "EXITED");
+    d.wait_state("f", "FATAL");
+    assert_eq!(stdout(&d.ctl(&["stop", "s"])), "s: stopped\n");
+    rewrite(
+        &d,
+        &quick
+            .replace("autorestart: never", "autorestart: always\n    exitcodes: [0, 1]\n    startretries: 5")
+            .replace("startretries: 0", "startretries: 2")
+            .replace("cmd: sleep 1000", "cmd: sleep 1001"),
+    );
+    let out = d.ctl(&["reload"]);
+    assert_eq!(stdout(&out), "restarted: s\nupdated: f, x\nstarted: f, x\nunchanged: 0\n");
+    wait_until("x to run again", || (d.count_log("spawned: 'x'") >= 2).then_some(()));
+    wait_until("f to be tried again", || (d.count_log("spawned: 'f'") >= 2).then_some(()));
+    assert_eq!(d.state("s"), "STOPPED", "what a person stopped stays stopped");
 }

@@ -24,6 +24,9 @@ pub struct Plan {
     /// Only supervision fields changed: applied in place, no process touched.
     pub updated: Vec<String>,
     pub scaled: Vec<Scale>,
+    /// Processes of changed programs that were not running and that the new configuration
+    /// wants running (filled in by the supervisor, which knows their states).
+    pub started: Vec<String>,
     /// Programs with no change at all.
     pub unchanged: usize,
 }
@@ -110,6 +113,7 @@ impl Plan {
             && self.restarted.is_empty()
             && self.updated.is_empty()
             && self.scaled.is_empty()
+            && self.started.is_empty()
     }
 
     /// The answer's text: one line per kind of change, then the count of unchanged programs.
@@ -130,6 +134,9 @@ impl Plan {
                 self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
             lines.push(format!("scaled: {}", scaled.join(", ")));
         }
+        if !self.started.is_empty() {
+            lines.push(format!("started: {}", self.started.join(", ")));
+        }
         lines.push(format!("unchanged: {}", self.unchanged));
         lines
     }
@@ -139,12 +146,13 @@ impl Plan {
         let scaled: Vec<String> =
             self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
         format!(
-            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] unchanged {}",
+            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] started [{}] unchanged {}",
             self.added.join(", "),
             self.removed.join(", "),
             self.restarted.join(", "),
             self.updated.join(", "),
             scaled.join(", "),
+            self.started.join(", "),
             self.unchanged
         )
     }
@@ -250,7 +258,7 @@ mod tests {
         let p = plan(&config(BASE), &config("  a: {cmd: a, numprocs: 2}\n  d: {cmd: d}\n"));
         assert_eq!(
             p.log_line(),
-            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] unchanged 0"
+            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] started [] unchanged 0"
         );
     }
 }

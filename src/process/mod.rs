@@ -4,4 +4,4 @@ pub mod exit;
 pub mod state;
 
 pub use exit::ExitKind;
-pub use state::{Effect, Event, Input, Machine, ProcState, StateName, step};
+pub use state::{Effect, Event, Input, Machine, ProcState, StateName, restarts_after, step};

@@ -241,6 +241,18 @@ pub fn crash_delay(streak: u32) -> Duration {
     }
 }
 
+/// Whether an exit from RUNNING was expected (its code is one of `exitcodes`; a signal never
+/// is), and whether `autorestart` then starts the process again.
+pub fn restarts_after(spec: &ProgramSpec, exit: ExitKind) -> (bool, bool) {
+    let expected = exit.code().is_some_and(|c| spec.expects(c));
+    let restart = match spec.autorestart {
+        RestartPolicy::Always => true,
+        RestartPolicy::Never => false,
+        RestartPolicy::Unexpected => !expected,
+    };
+    (expected, restart)
+}
+
 /// The BACKOFF delay before attempt `retries + 1`: 1 s, 2 s, 3 s, ...
 pub fn backoff_delay(retries: u32) -> Duration {
     Duration::from_secs(u64::from(retries) + 1)
@@ -345,17 +357,12 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
         }
         // RUNNING → EXITED, then STARTING per autorestart (after the crash-loop delay, if any).
         (ProcState::Running { since, .. }, Input::Exited { exit }) => {
-            let expected = exit.code().is_some_and(|c| spec.expects(c));
+            let (expected, restart) = restarts_after(spec, *exit);
             t.exited(*exit);
             t.log(Event::Exited { exit: *exit, expected });
             t.m.streak = match now.saturating_duration_since(*since) < QUICK_RUN {
                 true => t.m.streak.saturating_add(1),
                 false => 0,
-            };
-            let restart = match spec.autorestart {
-                RestartPolicy::Always => true,
-                RestartPolicy::Never => false,
-                RestartPolicy::Unexpected => !expected,
             };
             let restart_at = restart.then(|| now + crash_delay(t.m.streak));
             match restart_at {

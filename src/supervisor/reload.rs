@@ -3,6 +3,8 @@
 //! programs and new instances start by autostart; a program whose process definition changed is
 //! restarted (stopped with the old settings, started with the new); supervision settings apply in
 //! place. Deadlines already armed keep their time: new values apply from the next transition.
+//! Then every process of a changed program that is not running is brought to where its new
+//! configuration wants it, as if it had always had it (taskmaster(1), RELOAD).
 
 use super::{Action, Now, ProcId, Requester, Supervisor};
 use crate::config::diff::{self, Plan};
@@ -25,6 +27,31 @@ fn wanted(state: &ProcState) -> bool {
         | ProcState::Exited { restart_at: None, .. }
         | ProcState::Fatal { .. }
         | ProcState::Stopping { then_start: false, .. } => false,
+    }
+}
+
+/// Whether a process that is not meant to be running must start so that it is where its new
+/// definition `new` wants it: as if it had always had it. `old` is the definition it has now;
+/// `relaunch`: a field that defines the process changed.
+fn brought_up(state: &ProcState, old: &ProgramSpec, new: &ProgramSpec, relaunch: bool) -> bool {
+    let worth_retrying =
+        old.startretries != new.startretries || old.starttime != new.starttime || old.cmd != new.cmd;
+    match state {
+        // Never started, nor stopped by a command ("Not started").
+        ProcState::Stopped { since: None } => new.autostart,
+        // A person stopped it: it stays stopped.
+        ProcState::Stopped { since: Some(_) } => false,
+        ProcState::Exited { restart_at: None, exit, .. } => {
+            process::restarts_after(new, *exit).1 || (relaunch && new.autostart)
+        }
+        ProcState::Fatal { .. } => worth_retrying || (relaunch && new.autostart),
+        // Running, about to, or being stopped: the plan itself deals with these.
+        ProcState::Spawning { .. }
+        | ProcState::Starting { .. }
+        | ProcState::Running { .. }
+        | ProcState::Backoff { .. }
+        | ProcState::Exited { restart_at: Some(_), .. }
+        | ProcState::Stopping { .. } => false,
     }
 }
 
@@ -64,7 +91,9 @@ impl Supervisor {
                 return;
             }
         };
-        let plan = diff::plan(&self.config, &config);
+        let mut plan = diff::plan(&self.config, &config);
+        let starts = self.brought_up(&plan, &config);
+        plan.started = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.name.clone()).collect();
         let mut lines = plan.lines();
         let data = json!(plan);
         if dry_run {
@@ -73,11 +102,35 @@ impl Supervisor {
             return;
         }
         self.apply(&plan, &config, now);
+        for id in starts {
+            self.step(id, &process::Input::Start, now);
+        }
         self.config = config;
         // The daemon's own settings first, so the summary goes to the (re)opened log file.
         self.actions.push(Action::Reconfigured);
         self.log(LogLevel::Info, plan.log_line());
         reply(self, Response::ok(lines.join("\n"), data));
+    }
+
+    /// The processes of changed programs that the new configuration wants started (see
+    /// `brought_up`), judged on their states before anything is applied.
+    fn brought_up(&self, plan: &Plan, config: &Config) -> Vec<ProcId> {
+        let changed = plan.updated.iter().map(|n| (n, false)).chain(plan.restarted.iter().map(|n| (n, true)));
+        let mut starts = Vec::new();
+        for (name, relaunch) in changed {
+            let (Some(program), Some(new)) = (self.programs.get(name), config.programs.get(name)) else {
+                continue;
+            };
+            // Those a scale-down drops are stopped, not started.
+            for id in program.procs.iter().take(new.numprocs as usize) {
+                if let Some(p) = self.procs.get(id)
+                    && brought_up(&p.machine.state, &p.spec, new, relaunch)
+                {
+                    starts.push(*id);
+                }
+            }
+        }
+        starts
     }
 
     fn apply(&mut self, plan: &Plan, config: &Config, now: Now) {
@@ -100,7 +153,7 @@ impl Supervisor {
             self.rescale(&config.programs[&scale.program], now);
         }
         for name in &plan.updated {
-            self.retune(&config.programs[name], now);
+            self.retune(&config.programs[name]);
         }
         for name in &plan.restarted {
             self.relaunch(&config.programs[name], now);
@@ -154,51 +207,37 @@ impl Supervisor {
         }
     }
 
-    /// Supervision settings change in place: no process is stopped or started, except that a
-    /// program whose autostart became true starts the processes that never ran.
-    fn retune(&mut self, spec: &ProgramSpec, now: Now) {
+    /// Supervision settings change in place: no process is stopped or started here.
+    fn retune(&mut self, spec: &ProgramSpec) {
         let Some((spec, ids)) = self.redefine(spec) else { return };
         for id in ids {
-            let Some(process) = self.procs.get_mut(&id) else { continue };
-            let was_autostart = process.spec.autostart;
-            process.spec = spec.clone();
-            let never_ran = matches!(process.machine.state, ProcState::Stopped { since: None });
-            if spec.autostart && !was_autostart && never_ran {
-                self.step(id, &process::Input::Start, now);
+            if let Some(process) = self.procs.get_mut(&id) {
+                process.spec = spec.clone();
             }
         }
     }
 
     /// The process definition changed: what runs is stopped (with its old settings) and started
-    /// again with the new one; what does not run starts only by autostart.
+    /// again with the new one; what does not run takes the new definition as it is.
     fn relaunch(&mut self, spec: &ProgramSpec, now: Now) {
-        let Some((spec, ids)) = self.redefine(spec) else { return };
+        let Some((_, ids)) = self.redefine(spec) else { return };
         for id in ids {
             let Some(process) = self.procs.get(&id) else { continue };
-            let state = &process.machine.state;
-            let start = wanted(state) || spec.autostart;
-            match state {
-                ProcState::Starting { .. } | ProcState::Running { .. } | ProcState::Stopping { .. } => {
-                    if !matches!(state, ProcState::Stopping { .. }) {
-                        self.step(id, &process::Input::Stop, now);
-                    }
-                    if start {
-                        self.step(id, &process::Input::Start, now);
-                    }
-                }
-                ProcState::Backoff { .. } | ProcState::Exited { .. } => {
+            match process.machine.state {
+                ProcState::Starting { .. }
+                | ProcState::Running { .. }
+                | ProcState::Backoff { .. }
+                | ProcState::Exited { restart_at: Some(_), .. } => {
                     self.step(id, &process::Input::Stop, now);
                     self.take_current_spec(id);
-                    if start {
-                        self.step(id, &process::Input::Start, now);
-                    }
+                    self.step(id, &process::Input::Start, now);
                 }
-                ProcState::Stopped { .. } | ProcState::Fatal { .. } | ProcState::Spawning { .. } => {
-                    self.take_current_spec(id);
-                    if start {
-                        self.step(id, &process::Input::Start, now);
-                    }
-                }
+                // It takes the new definition when it spawns again, if it does.
+                ProcState::Stopping { .. } => {}
+                ProcState::Stopped { .. }
+                | ProcState::Exited { restart_at: None, .. }
+                | ProcState::Fatal { .. }
+                | ProcState::Spawning { .. } => self.take_current_spec(id),
             }
         }
     }

@@ -151,3 +151,91 @@ fn dry_run_only_shows_the_plan() {
     assert_eq!(w.names().len(), 3);
     assert_eq!(w.reconfigured, 0);
 }
+
+#[test]
+fn an_exited_process_the_new_policy_would_restart_is_started() {
+    let old = "programs:\n  x: {cmd: x, starttime: 1, autorestart: never}\n";
+    let mut w = world(old);
+    w.advance(1000);
+    w.advance(1000);
+    w.reap("x", ExitKind::Code(1));
+    assert_eq!(w.state("x"), "EXITED");
+    let new =
+        "programs:\n  x: {cmd: x, starttime: 1, autorestart: always, exitcodes: [0, 1], startretries: 5}\n";
+    let r = w.reload(new);
+    assert_eq!(r.output, "updated: x\nstarted: x\nunchanged: 0");
+    assert_eq!(r.data["started"], json!(["x"]));
+    assert_eq!(w.state("x"), "STARTING");
+    assert!(
+        w.logged("reload: added [] removed [] restarted [] updated [x] scaled [] started [x] unchanged 0")
+    );
+}
+
+#[test]
+fn an_exited_process_the_new_policy_would_leave_stays_exited() {
+    let mut w = world("programs:\n  x: {cmd: x, starttime: 0, autorestart: never}\n");
+    w.reap("x", ExitKind::Code(3));
+    let r = w.reload("programs:\n  x: {cmd: x, starttime: 0, autorestart: unexpected, exitcodes: [3]}\n");
+    assert_eq!(r.output, "updated: x\nunchanged: 0");
+    assert_eq!(w.state("x"), "EXITED");
+}
+
+#[test]
+fn a_fatal_process_starts_again_when_its_retries_or_command_change() {
+    let fatal = |w: &mut World| {
+        for _ in 0..2 {
+            w.reap("x", ExitKind::Code(1));
+            w.advance(5000);
+        }
+        assert_eq!(w.state("x"), "FATAL");
+    };
+    let mut w = world("programs:\n  x: {cmd: x, starttime: 1, startretries: 1}\n");
+    fatal(&mut w);
+    let r = w.reload("programs:\n  x: {cmd: x, starttime: 1, startretries: 1, stoptime: 3}\n");
+    assert_eq!(r.output, "updated: x\nunchanged: 0", "a change that gives no new chance");
+    assert_eq!(w.state("x"), "FATAL");
+    let r = w.reload("programs:\n  x: {cmd: x, starttime: 1, startretries: 4, stoptime: 3}\n");
+    assert_eq!(r.output, "updated: x\nstarted: x\nunchanged: 0");
+    assert_eq!(w.state("x"), "STARTING");
+    assert_eq!(w.process("x").spec.startretries, 4);
+
+    let mut w =
+        world("programs:\n  x: {cmd: x, starttime: 1, startretries: 1, autostart: false}\n  y: {cmd: y}\n");
+    w.ask("start x");
+    fatal(&mut w);
+    w.replies.clear();
+    let r = w.reload(
+        "programs:\n  x: {cmd: x2, starttime: 1, startretries: 1, autostart: false}\n  y: {cmd: y}\n",
+    );
+    assert_eq!(r.output, "restarted: x\nstarted: x\nunchanged: 1");
+    assert_eq!(w.state("x"), "STARTING");
+    assert_eq!(w.process("x").spec.cmd.program(), "x2");
+}
+
+#[test]
+fn autostart_turned_on_starts_what_never_ran_but_not_what_a_person_stopped() {
+    let mut w = world("programs:\n  a: {cmd: a, starttime: 0, autostart: false, numprocs: 2}\n");
+    w.ask("start a:a_01");
+    w.ask("stop a:a_01");
+    w.reap("a:a_01", TERMED);
+    w.replies.clear();
+    let r = w.reload("programs:\n  a: {cmd: a, starttime: 0, numprocs: 2}\n");
+    assert_eq!(r.output, "updated: a\nstarted: a:a_00\nunchanged: 0");
+    assert_eq!((w.state("a:a_00"), w.state("a:a_01")), ("RUNNING", "STOPPED"));
+    // A changed definition does not start what a person stopped either.
+    let r = w.reload("programs:\n  a: {cmd: a2, starttime: 0, numprocs: 2}\n");
+    assert_eq!(r.output, "restarted: a\nunchanged: 0");
+    assert_eq!(w.state("a:a_01"), "STOPPED");
+}
+
+#[test]
+fn dry_run_names_what_would_be_started() {
+    let mut w = world("programs:\n  a: {cmd: a, starttime: 0, autostart: false}\n");
+    w.feed(Input::Reload {
+        from: Some(ME),
+        loaded: Box::new(Ok(parse("programs:\n  a: {cmd: a, starttime: 0}\n"))),
+        dry_run: true,
+    });
+    assert_eq!(w.reply().output, "dry run: nothing was changed\nupdated: a\nstarted: a\nunchanged: 0");
+    assert_eq!(w.state("a"), "STOPPED");
+}
