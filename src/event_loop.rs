@@ -148,6 +148,12 @@ impl Daemon {
             for token in tokens.into_iter().chain(hot) {
                 self.dispatch(token, now);
             }
+            // A death must be seen before a deadline it makes moot: after a pause (SIGSTOP, a
+            // suspended machine) the SIGCHLD may not have been read yet, and a child found dead
+            // when its starttime is due did not stay up for starttime.
+            if self.sup.next_deadline().is_some_and(|at| at <= now.mono) {
+                self.reap(now);
+            }
             self.apply(Input::Tick, now);
             if std::mem::take(&mut self.answered) {
                 self.next_typed(now);

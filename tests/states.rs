@@ -258,3 +258,25 @@ fn a_start_still_waiting_when_its_process_is_stopped_is_an_abnormal_termination(
     assert_eq!(answer["output"], "slow: ERROR (abnormal termination)");
     assert_eq!(answer["ok"], false);
 }
+
+#[test]
+fn a_death_found_with_a_due_starttime_is_a_failed_start_even_after_a_pause() {
+    // taskmaster is paused (SIGSTOP) across both the child's death and its starttime deadline:
+    // when it resumes, the death must be seen first, so the start counts as failed.
+    let mut d = Daemon::start(
+        "  quick:\n    cmd: sh -c 'sleep 0.3; exit 0'\n    starttime: 1\n    startretries: 1\n",
+    );
+    let pid = d.wait_state("quick", "STARTING")["pid"].as_i64().expect("pid") as i32;
+    let spawned = Instant::now();
+    d.signal(Signal::SIGSTOP);
+    wait_until("the child to die and its starttime to pass", || {
+        let dead = stat_fields(pid).first().is_none_or(|s| s == "Z");
+        (dead && spawned.elapsed() > Duration::from_millis(1500)).then_some(())
+    });
+    d.signal(Signal::SIGCONT);
+    d.wait_log("exited: quick (exit status 0; not expected)");
+    wait_until("the retry", || (d.count_log("spawned: 'quick'") >= 2).then_some(()));
+    assert!(!d.log().contains("success: quick"), "{}", d.log());
+    d.wait_state("quick", "FATAL");
+    d.shutdown_clean();
+}
