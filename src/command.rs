@@ -117,9 +117,16 @@ pub fn find(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
+/// The most arguments one command takes: enough to name every process one by one, few enough
+/// that no single request can keep taskmaster busy for long.
+pub const MAX_ARGS: usize = 4096;
+
 /// Parses a command name and its arguments; the error says what is wrong and how to use it.
 pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
     let spec = find(name).ok_or_else(|| format!("unknown command `{name}` (type `help` for the list)"))?;
+    if args.len() > MAX_ARGS {
+        return Err(format!("{name}: too many arguments ({}; at most {MAX_ARGS})", args.len()));
+    }
     let usage = || format!("usage: {}", spec.usage);
     let targets = || args.to_vec();
     match spec.args {
@@ -224,6 +231,12 @@ mod tests {
         assert!(p("shutdown now").unwrap_err().contains("takes no arguments"));
         assert!(p("pid a b").unwrap_err().contains("at most one"));
         assert!(p("reload --now").unwrap_err().contains("unknown option `--now`"));
+        let many = vec!["all".to_string(); MAX_ARGS + 1];
+        assert_eq!(
+            parse("status", &many),
+            Err(format!("status: too many arguments (4097; at most {MAX_ARGS})"))
+        );
+        assert!(parse("status", &many[1..]).is_ok());
     }
 
     #[test]

@@ -30,10 +30,13 @@ impl Supervisor {
             Some("*") => Ok(Selection::Group(found.procs.clone())),
             None if found.procs.len() == 1 => Ok(Selection::One(found.procs[0])),
             None => Ok(Selection::Group(found.procs.clone())),
-            Some(_) => found
-                .procs
-                .iter()
-                .find(|id| self.procs.get(id).is_some_and(|p| p.name == target))
+            // `web:web_03` is process number 3 of `web`: found by its number, not by a search.
+            Some(process) => process
+                .strip_prefix(program)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .and_then(|number| number.parse::<usize>().ok())
+                .and_then(|n| found.procs.get(n))
+                .filter(|id| self.procs.get(id).is_some_and(|p| p.name == target))
                 .map(|id| Selection::One(*id))
                 .ok_or(NO_SUCH_PROCESS),
         }

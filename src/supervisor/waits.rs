@@ -6,6 +6,7 @@ use super::{Action, ProcId, Requester};
 use crate::control::protocol::Response;
 use crate::process::ProcState;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// What an item waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,56 +80,108 @@ pub fn settled_now(goal: Goal, state: &ProcState) -> Option<(bool, &'static str)
     outcome(goal, state, state)
 }
 
+/// At most this many commands of one requester may wait for their answers at once: a client
+/// that streams commands faster than its processes settle gets an error instead of memory.
+pub const MAX_WAITS: usize = 64;
+
 #[derive(Debug)]
 struct Wait {
     from: Requester,
     items: Vec<Item>,
+    /// Items not settled yet.
+    pending: usize,
 }
 
+/// The commands waiting for their processes, indexed by process and by requester, so that a
+/// state change looks only at the waits that concern its process.
 #[derive(Debug, Default)]
 pub struct Waits {
-    waits: Vec<Wait>,
+    waits: HashMap<u64, Wait>,
+    /// For each process, the waits with an item pending on it (one item per process per wait).
+    by_process: HashMap<ProcId, Vec<u64>>,
+    by_requester: HashMap<Requester, Vec<u64>>,
+    next: u64,
 }
 
 impl Waits {
+    /// How many commands of `from` wait for their answers.
+    pub fn count(&self, from: Requester) -> usize {
+        self.by_requester.get(&from).map_or(0, Vec::len)
+    }
+
     /// Registers a command's items; answers at once if none is pending.
     pub fn add(&mut self, from: Requester, items: Vec<Item>) -> Option<Action> {
-        let wait = Wait { from, items };
-        match wait.items.iter().any(|i| i.pending.is_some()) {
-            true => {
-                self.waits.push(wait);
-                None
-            }
-            false => Some(reply(wait)),
+        let pending = items.iter().filter(|i| i.pending.is_some()).count();
+        let wait = Wait { from, items, pending };
+        if pending == 0 {
+            return Some(reply(wait));
         }
+        let key = self.next;
+        self.next += 1;
+        for (id, _) in wait.items.iter().filter_map(|i| i.pending) {
+            self.by_process.entry(id).or_default().push(key);
+        }
+        self.by_requester.entry(from).or_default().push(key);
+        self.waits.insert(key, wait);
+        None
     }
 
     /// Settles what a process's move settles; returns the replies that are now complete.
     pub fn observe(&mut self, id: ProcId, old: &ProcState, new: &ProcState) -> Vec<Action> {
-        for wait in &mut self.waits {
+        let Some(keys) = self.by_process.remove(&id) else { return Vec::new() };
+        let mut still = Vec::new();
+        let mut complete = Vec::new();
+        for key in keys {
+            let Some(wait) = self.waits.get_mut(&key) else { continue };
             for item in &mut wait.items {
                 if let Some((pid, goal)) = item.pending
                     && pid == id
-                    && let Some((ok, message)) = outcome(goal, old, new)
                 {
-                    item.settle(ok, message);
+                    match outcome(goal, old, new) {
+                        Some((ok, message)) => {
+                            item.settle(ok, message);
+                            wait.pending -= 1;
+                        }
+                        None => still.push(key),
+                    }
                 }
             }
+            if wait.pending == 0 {
+                complete.push(key);
+            }
         }
-        self.take_complete()
+        if !still.is_empty() {
+            self.by_process.insert(id, still);
+        }
+        complete.into_iter().filter_map(|key| self.take(key)).map(reply).collect()
     }
 
     /// The requester went away: its waits are dropped without a reply.
     pub fn forget(&mut self, from: Requester) {
-        self.waits.retain(|w| w.from != from);
+        for key in self.by_requester.get(&from).cloned().unwrap_or_default() {
+            if let Some(wait) = self.take(key) {
+                for (id, _) in wait.items.iter().filter_map(|i| i.pending) {
+                    if let Some(keys) = self.by_process.get_mut(&id) {
+                        keys.retain(|k| *k != key);
+                        if keys.is_empty() {
+                            self.by_process.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    fn take_complete(&mut self) -> Vec<Action> {
-        let (done, pending): (Vec<Wait>, Vec<Wait>) = std::mem::take(&mut self.waits)
-            .into_iter()
-            .partition(|w| w.items.iter().all(|i| i.pending.is_none()));
-        self.waits = pending;
-        done.into_iter().map(reply).collect()
+    /// Removes a wait from the table and from its requester's list.
+    fn take(&mut self, key: u64) -> Option<Wait> {
+        let wait = self.waits.remove(&key)?;
+        if let Some(keys) = self.by_requester.get_mut(&wait.from) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.by_requester.remove(&wait.from);
+            }
+        }
+        Some(wait)
     }
 }
 

@@ -371,3 +371,37 @@ fn unknown_pids_and_bad_commands_disturb_nothing() {
     assert!(!r.ok && r.output.contains("unknown command"));
     assert_eq!(w.state("api"), "STARTING");
 }
+
+#[test]
+fn a_target_named_many_times_is_answered_once() {
+    let mut w = world(CONFIG);
+    w.advance(1000);
+    let many = ["web:web_01", "web", "web:*", "all", "web:web_01", "web:web_1", "web:web_+1", "web:"];
+    w.ask(&format!("status {}", many.join(" ")));
+    let r = w.reply();
+    let names: Vec<&str> = r.data.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["api", "idle", "web:web_00", "web:web_01", "web:web_02"]);
+    assert!(r.output.ends_with(
+        "web:web_1: ERROR (no such process)\nweb:web_+1: ERROR (no such process)\nweb:: ERROR (no such process)"
+    ));
+}
+
+#[test]
+fn one_requester_may_have_only_so_many_commands_waiting() {
+    let mut w = world("programs:\n  s: {cmd: s, stoptime: 3600}\n");
+    for _ in 0..waits::MAX_WAITS {
+        w.ask("stop s");
+    }
+    assert!(w.replies.is_empty(), "all of them wait for the stop");
+    w.ask("stop s");
+    let r = w.reply();
+    assert!(!r.ok && r.output.starts_with("too many commands waiting"), "{}", r.output);
+    w.feed(Input::Request { from: Requester(8), request: Request::new("stop", &["s".to_string()]) });
+    assert!(w.replies.is_empty(), "another requester is not held back");
+    w.reap("s", TERMED);
+    assert_eq!(w.replies.len(), waits::MAX_WAITS + 1, "every waiting stop is answered");
+    assert!(w.replies.iter().all(|(_, r)| r.output == "s: stopped"));
+    w.replies.clear();
+    w.ask("start s");
+    assert!(w.replies.is_empty(), "the count went back down");
+}
