@@ -12,7 +12,7 @@ mod validate;
 pub use error::{ConfigError, Problem};
 pub use render::render;
 pub use spec::*;
-pub use validate::{Context, validate};
+pub use validate::{Context, private_socket_dir, validate};
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@ use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
 use super::raw::*;
 use super::spec::{CommandLine, Config, DaemonSpec, LogLevel, ProgramSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What the defaults and relative paths depend on.
@@ -19,8 +19,29 @@ pub struct Context {
     pub uid: u32,
 }
 
+impl Context {
+    /// The socket when the configuration names none: in `$XDG_RUNTIME_DIR`, else in a folder
+    /// of the user's own under /tmp (see `private_socket_dir`).
+    pub fn default_socket(&self) -> PathBuf {
+        match &self.runtime_dir {
+            Some(dir) => dir.join("taskmaster.sock"),
+            None => private_socket_dir(self.uid).join("taskmaster.sock"),
+        }
+    }
+}
+
+/// `/tmp/taskmaster-UID`: the default socket's folder when there is no `$XDG_RUNTIME_DIR`.
+/// taskmaster creates it with mode 0700 and uses it only if it belongs to the user, so that no
+/// one else can put a socket where taskmasterctl will look.
+pub fn private_socket_dir(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/taskmaster-{uid}"))
+}
+
 /// More problems than this are counted but not located (locating re-reads the file each time).
 const MAX_LOCATED: usize = 200;
+/// Locating one problem re-reads the file: at most this many bytes are re-read in all, so that a
+/// huge file with thousands of mistakes is still checked in moments.
+const MAX_REREAD: usize = 16 * 1024 * 1024;
 
 /// Validates `text`, the content of the file the user named `file`.
 pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
@@ -36,13 +57,20 @@ pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigE
             &[Some("taskmaster"), Some("socket_mode")],
         ],
     );
-    let mut v = Validator { ctx, texts, problems: Vec::new() };
+    // Indexed, so that looking up thousands of `env` values stays linear; the first of a
+    // duplicated path is the one kept, as the tree's walk meets it first.
+    let mut by_path = HashMap::with_capacity(texts.len());
+    for (path, text) in texts {
+        by_path.entry(path).or_insert(text);
+    }
+    let mut v = Validator { ctx, texts: by_path, problems: Vec::new() };
     let config = v.config(&root);
     match (config, v.problems.is_empty()) {
         (Some(config), true) => Ok(config),
         _ => {
             let mut problems = v.problems;
-            for p in problems.iter_mut().take(MAX_LOCATED) {
+            let located = (MAX_REREAD / text.len().max(1)).clamp(10, MAX_LOCATED);
+            for p in problems.iter_mut().take(located) {
                 p.position = node::locate(text, &p.path);
             }
             // In file order, as an editor would walk them; problems without a place go last.
@@ -55,7 +83,7 @@ pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigE
 struct Validator<'c> {
     ctx: &'c Context,
     /// Scalars as written, by path (see `node::scalar_texts`).
-    texts: Vec<(Vec<String>, String)>,
+    texts: HashMap<Vec<String>, String>,
     problems: Vec<Problem>,
 }
 
@@ -86,7 +114,8 @@ impl Validator<'_> {
     }
 
     fn text_at(&self, path: &[&str]) -> Option<&str> {
-        self.texts.iter().find(|(p, _)| p.iter().eq(path.iter())).map(|(_, t)| t.as_str())
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        self.texts.get(&path).map(String::as_str)
     }
 
     fn config(&mut self, root: &Node) -> Option<Config> {
@@ -169,7 +198,7 @@ impl Validator<'_> {
         };
         let logfile = self.key(&e, "logfile", nullable_path, Some(dir.join(DEFAULT_LOGFILE)));
         let loglevel = self.key(&e, "loglevel", read_loglevel, LogLevel::Info);
-        let socket = self.key(&e, "socket", path, self.default_socket());
+        let socket = self.key(&e, "socket", path, self.ctx.default_socket());
         let mode_text = self.text_at(&["taskmaster", "socket_mode"]).map(str::to_string);
         let socket_mode =
             self.key(&e, "socket_mode", |n| read_octal(n, mode_text.as_deref()), DEFAULT_SOCKET_MODE);
@@ -190,13 +219,6 @@ impl Validator<'_> {
             socket_mode: socket_mode?,
             history: history?,
         })
-    }
-
-    fn default_socket(&self) -> PathBuf {
-        match &self.ctx.runtime_dir {
-            Some(dir) => dir.join("taskmaster.sock"),
-            None => PathBuf::from(format!("/tmp/taskmaster-{}.sock", self.ctx.uid)),
-        }
     }
 
     /// Reads one key with `read`, or gives `default` when it is absent. `None` means a problem
@@ -376,6 +398,9 @@ fn read_loglevel(node: &Node) -> Read<LogLevel> {
 
 fn read_cmd(node: &Node) -> Read<CommandLine> {
     let text = read_text(node, "a command line like \"/usr/bin/nginx -g 'daemon off;'\"")?;
+    if text.contains('\0') {
+        return Err("cannot contain a NUL byte (no program can be given one)".to_string());
+    }
     match shell_words::split(&text) {
         Ok(argv) if !argv.is_empty() && !argv[0].is_empty() => Ok(CommandLine { text, argv }),
         Ok(_) => Err("is empty: expected a command to run".to_string()),

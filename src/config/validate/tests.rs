@@ -83,7 +83,7 @@ fn the_daemon_section_has_defaults() {
     assert_eq!(d.history, Some(PathBuf::from("/home/ann/.taskmaster_history")));
     let no_runtime = Context { runtime_dir: None, ..ctx() };
     let d = validate("programs: {a: {cmd: a}}", "t", &no_runtime).expect("valid").daemon;
-    assert_eq!(d.socket, PathBuf::from("/tmp/taskmaster-1000.sock"));
+    assert_eq!(d.socket, PathBuf::from("/tmp/taskmaster-1000/taskmaster.sock"));
 }
 
 #[test]
@@ -295,4 +295,20 @@ fn rendering_uses_canonical_forms() {
     ] {
         assert!(text.contains(wanted), "`{wanted}` missing from\n{text}");
     }
+}
+
+#[test]
+fn a_nul_byte_in_the_command_is_refused_where_it_is_written() {
+    assert_error("programs:\n  a:\n    cmd: \"sleep\\01\"\n", &["t.yaml:3:5", "cmd", "NUL"]);
+}
+
+#[test]
+fn thousands_of_env_keys_are_read_and_kept() {
+    let mut text = String::from("programs:\n  a:\n    cmd: a\n    env:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("      K{i}: {i}\n"));
+    }
+    let env = one(&text).env;
+    assert_eq!(env.len(), 20_000);
+    assert_eq!(env["K19999"], "19999");
 }
