@@ -8,7 +8,7 @@
 use crate::config::{ProgramSpec, describe_io};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, pipe2};
 use std::ffi::{CString, OsString};
@@ -251,19 +251,6 @@ fn check_executable(path: &Path) -> Result<(), String> {
     match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
         Ok(()) => Ok(()),
         Err(_) => Err(format!("command at '{shown}' is not executable")),
-    }
-}
-
-/// Sends `signal` to `pid`, or to the process group it leads. A process that is already gone is
-/// not an error.
-pub fn send(pid: Pid, signal: Signal, group: bool) -> Result<(), Errno> {
-    let sent = match group {
-        true => nix::sys::signal::killpg(pid, signal),
-        false => nix::sys::signal::kill(pid, signal),
-    };
-    match sent {
-        Err(Errno::ESRCH) => Ok(()),
-        other => other,
     }
 }
 
