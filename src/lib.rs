@@ -3,6 +3,7 @@
 //! The crate is a functional core (config, state machine, supervisor table, protocol) and an
 //! imperative shell (the event loop, `sys`, sockets, files, the terminal). See DESIGN.md.
 
+pub mod append;
 pub mod cli;
 pub mod client;
 pub mod command;

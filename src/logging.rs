@@ -3,11 +3,12 @@
 //! other mirrors them on the console (above the prompt, or as plain lines). The level can change
 //! and the file can be reopened at run time (reload, log rotation).
 
+use crate::append::{OpenError, open_append};
 use crate::config::{LogLevel, describe_io};
 use slog::{Drain, Level, OwnedKVList, Record};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -27,21 +28,27 @@ impl Console for Stdout {
     }
 }
 
-/// The log file, shared with the drain so that it can be swapped on reopen.
+/// The log file and its path, shared with the drain so that it can be swapped on reopen.
 #[derive(Clone, Default)]
-struct SharedFile(Arc<Mutex<Option<File>>>);
+struct SharedFile(Arc<Mutex<Option<(File, PathBuf)>>>);
+
+impl SharedFile {
+    fn path(&self) -> Option<PathBuf> {
+        self.0.lock().ok().and_then(|f| f.as_ref().map(|(_, p)| p.clone()))
+    }
+}
 
 impl Write for SharedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
-            Some(file) => file.write(buf),
+            Some((file, _)) => file.write(buf),
             None => Ok(buf.len()),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
-            Some(file) => file.flush(),
+            Some((file, _)) => file.flush(),
             None => Ok(()),
         }
     }
@@ -53,7 +60,38 @@ type FileFormat = slog_term::FullFormat<slog_term::PlainSyncDecorator<SharedFile
 struct Root {
     level: Arc<AtomicUsize>,
     file: FileFormat,
+    path: SharedFile,
     console: Option<Arc<dyn Console>>,
+    /// Why the log file cannot be written, while it cannot.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Root {
+    /// A log file on a full disk must not take the daemon down, nor lose lines unseen: the
+    /// failure is said once on the console (and shown by `status`), and again only after a
+    /// write succeeded in between.
+    fn note(&self, written: io::Result<()>) {
+        let Ok(mut failure) = self.failure.lock() else { return };
+        let path = self.path.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let said = match (written, failure.is_some()) {
+            (Ok(()), false) => return,
+            (Ok(()), true) => {
+                *failure = None;
+                format!("the log file {path} can be written again")
+            }
+            (Err(_), true) => return,
+            (Err(e), false) => {
+                let why = format!("couldn't write the log file {path}: {}", describe_io(&e));
+                *failure = Some(why.clone());
+                format!("{why}; log lines are lost until it can be written again")
+            }
+        };
+        if let Some(console) = &self.console {
+            console.line(&said);
+        } else {
+            let _ = writeln!(io::stderr(), "taskmaster: {said}");
+        }
+    }
 }
 
 impl Drain for Root {
@@ -64,8 +102,7 @@ impl Drain for Root {
         if !record.level().is_at_least(level_from(self.level.load(Ordering::Relaxed))) {
             return Ok(());
         }
-        // A log file on a full disk must not take the daemon down: the line is lost, not more.
-        let _ = self.file.log(record, values);
+        self.note(self.file.log(record, values));
         if let Some(console) = &self.console {
             let stamp = chrono::Local::now().format("%H:%M:%S");
             console.line(&format!("{stamp} {} {}", record.level().as_short_str(), record.msg()));
@@ -79,6 +116,7 @@ pub struct Logging {
     logger: slog::Logger,
     level: Arc<AtomicUsize>,
     file: SharedFile,
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Logging {
@@ -90,7 +128,8 @@ impl Logging {
     ) -> Result<Logging, String> {
         let file = SharedFile::default();
         if let Some(path) = path {
-            *file.0.lock().map_err(|_| "log lock poisoned".to_string())? = Some(open_log(path)?);
+            let opened = (open_log(path)?, path.to_path_buf());
+            *file.0.lock().map_err(|_| "log lock poisoned".to_string())? = Some(opened);
         }
         let level_cell = Arc::new(AtomicUsize::new(slog_level(level).as_usize()));
         let format = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(file.clone()))
@@ -98,9 +137,16 @@ impl Logging {
                 write!(out, "{}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f"))
             })
             .build();
-        let root = Root { level: level_cell.clone(), file: format, console };
+        let failure = Arc::new(Mutex::new(None));
+        let root = Root {
+            level: level_cell.clone(),
+            file: format,
+            path: file.clone(),
+            console,
+            failure: failure.clone(),
+        };
         let logger = slog::Logger::root(root.fuse(), slog::o!());
-        Ok(Logging { logger, level: level_cell, file })
+        Ok(Logging { logger, level: level_cell, file, failure })
     }
 
     pub fn log(&self, level: LogLevel, message: &str) {
@@ -118,20 +164,27 @@ impl Logging {
 
     /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
     pub fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
-        let file = path.map(open_log).transpose()?;
+        let file = path.map(|p| open_log(p).map(|f| (f, p.to_path_buf()))).transpose()?;
         if let Ok(mut slot) = self.file.0.lock() {
             *slot = file;
         }
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = None;
+        }
         Ok(())
+    }
+
+    /// Why the log file cannot be written, while it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 }
 
 fn open_log(path: &Path) -> Result<File, String> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| format!("cannot open the log file {}: {}", path.display(), describe_io(&e)))
+    open_append(path).map_err(|e| match e {
+        OpenError::Refused(why) => format!("cannot use the log file: {why}"),
+        OpenError::Failed(why) => format!("cannot open the log file {}: {why}", path.display()),
+    })
 }
 
 fn slog_level(level: LogLevel) -> Level {

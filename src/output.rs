@@ -1,14 +1,17 @@
 //! Child output: each stdout and stderr pipe is read without blocking and appended to its file,
 //! or read and dropped when the stream is not configured. Reads per turn are bounded so that one
 //! flooding child cannot starve the others. A file that cannot be written is reported once, and
-//! again only after a write has succeeded in between; the child keeps running either way.
+//! again only after a write has succeeded in between; the child keeps running either way. The
+//! files are opened before the process is spawned (see `append` for what is refused), and again
+//! on `reopen` (SIGUSR2, for an outside log rotation).
 
+use crate::append::{OpenError, open_append};
 use crate::config::describe_io;
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -24,13 +27,17 @@ const READS_PER_TURN: usize = 8;
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Where a stream's bytes go.
-enum Sink {
+pub enum Sink {
     File {
         file: File,
         path: PathBuf,
     },
     /// Not configured, or the file could not be opened.
     Discard,
+    /// The file could not be opened again by `reopen`: dropped, and tried again at the next.
+    Lost {
+        path: PathBuf,
+    },
 }
 
 struct Stream {
@@ -62,17 +69,47 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// Takes the pipes of a new process. Returns the log lines of files that could not be opened.
+    /// Opens the files a process's two streams go to, before it is spawned. Err: a path that
+    /// must not be written to, a spawn error. A file that cannot be opened is reported (in
+    /// `problems`, once) and its stream dropped.
+    pub fn open(
+        &mut self,
+        name: &str,
+        paths: [Option<&Path>; 2],
+        problems: &mut Vec<String>,
+    ) -> Result<[Sink; 2], String> {
+        let mut open = |path: Option<&Path>| match path {
+            None => Ok(Sink::Discard),
+            Some(path) => self.open_file(name, path, problems),
+        };
+        Ok([open(paths[0])?, open(paths[1])?])
+    }
+
+    fn open_file(&mut self, name: &str, path: &Path, problems: &mut Vec<String>) -> Result<Sink, String> {
+        match open_append(path) {
+            Ok(file) => Ok(Sink::File { file, path: path.to_path_buf() }),
+            Err(OpenError::Refused(why)) => Err(why),
+            Err(OpenError::Failed(why)) => {
+                if self.failing.insert(path.to_path_buf()) {
+                    problems.push(write_failure(name, path, &why));
+                }
+                Ok(Sink::Discard)
+            }
+        }
+    }
+
+    /// Takes the pipes of a new process, with the sinks `open` gave. Returns the log lines of
+    /// pipes that could not be watched.
     pub fn add(
         &mut self,
         registry: &Registry,
         mut next_token: impl FnMut() -> Token,
         pid: Pid,
         name: &str,
-        pipes: [(OwnedFd, Option<&Path>); 2],
+        pipes: [(OwnedFd, Sink); 2],
     ) -> Vec<String> {
         let mut problems = Vec::new();
-        for (fd, path) in pipes {
+        for (fd, sink) in pipes {
             let mut pipe = Receiver::from(fd);
             let token = next_token();
             let registered = pipe
@@ -82,22 +119,43 @@ impl Outputs {
                 problems.push(format!("couldn't watch the output of {name}: {}", describe_io(&e)));
                 continue;
             }
-            let sink = match path {
-                None => Sink::Discard,
-                Some(path) => match open_append(path) {
-                    Ok(file) => Sink::File { file, path: path.to_path_buf() },
-                    Err(e) => {
-                        if self.failing.insert(path.to_path_buf()) {
-                            problems.push(write_failure(name, path, &e));
-                        }
-                        Sink::Discard
-                    }
-                },
-            };
             self.streams.insert(token, Stream { pid, name: name.to_string(), pipe, sink });
             self.by_pid.entry(pid).or_default().push(token);
         }
         problems
+    }
+
+    /// Closes and opens again every output file (after an outside rotation moved them), so that
+    /// output goes to the file at the configured path from now on.
+    pub fn reopen(&mut self, problems: &mut Vec<String>) {
+        let streams: Vec<Token> = self.streams.keys().copied().collect();
+        for token in streams {
+            let Some(stream) = self.streams.get(&token) else { continue };
+            let Sink::File { path, .. } = &stream.sink else { continue };
+            let (path, name) = (path.clone(), stream.name.clone());
+            let sink = match open_append(&path) {
+                Ok(file) => {
+                    self.failing.remove(&path);
+                    Sink::File { file, path }
+                }
+                Err(e) => {
+                    if self.failing.insert(path.clone()) {
+                        problems.push(write_failure(&name, &path, e.message()));
+                    }
+                    // Kept, so the next reopen tries the path again.
+                    Sink::Lost { path }
+                }
+            };
+            if let Some(stream) = self.streams.get_mut(&token) {
+                stream.sink = sink;
+            }
+        }
+    }
+
+    /// The descriptors the streams hold: each pipe, and each open file.
+    pub fn descriptors(&self) -> usize {
+        let files = self.streams.values().filter(|s| matches!(s.sink, Sink::File { .. })).count();
+        self.streams.len() + files
     }
 
     pub fn owns(&self, token: Token) -> bool {
@@ -177,21 +235,29 @@ impl Outputs {
 /// Appends bytes to the stream's file. Returns a log line when the file starts failing.
 fn deliver(stream: &mut Stream, bytes: &[u8], failing: &mut HashSet<PathBuf>) -> Option<String> {
     let Sink::File { file, path } = &mut stream.sink else { return None };
-    match file.write_all(bytes) {
+    match write_all(file, bytes) {
         Ok(()) => {
             failing.remove(path.as_path());
             None
         }
-        Err(e) => failing.insert(path.clone()).then(|| write_failure(&stream.name, path, &e)),
+        Err(e) => failing.insert(path.clone()).then(|| write_failure(&stream.name, path, &describe_io(&e))),
     }
 }
 
-fn write_failure(name: &str, path: &Path, e: &std::io::Error) -> String {
-    format!("couldn't write output of {name} to {}: {}", path.display(), describe_io(e))
+/// Writes all of `bytes`. The file is non-blocking: a device that cannot take more now (a
+/// terminal that is scrolled back, say) loses the rest rather than stopping taskmaster.
+fn write_all(file: &mut File, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match file.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
-/// Opens a child's output file for appending, creating it if missing (close-on-exec, as every
-/// file std opens).
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().append(true).create(true).open(path)
+fn write_failure(name: &str, path: &Path, why: &str) -> String {
+    format!("couldn't write output of {name} to {}: {why}", path.display())
 }
