@@ -16,7 +16,7 @@ use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -43,8 +43,9 @@ pub struct Setup {
     pub files: sys::limits::FileLimits,
 }
 
-/// Descriptors a spawn needs for a moment: two pipes and /dev/null.
-const SPAWN_FDS: usize = 6;
+/// Descriptors a spawn needs at its peak: two output files, two pipes (four ends) and
+/// /dev/null; afterwards the process keeps a pipe end and a file per stream.
+const SPAWN_FDS: usize = 7;
 /// Descriptors kept free for the control socket and the log, so that taskmaster stays reachable
 /// when its processes have used up the rest.
 const RESERVED_FDS: usize = 16;
@@ -87,8 +88,9 @@ impl Daemon {
         setup: Setup,
     ) -> Result<Daemon, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
-        let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH])
+        let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        sys::signals::ignore_stray_signals();
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -134,7 +136,7 @@ impl Daemon {
         let mut events = Events::with_capacity(1024);
         while !self.exiting {
             let timeout = match self.hot.is_empty() {
-                true => self.sup.next_deadline().map(|at| at.saturating_duration_since(Instant::now())),
+                true => self.next_deadline().map(|at| at.saturating_duration_since(Instant::now())),
                 false => Some(Duration::ZERO),
             };
             match self.poll.poll(&mut events, timeout) {
@@ -155,6 +157,9 @@ impl Daemon {
                 self.reap(now);
             }
             self.apply(Input::Tick, now);
+            let mut expired = Vec::new();
+            self.server.expire(self.poll.registry(), now.mono, &mut expired);
+            self.on_client_events(expired, now);
             if std::mem::take(&mut self.answered) {
                 self.next_typed(now);
             }
@@ -180,21 +185,34 @@ impl Daemon {
             }
             t if self.server.owns(t) => {
                 let mut events = Vec::new();
-                if self.server.ready(self.poll.registry(), t, &mut events) {
+                if self.server.ready(self.poll.registry(), t, now.mono, &mut events) {
                     self.hot.push(t);
                 }
-                for event in events {
-                    match event {
-                        ClientEvent::Request(t, request) => self.request(requester(t), request, now),
-                        ClientEvent::Malformed(t, why) => {
-                            self.server.reply(self.poll.registry(), t, &Response::error(why));
-                        }
-                        ClientEvent::Closed(t) => self.apply(Input::Gone { from: requester(t) }, now),
-                    }
-                }
+                self.on_client_events(events, now);
             }
             // A source that closed earlier in this turn.
             _ => {}
+        }
+    }
+
+    fn on_client_events(&mut self, events: Vec<ClientEvent>, now: Now) {
+        for event in events {
+            match event {
+                ClientEvent::Request(t, request) => self.request(requester(t), request, now),
+                ClientEvent::Malformed(t, why) => {
+                    self.server.reply(self.poll.registry(), t, &Response::error(why));
+                }
+                ClientEvent::Closed(t) => self.apply(Input::Gone { from: requester(t) }, now),
+            }
+        }
+    }
+
+    /// When `poll` must wake up at the latest: the supervisor's next deadline, or a client's
+    /// unfinished line timing out.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.sup.next_deadline(), self.server.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -214,6 +232,10 @@ impl Daemon {
                     self.reload(None, false, now);
                 }
                 SIGWINCH => self.typist.resized(),
+                SIGUSR2 => {
+                    self.log.log(LogLevel::Info, "received SIGUSR2, reopening the log files");
+                    self.reopen_logs();
+                }
                 _ => {}
             }
         }
@@ -316,7 +338,7 @@ impl Daemon {
                         queue.push_back(Input::Spawned { id, result });
                     }
                     Action::Signal { pid, signal, group } => {
-                        if let Err(e) = sys::spawn::send(pid, signal, group) {
+                        if let Err(e) = sys::signals::send(pid, signal, group) {
                             let target = if group { "group" } else { "process" };
                             let message =
                                 format!("couldn't send {} to {target} {pid}: {}", signal.as_str(), e.desc());
@@ -336,13 +358,17 @@ impl Daemon {
     fn spawn(&mut self, id: ProcId) -> Result<nix::unistd::Pid, String> {
         let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
         let name = name.to_string();
-        let in_use = self.baseline_fds + self.outputs.len() + self.server.client_count();
+        let in_use = self.baseline_fds + self.outputs.descriptors() + self.server.client_count();
         let limit = self.setup.files.current as usize;
         if in_use + SPAWN_FDS + RESERVED_FDS > limit {
             return Err(format!(
                 "too many open files ({in_use} of {limit} in use, {RESERVED_FDS} kept for control)"
             ));
         }
+        let mut problems = Vec::new();
+        let sinks = self.outputs.open(&name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
+        self.log_all(LogLevel::Error, problems);
+        let [out, err] = sinks?;
         let child = sys::spawn::spawn(&spec, self.setup.files.inherited)?;
         let next = &mut self.next_token;
         let problems = self.outputs.add(
@@ -350,7 +376,7 @@ impl Daemon {
             || take_token(next),
             child.pid,
             &name,
-            [(child.stdout, spec.stdout.as_deref()), (child.stderr, spec.stderr.as_deref())],
+            [(child.stdout, out), (child.stderr, err)],
         );
         self.log_all(LogLevel::Error, problems);
         Ok(child.pid)
@@ -358,6 +384,7 @@ impl Daemon {
 
     /// A request from a client or the console. `reload` is read here, where files are read.
     fn request(&mut self, from: Requester, request: Request, now: Now) {
+        self.sup.set_log_failure(self.log.failure());
         match crate::command::parse(&request.command, &request.args) {
             Ok(crate::command::Command::Reload { dry_run }) => self.reload(Some(from), dry_run, now),
             _ => self.apply(Input::Request { from, request }, now),
@@ -370,6 +397,17 @@ impl Daemon {
         self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
     }
 
+    /// Closes and opens again the main log and every output file (after an outside rotation).
+    fn reopen_logs(&mut self) {
+        let path = self.sup.config().daemon.logfile.clone();
+        if let Err(e) = self.log.reopen(path.as_deref()) {
+            self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
+        }
+        let mut problems = Vec::new();
+        self.outputs.reopen(&mut problems);
+        self.log_all(LogLevel::Error, problems);
+    }
+
     /// A reload was applied: the daemon's own settings follow the new configuration. The log file
     /// is reopened even when its path is the same (after an outside rotation).
     fn reconfigure(&mut self) {
@@ -378,10 +416,18 @@ impl Daemon {
         if let Err(e) = self.log.reopen(daemon.logfile.as_deref()) {
             self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
         }
-        if let Err(e) = self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode)
-        {
-            self.log
-                .log(LogLevel::Error, &format!("{e}; the socket stays at {}", self.server.path().display()));
+        match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
+            Ok(None) => {}
+            Ok(Some(done)) => self.log.log(LogLevel::Info, &done),
+            Err(e) if self.server.is_in_place() => {
+                let path = self.server.path().display();
+                self.log.log(LogLevel::Error, &format!("{e}; the socket stays at {path}"));
+            }
+            Err(e) => {
+                let path = self.server.path().display();
+                let message = format!("{e}; {path} is gone, so taskmasterctl cannot reach taskmaster");
+                self.log.log(LogLevel::Error, &message);
+            }
         }
         self.typist.set_history(daemon.history.clone());
         if let Some(targets) = &self.setup.targets {

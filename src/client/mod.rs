@@ -6,7 +6,7 @@ pub mod shell;
 use crate::command::{self, Command};
 use crate::config::{self, describe_io};
 use crate::control::protocol::{Request, Response};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -55,20 +55,12 @@ pub fn socket_path(socket: Option<&Path>, config_file: Option<&Path>) -> Result<
         None => {
             let found = config::default_path();
             if !found.exists() {
-                let ctx = config::Context::for_file(Path::new("taskmaster.yaml"));
-                return Ok(default_socket(&ctx));
+                return Ok(config::Context::for_file(Path::new("taskmaster.yaml")).default_socket());
             }
             found
         }
     };
     config::load(&file).map(|c| c.daemon.socket).map_err(|e| e.to_string())
-}
-
-fn default_socket(ctx: &config::Context) -> PathBuf {
-    match &ctx.runtime_dir {
-        Some(dir) => dir.join("taskmaster.sock"),
-        None => PathBuf::from(format!("/tmp/taskmaster-{}.sock", ctx.uid)),
-    }
 }
 
 /// A connection to the daemon.
@@ -78,11 +70,43 @@ pub struct Connection {
     path: PathBuf,
 }
 
+/// The longest answer read: as much as taskmaster queues for one client before it drops it.
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// Connects to the socket at `path` and checks who serves it.
+pub fn connect(path: &Path) -> Result<UnixStream, String> {
+    let stream = UnixStream::connect(path).map_err(|e| {
+        let why = describe_io(&e);
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "(taskmaster's socket_mode does not let you in)",
+            _ => "(is taskmaster running?)",
+        };
+        format!("cannot connect to {}: {why} {hint}", path.display())
+    })?;
+    check_peer(&stream, path)?;
+    Ok(stream)
+}
+
+/// Talks only to a daemon run by root or by the user itself (the kernel says who is at the other
+/// end), so that a socket another user put in the way gets no command and forges no answer.
+pub fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), String> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let peer = getsockopt(stream, PeerCredentials)
+        .map_err(|e| format!("cannot tell who serves {}: {}", path.display(), e.desc()))?;
+    let me = nix::unistd::getuid().as_raw();
+    match peer.uid() == me || peer.uid() == 0 {
+        true => Ok(()),
+        false => Err(format!(
+            "{} is served by a program of {}, not by you or root: refusing to talk to it",
+            path.display(),
+            crate::control::socket_file::user_name(peer.uid())
+        )),
+    }
+}
+
 impl Connection {
     pub fn open(path: &Path) -> Result<Connection, String> {
-        let stream = UnixStream::connect(path).map_err(|e| {
-            format!("cannot connect to {}: {} (is taskmaster running?)", path.display(), describe_io(&e))
-        })?;
+        let stream = connect(path)?;
         let writer = stream.try_clone().map_err(|e| describe_io(&e))?;
         Ok(Connection { reader: BufReader::new(stream), writer, path: path.to_path_buf() })
     }
@@ -91,10 +115,12 @@ impl Connection {
     pub fn call(&mut self, request: &Request) -> Result<Response, String> {
         let gone = |why: String| format!("lost the connection to {}: {why}", self.path.display());
         self.writer.write_all(&request.to_line()).map_err(|e| gone(describe_io(&e)))?;
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
+        let mut line = Vec::new();
+        let read = (&mut self.reader).take(MAX_ANSWER as u64 + 1).read_until(b'\n', &mut line);
+        match read {
             Ok(0) => Err(gone("taskmaster closed it".into())),
-            Ok(_) => serde_json::from_str(&line).map_err(|e| gone(format!("unreadable answer ({e})"))),
+            Ok(n) if n > MAX_ANSWER => Err(gone(format!("an answer longer than {MAX_ANSWER} bytes"))),
+            Ok(_) => serde_json::from_slice(&line).map_err(|e| gone(format!("unreadable answer ({e})"))),
             Err(e) => Err(gone(describe_io(&e))),
         }
     }

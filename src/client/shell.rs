@@ -2,7 +2,7 @@
 //! socket (prompt `taskmasterctl> `). One thread and one poll, like the daemon: stdin, the
 //! socket and signals. The daemon going away ends the shell (exit 2) instead of leaving it hung.
 
-use super::{CtlExit, parse};
+use super::{CtlExit, MAX_ANSWER, parse};
 use crate::command::Command;
 use crate::control::protocol::{Request, Response};
 use crate::shell::complete::target_names;
@@ -36,6 +36,8 @@ struct Session {
     socket: UnixStream,
     input: Vec<u8>,
     asked: VecDeque<Asked>,
+    /// What was typed and waits for the answers before it (type-ahead).
+    typed: VecDeque<Typed>,
     editor: Editor,
     targets: Targets,
     color: bool,
@@ -58,6 +60,7 @@ pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
         socket,
         input: Vec::new(),
         asked: VecDeque::new(),
+        typed: VecDeque::new(),
         editor,
         targets,
         color,
@@ -91,8 +94,7 @@ pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
 }
 
 fn connect(poll: &Poll, path: &Path) -> Result<UnixStream, String> {
-    let std = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| format!("cannot connect to {}: {e} (is taskmaster running?)", path.display()))?;
+    let std = super::connect(path)?;
     std.set_nonblocking(true).map_err(|e| e.to_string())?;
     let mut socket = UnixStream::from_std(std);
     poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(|e| e.to_string())?;
@@ -122,17 +124,22 @@ impl Session {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Err(self.gone()),
             }
+            if self.input.len() > MAX_ANSWER && !self.input.contains(&b'\n') {
+                return Err(format!("an answer longer than {MAX_ANSWER} bytes from {}", self.path.display()));
+            }
         }
         while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.input.drain(..=end).collect();
             let response: Response =
                 serde_json::from_slice(&line).map_err(|e| format!("unreadable answer: {e}"))?;
-            self.on_answer(response)?;
+            if let Some(exit) = self.on_answer(response)? {
+                return Ok(Some(exit));
+            }
         }
         Ok(None)
     }
 
-    fn on_answer(&mut self, response: Response) -> Result<(), String> {
+    fn on_answer(&mut self, response: Response) -> Result<Option<CtlExit>, String> {
         match self.asked.pop_front() {
             Some(Asked::Typed(command)) => {
                 if !response.output.is_empty() {
@@ -140,27 +147,14 @@ impl Session {
                 }
                 match command {
                     // The whole status names every process: nothing more to ask.
-                    Command::Status(targets) if targets.is_empty() => {
-                        self.learn_names(&response);
-                        self.prompt_when_idle()
-                    }
-                    _ => self.send(&Request::new("status", &[]), Asked::Names),
+                    Command::Status(targets) if targets.is_empty() => self.learn_names(&response),
+                    _ => self.send(&Request::new("status", &[]), Asked::Names)?,
                 }
             }
-            Some(Asked::Names) => {
-                self.learn_names(&response);
-                self.prompt_when_idle()
-            }
-            None => Ok(()),
+            Some(Asked::Names) => self.learn_names(&response),
+            None => {}
         }
-    }
-
-    fn prompt_when_idle(&mut self) -> Result<(), String> {
-        if !self.asked.is_empty() {
-            return Ok(());
-        }
-        let typed = self.editor.prompt();
-        self.on_typed(typed).map(|_| ())
+        self.next_typed()
     }
 
     fn learn_names(&mut self, response: &Response) {
@@ -181,41 +175,58 @@ impl Session {
         }
     }
 
+    /// Keys from the terminal: queued behind what waits for an answer.
     fn on_typed(&mut self, typed: Vec<Typed>) -> Result<Option<CtlExit>, String> {
         for t in typed {
             match t {
+                Typed::HangUp => return Ok(Some(CtlExit::Ok)),
+                Typed::Interrupt => {}
+                Typed::Line(_) | Typed::Eof => self.typed.push_back(t),
+            }
+        }
+        self.next_typed()
+    }
+
+    /// Runs the typed lines one after another, each once the one before it has its answer (as
+    /// taskmaster's own shell does); with nothing left, shows the prompt.
+    fn next_typed(&mut self) -> Result<Option<CtlExit>, String> {
+        while self.asked.is_empty() {
+            let Some(next) = self.typed.pop_front() else {
+                let typed = self.editor.prompt();
+                if typed.is_empty() {
+                    return Ok(None);
+                }
+                for t in typed {
+                    match t {
+                        Typed::HangUp => return Ok(Some(CtlExit::Ok)),
+                        Typed::Interrupt => {}
+                        Typed::Line(_) | Typed::Eof => self.typed.push_back(t),
+                    }
+                }
+                continue;
+            };
+            let line = match next {
+                Typed::Line(line) => line,
                 Typed::Eof => {
                     println!();
                     return Ok(Some(CtlExit::Ok));
                 }
-                Typed::Interrupt => {}
-                Typed::HangUp => return Ok(Some(CtlExit::Ok)),
-                Typed::Line(line) => {
-                    let words = match shell_words::split(&line) {
-                        Ok(words) => words,
-                        Err(_) => {
-                            eprintln!("unterminated quote in: {line}");
-                            continue;
-                        }
-                    };
-                    if words.is_empty() {
-                        continue;
-                    }
-                    match parse(&words) {
-                        Ok((_, Command::Quit)) => return Ok(Some(CtlExit::Ok)),
-                        Ok((request, command)) => {
-                            self.send(&request, Asked::Typed(command))?;
-                            return Ok(None);
-                        }
-                        Err(message) => eprintln!("{message}"),
-                    }
+                Typed::Interrupt | Typed::HangUp => continue,
+            };
+            let words = match shell_words::split(&line) {
+                Ok(words) => words,
+                Err(_) => {
+                    eprintln!("unterminated quote in: {line}");
+                    continue;
                 }
+            };
+            if words.is_empty() {
+                continue;
             }
-        }
-        if self.asked.is_empty() {
-            let typed = self.editor.prompt();
-            if !typed.is_empty() {
-                return self.on_typed(typed);
+            match parse(&words) {
+                Ok((_, Command::Quit)) => return Ok(Some(CtlExit::Ok)),
+                Ok((request, command)) => self.send(&request, Asked::Typed(command))?,
+                Err(message) => eprintln!("{message}"),
             }
         }
         Ok(None)
@@ -230,10 +241,10 @@ impl Session {
                     let _ = self.poll.registry().deregister(&mut self.socket);
                     self.socket = connect(&self.poll, &self.path)?;
                     self.asked.clear();
+                    self.typed.clear();
                     self.input.clear();
                     println!("(no longer waiting; the command goes on: see `status`)");
-                    let typed = self.editor.prompt();
-                    return self.on_typed(typed);
+                    return self.next_typed();
                 }
                 SIGINT => self.editor.clear_line(),
                 SIGWINCH => self.editor.resized(),

@@ -97,6 +97,11 @@ impl LineBuffer {
         }
         out
     }
+
+    /// Whether an unfinished line is held.
+    pub fn has_partial(&self) -> bool {
+        !self.pending.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
 //! The control socket's server side: the listener, one buffer pair per client, partial reads and
-//! writes. Every socket is non-blocking; a client that sends too much, or reads too little, is
-//! held back or dropped, never waited for.
+//! writes. Every socket is non-blocking; a client that sends too much, reads too little, or
+//! leaves a line unfinished is held back or dropped, never waited for. Every request gets its
+//! answer, also when the client closed its writing side right after sending it.
 
 use super::protocol::{Framed, LineBuffer, Request, Response};
-use crate::config::{Mode, describe_io};
+use super::socket_file::{self, SocketFile};
+use crate::config::Mode;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Stop reading a client's requests while this much of its answers is still unsent.
 const BACKLOG_PAUSE: usize = 1024 * 1024;
@@ -17,13 +21,47 @@ const BACKLOG_PAUSE: usize = 1024 * 1024;
 const BACKLOG_LIMIT: usize = 16 * 1024 * 1024;
 /// Bytes read from one client per turn.
 const READ_BUDGET: usize = 256 * 1024;
+/// Requests of one client handled per turn; the rest wait for the next turn, after the others.
+const REQUESTS_PER_TURN: usize = 16;
+/// Clients connected at once; more are answered with an error and closed.
+pub const MAX_CLIENTS: usize = 256;
+/// A client that leaves a line unfinished for this long is dropped.
+pub const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Client {
     stream: UnixStream,
     input: LineBuffer,
+    /// Complete lines read but not handled yet (beyond this turn's share).
+    lines: VecDeque<Vec<u8>>,
     output: Vec<u8>,
     /// The interest currently registered, to re-register only on change.
     interest: Interest,
+    /// Requests handed to the loop and not answered yet.
+    unanswered: usize,
+    /// The client has closed its writing side: it is answered, then closed.
+    done_sending: bool,
+    /// Since when its input holds an unfinished line.
+    partial_since: Option<Instant>,
+}
+
+impl Client {
+    fn new(stream: UnixStream) -> Client {
+        Client {
+            stream,
+            input: LineBuffer::default(),
+            lines: VecDeque::new(),
+            output: Vec::new(),
+            interest: Interest::READABLE,
+            unanswered: 0,
+            done_sending: false,
+            partial_since: None,
+        }
+    }
+
+    /// Nothing more will come from it and nothing more is owed to it.
+    fn finished(&self) -> bool {
+        self.done_sending && self.unanswered == 0 && self.lines.is_empty() && self.output.is_empty()
+    }
 }
 
 /// What happened on a client connection.
@@ -37,59 +75,47 @@ pub enum ClientEvent {
 
 pub struct Server {
     listener: UnixListener,
-    path: PathBuf,
+    file: SocketFile,
     clients: HashMap<Token, Client>,
+    /// A descriptor kept open to be given up when the process has none left, so that a
+    /// connection can still be accepted and told why it is refused (instead of waiting unseen).
+    spare: Option<File>,
 }
 
 impl Server {
-    /// Binds the socket: a stale file (nobody answers) is replaced, a live daemon is refused.
+    /// Binds the socket (see `socket_file::bind` for what it checks first).
     pub fn bind(path: &Path, mode: Mode) -> Result<Server, String> {
-        let shown = path.display();
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) if !meta.file_type().is_socket() => {
-                return Err(format!("{shown} exists and is not a socket; not replacing it"));
-            }
-            Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
-                Ok(_) => return Err(format!("another taskmaster is already serving {shown}")),
-                Err(_) => {
-                    std::fs::remove_file(path).map_err(|e| {
-                        format!("cannot replace the stale socket {shown}: {}", describe_io(&e))
-                    })?;
-                }
-            },
-            Err(_) => {}
-        }
-        // Created with no permission for others, then opened up to `socket_mode`, so there is no
-        // moment when a wider mode applies. The daemon has one thread: the umask change is safe.
-        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let bound = UnixListener::bind(path);
-        nix::sys::stat::umask(old);
-        let listener = bound.map_err(|e| format!("cannot listen on {shown}: {}", describe_io(&e)))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.0))
-            .map_err(|e| format!("cannot set the mode of {shown}: {}", describe_io(&e)))?;
-        Ok(Server { listener, path: path.to_path_buf(), clients: HashMap::new() })
+        let (listener, file) = socket_file::bind(path, mode)?;
+        Ok(Server { listener, file, clients: HashMap::new(), spare: spare() })
     }
 
-    /// Moves the listener to `path` (a reload changed it) and applies `mode`; clients already
-    /// connected stay. On failure nothing changes.
+    /// Applies a reload's socket settings: moves the listener to `path` when it changed, binds
+    /// it again when the socket file was removed or replaced, and sets `mode`. Clients already
+    /// connected stay. On failure nothing changes. Returns what was done, for the log.
     pub fn rebind(
         &mut self,
         registry: &Registry,
         token: Token,
         path: &Path,
         mode: Mode,
-    ) -> Result<(), String> {
-        if path == self.path {
-            return std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.0))
-                .map_err(|e| format!("cannot set the mode of {}: {}", path.display(), describe_io(&e)));
+    ) -> Result<Option<String>, String> {
+        let again = path == self.file.path();
+        if again && self.file.is_in_place() {
+            return self.file.set_mode(mode).map(|()| None);
         }
-        let mut fresh = Server::bind(path, mode)?;
-        fresh.register(registry, token).map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+        let (mut listener, file) = socket_file::bind(path, mode)?;
+        registry
+            .register(&mut listener, token, Interest::READABLE)
+            .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
         let _ = registry.deregister(&mut self.listener);
-        std::mem::swap(&mut self.listener, &mut fresh.listener);
-        std::mem::swap(&mut self.path, &mut fresh.path);
-        // `fresh` now holds the old listener and path: dropping it removes the old socket file.
-        Ok(())
+        self.listener = listener;
+        // The old file is removed when it drops, if it is still the one this server made.
+        let old = std::mem::replace(&mut self.file, file);
+        let done = match again {
+            true => format!("the socket {} was gone: it is bound again", path.display()),
+            false => format!("the socket moved from {} to {}", old.path().display(), path.display()),
+        };
+        Ok(Some(done))
     }
 
     pub fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
@@ -97,7 +123,12 @@ impl Server {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
+    }
+
+    /// Whether the socket file at the path is still the one this server listens on.
+    pub fn is_in_place(&self) -> bool {
+        self.file.is_in_place()
     }
 
     pub fn owns(&self, token: Token) -> bool {
@@ -108,48 +139,70 @@ impl Server {
         self.clients.len()
     }
 
-    /// Accepts every pending connection.
+    /// Accepts every pending connection. Past `MAX_CLIENTS`, or with no descriptor left, a
+    /// connection is accepted only to be told why it is refused, then closed.
     pub fn accept(&mut self, registry: &Registry, mut next_token: impl FnMut() -> Token) {
         loop {
             match self.listener.accept() {
+                Ok((stream, _)) if self.clients.len() >= MAX_CLIENTS => {
+                    refuse(stream, &format!("too many clients ({MAX_CLIENTS}); try again later"));
+                }
                 Ok((mut stream, _)) => {
                     let token = next_token();
                     if registry.register(&mut stream, token, Interest::READABLE).is_ok() {
-                        let client = Client {
-                            stream,
-                            input: LineBuffer::default(),
-                            output: Vec::new(),
-                            interest: Interest::READABLE,
-                        };
-                        self.clients.insert(token, client);
+                        self.clients.insert(token, Client::new(stream));
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // WouldBlock: all taken. Anything else (EMFILE...): try again on the next event.
+                Err(e) if is_out_of_descriptors(&e) && self.spare.is_some() => {
+                    // The listener is edge-triggered: a connection left in the backlog would not
+                    // be reported again. Give up the spare to take it and say why.
+                    self.spare = None;
+                    if let Ok((stream, _)) = self.listener.accept() {
+                        refuse(stream, "taskmaster has no file descriptor left; try again later");
+                    }
+                    self.spare = spare();
+                    if self.spare.is_none() {
+                        return;
+                    }
+                }
+                // WouldBlock: all taken.
                 Err(_) => return,
             }
         }
     }
 
-    /// Handles readiness on a client: reads requests, flushes answers. Returns true when the
-    /// read budget ran out with input possibly left: call again next turn (readiness is
+    /// Handles readiness on a client: reads requests, flushes answers. Returns true when it must
+    /// be called again next turn (input left beyond this turn's share: readiness is
     /// edge-triggered and will not say so again).
-    pub fn ready(&mut self, registry: &Registry, token: Token, events: &mut Vec<ClientEvent>) -> bool {
+    pub fn ready(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        events: &mut Vec<ClientEvent>,
+    ) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         let mut closed = flush(client).is_err();
         let mut budget = READ_BUDGET;
         let mut buf = [0u8; 16 * 1024];
-        while !closed && budget > 0 && client.output.len() < BACKLOG_PAUSE {
+        while !closed
+            && !client.done_sending
+            && budget > 0
+            && client.lines.len() < REQUESTS_PER_TURN
+            && client.output.len() < BACKLOG_PAUSE
+        {
             match client.stream.read(&mut buf) {
-                Ok(0) => closed = true,
+                // The end of its input: gone altogether, or only done sending (`nc -N`, socat).
+                Ok(0) => match peer_gone(&client.stream) {
+                    true => closed = true,
+                    false => client.done_sending = true,
+                },
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
                     for framed in client.input.push(&buf[..n]) {
                         match framed {
-                            Framed::Line(line) => match Request::from_line(&line) {
-                                Ok(request) => events.push(ClientEvent::Request(token, request)),
-                                Err(why) => events.push(ClientEvent::Malformed(token, why)),
-                            },
+                            Framed::Line(line) => client.lines.push_back(line),
                             Framed::TooLong => closed = true,
                         }
                     }
@@ -164,20 +217,61 @@ impl Server {
             events.push(ClientEvent::Closed(token));
             return false;
         }
+        for _ in 0..REQUESTS_PER_TURN {
+            let Some(line) = client.lines.pop_front() else { break };
+            client.unanswered += 1;
+            events.push(match Request::from_line(&line) {
+                Ok(request) => ClientEvent::Request(token, request),
+                Err(why) => ClientEvent::Malformed(token, why),
+            });
+        }
+        client.partial_since = match client.input.has_partial() {
+            true => client.partial_since.or(Some(now)),
+            false => None,
+        };
+        let more = !client.lines.is_empty() || (budget == 0 && !client.done_sending);
+        if client.finished() {
+            self.drop_client(registry, token);
+            return false;
+        }
         self.update_interest(registry, token);
-        budget == 0
+        more
     }
 
     /// Queues an answer and sends what the socket takes now. Returns false if the client is gone.
     pub fn reply(&mut self, registry: &Registry, token: Token, response: &Response) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
+        client.unanswered = client.unanswered.saturating_sub(1);
         client.output.extend_from_slice(&response.to_line());
         if flush(client).is_err() || client.output.len() > BACKLOG_LIMIT {
             self.drop_client(registry, token);
             return false;
         }
+        if client.finished() {
+            self.drop_client(registry, token);
+            return true;
+        }
         self.update_interest(registry, token);
         true
+    }
+
+    /// When the next unfinished line times out, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.clients.values().filter_map(|c| c.partial_since).min().map(|since| since + PARTIAL_TIMEOUT)
+    }
+
+    /// Drops the clients that left a line unfinished for `PARTIAL_TIMEOUT`.
+    pub fn expire(&mut self, registry: &Registry, now: Instant, events: &mut Vec<ClientEvent>) {
+        let late: Vec<Token> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.partial_since.is_some_and(|since| since + PARTIAL_TIMEOUT <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            self.drop_client(registry, token);
+            events.push(ClientEvent::Closed(token));
+        }
     }
 
     /// Sends what is still queued, for a last time before exit.
@@ -207,12 +301,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// Writes as much queued output as the socket takes. Err: the peer is gone.
 fn flush(client: &mut Client) -> Result<(), ()> {
     let mut sent = 0;
@@ -226,5 +314,34 @@ fn flush(client: &mut Client) -> Result<(), ()> {
         }
     }
     client.output.drain(..sent);
+    if client.output.is_empty() {
+        // A large answer must not keep its memory once sent.
+        client.output.shrink_to(4096);
+    }
     Ok(())
+}
+
+/// After the end of a client's input: whether it closed the connection altogether (hang-up)
+/// rather than only its writing side.
+fn peer_gone(stream: &UnixStream) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0].revents().is_none_or(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(_) => true,
+    }
+}
+
+/// Tells a connection it is refused (one error answer, if the socket takes it now) and closes it.
+fn refuse(mut stream: UnixStream, why: &str) {
+    let _ = stream.write(&Response::error(why).to_line());
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The spare descriptor (see `Server::spare`).
+fn spare() -> Option<File> {
+    File::open("/dev/null").ok()
 }

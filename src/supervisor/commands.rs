@@ -10,6 +10,7 @@ use crate::control::protocol::{Request, Response};
 use crate::process::{self, ProcState};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 
 /// What a command does to one process in a given state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,11 +127,17 @@ impl Supervisor {
     }
 
     /// The processes named by `targets`, each once, with whether it was named alone; unknown
-    /// targets become error items.
+    /// targets become error items. Linear in the targets and the processes they name: a target
+    /// given twice is looked at once.
     fn resolve(&self, targets: &[String]) -> (Vec<(ProcId, bool)>, Vec<Item>) {
         let mut chosen: Vec<(ProcId, bool)> = Vec::new();
+        let mut index: HashMap<ProcId, usize> = HashMap::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut errors = Vec::new();
         for target in targets {
+            if !seen.insert(target.as_str()) {
+                continue;
+            }
             let found = match self.select(target) {
                 Ok(Selection::One(id)) => vec![(id, true)],
                 Ok(Selection::Group(ids)) => ids.into_iter().map(|id| (id, false)).collect(),
@@ -140,9 +147,12 @@ impl Supervisor {
                 }
             };
             for (id, alone) in found {
-                match chosen.iter_mut().find(|(c, _)| *c == id) {
-                    Some(existing) => existing.1 |= alone,
-                    None => chosen.push((id, alone)),
+                match index.get(&id) {
+                    Some(&at) => chosen[at].1 |= alone,
+                    None => {
+                        index.insert(id, chosen.len());
+                        chosen.push((id, alone));
+                    }
                 }
             }
         }
@@ -150,6 +160,13 @@ impl Supervisor {
     }
 
     fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Response> {
+        if self.waits.count(from) >= waits::MAX_WAITS {
+            return Some(Response::error(format!(
+                "too many commands waiting for their answers on this connection (at most {}); \
+                 wait for some of them to finish",
+                waits::MAX_WAITS
+            )));
+        }
         let (chosen, mut items) = self.resolve(targets);
         let mut waiting = Vec::new();
         for (id, alone) in chosen {
@@ -210,6 +227,9 @@ impl Supervisor {
         let width = name_width(self.procs.values().map(|p| p.name.as_str()));
         let mut lines: Vec<String> = ids.iter().map(|id| status_line(&self.procs[id], width, now)).collect();
         lines.extend(errors.iter().map(|e| format!("{}: {}", e.name, e.message)));
+        if let Some(failure) = &self.log_failure {
+            lines.push(format!("warning: {failure}"));
+        }
         let data: Vec<Value> = ids.iter().map(|id| status_json(&self.procs[id], now)).collect();
         Response { ok: errors.is_empty(), output: lines.join("\n"), data: json!(data) }
     }

@@ -145,6 +145,8 @@ pub struct Supervisor {
     shutdown_waiters: Vec<Requester>,
     /// Taskmaster's own pid, for `pid`.
     own_pid: u32,
+    /// Why the main log cannot be written, while it cannot: `status` says so.
+    log_failure: Option<String>,
     actions: Vec<Action>,
 }
 
@@ -161,6 +163,7 @@ impl Supervisor {
             phase: Phase::Running,
             shutdown_waiters: Vec::new(),
             own_pid,
+            log_failure: None,
             actions: Vec::new(),
         };
         for spec in config.programs.values() {
@@ -240,6 +243,11 @@ impl Supervisor {
 
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
         self.procs.values()
+    }
+
+    /// Tells the supervisor whether the main log can be written (the event loop knows).
+    pub fn set_log_failure(&mut self, failure: Option<String>) {
+        self.log_failure = failure;
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -1,0 +1,126 @@
+//! The control socket's file: where it may be bound and what may be replaced there. A stale
+//! socket of the user's own is replaced, a live one (another taskmaster) refused, and anything
+//! that belongs to another user is left alone. The default folder under /tmp is the user's own
+//! (created 0700, checked). On exit only the very file this taskmaster bound is removed, never
+//! one another daemon put at the same path since.
+
+use crate::config::{Mode, describe_io, private_socket_dir};
+use mio::net::UnixListener;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The socket file this taskmaster made, known by its device and inode.
+pub struct SocketFile {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+/// Binds a listener at `path` with permissions `mode`.
+pub fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile), String> {
+    let shown = path.display();
+    let me = nix::unistd::geteuid().as_raw();
+    if let Some(dir) = path.parent()
+        && dir == private_socket_dir(me)
+    {
+        ensure_private_dir(dir, me)?;
+    }
+    clear_stale(path, me)?;
+    // Created with no permission for others, then opened up to `socket_mode`, so there is no
+    // moment when a wider mode applies. The daemon has one thread: the umask change is safe.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(|e| format!("cannot listen on {shown}: {}", describe_io(&e)))?;
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot look at {shown} after binding it: {}", describe_io(&e)))?;
+    let file = SocketFile { path: path.to_path_buf(), identity: (meta.dev(), meta.ino()) };
+    file.set_mode(mode)?;
+    Ok((listener, file))
+}
+
+impl SocketFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file at the path is still the socket this taskmaster bound.
+    pub fn is_in_place(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
+    }
+
+    pub fn set_mode(&self, mode: Mode) -> Result<(), String> {
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode.0))
+            .map_err(|e| format!("cannot set the mode of {}: {}", self.path.display(), describe_io(&e)))
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.is_in_place() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What is at `path` before binding: nothing, a stale socket of ours (removed), or a refusal.
+fn clear_stale(path: &Path, me: u32) -> Result<(), String> {
+    let shown = path.display();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot look at {shown}: {}", describe_io(&e))),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(format!("{shown} exists and is not a socket; not replacing it"));
+    }
+    let owner = meta.uid();
+    let live = std::os::unix::net::UnixStream::connect(path).is_ok();
+    match (live, owner == me) {
+        (true, true) => Err(format!("another taskmaster is already serving {shown}")),
+        (true, false) => Err(format!(
+            "{shown} is served by a program of {}, not yours; refusing to use it (choose another `socket`)",
+            user_name(owner)
+        )),
+        (false, false) if me != 0 => Err(format!(
+            "{shown} is a stale socket of {}; not removing another user's file (choose another `socket`)",
+            user_name(owner)
+        )),
+        (false, _) => std::fs::remove_file(path)
+            .map_err(|e| format!("cannot replace the stale socket {shown}: {}", describe_io(&e))),
+    }
+}
+
+/// Makes sure `dir` is a folder that only user `me` can enter: created 0700 if missing; one
+/// that belongs to someone else is refused; one of the user's own with a wider mode is narrowed.
+fn ensure_private_dir(dir: &Path, me: u32) -> Result<(), String> {
+    let shown = dir.display();
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create the socket folder {shown}: {}", describe_io(&e))),
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot look at the socket folder {shown}: {}", describe_io(&e)))?;
+    if !meta.file_type().is_dir() {
+        return Err(format!("{shown} is not a folder; remove it or choose another `socket`"));
+    }
+    if meta.uid() != me {
+        return Err(format!(
+            "the socket folder {shown} belongs to {}, not to you; remove it or choose another `socket`",
+            user_name(meta.uid())
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {shown} private: {}", describe_io(&e)))?;
+    }
+    Ok(())
+}
+
+/// `uid 1000 (alice)`, or `uid 1000` when the user has no name.
+pub fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => format!("uid {uid} ({})", user.name),
+        _ => format!("uid {uid}"),
+    }
+}
