@@ -37,8 +37,10 @@ pub fn open_append(path: &Path) -> Result<File, OpenError> {
         o.append(true).create(true).custom_flags(libc::O_NONBLOCK | nofollow);
         o
     };
+    // O_NOFOLLOW fails on a link (ELOOP, or EACCES for O_CREAT in a sticky folder on some
+    // kernels): the link is looked at, then followed if it may be.
     let file = match options(false).open(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
             check_link(path)?;
             options(true).open(path)
         }

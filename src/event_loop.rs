@@ -41,6 +41,20 @@ pub struct Setup {
     /// The names Tab completes from, kept in line with the programs.
     pub targets: Option<Targets>,
     pub files: sys::limits::FileLimits,
+    /// The record of the programs' process groups, for the next taskmaster if this one is killed.
+    pub groups: crate::leftovers::Groups,
+    /// From `watch_signals`, taken by the loop.
+    pub signals: Option<Signals>,
+}
+
+/// Takes over the signals taskmaster handles and ignores the stray ones (taskmaster(1),
+/// SIGNALS). Called before the socket is bound: once the socket is there, someone may send a
+/// SIGHUP, and it must reload, not kill.
+pub fn watch_signals() -> Result<Signals, String> {
+    let signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    sys::signals::ignore_stray_signals();
+    Ok(signals)
 }
 
 /// Descriptors a spawn needs at its peak: two output files, two pipes (four ends) and
@@ -85,12 +99,10 @@ impl Daemon {
         console: Arc<dyn Console>,
         mut server: Server,
         typist: Typist,
-        setup: Setup,
+        mut setup: Setup,
     ) -> Result<Daemon, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
-        let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
-            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-        sys::signals::ignore_stray_signals();
+        let mut signals = setup.signals.take().ok_or("the signals were not set up")?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -165,6 +177,8 @@ impl Daemon {
             }
         }
         self.server.flush_all();
+        // Every process was stopped and reaped: nothing is left for a next taskmaster to clean.
+        self.setup.groups.remove();
         Ok(())
     }
 
@@ -262,6 +276,7 @@ impl Daemon {
         sys::reap::reap_all(|pid| sup.name_of_pid(pid).is_some(), |pid, exit| reaped.push((pid, exit)));
         for (pid, exit) in reaped {
             let mut problems = Vec::new();
+            problems.extend(self.setup.groups.ended(pid.as_raw()));
             self.outputs.drain(self.poll.registry(), pid, &mut problems);
             self.log_all(LogLevel::Error, problems);
             self.apply(Input::Reaped { pid, exit }, now);
@@ -379,6 +394,9 @@ impl Daemon {
             [(child.stdout, out), (child.stderr, err)],
         );
         self.log_all(LogLevel::Error, problems);
+        if let Some(problem) = self.setup.groups.started(child.pid.as_raw()) {
+            self.log.log(LogLevel::Warn, &problem);
+        }
         Ok(child.pid)
     }
 
@@ -418,7 +436,11 @@ impl Daemon {
         }
         match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
             Ok(None) => {}
-            Ok(Some(done)) => self.log.log(LogLevel::Info, &done),
+            Ok(Some(done)) => {
+                self.log.log(LogLevel::Info, &done);
+                let moved = self.setup.groups.move_to(crate::leftovers::path_for(self.server.path()));
+                self.log_all(LogLevel::Warn, moved.into_iter().collect());
+            }
             Err(e) if self.server.is_in_place() => {
                 let path = self.server.path().display();
                 self.log.log(LogLevel::Error, &format!("{e}; the socket stays at {path}"));

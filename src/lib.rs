@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod control;
 pub mod event_loop;
+pub mod leftovers;
 pub mod logging;
 pub mod output;
 pub mod process;

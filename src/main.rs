@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::Mutex;
 use taskmaster::cli::{self, Options, Parsed};
+use taskmaster::config::LogLevel;
 use taskmaster::control::server::Server;
 use taskmaster::event_loop::{Daemon, Setup};
 use taskmaster::logging::{Console, Logging, Stdout};
@@ -14,7 +15,7 @@ use taskmaster::shell::Typist;
 use taskmaster::shell::complete::target_names;
 use taskmaster::shell::editor::{Editor, Targets};
 use taskmaster::shell::lines::LineReader;
-use taskmaster::{Exit, VERSION, config};
+use taskmaster::{Exit, VERSION, config, leftovers};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,9 +69,29 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
+    let signals = taskmaster::event_loop::watch_signals()?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
-    let setup =
-        Setup { config_path: path.to_path_buf(), cli_level: options.loglevel, targets: Some(targets), files };
+    // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
+    // was left by one that was killed. That goes before anything starts.
+    let groups_file = leftovers::path_for(server.path());
+    for line in leftovers::clean_up(&groups_file) {
+        log.log(LogLevel::Warn, &line);
+    }
+    let (groups, problem) = leftovers::Groups::create(groups_file);
+    if let Some(problem) = problem {
+        log.log(
+            LogLevel::Warn,
+            &format!("{problem}; a taskmaster killed with SIGKILL could leave processes behind"),
+        );
+    }
+    let setup = Setup {
+        config_path: path.to_path_buf(),
+        cli_level: options.loglevel,
+        targets: Some(targets),
+        files,
+        groups,
+        signals: Some(signals),
+    };
     Daemon::new(config, log, console, server, typist, setup)?.run()
 }
 

@@ -231,3 +231,154 @@ fn shutdown_answers_once_everything_is_stopped() {
     assert!(!alive(pid), "already gone when the answer came");
     assert_eq!(d.wait_exit(), Some(0));
 }
+
+/// Sends `lines`, closes the writing side (as `nc -N` and socat do), and reads every answer.
+fn ask_and_half_close(socket: &std::path::Path, lines: &str) -> Vec<serde_json::Value> {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.write_all(lines.as_bytes()).expect("send");
+    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read to the end");
+    text.lines().map(|l| serde_json::from_str(l).expect("json")).collect()
+}
+
+#[test]
+fn a_client_that_half_closes_after_its_requests_gets_every_answer() {
+    let d = Daemon::start(TWO);
+    d.wait_state("a", "RUNNING");
+    let answers =
+        ask_and_half_close(&d.socket(), "{\"command\":\"pid\"}\n{\"command\":\"status\",\"args\":[\"a\"]}\n");
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0]["data"], d.pid());
+    assert_eq!(answers[1]["data"][0]["state"], "RUNNING");
+    // A command that answers later: the connection stays until it has its answer.
+    let answers = ask_and_half_close(&d.socket(), "{\"command\":\"stop\",\"args\":[\"a\"]}\n");
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0]["output"], "a: stopped");
+    assert_eq!(d.state("a"), "STOPPED");
+}
+
+#[test]
+fn a_deleted_socket_is_bound_again_by_a_reload() {
+    let d = Daemon::start(TWO);
+    std::fs::remove_file(d.socket()).expect("remove the socket");
+    d.signal(Signal::SIGHUP);
+    d.wait_log("was gone: it is bound again");
+    assert_eq!(d.call("pid", &[])["data"], d.pid());
+    assert!(!d.log().contains("the socket stays at"), "{}", d.log());
+}
+
+#[test]
+fn an_exiting_taskmaster_removes_only_its_own_socket() {
+    let mut first = Daemon::start(TWO);
+    // Someone removes the first one's socket and starts a second taskmaster on the same path.
+    std::fs::remove_file(first.socket()).expect("remove");
+    let mut second = Command::new(TASKMASTER)
+        .args(["--no-shell", "-q", "-c"])
+        .arg(&first.config)
+        .current_dir(first.dir.path())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the second");
+    let second_pid = second.id() as i32;
+    wait_until("the second to answer", || UnixStream::connect(first.socket()).ok());
+    assert_eq!(first.call("pid", &[])["data"], second_pid);
+    first.signal(Signal::SIGTERM);
+    assert_eq!(first.wait_exit(), Some(0));
+    assert!(first.socket().exists(), "the second taskmaster's socket stays");
+    assert_eq!(first.call("pid", &[])["data"], second_pid);
+    kill(Pid::from_raw(second_pid), Signal::SIGTERM).expect("term");
+    assert_eq!(second.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
+fn clients_past_the_limit_are_told_why_and_the_rest_are_served() {
+    let d = Daemon::start(TWO);
+    let held: Vec<UnixStream> = (0..256).map(|_| UnixStream::connect(d.socket()).expect("connect")).collect();
+    // Each held connection is accepted before the extra one (a request answered proves it).
+    for s in &held {
+        let mut s = s.try_clone().expect("clone");
+        s.write_all(b"{\"command\":\"version\"}\n").expect("send");
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).expect("answer");
+    }
+    let mut extra = UnixStream::connect(d.socket()).expect("connect");
+    let mut text = String::new();
+    extra.read_to_string(&mut text).expect("read");
+    let answer: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["output"], "too many clients (256); try again later");
+    drop(held);
+    wait_until("a place again", || (d.call("version", &[])["ok"] == true).then_some(()));
+}
+
+#[test]
+fn stray_signals_do_not_end_taskmaster_nor_touch_its_programs() {
+    let d = Daemon::start(TWO);
+    let pid = d.wait_state("a", "RUNNING")["pid"].as_i64().expect("pid");
+    let rt = nix::libc::SIGRTMIN();
+    let numbers = [
+        nix::libc::SIGUSR1,
+        nix::libc::SIGUSR2,
+        nix::libc::SIGALRM,
+        nix::libc::SIGPIPE,
+        nix::libc::SIGVTALRM,
+        nix::libc::SIGPROF,
+        nix::libc::SIGIO,
+        nix::libc::SIGPWR,
+        nix::libc::SIGSTKFLT,
+        nix::libc::SIGXCPU,
+        nix::libc::SIGXFSZ,
+        rt,
+        rt + 5,
+        nix::libc::SIGRTMAX(),
+    ];
+    for signo in numbers {
+        // kill(1), since realtime signals have no `Signal` value.
+        let sent = Command::new("kill").arg(format!("-{signo}")).arg(d.pid().to_string()).status();
+        assert!(sent.expect("run kill").success(), "send {signo}");
+        // A request answered after each signal: it was handled (or ignored), not fatal.
+        assert_eq!(d.call("pid", &[])["data"], d.pid(), "after signal {signo}");
+    }
+    assert_eq!(d.process("a")["pid"].as_i64(), Some(pid));
+    d.wait_log("received SIGUSR2, reopening the log files");
+}
+
+#[test]
+fn a_log_file_that_cannot_be_written_is_said_once_and_shown_by_status() {
+    let dir = TempDir::new("full");
+    let config = dir.write(
+        "t.yaml",
+        &Daemon::yaml("", "  a:\n    cmd: sleep 1000\n    starttime: 0\n")
+            .replace("logfile: tm.log", "logfile: /dev/full"),
+    );
+    let out = std::fs::File::create(dir.join("stdout")).expect("stdout file");
+    let mut child = Command::new(TASKMASTER)
+        .args(["--no-shell", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .spawn()
+        .expect("start");
+    let socket = dir.join("tm.sock");
+    wait_until("the socket", || UnixStream::connect(&socket).ok());
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["-s", socket.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        run(TASKMASTERCTL, &all)
+    };
+    for _ in 0..3 {
+        assert_eq!(stdout(&ctl(&["restart", "a"])), "a: started\n");
+    }
+    let status = stdout(&ctl(&["status"]));
+    assert!(
+        status.ends_with("warning: couldn't write the log file /dev/full: No space left on device\n"),
+        "{status}"
+    );
+    let console = dir.read("stdout");
+    assert_eq!(console.matches("couldn't write the log file /dev/full").count(), 1, "{console}");
+    assert!(console.contains("spawned: 'a'"), "the console still shows the events: {console}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("term");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}

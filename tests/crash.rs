@@ -243,8 +243,9 @@ fn a_thousand_processes_and_thousands_of_kill_restart_cycles() {
 
 #[test]
 fn running_out_of_descriptors_is_a_spawn_error_and_recovers() {
-    let programs =
-        "  many:\n    cmd: sleep 100000\n    numprocs: 30\n    starttime: 0\n    startretries: 1\n";
+    // Each process holds two pipes and two files: far more than 64 descriptors are asked for.
+    let programs = "  many:\n    cmd: sleep 100000\n    numprocs: 100\n    starttime: 0\n    startretries: 1\n    \
+                    stdout: out.log\n    stderr: err.log\n";
     let d = Daemon::launch("ulimit -n 64 &&", "", programs, &["--no-shell", "-q"]);
     let fatal = wait_until("some to give up", || {
         let s = d.status();
@@ -258,16 +259,37 @@ fn running_out_of_descriptors_is_a_spawn_error_and_recovers() {
     });
     let reason =
         d.status().into_iter().find(|p| p["state"] == "FATAL").expect("a fatal one")["description"].clone();
-    report("fds", &format!("ulimit -n 64: {} of 30 processes could not start: {reason}", fatal.len()));
+    report("fds", &format!("ulimit -n 64: {} of 100 processes could not start: {reason}", fatal.len()));
     assert!(reason.as_str().unwrap_or_default().starts_with("too many open files"), "{reason}");
+    assert!(!d.log().contains("Too many open files"), "the reserve held: {}", d.log());
+    // Clients past what the descriptors allow are told so, never left hanging.
+    let clients: Vec<UnixStream> =
+        (0..40).map(|_| UnixStream::connect(d.socket()).expect("connect")).collect();
+    let mut refused = 0;
+    for c in &clients {
+        let mut c = c.try_clone().expect("clone");
+        c.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let _ = c.write_all(b"{\"command\":\"version\"}\n");
+        let mut line = String::new();
+        BufReader::new(c).read_line(&mut line).expect("an answer, not a hang");
+        let answer: serde_json::Value = serde_json::from_str(&line).expect("json");
+        if answer["ok"] == false {
+            assert_eq!(answer["output"], "taskmaster has no file descriptor left; try again later");
+            refused += 1;
+        }
+    }
+    report("fds", &format!("40 clients at once: {refused} refused with a reason"));
+    drop(clients);
+    wait_until("the socket to answer again", || (d.call("version", &[])["ok"] == true).then_some(()));
     d.assert_truthful();
     // Stopping the others frees descriptors: the ones that gave up can start.
     assert_eq!(d.ctl(&["stop", "all"]).status.code(), Some(0));
     let mut start = vec!["start"];
-    start.extend(fatal.iter().map(String::as_str));
+    let some: Vec<&str> = fatal.iter().take(4).map(String::as_str).collect();
+    start.extend(&some);
     let out = d.ctl(&start);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert_eq!(stdout(&out).lines().count(), fatal.len());
+    assert_eq!(stdout(&out).lines().count(), some.len());
     d.assert_truthful();
 }
 
@@ -373,11 +395,21 @@ fn a_storm_of_signals_changes_no_pid() {
 
 #[test]
 fn after_a_sigkill_the_next_taskmaster_starts_cleanly_on_the_same_socket() {
-    let mut d = Daemon::start("  a:\n    cmd: sleep 1000\n    starttime: 0\n");
+    // `a` leaves two grandchildren in its group, and one that made a session of its own.
+    let mut d = Daemon::start(
+        "  a:\n    cmd: sh -c 'sleep 1001 & sleep 1002 & setsid sleep 1003 & echo $! > escaped.pid; wait'\n    \
+         starttime: 0\n",
+    );
     let pid = d.wait_state("a", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let escaped = wait_until("the escaped pid", || d.dir.read("escaped.pid").trim().parse::<i32>().ok());
+    let members = wait_until("the grandchildren", || {
+        let m: Vec<i32> = group_members(pid).into_iter().filter(|p| *p != pid).collect();
+        (m.len() == 2).then_some(m)
+    });
     d.signal(Signal::SIGKILL);
     d.wait_exit();
     wait_until("its child to die with it", || (!alive(pid)).then_some(()));
+    assert!(members.iter().all(|p| alive(*p)), "the grandchildren outlive a SIGKILLed taskmaster");
     assert!(d.socket().exists(), "the socket file is left behind");
     let mut next = std::process::Command::new(TASKMASTER)
         .args(["--no-shell", "-q", "-c"])
@@ -392,6 +424,93 @@ fn after_a_sigkill_the_next_taskmaster_starts_cleanly_on_the_same_socket() {
         BufReader::new(s).read_line(&mut line).ok()?;
         line.contains(&next.id().to_string()).then_some(())
     });
+    // The new one killed what the old one left in its groups, and said so; the process that
+    // left the group (its own session) is not taskmaster's to kill.
+    assert!(members.iter().all(|p| !alive(*p)), "{}", d.log());
+    d.wait_log("killed 2 processes left running by the previous taskmaster");
+    assert!(alive(escaped));
+    let _ = kill(Pid::from_raw(escaped), Signal::SIGKILL);
     kill(Pid::from_raw(next.id() as i32), Signal::SIGTERM).expect("term");
     assert_eq!(next.wait().expect("wait").code(), Some(0));
+    assert!(!leftovers_file(&d).exists(), "a clean exit leaves no groups file");
+    for p in d.spawned_pids() {
+        let _ = killpg(Pid::from_raw(p), Signal::SIGKILL);
+    }
+}
+
+fn leftovers_file(d: &Daemon) -> std::path::PathBuf {
+    d.dir.join("tm.sock.groups")
+}
+
+#[test]
+fn heavy_requests_pipelined_by_one_client_do_not_hold_up_another() {
+    let d = Daemon::start("  many:\n    cmd: sleep 1000\n    numprocs: 1000\n    autostart: false\n");
+    // Each line names every process, and 2500 that do not exist.
+    let mut targets: Vec<String> = (0..1000).map(|i| format!("\"many:many_{i:03}\"")).collect();
+    targets.extend((0..2500).map(|i| format!("\"x{i}\"")));
+    let line = format!("{{\"command\":\"status\",\"args\":[{}]}}\n", targets.join(","));
+    assert!(line.len() < 64 * 1024);
+    let heavy = UnixStream::connect(d.socket()).expect("connect");
+    let started = Instant::now();
+    // Written while the answers are read (as `nc` would): they are bigger than the socket's buffer.
+    let mut writer = heavy.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || writer.write_all(line.repeat(8).as_bytes()));
+    let light = d.call("status", &["many:many_007"]);
+    let light_after = started.elapsed();
+    assert_eq!(light["data"][0]["name"], "many:many_007");
+    let mut answers = BufReader::new(heavy).lines();
+    for _ in 0..8 {
+        let answer: serde_json::Value =
+            serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
+        assert_eq!(answer["ok"], false, "unknown targets are errors");
+        assert_eq!(answer["data"].as_array().map(Vec::len), Some(1000), "each process once");
+        let output = answer["output"].as_str().unwrap_or_default();
+        assert_eq!(output.lines().count(), 3500);
+    }
+    sender.join().expect("join").expect("send");
+    report(
+        "targets",
+        &format!(
+            "8 pipelined status lines of 3500 targets: the other client answered after {light_after:?}, all 8 after {:?}",
+            started.elapsed()
+        ),
+    );
+    let mut too_many = vec!["all"; 4097];
+    too_many.insert(0, "status");
+    let out = d.ctl(&too_many);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("too many arguments (4097; at most 4096)"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_client_streaming_commands_that_wait_is_capped_and_others_are_served() {
+    let d = Daemon::start(
+        "  stubborn:\n    cmd: sh -c 'trap \"\" TERM; echo ready; while :; do sleep 0.1; done'\n    starttime: 0\n    \
+           stoptime: 3600\n    stdout: s.out\n",
+    );
+    d.wait_state("stubborn", "RUNNING");
+    wait_until("the trap to be set", || d.dir.read("s.out").contains("ready").then_some(()));
+    let before = usage(d.pid());
+    let mut streamer = UnixStream::connect(d.socket()).expect("connect");
+    let stop = b"{\"command\":\"stop\",\"args\":[\"stubborn\"]}\n";
+    streamer.write_all(&stop.repeat(2000)).expect("send");
+    let mut answers = BufReader::new(streamer.try_clone().expect("clone")).lines();
+    // Every stop past the first 64 is refused at once; those 64 wait for the process.
+    for _ in 0..(2000 - 64) {
+        let answer: serde_json::Value =
+            serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
+        assert!(
+            answer["output"].as_str().unwrap_or_default().starts_with("too many commands waiting"),
+            "{answer}"
+        );
+    }
+    assert_eq!(d.call("status", &["stubborn"])["data"][0]["state"], "STOPPING", "another client is served");
+    let after = usage(d.pid());
+    report("waits", &format!("2000 streamed stops: RSS {} → {} KiB", before.rss_kib, after.rss_kib));
+    assert_eq!(stdout(&d.ctl(&["signal", "KILL", "stubborn"])), "stubborn: signalled\n");
+    for _ in 0..64 {
+        let answer: serde_json::Value =
+            serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
+        assert_eq!(answer["output"], "stubborn: stopped");
+    }
 }

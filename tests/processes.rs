@@ -167,3 +167,53 @@ fn no_zombie_is_left_after_many_kill_and_restart_cycles() {
     let fd_count = std::fs::read_dir(format!("/proc/{}/fd", d.pid())).expect("fds").count();
     assert!(fd_count < 120, "taskmaster holds {fd_count} fds for 50 processes after 200 restarts");
 }
+
+#[test]
+fn a_fifo_as_output_is_a_spawn_error_and_never_blocks_taskmaster() {
+    let outside = TempDir::new("fifo");
+    let fifo = outside.join("out.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let mut d = Daemon::start(&format!(
+        "  f:\n    cmd: sleep 1000\n    starttime: 0\n    startretries: 0\n    stdout: {}\n  \
+         g:\n    cmd: sleep 1000\n    starttime: 0\n",
+        fifo.display()
+    ));
+    let p = d.wait_state("f", "FATAL");
+    let reason = p["description"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("out.fifo is a FIFO"), "{reason}");
+    d.wait_log("spawnerr: ");
+    assert_eq!(d.state("g"), "RUNNING", "the others run");
+    assert_eq!(d.count_log("spawned: 'f'"), 0, "nothing ran without its output");
+    // Someone now reads the FIFO: still refused (a slow reader would block every write).
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the reader");
+    assert_eq!(stdout(&d.ctl(&["start", "f"])), "f: ERROR (spawn error)\n");
+    d.shutdown_clean();
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+#[test]
+fn sigusr2_reopens_the_output_files_after_an_outside_rotation() {
+    let d = Daemon::start(
+        "  w:\n    cmd: sh -c 'while :; do echo tick; sleep 0.05; done'\n    starttime: 0\n    stdout: w.out\n",
+    );
+    wait_until("output", || d.dir.read("w.out").contains("tick").then_some(()));
+    std::fs::rename(d.dir.join("w.out"), d.dir.join("w.out.1")).expect("rotate");
+    std::fs::rename(d.dir.join("tm.log"), d.dir.join("tm.log.1")).expect("rotate");
+    d.signal(Signal::SIGUSR2);
+    wait_until("the main log opened again", || d.dir.join("tm.log").exists().then_some(()));
+    assert!(d.dir.read("tm.log.1").contains("received SIGUSR2, reopening the log files"));
+    wait_until("output in the new file", || d.dir.read("w.out").contains("tick").then_some(()));
+    let rotated = d.dir.read("w.out.1").len();
+    // A barrier: once the new file has grown more, nothing more went to the rotated one.
+    let grown = d.dir.read("w.out").len();
+    wait_until("more output", || (d.dir.read("w.out").len() > grown).then_some(()));
+    assert_eq!(d.dir.read("w.out.1").len(), rotated);
+    assert_eq!(stdout(&d.ctl(&["stop", "w"])), "w: stopped\n");
+    d.wait_log("stopped: w");
+    assert!(!d.dir.read("tm.log.1").contains("stopped: w"));
+}

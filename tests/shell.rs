@@ -275,3 +275,18 @@ fn taskmasterctl_opens_the_same_shell_and_quit_leaves_only_the_client() {
     let screen = tmux.wait_for("CTL 2");
     assert!(screen.contains("taskmaster went away"), "{screen}");
 }
+
+#[test]
+fn taskmasterctl_runs_lines_typed_ahead_in_order() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("solo", "RUNNING");
+    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("taskmasterctl>");
+    // Three lines at once, the first of which waits for its answer.
+    tmux.text("stop solo\rstatus solo\rquit\r");
+    let screen = tmux.wait_for("CTL 0");
+    let stopped = screen.find("solo: stopped").expect("the stop answered");
+    let status = screen.find("solo                             STOPPED").expect("then the status");
+    assert!(stopped < status, "{screen}");
+}

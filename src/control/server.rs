@@ -15,14 +15,16 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Stop reading a client's requests while this much of its answers is still unsent.
-const BACKLOG_PAUSE: usize = 1024 * 1024;
+/// Stop reading and handling a client's requests while this much of its answers is unsent.
+const BACKLOG_PAUSE: usize = 256 * 1024;
 /// Drop a client whose unsent answers exceed this.
 const BACKLOG_LIMIT: usize = 16 * 1024 * 1024;
 /// Bytes read from one client per turn.
 const READ_BUDGET: usize = 256 * 1024;
-/// Requests of one client handled per turn; the rest wait for the next turn, after the others.
+/// Requests of one client handled per turn, and their bytes (a long request, such as a status
+/// of thousands of targets, costs more): the rest waits for the next turn, after the others.
 const REQUESTS_PER_TURN: usize = 16;
+const REQUEST_BYTES_PER_TURN: usize = 16 * 1024;
 /// Clients connected at once; more are answered with an error and closed.
 pub const MAX_CLIENTS: usize = 256;
 /// A client that leaves a line unfinished for this long is dropped.
@@ -157,12 +159,17 @@ impl Server {
                 Err(e) if is_out_of_descriptors(&e) && self.spare.is_some() => {
                     // The listener is edge-triggered: a connection left in the backlog would not
                     // be reported again. Give up the spare to take it and say why.
+                    // accept says EMFILE whether a connection waits or not: stop once none does.
                     self.spare = None;
-                    if let Ok((stream, _)) = self.listener.accept() {
-                        refuse(stream, "taskmaster has no file descriptor left; try again later");
-                    }
+                    let waiting = match self.listener.accept() {
+                        Ok((stream, _)) => {
+                            refuse(stream, "taskmaster has no file descriptor left; try again later");
+                            true
+                        }
+                        Err(_) => false,
+                    };
                     self.spare = spare();
-                    if self.spare.is_none() {
+                    if !waiting || self.spare.is_none() {
                         return;
                     }
                 }
@@ -185,10 +192,14 @@ impl Server {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         let mut closed = flush(client).is_err();
         let mut budget = READ_BUDGET;
+        // Whether the socket was read until it had nothing more (readiness is edge-triggered:
+        // what is left unread now is not announced again).
+        let mut drained = client.done_sending;
         let mut buf = [0u8; 16 * 1024];
         while !closed
-            && !client.done_sending
+            && !drained
             && budget > 0
+            && client.lines.iter().map(Vec::len).sum::<usize>() < REQUEST_BYTES_PER_TURN
             && client.lines.len() < REQUESTS_PER_TURN
             && client.output.len() < BACKLOG_PAUSE
         {
@@ -196,7 +207,10 @@ impl Server {
                 // The end of its input: gone altogether, or only done sending (`nc -N`, socat).
                 Ok(0) => match peer_gone(&client.stream) {
                     true => closed = true,
-                    false => client.done_sending = true,
+                    false => {
+                        client.done_sending = true;
+                        drained = true;
+                    }
                 },
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
@@ -207,7 +221,7 @@ impl Server {
                         }
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => drained = true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => closed = true,
             }
@@ -217,8 +231,13 @@ impl Server {
             events.push(ClientEvent::Closed(token));
             return false;
         }
+        let mut handled = 0;
         for _ in 0..REQUESTS_PER_TURN {
+            if handled >= REQUEST_BYTES_PER_TURN || client.output.len() >= BACKLOG_PAUSE {
+                break;
+            }
             let Some(line) = client.lines.pop_front() else { break };
+            handled += line.len();
             client.unanswered += 1;
             events.push(match Request::from_line(&line) {
                 Ok(request) => ClientEvent::Request(token, request),
@@ -229,7 +248,8 @@ impl Server {
             true => client.partial_since.or(Some(now)),
             false => None,
         };
-        let more = !client.lines.is_empty() || (budget == 0 && !client.done_sending);
+        // More to do next turn; while answers wait to be sent, the socket's WRITABLE says when.
+        let more = (!client.lines.is_empty() || !drained) && client.output.len() < BACKLOG_PAUSE;
         if client.finished() {
             self.drop_client(registry, token);
             return false;
@@ -344,4 +364,74 @@ fn is_out_of_descriptors(e: &std::io::Error) -> bool {
 /// The spare descriptor (see `Server::spare`).
 fn spare() -> Option<File> {
     File::open("/dev/null").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::io::Write as _;
+
+    /// A server in a folder of its own, and its poll.
+    fn server(tag: &str) -> (Server, Poll, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("tm-server-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let poll = Poll::new().unwrap();
+        let mut server = Server::bind(&dir.join("s.sock"), Mode(0o600)).unwrap();
+        server.register(poll.registry(), Token(0)).unwrap();
+        (server, poll, dir)
+    }
+
+    /// Accepts what is pending and lets the server read from every client once.
+    fn turn(server: &mut Server, poll: &mut Poll, now: Instant) -> Vec<ClientEvent> {
+        let mut next = 1;
+        let mut events = Events::with_capacity(16);
+        poll.poll(&mut events, Some(Duration::from_millis(100))).unwrap();
+        server.accept(poll.registry(), || {
+            next += 1;
+            Token(next)
+        });
+        let tokens: Vec<Token> = server.clients.keys().copied().collect();
+        let mut out = Vec::new();
+        for t in tokens {
+            server.ready(poll.registry(), t, now, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_client_that_leaves_a_line_unfinished_is_dropped_after_the_timeout() {
+        let (mut server, mut poll, dir) = server("partial");
+        let t0 = Instant::now();
+        let mut idle = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
+        let mut partial = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
+        partial.write_all(b"{\"command\": \"sta").unwrap();
+        idle.write_all(b"").unwrap();
+        assert_eq!(turn(&mut server, &mut poll, t0), vec![]);
+        assert_eq!(server.client_count(), 2);
+        assert_eq!(server.next_deadline(), Some(t0 + PARTIAL_TIMEOUT));
+        let mut events = Vec::new();
+        server.expire(poll.registry(), t0 + PARTIAL_TIMEOUT - Duration::from_millis(1), &mut events);
+        assert!(events.is_empty());
+        server.expire(poll.registry(), t0 + PARTIAL_TIMEOUT, &mut events);
+        assert_eq!(events.len(), 1, "only the one with a partial line");
+        assert_eq!(server.client_count(), 1);
+        assert_eq!(server.next_deadline(), None, "an idle client has no deadline");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_client_gets_a_share_of_each_turn_and_the_rest_later() {
+        let (mut server, mut poll, dir) = server("share");
+        let mut busy = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
+        busy.write_all(&b"{\"command\":\"version\"}\n".repeat(40)).unwrap();
+        let first = turn(&mut server, &mut poll, Instant::now());
+        assert_eq!(first.len(), REQUESTS_PER_TURN);
+        let token = server.clients.keys().copied().next().unwrap();
+        let mut rest = Vec::new();
+        while server.ready(poll.registry(), token, Instant::now(), &mut rest) {}
+        assert_eq!(first.len() + rest.len(), 40, "nothing is lost");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,0 +1,362 @@
+//! What a taskmaster killed with SIGKILL leaves behind. Its programs' main processes die with it
+//! (the parent-death signal), but what they started in their process groups lives on and would
+//! clash with the next taskmaster's programs (a port still bound, a second copy at work). So
+//! each program's process group is recorded, with its leader's start time, in a small file next
+//! to the socket (`SOCKET.groups`); a taskmaster that starts kills what is left in the groups of
+//! the previous one before it starts anything, and says so in the log (taskmaster(1), FILES).
+//!
+//! A group is recognised by more than its number, which the kernel reuses: the machine's boot,
+//! the session taskmaster ran in, and start times no earlier than the recorded leader's. The
+//! decision is pure (`leftovers`); reading /proc and the file is the rest.
+
+use crate::config::describe_io;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A process as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    /// Clock ticks since boot.
+    pub start: u64,
+}
+
+/// What the file of a previous taskmaster says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    pub boot: String,
+    pub session: i32,
+    /// The taskmaster that wrote it.
+    pub owner: i32,
+    /// Live groups: process group id → its leader's start time.
+    pub groups: BTreeMap<i32, u64>,
+}
+
+const HEADER: &str = "taskmaster-groups 1";
+
+impl Record {
+    /// Reads the file's lines: a header, then `+ PGID START` when a group starts and `- PGID`
+    /// when it is gone. Lines it does not understand are skipped.
+    pub fn parse(text: &str) -> Option<Record> {
+        let mut lines = text.lines();
+        if lines.next()? != HEADER {
+            return None;
+        }
+        let mut record = Record::default();
+        for line in lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["boot", boot] => record.boot = boot.to_string(),
+                ["session", sid] => record.session = sid.parse().ok()?,
+                ["pid", pid] => record.owner = pid.parse().ok()?,
+                ["+", pgid, start] => {
+                    if let (Ok(pgid), Ok(start)) = (pgid.parse(), start.parse()) {
+                        record.groups.insert(pgid, start);
+                    }
+                }
+                ["-", pgid] => {
+                    if let Ok(pgid) = pgid.parse::<i32>() {
+                        record.groups.remove(&pgid);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(record)
+    }
+}
+
+/// The processes to kill: the members of the recorded groups that are surely the previous
+/// taskmaster's (same boot and session, started no earlier than the group's leader), in groups
+/// whose number was not taken by a new leader since.
+pub fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> Vec<i32> {
+    if record.boot != boot {
+        return Vec::new();
+    }
+    let mut by_group: HashMap<i32, Vec<&ProcInfo>> = HashMap::new();
+    for p in processes {
+        by_group.entry(p.pgrp).or_default().push(p);
+    }
+    let mut doomed = Vec::new();
+    for (pgid, leader_start) in &record.groups {
+        let Some(members) = by_group.get(pgid) else { continue };
+        let reused = members.iter().any(|p| p.pid == *pgid && p.start != *leader_start);
+        if reused {
+            continue;
+        }
+        doomed.extend(
+            members.iter().filter(|p| p.session == record.session && p.start >= *leader_start).map(|p| p.pid),
+        );
+    }
+    doomed.sort_unstable();
+    doomed
+}
+
+/// The groups file of the socket at `socket`.
+pub fn path_for(socket: &Path) -> PathBuf {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".groups");
+    PathBuf::from(name)
+}
+
+/// Kills what a previous taskmaster left in its programs' groups and waits (a moment) for it to
+/// be gone. Returns the log lines to write. Only a file of the user's own is trusted.
+pub fn clean_up(file: &Path) -> Vec<String> {
+    let text = match read_own(file) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Vec::new(),
+        Err(why) => return vec![why],
+    };
+    let Some(record) = Record::parse(&text) else {
+        return vec![format!("{} is not a groups file; ignored", file.display())];
+    };
+    let doomed = leftovers(&record, &boot_id(), &processes());
+    if doomed.is_empty() {
+        return Vec::new();
+    }
+    for pid in &doomed {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    // They are not our children: wait until /proc no longer shows them alive (a killed process
+    // goes within milliseconds, releasing its ports), with a bound.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline
+        && doomed.iter().any(|pid| info(*pid).is_some_and(|(_, state)| state != 'Z'))
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pids: Vec<String> = doomed.iter().map(i32::to_string).collect();
+    vec![format!(
+        "killed {} process{} left running by the previous taskmaster (pid {}) in its programs' process groups: {}",
+        doomed.len(),
+        if doomed.len() == 1 { "" } else { "es" },
+        record.owner,
+        pids.join(", ")
+    )]
+}
+
+/// The file's text if it is a regular file of the user's own that no one else may write;
+/// `Ok(None)` when there is none.
+fn read_own(file: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let opened = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file);
+    let mut f = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {}", file.display(), describe_io(&e))),
+    };
+    let meta = f.metadata().map_err(|e| describe_io(&e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(format!("{} is not a private file of yours; not trusted, not used", file.display()));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(|e| describe_io(&e))?;
+    Ok(Some(text))
+}
+
+/// Every process of the machine.
+fn processes() -> Vec<ProcInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| info(pid).filter(|(_, state)| *state != 'Z').map(|(p, _)| p))
+        .collect()
+}
+
+/// A process's identity and its state letter, from /proc/PID/stat.
+pub fn info(pid: i32) -> Option<(ProcInfo, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let pgrp = fields.get(2)?.parse().ok()?;
+    let session = fields.get(3)?.parse().ok()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((ProcInfo { pid, pgrp, session, start }, state))
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The groups file of the running taskmaster: a line appended when a process starts its group
+/// and when the group is gone; rewritten whole when the gone outnumber the live.
+pub struct Groups {
+    path: PathBuf,
+    file: Option<File>,
+    live: BTreeMap<i32, u64>,
+    lines: usize,
+    /// The last write failed (and was said).
+    failed: bool,
+}
+
+impl Groups {
+    /// Starts a new file (replacing the previous taskmaster's, cleaned up by then).
+    pub fn create(path: PathBuf) -> (Groups, Option<String>) {
+        let mut groups = Groups { path, file: None, live: BTreeMap::new(), lines: 0, failed: false };
+        let written = groups.rewrite();
+        let problem = groups.report(written);
+        (groups, problem)
+    }
+
+    /// A process was spawned: its group is recorded with its start time.
+    pub fn started(&mut self, pid: i32) -> Option<String> {
+        let start = info(pid).map_or(0, |(p, _)| p.start);
+        self.live.insert(pid, start);
+        let written = self.append(&format!("+ {pid} {start}\n"));
+        self.report(written)
+    }
+
+    /// A process was reaped (and the rest of its group killed): its group is gone.
+    pub fn ended(&mut self, pid: i32) -> Option<String> {
+        self.live.remove(&pid)?;
+        let written = match self.lines > 2 * self.live.len() + 64 {
+            true => self.rewrite(),
+            false => self.append(&format!("- {pid}\n")),
+        };
+        self.report(written)
+    }
+
+    /// The socket moved (a reload): the file follows it.
+    pub fn move_to(&mut self, path: PathBuf) -> Option<String> {
+        if path == self.path {
+            return None;
+        }
+        let old = std::mem::replace(&mut self.path, path);
+        let written = self.rewrite();
+        if written.is_ok() {
+            let _ = std::fs::remove_file(old);
+        }
+        self.report(written)
+    }
+
+    /// Everything stopped cleanly: nothing is left to clean up after this taskmaster.
+    pub fn remove(&mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    fn append(&mut self, line: &str) -> Result<(), String> {
+        self.lines += 1;
+        match &mut self.file {
+            Some(file) => file
+                .write_all(line.as_bytes())
+                .map_err(|e| format!("couldn't write {}: {}", self.path.display(), describe_io(&e))),
+            None => self.rewrite(),
+        }
+    }
+
+    /// A failure is said once, and again only after a write succeeded in between.
+    fn report(&mut self, written: Result<(), String>) -> Option<String> {
+        match written {
+            Ok(()) => {
+                self.failed = false;
+                None
+            }
+            Err(why) => (!std::mem::replace(&mut self.failed, true)).then_some(why),
+        }
+    }
+
+    /// Writes the whole file anew (to a temporary file, renamed over the old one).
+    fn rewrite(&mut self) -> Result<(), String> {
+        let mut text = format!(
+            "{HEADER}\nboot {}\nsession {}\npid {}\n",
+            boot_id(),
+            nix::unistd::getsid(None).map_or(0, |s| s.as_raw()),
+            std::process::id()
+        );
+        for (pgid, start) in &self.live {
+            text.push_str(&format!("+ {pgid} {start}\n"));
+        }
+        let shown = self.path.display();
+        let mut temp = self.path.clone().into_os_string();
+        temp.push(".new");
+        let temp = PathBuf::from(temp);
+        let _ = std::fs::remove_file(&temp);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)
+            .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
+        file.write_all(text.as_bytes())
+            .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
+        std::fs::rename(&temp, &self.path)
+            .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
+        self.lines = self.live.len();
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: i32, pgrp: i32, session: i32, start: u64) -> ProcInfo {
+        ProcInfo { pid, pgrp, session, start }
+    }
+
+    fn record(groups: &[(i32, u64)]) -> Record {
+        Record { boot: "b".into(), session: 7, owner: 1, groups: groups.iter().copied().collect() }
+    }
+
+    #[test]
+    fn the_file_is_read_as_a_log_of_groups() {
+        let text =
+            "taskmaster-groups 1\nboot b\nsession 7\npid 1\n+ 10 100\n+ 20 200\n- 10\n+ 30 300\ngarbage\n";
+        assert_eq!(Record::parse(text), Some(record(&[(20, 200), (30, 300)])));
+        assert_eq!(Record::parse("something else\n"), None);
+    }
+
+    #[test]
+    fn what_is_left_in_a_recorded_group_is_killed() {
+        let r = record(&[(20, 200)]);
+        // The leader is gone; two members of its group remain, one started later.
+        let procs = [p(21, 20, 7, 200), p(22, 20, 7, 250), p(99, 99, 7, 10)];
+        assert_eq!(leftovers(&r, "b", &procs), vec![21, 22]);
+    }
+
+    #[test]
+    fn a_group_number_taken_again_is_left_alone() {
+        let r = record(&[(20, 200)]);
+        // A new process 20 leads a group 20 of its own: not the recorded one.
+        assert!(leftovers(&r, "b", &[p(20, 20, 7, 900), p(23, 20, 7, 950)]).is_empty());
+        // Members of another session, or older than the recorded leader, are not ours either.
+        assert!(leftovers(&r, "b", &[p(24, 20, 8, 300), p(25, 20, 7, 100)]).is_empty());
+        // After a reboot nothing recorded means anything.
+        assert!(leftovers(&r, "other boot", &[p(21, 20, 7, 300)]).is_empty());
+    }
+
+    #[test]
+    fn the_running_record_is_written_and_compacted() {
+        let dir = std::env::temp_dir().join(format!("tm-groups-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tm.sock.groups");
+        let (mut groups, problem) = Groups::create(path.clone());
+        assert_eq!(problem, None);
+        let me = std::process::id() as i32;
+        assert_eq!(groups.started(me), None);
+        for _ in 0..100 {
+            groups.started(1_000_000);
+            groups.ended(1_000_000);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = Record::parse(&text).unwrap();
+        assert_eq!(parsed.groups.keys().copied().collect::<Vec<_>>(), vec![me]);
+        assert_eq!(parsed.owner, me);
+        assert!(text.lines().count() < 100, "compacted: {} lines", text.lines().count());
+        groups.remove();
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
