@@ -417,13 +417,18 @@ impl Daemon {
 
     /// Closes and opens again the main log and every output file (after an outside rotation).
     fn reopen_logs(&mut self) {
+        self.reopen_main_log();
+        let mut problems = Vec::new();
+        self.outputs.reopen(&mut problems);
+        self.log_all(LogLevel::Error, problems);
+    }
+
+    /// Opens the configured main log (again); on failure the previous file stays in use.
+    fn reopen_main_log(&mut self) {
         let path = self.sup.config().daemon.logfile.clone();
         if let Err(e) = self.log.reopen(path.as_deref()) {
             self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
         }
-        let mut problems = Vec::new();
-        self.outputs.reopen(&mut problems);
-        self.log_all(LogLevel::Error, problems);
     }
 
     /// A reload was applied: the daemon's own settings follow the new configuration. The log file
@@ -431,9 +436,7 @@ impl Daemon {
     fn reconfigure(&mut self) {
         let daemon = self.sup.config().daemon.clone();
         self.log.set_level(self.setup.cli_level.unwrap_or(daemon.loglevel));
-        if let Err(e) = self.log.reopen(daemon.logfile.as_deref()) {
-            self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
-        }
+        self.reopen_main_log();
         match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
             Ok(None) => {}
             Ok(Some(done)) => {

@@ -29,8 +29,13 @@ fn flapping_programs_are_throttled_and_shown_truly() {
         let _ =
             write!(programs, "  loop{i:02}:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n");
     }
-    let mut d = Daemon::start(&programs);
+    let mut d = Daemon::start(&programs.replace("    cmd:", "    autostart: false\n    cmd:"));
+    // Started by hand, so that the descriptors are counted before any child exists (sockets
+    // aside: a client that just left may not be closed yet).
     let before = usage(d.pid());
+    let files_before = descriptors_but_sockets(d.pid());
+    let out = d.ctl(&["start", "all"]);
+    assert_eq!(stdout(&out).lines().count(), 50, "{}", stdout(&out));
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(seconds) {
         d.assert_truthful();
@@ -50,8 +55,13 @@ fn flapping_programs_are_throttled_and_shown_truly() {
             after.rss_kib
         ),
     );
-    assert!(cpu < 0.5, "taskmaster used {:.0}% of a core", cpu * 100.0);
-    // Delays of 0.1, 0.2, 0.4 ... 5 s: about 7 spawns in 6 s, 10 in 20 s for each looper.
+    // A share of a core is a measure, not a behaviour: asserted only by `make crash`, on a
+    // machine that runs nothing else.
+    if heavy() {
+        assert!(cpu < 0.5, "taskmaster used {:.0}% of a core", cpu * 100.0);
+    }
+    // Delays of 0.1, 0.2, 0.4 ... 5 s: about 7 spawns in 6 s, 10 in 20 s for each looper (a
+    // slow machine spawns fewer, never more).
     let per_loop = spawns as f64 / 25.0;
     assert!(per_loop <= 6.0 + seconds as f64 / 5.0 + 2.0, "{per_loop} spawns per crash-looping program");
     for i in 0..25 {
@@ -59,8 +69,28 @@ fn flapping_programs_are_throttled_and_shown_truly() {
         assert!(d.count_log(&format!("spawned: 'flap{i:02}'")) == 4, "startretries 3: four attempts");
     }
     d.assert_truthful();
-    assert!(after.fds <= before.fds + 8, "descriptors grew from {} to {}", before.fds, after.fds);
+    // Once every child is stopped and reaped, taskmaster holds what it held before any existed.
+    assert_eq!(d.ctl(&["stop", "all"]).status.code(), Some(0));
+    let files_after = descriptors_but_sockets(d.pid());
+    assert_eq!(files_after, files_before, "descriptors leaked");
     d.shutdown_clean();
+}
+
+/// A process's descriptors that are not sockets: pipes, files, the event loop's own.
+fn descriptors_but_sockets(pid: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let mut kinds: Vec<String> = dir
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|target| !target.starts_with("socket:"))
+        .map(|target| match target.split_once(':') {
+            // pipe:[123]: the kind, not the inode.
+            Some((kind, _)) if target.ends_with(']') => kind.to_string(),
+            _ => target,
+        })
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 /// Every live process whose process group is `pgid`.
@@ -173,15 +203,25 @@ fn binary_output_huge_lines_and_a_closed_stdout_are_handled() {
     assert_eq!(long.len(), 5_000_000);
     assert!(long.iter().all(|&b| b == b'x'));
     d.wait_state("closed", "RUNNING");
-    // A pipe closed early is an end of file, not a busy loop.
-    let before = usage(d.pid());
-    std::thread::sleep(Duration::from_secs(1));
-    let after = usage(d.pid());
-    report(
-        "output",
-        &format!("idle CPU with a closed stdout: {} ticks in 1 s", after.cpu_ticks - before.cpu_ticks),
-    );
-    assert!(after.cpu_ticks - before.cpu_ticks <= 5);
+    // A pipe closed early is an end of file (the pipe is let go), not a busy loop.
+    let closed = d.process("closed")["pid"].as_i64().expect("pid") as i32;
+    let pipes = |pid: i32| -> usize {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+        dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+            .count()
+    };
+    assert_eq!(pipes(closed), 1, "the child keeps only its stderr pipe");
+    if heavy() {
+        let before = usage(d.pid());
+        std::thread::sleep(Duration::from_secs(1));
+        let after = usage(d.pid());
+        report(
+            "output",
+            &format!("idle CPU with a closed stdout: {} ticks in 1 s", after.cpu_ticks - before.cpu_ticks),
+        );
+        assert!(after.cpu_ticks - before.cpu_ticks <= 5);
+    }
     d.assert_truthful();
     d.shutdown_clean();
 }
@@ -280,7 +320,7 @@ fn running_out_of_descriptors_is_a_spawn_error_and_recovers() {
     }
     report("fds", &format!("40 clients at once: {refused} refused with a reason"));
     drop(clients);
-    wait_until("the socket to answer again", || (d.call("version", &[])["ok"] == true).then_some(()));
+    wait_until("the socket to answer again", || (d.try_call("version", &[])?["ok"] == true).then_some(()));
     d.assert_truthful();
     // Stopping the others frees descriptors: the ones that gave up can start.
     assert_eq!(d.ctl(&["stop", "all"]).status.code(), Some(0));
@@ -296,11 +336,14 @@ fn running_out_of_descriptors_is_a_spawn_error_and_recovers() {
 #[test]
 fn an_unwritable_output_file_is_reported_once_and_the_child_runs_on() {
     let d = Daemon::start(
-        "  full:\n    cmd: sh -c 'while :; do echo x; sleep 0.02; done'\n    starttime: 0\n    stdout: /dev/full\n  \
+        "  full:\n    cmd: sh -c 'while :; do echo x; echo y >&2; sleep 0.02; done'\n    starttime: 0\n    \
+         stdout: /dev/full\n    stderr: full.err\n  \
          moved:\n    cmd: sh -c 'echo hi; exec sleep 1000'\n    starttime: 0\n    stdout: sub/out.log\n",
     );
     d.wait_log("couldn't write output of full to /dev/full: No space left on device");
-    std::thread::sleep(Duration::from_millis(300));
+    // Twenty more lines on stderr: as many more writes to stdout were tried meanwhile.
+    let seen = d.dir.read("full.err").lines().count();
+    wait_until("more output", || (d.dir.read("full.err").lines().count() >= seen + 20).then_some(()));
     assert_eq!(d.count_log("couldn't write output of full"), 1, "once, not once per write");
     assert_eq!(d.state("full"), "RUNNING");
     // The folder of an output file disappears: the next starts cannot open it.

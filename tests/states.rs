@@ -88,16 +88,26 @@ fn autorestart_follows_policy_and_exitcodes() {
     assert_eq!(d.count_log("spawned: 'expected'"), 1);
 }
 
+/// The time of day of a log line, in milliseconds.
+fn stamp_ms(line: &str) -> u64 {
+    let time = line.split_whitespace().nth(1).expect("a time");
+    let (hms, ms) = time.split_once(',').expect("milliseconds");
+    let parts: Vec<u64> = hms.split(':').map(|p| p.parse().expect("a number")).collect();
+    ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms.parse::<u64>().expect("ms")
+}
+
 #[test]
 fn a_crash_loop_is_slowed_down_not_spun() {
     let d = Daemon::start("  crash:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n");
-    wait_until("a few restarts", || (d.count_log("spawned: 'crash'") >= 4).then_some(()));
-    let started = Instant::now();
-    let before = d.count_log("spawned: 'crash'");
-    std::thread::sleep(Duration::from_millis(1500));
-    let spawned = d.count_log("spawned: 'crash'") - before;
-    // Delays of 0.8 s and more by now: a spinning loop would spawn hundreds in this time.
-    assert!(spawned <= 4, "{spawned} spawns in {:?}", started.elapsed());
+    wait_until("five spawns", || (d.count_log("spawned: 'crash'") >= 5).then_some(()));
+    let log = d.log();
+    let spawns: Vec<u64> = log.lines().filter(|l| l.contains("spawned: 'crash'")).map(stamp_ms).collect();
+    // Each quick run in a row waits twice as long as the one before: 0.1 s, 0.2 s, 0.4 s, 0.8 s
+    // (a slow machine only makes the gaps longer).
+    for (k, pair) in spawns.windows(2).take(4).enumerate() {
+        let gap = pair[1].saturating_sub(pair[0]);
+        assert!(gap + 1 >= 100 << k, "gap {k} is {gap} ms:\n{log}");
+    }
 }
 
 #[test]
@@ -210,14 +220,19 @@ fn starttime_zero_is_running_at_once_and_exits_go_to_exited() {
 
 #[test]
 fn stopping_a_process_that_waits_to_restart_cancels_the_restart() {
-    let d = Daemon::start("  q:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n");
+    let d = Daemon::start(
+        "  q:\n    cmd: 'true'\n    starttime: 0\n    autorestart: always\n  \
+         marker:\n    cmd: sleep 1000\n    autostart: false\n    starttime: 5.2\n",
+    );
     wait_until("a crash-loop delay", || {
         let p = d.process("q");
         (p["state"] == "EXITED").then_some(())
     });
     assert_eq!(stdout(&d.ctl(&["stop", "q"])), "q: stopped\n");
     let spawned = d.count_log("spawned: 'q'");
-    std::thread::sleep(Duration::from_millis(300));
+    // A barrier on taskmaster's own clock: `marker` is RUNNING only after 5.2 s, later than
+    // the longest crash-loop delay, so the cancelled restart would have come before.
+    assert_eq!(stdout(&d.ctl(&["start", "marker"])), "marker: started\n");
     assert_eq!(d.state("q"), "STOPPED");
     assert_eq!(d.count_log("spawned: 'q'"), spawned);
 }

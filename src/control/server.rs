@@ -370,7 +370,6 @@ fn spare() -> Option<File> {
 mod tests {
     use super::*;
     use mio::{Events, Poll};
-    use std::io::Write as _;
 
     /// A server in a folder of its own, and its poll.
     fn server(tag: &str) -> (Server, Poll, std::path::PathBuf) {

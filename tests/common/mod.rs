@@ -145,7 +145,14 @@ impl Daemon {
             .expect("start taskmaster");
         let daemon = Daemon { dir, child: Some(child), config };
         let socket = daemon.socket();
-        wait_until("the control socket", || UnixStream::connect(&socket).ok());
+        // Answered, not only bound: the loop is running.
+        wait_until("the control socket", || {
+            let mut stream = UnixStream::connect(&socket).ok()?;
+            stream.write_all(b"{\"command\":\"version\"}\n").ok()?;
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line).ok()?;
+            line.contains("\"ok\":true").then_some(())
+        });
         daemon
     }
 
@@ -179,6 +186,16 @@ impl Daemon {
         let mut line = String::new();
         BufReader::new(stream).read_line(&mut line).expect("read the answer");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad answer {line:?}: {e}"))
+    }
+
+    /// Like `call`, for a wait: `None` when taskmaster does not answer it (yet).
+    pub fn try_call(&self, command: &str, args: &[&str]) -> Option<Value> {
+        let mut stream = UnixStream::connect(self.socket()).ok()?;
+        let request = serde_json::json!({"command": command, "args": args});
+        writeln!(stream, "{request}").ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        serde_json::from_str(&line).ok()
     }
 
     /// The status objects of every process.
@@ -334,13 +351,22 @@ impl Daemon {
             }
         }
         // A child that just died is a zombie for the moment it takes to be reaped; one that
-        // stays a zombie was forgotten.
+        // stays a zombie was forgotten. Its SIGCHLD is already pending: two requests answered
+        // one after the other mean a whole turn of the loop went by after it was read.
         let first = zombies_of(self.pid());
         if !first.is_empty() {
-            std::thread::sleep(Duration::from_millis(300));
+            self.barrier();
             let lasting: Vec<i32> =
                 zombies_of(self.pid()).into_iter().filter(|z| first.contains(z)).collect();
             assert!(lasting.is_empty(), "zombies left unreaped: {lasting:?}");
+        }
+    }
+
+    /// Returns once taskmaster has finished the turn of its loop that was under way (with what
+    /// was already pending for it), and one more.
+    pub fn barrier(&self) {
+        for _ in 0..2 {
+            assert_eq!(self.call("pid", &[])["data"], self.pid());
         }
     }
 
