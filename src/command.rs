@@ -1,7 +1,7 @@
 //! The commands of the shell, of `taskmasterctl` and of the socket: one static table drives
 //! parsing, `help` and completion, so they cannot disagree.
 
-use crate::config::parse_signal;
+use crate::config::{nearest, parse_signal};
 use nix::sys::signal::Signal;
 
 /// What a command takes after its name.
@@ -123,7 +123,7 @@ pub const MAX_ARGS: usize = 4096;
 
 /// Parses a command name and its arguments; the error says what is wrong and how to use it.
 pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
-    let spec = find(name).ok_or_else(|| format!("unknown command `{name}` (type `help` for the list)"))?;
+    let spec = find(name).ok_or_else(|| unknown(name))?;
     if args.len() > MAX_ARGS {
         return Err(format!("{name}: too many arguments ({}; at most {MAX_ARGS})", args.len()));
     }
@@ -170,6 +170,22 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
     })
 }
 
+/// `unknown command `stat` (did you mean `status`?)`: the commands it begins, else the nearest.
+fn unknown(name: &str) -> String {
+    let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+    let begun: Vec<String> =
+        names.iter().filter(|n| name.len() >= 2 && n.starts_with(name)).map(|n| format!("`{n}`")).collect();
+    let guess = match begun.as_slice() {
+        [] => nearest(name, &names).map(|n| format!("`{n}`")),
+        [one] => Some(one.clone()),
+        [first @ .., last] => Some(format!("{} or {last}", first.join(", "))),
+    };
+    match guess {
+        Some(guess) => format!("unknown command `{name}` (did you mean {guess}?)"),
+        None => format!("unknown command `{name}` (type `help` for the list)"),
+    }
+}
+
 /// `help` and `help COMMAND`.
 pub fn help(topic: Option<&str>) -> Result<String, String> {
     match topic {
@@ -184,7 +200,7 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
         }
         Some(name) => match find(name) {
             Some(c) => Ok(format!("usage: {}\n{}", c.usage, c.help)),
-            None => Err(format!("unknown command `{name}` (type `help` for the list)")),
+            None => Err(unknown(name)),
         },
     }
 }
@@ -224,7 +240,12 @@ mod tests {
 
     #[test]
     fn mistakes_say_how_to_use_the_command() {
-        assert!(p("frobnicate").unwrap_err().contains("unknown command `frobnicate`"));
+        assert!(
+            p("frobnicate").unwrap_err().contains("unknown command `frobnicate` (type `help` for the list)")
+        );
+        assert_eq!(p("stat"), Err("unknown command `stat` (did you mean `status`?)".to_string()));
+        assert_eq!(p("restrat").unwrap_err(), "unknown command `restrat` (did you mean `restart`?)");
+        assert_eq!(p("st").unwrap_err(), "unknown command `st` (did you mean `status`, `start` or `stop`?)");
         assert!(p("start").unwrap_err().contains("usage: start TARGET..."));
         assert!(p("signal TERM").unwrap_err().contains("needs a signal and a target"));
         assert!(p("signal BOGUS x").unwrap_err().contains("`BOGUS` is not a signal"));

@@ -371,8 +371,8 @@ impl Daemon {
 
     /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
     fn spawn(&mut self, id: ProcId) -> Result<nix::unistd::Pid, String> {
-        let (spec, name) = self.sup.spawn_plan(id).ok_or("no such process")?;
-        let name = name.to_string();
+        let plan = self.sup.spawn_plan(id).ok_or("no such process")?;
+        let (spec, name) = (&plan.spec, &plan.name);
         let in_use = self.baseline_fds + self.outputs.descriptors() + self.server.client_count();
         let limit = self.setup.files.current as usize;
         if in_use + SPAWN_FDS + RESERVED_FDS > limit {
@@ -381,16 +381,16 @@ impl Daemon {
             ));
         }
         let mut problems = Vec::new();
-        let sinks = self.outputs.open(&name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
+        let sinks = self.outputs.open(name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
         self.log_all(LogLevel::Error, problems);
         let [out, err] = sinks?;
-        let child = sys::spawn::spawn(&spec, self.setup.files.inherited)?;
+        let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)?;
         let next = &mut self.next_token;
         let problems = self.outputs.add(
             self.poll.registry(),
             || take_token(next),
             child.pid,
-            &name,
+            name,
             [(child.stdout, out), (child.stderr, err)],
         );
         self.log_all(LogLevel::Error, problems);

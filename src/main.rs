@@ -34,7 +34,10 @@ fn main() -> ExitCode {
             return exit(Exit::Usage);
         }
     };
-    let path = options.config.clone().unwrap_or_else(config::default_path);
+    let Some(path) = options.config.clone().or_else(config::find_default) else {
+        complain(&format!("taskmaster: {}", config::no_default()));
+        return exit(Exit::Usage);
+    };
     let config = match config::load(&path) {
         Ok(config) => config,
         Err(e) => {

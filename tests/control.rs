@@ -337,8 +337,8 @@ fn stray_signals_do_not_end_taskmaster_nor_touch_its_programs() {
         nix::libc::SIGRTMAX(),
     ];
     for signo in numbers {
-        // kill(1), since realtime signals have no `Signal` value.
-        let sent = Command::new("kill").arg(format!("-{signo}")).arg(d.pid().to_string()).status();
+        // The shell's kill, since realtime signals have no `Signal` value.
+        let sent = Command::new("sh").arg("-c").arg(format!("kill -{signo} {}", d.pid())).status();
         assert!(sent.expect("run kill").success(), "send {signo}");
         // A request answered after each signal: it was handled (or ignored), not fatal.
         assert_eq!(d.call("pid", &[])["data"], d.pid(), "after signal {signo}");
@@ -407,4 +407,27 @@ fn taskmasterctl_refuses_an_endless_answer() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("an answer longer than 16777216 bytes"), "{}", stderr(&out));
     server.join().expect("join");
+}
+
+#[test]
+fn taskmasterctl_ends_quietly_when_its_reader_goes_away() {
+    let d = Daemon::start(
+        "  a:\n    cmd: sleep 1000\n    numprocs: 1000\n    autostart: false\n  \
+         b:\n    cmd: sleep 1000\n    numprocs: 1000\n    autostart: false\n",
+    );
+    // `taskmasterctl status | head -3`, with an answer far bigger than a pipe holds.
+    let mut child = Command::new(TASKMASTERCTL)
+        .args(["-s", d.socket().to_str().expect("utf-8"), "status"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start taskmasterctl");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for _ in 0..3 {
+        assert!(lines.next().expect("a line").expect("read").starts_with("a:a_"));
+    }
+    drop(lines);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(stderr(&out), "", "no panic, no complaint");
+    assert_eq!(out.status.code(), Some(141), "the status of a filter that lost its reader");
 }

@@ -217,3 +217,20 @@ fn sigusr2_reopens_the_output_files_after_an_outside_rotation() {
     d.wait_log("stopped: w");
     assert!(!d.dir.read("tm.log.1").contains("stopped: w"));
 }
+
+#[test]
+fn each_process_knows_its_name_program_and_number() {
+    let d = Daemon::start(
+        "  w:\n    cmd: sh -c 'echo \"$TASKMASTER_PROCESS_NAME $TASKMASTER_PROGRAM $TASKMASTER_PROCESS_NUM\"; exec sleep 1000'\n    \
+           numprocs: 2\n    starttime: 0\n    stdout: w.out\n  \
+         solo:\n    cmd: sh -c 'echo \"$TASKMASTER_PROCESS_NAME $TASKMASTER_PROGRAM $TASKMASTER_PROCESS_NUM\"; exec sleep 1000'\n    \
+           starttime: 0\n    stdout: solo.out\n    env:\n      TASKMASTER_PROGRAM: mine\n",
+    );
+    let lines = wait_until("both lines", || {
+        let mut lines: Vec<String> = d.dir.read("w.out").lines().map(str::to_string).collect();
+        lines.sort();
+        (lines.len() == 2).then_some(lines)
+    });
+    assert_eq!(lines, ["w:w_00 w 0", "w:w_01 w 1"]);
+    wait_until("solo's line", || (d.dir.read("solo.out") == "solo mine 0\n").then_some(()));
+}

@@ -295,3 +295,20 @@ fn a_death_found_with_a_due_starttime_is_a_failed_start_even_after_a_pause() {
     d.wait_state("quick", "FATAL");
     d.shutdown_clean();
 }
+
+#[test]
+fn a_program_that_puts_itself_in_the_background_is_told_so() {
+    let d = Daemon::start(
+        "  bg:\n    cmd: sh -c 'setsid sleep 1000 & echo $! >> bg.pids; exit 0'\n    startretries: 1\n",
+    );
+    let p = d.wait_state("bg", "FATAL");
+    let pids: Vec<i32> = d.dir.read("bg.pids").lines().filter_map(|l| l.trim().parse().ok()).collect();
+    for pid in &pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    assert_eq!(
+        p["description"],
+        "Exited with status 0 before starttime: does it put itself in the background? Run it in the foreground"
+    );
+    d.wait_log("WARN bg: exited with status 0 before starttime: does it put itself in the background? run it in the foreground");
+}

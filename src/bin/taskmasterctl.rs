@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use taskmaster::client::{self, Connection, CtlExit, USAGE};
+use taskmaster::client::{self, Connection, CtlExit, USAGE, print_line};
 use taskmaster::command::{self, Command};
 
 struct Options {
@@ -13,18 +13,40 @@ struct Options {
     words: Vec<String>,
 }
 
+/// What the command line asks for besides talking to taskmaster.
+enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match parse_args(&args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}\n{}", command::help(None).unwrap_or_default());
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            print_line(&format!("{USAGE}\n{}", command::help(None).unwrap_or_default()));
             return ExitCode::SUCCESS;
         }
-        Err(message) => return fail(CtlExit::Usage, &format!("{message}\n\n{USAGE}")),
+        Ok(Parsed::Version) => {
+            print_line(&format!("taskmasterctl {}", taskmaster::VERSION));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            let usage = USAGE.lines().next().unwrap_or_default();
+            return fail(
+                CtlExit::Usage,
+                &format!("{message}\n{usage}\n(`taskmasterctl --help` lists the options and commands)"),
+            );
+        }
     };
     let path = match client::socket_path(options.socket.as_deref(), options.config.as_deref()) {
-        Ok(path) => path,
+        Ok((path, warning)) => {
+            if let Some(warning) = warning {
+                eprintln!("taskmasterctl: {warning}");
+            }
+            path
+        }
         Err(message) => return fail(CtlExit::Usage, &message),
     };
     match options.words.is_empty() {
@@ -33,7 +55,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+fn parse_args(args: &[String]) -> Result<Parsed, String> {
     let mut options = Options { socket: None, config: None, json: false, words: Vec::new() };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -42,7 +64,8 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "-s" | "--socket" => options.socket = Some(PathBuf::from(value(arg)?)),
             "-c" | "--config" => options.config = Some(PathBuf::from(value(arg)?)),
             "--json" => options.json = true,
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
             flag if flag.starts_with('-') && options.words.is_empty() => {
                 return Err(format!("unknown option `{flag}`"));
             }
@@ -52,7 +75,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             }
         }
     }
-    Ok(Some(options))
+    Ok(Parsed::Run(options))
 }
 
 fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
@@ -63,7 +86,7 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
     if let Command::Help(topic) = &command {
         return match command::help(topic.as_deref()) {
             Ok(text) => {
-                println!("{text}");
+                print_line(&text);
                 ExitCode::SUCCESS
             }
             Err(message) => fail(CtlExit::Usage, &message),
@@ -74,8 +97,8 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
         Err(message) => return fail(CtlExit::Usage, &message),
     };
     match options.json {
-        true => println!("{}", serde_json::to_string(&response).unwrap_or_default()),
-        false if !response.output.is_empty() => println!("{}", response.output),
+        true => print_line(&serde_json::to_string(&response).unwrap_or_default()),
+        false if !response.output.is_empty() => print_line(&response.output),
         false => {}
     }
     ExitCode::from(client::exit_status(&command, &response) as u8)
@@ -105,7 +128,7 @@ fn shell(path: &std::path::Path) -> ExitCode {
         }
         let response = connection.call(&request)?;
         if !response.output.is_empty() {
-            println!("{}", response.output);
+            print_line(&response.output);
         }
         Ok(true)
     };

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// `taskmasterctl --help` (the command list follows it).
 pub const USAGE: &str = "\
-usage: taskmasterctl [-c FILE | -s SOCKET] [--json] [COMMAND [ARG...]]
+usage: taskmasterctl [-c FILE | -s SOCKET] [--json] [-h] [-V] [COMMAND [ARG...]]
 
 Sends COMMAND to a running taskmaster and prints its answer; without a COMMAND,
 opens a shell of commands (prompt `taskmasterctl> `).
@@ -22,11 +22,23 @@ options:
   -s, --socket SOCKET  the control socket to use
       --json           print the whole answer as one line of JSON
   -h, --help           print this help and exit
+  -V, --version        print the version and exit
 
 exit status: 0 success; 1 taskmaster answered with an error; 2 usage error or no
 taskmaster; 3 `status` lists a process that is STOPPED, EXITED or FATAL.
 
 Commands (`taskmasterctl help COMMAND` for one):";
+
+/// Prints a line on standard output. A reader that went away (`taskmasterctl status | head`)
+/// ends taskmasterctl quietly, with the status a filter killed by SIGPIPE has (141), as any Unix
+/// filter; any other failure (a closed terminal) is ignored.
+pub fn print_line(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+        std::process::exit(128 + libc::SIGPIPE);
+    }
+}
 
 /// Exit statuses of `taskmasterctl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,22 +57,35 @@ impl CtlExit {
 }
 
 /// The socket to talk to: `-s`, else the config of `-c`, else the default config file if there is
-/// one, else the default socket path.
-pub fn socket_path(socket: Option<&Path>, config_file: Option<&Path>) -> Result<PathBuf, String> {
+/// one, else the default socket path. Only the file's `taskmaster` section matters: a mistake in
+/// a program must not keep anyone from the running daemon, so it comes back as a warning.
+pub fn socket_path(
+    socket: Option<&Path>,
+    config_file: Option<&Path>,
+) -> Result<(PathBuf, Option<String>), String> {
     if let Some(socket) = socket {
-        return Ok(socket.to_path_buf());
+        return Ok((socket.to_path_buf(), None));
     }
-    let file = match config_file {
-        Some(file) => file.to_path_buf(),
-        None => {
-            let found = config::default_path();
-            if !found.exists() {
-                return Ok(config::Context::for_file(Path::new("taskmaster.yaml")).default_socket());
-            }
-            found
-        }
+    let file = match config_file.map(Path::to_path_buf).or_else(config::find_default) {
+        Some(file) => file,
+        None => return Ok((config::Context::for_file(Path::new("taskmaster.yaml")).default_socket(), None)),
     };
-    config::load(&file).map(|c| c.daemon.socket).map_err(|e| e.to_string())
+    match config::load(&file) {
+        Ok(config) => Ok((config.daemon.socket, None)),
+        Err(errors) => {
+            let daemon = config::load_daemon(&file).map_err(|e| e.to_string())?;
+            let shown = file.display();
+            let warning = format!(
+                "warning: {shown} has {} (`taskmaster --check -c {shown}` lists them); its socket is {}",
+                match errors.problems.len() {
+                    1 => "an error".to_string(),
+                    n => format!("{n} errors"),
+                },
+                daemon.socket.display()
+            );
+            Ok((daemon.socket, Some(warning)))
+        }
+    }
 }
 
 /// A connection to the daemon.
@@ -167,7 +192,29 @@ mod tests {
     #[test]
     fn the_socket_comes_from_the_flag_first() {
         let flag = Path::new("/run/x.sock");
-        assert_eq!(socket_path(Some(flag), Some(Path::new("/nonexistent.yaml"))), Ok(flag.to_path_buf()));
+        assert_eq!(
+            socket_path(Some(flag), Some(Path::new("/nonexistent.yaml"))),
+            Ok((flag.to_path_buf(), None))
+        );
         assert!(socket_path(None, Some(Path::new("/nonexistent.yaml"))).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn a_broken_program_does_not_hide_the_socket() {
+        let dir = std::env::temp_dir().join(format!("tm-ctl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.yaml");
+        std::fs::write(
+            &file,
+            "taskmaster:\n  socket: here.sock\nprograms:\n  a:\n    cmd: a\n    numprocs: 0\n",
+        )
+        .unwrap();
+        let (socket, warning) = socket_path(None, Some(&file)).unwrap();
+        assert_eq!(socket, dir.join("here.sock"));
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("has an error") && warning.contains("taskmaster --check"), "{warning}");
+        std::fs::write(&file, "taskmaster:\n  socket: [1]\nprograms:\n  a:\n    cmd: a\n").unwrap();
+        assert!(socket_path(None, Some(&file)).unwrap_err().contains("socket"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

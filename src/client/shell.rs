@@ -2,7 +2,7 @@
 //! socket (prompt `taskmasterctl> `). One thread and one poll, like the daemon: stdin, the
 //! socket and signals. The daemon going away ends the shell (exit 2) instead of leaving it hung.
 
-use super::{CtlExit, MAX_ANSWER, parse};
+use super::{CtlExit, MAX_ANSWER, parse, print_line};
 use crate::command::Command;
 use crate::control::protocol::{Request, Response};
 use crate::shell::complete::target_names;
@@ -143,7 +143,7 @@ impl Session {
         match self.asked.pop_front() {
             Some(Asked::Typed(command)) => {
                 if !response.output.is_empty() {
-                    println!("{}", render::answer(&response, self.color));
+                    print_line(&render::answer(&response, self.color));
                 }
                 match command {
                     // The whole status names every process: nothing more to ask.
@@ -208,7 +208,7 @@ impl Session {
             let line = match next {
                 Typed::Line(line) => line,
                 Typed::Eof => {
-                    println!();
+                    print_line("");
                     return Ok(Some(CtlExit::Ok));
                 }
                 Typed::Interrupt | Typed::HangUp => continue,
@@ -243,7 +243,7 @@ impl Session {
                     self.asked.clear();
                     self.typed.clear();
                     self.input.clear();
-                    println!("(no longer waiting; the command goes on: see `status`)");
+                    print_line("(no longer waiting; the command goes on: see `status`)");
                     return self.next_typed();
                 }
                 SIGINT => self.editor.clear_line(),

@@ -9,23 +9,27 @@ mod render;
 pub mod spec;
 mod validate;
 
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Problem, nearest};
 pub use render::render;
 pub use spec::*;
-pub use validate::{Context, private_socket_dir, validate};
+pub use validate::{Context, private_socket_dir, validate, validate_daemon};
 
 use std::path::{Path, PathBuf};
 
 /// Where taskmaster looks for its configuration when `-c` is not given, in order.
 pub const DEFAULT_PATHS: &[&str] = &["taskmaster.yaml", "/etc/taskmaster/taskmaster.yaml"];
 
-/// The first default configuration file that exists, or the first default as the one to report.
-pub fn default_path() -> PathBuf {
-    DEFAULT_PATHS
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATHS[0]))
+/// The first default configuration file that exists.
+pub fn find_default() -> Option<PathBuf> {
+    DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// What to say when no configuration file was named and none of the defaults exists.
+pub fn no_default() -> String {
+    format!(
+        "no configuration file: neither ./{} nor {} exists; name one with -c FILE",
+        DEFAULT_PATHS[0], DEFAULT_PATHS[1]
+    )
 }
 
 impl Context {
@@ -45,13 +49,23 @@ impl Context {
 
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = read(path)?;
+    validate(&text, &path.display().to_string(), &Context::for_file(path))
+}
+
+/// Reads and validates only the `taskmaster` section of the file at `path`; `Err` when that
+/// section itself cannot be read.
+pub fn load_daemon(path: &Path) -> Result<DaemonSpec, ConfigError> {
+    let text = read(path)?;
+    validate_daemon(&text, &path.display().to_string(), &Context::for_file(path))
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read(path).map_err(|e| {
         ConfigError::whole(&shown, format!("cannot read the file: {}", describe_io(&e)), None)
     })?;
-    let text = String::from_utf8(text)
-        .map_err(|e| ConfigError::whole(&shown, format!("is not UTF-8 text ({e})"), None))?;
-    validate(&text, &shown, &Context::for_file(path))
+    String::from_utf8(text).map_err(|e| ConfigError::whole(&shown, format!("is not UTF-8 text ({e})"), None))
 }
 
 /// An I/O error as a person would say it: "No such file or directory", without "(os error 2)".

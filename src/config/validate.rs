@@ -45,37 +45,61 @@ const MAX_REREAD: usize = 16 * 1024 * 1024;
 
 /// Validates `text`, the content of the file the user named `file`.
 pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
-    let root = match node::parse(text) {
-        Ok(root) => root,
-        Err((message, position)) => return Err(ConfigError::whole(file, message, position)),
-    };
-    let texts = node::scalar_texts(
-        text,
-        &[
-            &[Some("programs"), None, Some("umask")],
-            &[Some("programs"), None, Some("env"), None],
-            &[Some("taskmaster"), Some("socket_mode")],
-        ],
-    );
-    // Indexed, so that looking up thousands of `env` values stays linear; the first of a
-    // duplicated path is the one kept, as the tree's walk meets it first.
-    let mut by_path = HashMap::with_capacity(texts.len());
-    for (path, text) in texts {
-        by_path.entry(path).or_insert(text);
-    }
-    let mut v = Validator { ctx, texts: by_path, problems: Vec::new() };
+    let root =
+        node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
+    let mut v = Validator::new(text, ctx);
     let config = v.config(&root);
-    match (config, v.problems.is_empty()) {
-        (Some(config), true) => Ok(config),
-        _ => {
-            let mut problems = v.problems;
-            let located = (MAX_REREAD / text.len().max(1)).clamp(10, MAX_LOCATED);
-            for p in problems.iter_mut().take(located) {
-                p.position = node::locate(text, &p.path);
+    v.finish(config, text, file)
+}
+
+/// Validates only the `taskmaster` section of `text`: what a client needs (the socket) from a
+/// file whose programs may be half-edited.
+pub fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<DaemonSpec, ConfigError> {
+    let root =
+        node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
+    let mut v = Validator::new(text, ctx);
+    let section = match &root {
+        Node::Map(pairs) => pairs.iter().find(|(k, _)| k == "taskmaster").map(|(_, n)| n),
+        _ => None,
+    };
+    let top = Here { path: Vec::new(), section: String::new() };
+    let daemon = v.daemon(&top.key("taskmaster", 0), section.unwrap_or(&Node::Null));
+    v.finish(daemon, text, file)
+}
+
+impl<'c> Validator<'c> {
+    fn new(text: &str, ctx: &'c Context) -> Validator<'c> {
+        let texts = node::scalar_texts(
+            text,
+            &[
+                &[Some("programs"), None, Some("umask")],
+                &[Some("programs"), None, Some("env"), None],
+                &[Some("taskmaster"), Some("socket_mode")],
+            ],
+        );
+        // Indexed, so that looking up thousands of `env` values stays linear; the first of a
+        // duplicated path is the one kept, as the tree's walk meets it first.
+        let mut by_path = HashMap::with_capacity(texts.len());
+        for (path, text) in texts {
+            by_path.entry(path).or_insert(text);
+        }
+        Validator { ctx, texts: by_path, problems: Vec::new() }
+    }
+
+    /// The value, or every problem found, located in the file and in file order.
+    fn finish<T>(self, value: Option<T>, text: &str, file: &str) -> Result<T, ConfigError> {
+        match (value, self.problems.is_empty()) {
+            (Some(value), true) => Ok(value),
+            _ => {
+                let mut problems = self.problems;
+                let located = (MAX_REREAD / text.len().max(1)).clamp(10, MAX_LOCATED);
+                for p in problems.iter_mut().take(located) {
+                    p.position = node::locate(text, &p.path);
+                }
+                // In file order, as an editor would walk them; problems without a place go last.
+                problems.sort_by_key(|p| p.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
+                Err(ConfigError { file: file.to_string(), problems })
             }
-            // In file order, as an editor would walk them; problems without a place go last.
-            problems.sort_by_key(|p| p.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
-            Err(ConfigError { file: file.to_string(), problems })
         }
     }
 }

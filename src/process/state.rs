@@ -223,6 +223,8 @@ pub enum Event {
     Cancelled {
         from: StateName,
     },
+    /// What probably went wrong, for the person reading the log.
+    Hint(&'static str),
 }
 
 /// A run shorter than this counts towards the crash-loop delay.
@@ -231,6 +233,9 @@ pub const QUICK_RUN: Duration = Duration::from_secs(1);
 pub const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
 /// Why a process that died before `starttime` is in BACKOFF.
 pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
+/// Why one that exited with status 0 before `starttime` is: what probably happened.
+pub const BACKGROUNDED: &str =
+    "Exited with status 0 before starttime: does it put itself in the background? Run it in the foreground";
 
 /// The delay before restarting after `streak` quick runs in a row: 0.1 s, 0.2 s, 0.4 s, ...
 /// up to 5 s.
@@ -349,11 +354,16 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             Input::Spawned { .. } | Input::SpawnFailed { .. },
         ) => {}
 
-        // STARTING → BACKOFF (or FATAL): it died before starttime, whatever its exit status.
+        // STARTING → BACKOFF (or FATAL): it died before starttime, whatever its exit status. A
+        // clean exit that early is most often a program that went into the background.
         (ProcState::Starting { retries, .. }, Input::Exited { exit }) => {
             t.exited(*exit);
             t.log(Event::Exited { exit: *exit, expected: false });
-            t.backoff(*retries, EXITED_TOO_QUICKLY.to_string());
+            let reason = match exit {
+                ExitKind::Code(0) => BACKGROUNDED,
+                ExitKind::Code(_) | ExitKind::Signal { .. } => EXITED_TOO_QUICKLY,
+            };
+            t.backoff(*retries, reason.to_string());
         }
         // RUNNING → EXITED, then STARTING per autorestart (after the crash-loop delay, if any).
         (ProcState::Running { since, .. }, Input::Exited { exit }) => {
@@ -471,6 +481,9 @@ impl Transition<'_> {
         match retries >= self.spec.startretries {
             true => {
                 self.log(Event::GaveUp);
+                if reason == BACKGROUNDED {
+                    self.log(Event::Hint(BACKGROUNDED));
+                }
                 self.m.state = ProcState::Fatal { reason };
             }
             false => {

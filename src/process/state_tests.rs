@@ -53,6 +53,7 @@ fn event_name(e: &Event) -> &'static str {
         Event::Stopped { .. } => "stopped",
         Event::Killing { .. } => "killing",
         Event::Cancelled { .. } => "cancelled",
+        Event::Hint(_) => "hint",
     }
 }
 
@@ -442,4 +443,19 @@ fn stopped_logs_say_whether_the_end_was_expected() {
         let (_, effects) = step(&stopping, &Input::Exited { exit }, &spec, t0);
         assert_eq!(effects, vec![Effect::Log(Event::Stopped { exit, expected })]);
     }
+}
+
+#[test]
+fn a_clean_exit_before_starttime_says_it_may_have_gone_to_the_background() {
+    let spec = ProgramSpec { startretries: 0, ..spec() };
+    let t0 = Instant::now();
+    let m = Machine {
+        state: ProcState::Starting { pid: pid(1), since: t0, ready_at: t0, retries: 0 },
+        ..Machine::new()
+    };
+    let (next, effects) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0);
+    assert_eq!(summary(&next, &effects), "FATAL log:exited log:gaveup log:hint");
+    assert_eq!(next.state, ProcState::Fatal { reason: BACKGROUNDED.to_string() });
+    let (next, _) = step(&m, &Input::Exited { exit: ExitKind::Code(1) }, &spec, t0);
+    assert_eq!(next.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.to_string() });
 }

@@ -113,6 +113,28 @@ pub struct Process {
     pub spec: Arc<ProgramSpec>,
     /// Its program was removed or scaled down: it is stopped, then forgotten.
     pub retiring: bool,
+    /// Its number in its program, from 0 (`web:web_03` is 3).
+    pub number: u32,
+}
+
+/// What the event loop needs to spawn a process.
+#[derive(Debug, Clone)]
+pub struct SpawnPlan {
+    pub spec: Arc<ProgramSpec>,
+    pub name: String,
+    pub number: u32,
+}
+
+impl SpawnPlan {
+    /// The variables that tell a process who it is (taskmaster(1), PROCESS STATES): so that
+    /// the processes of one program can tell themselves apart, say to pick a port each.
+    pub fn identity(&self) -> [(&'static str, String); 3] {
+        [
+            ("TASKMASTER_PROCESS_NAME", self.name.clone()),
+            ("TASKMASTER_PROGRAM", self.spec.name.clone()),
+            ("TASKMASTER_PROCESS_NUM", self.number.to_string()),
+        ]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +221,7 @@ impl Supervisor {
             machine: Machine::new(),
             spec: spec.clone(),
             retiring: false,
+            number: index,
         };
         self.procs.insert(id, process);
         id
@@ -225,10 +248,10 @@ impl Supervisor {
         self.timers.earliest()
     }
 
-    /// What the event loop needs to spawn a process: its spec and its name.
-    pub fn spawn_plan(&self, id: ProcId) -> Option<(Arc<ProgramSpec>, &str)> {
-        let process = self.procs.get(&id)?;
-        Some((process.spec.clone(), &process.name))
+    /// What the event loop needs to spawn a process.
+    pub fn spawn_plan(&self, id: ProcId) -> Option<SpawnPlan> {
+        let p = self.procs.get(&id)?;
+        Some(SpawnPlan { spec: p.spec.clone(), name: p.name.clone(), number: p.number })
     }
 
     /// The configuration in force.
@@ -427,6 +450,7 @@ fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
         Event::Stopped { exit, expected: true } => (Info, format!("stopped: {name} ({exit})")),
         Event::Stopped { exit, expected: false } => (Warn, format!("stopped: {name} ({exit})")),
         Event::Killing { pid } => (Warn, format!("killing '{name}' ({pid}) with SIGKILL")),
+        Event::Hint(hint) => (Warn, format!("{name}: {}", hint.to_lowercase())),
         Event::Cancelled { from } => {
             let what = match from {
                 process::StateName::Backoff => "the retry",

@@ -50,10 +50,10 @@ const CHILD_STACK: usize = 64 * 1024;
 /// the child has exec'd (or failed to, which it writes into the shared memory before it exits).
 /// The error is the reason a person reads after `spawnerr:`. `nofile`: the (soft, hard)
 /// open-file limit the program gets.
-pub fn spawn(spec: &ProgramSpec, nofile: (u64, u64)) -> Result<Child, String> {
+pub fn spawn(spec: &ProgramSpec, identity: &[(&str, String)], nofile: (u64, u64)) -> Result<Child, String> {
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
-    let mut prepared = Prepared::new(spec, &program)?;
+    let mut prepared = Prepared::new(spec, identity, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()));
     let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
@@ -126,10 +126,19 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(spec: &ProgramSpec, program: &Path) -> Result<Prepared, String> {
+    /// The environment is taskmaster's own, then `identity` (who the process is), then the
+    /// program's `env`, each later one winning.
+    fn new(spec: &ProgramSpec, identity: &[(&str, String)], program: &Path) -> Result<Prepared, String> {
         let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| "a NUL byte in the command".to_string());
+        let set_later = |key: &str| spec.env.contains_key(key) || identity.iter().any(|(k, _)| *k == key);
         let mut env: Vec<(OsString, OsString)> =
-            std::env::vars_os().filter(|(k, _)| !spec.env.contains_key(&*k.to_string_lossy())).collect();
+            std::env::vars_os().filter(|(k, _)| !set_later(&k.to_string_lossy())).collect();
+        env.extend(
+            identity
+                .iter()
+                .filter(|(k, _)| !spec.env.contains_key(*k))
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
         env.extend(spec.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Ok(Prepared {
             program: c(program.as_os_str().as_bytes())?,

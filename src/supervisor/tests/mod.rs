@@ -50,8 +50,8 @@ impl World {
             for action in self.sup.handle(input, self.now) {
                 match action {
                     Action::Spawn { id } => {
-                        let (spec, _) = self.sup.spawn_plan(id).expect("a plan");
-                        let result = match spec.cmd.program() {
+                        let plan = self.sup.spawn_plan(id).expect("a plan");
+                        let result = match plan.spec.cmd.program() {
                             "missing" => Err("can't find command 'missing'".to_string()),
                             _ => {
                                 self.next_pid += 1;
