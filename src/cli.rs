@@ -5,7 +5,7 @@ use crate::config::LogLevel;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: taskmaster [-c FILE] [--no-shell] [--check] [-q] [-l LEVEL] [-h] [-V]
+usage: taskmaster [-c FILE] [--no-shell] [--check [--strict]] [-q] [-l LEVEL] [-h] [-V]
 
 Runs the programs of FILE in the foreground, keeps them alive by their policy,
 and gives you a control shell on the terminal (prompt `taskmaster> `).
@@ -14,7 +14,9 @@ options:
   -c, --config FILE    configuration file (default: ./taskmaster.yaml, then
                        /etc/taskmaster/taskmaster.yaml)
       --no-shell       no control shell; control through signals and the socket
-      --check          validate FILE, print it normalised, and exit (0 valid, 2 not)
+      --check          validate FILE, print it normalised, and exit (0 valid, 2 not);
+                       what cannot run on this machine is a warning
+      --strict         with --check: a warning makes it exit 2 too
   -q, --quiet          do not print events on standard output
   -l, --loglevel LEVEL error, warn, info or debug (overrides `loglevel`)
   -h, --help           print this help and exit
@@ -28,6 +30,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     pub shell: bool,
     pub check: bool,
+    /// `--strict`: with `--check`, warnings fail too.
+    pub strict: bool,
     pub quiet: bool,
     pub loglevel: Option<LogLevel>,
 }
@@ -41,7 +45,8 @@ pub enum Parsed {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
-    let mut options = Options { config: None, shell: true, check: false, quiet: false, loglevel: None };
+    let mut options =
+        Options { config: None, shell: true, check: false, strict: false, quiet: false, loglevel: None };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -55,6 +60,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "-c" | "--config" => options.config = Some(PathBuf::from(value(flag)?)),
             "--no-shell" => options.shell = false,
             "--check" => options.check = true,
+            "--strict" => options.strict = true,
             "-q" | "--quiet" => options.quiet = true,
             "-l" | "--loglevel" => {
                 let level = value(flag)?;
@@ -69,6 +75,9 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
+    }
+    if options.strict && !options.check {
+        return Err("--strict goes with --check".to_string());
     }
     Ok(Parsed::Run(options))
 }
@@ -104,5 +113,7 @@ mod tests {
         assert!(run(&["--bogus"]).unwrap_err().contains("--bogus"));
         assert!(run(&["-c"]).unwrap_err().contains("needs a value"));
         assert!(run(&["-l", "loud"]).unwrap_err().contains("loud"));
+        assert!(run(&["--strict"]).unwrap_err().contains("--strict goes with --check"));
+        assert!(matches!(run(&["--check", "--strict"]), Ok(Parsed::Run(o)) if o.strict));
     }
 }

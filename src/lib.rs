@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod leftovers;
 pub mod logging;
 pub mod output;
+pub mod preflight;
 pub mod process;
 pub mod shell;
 pub mod supervisor;

@@ -47,7 +47,15 @@ fn main() -> ExitCode {
     };
     if options.check {
         print!("{}", config::render(&config));
-        return exit(Exit::Clean);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let warnings = taskmaster::preflight::warnings(&config, &text);
+        for w in &warnings {
+            complain(&taskmaster::preflight::line(&path.display().to_string(), w));
+        }
+        return match options.strict && !warnings.is_empty() {
+            true => exit(Exit::Usage),
+            false => exit(Exit::Clean),
+        };
     }
     match run(&options, &path, &config) {
         Ok(()) => exit(Exit::Clean),

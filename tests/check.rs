@@ -145,3 +145,29 @@ fn every_key_appears_in_some_example() {
         );
     }
 }
+
+#[test]
+fn what_cannot_run_on_this_machine_is_a_warning_and_strict_makes_it_fail() {
+    let dir = TempDir::new("warn");
+    let file = dir.write(
+        "t.yaml",
+        "programs:\n  a:\n    cmd: ./run.sh\n    stdout: logs/a.out\n  b:\n    cmd: sleep 1\n    workingdir: gone\n",
+    );
+    dir.write("run.sh", "#!/bin/sh\necho hi\n");
+    let path = file.to_str().expect("utf-8");
+    let out = check(path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("programs:"), "the configuration is printed all the same");
+    let warnings: Vec<String> =
+        stderr(&out).lines().map(|l| l.replace(&format!("{}/", dir.path().display()), "")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "t.yaml:3:5: warning: program 'a': cmd: command at 'run.sh' is not executable",
+            "t.yaml:4:5: warning: program 'a': stdout: the folder logs does not exist",
+            "t.yaml:7:5: warning: program 'b': workingdir: gone does not exist",
+        ]
+    );
+    let out = run(TASKMASTER, &["--check", "--strict", "-c", path]);
+    assert_eq!(out.status.code(), Some(2));
+}

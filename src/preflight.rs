@@ -1,0 +1,111 @@
+//! What `--check` can tell only by looking at this machine (taskmaster(1), OPTIONS): a command
+//! that is not found or cannot be run, a working directory or an output folder that does not
+//! exist, an output path that is not a file. These are warnings, not errors: the machine that
+//! checks a configuration is not always the one that runs it. Unlike the rest of `config`, this
+//! looks at the file system.
+
+use crate::config::node::{self, Position, Seg};
+use crate::config::{Config, ProgramSpec};
+use std::ffi::OsString;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+/// One thing that would go wrong here: where it is written, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub program: String,
+    pub key: &'static str,
+    pub message: String,
+    pub position: Option<Position>,
+}
+
+/// The warnings of `config`, located in `text` (the file it was read from), in file order.
+pub fn warnings(config: &Config, text: &str) -> Vec<Warning> {
+    let mut found: Vec<Warning> = config.programs.values().flat_map(program_warnings).collect();
+    for w in &mut found {
+        let path = [Seg::key("programs"), Seg::key(&w.program), Seg::key(w.key)];
+        w.position = node::locate(text, &path);
+    }
+    found.sort_by_key(|w| w.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
+    found
+}
+
+/// `t.yaml:3:5: warning: program 'web': cmd: can't find command 'nginxx'`
+pub fn line(file: &str, w: &Warning) -> String {
+    let place = match w.position {
+        Some(at) => format!("{file}:{}:{}", at.line, at.column),
+        None => file.to_string(),
+    };
+    format!("{place}: warning: program '{}': {}: {}", w.program, w.key, w.message)
+}
+
+fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
+    let warn = |key: &'static str, message: String| Warning {
+        program: spec.name.clone(),
+        key,
+        message,
+        position: None,
+    };
+    let mut found = Vec::new();
+    let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
+    if let Err(why) = crate::sys::spawn::resolve(spec.cmd.program(), path_var.as_deref()) {
+        found.push(warn("cmd", why));
+    }
+    if let Some(dir) = &spec.workingdir {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => found.push(warn("workingdir", format!("{} is not a folder", dir.display()))),
+            Err(_) => found.push(warn("workingdir", format!("{} does not exist", dir.display()))),
+        }
+    }
+    for (key, path) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+        if let Some(message) = path.as_deref().and_then(output_problem) {
+            found.push(warn(key, message));
+        }
+    }
+    found
+}
+
+/// What would keep taskmaster from appending to `path`, if anything.
+fn output_problem(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let kind = meta.file_type();
+            (!kind.is_file() && !kind.is_char_device()).then(|| {
+                format!(
+                    "{} is not a regular file (taskmaster appends only to files and devices)",
+                    path.display()
+                )
+            })
+        }
+        Err(_) => {
+            let folder = path.parent()?;
+            (!folder.is_dir()).then(|| format!("the folder {} does not exist", folder.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Context, validate};
+
+    #[test]
+    fn what_cannot_run_here_is_named_where_it_is_written() {
+        let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0 };
+        let text = "programs:\n  a:\n    cmd: nosuch_cmd_xyz\n    workingdir: /nonexistent\n    \
+                    stdout: /nonexistent/dir/a.out\n  b:\n    cmd: sh -c true\n    stderr: /tmp\n  \
+                    ok:\n    cmd: sleep 1\n    stdout: /dev/null\n";
+        let config = validate(text, "t.yaml", &ctx).expect("valid");
+        let lines: Vec<String> = warnings(&config, text).iter().map(|w| line("t.yaml", w)).collect();
+        assert_eq!(
+            lines,
+            [
+                "t.yaml:3:5: warning: program 'a': cmd: can't find command 'nosuch_cmd_xyz'",
+                "t.yaml:4:5: warning: program 'a': workingdir: /nonexistent does not exist",
+                "t.yaml:5:5: warning: program 'a': stdout: the folder /nonexistent/dir does not exist",
+                "t.yaml:8:5: warning: program 'b': stderr: /tmp is not a regular file (taskmaster appends only to files and devices)",
+            ]
+        );
+    }
+}
