@@ -6,7 +6,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 RELEASE := target/release
 
-.PHONY: all run test crash bench lint man install clean help
+.PHONY: all run test test-deps crash bench lint man install install-man clean help
 
 all: ## Build the release binaries (the default)
 	$(CARGO) build --release
@@ -14,8 +14,11 @@ all: ## Build the release binaries (the default)
 run: all ## Build, then run taskmaster on conf/taskmaster.yaml in the foreground
 	$(RELEASE)/taskmaster -c conf/taskmaster.yaml
 
-test: ## Run every test (unit, integration, crash)
+test: test-deps ## Run every test (unit, integration, crash); installs tmux and mandoc if it can
 	$(CARGO) test
+
+test-deps: ## Check for (or, as root with apt-get, install) what the tests need: tmux, mandoc
+	@scripts/test-deps
 
 crash: ## The crash tests' long variants (minutes): floods, scale, flapping, fuzzing
 	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --test crash --test fuzz -- --nocapture
@@ -31,13 +34,17 @@ man: ## Check the manual page with mandoc -Tlint, then show it
 	mandoc -Tlint -W warning man/taskmaster.1
 	man -l man/taskmaster.1
 
-install: all ## Install both binaries and the man page under $(DESTDIR)$(PREFIX)/bin and share/man
-	install -d $(BINDIR) $(MANDIR)
+install: all install-man ## Install both binaries and the man pages under $(DESTDIR)$(PREFIX)/bin and share/man
+	install -d $(BINDIR)
 	install -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
+
+install-man: ## Install the manual, as taskmaster(1) and taskmasterctl(1)
+	install -d $(MANDIR)
 	install -m 644 man/taskmaster.1 $(MANDIR)
+	ln -sf taskmaster.1 $(MANDIR)/taskmasterctl.1
 
 clean: ## Remove build products
 	$(CARGO) clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /\1\t/' | expand -t 10
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 14

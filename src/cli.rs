@@ -16,7 +16,7 @@ options:
       --no-shell       no control shell; control through signals and the socket
       --check          validate FILE, print it normalised, and exit (0 valid, 2 not);
                        what cannot run on this machine is a warning
-      --strict         with --check: a warning makes it exit 2 too
+      --strict         a warning makes --check exit 2 too
   -q, --quiet          do not print events on standard output
   -l, --loglevel LEVEL error, warn, info or debug (overrides `loglevel`)
   -h, --help           print this help and exit

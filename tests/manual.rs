@@ -130,3 +130,96 @@ fn the_page_passes_mandoc_lint() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.trim().is_empty(), "mandoc -Tlint:\n{text}");
 }
+
+/// The page as `man` shows it at 80 columns, overstrikes (bold, underline) removed.
+fn rendered_lines() -> String {
+    let out = std::process::Command::new("mandoc")
+        .args(["-Tutf8", "-O", "width=80", "man/taskmaster.1"])
+        .output()
+        .unwrap_or_else(|e| panic!("mandoc is needed to check the manual: {e}"));
+    plain(&out.stdout)
+}
+
+/// Text from mandoc's terminal output: each `c BACKSPACE c` overstrike is one `c`.
+fn plain(bytes: &[u8]) -> String {
+    let mut plain = String::new();
+    for c in String::from_utf8_lossy(bytes).chars() {
+        match c {
+            '\u{8}' => {
+                plain.pop();
+            }
+            c => plain.push(c),
+        }
+    }
+    plain
+}
+
+/// The same with whitespace made single spaces, so that a phrase wrapped across lines is found.
+fn rendered() -> String {
+    rendered_lines().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_quoted_log_line_renders_as_written() {
+    // A word such as `No` or `Pa` inside a macro line is read as a macro, and silently
+    // disappears from the rendered page: each quoted line of LOG must come out whole.
+    let page = page();
+    let log = section(&page, "LOG");
+    let shown = rendered();
+    let mut quoted = 0;
+    for line in log.lines().filter_map(|l| l.strip_prefix(".Ql ")) {
+        // Closing punctuation after the quote is written as words of its own.
+        let mut words: Vec<&str> = line.split(' ').collect();
+        while words.last().is_some_and(|w| w.len() == 1 && ".,;:)".contains(*w)) {
+            words.pop();
+        }
+        let text = words.join(" ").replace("\\&", "");
+        assert!(shown.contains(&format!("‘{text}’")), "`{text}` does not render as written");
+        quoted += 1;
+    }
+    assert!(quoted >= 20, "only {quoted} quoted lines in LOG");
+}
+
+#[test]
+fn the_state_table_fits_80_columns() {
+    let text = rendered_lines();
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !(l.contains("from") && l.contains("event") && l.contains(" to")))
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(table.len() > 20, "the table: {table:#?}");
+    for row in &table {
+        assert!(row.chars().count() <= 80, "wider than 80 columns: {row}");
+    }
+    // The last column has room (at 80 columns it once got 10 characters), and only it wraps:
+    // every continuation line starts where that column does.
+    let header = table[0];
+    let to = header.rfind(" to").expect("the `to` heading") + 1;
+    assert!(80 - to >= 35, "the last column is {} wide:\n{}", 80 - to, table.join("\n"));
+    let indent = header.len() - header.trim_start().len();
+    for row in &table[1..] {
+        let starts = row.len() - row.trim_start().len();
+        assert!(
+            starts == indent || starts == to,
+            "a column other than the last wraps:\n{}",
+            table.join("\n")
+        );
+    }
+}
+
+#[test]
+fn man_taskmasterctl_finds_the_page_once_installed() {
+    let root = std::env::temp_dir().join(format!("tm-man-{}", std::process::id()));
+    let out = std::process::Command::new("make")
+        .args(["-s", "install-man", "PREFIX=/usr"])
+        .arg(format!("DESTDIR={}", root.display()))
+        .output()
+        .expect("run make");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = root.join("usr/share/man/man1/taskmasterctl.1");
+    let shown = std::process::Command::new("mandoc").args(["-Tutf8"]).arg(&page).output().expect("mandoc");
+    let text = plain(&shown.stdout);
+    assert!(shown.status.success() && text.contains("taskmaster, taskmasterctl"), "{text}");
+    let _ = std::fs::remove_dir_all(&root);
+}
