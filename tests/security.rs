@@ -137,3 +137,21 @@ fn a_link_another_user_planted_in_a_shared_folder_is_not_followed() {
     assert!(reason.contains("is a symbolic link of uid 65534 in the shared folder"), "{reason}");
     assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious\n");
 }
+
+#[test]
+fn a_socket_one_may_not_open_gets_the_right_hint() {
+    if !root() {
+        return;
+    }
+    let d = Daemon::start(SLEEPER.trim_start_matches("programs:\n"));
+    // The socket is 0600, root's: `nobody` may not connect, and is told why.
+    let out = Command::new(TASKMASTERCTL)
+        .args(["-s", d.socket().to_str().expect("utf-8"), "status"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .expect("run taskmasterctl as nobody");
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(text.contains("Permission denied (taskmaster's socket_mode does not let you in)"), "{text}");
+}
