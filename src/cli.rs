@@ -1,5 +1,5 @@
-//! The command line of `taskmaster` (SPEC §1). Hand-written: six options do not need a parser
-//! crate, and the usage text doubles as `--help`.
+//! The command line of `taskmaster` (taskmaster(1), OPTIONS). Hand-written: six options do not need
+//! a parser crate, and the usage text doubles as `--help`.
 
 use crate::config::LogLevel;
 use std::path::PathBuf;

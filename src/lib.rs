@@ -1,7 +1,7 @@
 //! taskmaster: a single-threaded, event-driven job-control daemon.
 //!
 //! The crate is a functional core (config, state machine, supervisor table, protocol) and an
-//! imperative shell (the event loop, `sys`, sockets, files, the terminal). See DESIGN.md.
+//! imperative shell (the event loop, `sys`, sockets, files, the terminal). See the architecture overview below.
 
 pub mod append;
 pub mod cli;
@@ -20,7 +20,7 @@ pub mod supervisor;
 pub mod sys;
 pub mod timers;
 
-/// Exit statuses of `taskmaster` (SPEC §1); the man page's EXIT STATUS lists the same.
+/// Exit statuses of `taskmaster` (taskmaster(1), EXIT STATUS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// A clean shutdown, or a valid `--check`.

@@ -1,7 +1,7 @@
-//! The main log (SPEC §8): slog with synchronous drains only, since taskmaster has no thread to
-//! give an asynchronous one. One drain appends supervisord-style lines to the log file; the
-//! other mirrors them on the console (above the prompt, or as plain lines). The level can change
-//! and the file can be reopened at run time (reload, log rotation).
+//! The main log (taskmaster(1), LOG): slog with synchronous drains only, since taskmaster has no
+//! thread to give an asynchronous one. One drain appends supervisord-style lines to the log file;
+//! the other mirrors them on the console (above the prompt, or as plain lines). The level can
+//! change and the file can be reopened at run time (reload, log rotation).
 
 use crate::append::{OpenError, open_append};
 use crate::config::{LogLevel, describe_io};

@@ -1,4 +1,5 @@
-//! The control socket, taskmasterctl, commands on stdin, and shutting down (SPEC §1, §5, §6, §9).
+//! The control socket, taskmasterctl, commands on stdin, and shutting down (taskmaster(1): OPTIONS,
+//! COMMANDS, CONTROL PROTOCOL, SIGNALS).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! What a child gets (SPEC §3) and the effect of every program key, through the real binary.
+//! What a child gets (taskmaster(1), PROCESS STATES) and the effect of every program key, through
+//! the real binary.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! Reload through the real binary (SPEC §7): pids compared before and after, for every kind of
-//! change, by command and by SIGHUP.
+//! Reload through the real binary (taskmaster(1), RELOAD): pids compared before and after, for
+//! every kind of change, by command and by SIGHUP.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! Every row of SPEC §4 through the real binary: tiny `sh -c` children, states read over the
-//! socket, waits with deadlines.
+//! Every row of the state table (taskmaster(1), PROCESS STATES) through the real binary: tiny `sh
+//! -c` children, states read over the socket, waits with deadlines.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! The client side of the control socket, for `taskmasterctl`: where the socket is, one request
-//! and its answer, and what exit status an answer means (SPEC §1).
+//! The client side of the control socket, for `taskmasterctl`: where the socket is, one request and
+//! its answer, and what exit status an answer means (taskmaster(1), EXIT STATUS).
 
 pub mod shell;
 

@@ -1,5 +1,5 @@
-//! The reload plan: what changed between two configurations, program by program and field by
-//! field (SPEC §7). Pure; the supervisor applies the plan.
+//! The reload plan: what changed between two configurations, program by program and field by field
+//! (taskmaster(1), RELOAD). Pure; the supervisor applies the plan.
 
 use super::spec::{Config, ProgramSpec};
 use serde::Serialize;
@@ -141,7 +141,7 @@ impl Plan {
         lines
     }
 
-    /// The main log's summary line (SPEC §8).
+    /// The main log's summary line (taskmaster(1), LOG).
     pub fn log_line(&self) -> String {
         let scaled: Vec<String> =
             self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();

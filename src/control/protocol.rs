@@ -1,5 +1,5 @@
-//! The control protocol (SPEC §6): one JSON object per line each way. Pure: bytes in, values
-//! out, and back.
+//! The control protocol (taskmaster(1), CONTROL PROTOCOL): one JSON object per line each way. Pure:
+//! bytes in, values out, and back.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

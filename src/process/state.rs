@@ -1,6 +1,6 @@
-//! The life of one process as a pure state machine (SPEC §4). `step` takes the machine, one
-//! input, the program's spec and `now`, and returns the next machine and the effects to carry
-//! out. It reads no clock and makes no system call; the event loop does both.
+//! The life of one process as a pure state machine (taskmaster(1), PROCESS STATES). `step` takes
+//! the machine, one input, the program's spec and `now`, and returns the next machine and the
+//! effects to carry out. It reads no clock and makes no system call; the event loop does both.
 
 use super::exit::ExitKind;
 use crate::config::{ProgramSpec, RestartPolicy};
@@ -139,7 +139,8 @@ impl ProcState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
     pub state: ProcState,
-    /// Runs in a row shorter than `QUICK_RUN` (the crash-loop counter of SPEC §4).
+    /// Runs in a row shorter than `QUICK_RUN` (the crash-loop counter of taskmaster(1),
+    /// PROCESS STATES).
     pub streak: u32,
     /// How its last run ended.
     pub last_exit: Option<ExitKind>,
@@ -194,7 +195,7 @@ pub enum Effect {
     Log(Event),
 }
 
-/// Something worth a line in the log (SPEC §8).
+/// Something worth a line in the log (taskmaster(1), LOG).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Spawned {
@@ -263,7 +264,8 @@ pub fn backoff_delay(retries: u32) -> Duration {
     Duration::from_secs(u64::from(retries) + 1)
 }
 
-/// One transition. See the module comment and SPEC §4; every arm says FROM → TO and why.
+/// One transition. See the module comment and taskmaster(1), PROCESS STATES; every arm says
+/// FROM → TO and why.
 pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Machine, Vec<Effect>) {
     let mut t = Transition { m: m.clone(), effects: Vec::new(), spec, now };
     match (&m.state, input) {

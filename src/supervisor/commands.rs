@@ -1,5 +1,6 @@
-//! The commands of SPEC §5 as the supervisor runs them: which processes each applies to, the
-//! inputs it feeds their machines, and the answer (at once, or when the processes get there).
+//! The commands (taskmaster(1), COMMANDS) as the supervisor runs them: which processes each
+//! applies to, the inputs it feeds their machines, and the answer (at once, or when the processes
+//! get there).
 
 use super::status::{name_width, status_json, status_line};
 use super::targets::{NO_SUCH_PROCESS, Selection};

@@ -428,7 +428,7 @@ impl Supervisor {
     }
 }
 
-/// The log line of an event (SPEC §8), with its level as supervisord gives it.
+/// The log line of an event (taskmaster(1), LOG), with its level as supervisord gives it.
 fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
     use LogLevel::{Info, Warn};
     match event {

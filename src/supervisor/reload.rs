@@ -1,10 +1,10 @@
-//! Applying a reload plan (SPEC §7): only what changed is touched. Removed programs and the
-//! processes a scale-down drops are stopped with their own settings, then forgotten; added
+//! Applying a reload plan (taskmaster(1), RELOAD): only what changed is touched. Removed programs
+//! and the processes a scale-down drops are stopped with their own settings, then forgotten; added
 //! programs and new instances start by autostart; a program whose process definition changed is
 //! restarted (stopped with the old settings, started with the new); supervision settings apply in
-//! place. Deadlines already armed keep their time: new values apply from the next transition.
-//! Then every process of a changed program that is not running is brought to where its new
-//! configuration wants it, as if it had always had it (taskmaster(1), RELOAD).
+//! place. Deadlines already armed keep their time: new values apply from the next transition. Then
+//! every process of a changed program that is not running is brought to where its new configuration
+//! wants it, as if it had always had it (taskmaster(1), RELOAD).
 
 use super::{Action, Now, ProcId, Requester, Supervisor};
 use crate::config::diff::{self, Plan};

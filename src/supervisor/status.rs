@@ -1,5 +1,5 @@
-//! What `status` says about a process: the human line (supervisord's layout) and the JSON
-//! object of SPEC §6.
+//! What `status` says about a process: the human line (supervisord's layout) and the JSON object of
+//! taskmaster(1), CONTROL PROTOCOL.
 
 use super::{Now, Process};
 use crate::process::ProcState;
@@ -37,7 +37,7 @@ pub fn describe(p: &Process, now: &Now) -> String {
     }
 }
 
-/// The `status` object of SPEC §6.
+/// The `status` object of taskmaster(1), CONTROL PROTOCOL.
 pub fn status_json(p: &Process, now: &Now) -> Value {
     let state = &p.machine.state;
     let uptime = match state {

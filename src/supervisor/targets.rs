@@ -1,4 +1,4 @@
-//! Command targets (SPEC §3): `all`, `PROG`, `PROG:*`, `PROG:PROG_NN`.
+//! Command targets (taskmaster(1), COMMANDS): `all`, `PROG`, `PROG:*`, `PROG:PROG_NN`.
 
 use super::{ProcId, Supervisor};
 

@@ -1,7 +1,7 @@
-//! Spawning a child (SPEC §3): its own process group, stdin from /dev/null, stdout and stderr
-//! into pipes, every signal at its default disposition with an empty mask, no descriptor but
-//! 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL if
-//! taskmaster dies. Signals stay blocked from before the clone until the child has reset every
+//! Spawning a child (taskmaster(1), PROCESS STATES): its own process group, stdin from /dev/null,
+//! stdout and stderr into pipes, every signal at its default disposition with an empty mask, no
+//! descriptor but 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL
+//! if taskmaster dies. Signals stay blocked from before the clone until the child has reset every
 //! handler, so a signal sent at once to the new pid is delivered to the program (or kills it),
 //! never to a copy of taskmaster's handlers. Exec failures come back as errors, never panics.
 
