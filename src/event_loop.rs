@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +83,8 @@ pub struct Daemon {
     next_token: usize,
     /// Sources whose read budget ran out: read them again next turn.
     hot: Vec<Token>,
+    /// Log lines of the spawns under way, for after their `spawned:` lines.
+    spawn_problems: HashMap<ProcId, Vec<String>>,
     /// Commands typed (or piped) and not run yet.
     typed: VecDeque<String>,
     /// A typed command waits for its answer.
@@ -130,6 +132,7 @@ impl Daemon {
             color,
             next_token: FIRST_DYNAMIC,
             hot: Vec::new(),
+            spawn_problems: HashMap::new(),
             typed: VecDeque::new(),
             console_busy: false,
             answered: false,
@@ -139,7 +142,6 @@ impl Daemon {
 
     /// Runs until shutdown is complete.
     pub fn run(mut self) -> Result<(), String> {
-        self.log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
         self.apply(Input::Boot, now());
         match self.stdin_unpollable {
             true => self.on_stdin(true, now()),
@@ -247,8 +249,9 @@ impl Daemon {
                 }
                 SIGWINCH => self.typist.resized(),
                 SIGUSR2 => {
-                    self.log.log(LogLevel::Info, "received SIGUSR2, reopening the log files");
+                    // Said after, so that the new files start with it.
                     self.reopen_logs();
+                    self.log.log(LogLevel::Info, "received SIGUSR2: the log files were reopened");
                 }
                 _ => {}
             }
@@ -346,6 +349,11 @@ impl Daemon {
     fn apply(&mut self, input: Input, now: Now) {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
+            // What a spawn had to say about its output files, said after the spawn's own line.
+            let said = match &input {
+                Input::Spawned { id, .. } => self.spawn_problems.remove(id).unwrap_or_default(),
+                _ => Vec::new(),
+            };
             for action in self.sup.handle(input, now) {
                 match action {
                     Action::Spawn { id } => {
@@ -366,6 +374,7 @@ impl Daemon {
                     Action::Exit => self.exiting = true,
                 }
             }
+            self.log_all(LogLevel::Error, said);
         }
     }
 
@@ -382,7 +391,7 @@ impl Daemon {
         }
         let mut problems = Vec::new();
         let sinks = self.outputs.open(name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
-        self.log_all(LogLevel::Error, problems);
+        self.spawn_problems.insert(id, problems);
         let [out, err] = sinks?;
         let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)?;
         let next = &mut self.next_token;
@@ -402,7 +411,8 @@ impl Daemon {
 
     /// A request from a client or the console. `reload` is read here, where files are read.
     fn request(&mut self, from: Requester, request: Request, now: Now) {
-        self.sup.set_log_failure(self.log.failure());
+        let warnings = self.log.failure().into_iter().chain(self.outputs.failures()).collect();
+        self.sup.set_warnings(warnings);
         match crate::command::parse(&request.command, &request.args) {
             Ok(crate::command::Command::Reload { dry_run }) => self.reload(Some(from), dry_run, now),
             _ => self.apply(Input::Request { from, request }, now),
@@ -431,12 +441,12 @@ impl Daemon {
         }
     }
 
-    /// A reload was applied: the daemon's own settings follow the new configuration. The log file
-    /// is reopened even when its path is the same (after an outside rotation).
+    /// A reload was applied: the daemon's own settings follow the new configuration. The log
+    /// files are reopened even when their paths are the same (after an outside rotation).
     fn reconfigure(&mut self) {
         let daemon = self.sup.config().daemon.clone();
         self.log.set_level(self.setup.cli_level.unwrap_or(daemon.loglevel));
-        self.reopen_main_log();
+        self.reopen_logs();
         match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
             Ok(None) => {}
             Ok(Some(done)) => {

@@ -80,6 +80,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
+    log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
     let signals = taskmaster::event_loop::watch_signals()?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists

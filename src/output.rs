@@ -10,7 +10,7 @@ use crate::config::describe_io;
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::unistd::Pid;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
@@ -63,8 +63,8 @@ pub enum Drained {
 pub struct Outputs {
     streams: HashMap<Token, Stream>,
     by_pid: HashMap<Pid, Vec<Token>>,
-    /// Files whose last write failed, so the failure is reported once.
-    failing: HashSet<PathBuf>,
+    /// Files whose last open or write failed, with what was said (once) about it.
+    failing: HashMap<PathBuf, String>,
     buf: Vec<u8>,
 }
 
@@ -87,13 +87,15 @@ impl Outputs {
 
     fn open_file(&mut self, name: &str, path: &Path, problems: &mut Vec<String>) -> Result<Sink, String> {
         match open_append(path) {
-            Ok(file) => Ok(Sink::File { file, path: path.to_path_buf() }),
+            Ok(file) => {
+                self.failing.remove(path);
+                Ok(Sink::File { file, path: path.to_path_buf() })
+            }
             Err(OpenError::Refused(why)) => Err(why),
             Err(OpenError::Failed(why)) => {
-                if self.failing.insert(path.to_path_buf()) {
-                    problems.push(write_failure(name, path, &why));
-                }
-                Ok(Sink::Discard)
+                problems.extend(fail(&mut self.failing, path, open_failure(name, path, &why)));
+                // Kept, so that the next reopen (SIGUSR2, reload) tries the path again.
+                Ok(Sink::Lost { path: path.to_path_buf() })
             }
         }
     }
@@ -126,12 +128,13 @@ impl Outputs {
     }
 
     /// Closes and opens again every output file (after an outside rotation moved them), so that
-    /// output goes to the file at the configured path from now on.
+    /// output goes to the file at the configured path from now on; a file that could not be
+    /// opened is tried again.
     pub fn reopen(&mut self, problems: &mut Vec<String>) {
         let streams: Vec<Token> = self.streams.keys().copied().collect();
         for token in streams {
             let Some(stream) = self.streams.get(&token) else { continue };
-            let Sink::File { path, .. } = &stream.sink else { continue };
+            let (Sink::File { path, .. } | Sink::Lost { path }) = &stream.sink else { continue };
             let (path, name) = (path.clone(), stream.name.clone());
             let sink = match open_append(&path) {
                 Ok(file) => {
@@ -139,10 +142,7 @@ impl Outputs {
                     Sink::File { file, path }
                 }
                 Err(e) => {
-                    if self.failing.insert(path.clone()) {
-                        problems.push(write_failure(&name, &path, e.message()));
-                    }
-                    // Kept, so the next reopen tries the path again.
+                    problems.extend(fail(&mut self.failing, &path, open_failure(&name, &path, e.message())));
                     Sink::Lost { path }
                 }
             };
@@ -150,6 +150,21 @@ impl Outputs {
                 stream.sink = sink;
             }
         }
+    }
+
+    /// What is wrong now with the output of live processes, one line each (for `status`).
+    pub fn failures(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .streams
+            .values()
+            .filter_map(|s| match &s.sink {
+                Sink::File { path, .. } | Sink::Lost { path } => self.failing.get(path).cloned(),
+                Sink::Discard => None,
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        lines
     }
 
     /// The descriptors the streams hold: each pipe, and each open file.
@@ -233,15 +248,35 @@ impl Outputs {
 }
 
 /// Appends bytes to the stream's file. Returns a log line when the file starts failing.
-fn deliver(stream: &mut Stream, bytes: &[u8], failing: &mut HashSet<PathBuf>) -> Option<String> {
+fn deliver(stream: &mut Stream, bytes: &[u8], failing: &mut HashMap<PathBuf, String>) -> Option<String> {
     let Sink::File { file, path } = &mut stream.sink else { return None };
     match write_all(file, bytes) {
         Ok(()) => {
             failing.remove(path.as_path());
             None
         }
-        Err(e) => failing.insert(path.clone()).then(|| write_failure(&stream.name, path, &describe_io(&e))),
+        Err(e) => fail(failing, path, write_failure(&stream.name, path, &describe_io(&e))),
     }
+}
+
+/// Records that `path` fails; returns the line to log if it was not failing already (a failure
+/// is said once, and again only after a success in between).
+fn fail(failing: &mut HashMap<PathBuf, String>, path: &Path, line: String) -> Option<String> {
+    match failing.contains_key(path) {
+        true => None,
+        false => {
+            failing.insert(path.to_path_buf(), line.clone());
+            Some(line)
+        }
+    }
+}
+
+fn open_failure(name: &str, path: &Path, why: &str) -> String {
+    format!(
+        "couldn't open {} for the output of {name}: {why}; the output is dropped until it can be \
+         (SIGUSR2 or a reload tries again)",
+        path.display()
+    )
 }
 
 /// Writes all of `bytes`. The file is non-blocking: a device that cannot take more now (a

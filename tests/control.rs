@@ -345,7 +345,7 @@ fn stray_signals_do_not_end_taskmaster_nor_touch_its_programs() {
         assert_eq!(d.call("pid", &[])["data"], d.pid(), "after signal {signo}");
     }
     assert_eq!(d.process("a")["pid"].as_i64(), Some(pid));
-    d.wait_log("received SIGUSR2, reopening the log files");
+    d.wait_log("received SIGUSR2: the log files were reopened");
 }
 
 #[test]

@@ -351,8 +351,8 @@ fn an_unwritable_output_file_is_reported_once_and_the_child_runs_on() {
     for _ in 0..3 {
         assert_eq!(stdout(&d.ctl(&["restart", "moved"])), "moved: started\n");
     }
-    d.wait_log("couldn't write output of moved to");
-    assert_eq!(d.count_log("couldn't write output of moved to"), 1);
+    d.wait_log("for the output of moved: No such file or directory");
+    assert_eq!(d.count_log("for the output of moved"), 1, "once, not once per start");
     d.assert_truthful();
 }
 

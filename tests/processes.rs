@@ -135,11 +135,24 @@ fn the_stop_signal_is_the_configured_one() {
 }
 
 #[test]
-fn an_output_file_that_cannot_be_opened_is_reported_and_the_child_runs() {
-    let d =
-        Daemon::start("  x:\n    cmd: sleep 1000\n    starttime: 0\n    stdout: /nonexistent/dir/x.out\n");
+fn an_output_file_that_cannot_be_opened_is_reported_tried_again_and_the_child_runs() {
+    let d = Daemon::start(
+        "  x:\n    cmd: sh -c 'while :; do echo tick; sleep 0.05; done'\n    starttime: 0\n    stdout: later/x.out\n",
+    );
     d.wait_state("x", "RUNNING");
-    d.wait_log("couldn't write output of x to /nonexistent/dir/x.out: No such file or directory");
+    let why = format!(
+        "couldn't open {}/later/x.out for the output of x: No such file or directory",
+        d.dir.path().display()
+    );
+    d.wait_log(&why);
+    let status = stdout(&d.ctl(&["status"]));
+    assert!(status.contains(&format!("warning: {why}")), "status says the output is lost:\n{status}");
+    // Once the folder exists, SIGUSR2 (or a reload) opens the file.
+    std::fs::create_dir(d.dir.join("later")).expect("mkdir");
+    d.signal(Signal::SIGUSR2);
+    wait_until("output in the file", || d.dir.read("later/x.out").contains("tick").then_some(()));
+    assert!(!stdout(&d.ctl(&["status"])).contains("warning"), "and the warning is gone");
+    assert_eq!(d.count_log("couldn't open"), 1, "said once");
 }
 
 #[test]
@@ -206,8 +219,8 @@ fn sigusr2_reopens_the_output_files_after_an_outside_rotation() {
     std::fs::rename(d.dir.join("w.out"), d.dir.join("w.out.1")).expect("rotate");
     std::fs::rename(d.dir.join("tm.log"), d.dir.join("tm.log.1")).expect("rotate");
     d.signal(Signal::SIGUSR2);
-    wait_until("the main log opened again", || d.dir.join("tm.log").exists().then_some(()));
-    assert!(d.dir.read("tm.log.1").contains("received SIGUSR2, reopening the log files"));
+    // Said in the new file, so that it starts with it.
+    d.wait_log("received SIGUSR2: the log files were reopened");
     wait_until("output in the new file", || d.dir.read("w.out").contains("tick").then_some(()));
     let rotated = d.dir.read("w.out.1").len();
     // A barrier: once the new file has grown more, nothing more went to the rotated one.

@@ -136,6 +136,9 @@ fn history_survives_a_restart_without_duplicates_or_blanks() {
     let saved = dir.read("history");
     let lines: Vec<&str> = saved.lines().collect();
     assert_eq!(lines, ["status solo", "pid"], "no duplicates, no blank lines");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("history")).expect("history").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the history is private");
     let s = Session::start(&dir, PROGRAMS);
     // Ctrl-R searches the history; Ctrl-G leaves the search.
     s.tmux.keys(&["C-r"]);

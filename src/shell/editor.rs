@@ -169,12 +169,19 @@ impl Editor {
             self.iface.remove_history(index);
         }
         self.iface.add_history(line.to_string());
-        if let Some(path) = &self.history
-            && let Err(e) = self.iface.save_history(path)
-            && !self.history_failed
-        {
-            self.history_failed = true;
-            let _ = writeln_to(&self.iface, &format!("cannot save the history in {}: {e}", path.display()));
+        let Some(path) = &self.history else { return };
+        match self.iface.save_history(path) {
+            // The commands one types are one's own business: the file is private.
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+            Err(e) if !self.history_failed => {
+                self.history_failed = true;
+                let _ =
+                    writeln_to(&self.iface, &format!("cannot save the history in {}: {e}", path.display()));
+            }
+            Err(_) => {}
         }
     }
 }

@@ -228,9 +228,7 @@ impl Supervisor {
         let width = name_width(self.procs.values().map(|p| p.name.as_str()));
         let mut lines: Vec<String> = ids.iter().map(|id| status_line(&self.procs[id], width, now)).collect();
         lines.extend(errors.iter().map(|e| format!("{}: {}", e.name, e.message)));
-        if let Some(failure) = &self.log_failure {
-            lines.push(format!("warning: {failure}"));
-        }
+        lines.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
         let data: Vec<Value> = ids.iter().map(|id| status_json(&self.procs[id], now)).collect();
         Response { ok: errors.is_empty(), output: lines.join("\n"), data: json!(data) }
     }

@@ -167,8 +167,8 @@ pub struct Supervisor {
     shutdown_waiters: Vec<Requester>,
     /// Taskmaster's own pid, for `pid`.
     own_pid: u32,
-    /// Why the main log cannot be written, while it cannot: `status` says so.
-    log_failure: Option<String>,
+    /// What is wrong with taskmaster's own files (the main log, output files), for `status`.
+    warnings: Vec<String>,
     actions: Vec<Action>,
 }
 
@@ -185,7 +185,7 @@ impl Supervisor {
             phase: Phase::Running,
             shutdown_waiters: Vec::new(),
             own_pid,
-            log_failure: None,
+            warnings: Vec::new(),
             actions: Vec::new(),
         };
         for spec in config.programs.values() {
@@ -268,9 +268,10 @@ impl Supervisor {
         self.procs.values()
     }
 
-    /// Tells the supervisor whether the main log can be written (the event loop knows).
-    pub fn set_log_failure(&mut self, failure: Option<String>) {
-        self.log_failure = failure;
+    /// Tells the supervisor what is wrong with the files taskmaster writes (the event loop
+    /// knows), for `status` to say.
+    pub fn set_warnings(&mut self, warnings: Vec<String>) {
+        self.warnings = warnings;
     }
 
     pub fn is_shutting_down(&self) -> bool {

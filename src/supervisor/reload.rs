@@ -101,14 +101,15 @@ impl Supervisor {
             reply(self, Response::ok(lines.join("\n"), data));
             return;
         }
+        // The daemon's own settings first, so the summary goes to the (re)opened log file, and
+        // the summary before the stops and starts it causes.
+        self.actions.push(Action::Reconfigured);
+        self.log(LogLevel::Info, plan.log_line());
         self.apply(&plan, &config, now);
         for id in starts {
             self.step(id, &process::Input::Start, now);
         }
         self.config = config;
-        // The daemon's own settings first, so the summary goes to the (re)opened log file.
-        self.actions.push(Action::Reconfigured);
-        self.log(LogLevel::Info, plan.log_line());
         reply(self, Response::ok(lines.join("\n"), data));
     }
 
