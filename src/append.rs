@@ -28,13 +28,33 @@ impl OpenError {
     }
 }
 
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Written at its end, created if missing (mode 0666 less the umask): logs, output.
+    Append,
+    /// Written from the start, created if missing with mode 0600: a private file (history).
+    Replace,
+    Read,
+}
+
 /// Opens `path` for appending, creating it if missing (mode 0666 less the umask), close-on-exec
 /// and non-blocking.
 pub fn open_append(path: &Path) -> Result<File, OpenError> {
+    open_safely(path, Access::Append)
+}
+
+/// Opens `path` by the rules of this module, close-on-exec and non-blocking.
+pub fn open_safely(path: &Path, access: Access) -> Result<File, OpenError> {
     let options = |follow: bool| {
         let mut o = OpenOptions::new();
+        match access {
+            Access::Append => o.append(true).create(true),
+            Access::Replace => o.write(true).truncate(true).create(true).mode(0o600),
+            Access::Read => o.read(true),
+        };
         let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-        o.append(true).create(true).custom_flags(libc::O_NONBLOCK | nofollow);
+        o.custom_flags(libc::O_NONBLOCK | nofollow);
         o
     };
     // O_NOFOLLOW fails on a link (ELOOP, or EACCES for O_CREAT in a sticky folder on some
@@ -49,6 +69,10 @@ pub fn open_append(path: &Path) -> Result<File, OpenError> {
     let file = file.map_err(|e| explain(path, &e))?;
     let meta = file.metadata().map_err(|e| OpenError::Failed(describe_io(&e)))?;
     check_kind(path, &meta)?;
+    if access == Access::Read && !meta.is_file() {
+        // A device read to its end may never end (/dev/zero).
+        return Err(refused(path, "not a regular file"));
+    }
     Ok(file)
 }
 
@@ -101,14 +125,13 @@ fn check_link(path: &Path) -> Result<(), OpenError> {
 
 fn explain(path: &Path, e: &std::io::Error) -> OpenError {
     match e.raw_os_error() {
-        // A FIFO without a reader, or a socket.
-        Some(libc::ENXIO) => {
-            let what = match std::fs::metadata(path).map(|m| m.file_type()) {
-                Ok(kind) if kind.is_socket() => "a socket",
-                _ => "a FIFO",
-            };
-            refused(path, what)
-        }
+        // A FIFO without a reader, a socket, or a device with nothing behind it (/dev/tty
+        // without a terminal), which is only a failure.
+        Some(libc::ENXIO) => match std::fs::metadata(path).map(|m| m.file_type()) {
+            Ok(kind) if kind.is_socket() => refused(path, "a socket"),
+            Ok(kind) if kind.is_fifo() => refused(path, "a FIFO"),
+            _ => OpenError::Failed(describe_io(e)),
+        },
         Some(libc::EISDIR) => refused(path, "a folder"),
         _ if e.kind() == ErrorKind::WouldBlock => refused(path, "a FIFO"),
         _ => OpenError::Failed(describe_io(e)),
@@ -149,6 +172,19 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let _reader = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
         assert!(matches!(open_append(&fifo), Err(OpenError::Refused(_))));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_device_with_nothing_behind_it_is_a_failure_not_a_refusal() {
+        // /dev/tty without a controlling terminal gives ENXIO, as a FIFO without a reader does.
+        let enxio = std::io::Error::from_raw_os_error(libc::ENXIO);
+        let err = explain(Path::new("/dev/null"), &enxio);
+        assert_eq!(err, OpenError::Failed("No such device or address".into()));
+        let d = dir("enxio");
+        let fifo = d.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(explain(&fifo, &enxio), OpenError::Refused(m) if m.contains("is a FIFO")));
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -32,8 +32,9 @@ pub struct ProcInfo {
 pub struct Record {
     pub boot: String,
     pub session: i32,
-    /// The taskmaster that wrote it.
+    /// The taskmaster that wrote it, and its start time.
     pub owner: i32,
+    pub owner_start: u64,
     /// Live groups: process group id → its leader's start time.
     pub groups: BTreeMap<i32, u64>,
 }
@@ -54,7 +55,10 @@ impl Record {
             match words.as_slice() {
                 ["boot", boot] => record.boot = boot.to_string(),
                 ["session", sid] => record.session = sid.parse().ok()?,
-                ["pid", pid] => record.owner = pid.parse().ok()?,
+                ["pid", pid, start] => {
+                    record.owner = pid.parse().ok()?;
+                    record.owner_start = start.parse().ok()?;
+                }
                 ["+", pgid, start] => {
                     if let (Ok(pgid), Ok(start)) = (pgid.parse(), start.parse()) {
                         record.groups.insert(pgid, start);
@@ -105,20 +109,37 @@ pub fn path_for(socket: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Whether the taskmaster that wrote `record` still runs (same boot, same pid, same start).
+pub fn owner_alive(record: &Record, boot: &str, owner: Option<ProcInfo>) -> bool {
+    record.boot == boot && owner.is_some_and(|p| p.pid == record.owner && p.start == record.owner_start)
+}
+
 /// Kills what a previous taskmaster left in its programs' groups and waits (a moment) for it to
-/// be gone. Returns the log lines to write. Only a file of the user's own is trusted.
-pub fn clean_up(file: &Path) -> Vec<String> {
+/// be gone. Returns the log lines to write. Only a file of the user's own is trusted. Err: the
+/// taskmaster that wrote the file still runs (someone removed its socket): nothing is touched,
+/// and this one must not start beside it.
+pub fn clean_up(file: &Path) -> Result<Vec<String>, String> {
     let text = match read_own(file) {
         Ok(Some(text)) => text,
-        Ok(None) => return Vec::new(),
-        Err(why) => return vec![why],
+        Ok(None) => return Ok(Vec::new()),
+        Err(why) => return Ok(vec![why]),
     };
     let Some(record) = Record::parse(&text) else {
-        return vec![format!("{} is not a groups file; ignored", file.display())];
+        return Ok(vec![format!("{} is not a groups file; ignored", file.display())]);
     };
-    let doomed = leftovers(&record, &boot_id(), &processes());
+    let boot = boot_id();
+    let me = std::process::id() as i32;
+    if record.owner != me && owner_alive(&record, &boot, info(record.owner).map(|(p, _)| p)) {
+        return Err(format!(
+            "another taskmaster (pid {}) still runs the programs recorded in {}: its socket was \
+             probably removed; send it SIGHUP to bind the socket again, or stop it first",
+            record.owner,
+            file.display()
+        ));
+    }
+    let doomed = leftovers(&record, &boot, &processes());
     if doomed.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     for pid in &doomed {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
@@ -132,13 +153,13 @@ pub fn clean_up(file: &Path) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let pids: Vec<String> = doomed.iter().map(i32::to_string).collect();
-    vec![format!(
+    Ok(vec![format!(
         "killed {} process{} left running by the previous taskmaster (pid {}) in its programs' process groups: {}",
         doomed.len(),
         if doomed.len() == 1 { "" } else { "es" },
         record.owner,
         pids.join(", ")
-    )]
+    )])
 }
 
 /// The file's text if it is a regular file of the user's own that no one else may write;
@@ -192,6 +213,8 @@ fn boot_id() -> String {
 pub struct Groups {
     path: PathBuf,
     file: Option<File>,
+    /// The file this taskmaster wrote (device, inode): another one at the path is not ours.
+    identity: Option<(u64, u64)>,
     live: BTreeMap<i32, u64>,
     lines: usize,
     /// The last write failed (and was said).
@@ -201,7 +224,8 @@ pub struct Groups {
 impl Groups {
     /// Starts a new file (replacing the previous taskmaster's, cleaned up by then).
     pub fn create(path: PathBuf) -> (Groups, Option<String>) {
-        let mut groups = Groups { path, file: None, live: BTreeMap::new(), lines: 0, failed: false };
+        let mut groups =
+            Groups { path, file: None, identity: None, live: BTreeMap::new(), lines: 0, failed: false };
         let written = groups.rewrite();
         let problem = groups.report(written);
         (groups, problem)
@@ -238,19 +262,30 @@ impl Groups {
         self.report(written)
     }
 
-    /// Everything stopped cleanly: nothing is left to clean up after this taskmaster.
+    /// Everything stopped cleanly: nothing is left to clean up after this taskmaster. Only its
+    /// own file is removed.
     pub fn remove(&mut self) {
         self.file = None;
-        let _ = std::fs::remove_file(&self.path);
+        if self.is_in_place() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
+    /// Whether the file at the path is still the one this taskmaster writes.
+    fn is_in_place(&self) -> bool {
+        let found = std::fs::symlink_metadata(&self.path).map(|m| (m.dev(), m.ino())).ok();
+        found.is_some() && found == self.identity
+    }
+
+    /// Appends a line; a file removed or replaced from outside is written anew, whole.
     fn append(&mut self, line: &str) -> Result<(), String> {
         self.lines += 1;
+        let in_place = self.is_in_place();
         match &mut self.file {
-            Some(file) => file
+            Some(file) if in_place => file
                 .write_all(line.as_bytes())
                 .map_err(|e| format!("couldn't write {}: {}", self.path.display(), describe_io(&e))),
-            None => self.rewrite(),
+            _ => self.rewrite(),
         }
     }
 
@@ -267,11 +302,12 @@ impl Groups {
 
     /// Writes the whole file anew (to a temporary file, renamed over the old one).
     fn rewrite(&mut self) -> Result<(), String> {
+        let me = std::process::id() as i32;
         let mut text = format!(
-            "{HEADER}\nboot {}\nsession {}\npid {}\n",
+            "{HEADER}\nboot {}\nsession {}\npid {me} {}\n",
             boot_id(),
             nix::unistd::getsid(None).map_or(0, |s| s.as_raw()),
-            std::process::id()
+            info(me).map_or(0, |(p, _)| p.start)
         );
         for (pgid, start) in &self.live {
             text.push_str(&format!("+ {pgid} {start}\n"));
@@ -292,6 +328,8 @@ impl Groups {
             .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
         std::fs::rename(&temp, &self.path)
             .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
+        let meta = file.metadata().map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
+        self.identity = Some((meta.dev(), meta.ino()));
         self.lines = self.live.len();
         self.file = Some(file);
         Ok(())
@@ -307,13 +345,19 @@ mod tests {
     }
 
     fn record(groups: &[(i32, u64)]) -> Record {
-        Record { boot: "b".into(), session: 7, owner: 1, groups: groups.iter().copied().collect() }
+        Record {
+            boot: "b".into(),
+            session: 7,
+            owner: 1,
+            owner_start: 5,
+            groups: groups.iter().copied().collect(),
+        }
     }
 
     #[test]
     fn the_file_is_read_as_a_log_of_groups() {
         let text =
-            "taskmaster-groups 1\nboot b\nsession 7\npid 1\n+ 10 100\n+ 20 200\n- 10\n+ 30 300\ngarbage\n";
+            "taskmaster-groups 1\nboot b\nsession 7\npid 1 5\n+ 10 100\n+ 20 200\n- 10\n+ 30 300\ngarbage\n";
         assert_eq!(Record::parse(text), Some(record(&[(20, 200), (30, 300)])));
         assert_eq!(Record::parse("something else\n"), None);
     }
@@ -324,6 +368,15 @@ mod tests {
         // The leader is gone; two members of its group remain, one started later.
         let procs = [p(21, 20, 7, 200), p(22, 20, 7, 250), p(99, 99, 7, 10)];
         assert_eq!(leftovers(&r, "b", &procs), vec![21, 22]);
+    }
+
+    #[test]
+    fn a_previous_taskmaster_that_still_runs_is_recognised() {
+        let r = record(&[]);
+        assert!(owner_alive(&r, "b", Some(p(1, 1, 7, 5))));
+        assert!(!owner_alive(&r, "b", Some(p(1, 1, 7, 6))), "the pid was reused");
+        assert!(!owner_alive(&r, "b", None), "gone");
+        assert!(!owner_alive(&r, "other boot", Some(p(1, 1, 7, 5))));
     }
 
     #[test]
@@ -355,8 +408,17 @@ mod tests {
         assert_eq!(parsed.groups.keys().copied().collect::<Vec<_>>(), vec![me]);
         assert_eq!(parsed.owner, me);
         assert!(text.lines().count() < 100, "compacted: {} lines", text.lines().count());
+        // Removed from outside: written again, whole, at the next change.
+        std::fs::remove_file(&path).unwrap();
+        groups.started(1_000_001);
+        let parsed = Record::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(parsed.groups.keys().copied().collect::<Vec<_>>(), vec![me, 1_000_001]);
+        // Replaced by another file: not ours to remove.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "someone else's").unwrap();
         groups.remove();
-        assert!(!path.exists());
+        assert!(path.exists());
+        std::fs::remove_file(&path).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

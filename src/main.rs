@@ -86,7 +86,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
     // was left by one that was killed. That goes before anything starts.
     let groups_file = leftovers::path_for(server.path());
-    for line in leftovers::clean_up(&groups_file) {
+    for line in leftovers::clean_up(&groups_file)? {
         log.log(LogLevel::Warn, &line);
     }
     let (groups, problem) = leftovers::Groups::create(groups_file);

@@ -454,12 +454,14 @@ fn after_a_sigkill_the_next_taskmaster_starts_cleanly_on_the_same_socket() {
     wait_until("its child to die with it", || (!alive(pid)).then_some(()));
     assert!(members.iter().all(|p| alive(*p)), "the grandchildren outlive a SIGKILLed taskmaster");
     assert!(d.socket().exists(), "the socket file is left behind");
-    let mut next = std::process::Command::new(TASKMASTER)
-        .args(["--no-shell", "-q", "-c"])
-        .arg(&d.config)
-        .current_dir(d.dir.path())
-        .spawn()
-        .expect("start again");
+    let mut next = Guarded(
+        std::process::Command::new(TASKMASTER)
+            .args(["--no-shell", "-q", "-c"])
+            .arg(&d.config)
+            .current_dir(d.dir.path())
+            .spawn()
+            .expect("start again"),
+    );
     wait_until("the new taskmaster to answer", || {
         let mut s = UnixStream::connect(d.socket()).ok()?;
         s.write_all(b"{\"command\":\"pid\"}\n").ok()?;
@@ -556,4 +558,29 @@ fn a_client_streaming_commands_that_wait_is_capped_and_others_are_served() {
             serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
         assert_eq!(answer["output"], "stubborn: stopped");
     }
+}
+
+#[test]
+fn a_second_taskmaster_never_cleans_up_after_one_that_still_runs() {
+    // Someone removes the socket of a running taskmaster, then starts another on the same file.
+    let d = Daemon::start("  g:\n    cmd: sh -c 'sleep 1001 & wait'\n    starttime: 0\n");
+    let pid = d.wait_state("g", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    std::fs::remove_file(d.socket()).expect("remove the socket");
+    let out = std::process::Command::new(TASKMASTER)
+        .args(["--no-shell", "-q", "-c"])
+        .arg(&d.config)
+        .current_dir(d.dir.path())
+        .output()
+        .expect("run a second taskmaster");
+    assert_eq!(out.status.code(), Some(1));
+    let why = stderr(&out);
+    assert!(
+        why.contains(&format!("another taskmaster (pid {}) still runs the programs recorded in", d.pid())),
+        "{why}"
+    );
+    assert!(alive(pid) && group_members(pid).len() == 2, "the first one's program is untouched");
+    assert!(leftovers_file(&d).exists(), "and its groups file stays");
+    d.signal(Signal::SIGHUP);
+    d.wait_log("was gone: it is bound again");
+    assert_eq!(d.process("g")["pid"].as_i64(), Some(i64::from(pid)));
 }

@@ -43,7 +43,7 @@ fn try_example(name: &str, yaml: &str) {
         eprintln!("{name}: not run here ({})", stderr(&out).trim());
         return;
     }
-    let mut child = taskmaster(&["--no-shell", "-q"]).stdin(Stdio::null()).spawn().expect("start");
+    let mut child = Guarded(taskmaster(&["--no-shell", "-q"]).stdin(Stdio::null()).spawn().expect("start"));
     let socket = dir.join("taskmaster.sock");
     let ctl = |args: &[&str]| {
         let mut all = vec!["-s", socket.to_str().expect("utf-8")];

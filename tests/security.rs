@@ -8,7 +8,7 @@ use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const NOBODY: u32 = 65534;
 
@@ -28,22 +28,24 @@ fn shared(tag: &str) -> TempDir {
 }
 
 /// taskmaster run as `nobody` on `config`, in `dir`, without XDG_RUNTIME_DIR.
-fn as_nobody(dir: &Path, config: &Path) -> Child {
+fn as_nobody(dir: &Path, config: &Path) -> Guarded {
     std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    Command::new(TASKMASTER)
-        .args(["--no-shell", "-q", "-c"])
-        .arg(config)
-        .current_dir(dir)
-        .env_remove("XDG_RUNTIME_DIR")
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start taskmaster as nobody")
+    Guarded(
+        Command::new(TASKMASTER)
+            .args(["--no-shell", "-q", "-c"])
+            .arg(config)
+            .current_dir(dir)
+            .env_remove("XDG_RUNTIME_DIR")
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start taskmaster as nobody"),
+    )
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: Guarded) {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
 }

@@ -293,3 +293,20 @@ fn taskmasterctl_runs_lines_typed_ahead_in_order() {
     let status = screen.find("solo                             STOPPED").expect("then the status");
     assert!(stopped < status, "{screen}");
 }
+
+#[test]
+fn a_history_file_that_is_a_fifo_never_blocks_taskmaster() {
+    let dir = TempDir::new("hfifo");
+    nix::unistd::mkfifo(&dir.join("history"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .expect("mkfifo");
+    // Started with it (reading it would block), then typed at (writing it would).
+    let s = Session::start(&dir, PROGRAMS);
+    s.tmux.text("pid");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("cannot save the history in");
+    s.tmux.text("status solo");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("solo                             RUNNING");
+    let screen = s.quit();
+    assert!(screen.contains("EXIT 0"), "{screen}");
+}

@@ -59,8 +59,46 @@ pub struct Position {
     pub column: usize,
 }
 
+/// Deeper than this, a document is refused before it is parsed: a configuration nests four or
+/// five levels, and the YAML parser's time grows with the square of the depth (a 120 KB file of
+/// brackets held it for seconds).
+pub const MAX_DEPTH: usize = 64;
+
+/// Where the nesting first goes past `MAX_DEPTH`, counting flow collections (`[`, `{`) and the
+/// `- ` of block sequences opened on one line. Linear, and blind to quotes: a quoted string of
+/// sixty brackets is not a configuration either.
+pub fn too_deep(text: &str) -> Option<Position> {
+    let mut flow = 0usize;
+    for (line_no, line) in text.lines().enumerate() {
+        let rest = line.trim_start();
+        let mut dashes = 0;
+        let mut chain = rest;
+        while let Some(after) = chain.strip_prefix("- ") {
+            dashes += 1;
+            chain = after.trim_start();
+        }
+        for (col, c) in line.char_indices() {
+            match c {
+                '[' | '{' => flow += 1,
+                ']' | '}' => flow = flow.saturating_sub(1),
+                _ => continue,
+            }
+            if flow + dashes > MAX_DEPTH {
+                return Some(Position { line: line_no + 1, column: col + 1 });
+            }
+        }
+        if dashes > MAX_DEPTH {
+            return Some(Position { line: line_no + 1, column: line.len() - rest.len() + 1 });
+        }
+    }
+    None
+}
+
 /// Parses the whole text into a tree. A syntax error comes back with its position.
 pub fn parse(text: &str) -> Result<Node, (String, Option<Position>)> {
+    if let Some(at) = too_deep(text) {
+        return Err((format!("nested more than {MAX_DEPTH} levels deep"), Some(at)));
+    }
     serde_yaml::from_str::<Node>(text).map_err(|e| {
         let pos = e.location().map(|l| Position { line: l.line(), column: l.column() });
         (strip_location(&e.to_string()), pos)

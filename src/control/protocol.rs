@@ -102,6 +102,12 @@ impl LineBuffer {
     pub fn has_partial(&self) -> bool {
         !self.pending.is_empty()
     }
+
+    /// The end of the input ends the line it was in: the unfinished rest, if not blank.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.pending);
+        (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +147,16 @@ mod tests {
         assert_eq!(b.push(b"{\"a\":"), vec![]);
         assert_eq!(b.push(b"1}\n\n  \n{\"b\""), vec![Framed::Line(b"{\"a\":1}".to_vec())]);
         assert_eq!(b.push(b":2}\n"), vec![Framed::Line(b"{\"b\":2}".to_vec())]);
+    }
+
+    #[test]
+    fn the_end_of_input_ends_the_last_line() {
+        let mut b = LineBuffer::default();
+        assert_eq!(b.push(b"{\"a\":1}\n{\"b\""), vec![Framed::Line(b"{\"a\":1}".to_vec())]);
+        assert_eq!(b.finish(), Some(b"{\"b\"".to_vec()));
+        assert!(!b.has_partial());
+        assert_eq!(b.push(b"  "), vec![]);
+        assert_eq!(b.finish(), None, "blanks are no request");
     }
 
     #[test]

@@ -210,6 +210,7 @@ impl Server {
                     false => {
                         client.done_sending = true;
                         drained = true;
+                        client.lines.extend(client.input.finish());
                     }
                 },
                 Ok(n) => {

@@ -5,6 +5,7 @@
 //! redrawn with the half-typed line intact.
 
 use super::complete::candidates;
+use crate::append::{Access, open_safely};
 use crate::logging::Console;
 use crate::sys::tty;
 use linefeed::complete::{Completer, Completion};
@@ -57,8 +58,9 @@ impl Editor {
         iface.set_completer(Arc::new(TargetCompleter(targets)));
         iface.set_history_size(HISTORY_SIZE);
         if let Some(path) = &history {
-            // A missing file is the first run, not a problem.
-            let _ = iface.load_history(path);
+            for line in read_history(path) {
+                iface.add_history(line);
+            }
         }
         tty::enter_raw().map_err(io::Error::from)?;
         let gone = Arc::new(AtomicBool::new(false));
@@ -170,16 +172,16 @@ impl Editor {
         }
         self.iface.add_history(line.to_string());
         let Some(path) = &self.history else { return };
-        match self.iface.save_history(path) {
-            // The commands one types are one's own business: the file is private.
-            Ok(()) => {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-            }
-            Err(e) if !self.history_failed => {
+        let lines: Vec<String> = match self.iface.lock_writer_append() {
+            Ok(writer) => writer.history().map(str::to_string).collect(),
+            Err(_) => return,
+        };
+        match write_history(path, &lines) {
+            Ok(()) => self.history_failed = false,
+            Err(why) if !self.history_failed => {
                 self.history_failed = true;
                 let _ =
-                    writeln_to(&self.iface, &format!("cannot save the history in {}: {e}", path.display()));
+                    writeln_to(&self.iface, &format!("cannot save the history in {}: {why}", path.display()));
             }
             Err(_) => {}
         }
@@ -198,6 +200,31 @@ impl Drop for Editor {
         }
         tty::restore();
     }
+}
+
+/// The lines of a history file; none when there is no file yet (the first run) or it may not be
+/// read (a FIFO, another user's link: see `append`).
+fn read_history(path: &std::path::Path) -> Vec<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    match open_safely(path, Access::Read).map(|mut f| f.read_to_string(&mut text)) {
+        Ok(Ok(_)) => text.lines().map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes the history file anew, private (mode 0600: the commands one types are one's own
+/// business), by the rules of `append`: never blocking on a FIFO, never through another user's
+/// link.
+fn write_history(path: &std::path::Path, lines: &[String]) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = open_safely(path, Access::Replace).map_err(|e| e.message().to_string())?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    file.write_all(text.as_bytes()).map_err(|e| crate::config::describe_io(&e))
 }
 
 /// Whether stdin has input right now.

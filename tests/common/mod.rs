@@ -388,3 +388,29 @@ pub const TICKS_PER_SECOND: u64 = 100;
 pub fn heavy() -> bool {
     std::env::var_os("TASKMASTER_CRASH_HEAVY").is_some_and(|v| v == "1")
 }
+
+/// A process a test started by hand, killed when dropped if it still runs: a failing test
+/// leaves nothing behind.
+pub struct Guarded(pub Child);
+
+impl std::ops::Deref for Guarded {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

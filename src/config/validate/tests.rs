@@ -312,3 +312,17 @@ fn thousands_of_env_keys_are_read_and_kept() {
     assert_eq!(env.len(), 20_000);
     assert_eq!(env["K19999"], "19999");
 }
+
+#[test]
+fn a_deeply_nested_file_is_refused_before_it_is_parsed() {
+    let deep = format!(
+        "programs:\n  a:\n    cmd: a\n    env: {{A: {}{}}}\n",
+        "[".repeat(60_000),
+        "]".repeat(60_000)
+    );
+    assert_error(&deep, &["t.yaml:4:", "nested more than 64 levels deep"]);
+    let dashes = format!("programs:\n  a:\n    cmd: a\n    env:\n      A:\n        {}x\n", "- ".repeat(100));
+    assert_error(&dashes, &["t.yaml:6:9", "nested more than 64 levels deep"]);
+    let shallow = one("programs:\n  a: {cmd: a, exitcodes: [0, 1], env: {A: '[x]'}}\n");
+    assert_eq!(shallow.env["A"], "[x]", "shallow nesting reads as before");
+}
