@@ -4,15 +4,14 @@
 //! imperative shell (the event loop, `sys`, sockets, files, the terminal). See the architecture overview below.
 
 pub mod append;
+pub mod capture;
 pub mod cli;
 pub mod client;
-pub mod command;
 pub mod config;
 pub mod control;
 pub mod event_loop;
 pub mod leftovers;
 pub mod logging;
-pub mod output;
 pub mod preflight;
 pub mod process;
 pub mod shell;

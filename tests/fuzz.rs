@@ -2,8 +2,8 @@
 //! inputs and must answer every one with a value or an error, never a panic. Deterministic (a
 //! seeded xorshift), so a failure is reproducible.
 
-use taskmaster::command;
 use taskmaster::config::{Context, validate};
+use taskmaster::control::command;
 use taskmaster::control::protocol::{LineBuffer, Request};
 
 struct Rng(u64);

@@ -2,8 +2,8 @@
 //! and option the code knows is in `man/taskmaster.1`, and the page passes `mandoc -Tlint`.
 
 use taskmaster::client::{CtlExit, USAGE as CTL_USAGE};
-use taskmaster::command::COMMANDS;
 use taskmaster::config::raw::{DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS};
+use taskmaster::control::command::COMMANDS;
 use taskmaster::process::StateName;
 use taskmaster::{Exit, cli};
 

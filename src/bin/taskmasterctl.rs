@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use taskmaster::client::{self, Connection, CtlExit, USAGE, print_line};
-use taskmaster::command::{self, Command};
+use taskmaster::control::command::{self, Command};
 
 struct Options {
     socket: Option<PathBuf>,
@@ -79,8 +79,9 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
 }
 
 fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
-    let (request, command) = match client::parse(&options.words) {
-        Ok(parsed) => parsed,
+    let (name, args) = options.words.split_first().expect("one_shot runs with words");
+    let command = match command::parse(name, args) {
+        Ok(command) => command,
         Err(message) => return fail(CtlExit::Usage, &message),
     };
     if let Command::Help(topic) = &command {
@@ -92,9 +93,9 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
             Err(message) => fail(CtlExit::Usage, &message),
         };
     }
-    let response = match Connection::open(path).and_then(|mut c| c.call(&request)) {
+    let response = match Connection::open(path).and_then(|mut c| c.call(&client::request(&options.words))) {
         Ok(response) => response,
-        Err(message) => return fail(CtlExit::Usage, &message),
+        Err(e) => return fail(CtlExit::Usage, &e.to_string()),
     };
     match options.json {
         true => print_line(&serde_json::to_string(&response).unwrap_or_default()),
@@ -116,34 +117,25 @@ fn shell(path: &std::path::Path) -> ExitCode {
     }
     let mut connection = match Connection::open(path) {
         Ok(c) => c,
-        Err(message) => return fail(CtlExit::Usage, &message),
+        Err(e) => return fail(CtlExit::Usage, &e.to_string()),
     };
-    let run = |line: &str, connection: &mut Connection| -> Result<bool, String> {
-        let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
-        let Some((request, command)) = (!words.is_empty()).then(|| client::parse(&words)).transpose()? else {
-            return Ok(true);
+    for line in std::iter::once(Ok("status".to_string())).chain(std::io::stdin().lock().lines()) {
+        let Ok(line) = line else { break };
+        let (words, command) = match command::parse_line(&line) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => continue,
+            Err(message) => {
+                eprintln!("{message}");
+                continue;
+            }
         };
         if command == Command::Quit {
-            return Ok(false);
+            break;
         }
-        let response = connection.call(&request)?;
-        if !response.output.is_empty() {
-            print_line(&response.output);
-        }
-        Ok(true)
-    };
-    if let Err(message) = run("status", &mut connection) {
-        return fail(CtlExit::Usage, &message);
-    }
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        match run(line.trim(), &mut connection) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(message) if message.starts_with("lost the connection") => {
-                return fail(CtlExit::Usage, &message);
-            }
-            Err(message) => eprintln!("{message}"),
+        match connection.call(&client::request(&words)) {
+            Ok(response) if response.output.is_empty() => {}
+            Ok(response) => print_line(&response.output),
+            Err(e) => return fail(CtlExit::Usage, &e.to_string()),
         }
     }
     ExitCode::SUCCESS

@@ -3,9 +3,12 @@
 
 pub mod shell;
 
-use crate::command::{self, Command};
 use crate::config::{self, describe_io};
+use crate::control::command::{Command, Order};
 use crate::control::protocol::{Request, Response};
+use crate::control::render::StatusRecord;
+use crate::process::StateName;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -98,55 +101,94 @@ pub struct Connection {
 /// The longest answer read: as much as taskmaster queues for one client before it drops it.
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
+/// What went wrong between taskmasterctl and taskmaster, said once, by `Display`.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The socket could not be reached.
+    Connect { path: PathBuf, source: std::io::Error },
+    /// Who serves the socket could not be told.
+    Credentials { path: PathBuf, errno: nix::errno::Errno },
+    /// The socket is served by another user's program.
+    Stranger { path: PathBuf, uid: u32 },
+    /// The connection broke, or taskmaster closed it.
+    Lost { path: PathBuf, why: String },
+    /// The answer was not one: too long, or not JSON of the protocol.
+    Unreadable { path: PathBuf, why: String },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ClientError::Connect { path, source } => {
+                let hint = match source.kind() {
+                    std::io::ErrorKind::PermissionDenied => "(taskmaster's socket_mode does not let you in)",
+                    _ => "(is taskmaster running?)",
+                };
+                write!(f, "cannot connect to {}: {} {hint}", path.display(), describe_io(source))
+            }
+            ClientError::Credentials { path, errno } => {
+                write!(f, "cannot tell who serves {}: {}", path.display(), errno.desc())
+            }
+            ClientError::Stranger { path, uid } => write!(
+                f,
+                "{} is served by a program of {}, not by you or root: refusing to talk to it",
+                path.display(),
+                crate::control::socket_file::user_name(*uid)
+            ),
+            ClientError::Lost { path, why } => write!(f, "lost the connection to {}: {why}", path.display()),
+            ClientError::Unreadable { path, why } => {
+                write!(f, "lost the connection to {}: {why}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
 /// Connects to the socket at `path` and checks who serves it.
-pub fn connect(path: &Path) -> Result<UnixStream, String> {
-    let stream = UnixStream::connect(path).map_err(|e| {
-        let why = describe_io(&e);
-        let hint = match e.kind() {
-            std::io::ErrorKind::PermissionDenied => "(taskmaster's socket_mode does not let you in)",
-            _ => "(is taskmaster running?)",
-        };
-        format!("cannot connect to {}: {why} {hint}", path.display())
-    })?;
+pub fn connect(path: &Path) -> Result<UnixStream, ClientError> {
+    let stream = UnixStream::connect(path)
+        .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
     check_peer(&stream, path)?;
     Ok(stream)
 }
 
 /// Talks only to a daemon run by root or by the user itself (the kernel says who is at the other
 /// end), so that a socket another user put in the way gets no command and forges no answer.
-pub fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), String> {
+pub fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let peer = getsockopt(stream, PeerCredentials)
-        .map_err(|e| format!("cannot tell who serves {}: {}", path.display(), e.desc()))?;
+        .map_err(|errno| ClientError::Credentials { path: path.to_path_buf(), errno })?;
     let me = nix::unistd::getuid().as_raw();
     match peer.uid() == me || peer.uid() == 0 {
         true => Ok(()),
-        false => Err(format!(
-            "{} is served by a program of {}, not by you or root: refusing to talk to it",
-            path.display(),
-            crate::control::socket_file::user_name(peer.uid())
-        )),
+        false => Err(ClientError::Stranger { path: path.to_path_buf(), uid: peer.uid() }),
     }
 }
 
 impl Connection {
-    pub fn open(path: &Path) -> Result<Connection, String> {
+    pub fn open(path: &Path) -> Result<Connection, ClientError> {
         let stream = connect(path)?;
-        let writer = stream.try_clone().map_err(|e| describe_io(&e))?;
+        let lost = |e: std::io::Error| ClientError::Lost { path: path.to_path_buf(), why: describe_io(&e) };
+        let writer = stream.try_clone().map_err(lost)?;
         Ok(Connection { reader: BufReader::new(stream), writer, path: path.to_path_buf() })
     }
 
     /// Sends one request and waits for its answer.
-    pub fn call(&mut self, request: &Request) -> Result<Response, String> {
-        let gone = |why: String| format!("lost the connection to {}: {why}", self.path.display());
-        self.writer.write_all(&request.to_line()).map_err(|e| gone(describe_io(&e)))?;
+    pub fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let path = self.path.clone();
+        let lost = |why: String| ClientError::Lost { path: path.clone(), why };
+        self.writer.write_all(&request.to_line()).map_err(|e| lost(describe_io(&e)))?;
         let mut line = Vec::new();
         let read = (&mut self.reader).take(MAX_ANSWER as u64 + 1).read_until(b'\n', &mut line);
+        let unreadable = |why: String| ClientError::Unreadable { path: path.clone(), why };
         match read {
-            Ok(0) => Err(gone("taskmaster closed it".into())),
-            Ok(n) if n > MAX_ANSWER => Err(gone(format!("an answer longer than {MAX_ANSWER} bytes"))),
-            Ok(_) => serde_json::from_slice(&line).map_err(|e| gone(format!("unreadable answer ({e})"))),
-            Err(e) => Err(gone(describe_io(&e))),
+            Ok(0) => Err(lost("taskmaster closed it".into())),
+            Ok(n) if n > MAX_ANSWER => Err(unreadable(format!("an answer longer than {MAX_ANSWER} bytes"))),
+            Ok(_) => {
+                serde_json::from_slice(&line).map_err(|e| unreadable(format!("unreadable answer ({e})")))
+            }
+            Err(e) => Err(lost(describe_io(&e))),
         }
     }
 }
@@ -156,21 +198,29 @@ pub fn exit_status(command: &Command, response: &Response) -> CtlExit {
     if !response.ok {
         return CtlExit::Failed;
     }
-    let stopped =
-        |item: &serde_json::Value| matches!(item["state"].as_str(), Some("STOPPED" | "EXITED" | "FATAL"));
     match command {
-        Command::Status(_) if response.data.as_array().is_some_and(|items| items.iter().any(stopped)) => {
+        Command::Order(Order::Status(_)) if status_records(response).iter().any(not_running) => {
             CtlExit::NotRunning
         }
         _ => CtlExit::Ok,
     }
 }
 
-/// Parses a command line typed or given to the client; the error is a usage message.
-pub fn parse(words: &[String]) -> Result<(Request, Command), String> {
-    let (name, args) = words.split_first().ok_or("no command given")?;
-    let command = command::parse(name, args)?;
-    Ok((Request::new(name, args), command))
+/// The records of a `status` answer (none if it is not one).
+pub fn status_records(response: &Response) -> Vec<StatusRecord> {
+    serde_json::from_value(response.data.clone()).unwrap_or_default()
+}
+
+fn not_running(record: &StatusRecord) -> bool {
+    matches!(record.state, StateName::Stopped | StateName::Exited | StateName::Fatal)
+}
+
+/// The request that carries the command `words` (as typed) to taskmaster.
+pub fn request(words: &[String]) -> Request {
+    match words.split_first() {
+        Some((name, args)) => Request::new(name, args),
+        None => Request::new("", &[]),
+    }
 }
 
 #[cfg(test)]
@@ -178,14 +228,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn record(state: &str) -> serde_json::Value {
+        json!({"name": "a", "program": "a", "state": state, "pid": null, "uptime": null,
+               "exitstatus": null, "signal": null, "retries": 0, "description": "", "expected": null})
+    }
+
     #[test]
     fn status_exits_3_when_something_is_not_running() {
-        let status = Command::Status(vec![]);
-        let running = Response::ok("", json!([{"state": "RUNNING"}]));
-        let exited = Response::ok("", json!([{"state": "RUNNING"}, {"state": "EXITED"}]));
+        let status = Command::Order(Order::Status(vec![]));
+        let running = Response::ok("", json!([record("RUNNING")]));
+        let exited = Response::ok("", json!([record("RUNNING"), record("EXITED")]));
         assert_eq!(exit_status(&status, &running), CtlExit::Ok);
         assert_eq!(exit_status(&status, &exited), CtlExit::NotRunning);
-        assert_eq!(exit_status(&Command::Start(vec![]), &exited), CtlExit::Ok);
+        assert_eq!(exit_status(&Command::Order(Order::Start(vec![])), &exited), CtlExit::Ok);
         assert_eq!(exit_status(&status, &Response::error("x")), CtlExit::Failed);
     }
 

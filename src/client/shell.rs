@@ -1,13 +1,15 @@
-//! `taskmasterctl` without a command: the same shell as taskmaster's own, connected over the
-//! socket (prompt `taskmasterctl> `). One thread and one poll, like the daemon: stdin, the
-//! socket and signals. The daemon going away ends the shell (exit 2) instead of leaving it hung.
+//! `taskmasterctl` without a command: the same shell as taskmaster's own (the same `Session`),
+//! connected over the socket (prompt `taskmasterctl> `). One thread and one poll, like the
+//! daemon: stdin, the socket and signals. The daemon going away ends the shell (exit 2) instead of
+//! leaving it hung.
 
-use super::{CtlExit, MAX_ANSWER, parse, print_line};
-use crate::command::Command;
+use super::{CtlExit, MAX_ANSWER, request, status_records};
+use crate::control::command::{Command, Order};
 use crate::control::protocol::{Request, Response};
+use crate::control::render;
 use crate::shell::complete::target_names;
-use crate::shell::editor::{Editor, Targets, Typed};
-use crate::shell::render;
+use crate::shell::editor::{Editor, Targets};
+use crate::shell::session::{Next, Session};
 use mio::net::UnixStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -22,22 +24,21 @@ const STDIN: Token = Token(0);
 const SOCKET: Token = Token(1);
 const SIGNALS: Token = Token(2);
 
-/// Why a request was sent, so its answer is handled the right way.
+/// Why a request was sent, so that its answer is handled the right way.
 enum Asked {
-    /// Typed by the user: print the answer.
+    /// Typed (or the first `status`): the session prints the answer.
     Typed(Command),
-    /// Sent to learn the process names for Tab completion: print nothing.
+    /// Sent to learn the process names for Tab completion: nothing is printed.
     Names,
 }
 
-struct Session {
+struct Shell {
     poll: Poll,
     path: PathBuf,
     socket: UnixStream,
     input: Vec<u8>,
     asked: VecDeque<Asked>,
-    /// What was typed and waits for the answers before it (type-ahead).
-    typed: VecDeque<Typed>,
+    session: Session,
     editor: Editor,
     targets: Targets,
     color: bool,
@@ -53,19 +54,19 @@ pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
     poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
     let socket = connect(&poll, path)?;
-    let color = render::color_wanted();
-    let mut s = Session {
+    let mut s = Shell {
         poll,
         path: path.to_path_buf(),
         socket,
         input: Vec::new(),
         asked: VecDeque::new(),
-        typed: VecDeque::new(),
+        session: Session::new(editor.console()),
         editor,
         targets,
-        color,
+        color: render::color_wanted(),
     };
-    s.send(&Request::new("status", &[]), Asked::Typed(Command::Status(Vec::new())))?;
+    // As supervisorctl does, the shell opens with `status`, as if it had been typed.
+    s.send(&Request::new("status", &[]), Asked::Typed(Command::Order(Order::Status(Vec::new()))))?;
     let mut events = Events::with_capacity(16);
     loop {
         match s.poll.poll(&mut events, None) {
@@ -79,7 +80,8 @@ pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
                 SOCKET => s.on_socket()?,
                 STDIN => {
                     let typed = s.editor.on_readable();
-                    s.on_typed(typed)?
+                    s.session.take(typed);
+                    s.run_typed()?
                 }
                 _ => {
                     let pending: Vec<i32> = signals.pending().collect();
@@ -94,14 +96,14 @@ pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
 }
 
 fn connect(poll: &Poll, path: &Path) -> Result<UnixStream, String> {
-    let std = super::connect(path)?;
+    let std = super::connect(path).map_err(|e| e.to_string())?;
     std.set_nonblocking(true).map_err(|e| e.to_string())?;
     let mut socket = UnixStream::from_std(std);
     poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(|e| e.to_string())?;
     Ok(socket)
 }
 
-impl Session {
+impl Shell {
     fn send(&mut self, request: &Request, why: Asked) -> Result<(), String> {
         // Requests are a few bytes: the socket buffer always takes them whole.
         self.socket.write_all(&request.to_line()).map_err(|_| self.gone())?;
@@ -142,31 +144,30 @@ impl Session {
     fn on_answer(&mut self, response: Response) -> Result<Option<CtlExit>, String> {
         match self.asked.pop_front() {
             Some(Asked::Typed(command)) => {
-                if !response.output.is_empty() {
-                    print_line(&render::answer(&response, self.color));
-                }
+                self.session.answer(&render::response_text(&response, self.color));
                 match command {
                     // The whole status names every process: nothing more to ask.
-                    Command::Status(targets) if targets.is_empty() => self.learn_names(&response),
+                    Command::Order(Order::Status(targets)) if targets.is_empty() => {
+                        self.learn_names(&response)
+                    }
                     _ => self.send(&Request::new("status", &[]), Asked::Names)?,
                 }
             }
             Some(Asked::Names) => self.learn_names(&response),
             None => {}
         }
-        self.next_typed()
+        match self.asked.is_empty() {
+            true => self.run_typed(),
+            false => Ok(None),
+        }
     }
 
     fn learn_names(&mut self, response: &Response) {
-        let Some(items) = response.data.as_array() else { return };
         let mut programs: Vec<(String, Vec<String>)> = Vec::new();
-        for item in items {
-            let (Some(program), Some(name)) = (item["program"].as_str(), item["name"].as_str()) else {
-                continue;
-            };
-            match programs.iter_mut().find(|(p, _)| p == program) {
-                Some((_, names)) => names.push(name.to_string()),
-                None => programs.push((program.to_string(), vec![name.to_string()])),
+        for record in status_records(response) {
+            match programs.iter_mut().find(|(p, _)| *p == record.program) {
+                Some((_, names)) => names.push(record.name),
+                None => programs.push((record.program, vec![record.name])),
             }
         }
         let names = target_names(programs.iter().map(|(p, n)| (p.as_str(), n.clone())));
@@ -175,76 +176,42 @@ impl Session {
         }
     }
 
-    /// Keys from the terminal: queued behind what waits for an answer.
-    fn on_typed(&mut self, typed: Vec<Typed>) -> Result<Option<CtlExit>, String> {
-        for t in typed {
-            match t {
-                Typed::HangUp => return Ok(Some(CtlExit::Ok)),
-                Typed::Interrupt => {}
-                Typed::Line(_) | Typed::Eof => self.typed.push_back(t),
-            }
+    /// Sends what was typed, one command at a time (see `Session`); `quit`, `exit` and Ctrl-D
+    /// leave the client, and the daemon runs on.
+    fn run_typed(&mut self) -> Result<Option<CtlExit>, String> {
+        // No prompt while an answer is due (the first `status`, the names after a command).
+        if !self.asked.is_empty() {
+            return Ok(None);
         }
-        self.next_typed()
-    }
-
-    /// Runs the typed lines one after another, each once the one before it has its answer (as
-    /// taskmaster's own shell does); with nothing left, shows the prompt.
-    fn next_typed(&mut self) -> Result<Option<CtlExit>, String> {
-        while self.asked.is_empty() {
-            let Some(next) = self.typed.pop_front() else {
-                let typed = self.editor.prompt();
-                if typed.is_empty() {
-                    return Ok(None);
-                }
-                for t in typed {
-                    match t {
-                        Typed::HangUp => return Ok(Some(CtlExit::Ok)),
-                        Typed::Interrupt => {}
-                        Typed::Line(_) | Typed::Eof => self.typed.push_back(t),
-                    }
-                }
-                continue;
-            };
-            let line = match next {
-                Typed::Line(line) => line,
-                Typed::Eof => {
-                    print_line("");
+        loop {
+            let editor = &mut self.editor;
+            let Some(next) = self.session.next(|| editor.prompt()) else { return Ok(None) };
+            match next {
+                Next::Run(_, Command::Quit) | Next::HangUp => return Ok(Some(CtlExit::Ok)),
+                Next::Leave => {
+                    super::print_line("");
                     return Ok(Some(CtlExit::Ok));
                 }
-                Typed::Interrupt | Typed::HangUp => continue,
-            };
-            let words = match shell_words::split(&line) {
-                Ok(words) => words,
-                Err(_) => {
-                    eprintln!("unterminated quote in: {line}");
-                    continue;
+                Next::Run(words, command) => {
+                    self.send(&request(&words), Asked::Typed(command))?;
+                    return Ok(None);
                 }
-            };
-            if words.is_empty() {
-                continue;
-            }
-            match parse(&words) {
-                Ok((_, Command::Quit)) => return Ok(Some(CtlExit::Ok)),
-                Ok((request, command)) => self.send(&request, Asked::Typed(command))?,
-                Err(message) => eprintln!("{message}"),
             }
         }
-        Ok(None)
     }
 
     fn on_signals(&mut self, signals: &[i32]) -> Result<Option<CtlExit>, String> {
         for &signo in signals {
             match signo {
-                SIGINT if !self.asked.is_empty() => {
+                SIGINT if self.session.is_busy() => {
                     // Stop waiting: a new connection drops the old one, and with it the wait (the
                     // command itself goes on in taskmaster).
                     let _ = self.poll.registry().deregister(&mut self.socket);
                     self.socket = connect(&self.poll, &self.path)?;
                     self.asked.clear();
-                    self.typed.clear();
                     self.input.clear();
-                    print_line("(no longer waiting; the command goes on: see `status`)");
-                    return self.next_typed();
+                    self.session.interrupt();
+                    return self.run_typed();
                 }
                 SIGINT => self.editor.clear_line(),
                 SIGWINCH => self.editor.resized(),

@@ -184,7 +184,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
             index += 1;
         }
         match rest.is_empty() {
-            true => seq.next_element_seed(Here).map(|_| ()),
+            true => seq.next_element_seed(RaiseFound).map(|_| ()),
             false => seq.next_element_seed(Walk { path: rest }).map(|_| ()),
         }
     }
@@ -254,16 +254,16 @@ impl<'de> Visitor<'de> for KeyProbe<'_> {
 }
 
 /// Raises `FOUND` at whatever node it is given.
-struct Here;
+struct RaiseFound;
 
-impl<'de> DeserializeSeed<'de> for Here {
+impl<'de> DeserializeSeed<'de> for RaiseFound {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Here {
+impl<'de> Visitor<'de> for RaiseFound {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any YAML value")

@@ -1,5 +1,9 @@
-//! The control socket: the protocol (pure) and the server (the loop's side of it).
+//! The control vocabulary and the socket: the commands (one table drives parsing, help and
+//! completion), the protocol (pure), the server (the loop's side of it), the socket's file.
 
+pub mod command;
 pub mod protocol;
+pub mod render;
+pub mod reply;
 pub mod server;
 pub mod socket_file;

@@ -4,4 +4,4 @@ pub mod exit;
 pub mod state;
 
 pub use exit::ExitKind;
-pub use state::{Effect, Event, Input, Machine, ProcState, StateName, restarts_after, step};
+pub use state::{Cancelled, Effect, Event, Machine, ProcState, StateName, Trigger, restarts_after, step};

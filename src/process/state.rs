@@ -1,5 +1,5 @@
 //! The life of one process as a pure state machine (taskmaster(1), PROCESS STATES). `step` takes
-//! the machine, one input, the program's spec and `now`, and returns the next machine and the
+//! the machine, one trigger, the program's spec and `now`, and returns the next machine and the
 //! effects to carry out. It reads no clock and makes no system call; the event loop does both.
 
 use super::exit::ExitKind;
@@ -58,7 +58,8 @@ pub enum ProcState {
 }
 
 /// The state names users see (`status`, logs, JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum StateName {
     Stopped,
     Starting,
@@ -160,7 +161,7 @@ impl Default for Machine {
 
 /// What can happen to a process.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Input {
+pub enum Trigger {
     /// Start it (a command, autostart or reload): the retry counter starts from 0.
     Start,
     /// Stop it gracefully.
@@ -222,10 +223,19 @@ pub enum Event {
     },
     /// A pending retry or restart was called off by a stop.
     Cancelled {
-        from: StateName,
+        from: Cancelled,
     },
     /// What probably went wrong, for the person reading the log.
     Hint(&'static str),
+}
+
+/// What a stop called off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The next attempt of a BACKOFF.
+    Retry,
+    /// The restart of an EXITED process.
+    Restart,
 }
 
 /// A run shorter than this counts towards the crash-loop delay.
@@ -266,11 +276,11 @@ pub fn backoff_delay(retries: u32) -> Duration {
 
 /// One transition. See the module comment and taskmaster(1), PROCESS STATES; every arm says
 /// FROM → TO and why.
-pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Machine, Vec<Effect>) {
+pub fn step(m: &Machine, trigger: &Trigger, spec: &ProgramSpec, now: Instant) -> (Machine, Vec<Effect>) {
     let mut t = Transition { m: m.clone(), effects: Vec::new(), spec, now };
-    match (&m.state, input) {
+    match (&m.state, trigger) {
         // STOPPED/EXITED/FATAL → STARTING: a start resets the retry counter and the crash streak.
-        (ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }, Input::Start) => {
+        (ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }, Trigger::Start) => {
             t.m.streak = 0;
             t.spawn(0);
         }
@@ -280,32 +290,32 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             | ProcState::Starting { .. }
             | ProcState::Running { .. }
             | ProcState::Backoff { .. },
-            Input::Start,
+            Trigger::Start,
         ) => {}
         // STOPPING → STOPPING: start again once it is gone.
-        (ProcState::Stopping { pid, kill_at, .. }, Input::Start) => {
+        (ProcState::Stopping { pid, kill_at, .. }, Trigger::Start) => {
             t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: true };
         }
 
         // STARTING/RUNNING → STOPPING: the stop signal is sent, SIGKILL armed for stoptime.
-        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Input::Stop) => {
+        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Trigger::Stop) => {
             let (pid, group) = (*pid, spec.stopasgroup);
             t.signal(pid, spec.stopsignal, group);
             t.log(Event::Waiting);
             t.m.state = ProcState::Stopping { pid, kill_at: Some(now + spec.stoptime), then_start: false };
         }
         // STOPPING → STOPPING: already stopping; a start that was waiting is called off.
-        (ProcState::Stopping { pid, kill_at, .. }, Input::Stop) => {
+        (ProcState::Stopping { pid, kill_at, .. }, Trigger::Stop) => {
             t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: false };
         }
         // BACKOFF → STOPPED: the pending retry is cancelled, nothing to signal.
-        (ProcState::Backoff { .. }, Input::Stop | Input::Kill) => {
-            t.log(Event::Cancelled { from: StateName::Backoff });
+        (ProcState::Backoff { .. }, Trigger::Stop | Trigger::Kill) => {
+            t.log(Event::Cancelled { from: Cancelled::Retry });
             t.m.state = ProcState::Stopped { since: Some(now) };
         }
         // EXITED (restart pending) → STOPPED: the restart is cancelled.
-        (ProcState::Exited { restart_at: Some(_), .. }, Input::Stop | Input::Kill) => {
-            t.log(Event::Cancelled { from: StateName::Exited });
+        (ProcState::Exited { restart_at: Some(_), .. }, Trigger::Stop | Trigger::Kill) => {
+            t.log(Event::Cancelled { from: Cancelled::Restart });
             t.m.state = ProcState::Stopped { since: Some(now) };
         }
         // STOPPED/EXITED/FATAL → same: not running. SPAWNING → same: the spawn result comes first.
@@ -314,22 +324,22 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             | ProcState::Exited { restart_at: None, .. }
             | ProcState::Fatal { .. }
             | ProcState::Spawning { .. },
-            Input::Stop | Input::Kill,
+            Trigger::Stop | Trigger::Kill,
         ) => {}
 
         // STARTING/RUNNING → STOPPING: SIGKILL to the whole group at once.
-        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Input::Kill) => {
+        (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Trigger::Kill) => {
             t.kill(*pid, false);
         }
         // STOPPING → STOPPING: escalate to SIGKILL now (unless it was already sent); a kill means
         // nothing starts again.
-        (ProcState::Stopping { pid, kill_at, .. }, Input::Kill) => match kill_at {
+        (ProcState::Stopping { pid, kill_at, .. }, Trigger::Kill) => match kill_at {
             Some(_) => t.kill(*pid, false),
             None => t.m.state = ProcState::Stopping { pid: *pid, kill_at: None, then_start: false },
         },
 
         // SPAWNING → STARTING: the process exists; RUNNING at once when starttime is 0.
-        (ProcState::Spawning { retries }, Input::Spawned { pid }) => {
+        (ProcState::Spawning { retries }, Trigger::Spawned { pid }) => {
             t.log(Event::Spawned { pid: *pid });
             match spec.starttime.is_zero() {
                 true => t.running(*pid, now),
@@ -340,7 +350,7 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             }
         }
         // SPAWNING → BACKOFF (or FATAL): the spawn itself failed; it counts as an attempt.
-        (ProcState::Spawning { retries }, Input::SpawnFailed { reason }) => {
+        (ProcState::Spawning { retries }, Trigger::SpawnFailed { reason }) => {
             t.log(Event::SpawnErr { reason: reason.clone() });
             t.backoff(*retries, reason.clone());
         }
@@ -353,12 +363,12 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             | ProcState::Stopping { .. }
             | ProcState::Exited { .. }
             | ProcState::Fatal { .. },
-            Input::Spawned { .. } | Input::SpawnFailed { .. },
+            Trigger::Spawned { .. } | Trigger::SpawnFailed { .. },
         ) => {}
 
         // STARTING → BACKOFF (or FATAL): it died before starttime, whatever its exit status. A
         // clean exit that early is most often a program that went into the background.
-        (ProcState::Starting { retries, .. }, Input::Exited { exit }) => {
+        (ProcState::Starting { retries, .. }, Trigger::Exited { exit }) => {
             t.exited(*exit);
             t.log(Event::Exited { exit: *exit, expected: false });
             let reason = match exit {
@@ -368,7 +378,7 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             t.backoff(*retries, reason.to_string());
         }
         // RUNNING → EXITED, then STARTING per autorestart (after the crash-loop delay, if any).
-        (ProcState::Running { since, .. }, Input::Exited { exit }) => {
+        (ProcState::Running { since, .. }, Trigger::Exited { exit }) => {
             let (expected, restart) = restarts_after(spec, *exit);
             t.exited(*exit);
             t.log(Event::Exited { exit: *exit, expected });
@@ -383,7 +393,7 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             }
         }
         // STOPPING → STOPPED, or STARTING when a start came meanwhile.
-        (ProcState::Stopping { then_start, .. }, Input::Exited { exit }) => {
+        (ProcState::Stopping { then_start, .. }, Trigger::Exited { exit }) => {
             let expected =
                 exit.code().is_some_and(|c| spec.expects(c)) || exit.signo() == Some(spec.stopsignal as i32);
             t.exited(*exit);
@@ -403,24 +413,24 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             | ProcState::Backoff { .. }
             | ProcState::Exited { .. }
             | ProcState::Fatal { .. },
-            Input::Exited { .. },
+            Trigger::Exited { .. },
         ) => {}
 
         // STARTING → RUNNING: it stayed up for starttime.
-        (ProcState::Starting { pid, since, ready_at, .. }, Input::Deadline) if *ready_at <= now => {
+        (ProcState::Starting { pid, since, ready_at, .. }, Trigger::Deadline) if *ready_at <= now => {
             t.running(*pid, *since);
         }
         // BACKOFF → STARTING: the delay is over; one more retry used.
-        (ProcState::Backoff { retries, until, .. }, Input::Deadline) if *until <= now => {
+        (ProcState::Backoff { retries, until, .. }, Trigger::Deadline) if *until <= now => {
             t.spawn(retries + 1);
         }
         // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group. A start that waits
         // for the stop (a restart) still starts once the process is gone.
-        (ProcState::Stopping { pid, kill_at: Some(at), then_start }, Input::Deadline) if *at <= now => {
+        (ProcState::Stopping { pid, kill_at: Some(at), then_start }, Trigger::Deadline) if *at <= now => {
             t.kill(*pid, *then_start);
         }
         // EXITED → STARTING: the crash-loop delay is over.
-        (ProcState::Exited { restart_at: Some(at), .. }, Input::Deadline) if *at <= now => {
+        (ProcState::Exited { restart_at: Some(at), .. }, Trigger::Deadline) if *at <= now => {
             t.spawn(0);
         }
         // Anything else → same: an early or stale deadline is ignored.
@@ -433,7 +443,7 @@ pub fn step(m: &Machine, input: &Input, spec: &ProgramSpec, now: Instant) -> (Ma
             | ProcState::Stopping { .. }
             | ProcState::Exited { .. }
             | ProcState::Fatal { .. },
-            Input::Deadline,
+            Trigger::Deadline,
         ) => {}
     }
     (t.m, t.effects)

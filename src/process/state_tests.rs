@@ -87,15 +87,15 @@ fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
     ]
 }
 
-fn inputs() -> Vec<Input> {
+fn inputs() -> Vec<Trigger> {
     vec![
-        Input::Start,
-        Input::Stop,
-        Input::Kill,
-        Input::Spawned { pid: pid(11) },
-        Input::SpawnFailed { reason: "boom".into() },
-        Input::Exited { exit: ExitKind::Code(1) },
-        Input::Deadline,
+        Trigger::Start,
+        Trigger::Stop,
+        Trigger::Kill,
+        Trigger::Spawned { pid: pid(11) },
+        Trigger::SpawnFailed { reason: "boom".into() },
+        Trigger::Exited { exit: ExitKind::Code(1) },
+        Trigger::Deadline,
     ]
 }
 
@@ -196,7 +196,7 @@ fn every_state_and_input_pair_follows_the_table() {
 }
 
 /// Drives a machine through inputs, checking the summary after each.
-fn walk(spec: &ProgramSpec, start: Instant, script: &[(u64, Input, &str)]) -> Machine {
+fn walk(spec: &ProgramSpec, start: Instant, script: &[(u64, Trigger, &str)]) -> Machine {
     let mut m = Machine::new();
     for (at_ms, input, wanted) in script {
         let now = start + Duration::from_millis(*at_ms);
@@ -211,23 +211,23 @@ fn walk(spec: &ProgramSpec, start: Instant, script: &[(u64, Input, &str)]) -> Ma
 fn a_process_that_never_stays_up_is_spawned_startretries_plus_one_times_then_fatal() {
     let spec = spec();
     let t0 = Instant::now();
-    let exit = || Input::Exited { exit: ExitKind::Code(1) };
+    let exit = || Trigger::Exited { exit: ExitKind::Code(1) };
     let m = walk(
         &spec,
         t0,
         &[
-            (0, Input::Start, "STARTING spawn"),
-            (0, Input::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
             (10, exit(), "BACKOFF log:exited"),
-            (500, Input::Deadline, "BACKOFF"),
-            (1010, Input::Deadline, "STARTING spawn"),
-            (1010, Input::Spawned { pid: pid(2) }, "STARTING log:spawned"),
+            (500, Trigger::Deadline, "BACKOFF"),
+            (1010, Trigger::Deadline, "STARTING spawn"),
+            (1010, Trigger::Spawned { pid: pid(2) }, "STARTING log:spawned"),
             (1020, exit(), "BACKOFF log:exited"),
-            (3020, Input::Deadline, "STARTING spawn"),
-            (3020, Input::Spawned { pid: pid(3) }, "STARTING log:spawned"),
+            (3020, Trigger::Deadline, "STARTING spawn"),
+            (3020, Trigger::Spawned { pid: pid(3) }, "STARTING log:spawned"),
             (3030, exit(), "BACKOFF log:exited"),
-            (6030, Input::Deadline, "STARTING spawn"),
-            (6030, Input::Spawned { pid: pid(4) }, "STARTING log:spawned"),
+            (6030, Trigger::Deadline, "STARTING spawn"),
+            (6030, Trigger::Spawned { pid: pid(4) }, "STARTING log:spawned"),
             (6040, exit(), "FATAL log:exited log:gaveup"),
         ],
     );
@@ -248,10 +248,10 @@ fn a_spawn_error_counts_as_an_attempt_and_zero_retries_means_fatal_at_once() {
         &spec,
         Instant::now(),
         &[
-            (0, Input::Start, "STARTING spawn"),
+            (0, Trigger::Start, "STARTING spawn"),
             (
                 0,
-                Input::SpawnFailed { reason: "can't find command 'x'".into() },
+                Trigger::SpawnFailed { reason: "can't find command 'x'".into() },
                 "FATAL log:spawnerr log:gaveup",
             ),
         ],
@@ -262,16 +262,16 @@ fn a_spawn_error_counts_as_an_attempt_and_zero_retries_means_fatal_at_once() {
 fn a_manual_start_resets_the_counter_even_from_fatal() {
     let spec = ProgramSpec { startretries: 1, ..spec() };
     let t0 = Instant::now();
-    let failed = || Input::SpawnFailed { reason: "no".into() };
+    let failed = || Trigger::SpawnFailed { reason: "no".into() };
     walk(
         &spec,
         t0,
         &[
-            (0, Input::Start, "STARTING spawn"),
+            (0, Trigger::Start, "STARTING spawn"),
             (0, failed(), "BACKOFF log:spawnerr"),
-            (1000, Input::Deadline, "STARTING spawn"),
+            (1000, Trigger::Deadline, "STARTING spawn"),
             (1000, failed(), "FATAL log:spawnerr log:gaveup"),
-            (2000, Input::Start, "STARTING spawn"),
+            (2000, Trigger::Start, "STARTING spawn"),
             (2000, failed(), "BACKOFF log:spawnerr"),
         ],
     );
@@ -284,8 +284,8 @@ fn starttime_zero_is_running_at_once() {
         &spec,
         Instant::now(),
         &[
-            (0, Input::Start, "STARTING spawn"),
-            (0, Input::Spawned { pid: pid(1) }, "RUNNING log:spawned log:success"),
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "RUNNING log:spawned log:success"),
         ],
     );
 }
@@ -304,7 +304,7 @@ fn autorestart_follows_the_policy_and_exitcodes() {
     for (policy, exit, wanted) in cases {
         let spec = ProgramSpec { autorestart: policy, exitcodes: vec![0, 2], ..spec() };
         let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, ..Machine::new() };
-        let (next, effects) = step(&m, &Input::Exited { exit }, &spec, t0 + Duration::from_secs(3));
+        let (next, effects) = step(&m, &Trigger::Exited { exit }, &spec, t0 + Duration::from_secs(3));
         assert_eq!(summary(&next, &effects), wanted, "{policy:?} {exit:?}");
         if let ProcState::Exited { expected, .. } = next.state {
             assert_eq!(expected, exit.code().is_some_and(|c| c == 0 || c == 2), "{policy:?} {exit:?}");
@@ -324,15 +324,15 @@ fn quick_crashes_in_a_row_wait_longer_and_longer() {
     let mut m = Machine::new();
     let mut now = t0;
     let mut restarts = Vec::new();
-    (m, _) = step(&m, &Input::Start, &spec, now);
+    (m, _) = step(&m, &Trigger::Start, &spec, now);
     for n in 0..4 {
-        (m, _) = step(&m, &Input::Spawned { pid: pid(n + 1) }, &spec, now);
+        (m, _) = step(&m, &Trigger::Spawned { pid: pid(n + 1) }, &spec, now);
         now += Duration::from_millis(10);
-        (m, _) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, now);
+        (m, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, now);
         let ProcState::Exited { restart_at: Some(at), .. } = m.state else { panic!("{:?}", m.state) };
         restarts.push(at - now);
         now = at;
-        (m, _) = step(&m, &Input::Deadline, &spec, now);
+        (m, _) = step(&m, &Trigger::Deadline, &spec, now);
         assert_eq!(m.state, ProcState::Spawning { retries: 0 });
     }
     let ms: Vec<_> = restarts.iter().map(|d| d.as_millis()).collect();
@@ -344,7 +344,8 @@ fn a_run_of_a_second_or_more_resets_the_crash_streak() {
     let spec = ProgramSpec { autorestart: RestartPolicy::Always, ..spec() };
     let t0 = Instant::now();
     let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, streak: 5, last_exit: None };
-    let (next, _) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0 + Duration::from_secs(1));
+    let (next, _) =
+        step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0 + Duration::from_secs(1));
     assert_eq!((next.streak, next.state), (0, ProcState::Spawning { retries: 0 }));
 }
 
@@ -356,14 +357,14 @@ fn a_stop_escalates_to_sigkill_after_stoptime() {
         &spec,
         t0,
         &[
-            (0, Input::Start, "STARTING spawn"),
-            (0, Input::Spawned { pid: pid(7) }, "STARTING log:spawned"),
-            (1000, Input::Deadline, "RUNNING log:success"),
-            (2000, Input::Stop, "STOPPING sig:USR1/g log:waiting"),
-            (11_999, Input::Deadline, "STOPPING"),
-            (12_000, Input::Deadline, "STOPPING log:killing sig:KILL/g"),
-            (12_000, Input::Deadline, "STOPPING"),
-            (12_001, Input::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, "STOPPED log:stopped"),
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(7) }, "STARTING log:spawned"),
+            (1000, Trigger::Deadline, "RUNNING log:success"),
+            (2000, Trigger::Stop, "STOPPING sig:USR1/g log:waiting"),
+            (11_999, Trigger::Deadline, "STOPPING"),
+            (12_000, Trigger::Deadline, "STOPPING log:killing sig:KILL/g"),
+            (12_000, Trigger::Deadline, "STOPPING"),
+            (12_001, Trigger::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, "STOPPED log:stopped"),
         ],
     );
     assert_eq!(m.state.deadline(), None);
@@ -374,14 +375,14 @@ fn a_start_during_a_stop_starts_again_once_it_is_gone() {
     let spec = spec();
     let t0 = Instant::now();
     let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, streak: 3, last_exit: None };
-    let (m, _) = step(&m, &Input::Stop, &spec, t0);
-    let (m, _) = step(&m, &Input::Start, &spec, t0);
-    let (m, effects) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Stop, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Start, &spec, t0);
+    let (m, effects) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0);
     assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn");
     assert_eq!(m.streak, 0);
     let (m, _) = step(
         &Machine { state: ProcState::Stopping { pid: pid(1), kill_at: None, then_start: true }, ..m },
-        &Input::Stop,
+        &Trigger::Stop,
         &spec,
         t0,
     );
@@ -393,18 +394,18 @@ fn a_start_waiting_for_a_stop_survives_the_sigkill() {
     let spec = ProgramSpec { stoptime: Duration::from_secs(3), ..spec() };
     let t0 = Instant::now();
     let m = Machine { state: ProcState::Running { pid: pid(1), since: t0 }, ..Machine::new() };
-    let (m, _) = step(&m, &Input::Stop, &spec, t0);
-    let (m, _) = step(&m, &Input::Start, &spec, t0);
-    let (m, effects) = step(&m, &Input::Deadline, &spec, t0 + Duration::from_secs(3));
+    let (m, _) = step(&m, &Trigger::Stop, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Start, &spec, t0);
+    let (m, effects) = step(&m, &Trigger::Deadline, &spec, t0 + Duration::from_secs(3));
     assert_eq!(summary(&m, &effects), "STOPPING log:killing sig:KILL/g");
-    let (m, effects) = step(&m, &Input::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, &spec, t0);
+    let (m, effects) = step(&m, &Trigger::Exited { exit: ExitKind::killed_by(Signal::SIGKILL) }, &spec, t0);
     assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn", "the restart is not lost");
     // A kill asked for (a second SIGTERM at shutdown) calls the start off.
     let stopping = Machine {
         state: ProcState::Stopping { pid: pid(1), kill_at: Some(t0), then_start: true },
         ..Machine::new()
     };
-    let (m, _) = step(&stopping, &Input::Kill, &spec, t0);
+    let (m, _) = step(&stopping, &Trigger::Kill, &spec, t0);
     assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false });
 }
 
@@ -421,7 +422,7 @@ fn an_early_deadline_is_ignored() {
         },
         ..Machine::new()
     };
-    let (next, effects) = step(&m, &Input::Deadline, &spec, t0 + Duration::from_millis(999));
+    let (next, effects) = step(&m, &Trigger::Deadline, &spec, t0 + Duration::from_millis(999));
     assert_eq!((next.state, effects), (m.state.clone(), vec![]));
 }
 
@@ -440,7 +441,7 @@ fn stopped_logs_say_whether_the_end_was_expected() {
         (ExitKind::killed_by(Signal::SIGKILL), false),
     ];
     for (exit, expected) in cases {
-        let (_, effects) = step(&stopping, &Input::Exited { exit }, &spec, t0);
+        let (_, effects) = step(&stopping, &Trigger::Exited { exit }, &spec, t0);
         assert_eq!(effects, vec![Effect::Log(Event::Stopped { exit, expected })]);
     }
 }
@@ -453,9 +454,9 @@ fn a_clean_exit_before_starttime_says_it_may_have_gone_to_the_background() {
         state: ProcState::Starting { pid: pid(1), since: t0, ready_at: t0, retries: 0 },
         ..Machine::new()
     };
-    let (next, effects) = step(&m, &Input::Exited { exit: ExitKind::Code(0) }, &spec, t0);
+    let (next, effects) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0);
     assert_eq!(summary(&next, &effects), "FATAL log:exited log:gaveup log:hint");
     assert_eq!(next.state, ProcState::Fatal { reason: BACKGROUNDED.to_string() });
-    let (next, _) = step(&m, &Input::Exited { exit: ExitKind::Code(1) }, &spec, t0);
+    let (next, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(1) }, &spec, t0);
     assert_eq!(next.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.to_string() });
 }

@@ -1,7 +1,7 @@
 //! Tab completion, decided from the command table: command names first, then what the command
 //! takes (targets, a signal, a command name, flags). Pure: the words and the names come in.
 
-use crate::command::{self, Args, COMMANDS, SIGNAL_NAMES};
+use crate::control::command::{self, Args, COMMANDS, SIGNAL_NAMES};
 
 /// The words that can complete `word`, given the words typed before it and the target names
 /// (`all`, programs, `prog:*`, processes).

@@ -1,17 +1,10 @@
-//! The control shell on taskmaster's own terminal (or its stdin), and the words of a command line.
+//! The control shell on taskmaster's own terminal (or its stdin): who types (`Typist`), the line
+//! editor, completion, and the session both shells share.
 
 pub mod complete;
 pub mod editor;
 pub mod lines;
-pub mod render;
-
-use crate::control::protocol::Request;
-
-/// Splits a typed line into a request, as a shell splits words. `None` for a blank line.
-pub fn request_of(line: &str) -> Result<Option<Request>, String> {
-    let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
-    Ok(words.split_first().map(|(name, args)| Request::new(name, args)))
-}
+pub mod session;
 
 use editor::{Editor, Typed};
 use lines::LineReader;
@@ -98,20 +91,5 @@ impl Typist {
             Typist::Editor(editor) => editor.hang_up(),
             Typist::Nobody | Typist::Lines { .. } => *self = Typist::Nobody,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_split_like_a_shell() {
-        assert_eq!(request_of("  "), Ok(None));
-        assert_eq!(
-            request_of("start web 'a b'"),
-            Ok(Some(Request::new("start", &["web".into(), "a b".into()])))
-        );
-        assert!(request_of("stop 'x").is_err());
     }
 }

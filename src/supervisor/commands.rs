@@ -1,16 +1,15 @@
 //! The commands (taskmaster(1), COMMANDS) as the supervisor runs them: which processes each
 //! applies to, the inputs it feeds their machines, and the answer (at once, or when the processes
-//! get there).
+//! get there), as a typed `Reply`.
 
-use super::status::{name_width, status_json, status_line};
-use super::targets::{NO_SUCH_PROCESS, Selection};
+use super::status::view;
+use super::targets::Selection;
 use super::waits::{self, Goal, Item};
 use super::{Action, Now, Phase, ProcId, Requester, Supervisor};
-use crate::command::{self, Command};
-use crate::control::protocol::{Request, Response};
+use crate::control::command::Order;
+use crate::control::reply::{Outcome, Pids, Reply, StatusReply, Verdict};
 use crate::process::{self, ProcState};
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
 /// What a command does to one process in a given state.
@@ -22,32 +21,28 @@ enum Verb {
 }
 
 /// How a verb meets a process's state.
-enum Plan {
-    /// Feed these inputs, then wait for the goal.
-    Act(&'static [process::Input], Goal),
+enum Move {
+    /// Feed these triggers, then wait for the goal.
+    Act(&'static [process::Trigger], Goal),
     /// Already where the verb would take it: an error when the process was named alone.
-    Already(&'static str),
+    Already(Verdict),
 }
 
-const ALREADY_STARTED: &str = "ERROR (already started)";
-const NOT_RUNNING: &str = "ERROR (not running)";
-const SHUTTING_DOWN: &str = "ERROR (shutting down)";
-
-fn plan(verb: Verb, state: &ProcState) -> Plan {
-    use process::Input::{Start, Stop};
+fn plan(verb: Verb, state: &ProcState) -> Move {
+    use process::Trigger::{Start, Stop};
     match (verb, state) {
         (Verb::Start, ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }) => {
-            Plan::Act(&[Start], Goal::Started)
+            Move::Act(&[Start], Goal::Started)
         }
         // A start during a stop waits for the stop, then starts.
-        (Verb::Start, ProcState::Stopping { .. }) => Plan::Act(&[Start], Goal::Started),
+        (Verb::Start, ProcState::Stopping { .. }) => Move::Act(&[Start], Goal::Started),
         (
             Verb::Start,
             ProcState::Spawning { .. }
             | ProcState::Starting { .. }
             | ProcState::Running { .. }
             | ProcState::Backoff { .. },
-        ) => Plan::Already(ALREADY_STARTED),
+        ) => Move::Already(Verdict::AlreadyStarted),
         (
             Verb::Stop,
             ProcState::Starting { .. }
@@ -55,14 +50,14 @@ fn plan(verb: Verb, state: &ProcState) -> Plan {
             | ProcState::Backoff { .. }
             | ProcState::Stopping { .. }
             | ProcState::Exited { restart_at: Some(_), .. },
-        ) => Plan::Act(&[Stop], Goal::Stopped),
+        ) => Move::Act(&[Stop], Goal::Stopped),
         (
             Verb::Stop,
             ProcState::Stopped { .. }
             | ProcState::Exited { restart_at: None, .. }
             | ProcState::Fatal { .. }
             | ProcState::Spawning { .. },
-        ) => Plan::Already(NOT_RUNNING),
+        ) => Move::Already(Verdict::NotRunning),
         // A restart stops what runs (or is about to run), then starts it.
         (
             Verb::Restart,
@@ -70,80 +65,69 @@ fn plan(verb: Verb, state: &ProcState) -> Plan {
             | ProcState::Running { .. }
             | ProcState::Backoff { .. }
             | ProcState::Exited { restart_at: Some(_), .. },
-        ) => Plan::Act(&[Stop, Start], Goal::Started),
+        ) => Move::Act(&[Stop, Start], Goal::Started),
         (
             Verb::Restart,
             ProcState::Stopped { .. }
             | ProcState::Exited { restart_at: None, .. }
             | ProcState::Fatal { .. }
             | ProcState::Stopping { .. },
-        ) => Plan::Act(&[Start], Goal::Started),
-        (Verb::Restart, ProcState::Spawning { .. }) => Plan::Already(ALREADY_STARTED),
+        ) => Move::Act(&[Start], Goal::Started),
+        (Verb::Restart, ProcState::Spawning { .. }) => Move::Already(Verdict::AlreadyStarted),
     }
 }
 
 impl Supervisor {
-    pub(super) fn on_request(&mut self, from: Requester, request: Request, now: Now) {
-        let reply = match command::parse(&request.command, &request.args) {
-            Err(message) => Some(Response::error(message)),
-            Ok(command) => self.run(from, command, now),
-        };
-        if let Some(response) = reply {
-            self.actions.push(Action::Reply { to: from, response });
+    pub(super) fn on_order(&mut self, from: Requester, order: Order, now: Now) {
+        if let Some(reply) = self.carry_out(from, order, now) {
+            self.actions.push(Action::Reply { to: from, reply });
         }
     }
 
-    /// Runs a command; `None` when the answer will come later.
-    fn run(&mut self, from: Requester, command: Command, now: Now) -> Option<Response> {
+    /// Carries out an order; `None` when the answer will come later.
+    fn carry_out(&mut self, from: Requester, order: Order, now: Now) -> Option<Reply> {
         let busy = self.phase != Phase::Running;
-        match command {
-            Command::Status(targets) => Some(self.status(&targets, &now)),
-            Command::Pid(target) => Some(self.pid(target.as_deref())),
-            Command::Version => Some(Response::ok(crate::VERSION, json!(crate::VERSION))),
-            Command::Help(topic) => Some(match command::help(topic.as_deref()) {
-                Ok(text) => Response::ok(text, Value::Null),
-                Err(e) => Response::error(e),
-            }),
-            Command::Quit => Some(Response::error("quit leaves a shell; to stop taskmaster, use shutdown")),
-            // The event loop reads the file and hands it over as `Input::Reload`.
-            Command::Reload { .. } => Some(Response::error("reload must come with the configuration file")),
-            Command::Shutdown if busy => {
+        match order {
+            Order::Status(targets) => Some(self.status(&targets, &now)),
+            Order::Pid(target) => Some(self.pid(target.as_deref())),
+            Order::Shutdown if busy => {
                 self.shutdown_waiters.push(from);
                 None
             }
-            Command::Shutdown => {
+            Order::Shutdown => {
                 self.log(crate::config::LogLevel::Info, "shutdown requested, stopping every process".into());
                 self.shutdown_waiters.push(from);
                 self.begin_shutdown(now);
                 None
             }
-            Command::Start(_) | Command::Stop(_) | Command::Restart(_) | Command::Signal(..) if busy => {
-                Some(Response::error(format!("{SHUTTING_DOWN}: taskmaster is shutting down")))
+            Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) if busy => {
+                let shutting = Verdict::ShuttingDown.message();
+                Some(Reply::Refused(format!("{shutting}: taskmaster is shutting down")))
             }
-            Command::Start(targets) => self.act(from, Verb::Start, &targets, now),
-            Command::Stop(targets) => self.act(from, Verb::Stop, &targets, now),
-            Command::Restart(targets) => self.act(from, Verb::Restart, &targets, now),
-            Command::Signal(signal, targets) => Some(self.signal(signal, &targets)),
+            Order::Start(targets) => self.act(from, Verb::Start, &targets, now),
+            Order::Stop(targets) => self.act(from, Verb::Stop, &targets, now),
+            Order::Restart(targets) => self.act(from, Verb::Restart, &targets, now),
+            Order::Signal(signal, targets) => Some(self.signal(signal, &targets)),
         }
     }
 
-    /// The processes named by `targets`, each once, with whether it was named alone; unknown
-    /// targets become error items. Linear in the targets and the processes they name: a target
+    /// The processes named by `targets`, each once, with whether it was named alone, and the
+    /// targets that name none. Linear in the targets and the processes they name: a target
     /// given twice is looked at once.
-    fn resolve(&self, targets: &[String]) -> (Vec<(ProcId, bool)>, Vec<Item>) {
+    fn resolve(&self, targets: &[String]) -> (Vec<(ProcId, bool)>, Vec<String>) {
         let mut chosen: Vec<(ProcId, bool)> = Vec::new();
         let mut index: HashMap<ProcId, usize> = HashMap::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        let mut errors = Vec::new();
+        let mut unknown = Vec::new();
         for target in targets {
             if !seen.insert(target.as_str()) {
                 continue;
             }
             let found = match self.select(target) {
-                Ok(Selection::One(id)) => vec![(id, true)],
-                Ok(Selection::Group(ids)) => ids.into_iter().map(|id| (id, false)).collect(),
-                Err(message) => {
-                    errors.push(Item::settled(target, false, message));
+                Some(Selection::One(id)) => vec![(id, true)],
+                Some(Selection::Group(ids)) => ids.into_iter().map(|id| (id, false)).collect(),
+                None => {
+                    unknown.push(target.clone());
                     continue;
                 }
             };
@@ -157,102 +141,87 @@ impl Supervisor {
                 }
             }
         }
-        (chosen, errors)
+        (chosen, unknown)
     }
 
-    fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Response> {
+    fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Reply> {
         if self.waits.count(from) >= waits::MAX_WAITS {
-            return Some(Response::error(format!(
+            return Some(Reply::Refused(format!(
                 "too many commands waiting for their answers on this connection (at most {}); \
                  wait for some of them to finish",
                 waits::MAX_WAITS
             )));
         }
-        let (chosen, mut items) = self.resolve(targets);
+        let (chosen, unknown) = self.resolve(targets);
+        let mut items: Vec<Item> = unknown.iter().map(|t| Item::settled(t, Verdict::NoSuchProcess)).collect();
         let mut waiting = Vec::new();
         for (id, alone) in chosen {
             let name = self.procs[&id].name.clone();
             match plan(verb, &self.procs[&id].machine.state) {
-                Plan::Act(inputs, goal) => {
-                    for input in inputs {
-                        self.step(id, input, now);
+                Move::Act(triggers, goal) => {
+                    for trigger in triggers {
+                        self.step(id, trigger, now);
                     }
                     waiting.push((id, name, goal));
                 }
-                Plan::Already(message) if alone => items.push(Item::settled(&name, false, message)),
-                Plan::Already(_) => {}
+                Move::Already(verdict) if alone => items.push(Item::settled(&name, verdict)),
+                Move::Already(_) => {}
             }
         }
-        // Registered after the inputs ran, so a restart's own stop does not settle its start.
+        // Registered after the triggers ran, so a restart's own stop does not settle its start.
         for (id, name, goal) in waiting {
             let item = match waits::settled_now(goal, &self.procs[&id].machine.state) {
-                Some((ok, message)) => Item::settled(&name, ok, message),
+                Some(verdict) => Item::settled(&name, verdict),
                 None => Item::waiting(&name, id, goal),
             };
             items.push(item);
         }
-        match self.waits.add(from, items) {
-            Some(action) => {
-                self.actions.push(action);
-                None
-            }
-            None => None,
+        if let Some(action) = self.waits.add(from, items) {
+            self.actions.push(action);
         }
+        None
     }
 
-    fn signal(&mut self, signal: Signal, targets: &[String]) -> Response {
-        let (chosen, mut items) = self.resolve(targets);
+    fn signal(&mut self, signal: Signal, targets: &[String]) -> Reply {
+        let (chosen, unknown) = self.resolve(targets);
+        let mut outcomes: Vec<Outcome> =
+            unknown.iter().map(|t| Outcome::new(t, Verdict::NoSuchProcess)).collect();
         for (id, alone) in chosen {
             let process = &self.procs[&id];
             match process.machine.state.pid() {
                 Some(pid) => {
-                    items.push(Item::settled(&process.name, true, "signalled"));
+                    outcomes.push(Outcome::new(&process.name, Verdict::Signalled));
                     self.actions.push(Action::Signal { pid, signal, group: false });
                 }
-                None if alone => items.push(Item::settled(&process.name, false, NOT_RUNNING)),
+                None if alone => outcomes.push(Outcome::new(&process.name, Verdict::NotRunning)),
                 None => {}
             }
         }
-        waits::response(&items)
+        Reply::Outcomes(outcomes)
     }
 
-    fn status(&self, targets: &[String], now: &Now) -> Response {
+    fn status(&self, targets: &[String], now: &Now) -> Reply {
         // Without targets: every process, those still retiring after a reload included.
-        let (ids, errors) = match targets.is_empty() {
+        let (ids, unknown) = match targets.is_empty() {
             true => (self.ids_by_name(self.procs.keys().copied()), Vec::new()),
             false => {
-                let (chosen, errors) = self.resolve(targets);
-                (self.ids_by_name(chosen.into_iter().map(|(id, _)| id)), errors)
+                let (chosen, unknown) = self.resolve(targets);
+                (self.ids_by_name(chosen.into_iter().map(|(id, _)| id)), unknown)
             }
         };
-        let width = name_width(self.procs.values().map(|p| p.name.as_str()));
-        let mut lines: Vec<String> = ids.iter().map(|id| status_line(&self.procs[id], width, now)).collect();
-        lines.extend(errors.iter().map(|e| format!("{}: {}", e.name, e.message)));
-        lines.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
-        let data: Vec<Value> = ids.iter().map(|id| status_json(&self.procs[id], now)).collect();
-        Response { ok: errors.is_empty(), output: lines.join("\n"), data: json!(data) }
+        let processes = ids.iter().map(|id| view(&self.procs[id], now)).collect();
+        Reply::Status(StatusReply { processes, unknown, warnings: self.warnings.clone() })
     }
 
-    fn pid(&self, target: Option<&str>) -> Response {
-        let Some(target) = target else {
-            return Response::ok(self.own_pid.to_string(), json!(self.own_pid));
+    fn pid(&self, target: Option<&str>) -> Reply {
+        let Some(target) = target else { return Reply::Pids(Pids::Daemon(self.own_pid)) };
+        let ids = match self.select(target) {
+            Some(Selection::One(id)) => vec![id],
+            Some(Selection::Group(ids)) => ids,
+            None => return Reply::Pids(Pids::NoSuch(target.to_string())),
         };
-        match self.select(target) {
-            Ok(Selection::One(id)) => self.pids(&[id]),
-            Ok(Selection::Group(ids)) => self.pids(&ids),
-            Err(_) => Response::error(format!("{target}: {NO_SUCH_PROCESS}")),
-        }
-    }
-
-    /// One pid per process (0 when it is not running), as supervisorctl prints them.
-    fn pids(&self, ids: &[ProcId]) -> Response {
-        let pids: Vec<i32> =
-            ids.iter().map(|id| self.procs[id].machine.state.pid().map_or(0, |p| p.as_raw())).collect();
-        let text: Vec<String> = pids.iter().map(i32::to_string).collect();
-        let data = match pids.as_slice() {
-            [one] => json!(one),
-            many => json!(many),
-        };
-        Response::ok(text.join("\n"), data)
+        // One pid per process, 0 when it is not running, as supervisorctl prints them.
+        let pid = |id: &ProcId| self.procs[id].machine.state.pid().map_or(0, |p| p.as_raw());
+        Reply::Pids(Pids::Processes(ids.iter().map(pid).collect()))
     }
 }

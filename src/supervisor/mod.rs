@@ -9,12 +9,13 @@ mod targets;
 mod waits;
 
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec};
-use crate::control::protocol::{Request, Response};
-use crate::process::{self, Effect, Event, ExitKind, Machine, ProcState};
+use crate::control::command::Order;
+use crate::control::reply::Reply;
+use crate::process::{self, Cancelled, Effect, Event, ExitKind, Machine, ProcState};
 use crate::timers::Timers;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use waits::Waits;
@@ -22,9 +23,14 @@ use waits::Waits;
 /// A process's identity; never reused, so a stale timer or reply cannot reach a newer process.
 pub type ProcId = u64;
 
-/// Who asked for something (a socket client, the console); the event loop knows which.
+/// Who asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Requester(pub u64);
+pub enum Requester {
+    /// taskmaster's own shell (or its standard input).
+    Console,
+    /// A client of the socket, by its number in the event loop.
+    Client(usize),
+}
 
 /// The time of the current turn: monotonic for deadlines, wall for what users read.
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +63,9 @@ pub enum Input {
     },
     /// Deadlines may be due.
     Tick,
-    Request {
+    Order {
         from: Requester,
-        request: Request,
+        order: Order,
     },
     /// The requester went away (client closed, Ctrl-C at the shell): forget what it waits for.
     Gone {
@@ -93,12 +99,28 @@ pub enum Action {
     },
     Reply {
         to: Requester,
-        response: Response,
+        reply: Reply,
     },
     /// A reload was applied: take the daemon's own settings from `config()` (log, socket...).
     Reconfigured,
     /// Every process is gone after a shutdown: exit.
     Exit,
+}
+
+/// What carries out the supervisor's actions (see `Supervisor::run`): the event loop, or the
+/// tests' world in memory.
+pub trait Hands {
+    /// Starts the process `id` as `plan` says; its pid, or why it could not start.
+    fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String>;
+    fn signal(&mut self, pid: Pid, signal: Signal, group: bool);
+    fn log(&mut self, level: LogLevel, message: String);
+    fn reply(&mut self, to: Requester, reply: Reply);
+    /// A reload was applied: `config` is now in force.
+    fn reconfigured(&mut self, config: &Config);
+    /// Every process is gone after a shutdown.
+    fn exit(&mut self);
+    /// The result of the spawn of `id` was handled (its `spawned:` line is logged).
+    fn after_spawn(&mut self, _id: ProcId) {}
 }
 
 /// One process of a program.
@@ -227,14 +249,43 @@ impl Supervisor {
         id
     }
 
-    /// Handles one input; returns what the event loop must do, in order.
+    /// Hands an input over and carries out, with `hands`, what it asks, in order, including the
+    /// inputs that follow from it (a spawn's result) before anything else: the one interpreter of
+    /// actions, used by the event loop and by the tests' world alike.
+    pub fn run(&mut self, input: Input, now: Now, hands: &mut impl Hands) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let spawned = if let Input::Spawned { id, .. } = &input { Some(*id) } else { None };
+            for action in self.handle(input, now) {
+                match action {
+                    Action::Spawn { id } => {
+                        let result = match self.spawn_plan(id) {
+                            Some(plan) => hands.spawn(id, plan),
+                            None => Err("no such process".to_string()),
+                        };
+                        queue.push_back(Input::Spawned { id, result });
+                    }
+                    Action::Signal { pid, signal, group } => hands.signal(pid, signal, group),
+                    Action::Log { level, message } => hands.log(level, message),
+                    Action::Reply { to, reply } => hands.reply(to, reply),
+                    Action::Reconfigured => hands.reconfigured(&self.config),
+                    Action::Exit => hands.exit(),
+                }
+            }
+            if let Some(id) = spawned {
+                hands.after_spawn(id);
+            }
+        }
+    }
+
+    /// Handles one input; returns what must be done, in order.
     pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         match input {
             Input::Boot => self.boot(now),
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
-            Input::Request { from, request } => self.on_request(from, request, now),
+            Input::Order { from, order } => self.on_order(from, order, now),
             Input::Gone { from } => self.waits.forget(from),
             Input::Terminate(signal) => self.on_terminate(signal, now),
             Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
@@ -286,28 +337,28 @@ impl Supervisor {
             .flat_map(|p| p.procs.iter().copied())
             .collect();
         for id in autostart {
-            self.step(id, &process::Input::Start, now);
+            self.step(id, &process::Trigger::Start, now);
         }
     }
 
     fn on_reaped(&mut self, pid: Pid, exit: ExitKind, now: Now) {
         match self.by_pid.get(&pid).copied() {
-            Some(id) => self.step(id, &process::Input::Exited { exit }, now),
+            Some(id) => self.step(id, &process::Trigger::Exited { exit }, now),
             None => self.log(LogLevel::Debug, format!("reaped unknown pid {pid} ({exit})")),
         }
     }
 
     fn on_spawned(&mut self, id: ProcId, result: Result<Pid, String>, now: Now) {
         let input = match result {
-            Ok(pid) => process::Input::Spawned { pid },
-            Err(reason) => process::Input::SpawnFailed { reason },
+            Ok(pid) => process::Trigger::Spawned { pid },
+            Err(reason) => process::Trigger::SpawnFailed { reason },
         };
         self.step(id, &input, now);
     }
 
     fn on_tick(&mut self, now: Now) {
         for id in self.timers.due(now.mono) {
-            self.step(id, &process::Input::Deadline, now);
+            self.step(id, &process::Trigger::Deadline, now);
         }
     }
 
@@ -321,7 +372,7 @@ impl Supervisor {
             Phase::ShuttingDown => {
                 self.log(LogLevel::Warn, format!("received {name} again, killing every process now"));
                 self.phase = Phase::Forced;
-                self.for_each(&process::Input::Kill, now);
+                self.for_each(&process::Trigger::Kill, now);
             }
             Phase::Forced | Phase::Done => {}
         }
@@ -329,10 +380,10 @@ impl Supervisor {
 
     fn begin_shutdown(&mut self, now: Now) {
         self.phase = Phase::ShuttingDown;
-        self.for_each(&process::Input::Stop, now);
+        self.for_each(&process::Trigger::Stop, now);
     }
 
-    fn for_each(&mut self, input: &process::Input, now: Now) {
+    fn for_each(&mut self, input: &process::Trigger, now: Now) {
         let ids: Vec<ProcId> = self.procs.keys().copied().collect();
         for id in ids {
             self.step(id, input, now);
@@ -348,15 +399,14 @@ impl Supervisor {
             self.phase = Phase::Done;
             self.log(LogLevel::Info, "shutdown complete".to_string());
             for to in std::mem::take(&mut self.shutdown_waiters) {
-                self.actions
-                    .push(Action::Reply { to, response: Response::ok("Shut down", serde_json::Value::Null) });
+                self.actions.push(Action::Reply { to, reply: Reply::ShutDown });
             }
             self.actions.push(Action::Exit);
         }
     }
 
     /// Steps one process and keeps the pid index, the deadline and the waits in line with it.
-    fn step(&mut self, id: ProcId, input: &process::Input, now: Now) {
+    fn step(&mut self, id: ProcId, input: &process::Trigger, now: Now) {
         let Some(process) = self.procs.get(&id) else { return };
         let (next, effects) = process::step(&process.machine, input, &process.spec, now.mono);
         let name = process.name.clone();
@@ -377,7 +427,7 @@ impl Supervisor {
             match effect {
                 Effect::Spawn if self.phase != Phase::Running => {
                     // Nothing new starts while shutting down: the spawn is refused as a failure.
-                    self.step(id, &process::Input::SpawnFailed { reason: "shutting down".into() }, now);
+                    self.step(id, &process::Trigger::SpawnFailed { reason: "shutting down".into() }, now);
                 }
                 Effect::Spawn => {
                     self.take_current_spec(id);
@@ -452,12 +502,11 @@ fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
         Event::Stopped { exit, expected: false } => (Warn, format!("stopped: {name} ({exit})")),
         Event::Killing { pid } => (Warn, format!("killing '{name}' ({pid}) with SIGKILL")),
         Event::Hint(hint) => (Warn, format!("{name}: {}", hint.to_lowercase())),
-        Event::Cancelled { from } => {
-            let what = match from {
-                process::StateName::Backoff => "the retry",
-                _ => "the restart",
-            };
-            (Info, format!("stopped: {name} ({what} was cancelled)"))
+        Event::Cancelled { from: Cancelled::Retry } => {
+            (Info, format!("stopped: {name} (the retry was cancelled)"))
+        }
+        Event::Cancelled { from: Cancelled::Restart } => {
+            (Info, format!("stopped: {name} (the restart was cancelled)"))
         }
     }
 }

@@ -9,9 +9,8 @@
 use super::{Action, Now, ProcId, Requester, Supervisor};
 use crate::config::diff::{self, Plan};
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec, process_name};
-use crate::control::protocol::Response;
+use crate::control::reply::{ReloadOutcome, Reply};
 use crate::process::{self, ProcState};
-use serde_json::json;
 use std::sync::Arc;
 
 /// Whether a process is meant to be running: it runs, is about to, or is waiting to try again.
@@ -64,14 +63,14 @@ impl Supervisor {
         dry_run: bool,
         now: Now,
     ) {
-        let reply = |sup: &mut Supervisor, response: Response| {
+        let reply = |sup: &mut Supervisor, outcome: ReloadOutcome| {
             if let Some(to) = from {
-                sup.actions.push(Action::Reply { to, response });
+                sup.actions.push(Action::Reply { to, reply: Reply::Reload(outcome) });
             }
         };
         if self.is_shutting_down() {
             self.log(LogLevel::Warn, "reload ignored: taskmaster is shutting down".into());
-            reply(self, Response::error("reload ignored: taskmaster is shutting down"));
+            reply(self, ReloadOutcome::Ignored);
             return;
         }
         let config = match loaded {
@@ -84,21 +83,15 @@ impl Supervisor {
                 for line in errors.lines() {
                     self.log(LogLevel::Error, line);
                 }
-                reply(
-                    self,
-                    Response::error(format!("the configuration has errors; nothing changed\n{errors}")),
-                );
+                reply(self, ReloadOutcome::Invalid(errors));
                 return;
             }
         };
         let mut plan = diff::plan(&self.config, &config);
         let starts = self.brought_up(&plan, &config);
         plan.started = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.name.clone()).collect();
-        let mut lines = plan.lines();
-        let data = json!(plan);
         if dry_run {
-            lines.insert(0, "dry run: nothing was changed".to_string());
-            reply(self, Response::ok(lines.join("\n"), data));
+            reply(self, ReloadOutcome::DryRun(plan));
             return;
         }
         // The daemon's own settings first, so the summary goes to the (re)opened log file, and
@@ -107,10 +100,10 @@ impl Supervisor {
         self.log(LogLevel::Info, plan.log_line());
         self.apply(&plan, &config, now);
         for id in starts {
-            self.step(id, &process::Input::Start, now);
+            self.step(id, &process::Trigger::Start, now);
         }
         self.config = config;
-        reply(self, Response::ok(lines.join("\n"), data));
+        reply(self, ReloadOutcome::Applied(plan));
     }
 
     /// The processes of changed programs that the new configuration wants started (see
@@ -146,7 +139,7 @@ impl Supervisor {
             let ids = self.add_program(config.programs[name].clone());
             if config.programs[name].autostart {
                 for id in ids {
-                    self.step(id, &process::Input::Start, now);
+                    self.step(id, &process::Trigger::Start, now);
                 }
             }
         }
@@ -175,7 +168,7 @@ impl Supervisor {
         if let Some(process) = self.procs.get_mut(&id) {
             process.retiring = true;
         }
-        self.step(id, &process::Input::Stop, now);
+        self.step(id, &process::Trigger::Stop, now);
         self.forget_if_retired(id);
     }
 
@@ -203,7 +196,7 @@ impl Supervisor {
         // New instances start by autostart, or because the ones already there are running.
         if spec.autostart || siblings_run {
             for id in added {
-                self.step(id, &process::Input::Start, now);
+                self.step(id, &process::Trigger::Start, now);
             }
         }
     }
@@ -229,9 +222,9 @@ impl Supervisor {
                 | ProcState::Running { .. }
                 | ProcState::Backoff { .. }
                 | ProcState::Exited { restart_at: Some(_), .. } => {
-                    self.step(id, &process::Input::Stop, now);
+                    self.step(id, &process::Trigger::Stop, now);
                     self.take_current_spec(id);
-                    self.step(id, &process::Input::Start, now);
+                    self.step(id, &process::Trigger::Start, now);
                 }
                 // It takes the new definition when it spawns again, if it does.
                 ProcState::Stopping { .. } => {}

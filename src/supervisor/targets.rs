@@ -12,24 +12,22 @@ pub enum Selection {
     Group(Vec<ProcId>),
 }
 
-pub const NO_SUCH_PROCESS: &str = "ERROR (no such process)";
-
 impl Supervisor {
-    /// Resolves one target; the error is the answer line's message.
-    pub(super) fn select(&self, target: &str) -> Result<Selection, &'static str> {
+    /// Resolves one target; `None` when it names no process.
+    pub(super) fn select(&self, target: &str) -> Option<Selection> {
         if target == "all" {
             let all = self.programs.values().flat_map(|p| p.procs.iter().copied());
-            return Ok(Selection::Group(self.ids_by_name(all)));
+            return Some(Selection::Group(self.ids_by_name(all)));
         }
         let (program, process) = match target.split_once(':') {
             Some((program, process)) => (program, Some(process)),
             None => (target, None),
         };
-        let found = self.programs.get(program).ok_or(NO_SUCH_PROCESS)?;
+        let found = self.programs.get(program)?;
         match process {
-            Some("*") => Ok(Selection::Group(found.procs.clone())),
-            None if found.procs.len() == 1 => Ok(Selection::One(found.procs[0])),
-            None => Ok(Selection::Group(found.procs.clone())),
+            Some("*") => Some(Selection::Group(found.procs.clone())),
+            None if found.procs.len() == 1 => Some(Selection::One(found.procs[0])),
+            None => Some(Selection::Group(found.procs.clone())),
             // `web:web_03` is process number 3 of `web`: found by its number, not by a search.
             Some(process) => process
                 .strip_prefix(program)
@@ -37,8 +35,7 @@ impl Supervisor {
                 .and_then(|number| number.parse::<usize>().ok())
                 .and_then(|n| found.procs.get(n))
                 .filter(|id| self.procs.get(id).is_some_and(|p| p.name == target))
-                .map(|id| Selection::One(*id))
-                .ok_or(NO_SUCH_PROCESS),
+                .map(|id| Selection::One(*id)),
         }
     }
 

@@ -3,9 +3,8 @@
 //! process; the reply goes out when the last item is settled.
 
 use super::{Action, ProcId, Requester};
-use crate::control::protocol::Response;
+use crate::control::reply::{Outcome, Reply, Verdict};
 use crate::process::ProcState;
-use serde_json::json;
 use std::collections::HashMap;
 
 /// What an item waits for.
@@ -21,49 +20,43 @@ pub struct Item {
     pub name: String,
     /// The process and what it waits for; `None` once settled.
     pub pending: Option<(ProcId, Goal)>,
-    pub ok: bool,
-    pub message: String,
+    /// Meaningful once settled.
+    pub verdict: Verdict,
 }
 
 impl Item {
-    pub fn settled(name: &str, ok: bool, message: &str) -> Item {
-        Item { name: name.to_string(), pending: None, ok, message: message.to_string() }
+    pub fn settled(name: &str, verdict: Verdict) -> Item {
+        Item { name: name.to_string(), pending: None, verdict }
     }
 
     pub fn waiting(name: &str, id: ProcId, goal: Goal) -> Item {
-        Item { name: name.to_string(), pending: Some((id, goal)), ok: false, message: String::new() }
+        Item { name: name.to_string(), pending: Some((id, goal)), verdict: Verdict::Abnormal }
     }
 
-    fn settle(&mut self, ok: bool, message: &str) {
+    fn settle(&mut self, verdict: Verdict) {
         self.pending = None;
-        self.ok = ok;
-        self.message = message.to_string();
+        self.verdict = verdict;
     }
 }
 
-pub const STARTED: &str = "started";
-pub const STOPPED: &str = "stopped";
-pub const SPAWN_ERROR: &str = "ERROR (spawn error)";
-pub const ABNORMAL: &str = "ERROR (abnormal termination)";
-
 /// How an item waiting for `goal` is settled by a move from `old` to `new`, if it is.
-fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<(bool, &'static str)> {
+fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<Verdict> {
     match (goal, new) {
-        (Goal::Started, ProcState::Running { .. }) => Some((true, STARTED)),
-        (Goal::Started, ProcState::Backoff { .. } | ProcState::Fatal { .. }) => Some((false, SPAWN_ERROR)),
-        (Goal::Started, ProcState::Stopped { .. } | ProcState::Exited { .. }) => Some((false, ABNORMAL)),
+        (Goal::Started, ProcState::Running { .. }) => Some(Verdict::Started),
+        (Goal::Started, ProcState::Backoff { .. } | ProcState::Fatal { .. }) => Some(Verdict::SpawnError),
+        (Goal::Started, ProcState::Stopped { .. } | ProcState::Exited { .. }) => Some(Verdict::Abnormal),
         (
             Goal::Started,
             ProcState::Spawning { .. } | ProcState::Starting { .. } | ProcState::Stopping { .. },
         ) => None,
         (Goal::Stopped, ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }) => {
-            Some((true, STOPPED))
+            Some(Verdict::Stopped)
         }
         // A start that came during the stop: the process did stop before it was started again.
         (
             Goal::Stopped,
             ProcState::Spawning { .. } | ProcState::Starting { .. } | ProcState::Running { .. },
-        ) if matches!(old, ProcState::Stopping { .. }) => Some((true, STOPPED)),
+        ) if matches!(old, ProcState::Stopping { .. }) => Some(Verdict::Stopped),
         (
             Goal::Stopped,
             ProcState::Spawning { .. }
@@ -75,8 +68,8 @@ fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<(bool, &'stat
     }
 }
 
-/// Whether `state` already satisfies `goal` (for items registered after their inputs ran).
-pub fn settled_now(goal: Goal, state: &ProcState) -> Option<(bool, &'static str)> {
+/// Whether `state` already satisfies `goal` (for items registered after their triggers ran).
+pub fn settled_now(goal: Goal, state: &ProcState) -> Option<Verdict> {
     outcome(goal, state, state)
 }
 
@@ -138,8 +131,8 @@ impl Waits {
                     && pid == id
                 {
                     match outcome(goal, old, new) {
-                        Some((ok, message)) => {
-                            item.settle(ok, message);
+                        Some(verdict) => {
+                            item.settle(verdict);
                             wait.pending -= 1;
                         }
                         None => still.push(key),
@@ -185,14 +178,7 @@ impl Waits {
     }
 }
 
-/// The answer of a start/stop/restart/signal command: one line per item.
-pub fn response(items: &[Item]) -> Response {
-    let output: Vec<String> = items.iter().map(|i| format!("{}: {}", i.name, i.message)).collect();
-    let data: Vec<_> =
-        items.iter().map(|i| json!({"name": i.name, "ok": i.ok, "message": i.message})).collect();
-    Response { ok: items.iter().all(|i| i.ok), output: output.join("\n"), data: json!(data) }
-}
-
 fn reply(wait: Wait) -> Action {
-    Action::Reply { to: wait.from, response: response(&wait.items) }
+    let outcomes = wait.items.into_iter().map(|i| Outcome { name: i.name, verdict: i.verdict }).collect();
+    Action::Reply { to: wait.from, reply: Reply::Outcomes(outcomes) }
 }

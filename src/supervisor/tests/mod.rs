@@ -5,21 +5,77 @@ mod reload;
 
 use super::*;
 use crate::config::{Context, validate};
+use crate::control::command::Command;
+use crate::control::protocol::Response;
+use crate::control::render;
 use serde_json::json;
 use std::time::Duration;
 
-struct World {
-    sup: Supervisor,
-    now: Now,
+/// What the supervisor asked for, as the event loop would have carried it out, recorded.
+#[derive(Default)]
+struct Recorder {
     next_pid: i32,
     logs: Vec<String>,
+    /// Answers as the protocol sends them.
     replies: Vec<(Requester, Response)>,
     signals: Vec<(i32, Signal, bool)>,
     reconfigured: usize,
     exited: bool,
 }
 
-const ME: Requester = Requester(7);
+impl Hands for Recorder {
+    /// Spawns succeed with made-up pids, but for commands named `missing`.
+    fn spawn(&mut self, _id: ProcId, plan: SpawnPlan) -> Result<Pid, String> {
+        match plan.spec.cmd.program() {
+            "missing" => Err("can't find command 'missing'".to_string()),
+            _ => {
+                self.next_pid += 1;
+                Ok(Pid::from_raw(self.next_pid))
+            }
+        }
+    }
+
+    fn signal(&mut self, pid: Pid, signal: Signal, group: bool) {
+        self.signals.push((pid.as_raw(), signal, group));
+    }
+
+    fn log(&mut self, _level: LogLevel, message: String) {
+        self.logs.push(message);
+    }
+
+    fn reply(&mut self, to: Requester, reply: Reply) {
+        self.replies.push((to, render::response(&reply)));
+    }
+
+    fn reconfigured(&mut self, _config: &Config) {
+        self.reconfigured += 1;
+    }
+
+    fn exit(&mut self) {
+        self.exited = true;
+    }
+}
+
+struct World {
+    sup: Supervisor,
+    now: Now,
+    rec: Recorder,
+}
+
+impl std::ops::Deref for World {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.rec
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Recorder {
+        &mut self.rec
+    }
+}
+
+const ME: Requester = Requester::Client(7);
 
 fn parse(yaml: &str) -> Config {
     let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0 };
@@ -32,42 +88,16 @@ fn world(yaml: &str) -> World {
     let mut w = World {
         sup: Supervisor::new(&config, 4242),
         now,
-        next_pid: 100,
-        logs: vec![],
-        replies: vec![],
-        signals: vec![],
-        reconfigured: 0,
-        exited: false,
+        rec: Recorder { next_pid: 100, ..Recorder::default() },
     };
     w.feed(Input::Boot);
     w
 }
 
 impl World {
+    /// Through the supervisor's own interpreter of actions, as the event loop does.
     fn feed(&mut self, input: Input) {
-        let mut queue = vec![input];
-        while let Some(input) = queue.pop() {
-            for action in self.sup.handle(input, self.now) {
-                match action {
-                    Action::Spawn { id } => {
-                        let plan = self.sup.spawn_plan(id).expect("a plan");
-                        let result = match plan.spec.cmd.program() {
-                            "missing" => Err("can't find command 'missing'".to_string()),
-                            _ => {
-                                self.next_pid += 1;
-                                Ok(Pid::from_raw(self.next_pid))
-                            }
-                        };
-                        queue.push(Input::Spawned { id, result });
-                    }
-                    Action::Signal { pid, signal, group } => self.signals.push((pid.as_raw(), signal, group)),
-                    Action::Log { message, .. } => self.logs.push(message),
-                    Action::Reply { to, response } => self.replies.push((to, response)),
-                    Action::Reconfigured => self.reconfigured += 1,
-                    Action::Exit => self.exited = true,
-                }
-            }
-        }
+        self.sup.run(input, self.now, &mut self.rec);
     }
 
     fn advance(&mut self, ms: u64) {
@@ -76,15 +106,23 @@ impl World {
         self.feed(Input::Tick);
     }
 
+    /// A command line from `ME`, as the event loop hands it over.
     fn ask(&mut self, line: &str) {
-        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        self.feed(Input::Request { from: ME, request: Request::new(&words[0], &words[1..]) });
+        self.ask_as(ME, line);
+    }
+
+    fn ask_as(&mut self, from: Requester, line: &str) {
+        match crate::control::command::parse_line(line) {
+            Ok(Some((_, Command::Order(order)))) => self.feed(Input::Order { from, order }),
+            Ok(other) => panic!("not an order: {other:?}"),
+            Err(why) => self.rec.replies.push((from, Response::error(why))),
+        }
     }
 
     /// The only reply so far, taken.
     fn reply(&mut self) -> Response {
         assert_eq!(self.replies.len(), 1, "{:?}", self.replies);
-        self.replies.remove(0).1
+        self.rec.replies.remove(0).1
     }
 
     fn state(&self, name: &str) -> &'static str {
@@ -236,13 +274,16 @@ fn stopping_a_process_waiting_to_restart_cancels_the_restart() {
 fn a_start_still_waiting_when_stopped_is_an_abnormal_termination() {
     let mut w = world("programs:\n  a: {cmd: a, autostart: false, starttime: 5}\n");
     w.ask("start a");
-    w.feed(Input::Request { from: Requester(8), request: Request::new("stop", &["a".to_string()]) });
+    w.ask_as(Requester::Client(8), "stop a");
     w.reap("a", TERMED);
-    let mut outputs: Vec<_> = w.replies.drain(..).map(|(to, r)| (to.0, r.output)).collect();
+    let mut outputs: Vec<_> = w.rec.replies.drain(..).map(|(to, r)| (to, r.output)).collect();
     outputs.sort();
     assert_eq!(
         outputs,
-        vec![(7, "a: ERROR (abnormal termination)".to_string()), (8, "a: stopped".to_string())]
+        vec![
+            (Requester::Client(7), "a: ERROR (abnormal termination)".to_string()),
+            (Requester::Client(8), "a: stopped".to_string())
+        ]
     );
 }
 
@@ -396,7 +437,7 @@ fn one_requester_may_have_only_so_many_commands_waiting() {
     w.ask("stop s");
     let r = w.reply();
     assert!(!r.ok && r.output.starts_with("too many commands waiting"), "{}", r.output);
-    w.feed(Input::Request { from: Requester(8), request: Request::new("stop", &["s".to_string()]) });
+    w.ask_as(Requester::Client(8), "stop s");
     assert!(w.replies.is_empty(), "another requester is not held back");
     w.reap("s", TERMED);
     assert_eq!(w.replies.len(), waits::MAX_WAITS + 1, "every waiting stop is answered");

@@ -1,5 +1,6 @@
 //! The commands of the shell, of `taskmasterctl` and of the socket: one static table drives
-//! parsing, `help` and completion, so they cannot disagree.
+//! parsing, `help` and completion, so they cannot disagree. A line or a request is parsed here,
+//! once, where it enters; past this point commands are values.
 
 use crate::config::{nearest, parse_signal};
 use nix::sys::signal::Signal;
@@ -97,20 +98,32 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "exit", args: Args::None, usage: "exit", help: "same as quit" },
 ];
 
-/// A parsed command, ready to run.
+/// A parsed command, sorted by who carries it out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Carried out by the supervisor.
+    Order(Order),
+    /// The configuration file is read where files are read (the event loop), then applied.
+    Reload {
+        dry_run: bool,
+    },
+    /// Answered where the command was typed or received.
+    Help(Option<String>),
+    Version,
+    /// Leaves a shell (taskmaster's own: shuts down).
+    Quit,
+}
+
+/// What the supervisor is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
     Status(Vec<String>),
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
     Signal(Signal, Vec<String>),
     Pid(Option<String>),
-    Reload { dry_run: bool },
     Shutdown,
-    Version,
-    Help(Option<String>),
-    Quit,
 }
 
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
@@ -151,23 +164,32 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
         | Args::SignalThenTargets => {}
     }
     Ok(match spec.name {
-        "status" => Command::Status(targets()),
-        "start" => Command::Start(targets()),
-        "stop" => Command::Stop(targets()),
-        "restart" => Command::Restart(targets()),
+        "status" => Command::Order(Order::Status(targets())),
+        "start" => Command::Order(Order::Start(targets())),
+        "stop" => Command::Order(Order::Stop(targets())),
+        "restart" => Command::Order(Order::Restart(targets())),
         "signal" => {
             let signal = parse_signal(&args[0])
                 .ok_or_else(|| format!("`{}` is not a signal name or number; {}", args[0], usage()))?;
-            Command::Signal(signal, args[1..].to_vec())
+            Command::Order(Order::Signal(signal, args[1..].to_vec()))
         }
-        "pid" => Command::Pid(args.first().cloned()),
+        "pid" => Command::Order(Order::Pid(args.first().cloned())),
         "reload" => Command::Reload { dry_run: args.iter().any(|a| a == "--dry-run") },
-        "shutdown" => Command::Shutdown,
+        "shutdown" => Command::Order(Order::Shutdown),
         "version" => Command::Version,
         "help" => Command::Help(args.first().cloned()),
         "quit" | "exit" => Command::Quit,
         other => return Err(format!("unknown command `{other}`")),
     })
+}
+
+/// Splits a typed line into words as a shell does (quotes, backslashes) and parses them: the one
+/// way a line becomes a command, in both shells and in taskmasterctl. `None` for a blank line.
+pub fn parse_line(line: &str) -> Result<Option<(Vec<String>, Command)>, String> {
+    let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
+    let Some((name, args)) = words.split_first() else { return Ok(None) };
+    let command = parse(name, args)?;
+    Ok(Some((words, command)))
 }
 
 /// `unknown command `stat` (did you mean `status`?)`: the commands it begins, else the nearest.
@@ -220,16 +242,17 @@ mod tests {
 
     #[test]
     fn parses_every_command() {
-        assert_eq!(p("status"), Ok(Command::Status(vec![])));
-        assert_eq!(p("status web:*"), Ok(Command::Status(vec!["web:*".into()])));
-        assert_eq!(p("start a b"), Ok(Command::Start(vec!["a".into(), "b".into()])));
-        assert_eq!(p("stop all"), Ok(Command::Stop(vec!["all".into()])));
-        assert_eq!(p("restart x"), Ok(Command::Restart(vec!["x".into()])));
-        assert_eq!(p("signal usr1 x"), Ok(Command::Signal(Signal::SIGUSR1, vec!["x".into()])));
-        assert_eq!(p("signal 9 x"), Ok(Command::Signal(Signal::SIGKILL, vec!["x".into()])));
-        assert_eq!(p("pid"), Ok(Command::Pid(None)));
-        assert_eq!(p("pid web"), Ok(Command::Pid(Some("web".into()))));
-        assert_eq!(p("shutdown"), Ok(Command::Shutdown));
+        let o = |order| Ok(Command::Order(order));
+        assert_eq!(p("status"), o(Order::Status(vec![])));
+        assert_eq!(p("status web:*"), o(Order::Status(vec!["web:*".into()])));
+        assert_eq!(p("start a b"), o(Order::Start(vec!["a".into(), "b".into()])));
+        assert_eq!(p("stop all"), o(Order::Stop(vec!["all".into()])));
+        assert_eq!(p("restart x"), o(Order::Restart(vec!["x".into()])));
+        assert_eq!(p("signal usr1 x"), o(Order::Signal(Signal::SIGUSR1, vec!["x".into()])));
+        assert_eq!(p("signal 9 x"), o(Order::Signal(Signal::SIGKILL, vec!["x".into()])));
+        assert_eq!(p("pid"), o(Order::Pid(None)));
+        assert_eq!(p("pid web"), o(Order::Pid(Some("web".into()))));
+        assert_eq!(p("shutdown"), o(Order::Shutdown));
         assert_eq!(p("reload"), Ok(Command::Reload { dry_run: false }));
         assert_eq!(p("reload --dry-run"), Ok(Command::Reload { dry_run: true }));
         assert_eq!(p("version"), Ok(Command::Version));
@@ -258,6 +281,15 @@ mod tests {
             Err(format!("status: too many arguments (4097; at most {MAX_ARGS})"))
         );
         assert!(parse("status", &many[1..]).is_ok());
+    }
+
+    #[test]
+    fn lines_split_like_a_shell() {
+        assert_eq!(parse_line("  "), Ok(None));
+        let (words, command) = parse_line("start web 'a b'").unwrap().unwrap();
+        assert_eq!(words, ["start", "web", "a b"]);
+        assert_eq!(command, Command::Order(Order::Start(vec!["web".into(), "a b".into()])));
+        assert_eq!(parse_line("stop 'x"), Err("unterminated quote in: stop 'x".to_string()));
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub enum Drained {
 
 /// Every output stream, by token.
 #[derive(Default)]
-pub struct Outputs {
+pub struct Capture {
     streams: HashMap<Token, Stream>,
     by_pid: HashMap<Pid, Vec<Token>>,
     /// Files whose last open or write failed, with what was said (once) about it.
@@ -68,7 +68,7 @@ pub struct Outputs {
     buf: Vec<u8>,
 }
 
-impl Outputs {
+impl Capture {
     /// Opens the files a process's two streams go to, before it is spawned. Err: a path that
     /// must not be written to, a spawn error. A file that cannot be opened is reported (in
     /// `problems`, once) and its stream dropped.

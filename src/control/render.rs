@@ -1,0 +1,300 @@
+//! The one place where answers become what people and programs read (taskmaster(1), COMMANDS
+//! and CONTROL PROTOCOL): the text both shells print (in colour on a terminal), and the
+//! protocol's response with its typed records. taskmasterctl decodes the same records and
+//! prints them with the same functions.
+
+use super::protocol::Response;
+use super::reply::{Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply};
+use crate::process::StateName;
+use chrono::{DateTime, Local};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::time::{Duration, SystemTime};
+
+/// One process in a `status` answer's `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub name: String,
+    pub program: String,
+    pub state: StateName,
+    pub pid: Option<i32>,
+    /// Seconds.
+    pub uptime: Option<f64>,
+    /// The exit code of its last run (null if a signal ended it, or it has not ended).
+    pub exitstatus: Option<i32>,
+    /// The signal that ended its last run, like `SIGKILL`.
+    pub signal: Option<String>,
+    pub retries: u32,
+    pub description: String,
+    /// For EXITED: whether the end was expected.
+    pub expected: Option<bool>,
+}
+
+/// One line of a `start`, `stop`, `restart` or `signal` answer's `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// The protocol's response to a reply.
+pub fn response(reply: &Reply) -> Response {
+    Response { ok: reply.ok(), output: text(reply, false), data: data(reply) }
+}
+
+/// The text a person reads; `color` on a terminal.
+pub fn text(reply: &Reply, color: bool) -> String {
+    match reply {
+        Reply::Status(status) => status_text(&records(&status.processes), &status_notes(status), color),
+        Reply::Outcomes(outcomes) => outcomes.iter().map(outcome_line).collect::<Vec<_>>().join("\n"),
+        Reply::Pids(Pids::Daemon(pid)) => pid.to_string(),
+        Reply::Pids(Pids::Processes(pids)) => pids.iter().map(i32::to_string).collect::<Vec<_>>().join("\n"),
+        Reply::Pids(Pids::NoSuch(target)) => format!("{target}: ERROR (no such process)"),
+        Reply::Reload(ReloadOutcome::Applied(plan)) => plan.lines().join("\n"),
+        Reply::Reload(ReloadOutcome::DryRun(plan)) => {
+            format!("dry run: nothing was changed\n{}", plan.lines().join("\n"))
+        }
+        Reply::Reload(ReloadOutcome::Invalid(errors)) => {
+            format!("the configuration has errors; nothing changed\n{errors}")
+        }
+        Reply::Reload(ReloadOutcome::Ignored) => "reload ignored: taskmaster is shutting down".to_string(),
+        Reply::ShutDown => "Shut down".to_string(),
+        Reply::Version => crate::VERSION.to_string(),
+        Reply::Help(text) | Reply::Refused(text) => text.clone(),
+    }
+}
+
+fn data(reply: &Reply) -> Value {
+    match reply {
+        Reply::Status(status) => json!(records(&status.processes)),
+        Reply::Outcomes(outcomes) => json!(outcomes.iter().map(outcome_record).collect::<Vec<_>>()),
+        Reply::Pids(Pids::Daemon(pid)) => json!(pid),
+        Reply::Pids(Pids::Processes(pids)) => match pids.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        },
+        Reply::Reload(ReloadOutcome::Applied(plan) | ReloadOutcome::DryRun(plan)) => json!(plan),
+        Reply::Version => json!(crate::VERSION),
+        Reply::Pids(Pids::NoSuch(_))
+        | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
+        | Reply::ShutDown
+        | Reply::Help(_)
+        | Reply::Refused(_) => Value::Null,
+    }
+}
+
+fn outcome_line(o: &Outcome) -> String {
+    format!("{}: {}", o.name, o.verdict.message())
+}
+
+fn outcome_record(o: &Outcome) -> OutcomeRecord {
+    OutcomeRecord { name: o.name.clone(), ok: o.verdict.ok(), message: o.verdict.message().to_string() }
+}
+
+/// The lines after the processes: unknown targets, then warnings.
+fn status_notes(status: &StatusReply) -> Vec<String> {
+    let unknown = status.unknown.iter().map(|t| format!("{t}: ERROR (no such process)"));
+    unknown.chain(status.warnings.iter().map(|w| format!("warning: {w}"))).collect()
+}
+
+/// The records of `status`, with their descriptions.
+pub fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
+    processes
+        .iter()
+        .map(|p| StatusRecord {
+            name: p.name.clone(),
+            program: p.program.clone(),
+            state: p.state,
+            pid: p.pid,
+            uptime: p.uptime.map(|u| u.as_secs_f64()),
+            exitstatus: p.last_exit.and_then(|e| e.code()),
+            signal: p.last_exit.and_then(|e| e.signo()).map(crate::process::exit::signal_name),
+            retries: p.retries,
+            description: describe(&p.detail),
+            expected: p.expected,
+        })
+        .collect()
+}
+
+/// `status` as text: one line per process (supervisord's layout, the state coloured when
+/// `color`), then `notes` (unknown targets, warnings).
+pub fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
+    let width = name_width(records.iter().map(|r| r.name.as_str()));
+    let mut lines: Vec<String> = records.iter().map(|r| status_line(r, width, color)).collect();
+    lines.extend(notes.iter().cloned());
+    lines.join("\n")
+}
+
+/// The state column's width.
+const STATE_WIDTH: usize = 10;
+
+/// The name column's width for these names: max(30, longest) + 3.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max(30) + 3
+}
+
+/// `web:web_00                       RUNNING   pid 1234, uptime 0:01:02`
+fn status_line(r: &StatusRecord, width: usize, color: bool) -> String {
+    let state = r.state.as_str();
+    let padded = format!("{state:STATE_WIDTH$}");
+    let shown = match color.then(|| color_of(r)).flatten() {
+        Some(code) => padded.replacen(state, &format!("\x1b[{code}m{state}\x1b[0m"), 1),
+        None => padded,
+    };
+    let line = format!("{:width$}{shown}{}", r.name, r.description);
+    line.trim_end().to_string()
+}
+
+/// RUNNING green; STARTING, STOPPING, BACKOFF yellow; FATAL and an unexpected EXITED red.
+fn color_of(r: &StatusRecord) -> Option<&'static str> {
+    match r.state {
+        StateName::Running => Some("32"),
+        StateName::Starting | StateName::Stopping | StateName::Backoff => Some("33"),
+        StateName::Fatal => Some("31"),
+        StateName::Exited if r.expected == Some(false) => Some("31"),
+        StateName::Exited | StateName::Stopped => None,
+    }
+}
+
+/// Whether to colour what goes to standard output: a terminal, and no `NO_COLOR`.
+pub fn color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// The description column.
+fn describe(detail: &Detail) -> String {
+    match detail {
+        Detail::Running { pid, uptime } => format!("pid {pid}, uptime {}", format_uptime(*uptime)),
+        Detail::Pid(pid) => format!("pid {pid}"),
+        Detail::Reason(reason) => reason.clone(),
+        Detail::Exited { exit, at } => format!("{exit}, {}", local_date(*at)),
+        Detail::NotStarted => "Not started".to_string(),
+        Detail::StoppedAt(at) => local_date(*at),
+        Detail::Nothing => String::new(),
+    }
+}
+
+/// `0:01:02`, or `1 day, 2:03:04` past a day (supervisord's format).
+fn format_uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match days {
+        0 => format!("{h}:{m:02}:{sec:02}"),
+        1 => format!("1 day, {h}:{m:02}:{sec:02}"),
+        n => format!("{n} days, {h}:{m:02}:{sec:02}"),
+    }
+}
+
+/// `Nov 26 05:32 AM`, in local time.
+fn local_date(at: SystemTime) -> String {
+    DateTime::<Local>::from(at).format("%b %d %I:%M %p").to_string()
+}
+
+/// The text of a response taskmasterctl received: a status answer is printed from its records,
+/// in colour when `color`; any other as it came.
+pub fn response_text(response: &Response, color: bool) -> String {
+    match serde_json::from_value::<Vec<StatusRecord>>(response.data.clone()) {
+        Ok(records) if color && !records.is_empty() => {
+            let notes: Vec<String> =
+                response.output.lines().skip(records.len()).map(str::to_string).collect();
+            status_text(&records, &notes, color)
+        }
+        _ => response.output.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::reply::{ProcessView, Verdict};
+    use crate::process::ExitKind;
+
+    fn view(name: &str, state: StateName, detail: Detail, expected: Option<bool>) -> ProcessView {
+        ProcessView {
+            name: name.into(),
+            program: name.into(),
+            state,
+            pid: None,
+            uptime: None,
+            last_exit: None,
+            retries: 0,
+            expected,
+            detail,
+        }
+    }
+
+    #[test]
+    fn uptime_reads_like_supervisord() {
+        assert_eq!(format_uptime(Duration::from_secs(62)), "0:01:02");
+        assert_eq!(format_uptime(Duration::from_secs(3600 * 5 + 7)), "5:00:07");
+        assert_eq!(format_uptime(Duration::from_secs(86_400 + 3723)), "1 day, 1:02:03");
+        assert_eq!(format_uptime(Duration::from_secs(3 * 86_400)), "3 days, 0:00:00");
+    }
+
+    #[test]
+    fn the_name_column_is_at_least_33_wide() {
+        assert_eq!(name_width(["a", "bb"].into_iter()), 33);
+        assert_eq!(name_width(["x".repeat(40).as_str()].into_iter()), 43);
+    }
+
+    #[test]
+    fn states_are_coloured_in_place_and_the_text_is_the_same_without() {
+        let status = Reply::Status(StatusReply {
+            processes: vec![
+                view(
+                    "web",
+                    StateName::Running,
+                    Detail::Running { pid: 1, uptime: Duration::from_secs(62) },
+                    None,
+                ),
+                view(
+                    "fix",
+                    StateName::Exited,
+                    Detail::Exited { exit: ExitKind::Code(3), at: SystemTime::now() },
+                    Some(false),
+                ),
+                view(
+                    "ok",
+                    StateName::Exited,
+                    Detail::Exited { exit: ExitKind::Code(0), at: SystemTime::now() },
+                    Some(true),
+                ),
+                view("z", StateName::Stopped, Detail::NotStarted, None),
+            ],
+            unknown: vec!["nope".into()],
+            warnings: vec![],
+        });
+        let plain = text(&status, false);
+        let lines: Vec<&str> = plain.lines().collect();
+        assert_eq!(lines[0], format!("{:33}RUNNING   pid 1, uptime 0:01:02", "web"));
+        assert_eq!(lines[3], format!("{:33}STOPPED   Not started", "z"));
+        assert_eq!(lines[4], "nope: ERROR (no such process)");
+        let coloured = text(&status, true);
+        let lines: Vec<&str> = coloured.lines().collect();
+        assert!(lines[0].contains("\x1b[32mRUNNING\x1b[0m   pid 1"), "{}", lines[0]);
+        assert!(lines[1].contains("\x1b[31mEXITED\x1b[0m    exit status 3"));
+        assert!(!lines[2].contains('\x1b'), "an expected exit is not red");
+        // taskmasterctl prints the records it decodes the same way.
+        let wire = response(&status);
+        assert!(!wire.ok);
+        assert_eq!(response_text(&wire, true), coloured);
+        assert_eq!(response_text(&wire, false), plain);
+    }
+
+    #[test]
+    fn outcomes_are_lines_and_records() {
+        let reply = Reply::Outcomes(vec![
+            Outcome::new("b", Verdict::NotRunning),
+            Outcome::new("a", Verdict::Stopped),
+        ]);
+        let wire = response(&reply);
+        assert_eq!(wire.output, "b: ERROR (not running)\na: stopped");
+        assert!(!wire.ok);
+        assert_eq!(
+            wire.data,
+            json!([{"name": "b", "ok": false, "message": "ERROR (not running)"}, {"name": "a", "ok": true, "message": "stopped"}])
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! What a command gets back, as values: the supervisor answers with these, and `render` alone
+//! turns them into the text a person reads and the JSON of the protocol (taskmaster(1),
+//! COMMANDS and CONTROL PROTOCOL). Nothing here formats a date or writes JSON.
+
+use crate::config::ConfigError;
+use crate::config::diff::Plan;
+use crate::process::{ExitKind, StateName};
+use std::time::{Duration, SystemTime};
+
+/// The answer to a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Status(StatusReply),
+    /// One line per process for `start`, `stop`, `restart` and `signal`.
+    Outcomes(Vec<Outcome>),
+    Pids(Pids),
+    Reload(ReloadOutcome),
+    ShutDown,
+    Version,
+    Help(String),
+    /// The command could not be carried out at all: the text says why.
+    Refused(String),
+}
+
+impl Reply {
+    /// Whether everything asked for was done (`ok` in the protocol).
+    pub fn ok(&self) -> bool {
+        match self {
+            Reply::Status(s) => s.unknown.is_empty(),
+            Reply::Outcomes(outcomes) => outcomes.iter().all(|o| o.verdict.ok()),
+            Reply::Pids(Pids::NoSuch(_)) => false,
+            Reply::Pids(Pids::Daemon(_) | Pids::Processes(_)) => true,
+            Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
+            Reply::ShutDown | Reply::Version | Reply::Help(_) => true,
+            Reply::Refused(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReply {
+    /// Sorted by name.
+    pub processes: Vec<ProcessView>,
+    /// Targets that name no process.
+    pub unknown: Vec<String>,
+    /// What is wrong with taskmaster's own files (the main log, output files).
+    pub warnings: Vec<String>,
+}
+
+/// One process as `status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessView {
+    pub name: String,
+    pub program: String,
+    pub state: StateName,
+    pub pid: Option<i32>,
+    /// Since the spawn, for STARTING and RUNNING.
+    pub uptime: Option<Duration>,
+    /// How its last run ended.
+    pub last_exit: Option<ExitKind>,
+    pub retries: u32,
+    /// For EXITED: whether the end was expected.
+    pub expected: Option<bool>,
+    pub detail: Detail,
+}
+
+/// What the description column says, by state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// RUNNING: `pid 1234, uptime 0:01:02`.
+    Running {
+        pid: i32,
+        uptime: Duration,
+    },
+    /// STARTING, STOPPING: `pid 1234`.
+    Pid(i32),
+    /// BACKOFF, FATAL: why.
+    Reason(String),
+    /// EXITED: `exit status 3, Nov 26 05:32 AM`.
+    Exited {
+        exit: ExitKind,
+        at: SystemTime,
+    },
+    NotStarted,
+    /// STOPPED by a stop: when.
+    StoppedAt(SystemTime),
+    /// Being spawned: nothing to say yet.
+    Nothing,
+}
+
+/// The answer for one process of a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub name: String,
+    pub verdict: Verdict,
+}
+
+impl Outcome {
+    pub fn new(name: &str, verdict: Verdict) -> Outcome {
+        Outcome { name: name.to_string(), verdict }
+    }
+}
+
+/// How a command ended for one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Started,
+    Stopped,
+    Signalled,
+    AlreadyStarted,
+    NotRunning,
+    /// It failed before RUNNING; retries go on in BACKOFF.
+    SpawnError,
+    /// A start still waiting when its process was stopped.
+    Abnormal,
+    NoSuchProcess,
+    ShuttingDown,
+}
+
+impl Verdict {
+    pub fn ok(self) -> bool {
+        match self {
+            Verdict::Started | Verdict::Stopped | Verdict::Signalled => true,
+            Verdict::AlreadyStarted
+            | Verdict::NotRunning
+            | Verdict::SpawnError
+            | Verdict::Abnormal
+            | Verdict::NoSuchProcess
+            | Verdict::ShuttingDown => false,
+        }
+    }
+
+    /// What the line says after `NAME: `.
+    pub fn message(self) -> &'static str {
+        match self {
+            Verdict::Started => "started",
+            Verdict::Stopped => "stopped",
+            Verdict::Signalled => "signalled",
+            Verdict::AlreadyStarted => "ERROR (already started)",
+            Verdict::NotRunning => "ERROR (not running)",
+            Verdict::SpawnError => "ERROR (spawn error)",
+            Verdict::Abnormal => "ERROR (abnormal termination)",
+            Verdict::NoSuchProcess => "ERROR (no such process)",
+            Verdict::ShuttingDown => "ERROR (shutting down)",
+        }
+    }
+}
+
+/// The answer to `pid`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pids {
+    /// taskmaster's own.
+    Daemon(u32),
+    /// One per process of the target, 0 for one that does not run.
+    Processes(Vec<i32>),
+    /// The target names no process.
+    NoSuch(String),
+}
+
+/// The answer to `reload`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadOutcome {
+    Applied(Plan),
+    DryRun(Plan),
+    /// The file has errors: nothing changed.
+    Invalid(ConfigError),
+    /// Taskmaster is shutting down.
+    Ignored,
+}

@@ -1,0 +1,174 @@
+//! Everything of the event loop but the supervisor: the sources it polls and the hands that
+//! carry out the supervisor's actions (`Hands`): spawning with the output files and pipes,
+//! signalling, logging, answering the console or a client, applying a reload's own settings.
+
+use super::{LISTENER, RESERVED_FDS, SPAWN_FDS, Setup, take_token};
+use crate::capture::Capture;
+use crate::config::{Config, DaemonSpec, LogLevel};
+use crate::control::render;
+use crate::control::reply::Reply;
+use crate::control::server::Server;
+use crate::logging::Logging;
+use crate::shell::Typist;
+use crate::shell::complete::target_names;
+use crate::shell::session::Session;
+use crate::supervisor::{Hands, ProcId, Requester, SpawnPlan};
+use crate::sys;
+use mio::{Poll, Token};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use signal_hook_mio::v1_0::Signals;
+use std::collections::HashMap;
+
+pub(super) struct Io {
+    pub(super) setup: Setup,
+    /// The daemon's own settings in force (log file, socket, history).
+    pub(super) daemon: DaemonSpec,
+    pub(super) poll: Poll,
+    pub(super) signals: Signals,
+    pub(super) server: Server,
+    pub(super) capture: Capture,
+    pub(super) log: Logging,
+    pub(super) typist: Typist,
+    /// What is typed at taskmaster's own shell (or piped to it) and its answers.
+    pub(super) session: Session,
+    /// Colour the answers printed on the console.
+    pub(super) color: bool,
+    /// Standard input is a regular file, which cannot be watched: it is read at once.
+    pub(super) stdin_is_a_file: bool,
+    /// Descriptors open once set up, before any process or client.
+    pub(super) baseline_fds: usize,
+    pub(super) next_token: usize,
+    /// Sources whose read budget ran out: read them again next turn.
+    pub(super) hot: Vec<Token>,
+    /// Log lines of the spawns under way, for after their `spawned:` lines.
+    pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
+    /// The console got an answer: the next typed command may run.
+    pub(super) answered: bool,
+    pub(super) exiting: bool,
+}
+
+impl Hands for Io {
+    /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
+    fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String> {
+        let (spec, name) = (&plan.spec, &plan.name);
+        let in_use = self.baseline_fds + self.capture.descriptors() + self.server.client_count();
+        let limit = self.setup.files.current as usize;
+        if in_use + SPAWN_FDS + RESERVED_FDS > limit {
+            return Err(format!(
+                "too many open files ({in_use} of {limit} in use, {RESERVED_FDS} kept for control)"
+            ));
+        }
+        let mut problems = Vec::new();
+        let sinks = self.capture.open(name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
+        self.spawn_problems.insert(id, problems);
+        let [out, err] = sinks?;
+        let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)
+            .map_err(|e| e.to_string())?;
+        let next = &mut self.next_token;
+        let problems = self.capture.add(
+            self.poll.registry(),
+            || take_token(next),
+            child.pid,
+            name,
+            [(child.stdout, out), (child.stderr, err)],
+        );
+        self.log_all(LogLevel::Error, problems);
+        if let Some(problem) = self.setup.groups.started(child.pid.as_raw()) {
+            self.log.log(LogLevel::Warn, &problem);
+        }
+        Ok(child.pid)
+    }
+
+    fn signal(&mut self, pid: Pid, signal: Signal, group: bool) {
+        if let Err(e) = sys::signals::send(pid, signal, group) {
+            let target = if group { "group" } else { "process" };
+            let message = format!("couldn't send {} to {target} {pid}: {}", signal.as_str(), e.desc());
+            self.log.log(LogLevel::Warn, &message);
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.log.log(level, &message);
+    }
+
+    /// An answer to whoever asked: printed on the console, or sent to the client.
+    fn reply(&mut self, to: Requester, reply: Reply) {
+        match to {
+            Requester::Console => {
+                self.session.answer(&render::text(&reply, self.color));
+                self.answered = true;
+            }
+            Requester::Client(token) => {
+                self.server.reply(self.poll.registry(), Token(token), &render::response(&reply));
+            }
+        }
+    }
+
+    /// A reload was applied: the daemon's own settings follow the new configuration. The log
+    /// files are reopened even when their paths are the same (after an outside rotation).
+    fn reconfigured(&mut self, config: &Config) {
+        self.daemon = config.daemon.clone();
+        self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
+        self.reopen_logs();
+        let daemon = &self.daemon;
+        match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
+            Ok(None) => {}
+            Ok(Some(done)) => {
+                self.log.log(LogLevel::Info, &done);
+                let moved = self.setup.groups.move_to(crate::leftovers::path_for(self.server.path()));
+                self.log_all(LogLevel::Warn, moved.into_iter().collect());
+            }
+            Err(e) if self.server.is_in_place() => {
+                let path = self.server.path().display();
+                self.log.log(LogLevel::Error, &format!("{e}; the socket stays at {path}"));
+            }
+            Err(e) => {
+                let path = self.server.path().display();
+                let message = format!("{e}; {path} is gone, so taskmasterctl cannot reach taskmaster");
+                self.log.log(LogLevel::Error, &message);
+            }
+        }
+        self.typist.set_history(self.daemon.history.clone());
+        if let Some(targets) = &self.setup.targets {
+            let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
+            if let Ok(mut t) = targets.lock() {
+                *t = names;
+            }
+        }
+    }
+
+    fn exit(&mut self) {
+        self.exiting = true;
+    }
+
+    /// What a spawn had to say about its output files, said after the spawn's own line.
+    fn after_spawn(&mut self, id: ProcId) {
+        let said = self.spawn_problems.remove(&id).unwrap_or_default();
+        self.log_all(LogLevel::Error, said);
+    }
+}
+
+impl Io {
+    /// Closes and opens again the main log and every output file (after an outside rotation);
+    /// on failure the previous main log stays in use.
+    pub(super) fn reopen_logs(&mut self) {
+        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref()) {
+            self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
+        }
+        let mut problems = Vec::new();
+        self.capture.reopen(&mut problems);
+        self.log_all(LogLevel::Error, problems);
+    }
+
+    pub(super) fn log_all(&self, level: LogLevel, lines: Vec<String>) {
+        for line in lines {
+            self.log.log(level, &line);
+        }
+    }
+
+    /// What is wrong with the files taskmaster writes, for `status`.
+    pub(super) fn warnings(&self) -> Vec<String> {
+        self.log.failure().into_iter().chain(self.capture.failures()).collect()
+    }
+}

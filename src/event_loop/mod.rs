@@ -1,0 +1,344 @@
+//! The one loop: a single `mio::Poll` over the signal pipe, the control socket and its clients,
+//! every child's output pipes and stdin, with the supervisor's next deadline as the timeout.
+//! Each turn: poll → read the clock once → signals and reaping → I/O → due deadlines → actions.
+//! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
+
+mod io;
+
+use crate::capture::{Capture, Drained};
+use crate::config::{self, Config, LogLevel};
+use crate::control::command::{self, Command, Order};
+use crate::control::protocol::Request;
+use crate::control::render;
+use crate::control::reply::Reply;
+use crate::control::server::{ClientEvent, Server};
+use crate::logging::{Console, Logging};
+use crate::shell::Typist;
+use crate::shell::editor::Targets;
+use crate::shell::session::{Next, Session};
+use crate::supervisor::{Hands, Input, Now, Requester, Supervisor};
+use crate::sys;
+use io::Io;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const SIGNALS: Token = Token(0);
+const LISTENER: Token = Token(1);
+const STDIN: Token = Token(2);
+/// Tokens from here on are handed out to clients and pipes, never reused.
+const FIRST_DYNAMIC: usize = 3;
+
+/// What the loop needs beyond the configuration.
+pub struct Setup {
+    /// The file to re-read on reload.
+    pub config_path: PathBuf,
+    /// `-l LEVEL`: overrides `loglevel`, also after a reload.
+    pub cli_level: Option<LogLevel>,
+    /// The names Tab completes from, kept in line with the programs.
+    pub targets: Option<Targets>,
+    pub files: sys::limits::FileLimits,
+    /// The record of the programs' process groups, for the next taskmaster if this one is killed.
+    pub groups: crate::leftovers::Groups,
+    /// From `watch_signals`, taken by the loop.
+    pub signals: Option<Signals>,
+}
+
+/// Takes over the signals taskmaster handles and ignores the stray ones (taskmaster(1),
+/// SIGNALS). Called before the socket is bound: once the socket is there, someone may send a
+/// SIGHUP, and it must reload, not kill.
+pub fn watch_signals() -> Result<Signals, String> {
+    let signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    sys::signals::ignore_stray_signals();
+    Ok(signals)
+}
+
+/// Descriptors a spawn needs at its peak: two output files, two pipes (four ends) and
+/// /dev/null; afterwards the process keeps a pipe end and a file per stream.
+const SPAWN_FDS: usize = 7;
+/// Descriptors kept free for the control socket and the log, so that taskmaster stays reachable
+/// when its processes have used up the rest.
+const RESERVED_FDS: usize = 16;
+
+pub struct Daemon {
+    sup: Supervisor,
+    io: Io,
+}
+
+impl Daemon {
+    pub fn new(
+        config: &Config,
+        log: Logging,
+        console: Arc<dyn Console>,
+        mut server: Server,
+        typist: Typist,
+        mut setup: Setup,
+    ) -> Result<Daemon, String> {
+        let poll = Poll::new().map_err(|e| format!("cannot create the event loop: {e}"))?;
+        let mut signals = setup.signals.take().ok_or("the signals were not set up")?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| format!("cannot watch signals: {e}"))?;
+        server.register(poll.registry(), LISTENER).map_err(|e| format!("cannot watch the socket: {e}"))?;
+        // A regular file cannot be watched: it is read to its end at once (see `run`).
+        let stdin_is_a_file = typist.is_reading()
+            && poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
+        let color = typist.is_interactive() && render::color_wanted();
+        let io = Io {
+            baseline_fds: sys::limits::open_files(),
+            daemon: config.daemon.clone(),
+            setup,
+            poll,
+            signals,
+            server,
+            capture: Capture::default(),
+            log,
+            session: Session::new(console),
+            typist,
+            color,
+            next_token: FIRST_DYNAMIC,
+            hot: Vec::new(),
+            spawn_problems: HashMap::new(),
+            stdin_is_a_file,
+            answered: false,
+            exiting: false,
+        };
+        Ok(Daemon { sup: Supervisor::new(config, std::process::id()), io })
+    }
+
+    /// Runs until shutdown is complete.
+    pub fn run(mut self) -> Result<(), String> {
+        self.apply(Input::Boot, now());
+        match self.io.stdin_is_a_file {
+            true => self.on_stdin(true, now()),
+            false => self.run_typed(now()),
+        }
+        let mut events = Events::with_capacity(1024);
+        while !self.io.exiting {
+            let timeout = match self.io.hot.is_empty() {
+                true => self.next_deadline().map(|at| at.saturating_duration_since(Instant::now())),
+                false => Some(Duration::ZERO),
+            };
+            match self.io.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("the event loop failed: {e}")),
+            }
+            let now = now();
+            let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            let hot = std::mem::take(&mut self.io.hot);
+            for token in tokens.into_iter().chain(hot) {
+                self.dispatch(token, now);
+            }
+            // A death must be seen before a deadline it makes moot: after a pause (SIGSTOP, a
+            // suspended machine) the SIGCHLD may not have been read yet, and a child found dead
+            // when its starttime is due did not stay up for starttime.
+            if self.sup.next_deadline().is_some_and(|at| at <= now.mono) {
+                self.reap(now);
+            }
+            self.apply(Input::Tick, now);
+            let mut expired = Vec::new();
+            self.io.server.expire(self.io.poll.registry(), now.mono, &mut expired);
+            self.on_client_events(expired, now);
+            if std::mem::take(&mut self.io.answered) {
+                self.run_typed(now);
+            }
+        }
+        self.io.server.flush_all();
+        // Every process was stopped and reaped: nothing is left for a next taskmaster to clean.
+        self.io.setup.groups.remove();
+        Ok(())
+    }
+
+    /// Hands an input to the supervisor, whose actions the loop's hands carry out.
+    fn apply(&mut self, input: Input, now: Now) {
+        self.sup.run(input, now, &mut self.io);
+    }
+
+    fn dispatch(&mut self, token: Token, now: Now) {
+        let io = &mut self.io;
+        match token {
+            SIGNALS => self.on_signals(now),
+            LISTENER => {
+                let next = &mut io.next_token;
+                io.server.accept(io.poll.registry(), || take_token(next));
+            }
+            STDIN => self.on_stdin(false, now),
+            t if io.capture.owns(t) => {
+                let mut problems = Vec::new();
+                if io.capture.read(io.poll.registry(), t, &mut problems) == Drained::More {
+                    io.hot.push(t);
+                }
+                io.log_all(LogLevel::Error, problems);
+            }
+            t if io.server.owns(t) => {
+                let mut events = Vec::new();
+                if io.server.ready(io.poll.registry(), t, now.mono, &mut events) {
+                    io.hot.push(t);
+                }
+                self.on_client_events(events, now);
+            }
+            // A source that closed earlier in this turn.
+            _ => {}
+        }
+    }
+
+    fn on_client_events(&mut self, events: Vec<ClientEvent>, now: Now) {
+        for event in events {
+            match event {
+                ClientEvent::Request(t, request) => self.on_request(Requester::Client(t.0), request, now),
+                ClientEvent::Malformed(t, why) => self.io.reply(Requester::Client(t.0), Reply::Refused(why)),
+                ClientEvent::Closed(t) => self.apply(Input::Gone { from: Requester::Client(t.0) }, now),
+            }
+        }
+    }
+
+    /// When `poll` must wake up at the latest: the supervisor's next deadline, or a client's
+    /// unfinished line timing out.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.sup.next_deadline(), self.io.server.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_signals(&mut self, now: Now) {
+        let pending: Vec<i32> = self.io.signals.pending().collect();
+        for signo in pending {
+            match signo {
+                SIGCHLD => self.reap(now),
+                SIGINT if self.io.typist.is_interactive() => self.on_interrupt(now),
+                SIGHUP if self.io.typist.is_interactive() && sys::tty::is_gone() => self.on_hang_up(now),
+                SIGTERM | SIGINT | SIGQUIT => {
+                    let signal = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
+                    self.apply(Input::Terminate(signal), now);
+                }
+                SIGHUP => {
+                    self.io.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
+                    self.reload(None, false, now);
+                }
+                SIGWINCH => self.io.typist.resized(),
+                SIGUSR2 => {
+                    // Said after, so that the new files start with it.
+                    self.io.reopen_logs();
+                    self.io.log.log(LogLevel::Info, "received SIGUSR2: the log files were reopened");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ctrl-C at the shell: abandons a command's wait (the operation goes on), or clears the line.
+    /// It never reaches a supervised process: they have process groups of their own.
+    fn on_interrupt(&mut self, now: Now) {
+        match self.io.session.interrupt() {
+            true => {
+                self.apply(Input::Gone { from: Requester::Console }, now);
+                self.io.answered = true;
+            }
+            false => self.io.typist.clear_line(),
+        }
+    }
+
+    /// Reaps every dead child: the rest of its group is killed first, its output drained.
+    fn reap(&mut self, now: Now) {
+        let mut reaped = Vec::new();
+        let sup = &self.sup;
+        sys::reap::reap_all(|pid| sup.name_of_pid(pid).is_some(), |pid, exit| reaped.push((pid, exit)));
+        for (pid, exit) in reaped {
+            let io = &mut self.io;
+            let mut problems = Vec::new();
+            problems.extend(io.setup.groups.ended(pid.as_raw()));
+            io.capture.drain(io.poll.registry(), pid, &mut problems);
+            io.log_all(LogLevel::Error, problems);
+            self.apply(Input::Reaped { pid, exit }, now);
+        }
+    }
+
+    fn on_stdin(&mut self, all: bool, now: Now) {
+        let typed = self.io.typist.on_readable(all);
+        self.io.session.take(typed);
+        if !self.io.typist.is_reading() {
+            // End of commands: supervision goes on, stdin is no longer read.
+            let _ = self.io.poll.registry().deregister(&mut SourceFd(&0));
+        }
+        self.run_typed(now);
+    }
+
+    /// The terminal was closed: nobody is left to type, so taskmaster ends (gracefully, even if
+    /// the lost terminal asks twice).
+    fn on_hang_up(&mut self, now: Now) {
+        self.io.typist.hang_up();
+        let _ = self.io.poll.registry().deregister(&mut SourceFd(&0));
+        if !self.sup.is_shutting_down() {
+            self.apply(Input::Terminate(Signal::SIGHUP), now);
+        }
+    }
+
+    /// Runs what was typed at taskmaster's own shell, one command at a time (see `Session`).
+    /// There, `quit`, `exit` and Ctrl-D end taskmaster.
+    fn run_typed(&mut self, now: Now) {
+        while !self.io.exiting {
+            let typist = &mut self.io.typist;
+            let Some(next) = self.io.session.next(|| typist.prompt()) else { return };
+            match next {
+                Next::Run(_, Command::Quit) | Next::Leave => {
+                    self.apply(Input::Order { from: Requester::Console, order: Order::Shutdown }, now);
+                }
+                Next::Run(_, command) => self.command(Requester::Console, command, now),
+                Next::HangUp => self.on_hang_up(now),
+            }
+        }
+    }
+
+    /// A request from a client: parsed here, once.
+    fn on_request(&mut self, from: Requester, request: Request, now: Now) {
+        match command::parse(&request.command, &request.args) {
+            Ok(command) => self.command(from, command, now),
+            Err(why) => self.io.reply(from, Reply::Refused(why)),
+        }
+    }
+
+    /// Carries out a command where it belongs: the supervisor's orders go to it, a reload reads
+    /// the file first, the rest is answered here.
+    fn command(&mut self, from: Requester, command: Command, now: Now) {
+        self.sup.set_warnings(self.io.warnings());
+        match command {
+            Command::Order(order) => self.apply(Input::Order { from, order }, now),
+            Command::Reload { dry_run } => self.reload(Some(from), dry_run, now),
+            Command::Help(topic) => {
+                let reply = command::help(topic.as_deref()).map_or_else(Reply::Refused, Reply::Help);
+                self.io.reply(from, reply);
+            }
+            Command::Version => self.io.reply(from, Reply::Version),
+            Command::Quit => {
+                let why = "quit leaves a shell; to stop taskmaster, use shutdown";
+                self.io.reply(from, Reply::Refused(why.to_string()));
+            }
+        }
+    }
+
+    /// Re-reads the configuration file and hands it to the supervisor, valid or not.
+    fn reload(&mut self, from: Option<Requester>, dry_run: bool, now: Now) {
+        let loaded = config::load(&self.io.setup.config_path);
+        self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
+    }
+}
+
+fn take_token(next: &mut usize) -> Token {
+    let token = Token(*next);
+    *next += 1;
+    token
+}
+
+fn now() -> Now {
+    Now { mono: Instant::now(), wall: SystemTime::now() }
+}
