@@ -183,19 +183,17 @@ impl Shell {
         if !self.asked.is_empty() {
             return Ok(None);
         }
-        loop {
-            let editor = &mut self.editor;
-            let Some(next) = self.session.next(|| editor.prompt()) else { return Ok(None) };
-            match next {
-                Next::Run(_, Command::Quit) | Next::HangUp => return Ok(Some(CtlExit::Ok)),
-                Next::Leave => {
-                    super::print_line("");
-                    return Ok(Some(CtlExit::Ok));
-                }
-                Next::Run(words, command) => {
-                    self.send(&request(&words), Asked::Typed(command))?;
-                    return Ok(None);
-                }
+        let editor = &mut self.editor;
+        match self.session.next(|| editor.prompt()) {
+            None => Ok(None),
+            Some(Next::Run(_, Command::Quit) | Next::HangUp) => Ok(Some(CtlExit::Ok)),
+            Some(Next::Leave) => {
+                super::print_line("");
+                Ok(Some(CtlExit::Ok))
+            }
+            Some(Next::Run(words, command)) => {
+                self.send(&request(&words), Asked::Typed(command))?;
+                Ok(None)
             }
         }
     }
