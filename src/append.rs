@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// Why a file was not opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     /// The path names something taskmaster must not write to: a start fails on it.
     Refused(String),
     /// The file could not be opened (a missing folder, no permission): said once, and the
@@ -21,7 +21,7 @@ pub enum OpenError {
 }
 
 impl OpenError {
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             OpenError::Refused(m) | OpenError::Failed(m) => m,
         }
@@ -30,7 +30,7 @@ impl OpenError {
 
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Written at its end, created if missing (mode 0666 less the umask): logs, output.
     Append,
     /// Written from the start, created if missing with mode 0600: a private file (history).
@@ -40,12 +40,12 @@ pub enum Access {
 
 /// Opens `path` for appending, creating it if missing (mode 0666 less the umask), close-on-exec
 /// and non-blocking.
-pub fn open_append(path: &Path) -> Result<File, OpenError> {
+pub(crate) fn open_append(path: &Path) -> Result<File, OpenError> {
     open_safely(path, Access::Append)
 }
 
 /// Opens `path` by the rules of this module, close-on-exec and non-blocking.
-pub fn open_safely(path: &Path, access: Access) -> Result<File, OpenError> {
+pub(crate) fn open_safely(path: &Path, access: Access) -> Result<File, OpenError> {
     let options = |follow: bool| {
         let mut o = OpenOptions::new();
         match access {

@@ -27,7 +27,7 @@ const READS_PER_TURN: usize = 8;
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Where a stream's bytes go.
-pub enum Sink {
+pub(crate) enum Sink {
     File {
         file: File,
         path: PathBuf,
@@ -49,7 +49,7 @@ struct Stream {
 
 /// How a read pass over one pipe ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drained {
+pub(crate) enum Drained {
     /// Nothing more for now; readiness will say when there is.
     Empty,
     /// The budget ran out with data left: read it again next turn.
@@ -60,7 +60,7 @@ pub enum Drained {
 
 /// Every output stream, by token.
 #[derive(Default)]
-pub struct Capture {
+pub(crate) struct Capture {
     streams: HashMap<Token, Stream>,
     by_pid: HashMap<Pid, Vec<Token>>,
     /// Files whose last open or write failed, with what was said (once) about it.
@@ -72,7 +72,7 @@ impl Capture {
     /// Opens the files a process's two streams go to, before it is spawned. Err: a path that
     /// must not be written to, a spawn error. A file that cannot be opened is reported (in
     /// `problems`, once) and its stream dropped.
-    pub fn open(
+    pub(crate) fn open(
         &mut self,
         name: &str,
         paths: [Option<&Path>; 2],
@@ -102,7 +102,7 @@ impl Capture {
 
     /// Takes the pipes of a new process, with the sinks `open` gave. Returns the log lines of
     /// pipes that could not be watched.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         registry: &Registry,
         mut next_token: impl FnMut() -> Token,
@@ -130,7 +130,7 @@ impl Capture {
     /// Closes and opens again every output file (after an outside rotation moved them), so that
     /// output goes to the file at the configured path from now on; a file that could not be
     /// opened is tried again.
-    pub fn reopen(&mut self, problems: &mut Vec<String>) {
+    pub(crate) fn reopen(&mut self, problems: &mut Vec<String>) {
         let streams: Vec<Token> = self.streams.keys().copied().collect();
         for token in streams {
             let Some(stream) = self.streams.get(&token) else { continue };
@@ -153,7 +153,7 @@ impl Capture {
     }
 
     /// What is wrong now with the output of live processes, one line each (for `status`).
-    pub fn failures(&self) -> Vec<String> {
+    pub(crate) fn failures(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .streams
             .values()
@@ -168,35 +168,27 @@ impl Capture {
     }
 
     /// The descriptors the streams hold: each pipe, and each open file.
-    pub fn descriptors(&self) -> usize {
+    pub(crate) fn descriptors(&self) -> usize {
         let files = self.streams.values().filter(|s| matches!(s.sink, Sink::File { .. })).count();
         self.streams.len() + files
     }
 
-    pub fn owns(&self, token: Token) -> bool {
+    pub(crate) fn owns(&self, token: Token) -> bool {
         self.streams.contains_key(&token)
     }
 
     /// Reads what is ready on one pipe, within the per-turn budget. Log lines of write failures
     /// are pushed to `problems`.
-    pub fn read(&mut self, registry: &Registry, token: Token, problems: &mut Vec<String>) -> Drained {
+    pub(crate) fn read(&mut self, registry: &Registry, token: Token, problems: &mut Vec<String>) -> Drained {
         self.pump(registry, token, READS_PER_TURN, false, problems)
     }
 
     /// A process ended: reads what is left in its pipes and closes them.
-    pub fn drain(&mut self, registry: &Registry, pid: Pid, problems: &mut Vec<String>) {
+    pub(crate) fn drain(&mut self, registry: &Registry, pid: Pid, problems: &mut Vec<String>) {
         for token in self.by_pid.remove(&pid).unwrap_or_default() {
             let _ = self.pump(registry, token, DRAIN_LIMIT / CHUNK, true, problems);
             self.close(registry, token);
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.streams.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
     }
 
     /// Reads up to `reads` times. A short read means the pipe is empty: the next write wakes the

@@ -26,25 +26,25 @@ See taskmaster(1) for the configuration, the commands and the signals.";
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    pub config: Option<PathBuf>,
-    pub shell: bool,
-    pub check: bool,
+pub(crate) struct Options {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) shell: bool,
+    pub(crate) check: bool,
     /// `--strict`: with `--check`, warnings fail too.
-    pub strict: bool,
-    pub quiet: bool,
-    pub loglevel: Option<LogLevel>,
+    pub(crate) strict: bool,
+    pub(crate) quiet: bool,
+    pub(crate) loglevel: Option<LogLevel>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Run(Options),
     Help,
     Version,
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Parsed, String> {
+pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut options =
         Options { config: None, shell: true, check: false, strict: false, quiet: false, loglevel: None };
     let mut args = args.iter();

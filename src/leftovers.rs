@@ -19,24 +19,24 @@ use std::time::{Duration, Instant};
 
 /// A process as /proc shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcInfo {
-    pub pid: i32,
-    pub pgrp: i32,
-    pub session: i32,
+pub(crate) struct ProcInfo {
+    pub(crate) pid: i32,
+    pub(crate) pgrp: i32,
+    pub(crate) session: i32,
     /// Clock ticks since boot.
-    pub start: u64,
+    pub(crate) start: u64,
 }
 
 /// What the file of a previous taskmaster says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    pub boot: String,
-    pub session: i32,
+pub(crate) struct Record {
+    pub(crate) boot: String,
+    pub(crate) session: i32,
     /// The taskmaster that wrote it, and its start time.
-    pub owner: i32,
-    pub owner_start: u64,
+    pub(crate) owner: i32,
+    pub(crate) owner_start: u64,
     /// Live groups: process group id → its leader's start time.
-    pub groups: BTreeMap<i32, u64>,
+    pub(crate) groups: BTreeMap<i32, u64>,
 }
 
 const HEADER: &str = "taskmaster-groups 1";
@@ -44,7 +44,7 @@ const HEADER: &str = "taskmaster-groups 1";
 impl Record {
     /// Reads the file's lines: a header, then `+ PGID START` when a group starts and `- PGID`
     /// when it is gone. Lines it does not understand are skipped.
-    pub fn parse(text: &str) -> Option<Record> {
+    pub(crate) fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
         if lines.next()? != HEADER {
             return None;
@@ -79,7 +79,7 @@ impl Record {
 /// The processes to kill: the members of the recorded groups that are surely the previous
 /// taskmaster's (same boot and session, started no earlier than the group's leader), in groups
 /// whose number was not taken by a new leader since.
-pub fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> Vec<i32> {
+pub(crate) fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> Vec<i32> {
     if record.boot != boot {
         return Vec::new();
     }
@@ -103,14 +103,14 @@ pub fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> Vec<i32
 }
 
 /// The groups file of the socket at `socket`.
-pub fn path_for(socket: &Path) -> PathBuf {
+pub(crate) fn path_for(socket: &Path) -> PathBuf {
     let mut name = socket.as_os_str().to_owned();
     name.push(".groups");
     PathBuf::from(name)
 }
 
 /// Whether the taskmaster that wrote `record` still runs (same boot, same pid, same start).
-pub fn owner_alive(record: &Record, boot: &str, owner: Option<ProcInfo>) -> bool {
+pub(crate) fn owner_alive(record: &Record, boot: &str, owner: Option<ProcInfo>) -> bool {
     record.boot == boot && owner.is_some_and(|p| p.pid == record.owner && p.start == record.owner_start)
 }
 
@@ -118,7 +118,7 @@ pub fn owner_alive(record: &Record, boot: &str, owner: Option<ProcInfo>) -> bool
 /// be gone. Returns the log lines to write. Only a file of the user's own is trusted. Err: the
 /// taskmaster that wrote the file still runs (someone removed its socket): nothing is touched,
 /// and this one must not start beside it.
-pub fn clean_up(file: &Path) -> Result<Vec<String>, String> {
+pub(crate) fn clean_up(file: &Path) -> Result<Vec<String>, String> {
     let text = match read_own(file) {
         Ok(Some(text)) => text,
         Ok(None) => return Ok(Vec::new()),
@@ -145,8 +145,11 @@ pub fn clean_up(file: &Path) -> Result<Vec<String>, String> {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
     }
     // They are not our children: wait until /proc no longer shows them alive (a killed process
-    // goes within milliseconds, releasing its ports), with a bound.
+    // goes within milliseconds, releasing its ports), with a bound. This is before the loop
+    // starts, so the clock is read here.
+    #[allow(clippy::disallowed_methods)]
     let deadline = Instant::now() + Duration::from_secs(2);
+    #[allow(clippy::disallowed_methods)]
     while Instant::now() < deadline
         && doomed.iter().any(|pid| info(*pid).is_some_and(|(_, state)| state != 'Z'))
     {
@@ -191,7 +194,7 @@ fn processes() -> Vec<ProcInfo> {
 }
 
 /// A process's identity and its state letter, from /proc/PID/stat.
-pub fn info(pid: i32) -> Option<(ProcInfo, char)> {
+pub(crate) fn info(pid: i32) -> Option<(ProcInfo, char)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: the fields start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -210,7 +213,7 @@ fn boot_id() -> String {
 
 /// The groups file of the running taskmaster: a line appended when a process starts its group
 /// and when the group is gone; rewritten whole when the gone outnumber the live.
-pub struct Groups {
+pub(crate) struct Groups {
     path: PathBuf,
     file: Option<File>,
     /// The file this taskmaster wrote (device, inode): another one at the path is not ours.
@@ -223,7 +226,7 @@ pub struct Groups {
 
 impl Groups {
     /// Starts a new file (replacing the previous taskmaster's, cleaned up by then).
-    pub fn create(path: PathBuf) -> (Groups, Option<String>) {
+    pub(crate) fn create(path: PathBuf) -> (Groups, Option<String>) {
         let mut groups =
             Groups { path, file: None, identity: None, live: BTreeMap::new(), lines: 0, failed: false };
         let written = groups.rewrite();
@@ -232,7 +235,7 @@ impl Groups {
     }
 
     /// A process was spawned: its group is recorded with its start time.
-    pub fn started(&mut self, pid: i32) -> Option<String> {
+    pub(crate) fn started(&mut self, pid: i32) -> Option<String> {
         let start = info(pid).map_or(0, |(p, _)| p.start);
         self.live.insert(pid, start);
         let written = self.append(&format!("+ {pid} {start}\n"));
@@ -240,7 +243,7 @@ impl Groups {
     }
 
     /// A process was reaped (and the rest of its group killed): its group is gone.
-    pub fn ended(&mut self, pid: i32) -> Option<String> {
+    pub(crate) fn ended(&mut self, pid: i32) -> Option<String> {
         self.live.remove(&pid)?;
         let written = match self.lines > 2 * self.live.len() + 64 {
             true => self.rewrite(),
@@ -250,7 +253,7 @@ impl Groups {
     }
 
     /// The socket moved (a reload): the file follows it.
-    pub fn move_to(&mut self, path: PathBuf) -> Option<String> {
+    pub(crate) fn move_to(&mut self, path: PathBuf) -> Option<String> {
         if path == self.path {
             return None;
         }
@@ -264,7 +267,7 @@ impl Groups {
 
     /// Everything stopped cleanly: nothing is left to clean up after this taskmaster. Only its
     /// own file is removed.
-    pub fn remove(&mut self) {
+    pub(crate) fn remove(&mut self) {
         self.file = None;
         if self.is_in_place() {
             let _ = std::fs::remove_file(&self.path);

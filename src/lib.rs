@@ -1,23 +1,110 @@
-//! taskmaster: a single-threaded, event-driven job-control daemon.
+//! taskmaster: a single-threaded, event-driven job-control daemon, and taskmasterctl, its client.
+//! The manual (`man/taskmaster.1`) says what they do; this says how the code is laid out.
 //!
-//! The crate is a functional core (config, state machine, supervisor table, protocol) and an
-//! imperative shell (the event loop, `sys`, sockets, files, the terminal). See the architecture overview below.
+//! # Shape
+//!
+//! A functional core that reads no clock and makes no system call, and an imperative shell around
+//! it. Every source (a signal, a dead child, child output, a client's request, a typed line, a
+//! due deadline) becomes one `supervisor::Input`; the supervisor answers with `Action`s (spawn,
+//! signal, log, reply, ...) as data, which the event loop carries out.
+//!
+//! # Modules
+//!
+//! The core:
+//! - `config`: the YAML file, read into a tree that keeps positions (`node`), validated all at
+//!   once into typed settings (`validate`, `spec`), printed back by `--check` (`render`), and
+//!   compared for a reload (`diff`).
+//! - `process`: one process's life: `state` is the table of every state × trigger, with the
+//!   effects each move asks for; `exit` says how a run ended.
+//! - `supervisor`: every program and process, the pid index, the deadline queue (`timers`), the
+//!   commands that wait for their processes (`waits`); it runs orders (`commands`), reloads
+//!   (`reload`) and builds the views `status` shows (`status`). `Supervisor::run` is the one
+//!   interpreter of its actions, through `Hands`.
+//! - `control`: the vocabulary at the edges: `command` (the one table of commands; a line or a
+//!   request is parsed there, once), `reply` (typed answers), `render` (the one place answers
+//!   become text, colour and JSON), `protocol` (JSON lines).
+//!
+//! The shell:
+//! - `startup`: `taskmaster` from its command line (`cli`) to the running loop.
+//! - `event_loop`: the one `mio` loop (`mod`), and its hands (`io`): spawning, signalling,
+//!   logging, answering, applying a reload's own settings.
+//! - `control::server` and `control::socket_file`: the socket's clients and its file.
+//! - `capture`: child output, from pipes to files; `append`: how every file taskmaster writes is
+//!   opened; `logging`: the main log and its mirror on the console.
+//! - `leftovers`: the record of process groups that lets a taskmaster clean up after one that
+//!   was killed.
+//! - `shell`: who types (`Typist`): the line editor stepped from the loop (`editor`), piped lines
+//!   (`lines`), completion (`complete`), and the `session` both shells share.
+//! - `client`: `taskmasterctl`: its command line, the connection, its shell.
+//! - `preflight`: what `--check` can only tell on this machine.
+//! - `sys`: the only module with `unsafe`: spawning (`clone`), reaping, signals, limits, the
+//!   terminal.
+//!
+//! # One event, followed: a child dies, and is started again
+//!
+//! 1. The kernel sends SIGCHLD; signal-hook's handler writes to its pipe, and `poll` in
+//!    `event_loop::Daemon::run` wakes with the signals' token.
+//! 2. `Daemon::reap`: `sys::reap` looks at the dead child without reaping it, kills what is left
+//!    of its process group while the zombie still holds the group's number, then reaps it; its
+//!    pipes are drained (`capture`) and the groups file notes it (`leftovers`).
+//! 3. `Input::Reaped` goes to `Supervisor::run`, which finds the process by its pid and steps its
+//!    machine: `process::step` moves RUNNING to EXITED and, by `autorestart`, on to a spawn (or
+//!    arms a crash-loop delay in `timers`), with a log event.
+//! 4. The effects become actions: the log line goes out (`Hands::log`), the spawn is done by
+//!    `event_loop::io` (output files opened, `sys::spawn` clones and execs, pipes registered), and
+//!    its result comes back as `Input::Spawned`: STARTING, with its `starttime` deadline armed.
+//! 5. `poll`'s timeout is the next deadline: when `starttime` has passed, `Input::Tick` steps the
+//!    process to RUNNING. An idle taskmaster has no deadline and sleeps.
+//!
+//! # Where new things go
+//!
+//! A command (`attach`, `tail`, `reopen`) is a row of `control::command`'s table and a variant of
+//! its `Command`; its answer a `control::reply` variant, printed by `control::render`. Output kept
+//! in memory belongs beside `capture`; a pseudo-terminal in `sys::tty`; alerts and checks are
+//! core parts with deadlines in the supervisor's queue and helpers run as children.
 
-pub mod append;
-pub mod capture;
-pub mod cli;
-pub mod client;
-pub mod config;
-pub mod control;
-pub mod event_loop;
-pub mod leftovers;
-pub mod logging;
-pub mod preflight;
-pub mod process;
-pub mod shell;
-pub mod supervisor;
-pub mod sys;
-pub mod timers;
+mod append;
+mod capture;
+mod cli;
+mod client;
+mod config;
+mod control;
+mod event_loop;
+mod leftovers;
+mod logging;
+mod preflight;
+mod process;
+mod shell;
+mod startup;
+mod supervisor;
+mod sys;
+mod timers;
+
+/// `taskmaster` with the arguments after its name.
+pub fn taskmaster(args: &[String]) -> std::process::ExitCode {
+    startup::main(args)
+}
+
+/// `taskmasterctl` with the arguments after its name.
+pub fn taskmasterctl(args: &[String]) -> std::process::ExitCode {
+    client::command_line::main(args)
+}
+
+/// What the manual documents, for the tests that hold it to the code.
+pub mod vocabulary {
+    pub use crate::cli::USAGE;
+    pub use crate::client::{CtlExit, USAGE as CTL_USAGE};
+    pub use crate::config::raw::{DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS};
+    pub use crate::control::command::{COMMANDS, CommandSpec};
+    pub use crate::process::StateName;
+}
+
+/// The readers of untrusted input, for the fuzz tests.
+pub mod parsers {
+    pub use crate::config::{Context, validate};
+    pub use crate::control::command::parse as parse_command;
+    pub use crate::control::protocol::{Framed, LineBuffer, Request};
+}
 
 /// Exit statuses of `taskmaster` (taskmaster(1), EXIT STATUS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where console lines go: stdout, or above the prompt of the interactive shell.
-pub trait Console: Send + Sync + std::panic::RefUnwindSafe {
+pub(crate) trait Console: Send + Sync + std::panic::RefUnwindSafe {
     fn line(&self, text: &str);
 }
 
 /// Plain lines on standard output.
-pub struct Stdout;
+pub(crate) struct Stdout;
 
 impl Console for Stdout {
     fn line(&self, text: &str) {
@@ -112,7 +112,7 @@ impl Drain for Root {
 }
 
 /// The daemon's logger and the handles to change it.
-pub struct Logging {
+pub(crate) struct Logging {
     logger: slog::Logger,
     level: Arc<AtomicUsize>,
     file: SharedFile,
@@ -121,7 +121,7 @@ pub struct Logging {
 
 impl Logging {
     /// Opens the log file (if any) and builds the drains. Fails when the file cannot be opened.
-    pub fn new(
+    pub(crate) fn new(
         path: Option<&Path>,
         level: LogLevel,
         console: Option<Arc<dyn Console>>,
@@ -149,7 +149,7 @@ impl Logging {
         Ok(Logging { logger, level: level_cell, file, failure })
     }
 
-    pub fn log(&self, level: LogLevel, message: &str) {
+    pub(crate) fn log(&self, level: LogLevel, message: &str) {
         match level {
             LogLevel::Error => slog::error!(self.logger, "{}", message),
             LogLevel::Warn => slog::warn!(self.logger, "{}", message),
@@ -158,12 +158,12 @@ impl Logging {
         }
     }
 
-    pub fn set_level(&self, level: LogLevel) {
+    pub(crate) fn set_level(&self, level: LogLevel) {
         self.level.store(slog_level(level).as_usize(), Ordering::Relaxed);
     }
 
     /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
-    pub fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
+    pub(crate) fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
         let file = path.map(|p| open_log(p).map(|f| (f, p.to_path_buf()))).transpose()?;
         if let Ok(mut slot) = self.file.0.lock() {
             *slot = file;
@@ -175,7 +175,7 @@ impl Logging {
     }
 
     /// Why the log file cannot be written, while it cannot.
-    pub fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
 }

@@ -12,15 +12,15 @@ use std::path::Path;
 
 /// One thing that would go wrong here: where it is written, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub program: String,
-    pub key: &'static str,
-    pub message: String,
-    pub position: Option<Position>,
+pub(crate) struct Warning {
+    pub(crate) program: String,
+    pub(crate) key: &'static str,
+    pub(crate) message: String,
+    pub(crate) position: Option<Position>,
 }
 
 /// The warnings of `config`, located in `text` (the file it was read from), in file order.
-pub fn warnings(config: &Config, text: &str) -> Vec<Warning> {
+pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
     let mut found: Vec<Warning> = config.programs.values().flat_map(program_warnings).collect();
     for w in &mut found {
         let path = [Seg::key("programs"), Seg::key(&w.program), Seg::key(w.key)];
@@ -31,7 +31,7 @@ pub fn warnings(config: &Config, text: &str) -> Vec<Warning> {
 }
 
 /// `t.yaml:3:5: warning: program 'web': cmd: can't find command 'nginxx'`
-pub fn line(file: &str, w: &Warning) -> String {
+pub(crate) fn line(file: &str, w: &Warning) -> String {
     let place = match w.position {
         Some(at) => format!("{file}:{}:{}", at.line, at.column),
         None => file.to_string(),
@@ -49,7 +49,7 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
     let mut found = Vec::new();
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     if let Err(why) = crate::sys::spawn::resolve(spec.cmd.program(), path_var.as_deref()) {
-        found.push(warn("cmd", why));
+        found.push(warn("cmd", why.to_string()));
     }
     if let Some(dir) = &spec.workingdir {
         match std::fs::metadata(dir) {

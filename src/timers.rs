@@ -4,21 +4,21 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Default)]
-pub struct Timers<K> {
+pub(crate) struct Timers<K> {
     heap: BinaryHeap<Reverse<(Instant, K)>>,
     armed: HashMap<K, Instant>,
 }
 
 impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Timers { heap: BinaryHeap::new(), armed: HashMap::new() }
     }
 
     /// Arms `key` for `deadline`, replacing what it had; `None` disarms it.
-    pub fn set(&mut self, key: K, deadline: Option<Instant>) {
+    pub(crate) fn set(&mut self, key: K, deadline: Option<Instant>) {
         match deadline {
             Some(at) if self.armed.get(&key) == Some(&at) => {}
             Some(at) => {
@@ -33,7 +33,7 @@ impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
     }
 
     /// The earliest armed deadline.
-    pub fn earliest(&mut self) -> Option<Instant> {
+    pub(crate) fn earliest(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, key))) = self.heap.peek() {
             if self.armed.get(key) == Some(at) {
                 return Some(*at);
@@ -43,13 +43,8 @@ impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
         None
     }
 
-    /// How long `poll` may sleep: until the next deadline, or for ever (`None`).
-    pub fn timeout(&mut self, now: Instant) -> Option<Duration> {
-        self.earliest().map(|at| at.saturating_duration_since(now))
-    }
-
     /// Disarms and returns every key whose deadline is at or before `now`, earliest first.
-    pub fn due(&mut self, now: Instant) -> Vec<K> {
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<K> {
         let mut due = Vec::new();
         while let Some(at) = self.earliest() {
             if at > now {
@@ -63,11 +58,13 @@ impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
         due
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.armed.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.armed.is_empty()
     }
 
@@ -81,8 +78,10 @@ impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn due_deadlines_come_out_in_order_and_once() {
@@ -93,11 +92,10 @@ mod tests {
         timers.set(2, Some(ms(10)));
         timers.set(3, Some(ms(20)));
         assert_eq!(timers.earliest(), Some(ms(10)));
-        assert_eq!(timers.timeout(t0), Some(Duration::from_millis(10)));
         assert_eq!(timers.due(ms(25)), vec![2, 3]);
         assert_eq!(timers.due(ms(25)), Vec::<u64>::new());
         assert_eq!(timers.due(ms(30)), vec![1]);
-        assert_eq!(timers.timeout(t0), None);
+        assert_eq!(timers.earliest(), None);
     }
 
     #[test]
@@ -119,7 +117,7 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::new();
         timers.set(1u64, Some(t0));
-        assert_eq!(timers.timeout(t0 + Duration::from_secs(1)), Some(Duration::ZERO));
+        assert_eq!(timers.due(t0 + Duration::from_secs(1)), vec![1], "a past deadline is due");
     }
 
     #[test]

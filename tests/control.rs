@@ -1,6 +1,9 @@
 //! The control socket, taskmasterctl, commands on stdin, and shutting down (taskmaster(1): OPTIONS,
 //! COMMANDS, CONTROL PROTOCOL, SIGNALS).
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,9 @@
 //! nothing the test started is left, and taskmaster's descriptors and memory did not grow.
 //! `make crash` (TASKMASTER_CRASH_HEAVY=1) runs the long variants.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

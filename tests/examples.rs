@@ -3,6 +3,9 @@
 //! all its processes are RUNNING, then shut down. The default socket goes to a folder of the
 //! test's own (through XDG_RUNTIME_DIR), so nothing in an example is changed.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

@@ -1,11 +1,13 @@
 //! The manual cannot drift from the code: every configuration key, command, state, exit status
 //! and option the code knows is in `man/taskmaster.1`, and the page passes `mandoc -Tlint`.
 
-use taskmaster::client::{CtlExit, USAGE as CTL_USAGE};
-use taskmaster::config::raw::{DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS};
-use taskmaster::control::command::COMMANDS;
-use taskmaster::process::StateName;
-use taskmaster::{Exit, cli};
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
+use taskmaster::Exit;
+use taskmaster::vocabulary::{
+    COMMANDS, CTL_USAGE, CtlExit, DAEMON_KEYS, PROGRAM_KEYS, StateName, TOP_KEYS, USAGE,
+};
 
 fn page() -> String {
     std::fs::read_to_string("man/taskmaster.1").expect("man/taskmaster.1")
@@ -101,7 +103,7 @@ fn help_and_the_page_list_the_same_options() {
     let options = section(&page(), "OPTIONS");
     let (daemon, client) =
         options.split_at(options.find(".Ss taskmasterctl").expect("taskmasterctl's options"));
-    for (usage, text) in [(cli::USAGE, daemon), (CTL_USAGE, client)] {
+    for (usage, text) in [(USAGE, daemon), (CTL_USAGE, client)] {
         let listed = usage_options(usage);
         assert!(listed.len() >= 4, "{listed:?}");
         for option in &listed {

@@ -1,6 +1,9 @@
 //! What a child gets (taskmaster(1), PROCESS STATES) and the effect of every program key, through
 //! the real binary.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

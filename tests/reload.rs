@@ -1,6 +1,9 @@
 //! Reload through the real binary (taskmaster(1), RELOAD): pids compared before and after, for
 //! every kind of change, by command and by SIGHUP.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! link planted in a shared folder (taskmaster(1), FILES). Acting as another user (`nobody`)
 //! needs root, as in CI; run as anyone else, these tests say so and check nothing.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

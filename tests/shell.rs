@@ -1,6 +1,9 @@
 //! The interactive shell in a real terminal (tmux): prompt, status, completion, history, events
 //! above a half-typed line, Ctrl-C, Ctrl-D, quit, and taskmasterctl's shell.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::tmux::Tmux;

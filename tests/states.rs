@@ -1,6 +1,9 @@
 //! Every row of the state table (taskmaster(1), PROCESS STATES) through the real binary: tiny `sh
 //! -c` children, states read over the socket, waits with deadlines.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! programs, the status call over each one's own socket (taskmaster's JSON lines, supervisord's
 //! XML-RPC over HTTP), and /proc for everything else.
 
+#![allow(clippy::disallowed_methods)]
+
 use super::Program;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub trait Daemon {
+pub(crate) trait Daemon {
     fn pid(&self) -> i32;
     /// How many processes are RUNNING, by one status call over the socket.
     fn status_count(&self) -> usize;
@@ -28,7 +30,7 @@ pub trait Daemon {
 }
 
 /// A folder of its own under target/.
-pub fn scratch(tag: &str) -> PathBuf {
+pub(crate) fn scratch(tag: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("bench")
@@ -39,7 +41,7 @@ pub fn scratch(tag: &str) -> PathBuf {
 }
 
 /// The direct children of a process.
-pub fn children(pid: i32) -> Vec<i32> {
+pub(crate) fn children(pid: i32) -> Vec<i32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
@@ -47,14 +49,14 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-pub struct Usage {
-    pub rss_kib: u64,
-    pub cpu_ticks: u64,
+pub(crate) struct Usage {
+    pub(crate) rss_kib: u64,
+    pub(crate) cpu_ticks: u64,
     /// Context switches, voluntary and not: each wakeup of a sleeping daemon is one.
-    pub switches: u64,
+    pub(crate) switches: u64,
 }
 
-pub fn usage(pid: i32) -> Usage {
+pub(crate) fn usage(pid: i32) -> Usage {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| -> u64 {
         status
@@ -108,14 +110,14 @@ fn end(child: &mut Child, signal: nix::sys::signal::Signal) {
     std::thread::sleep(Duration::from_millis(300));
 }
 
-pub struct Taskmaster {
+pub(crate) struct Taskmaster {
     child: Child,
     socket: PathBuf,
     dir: PathBuf,
 }
 
 impl Taskmaster {
-    pub fn start(programs: &[Program]) -> Taskmaster {
+    pub(crate) fn start(programs: &[Program]) -> Taskmaster {
         let dir = scratch("tm");
         let mut yaml = format!(
             "taskmaster:\n  socket: {}/tm.sock\n  logfile: {}/tm.log\n  history: null\nprograms:\n",
@@ -175,11 +177,11 @@ impl Daemon for Taskmaster {
 }
 
 /// supervisord from PyPI, in a virtualenv under target/.
-pub struct Supervisord {
+pub(crate) struct Supervisord {
     binary: PathBuf,
 }
 
-pub struct SupervisordRun {
+pub(crate) struct SupervisordRun {
     child: Child,
     socket: PathBuf,
     dir: PathBuf,
@@ -187,7 +189,7 @@ pub struct SupervisordRun {
 
 impl Supervisord {
     /// Installs supervisor once (or finds it installed); `None` when that is not possible.
-    pub fn install() -> Option<Supervisord> {
+    pub(crate) fn install() -> Option<Supervisord> {
         if std::env::var_os("BENCH_NO_SUPERVISORD").is_some() {
             return None;
         }
@@ -206,7 +208,7 @@ impl Supervisord {
         binary.exists().then_some(Supervisord { binary })
     }
 
-    pub fn start(&self, programs: &[Program]) -> SupervisordRun {
+    pub(crate) fn start(&self, programs: &[Program]) -> SupervisordRun {
         let dir = scratch("sv");
         let d = dir.display();
         let mut ini = format!(

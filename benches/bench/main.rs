@@ -2,6 +2,9 @@
 //! by its own account), side by side with supervisord when it can be installed from PyPI into a
 //! virtualenv under target/. Prints one table. Not a test: nothing here passes or fails.
 
+// The bench measures time from outside: it reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 mod daemons;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};

@@ -1,7 +1,8 @@
 //! The client side of the control socket, for `taskmasterctl`: where the socket is, one request and
 //! its answer, and what exit status an answer means (taskmaster(1), EXIT STATUS).
 
-pub mod shell;
+pub(crate) mod command_line;
+pub(crate) mod shell;
 
 use crate::config::{self, describe_io};
 use crate::control::command::{Command, Order};
@@ -35,7 +36,7 @@ Commands (`taskmasterctl help COMMAND` for one):";
 /// Prints a line on standard output. A reader that went away (`taskmasterctl status | head`)
 /// ends taskmasterctl quietly, with the status a filter killed by SIGPIPE has (141), as any Unix
 /// filter; any other failure (a closed terminal) is ignored.
-pub fn print_line(text: &str) {
+pub(crate) fn print_line(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
@@ -62,7 +63,7 @@ impl CtlExit {
 /// The socket to talk to: `-s`, else the config of `-c`, else the default config file if there is
 /// one, else the default socket path. Only the file's `taskmaster` section matters: a mistake in
 /// a program must not keep anyone from the running daemon, so it comes back as a warning.
-pub fn socket_path(
+pub(crate) fn socket_path(
     socket: Option<&Path>,
     config_file: Option<&Path>,
 ) -> Result<(PathBuf, Option<String>), String> {
@@ -92,18 +93,18 @@ pub fn socket_path(
 }
 
 /// A connection to the daemon.
-pub struct Connection {
+pub(crate) struct Connection {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     path: PathBuf,
 }
 
 /// The longest answer read: as much as taskmaster queues for one client before it drops it.
-pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 /// What went wrong between taskmasterctl and taskmaster, said once, by `Display`.
 #[derive(Debug)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// The socket could not be reached.
     Connect { path: PathBuf, source: std::io::Error },
     /// Who serves the socket could not be told.
@@ -146,7 +147,7 @@ impl fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// Connects to the socket at `path` and checks who serves it.
-pub fn connect(path: &Path) -> Result<UnixStream, ClientError> {
+pub(crate) fn connect(path: &Path) -> Result<UnixStream, ClientError> {
     let stream = UnixStream::connect(path)
         .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
     check_peer(&stream, path)?;
@@ -155,7 +156,7 @@ pub fn connect(path: &Path) -> Result<UnixStream, ClientError> {
 
 /// Talks only to a daemon run by root or by the user itself (the kernel says who is at the other
 /// end), so that a socket another user put in the way gets no command and forges no answer.
-pub fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
+pub(crate) fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let peer = getsockopt(stream, PeerCredentials)
         .map_err(|errno| ClientError::Credentials { path: path.to_path_buf(), errno })?;
@@ -167,7 +168,7 @@ pub fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), Cl
 }
 
 impl Connection {
-    pub fn open(path: &Path) -> Result<Connection, ClientError> {
+    pub(crate) fn open(path: &Path) -> Result<Connection, ClientError> {
         let stream = connect(path)?;
         let lost = |e: std::io::Error| ClientError::Lost { path: path.to_path_buf(), why: describe_io(&e) };
         let writer = stream.try_clone().map_err(lost)?;
@@ -175,7 +176,7 @@ impl Connection {
     }
 
     /// Sends one request and waits for its answer.
-    pub fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
+    pub(crate) fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         let path = self.path.clone();
         let lost = |why: String| ClientError::Lost { path: path.clone(), why };
         self.writer.write_all(&request.to_line()).map_err(|e| lost(describe_io(&e)))?;
@@ -194,7 +195,7 @@ impl Connection {
 }
 
 /// The exit status for an answer to `command`.
-pub fn exit_status(command: &Command, response: &Response) -> CtlExit {
+pub(crate) fn exit_status(command: &Command, response: &Response) -> CtlExit {
     if !response.ok {
         return CtlExit::Failed;
     }
@@ -207,7 +208,7 @@ pub fn exit_status(command: &Command, response: &Response) -> CtlExit {
 }
 
 /// The records of a `status` answer (none if it is not one).
-pub fn status_records(response: &Response) -> Vec<StatusRecord> {
+pub(crate) fn status_records(response: &Response) -> Vec<StatusRecord> {
     serde_json::from_value(response.data.clone()).unwrap_or_default()
 }
 
@@ -216,7 +217,7 @@ fn not_running(record: &StatusRecord) -> bool {
 }
 
 /// The request that carries the command `words` (as typed) to taskmaster.
-pub fn request(words: &[String]) -> Request {
+pub(crate) fn request(words: &[String]) -> Request {
     match words.split_first() {
         Some((name, args)) => Request::new(name, args),
         None => Request::new("", &[]),
@@ -236,8 +237,9 @@ mod tests {
     #[test]
     fn status_exits_3_when_something_is_not_running() {
         let status = Command::Order(Order::Status(vec![]));
-        let running = Response::ok("", json!([record("RUNNING")]));
-        let exited = Response::ok("", json!([record("RUNNING"), record("EXITED")]));
+        let ok = |data| Response { ok: true, output: String::new(), data };
+        let running = ok(json!([record("RUNNING")]));
+        let exited = ok(json!([record("RUNNING"), record("EXITED")]));
         assert_eq!(exit_status(&status, &running), CtlExit::Ok);
         assert_eq!(exit_status(&status, &exited), CtlExit::NotRunning);
         assert_eq!(exit_status(&Command::Order(Order::Start(vec![])), &exited), CtlExit::Ok);

@@ -45,7 +45,7 @@ struct Shell {
 }
 
 /// Runs the interactive shell; returns the exit status.
-pub fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
+pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
     let targets: Targets = Arc::new(Mutex::new(vec!["all".to_string()]));
     let editor = Editor::open("taskmasterctl", "taskmasterctl> ", history, targets.clone())
         .map_err(|e| format!("cannot use the terminal: {e}"))?;

@@ -5,28 +5,28 @@ use std::fmt;
 
 /// One thing wrong with a configuration file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Where in the document; resolved to a line and column when the report is made.
-    pub path: Vec<Seg>,
-    pub position: Option<Position>,
+    pub(crate) path: Vec<Seg>,
+    pub(crate) position: Option<Position>,
     /// `program 'web'`, `taskmaster` or empty for the top level.
-    pub section: String,
+    pub(crate) section: String,
     /// The key the problem is about, when there is one.
-    pub key: Option<String>,
-    pub message: String,
+    pub(crate) key: Option<String>,
+    pub(crate) message: String,
 }
 
 /// Every problem found in one file. Never empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
     /// The file as the user named it.
-    pub file: String,
-    pub problems: Vec<Problem>,
+    pub(crate) file: String,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl ConfigError {
     /// An error about the file as a whole (unreadable, not YAML, ...).
-    pub fn whole(file: &str, message: String, position: Option<Position>) -> ConfigError {
+    pub(crate) fn whole(file: &str, message: String, position: Option<Position>) -> ConfigError {
         let problem = Problem { path: Vec::new(), position, section: String::new(), key: None, message };
         ConfigError { file: file.to_string(), problems: vec![problem] }
     }
@@ -73,7 +73,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The known word closest to a misspelt one, when it is close enough to be a likely typo.
-pub fn nearest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     known
         .iter()

@@ -1,31 +1,32 @@
 //! The configuration: reading a file, validating all of it, and the typed result. The only
 //! impure part is `load` (it reads the file and the environment); the rest is pure.
 
-pub mod diff;
+pub(crate) mod diff;
 mod error;
-pub mod node;
-pub mod raw;
+pub(crate) mod node;
+pub(crate) mod raw;
 mod render;
-pub mod spec;
+pub(crate) mod spec;
 mod validate;
 
-pub use error::{ConfigError, Problem, nearest};
-pub use render::render;
-pub use spec::*;
-pub use validate::{Context, private_socket_dir, validate, validate_daemon};
+pub(crate) use error::{ConfigError, nearest};
+pub(crate) use render::render;
+pub(crate) use spec::*;
+pub use validate::{Context, validate};
+pub(crate) use validate::{private_socket_dir, validate_daemon};
 
 use std::path::{Path, PathBuf};
 
 /// Where taskmaster looks for its configuration when `-c` is not given, in order.
-pub const DEFAULT_PATHS: &[&str] = &["taskmaster.yaml", "/etc/taskmaster/taskmaster.yaml"];
+pub(crate) const DEFAULT_PATHS: &[&str] = &["taskmaster.yaml", "/etc/taskmaster/taskmaster.yaml"];
 
 /// The first default configuration file that exists.
-pub fn find_default() -> Option<PathBuf> {
+pub(crate) fn find_default() -> Option<PathBuf> {
     DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 /// What to say when no configuration file was named and none of the defaults exists.
-pub fn no_default() -> String {
+pub(crate) fn no_default() -> String {
     format!(
         "no configuration file: neither ./{} nor {} exists; name one with -c FILE",
         DEFAULT_PATHS[0], DEFAULT_PATHS[1]
@@ -34,7 +35,7 @@ pub fn no_default() -> String {
 
 impl Context {
     /// The context of this process for a config file at `file`.
-    pub fn for_file(file: &Path) -> Context {
+    pub(crate) fn for_file(file: &Path) -> Context {
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -48,14 +49,14 @@ impl Context {
 }
 
 /// Reads and validates the file at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = read(path)?;
     validate(&text, &path.display().to_string(), &Context::for_file(path))
 }
 
 /// Reads and validates only the `taskmaster` section of the file at `path`; `Err` when that
 /// section itself cannot be read.
-pub fn load_daemon(path: &Path) -> Result<DaemonSpec, ConfigError> {
+pub(crate) fn load_daemon(path: &Path) -> Result<DaemonSpec, ConfigError> {
     let text = read(path)?;
     validate_daemon(&text, &path.display().to_string(), &Context::for_file(path))
 }
@@ -69,7 +70,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// An I/O error as a person would say it: "No such file or directory", without "(os error 2)".
-pub fn describe_io(e: &std::io::Error) -> String {
+pub(crate) fn describe_io(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
         None => e.to_string(),

@@ -13,7 +13,7 @@ use std::fmt;
 
 /// A YAML value. Keys are kept as the text they were written with.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node {
+pub(crate) enum Node {
     Null,
     Bool(bool),
     Int(i128),
@@ -25,7 +25,7 @@ pub enum Node {
 
 impl Node {
     /// How the value is described in "expected X, found Y" messages.
-    pub fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         match self {
             Node::Null => "nothing (null)".to_string(),
             Node::Bool(b) => format!("`{b}`"),
@@ -38,36 +38,35 @@ impl Node {
     }
 }
 
-/// One step of a path into the document: the `nth` occurrence (from 0) of a key in a mapping, or
-/// an element of a sequence.
+/// One step of a path into the document: the `nth` occurrence (from 0) of a key in a mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seg {
-    Key { name: String, nth: usize },
-    Index(usize),
+pub(crate) struct Seg {
+    pub(crate) name: String,
+    pub(crate) nth: usize,
 }
 
 impl Seg {
-    pub fn key(name: &str) -> Seg {
-        Seg::Key { name: name.to_string(), nth: 0 }
+    pub(crate) fn key(name: &str) -> Seg {
+        Seg { name: name.to_string(), nth: 0 }
     }
 }
 
 /// Where something is in the file, 1-based as editors count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Position {
-    pub line: usize,
-    pub column: usize,
+pub(crate) struct Position {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 /// Deeper than this, a document is refused before it is parsed: a configuration nests four or
 /// five levels, and the YAML parser's time grows with the square of the depth (a 120 KB file of
 /// brackets held it for seconds).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Where the nesting first goes past `MAX_DEPTH`, counting flow collections (`[`, `{`) and the
 /// `- ` of block sequences opened on one line. Linear, and blind to quotes: a quoted string of
 /// sixty brackets is not a configuration either.
-pub fn too_deep(text: &str) -> Option<Position> {
+pub(crate) fn too_deep(text: &str) -> Option<Position> {
     let mut flow = 0usize;
     for (line_no, line) in text.lines().enumerate() {
         let rest = line.trim_start();
@@ -95,7 +94,7 @@ pub fn too_deep(text: &str) -> Option<Position> {
 }
 
 /// Parses the whole text into a tree. A syntax error comes back with its position.
-pub fn parse(text: &str) -> Result<Node, (String, Option<Position>)> {
+pub(crate) fn parse(text: &str) -> Result<Node, (String, Option<Position>)> {
     if let Some(at) = too_deep(text) {
         return Err((format!("nested more than {MAX_DEPTH} levels deep"), Some(at)));
     }
@@ -120,7 +119,7 @@ fn strip_location(message: &str) -> String {
 /// Finds where the node at `path` starts (for a key: the key itself). When the path does not
 /// exist as written (a merged key, a flow collection the walk cannot enter), the nearest ancestor
 /// that does exist is returned.
-pub fn locate(text: &str, path: &[Seg]) -> Option<Position> {
+pub(crate) fn locate(text: &str, path: &[Seg]) -> Option<Position> {
     (1..=path.len()).rev().find_map(|len| locate_exact(text, &path[..len]))
 }
 
@@ -156,7 +155,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((Seg::Key { name, nth }, rest)) = self.path.split_first() else {
+        let Some((Seg { name, nth }, rest)) = self.path.split_first() else {
             return drain_map(map);
         };
         let mut seen = 0;
@@ -172,21 +171,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Some((Seg::Index(target), rest)) = self.path.split_first() else {
-            return drain_seq(seq);
-        };
-        let mut index = 0;
-        while index < *target {
-            if seq.next_element::<IgnoredAny>()?.is_none() {
-                return Ok(());
-            }
-            index += 1;
-        }
-        match rest.is_empty() {
-            true => seq.next_element_seed(RaiseFound).map(|_| ()),
-            false => seq.next_element_seed(Walk { path: rest }).map(|_| ()),
-        }
+    // A list where the path wanted a mapping: the path stops here.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        drain_seq(seq)
     }
 
     // A scalar where the path wanted to go deeper: the path stops here and the caller falls
@@ -253,52 +240,11 @@ impl<'de> Visitor<'de> for KeyProbe<'_> {
     }
 }
 
-/// Raises `FOUND` at whatever node it is given.
-struct RaiseFound;
-
-impl<'de> DeserializeSeed<'de> for RaiseFound {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RaiseFound {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(FOUND))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(FOUND))
-    }
-}
-
 /// The source text of the scalars at the given paths (`None` in a path matches any key), for the
 /// values whose meaning depends on how they were written: `umask: 0o22` and `umask: 18` are the
 /// same number to YAML, but only the first is the octal umask 022. One pass over the document. A
 /// path that leads to a non-scalar ends the pass early; the caller then falls back to the tree.
-pub fn scalar_texts(text: &str, patterns: &[&[Option<&str>]]) -> Vec<(Vec<String>, String)> {
+pub(crate) fn scalar_texts(text: &str, patterns: &[&[Option<&str>]]) -> Vec<(Vec<String>, String)> {
     let mut found = Vec::new();
     let seed = Texts { patterns, prefix: Vec::new(), found: &mut found };
     let _ = seed.deserialize(serde_yaml::Deserializer::from_str(text));
@@ -479,13 +425,12 @@ programs:
     }
 
     #[test]
-    fn locates_keys_elements_and_nth_duplicates() {
+    fn locates_keys_and_nth_duplicates() {
         let path = |segs: &[Seg]| locate(DOC, segs);
         let k = Seg::key;
         assert_eq!(path(&[k("taskmaster"), k("logfile")]), at(2, 3));
         assert_eq!(path(&[k("programs"), k("nginx"), k("umask")]), at(8, 5));
-        assert_eq!(path(&[k("programs"), k("nginx"), k("exitcodes"), Seg::Index(1)]), at(9, 20));
-        let second = Seg::Key { name: "nginx".into(), nth: 1 };
+        let second = Seg { name: "nginx".into(), nth: 1 };
         assert_eq!(path(&[k("programs"), second]), at(10, 3));
         assert_eq!(path(&[k("programs"), k("web"), k("umask")]), at(4, 17));
     }

@@ -34,7 +34,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
 ];
 
 /// supervisord's names for our keys, so that a config carried over gets a pointed hint.
-pub const SUPERVISORD_NAMES: &[(&str, &str)] = &[
+pub(crate) const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("command", "cmd"),
     ("directory", "workingdir"),
     ("environment", "env"),
@@ -45,32 +45,32 @@ pub const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("process_name", "numprocs"),
 ];
 
-pub const DEFAULT_NUMPROCS: u32 = 1;
-pub const MAX_NUMPROCS: u32 = 1000;
-pub const DEFAULT_AUTOSTART: bool = true;
-pub const DEFAULT_AUTORESTART: RestartPolicy = RestartPolicy::Unexpected;
-pub const DEFAULT_EXITCODES: &[u8] = &[0];
-pub const DEFAULT_STARTRETRIES: u32 = 3;
-pub const MAX_STARTRETRIES: u32 = 1000;
-pub const DEFAULT_STARTTIME: Duration = Duration::from_secs(1);
-pub const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
-pub const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
-pub const DEFAULT_STOPASGROUP: bool = false;
+pub(crate) const DEFAULT_NUMPROCS: u32 = 1;
+pub(crate) const MAX_NUMPROCS: u32 = 1000;
+pub(crate) const DEFAULT_AUTOSTART: bool = true;
+pub(crate) const DEFAULT_AUTORESTART: RestartPolicy = RestartPolicy::Unexpected;
+pub(crate) const DEFAULT_EXITCODES: &[u8] = &[0];
+pub(crate) const DEFAULT_STARTRETRIES: u32 = 3;
+pub(crate) const MAX_STARTRETRIES: u32 = 1000;
+pub(crate) const DEFAULT_STARTTIME: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
+pub(crate) const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_STOPASGROUP: bool = false;
 /// Times are bounded so that deadline arithmetic can never overflow; a day is plenty.
-pub const MAX_SECONDS: f64 = 86_400.0;
-pub const DEFAULT_LOGFILE: &str = "taskmaster.log";
-pub const DEFAULT_SOCKET_MODE: Mode = Mode(0o600);
-pub const DEFAULT_HISTORY: &str = "~/.taskmaster_history";
+pub(crate) const MAX_SECONDS: f64 = 86_400.0;
+pub(crate) const DEFAULT_LOGFILE: &str = "taskmaster.log";
+pub(crate) const DEFAULT_SOCKET_MODE: Mode = Mode(0o600);
+pub(crate) const DEFAULT_HISTORY: &str = "~/.taskmaster_history";
 /// `sun_path` holds 108 bytes including the terminating NUL.
-pub const MAX_SOCKET_PATH: usize = 107;
+pub(crate) const MAX_SOCKET_PATH: usize = 107;
 
-pub type Read<T> = Result<T, String>;
+pub(crate) type Read<T> = Result<T, String>;
 
 fn found(expected: &str, node: &Node) -> String {
     format!("expected {expected}, found {}", node.kind())
 }
 
-pub fn read_bool(node: &Node) -> Read<bool> {
+pub(crate) fn read_bool(node: &Node) -> Read<bool> {
     match node {
         Node::Bool(b) => Ok(*b),
         other => Err(found("true or false", other)),
@@ -78,7 +78,7 @@ pub fn read_bool(node: &Node) -> Read<bool> {
 }
 
 /// A whole number from `min` to `max`.
-pub fn read_count(node: &Node, min: u32, max: u32) -> Read<u32> {
+pub(crate) fn read_count(node: &Node, min: u32, max: u32) -> Read<u32> {
     let expected = format!("a whole number from {min} to {max}");
     match node {
         Node::Int(i) if (i128::from(min)..=i128::from(max)).contains(i) => {
@@ -89,7 +89,7 @@ pub fn read_count(node: &Node, min: u32, max: u32) -> Read<u32> {
 }
 
 /// A number of seconds, fractions allowed.
-pub fn read_seconds(node: &Node) -> Read<Duration> {
+pub(crate) fn read_seconds(node: &Node) -> Read<Duration> {
     let expected = format!("a number of seconds from 0 to {MAX_SECONDS}");
     let seconds = match node {
         Node::Int(i) => *i as f64,
@@ -105,7 +105,7 @@ pub fn read_seconds(node: &Node) -> Read<Duration> {
 /// Permission bits written in octal, however YAML typed them: `022`, `0022`, `"022"`, `0o22`
 /// and `22` all mean 0o022. `text` is the value as written in the file, when known; without it a
 /// number is read back as its decimal digits.
-pub fn read_octal(node: &Node, text: Option<&str>) -> Read<Mode> {
+pub(crate) fn read_octal(node: &Node, text: Option<&str>) -> Read<Mode> {
     let written = match (node, text) {
         (Node::Str(_) | Node::Int(_), Some(t)) => t.to_string(),
         (Node::Str(s), None) => s.clone(),
@@ -126,7 +126,7 @@ pub fn read_octal(node: &Node, text: Option<&str>) -> Read<Mode> {
     }
 }
 
-pub fn read_restart(node: &Node) -> Read<RestartPolicy> {
+pub(crate) fn read_restart(node: &Node) -> Read<RestartPolicy> {
     let expected = "always, never or unexpected";
     match node {
         Node::Bool(true) => Ok(RestartPolicy::Always),
@@ -140,7 +140,7 @@ pub fn read_restart(node: &Node) -> Read<RestartPolicy> {
 }
 
 /// One exit code or a list of them, each from 0 to 255; sorted, duplicates dropped.
-pub fn read_exitcodes(node: &Node) -> Read<Vec<u8>> {
+pub(crate) fn read_exitcodes(node: &Node) -> Read<Vec<u8>> {
     let expected = "an exit code from 0 to 255, or a list of them like [0, 2]";
     let one = |n: &Node| match n {
         Node::Int(i) => u8::try_from(*i).map_err(|_| found(expected, n)),
@@ -157,7 +157,7 @@ pub fn read_exitcodes(node: &Node) -> Read<Vec<u8>> {
 
 /// A stop signal: a name with or without SIG, in any case, or a number. SIGKILL and SIGSTOP are
 /// refused: neither lets a process stop gracefully, and SIGKILL comes anyway after `stoptime`.
-pub fn read_stopsignal(node: &Node) -> Read<Signal> {
+pub(crate) fn read_stopsignal(node: &Node) -> Read<Signal> {
     let text = match node {
         Node::Str(s) => s.clone(),
         Node::Int(i) => i.to_string(),
@@ -178,7 +178,7 @@ pub fn read_stopsignal(node: &Node) -> Read<Signal> {
 }
 
 /// Text: a non-empty string (numbers are not silently turned into paths or commands).
-pub fn read_text(node: &Node, what: &str) -> Read<String> {
+pub(crate) fn read_text(node: &Node, what: &str) -> Read<String> {
     match node {
         Node::Str(s) if !s.trim().is_empty() => Ok(s.clone()),
         Node::Str(_) => Err(format!("expected {what}, found an empty text")),
@@ -188,12 +188,12 @@ pub fn read_text(node: &Node, what: &str) -> Read<String> {
 
 /// A path: `~` at the start is the home folder, a relative path is relative to `base` (the
 /// config file's folder).
-pub fn read_path(node: &Node, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
+pub(crate) fn read_path(node: &Node, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
     let text = read_text(node, "a path")?;
     resolve_path(&text, base, home)
 }
 
-pub fn resolve_path(text: &str, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
+pub(crate) fn resolve_path(text: &str, base: &Path, home: Option<&Path>) -> Read<PathBuf> {
     if text.contains('\0') {
         return Err("a path cannot contain a NUL byte".to_string());
     }
@@ -209,12 +209,12 @@ pub fn resolve_path(text: &str, base: &Path, home: Option<&Path>) -> Read<PathBu
 
 /// Drops `.` components and empty segments without touching the file system (so no symlink is
 /// resolved and a path that does not exist yet stays valid).
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// `env:` values: any scalar, taken as the text it was written with.
-pub fn read_env_value(node: &Node, text: Option<&str>) -> Read<String> {
+pub(crate) fn read_env_value(node: &Node, text: Option<&str>) -> Read<String> {
     let value = match (node, text) {
         (Node::Seq(_) | Node::Map(_), _) => return Err(found("a single value", node)),
         (Node::Null, _) => String::new(),
@@ -231,7 +231,7 @@ pub fn read_env_value(node: &Node, text: Option<&str>) -> Read<String> {
 }
 
 /// Environment variable names: not empty, no `=` and no NUL.
-pub fn check_env_name(name: &str) -> Read<()> {
+pub(crate) fn check_env_name(name: &str) -> Read<()> {
     match name.is_empty() || name.contains(['=', '\0']) {
         true => Err(format!("`{name}` is not a valid environment variable name")),
         false => Ok(()),

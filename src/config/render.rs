@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The configuration as canonical YAML.
-pub fn render(config: &Config) -> String {
+pub(crate) fn render(config: &Config) -> String {
     let view = ConfigView {
         taskmaster: DaemonView::from(&config.daemon),
         programs: config.programs.iter().map(|(n, p)| (n.as_str(), ProgramView::from(p))).collect(),

@@ -10,25 +10,25 @@ use std::time::Duration;
 /// A whole configuration file, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub daemon: DaemonSpec,
+    pub(crate) daemon: DaemonSpec,
     /// Programs by name; names are unique.
-    pub programs: BTreeMap<String, ProgramSpec>,
+    pub(crate) programs: BTreeMap<String, ProgramSpec>,
 }
 
 /// The `taskmaster:` section: settings of the daemon itself.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DaemonSpec {
+pub(crate) struct DaemonSpec {
     /// `None`: no log file (`logfile: null`).
-    pub logfile: Option<PathBuf>,
-    pub loglevel: LogLevel,
-    pub socket: PathBuf,
-    pub socket_mode: Mode,
+    pub(crate) logfile: Option<PathBuf>,
+    pub(crate) loglevel: LogLevel,
+    pub(crate) socket: PathBuf,
+    pub(crate) socket_mode: Mode,
     /// `None`: history is not kept (`history: null`).
-    pub history: Option<PathBuf>,
+    pub(crate) history: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Error,
     Warn,
     Info,
@@ -36,9 +36,9 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    pub const ALL: [LogLevel; 4] = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug];
+    pub(crate) const ALL: [LogLevel; 4] = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
@@ -47,7 +47,7 @@ impl LogLevel {
         }
     }
 
-    pub fn parse(text: &str) -> Option<LogLevel> {
+    pub(crate) fn parse(text: &str) -> Option<LogLevel> {
         let text = text.to_ascii_lowercase();
         match text.as_str() {
             "warning" => Some(LogLevel::Warn),
@@ -58,43 +58,43 @@ impl LogLevel {
 
 /// One `programs:` entry.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProgramSpec {
-    pub name: String,
-    pub cmd: CommandLine,
-    pub numprocs: u32,
+pub(crate) struct ProgramSpec {
+    pub(crate) name: String,
+    pub(crate) cmd: CommandLine,
+    pub(crate) numprocs: u32,
     /// `None`: inherited from taskmaster.
-    pub umask: Option<Mode>,
+    pub(crate) umask: Option<Mode>,
     /// `None`: taskmaster's working directory.
-    pub workingdir: Option<PathBuf>,
-    pub autostart: bool,
-    pub autorestart: RestartPolicy,
+    pub(crate) workingdir: Option<PathBuf>,
+    pub(crate) autostart: bool,
+    pub(crate) autorestart: RestartPolicy,
     /// Sorted, without duplicates.
-    pub exitcodes: Vec<u8>,
-    pub startretries: u32,
-    pub starttime: Duration,
-    pub stopsignal: Signal,
-    pub stoptime: Duration,
-    pub stopasgroup: bool,
+    pub(crate) exitcodes: Vec<u8>,
+    pub(crate) startretries: u32,
+    pub(crate) starttime: Duration,
+    pub(crate) stopsignal: Signal,
+    pub(crate) stoptime: Duration,
+    pub(crate) stopasgroup: bool,
     /// `None`: the stream is read and dropped.
-    pub stdout: Option<PathBuf>,
-    pub stderr: Option<PathBuf>,
-    pub env: BTreeMap<String, String>,
+    pub(crate) stdout: Option<PathBuf>,
+    pub(crate) stderr: Option<PathBuf>,
+    pub(crate) env: BTreeMap<String, String>,
 }
 
 impl ProgramSpec {
     /// The names its processes are shown and addressed by: `nginx` alone, or `web:web_00` ...
     /// with at least two digits, three above 100 processes.
-    pub fn process_names(&self) -> Vec<String> {
+    pub(crate) fn process_names(&self) -> Vec<String> {
         (0..self.numprocs).map(|i| process_name(&self.name, self.numprocs, i)).collect()
     }
 
-    pub fn expects(&self, code: i32) -> bool {
+    pub(crate) fn expects(&self, code: i32) -> bool {
         u8::try_from(code).is_ok_and(|c| self.exitcodes.contains(&c))
     }
 }
 
 /// The name of process `index` of a program that has `numprocs` processes.
-pub fn process_name(program: &str, numprocs: u32, index: u32) -> String {
+pub(crate) fn process_name(program: &str, numprocs: u32, index: u32) -> String {
     match numprocs {
         1 => program.to_string(),
         n => {
@@ -106,20 +106,20 @@ pub fn process_name(program: &str, numprocs: u32, index: u32) -> String {
 
 /// `cmd` as written and as the argument vector it splits into (never empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandLine {
-    pub text: String,
-    pub argv: Vec<String>,
+pub(crate) struct CommandLine {
+    pub(crate) text: String,
+    pub(crate) argv: Vec<String>,
 }
 
 impl CommandLine {
-    pub fn program(&self) -> &str {
+    pub(crate) fn program(&self) -> &str {
         &self.argv[0]
     }
 }
 
 /// Permission bits (a umask or a file mode), at most 0o777; shown as four octal digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode(pub u32);
+pub(crate) struct Mode(pub u32);
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -129,7 +129,7 @@ impl fmt::Display for Mode {
 
 /// What happens when a RUNNING process exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
+pub(crate) enum RestartPolicy {
     Always,
     Never,
     /// Only when the exit code is not in `exitcodes` or a signal ended it.
@@ -137,10 +137,10 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
-    pub const ALL: [RestartPolicy; 3] =
+    pub(crate) const ALL: [RestartPolicy; 3] =
         [RestartPolicy::Always, RestartPolicy::Never, RestartPolicy::Unexpected];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RestartPolicy::Always => "always",
             RestartPolicy::Never => "never",
@@ -150,13 +150,13 @@ impl RestartPolicy {
 }
 
 /// The name of a signal without its `SIG` prefix, as the configuration writes it.
-pub fn signal_name(signal: Signal) -> &'static str {
+pub(crate) fn signal_name(signal: Signal) -> &'static str {
     let full = signal.as_str();
     full.strip_prefix("SIG").unwrap_or(full)
 }
 
 /// Reads a signal written as `TERM`, `SIGTERM`, `term` or `15`.
-pub fn parse_signal(text: &str) -> Option<Signal> {
+pub(crate) fn parse_signal(text: &str) -> Option<Signal> {
     let text = text.trim();
     if let Ok(number) = text.parse::<i32>() {
         return Signal::try_from(number).ok();

@@ -22,7 +22,7 @@ pub struct Context {
 impl Context {
     /// The socket when the configuration names none: in `$XDG_RUNTIME_DIR`, else in a folder
     /// of the user's own under /tmp (see `private_socket_dir`).
-    pub fn default_socket(&self) -> PathBuf {
+    pub(crate) fn default_socket(&self) -> PathBuf {
         match &self.runtime_dir {
             Some(dir) => dir.join("taskmaster.sock"),
             None => private_socket_dir(self.uid).join("taskmaster.sock"),
@@ -33,7 +33,7 @@ impl Context {
 /// `/tmp/taskmaster-UID`: the default socket's folder when there is no `$XDG_RUNTIME_DIR`.
 /// taskmaster creates it with mode 0700 and uses it only if it belongs to the user, so that no
 /// one else can put a socket where taskmasterctl will look.
-pub fn private_socket_dir(uid: u32) -> PathBuf {
+pub(crate) fn private_socket_dir(uid: u32) -> PathBuf {
     PathBuf::from(format!("/tmp/taskmaster-{uid}"))
 }
 
@@ -54,7 +54,7 @@ pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigE
 
 /// Validates only the `taskmaster` section of `text`: what a client needs (the socket) from a
 /// file whose programs may be half-edited.
-pub fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<DaemonSpec, ConfigError> {
+pub(crate) fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<DaemonSpec, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
     let mut v = Validator::new(text, ctx);
@@ -121,7 +121,7 @@ struct Here {
 impl Here {
     fn key(&self, name: &str, nth: usize) -> Here {
         let mut path = self.path.clone();
-        path.push(Seg::Key { name: name.to_string(), nth });
+        path.push(Seg { name: name.to_string(), nth });
         Here { path, section: self.section.clone() }
     }
 }

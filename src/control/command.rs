@@ -126,13 +126,13 @@ pub enum Order {
     Shutdown,
 }
 
-pub fn find(name: &str) -> Option<&'static CommandSpec> {
+pub(crate) fn find(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
 /// The most arguments one command takes: enough to name every process one by one, few enough
 /// that no single request can keep taskmaster busy for long.
-pub const MAX_ARGS: usize = 4096;
+pub(crate) const MAX_ARGS: usize = 4096;
 
 /// Parses a command name and its arguments; the error says what is wrong and how to use it.
 pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
@@ -185,7 +185,7 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
 
 /// Splits a typed line into words as a shell does (quotes, backslashes) and parses them: the one
 /// way a line becomes a command, in both shells and in taskmasterctl. `None` for a blank line.
-pub fn parse_line(line: &str) -> Result<Option<(Vec<String>, Command)>, String> {
+pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<String>, Command)>, String> {
     let words = shell_words::split(line).map_err(|_| format!("unterminated quote in: {line}"))?;
     let Some((name, args)) = words.split_first() else { return Ok(None) };
     let command = parse(name, args)?;
@@ -209,7 +209,7 @@ fn unknown(name: &str) -> String {
 }
 
 /// `help` and `help COMMAND`.
-pub fn help(topic: Option<&str>) -> Result<String, String> {
+pub(crate) fn help(topic: Option<&str>) -> Result<String, String> {
     match topic {
         None => {
             let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
@@ -228,7 +228,7 @@ pub fn help(topic: Option<&str>) -> Result<String, String> {
 }
 
 /// Signal names offered by completion and accepted by `signal`.
-pub const SIGNAL_NAMES: &[&str] =
+pub(crate) const SIGNAL_NAMES: &[&str] =
     &["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP", "TSTP", "WINCH", "ALRM"];
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The longest request line accepted; a longer one closes the connection.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 
 /// `{"command": "status", "args": ["web:*"]}`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,23 +18,19 @@ pub struct Request {
 
 /// `{"ok": true, "output": "...", "data": ...}`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    pub ok: bool,
-    pub output: String,
-    pub data: Value,
+pub(crate) struct Response {
+    pub(crate) ok: bool,
+    pub(crate) output: String,
+    pub(crate) data: Value,
 }
 
 impl Response {
-    pub fn ok(output: impl Into<String>, data: Value) -> Response {
-        Response { ok: true, output: output.into(), data }
-    }
-
-    pub fn error(output: impl Into<String>) -> Response {
+    pub(crate) fn error(output: impl Into<String>) -> Response {
         Response { ok: false, output: output.into(), data: Value::Null }
     }
 
     /// The response as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self)
             .unwrap_or_else(|_| br#"{"ok":false,"output":"internal error","data":null}"#.to_vec());
         line.push(b'\n');
@@ -43,22 +39,38 @@ impl Response {
 }
 
 impl Request {
-    pub fn new(command: &str, args: &[String]) -> Request {
+    pub(crate) fn new(command: &str, args: &[String]) -> Request {
         Request { command: command.to_string(), args: args.to_vec() }
     }
 
-    /// Reads one request line (without its newline). The error is what the client is told.
-    pub fn from_line(line: &[u8]) -> Result<Request, String> {
-        let request: Request = serde_json::from_slice(line).map_err(|e| format!("malformed request: {e}"))?;
-        Ok(request)
+    /// Reads one request line (without its newline).
+    pub fn from_line(line: &[u8]) -> Result<Request, ProtocolError> {
+        serde_json::from_slice(line).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
 
-    pub fn to_line(&self) -> Vec<u8> {
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).unwrap_or_default();
         line.push(b'\n');
         line
     }
 }
+
+/// Why what a client sent is not a request; `Display` is what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// Not JSON, or not the JSON of a request.
+    Malformed(String),
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            ProtocolError::Malformed(why) => write!(f, "malformed request: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
 
 /// What a connection's input buffer holds after new bytes: complete lines to handle, and whether
 /// the unfinished rest has grown past `MAX_LINE`.
@@ -99,12 +111,12 @@ impl LineBuffer {
     }
 
     /// Whether an unfinished line is held.
-    pub fn has_partial(&self) -> bool {
+    pub(crate) fn has_partial(&self) -> bool {
         !self.pending.is_empty()
     }
 
     /// The end of the input ends the line it was in: the unfinished rest, if not blank.
-    pub fn finish(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
         let rest = std::mem::take(&mut self.pending);
         (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
     }
@@ -126,7 +138,7 @@ mod tests {
 
     #[test]
     fn responses_round_trip_on_one_line() {
-        let r = Response::ok("a\nb", json!([{"name": "x", "ok": true}]));
+        let r = Response { ok: true, output: "a\nb".into(), data: json!([{"name": "x", "ok": true}]) };
         let line = r.to_line();
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "newlines inside are escaped");
         let back: Response = serde_json::from_slice(&line).unwrap();
@@ -135,7 +147,7 @@ mod tests {
 
     #[test]
     fn malformed_requests_say_why() {
-        assert!(Request::from_line(b"status").unwrap_err().starts_with("malformed request"));
+        assert!(Request::from_line(b"status").unwrap_err().to_string().starts_with("malformed request"));
         assert!(Request::from_line(br#"{"command": 3}"#).is_err());
         assert!(Request::from_line(br#"{"command": "x", "bogus": 1}"#).is_err());
         assert!(Request::from_line(br#"{"args": []}"#).is_err());

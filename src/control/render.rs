@@ -14,38 +14,38 @@ use std::time::{Duration, SystemTime};
 
 /// One process in a `status` answer's `data`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusRecord {
-    pub name: String,
-    pub program: String,
-    pub state: StateName,
-    pub pid: Option<i32>,
+pub(crate) struct StatusRecord {
+    pub(crate) name: String,
+    pub(crate) program: String,
+    pub(crate) state: StateName,
+    pub(crate) pid: Option<i32>,
     /// Seconds.
-    pub uptime: Option<f64>,
+    pub(crate) uptime: Option<f64>,
     /// The exit code of its last run (null if a signal ended it, or it has not ended).
-    pub exitstatus: Option<i32>,
+    pub(crate) exitstatus: Option<i32>,
     /// The signal that ended its last run, like `SIGKILL`.
-    pub signal: Option<String>,
-    pub retries: u32,
-    pub description: String,
+    pub(crate) signal: Option<String>,
+    pub(crate) retries: u32,
+    pub(crate) description: String,
     /// For EXITED: whether the end was expected.
-    pub expected: Option<bool>,
+    pub(crate) expected: Option<bool>,
 }
 
 /// One line of a `start`, `stop`, `restart` or `signal` answer's `data`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutcomeRecord {
-    pub name: String,
-    pub ok: bool,
-    pub message: String,
+pub(crate) struct OutcomeRecord {
+    pub(crate) name: String,
+    pub(crate) ok: bool,
+    pub(crate) message: String,
 }
 
 /// The protocol's response to a reply.
-pub fn response(reply: &Reply) -> Response {
+pub(crate) fn response(reply: &Reply) -> Response {
     Response { ok: reply.ok(), output: text(reply, false), data: data(reply) }
 }
 
 /// The text a person reads; `color` on a terminal.
-pub fn text(reply: &Reply, color: bool) -> String {
+pub(crate) fn text(reply: &Reply, color: bool) -> String {
     match reply {
         Reply::Status(status) => status_text(&records(&status.processes), &status_notes(status), color),
         Reply::Outcomes(outcomes) => outcomes.iter().map(outcome_line).collect::<Vec<_>>().join("\n"),
@@ -100,7 +100,7 @@ fn status_notes(status: &StatusReply) -> Vec<String> {
 }
 
 /// The records of `status`, with their descriptions.
-pub fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
+pub(crate) fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
     processes
         .iter()
         .map(|p| StatusRecord {
@@ -120,7 +120,7 @@ pub fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
 
 /// `status` as text: one line per process (supervisord's layout, the state coloured when
 /// `color`), then `notes` (unknown targets, warnings).
-pub fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
+pub(crate) fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
     let width = name_width(records.iter().map(|r| r.name.as_str()));
     let mut lines: Vec<String> = records.iter().map(|r| status_line(r, width, color)).collect();
     lines.extend(notes.iter().cloned());
@@ -159,7 +159,7 @@ fn color_of(r: &StatusRecord) -> Option<&'static str> {
 }
 
 /// Whether to colour what goes to standard output: a terminal, and no `NO_COLOR`.
-pub fn color_wanted() -> bool {
+pub(crate) fn color_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
@@ -194,7 +194,7 @@ fn local_date(at: SystemTime) -> String {
 
 /// The text of a response taskmasterctl received: a status answer is printed from its records,
 /// in colour when `color`; any other as it came.
-pub fn response_text(response: &Response, color: bool) -> String {
+pub(crate) fn response_text(response: &Response, color: bool) -> String {
     match serde_json::from_value::<Vec<StatusRecord>>(response.data.clone()) {
         Ok(records) if color && !records.is_empty() => {
             let notes: Vec<String> =
@@ -206,6 +206,7 @@ pub fn response_text(response: &Response, color: bool) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use crate::control::reply::{ProcessView, Verdict};

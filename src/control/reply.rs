@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 /// The answer to a command.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Status(StatusReply),
     /// One line per process for `start`, `stop`, `restart` and `signal`.
     Outcomes(Vec<Outcome>),
@@ -24,7 +24,7 @@ pub enum Reply {
 
 impl Reply {
     /// Whether everything asked for was done (`ok` in the protocol).
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         match self {
             Reply::Status(s) => s.unknown.is_empty(),
             Reply::Outcomes(outcomes) => outcomes.iter().all(|o| o.verdict.ok()),
@@ -38,35 +38,35 @@ impl Reply {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatusReply {
+pub(crate) struct StatusReply {
     /// Sorted by name.
-    pub processes: Vec<ProcessView>,
+    pub(crate) processes: Vec<ProcessView>,
     /// Targets that name no process.
-    pub unknown: Vec<String>,
+    pub(crate) unknown: Vec<String>,
     /// What is wrong with taskmaster's own files (the main log, output files).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// One process as `status` shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcessView {
-    pub name: String,
-    pub program: String,
-    pub state: StateName,
-    pub pid: Option<i32>,
+pub(crate) struct ProcessView {
+    pub(crate) name: String,
+    pub(crate) program: String,
+    pub(crate) state: StateName,
+    pub(crate) pid: Option<i32>,
     /// Since the spawn, for STARTING and RUNNING.
-    pub uptime: Option<Duration>,
+    pub(crate) uptime: Option<Duration>,
     /// How its last run ended.
-    pub last_exit: Option<ExitKind>,
-    pub retries: u32,
+    pub(crate) last_exit: Option<ExitKind>,
+    pub(crate) retries: u32,
     /// For EXITED: whether the end was expected.
-    pub expected: Option<bool>,
-    pub detail: Detail,
+    pub(crate) expected: Option<bool>,
+    pub(crate) detail: Detail,
 }
 
 /// What the description column says, by state.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Detail {
+pub(crate) enum Detail {
     /// RUNNING: `pid 1234, uptime 0:01:02`.
     Running {
         pid: i32,
@@ -90,20 +90,20 @@ pub enum Detail {
 
 /// The answer for one process of a command.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub name: String,
-    pub verdict: Verdict,
+pub(crate) struct Outcome {
+    pub(crate) name: String,
+    pub(crate) verdict: Verdict,
 }
 
 impl Outcome {
-    pub fn new(name: &str, verdict: Verdict) -> Outcome {
+    pub(crate) fn new(name: &str, verdict: Verdict) -> Outcome {
         Outcome { name: name.to_string(), verdict }
     }
 }
 
 /// How a command ended for one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Started,
     Stopped,
     Signalled,
@@ -118,7 +118,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn ok(self) -> bool {
+    pub(crate) fn ok(self) -> bool {
         match self {
             Verdict::Started | Verdict::Stopped | Verdict::Signalled => true,
             Verdict::AlreadyStarted
@@ -131,7 +131,7 @@ impl Verdict {
     }
 
     /// What the line says after `NAME: `.
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Verdict::Started => "started",
             Verdict::Stopped => "stopped",
@@ -148,7 +148,7 @@ impl Verdict {
 
 /// The answer to `pid`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Pids {
+pub(crate) enum Pids {
     /// taskmaster's own.
     Daemon(u32),
     /// One per process of the target, 0 for one that does not run.
@@ -159,7 +159,7 @@ pub enum Pids {
 
 /// The answer to `reload`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReloadOutcome {
+pub(crate) enum ReloadOutcome {
     Applied(Plan),
     DryRun(Plan),
     /// The file has errors: nothing changed.

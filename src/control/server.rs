@@ -3,7 +3,7 @@
 //! leaves a line unfinished is held back or dropped, never waited for. Every request gets its
 //! answer, also when the client closed its writing side right after sending it.
 
-use super::protocol::{Framed, LineBuffer, Request, Response};
+use super::protocol::{Framed, LineBuffer, ProtocolError, Request, Response};
 use super::socket_file::{self, SocketFile};
 use crate::config::Mode;
 use mio::net::{UnixListener, UnixStream};
@@ -26,9 +26,9 @@ const READ_BUDGET: usize = 256 * 1024;
 const REQUESTS_PER_TURN: usize = 16;
 const REQUEST_BYTES_PER_TURN: usize = 16 * 1024;
 /// Clients connected at once; more are answered with an error and closed.
-pub const MAX_CLIENTS: usize = 256;
+pub(crate) const MAX_CLIENTS: usize = 256;
 /// A client that leaves a line unfinished for this long is dropped.
-pub const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Client {
     stream: UnixStream,
@@ -68,14 +68,14 @@ impl Client {
 
 /// What happened on a client connection.
 #[derive(Debug, PartialEq)]
-pub enum ClientEvent {
+pub(crate) enum ClientEvent {
     Request(Token, Request),
     /// A line that is not a request: answer the error, keep the connection.
-    Malformed(Token, String),
+    Malformed(Token, ProtocolError),
     Closed(Token),
 }
 
-pub struct Server {
+pub(crate) struct Server {
     listener: UnixListener,
     file: SocketFile,
     clients: HashMap<Token, Client>,
@@ -86,7 +86,7 @@ pub struct Server {
 
 impl Server {
     /// Binds the socket (see `socket_file::bind` for what it checks first).
-    pub fn bind(path: &Path, mode: Mode) -> Result<Server, String> {
+    pub(crate) fn bind(path: &Path, mode: Mode) -> Result<Server, String> {
         let (listener, file) = socket_file::bind(path, mode)?;
         Ok(Server { listener, file, clients: HashMap::new(), spare: spare() })
     }
@@ -94,7 +94,7 @@ impl Server {
     /// Applies a reload's socket settings: moves the listener to `path` when it changed, binds
     /// it again when the socket file was removed or replaced, and sets `mode`. Clients already
     /// connected stay. On failure nothing changes. Returns what was done, for the log.
-    pub fn rebind(
+    pub(crate) fn rebind(
         &mut self,
         registry: &Registry,
         token: Token,
@@ -120,30 +120,30 @@ impl Server {
         Ok(Some(done))
     }
 
-    pub fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
         registry.register(&mut self.listener, token, Interest::READABLE)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.file.path()
     }
 
     /// Whether the socket file at the path is still the one this server listens on.
-    pub fn is_in_place(&self) -> bool {
+    pub(crate) fn is_in_place(&self) -> bool {
         self.file.is_in_place()
     }
 
-    pub fn owns(&self, token: Token) -> bool {
+    pub(crate) fn owns(&self, token: Token) -> bool {
         self.clients.contains_key(&token)
     }
 
-    pub fn client_count(&self) -> usize {
+    pub(crate) fn client_count(&self) -> usize {
         self.clients.len()
     }
 
     /// Accepts every pending connection. Past `MAX_CLIENTS`, or with no descriptor left, a
     /// connection is accepted only to be told why it is refused, then closed.
-    pub fn accept(&mut self, registry: &Registry, mut next_token: impl FnMut() -> Token) {
+    pub(crate) fn accept(&mut self, registry: &Registry, mut next_token: impl FnMut() -> Token) {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) if self.clients.len() >= MAX_CLIENTS => {
@@ -182,7 +182,7 @@ impl Server {
     /// Handles readiness on a client: reads requests, flushes answers. Returns true when it must
     /// be called again next turn (input left beyond this turn's share: readiness is
     /// edge-triggered and will not say so again).
-    pub fn ready(
+    pub(crate) fn ready(
         &mut self,
         registry: &Registry,
         token: Token,
@@ -260,7 +260,7 @@ impl Server {
     }
 
     /// Queues an answer and sends what the socket takes now. Returns false if the client is gone.
-    pub fn reply(&mut self, registry: &Registry, token: Token, response: &Response) -> bool {
+    pub(crate) fn reply(&mut self, registry: &Registry, token: Token, response: &Response) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         client.unanswered = client.unanswered.saturating_sub(1);
         client.output.extend_from_slice(&response.to_line());
@@ -277,12 +277,12 @@ impl Server {
     }
 
     /// When the next unfinished line times out, if any.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.clients.values().filter_map(|c| c.partial_since).min().map(|since| since + PARTIAL_TIMEOUT)
     }
 
     /// Drops the clients that left a line unfinished for `PARTIAL_TIMEOUT`.
-    pub fn expire(&mut self, registry: &Registry, now: Instant, events: &mut Vec<ClientEvent>) {
+    pub(crate) fn expire(&mut self, registry: &Registry, now: Instant, events: &mut Vec<ClientEvent>) {
         let late: Vec<Token> = self
             .clients
             .iter()
@@ -296,7 +296,7 @@ impl Server {
     }
 
     /// Sends what is still queued, for a last time before exit.
-    pub fn flush_all(&mut self) {
+    pub(crate) fn flush_all(&mut self) {
         for client in self.clients.values_mut() {
             let _ = flush(client);
         }
@@ -368,6 +368,7 @@ fn spare() -> Option<File> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use mio::{Events, Poll};

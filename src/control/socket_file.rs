@@ -10,13 +10,13 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::path::{Path, PathBuf};
 
 /// The socket file this taskmaster made, known by its device and inode.
-pub struct SocketFile {
+pub(crate) struct SocketFile {
     path: PathBuf,
     identity: (u64, u64),
 }
 
 /// Binds a listener at `path` with permissions `mode`.
-pub fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile), String> {
+pub(crate) fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile), String> {
     let shown = path.display();
     let me = nix::unistd::geteuid().as_raw();
     if let Some(dir) = path.parent()
@@ -39,16 +39,16 @@ pub fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile), Strin
 }
 
 impl SocketFile {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Whether the file at the path is still the socket this taskmaster bound.
-    pub fn is_in_place(&self) -> bool {
+    pub(crate) fn is_in_place(&self) -> bool {
         std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
-    pub fn set_mode(&self, mode: Mode) -> Result<(), String> {
+    pub(crate) fn set_mode(&self, mode: Mode) -> Result<(), String> {
         std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode.0))
             .map_err(|e| format!("cannot set the mode of {}: {}", self.path.display(), describe_io(&e)))
     }
@@ -118,7 +118,7 @@ fn ensure_private_dir(dir: &Path, me: u32) -> Result<(), String> {
 }
 
 /// `uid 1000 (alice)`, or `uid 1000` when the user has no name.
-pub fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
         Ok(Some(user)) => format!("uid {uid} ({})", user.name),
         _ => format!("uid {uid}"),

@@ -37,24 +37,24 @@ const STDIN: Token = Token(2);
 const FIRST_DYNAMIC: usize = 3;
 
 /// What the loop needs beyond the configuration.
-pub struct Setup {
+pub(crate) struct Setup {
     /// The file to re-read on reload.
-    pub config_path: PathBuf,
+    pub(crate) config_path: PathBuf,
     /// `-l LEVEL`: overrides `loglevel`, also after a reload.
-    pub cli_level: Option<LogLevel>,
+    pub(crate) cli_level: Option<LogLevel>,
     /// The names Tab completes from, kept in line with the programs.
-    pub targets: Option<Targets>,
-    pub files: sys::limits::FileLimits,
+    pub(crate) targets: Option<Targets>,
+    pub(crate) files: sys::limits::FileLimits,
     /// The record of the programs' process groups, for the next taskmaster if this one is killed.
-    pub groups: crate::leftovers::Groups,
+    pub(crate) groups: crate::leftovers::Groups,
     /// From `watch_signals`, taken by the loop.
-    pub signals: Option<Signals>,
+    pub(crate) signals: Option<Signals>,
 }
 
 /// Takes over the signals taskmaster handles and ignores the stray ones (taskmaster(1),
 /// SIGNALS). Called before the socket is bound: once the socket is there, someone may send a
 /// SIGHUP, and it must reload, not kill.
-pub fn watch_signals() -> Result<Signals, String> {
+pub(crate) fn watch_signals() -> Result<Signals, String> {
     let signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     sys::signals::ignore_stray_signals();
@@ -68,13 +68,13 @@ const SPAWN_FDS: usize = 7;
 /// when its processes have used up the rest.
 const RESERVED_FDS: usize = 16;
 
-pub struct Daemon {
+pub(crate) struct Daemon {
     sup: Supervisor,
     io: Io,
 }
 
 impl Daemon {
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         log: Logging,
         console: Arc<dyn Console>,
@@ -115,7 +115,7 @@ impl Daemon {
     }
 
     /// Runs until shutdown is complete.
-    pub fn run(mut self) -> Result<(), String> {
+    pub(crate) fn run(mut self) -> Result<(), String> {
         self.apply(Input::Boot, now());
         match self.io.stdin_is_a_file {
             true => self.on_stdin(true, now()),
@@ -124,7 +124,7 @@ impl Daemon {
         let mut events = Events::with_capacity(1024);
         while !self.io.exiting {
             let timeout = match self.io.hot.is_empty() {
-                true => self.next_deadline().map(|at| at.saturating_duration_since(Instant::now())),
+                true => self.next_deadline().map(|at| at.saturating_duration_since(now().mono)),
                 false => Some(Duration::ZERO),
             };
             match self.io.poll.poll(&mut events, timeout) {
@@ -195,7 +195,9 @@ impl Daemon {
         for event in events {
             match event {
                 ClientEvent::Request(t, request) => self.on_request(Requester::Client(t.0), request, now),
-                ClientEvent::Malformed(t, why) => self.io.reply(Requester::Client(t.0), Reply::Refused(why)),
+                ClientEvent::Malformed(t, why) => {
+                    self.io.reply(Requester::Client(t.0), Reply::Refused(why.to_string()));
+                }
                 ClientEvent::Closed(t) => self.apply(Input::Gone { from: Requester::Client(t.0) }, now),
             }
         }
@@ -339,6 +341,8 @@ fn take_token(next: &mut usize) -> Token {
     token
 }
 
+/// The clock, read here only: once per turn, and handed down to everything else.
+#[allow(clippy::disallowed_methods)]
 fn now() -> Now {
     Now { mono: Instant::now(), wall: SystemTime::now() }
 }

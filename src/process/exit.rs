@@ -7,7 +7,7 @@ use std::fmt;
 
 /// The end of one run of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
+pub(crate) enum ExitKind {
     /// It called exit with this status.
     Code(i32),
     /// Signal number `signo` ended it.
@@ -17,7 +17,7 @@ pub enum ExitKind {
 impl ExitKind {
     /// The end described by a raw `waitpid` status, or `None` when the status is not an end
     /// (stopped, continued).
-    pub fn from_raw(status: i32) -> Option<ExitKind> {
+    pub(crate) fn from_raw(status: i32) -> Option<ExitKind> {
         if libc::WIFEXITED(status) {
             Some(ExitKind::Code(libc::WEXITSTATUS(status)))
         } else if libc::WIFSIGNALED(status) {
@@ -27,18 +27,19 @@ impl ExitKind {
         }
     }
 
-    pub const fn killed_by(signal: Signal) -> ExitKind {
+    #[cfg(test)]
+    pub(crate) const fn killed_by(signal: Signal) -> ExitKind {
         ExitKind::Signal { signo: signal as i32, core_dumped: false }
     }
 
-    pub fn code(self) -> Option<i32> {
+    pub(crate) fn code(self) -> Option<i32> {
         match self {
             ExitKind::Code(code) => Some(code),
             ExitKind::Signal { .. } => None,
         }
     }
 
-    pub fn signo(self) -> Option<i32> {
+    pub(crate) fn signo(self) -> Option<i32> {
         match self {
             ExitKind::Code(_) => None,
             ExitKind::Signal { signo, .. } => Some(signo),
@@ -47,7 +48,7 @@ impl ExitKind {
 }
 
 /// `SIGKILL`, `SIGRTMIN+3`, or `signal 99` for a number no signal has.
-pub fn signal_name(signo: i32) -> String {
+pub(crate) fn signal_name(signo: i32) -> String {
     match Signal::try_from(signo) {
         Ok(signal) => signal.as_str().to_string(),
         Err(_) if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signo) => {

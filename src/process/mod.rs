@@ -1,7 +1,8 @@
 //! One process: how its runs end (`exit`) and its life as a pure state machine (`state`).
 
-pub mod exit;
-pub mod state;
+pub(crate) mod exit;
+pub(crate) mod state;
 
-pub use exit::ExitKind;
-pub use state::{Cancelled, Effect, Event, Machine, ProcState, StateName, Trigger, restarts_after, step};
+pub(crate) use exit::ExitKind;
+pub use state::StateName;
+pub(crate) use state::{Cancelled, Effect, Event, Machine, ProcState, Trigger, restarts_after, step};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Where a process is. Each variant holds exactly what is true in it: a pid only where a process
 /// exists, a deadline where one is armed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ProcState {
+pub(crate) enum ProcState {
     /// Not running: never started (`since` is `None`) or stopped on request at `since`.
     Stopped {
         since: Option<Instant>,
@@ -95,7 +95,7 @@ impl StateName {
 }
 
 impl ProcState {
-    pub fn name(&self) -> StateName {
+    pub(crate) fn name(&self) -> StateName {
         match self {
             ProcState::Stopped { .. } => StateName::Stopped,
             ProcState::Spawning { .. } | ProcState::Starting { .. } => StateName::Starting,
@@ -108,7 +108,7 @@ impl ProcState {
     }
 
     /// The pid of the live process, where there is one.
-    pub fn pid(&self) -> Option<Pid> {
+    pub(crate) fn pid(&self) -> Option<Pid> {
         match self {
             ProcState::Starting { pid, .. }
             | ProcState::Running { pid, .. }
@@ -122,7 +122,7 @@ impl ProcState {
     }
 
     /// When this state wants to be woken, if ever.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         match self {
             ProcState::Starting { ready_at, .. } => Some(*ready_at),
             ProcState::Backoff { until, .. } => Some(*until),
@@ -138,17 +138,17 @@ impl ProcState {
 
 /// A process's state plus what it remembers across states.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Machine {
-    pub state: ProcState,
+pub(crate) struct Machine {
+    pub(crate) state: ProcState,
     /// Runs in a row shorter than `QUICK_RUN` (the crash-loop counter of taskmaster(1),
     /// PROCESS STATES).
-    pub streak: u32,
+    pub(crate) streak: u32,
     /// How its last run ended.
-    pub last_exit: Option<ExitKind>,
+    pub(crate) last_exit: Option<ExitKind>,
 }
 
 impl Machine {
-    pub fn new() -> Machine {
+    pub(crate) fn new() -> Machine {
         Machine { state: ProcState::Stopped { since: None }, streak: 0, last_exit: None }
     }
 }
@@ -161,7 +161,7 @@ impl Default for Machine {
 
 /// What can happen to a process.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// Start it (a command, autostart or reload): the retry counter starts from 0.
     Start,
     /// Stop it gracefully.
@@ -184,7 +184,7 @@ pub enum Trigger {
 
 /// What `step` asks the world to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Spawn the process and answer with `Spawned` or `SpawnFailed`.
     Spawn,
     /// Send `signal` to `pid`, or to its whole process group.
@@ -198,7 +198,7 @@ pub enum Effect {
 
 /// Something worth a line in the log (taskmaster(1), LOG).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     Spawned {
         pid: Pid,
     },
@@ -231,7 +231,7 @@ pub enum Event {
 
 /// What a stop called off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cancelled {
+pub(crate) enum Cancelled {
     /// The next attempt of a BACKOFF.
     Retry,
     /// The restart of an EXITED process.
@@ -239,18 +239,18 @@ pub enum Cancelled {
 }
 
 /// A run shorter than this counts towards the crash-loop delay.
-pub const QUICK_RUN: Duration = Duration::from_secs(1);
+pub(crate) const QUICK_RUN: Duration = Duration::from_secs(1);
 /// The longest crash-loop delay.
-pub const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
+pub(crate) const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
 /// Why a process that died before `starttime` is in BACKOFF.
-pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
+pub(crate) const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
 /// Why one that exited with status 0 before `starttime` is: what probably happened.
-pub const BACKGROUNDED: &str =
+pub(crate) const BACKGROUNDED: &str =
     "Exited with status 0 before starttime: does it put itself in the background? Run it in the foreground";
 
 /// The delay before restarting after `streak` quick runs in a row: 0.1 s, 0.2 s, 0.4 s, ...
 /// up to 5 s.
-pub fn crash_delay(streak: u32) -> Duration {
+pub(crate) fn crash_delay(streak: u32) -> Duration {
     match streak {
         0 => Duration::ZERO,
         k => Duration::from_millis(100).saturating_mul(1 << (k - 1).min(16)).min(MAX_CRASH_DELAY),
@@ -259,7 +259,7 @@ pub fn crash_delay(streak: u32) -> Duration {
 
 /// Whether an exit from RUNNING was expected (its code is one of `exitcodes`; a signal never
 /// is), and whether `autorestart` then starts the process again.
-pub fn restarts_after(spec: &ProgramSpec, exit: ExitKind) -> (bool, bool) {
+pub(crate) fn restarts_after(spec: &ProgramSpec, exit: ExitKind) -> (bool, bool) {
     let expected = exit.code().is_some_and(|c| spec.expects(c));
     let restart = match spec.autorestart {
         RestartPolicy::Always => true,
@@ -270,13 +270,18 @@ pub fn restarts_after(spec: &ProgramSpec, exit: ExitKind) -> (bool, bool) {
 }
 
 /// The BACKOFF delay before attempt `retries + 1`: 1 s, 2 s, 3 s, ...
-pub fn backoff_delay(retries: u32) -> Duration {
+pub(crate) fn backoff_delay(retries: u32) -> Duration {
     Duration::from_secs(u64::from(retries) + 1)
 }
 
 /// One transition. See the module comment and taskmaster(1), PROCESS STATES; every arm says
 /// FROM → TO and why.
-pub fn step(m: &Machine, trigger: &Trigger, spec: &ProgramSpec, now: Instant) -> (Machine, Vec<Effect>) {
+pub(crate) fn step(
+    m: &Machine,
+    trigger: &Trigger,
+    spec: &ProgramSpec,
+    now: Instant,
+) -> (Machine, Vec<Effect>) {
     let mut t = Transition { m: m.clone(), effects: Vec::new(), spec, now };
     match (&m.state, trigger) {
         // STOPPED/EXITED/FATAL → STARTING: a start resets the retry counter and the crash streak.
@@ -507,5 +512,6 @@ impl Transition<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 #[path = "state_tests.rs"]
 mod tests;

@@ -5,7 +5,7 @@ use crate::control::command::{self, Args, COMMANDS, SIGNAL_NAMES};
 
 /// The words that can complete `word`, given the words typed before it and the target names
 /// (`all`, programs, `prog:*`, processes).
-pub fn candidates(before: &[&str], word: &str, targets: &[String]) -> Vec<String> {
+pub(crate) fn candidates(before: &[&str], word: &str, targets: &[String]) -> Vec<String> {
     let pool: Vec<String> = match before.split_first() {
         None => COMMANDS.iter().map(|c| c.name.to_string()).collect(),
         Some((name, args)) => match command::find(name).map(|c| c.args) {
@@ -34,7 +34,7 @@ pub fn candidates(before: &[&str], word: &str, targets: &[String]) -> Vec<String
 }
 
 /// Every name a target can be, for these programs and their processes.
-pub fn target_names<'a>(programs: impl Iterator<Item = (&'a str, Vec<String>)>) -> Vec<String> {
+pub(crate) fn target_names<'a>(programs: impl Iterator<Item = (&'a str, Vec<String>)>) -> Vec<String> {
     let mut names = vec!["all".to_string()];
     for (program, processes) in programs {
         names.push(program.to_string());

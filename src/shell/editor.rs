@@ -22,11 +22,11 @@ use std::time::Duration;
 type Iface = Interface<DefaultTerminal>;
 
 /// The names Tab completes targets from, kept up to date by the owner.
-pub type Targets = Arc<Mutex<Vec<String>>>;
+pub(crate) type Targets = Arc<Mutex<Vec<String>>>;
 
 /// What the person at the keyboard did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Typed {
+pub(crate) enum Typed {
     Line(String),
     /// Ctrl-D on an empty line, or the terminal went away.
     Eof,
@@ -36,7 +36,7 @@ pub enum Typed {
     HangUp,
 }
 
-pub struct Editor {
+pub(crate) struct Editor {
     iface: Arc<Iface>,
     /// The terminal went away: nothing may touch it any more (a write fails, and the terminal
     /// library's complaint on stderr, itself the dead terminal, would abort the process).
@@ -52,7 +52,12 @@ const HISTORY_SIZE: usize = 1000;
 
 impl Editor {
     /// Takes over the terminal on stdin. Fails when stdin or stdout is not a terminal.
-    pub fn open(app: &str, prompt: &str, history: Option<PathBuf>, targets: Targets) -> io::Result<Editor> {
+    pub(crate) fn open(
+        app: &str,
+        prompt: &str,
+        history: Option<PathBuf>,
+        targets: Targets,
+    ) -> io::Result<Editor> {
         let iface = Interface::new(app.to_string())?;
         iface.set_prompt(prompt)?;
         iface.set_completer(Arc::new(TargetCompleter(targets)));
@@ -68,12 +73,12 @@ impl Editor {
     }
 
     /// A console that prints above the prompt, for the log and for answers.
-    pub fn console(&self) -> Arc<dyn Console> {
+    pub(crate) fn console(&self) -> Arc<dyn Console> {
         Arc::new(EditorConsole { iface: AssertUnwindSafe(self.iface.clone()), gone: self.gone.clone() })
     }
 
     /// Shows the prompt (if it is not shown) and takes what was typed meanwhile.
-    pub fn prompt(&mut self) -> Vec<Typed> {
+    pub(crate) fn prompt(&mut self) -> Vec<Typed> {
         if self.is_gone() {
             return Vec::new();
         }
@@ -81,19 +86,19 @@ impl Editor {
         self.step()
     }
 
-    pub fn is_gone(&self) -> bool {
+    pub(crate) fn is_gone(&self) -> bool {
         self.gone.load(Ordering::Relaxed)
     }
 
     /// The terminal was closed: from now on the editor leaves it alone.
-    pub fn hang_up(&mut self) {
+    pub(crate) fn hang_up(&mut self) {
         self.gone.store(true, Ordering::Relaxed);
         self.reading = false;
     }
 
     /// stdin has bytes: lets the editor handle them. While a command waits (no prompt), the keys
     /// stay in the terminal for later.
-    pub fn on_readable(&mut self) -> Vec<Typed> {
+    pub(crate) fn on_readable(&mut self) -> Vec<Typed> {
         match self.reading && !self.is_gone() {
             true => self.step(),
             false => Vec::new(),
@@ -132,7 +137,7 @@ impl Editor {
     }
 
     /// Uses another history file from now on; what is in memory is kept.
-    pub fn set_history(&mut self, path: Option<PathBuf>) {
+    pub(crate) fn set_history(&mut self, path: Option<PathBuf>) {
         if path != self.history {
             self.history = path;
             self.history_failed = false;
@@ -140,7 +145,7 @@ impl Editor {
     }
 
     /// Ctrl-C at the prompt: the line is dropped.
-    pub fn clear_line(&self) {
+    pub(crate) fn clear_line(&self) {
         if self.reading && !self.is_gone() {
             let _ = self.iface.set_buffer("");
         }
@@ -148,7 +153,7 @@ impl Editor {
 
     /// The window changed size: linefeed reads the size only when a read starts, so the read is
     /// restarted with the same text.
-    pub fn resized(&mut self) {
+    pub(crate) fn resized(&mut self) {
         if self.reading && !self.is_gone() {
             let text = self.iface.buffer();
             let _ = self.iface.cancel_read_line();

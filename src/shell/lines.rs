@@ -3,10 +3,9 @@
 //! only what is there (a zero-timeout poll before each read), so the loop never blocks on it.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
-pub struct LineReader {
+pub(crate) struct LineReader {
     pending: Vec<u8>,
     eof: bool,
 }
@@ -21,22 +20,17 @@ impl Default for LineReader {
 const BUDGET: usize = 64 * 1024;
 
 impl LineReader {
-    pub fn new() -> LineReader {
+    pub(crate) fn new() -> LineReader {
         LineReader { pending: Vec::new(), eof: false }
     }
 
-    pub fn is_eof(&self) -> bool {
+    pub(crate) fn is_eof(&self) -> bool {
         self.eof
-    }
-
-    /// Whether stdin is a terminal.
-    pub fn is_terminal() -> bool {
-        std::io::stdin().is_terminal()
     }
 
     /// Reads what stdin has now and returns the complete lines. With `blocking`, reads until end
     /// of input (for a regular file, which epoll cannot watch and which never blocks for long).
-    pub fn read(&mut self, blocking: bool) -> Vec<String> {
+    pub(crate) fn read(&mut self, blocking: bool) -> Vec<String> {
         let stdin = std::io::stdin();
         let mut buf = [0u8; 4096];
         let mut taken = 0;

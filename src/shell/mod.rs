@@ -1,16 +1,16 @@
 //! The control shell on taskmaster's own terminal (or its stdin): who types (`Typist`), the line
 //! editor, completion, and the session both shells share.
 
-pub mod complete;
-pub mod editor;
-pub mod lines;
-pub mod session;
+pub(crate) mod complete;
+pub(crate) mod editor;
+pub(crate) mod lines;
+pub(crate) mod session;
 
 use editor::{Editor, Typed};
 use lines::LineReader;
 
 /// Who types commands at taskmaster, if anyone.
-pub enum Typist {
+pub(crate) enum Typist {
     /// `--no-shell`: stdin is not read.
     Nobody,
     /// Lines from a pipe or a file (or a terminal the editor could not take); `prompt` when a
@@ -22,7 +22,7 @@ pub enum Typist {
 
 impl Typist {
     /// Whether stdin is still read.
-    pub fn is_reading(&self) -> bool {
+    pub(crate) fn is_reading(&self) -> bool {
         match self {
             Typist::Nobody => false,
             Typist::Lines { reader, .. } => !reader.is_eof(),
@@ -31,7 +31,7 @@ impl Typist {
     }
 
     /// A person is at a terminal (so Ctrl-C clears the line rather than stopping taskmaster).
-    pub fn is_interactive(&self) -> bool {
+    pub(crate) fn is_interactive(&self) -> bool {
         match self {
             Typist::Nobody => false,
             Typist::Lines { prompt, .. } => *prompt,
@@ -40,7 +40,7 @@ impl Typist {
     }
 
     /// stdin has bytes (or, with `all`, is a file to read to its end).
-    pub fn on_readable(&mut self, all: bool) -> Vec<Typed> {
+    pub(crate) fn on_readable(&mut self, all: bool) -> Vec<Typed> {
         match self {
             Typist::Nobody => Vec::new(),
             Typist::Lines { reader, .. } => reader.read(all).into_iter().map(Typed::Line).collect(),
@@ -49,7 +49,7 @@ impl Typist {
     }
 
     /// Nothing waits for an answer: show the prompt; returns what was typed meanwhile.
-    pub fn prompt(&mut self) -> Vec<Typed> {
+    pub(crate) fn prompt(&mut self) -> Vec<Typed> {
         match self {
             Typist::Nobody => Vec::new(),
             Typist::Lines { prompt: false, .. } => Vec::new(),
@@ -66,27 +66,27 @@ impl Typist {
         }
     }
 
-    pub fn clear_line(&self) {
+    pub(crate) fn clear_line(&self) {
         if let Typist::Editor(editor) = self {
             editor.clear_line();
         }
     }
 
-    pub fn resized(&mut self) {
+    pub(crate) fn resized(&mut self) {
         if let Typist::Editor(editor) = self {
             editor.resized();
         }
     }
 
     /// The history file moved (a reload changed it).
-    pub fn set_history(&mut self, path: Option<std::path::PathBuf>) {
+    pub(crate) fn set_history(&mut self, path: Option<std::path::PathBuf>) {
         if let Typist::Editor(editor) = self {
             editor.set_history(path);
         }
     }
 
     /// The terminal was closed: stop using it.
-    pub fn hang_up(&mut self) {
+    pub(crate) fn hang_up(&mut self) {
         match self {
             Typist::Editor(editor) => editor.hang_up(),
             Typist::Nobody | Typist::Lines { .. } => *self = Typist::Nobody,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// What the session asks its shell to do next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Carry out this command (its words as typed, for a client to send); its answer goes to
     /// `answer`.
     Run(Vec<String>, Command),
@@ -21,7 +21,7 @@ pub enum Next {
     HangUp,
 }
 
-pub struct Session {
+pub(crate) struct Session {
     pending: VecDeque<Typed>,
     /// A command runs and its answer has not come.
     busy: bool,
@@ -29,19 +29,19 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(console: Arc<dyn Console>) -> Session {
+    pub(crate) fn new(console: Arc<dyn Console>) -> Session {
         Session { pending: VecDeque::new(), busy: false, console }
     }
 
     /// What was typed, queued behind what waits.
-    pub fn take(&mut self, typed: Vec<Typed>) {
+    pub(crate) fn take(&mut self, typed: Vec<Typed>) {
         self.pending.extend(typed);
     }
 
     /// The next thing to do, unless a command waits for its answer. A line that is not a command
     /// is answered with why, here. When nothing is pending, `prompt` shows the prompt and gives
     /// what was typed meanwhile.
-    pub fn next(&mut self, mut prompt: impl FnMut() -> Vec<Typed>) -> Option<Next> {
+    pub(crate) fn next(&mut self, mut prompt: impl FnMut() -> Vec<Typed>) -> Option<Next> {
         while !self.busy {
             let Some(typed) = self.pending.pop_front() else {
                 let more = prompt();
@@ -69,7 +69,7 @@ impl Session {
     }
 
     /// The answer to the command that ran: printed, and the next one may run.
-    pub fn answer(&mut self, text: &str) {
+    pub(crate) fn answer(&mut self, text: &str) {
         if !text.is_empty() {
             self.console.line(text);
         }
@@ -78,7 +78,7 @@ impl Session {
 
     /// Ctrl-C: a command that waits is no longer waited for (it goes on), and what was typed
     /// ahead is dropped. Returns whether a command was waiting.
-    pub fn interrupt(&mut self) -> bool {
+    pub(crate) fn interrupt(&mut self) -> bool {
         let was = self.busy;
         if was {
             self.busy = false;
@@ -88,7 +88,7 @@ impl Session {
         was
     }
 
-    pub fn is_busy(&self) -> bool {
+    pub(crate) fn is_busy(&self) -> bool {
         self.busy
     }
 }

@@ -21,11 +21,11 @@ use std::time::{Instant, SystemTime};
 use waits::Waits;
 
 /// A process's identity; never reused, so a stale timer or reply cannot reach a newer process.
-pub type ProcId = u64;
+pub(crate) type ProcId = u64;
 
 /// Who asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Requester {
+pub(crate) enum Requester {
     /// taskmaster's own shell (or its standard input).
     Console,
     /// A client of the socket, by its number in the event loop.
@@ -34,21 +34,21 @@ pub enum Requester {
 
 /// The time of the current turn: monotonic for deadlines, wall for what users read.
 #[derive(Debug, Clone, Copy)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: SystemTime,
+pub(crate) struct Now {
+    pub(crate) mono: Instant,
+    pub(crate) wall: SystemTime,
 }
 
 impl Now {
     /// The wall-clock time of an earlier instant of this run.
-    pub fn wall_of(&self, at: Instant) -> SystemTime {
+    pub(crate) fn wall_of(&self, at: Instant) -> SystemTime {
         self.wall - self.mono.saturating_duration_since(at)
     }
 }
 
 /// Everything the event loop hands to the supervisor.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Input {
+pub(crate) enum Input {
     /// Taskmaster has just started: start the autostart programs.
     Boot,
     /// A child was reaped.
@@ -83,7 +83,7 @@ pub enum Input {
 
 /// Everything the supervisor asks of the event loop.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Spawn this process, then answer with `Input::Spawned` before anything else.
     Spawn {
         id: ProcId,
@@ -109,7 +109,7 @@ pub enum Action {
 
 /// What carries out the supervisor's actions (see `Supervisor::run`): the event loop, or the
 /// tests' world in memory.
-pub trait Hands {
+pub(crate) trait Hands {
     /// Starts the process `id` as `plan` says; its pid, or why it could not start.
     fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String>;
     fn signal(&mut self, pid: Pid, signal: Signal, group: bool);
@@ -125,32 +125,32 @@ pub trait Hands {
 
 /// One process of a program.
 #[derive(Debug, Clone)]
-pub struct Process {
-    pub id: ProcId,
-    pub program: String,
-    pub name: String,
-    pub machine: Machine,
+pub(crate) struct Process {
+    pub(crate) id: ProcId,
+    pub(crate) program: String,
+    pub(crate) name: String,
+    pub(crate) machine: Machine,
     /// The definition it runs with (or will stop with): taken from its program at each spawn, so
     /// a relaunched program's processes stop with the old settings and start with the new.
-    pub spec: Arc<ProgramSpec>,
+    pub(crate) spec: Arc<ProgramSpec>,
     /// Its program was removed or scaled down: it is stopped, then forgotten.
-    pub retiring: bool,
+    pub(crate) retiring: bool,
     /// Its number in its program, from 0 (`web:web_03` is 3).
-    pub number: u32,
+    pub(crate) number: u32,
 }
 
 /// What the event loop needs to spawn a process.
 #[derive(Debug, Clone)]
-pub struct SpawnPlan {
-    pub spec: Arc<ProgramSpec>,
-    pub name: String,
-    pub number: u32,
+pub(crate) struct SpawnPlan {
+    pub(crate) spec: Arc<ProgramSpec>,
+    pub(crate) name: String,
+    pub(crate) number: u32,
 }
 
 impl SpawnPlan {
     /// The variables that tell a process who it is (taskmaster(1), PROCESS STATES): so that
     /// the processes of one program can tell themselves apart, say to pick a port each.
-    pub fn identity(&self) -> [(&'static str, String); 3] {
+    pub(crate) fn identity(&self) -> [(&'static str, String); 3] {
         [
             ("TASKMASTER_PROCESS_NAME", self.name.clone()),
             ("TASKMASTER_PROGRAM", self.spec.name.clone()),
@@ -175,7 +175,7 @@ enum Phase {
     Done,
 }
 
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     /// The configuration in force (the last one applied).
     config: Config,
     programs: BTreeMap<String, Program>,
@@ -195,7 +195,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: &Config, own_pid: u32) -> Supervisor {
+    pub(crate) fn new(config: &Config, own_pid: u32) -> Supervisor {
         let mut sup = Supervisor {
             config: config.clone(),
             programs: BTreeMap::new(),
@@ -252,7 +252,7 @@ impl Supervisor {
     /// Hands an input over and carries out, with `hands`, what it asks, in order, including the
     /// inputs that follow from it (a spawn's result) before anything else: the one interpreter of
     /// actions, used by the event loop and by the tests' world alike.
-    pub fn run(&mut self, input: Input, now: Now, hands: &mut impl Hands) {
+    pub(crate) fn run(&mut self, input: Input, now: Now, hands: &mut impl Hands) {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let spawned = if let Input::Spawned { id, .. } = &input { Some(*id) } else { None };
@@ -279,7 +279,7 @@ impl Supervisor {
     }
 
     /// Handles one input; returns what must be done, in order.
-    pub fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
+    pub(crate) fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         match input {
             Input::Boot => self.boot(now),
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
@@ -295,37 +295,33 @@ impl Supervisor {
     }
 
     /// When `poll` must wake up at the latest.
-    pub fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.timers.earliest()
     }
 
     /// What the event loop needs to spawn a process.
-    pub fn spawn_plan(&self, id: ProcId) -> Option<SpawnPlan> {
+    pub(crate) fn spawn_plan(&self, id: ProcId) -> Option<SpawnPlan> {
         let p = self.procs.get(&id)?;
         Some(SpawnPlan { spec: p.spec.clone(), name: p.name.clone(), number: p.number })
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The name of the process that has `pid`, if it is one of ours.
-    pub fn name_of_pid(&self, pid: Pid) -> Option<&str> {
+    pub(crate) fn name_of_pid(&self, pid: Pid) -> Option<&str> {
         self.by_pid.get(&pid).and_then(|id| self.procs.get(id)).map(|p| p.name.as_str())
     }
 
-    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+    #[cfg(test)]
+    pub(crate) fn processes(&self) -> impl Iterator<Item = &Process> {
         self.procs.values()
     }
 
     /// Tells the supervisor what is wrong with the files taskmaster writes (the event loop
     /// knows), for `status` to say.
-    pub fn set_warnings(&mut self, warnings: Vec<String>) {
+    pub(crate) fn set_warnings(&mut self, warnings: Vec<String>) {
         self.warnings = warnings;
     }
 
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.phase != Phase::Running
     }
 
@@ -512,4 +508,5 @@ fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests;

@@ -4,7 +4,7 @@ use super::{ProcId, Supervisor};
 
 /// What a target names.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Selection {
+pub(crate) enum Selection {
     /// One process named by itself: a command that does not apply to it is an error for it.
     One(ProcId),
     /// Several processes (`all`, `PROG:*`, a program of several processes): a command acts on

@@ -9,27 +9,27 @@ use std::collections::HashMap;
 
 /// What an item waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goal {
+pub(crate) enum Goal {
     Started,
     Stopped,
 }
 
 /// One line of a command's answer: `NAME: started`, `NAME: ERROR (not running)`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    pub name: String,
+pub(crate) struct Item {
+    pub(crate) name: String,
     /// The process and what it waits for; `None` once settled.
-    pub pending: Option<(ProcId, Goal)>,
+    pub(crate) pending: Option<(ProcId, Goal)>,
     /// Meaningful once settled.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
 }
 
 impl Item {
-    pub fn settled(name: &str, verdict: Verdict) -> Item {
+    pub(crate) fn settled(name: &str, verdict: Verdict) -> Item {
         Item { name: name.to_string(), pending: None, verdict }
     }
 
-    pub fn waiting(name: &str, id: ProcId, goal: Goal) -> Item {
+    pub(crate) fn waiting(name: &str, id: ProcId, goal: Goal) -> Item {
         Item { name: name.to_string(), pending: Some((id, goal)), verdict: Verdict::Abnormal }
     }
 
@@ -69,13 +69,13 @@ fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<Verdict> {
 }
 
 /// Whether `state` already satisfies `goal` (for items registered after their triggers ran).
-pub fn settled_now(goal: Goal, state: &ProcState) -> Option<Verdict> {
+pub(crate) fn settled_now(goal: Goal, state: &ProcState) -> Option<Verdict> {
     outcome(goal, state, state)
 }
 
 /// At most this many commands of one requester may wait for their answers at once: a client
 /// that streams commands faster than its processes settle gets an error instead of memory.
-pub const MAX_WAITS: usize = 64;
+pub(crate) const MAX_WAITS: usize = 64;
 
 #[derive(Debug)]
 struct Wait {
@@ -88,7 +88,7 @@ struct Wait {
 /// The commands waiting for their processes, indexed by process and by requester, so that a
 /// state change looks only at the waits that concern its process.
 #[derive(Debug, Default)]
-pub struct Waits {
+pub(crate) struct Waits {
     waits: HashMap<u64, Wait>,
     /// For each process, the waits with an item pending on it (one item per process per wait).
     by_process: HashMap<ProcId, Vec<u64>>,
@@ -98,12 +98,12 @@ pub struct Waits {
 
 impl Waits {
     /// How many commands of `from` wait for their answers.
-    pub fn count(&self, from: Requester) -> usize {
+    pub(crate) fn count(&self, from: Requester) -> usize {
         self.by_requester.get(&from).map_or(0, Vec::len)
     }
 
     /// Registers a command's items; answers at once if none is pending.
-    pub fn add(&mut self, from: Requester, items: Vec<Item>) -> Option<Action> {
+    pub(crate) fn add(&mut self, from: Requester, items: Vec<Item>) -> Option<Action> {
         let pending = items.iter().filter(|i| i.pending.is_some()).count();
         let wait = Wait { from, items, pending };
         if pending == 0 {
@@ -120,7 +120,7 @@ impl Waits {
     }
 
     /// Settles what a process's move settles; returns the replies that are now complete.
-    pub fn observe(&mut self, id: ProcId, old: &ProcState, new: &ProcState) -> Vec<Action> {
+    pub(crate) fn observe(&mut self, id: ProcId, old: &ProcState, new: &ProcState) -> Vec<Action> {
         let Some(keys) = self.by_process.remove(&id) else { return Vec::new() };
         let mut still = Vec::new();
         let mut complete = Vec::new();
@@ -150,7 +150,7 @@ impl Waits {
     }
 
     /// The requester went away: its waits are dropped without a reply.
-    pub fn forget(&mut self, from: Requester) {
+    pub(crate) fn forget(&mut self, from: Requester) {
         for key in self.by_requester.get(&from).cloned().unwrap_or_default() {
             if let Some(wait) = self.take(key) {
                 for (id, _) in wait.items.iter().filter_map(|i| i.pending) {

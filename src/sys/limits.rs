@@ -7,15 +7,15 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// The open-file limits: what taskmaster was started with, and what it runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileLimits {
+pub(crate) struct FileLimits {
     /// (soft, hard) as inherited; children get these back.
-    pub inherited: (u64, u64),
+    pub(crate) inherited: (u64, u64),
     /// The soft limit in force for taskmaster.
-    pub current: u64,
+    pub(crate) current: u64,
 }
 
 /// Raises the soft open-file limit as far as the hard limit allows.
-pub fn raise_open_files() -> FileLimits {
+pub(crate) fn raise_open_files() -> FileLimits {
     let inherited = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
     let current = match setrlimit(Resource::RLIMIT_NOFILE, inherited.1, inherited.1) {
         Ok(()) => inherited.1,
@@ -25,14 +25,14 @@ pub fn raise_open_files() -> FileLimits {
 }
 
 /// How many descriptors are open now (read once at start: afterwards the loop counts its own).
-pub fn open_files() -> usize {
+pub(crate) fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1)).unwrap_or(0)
 }
 
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed when taskmaster
 /// started), so that nothing taskmaster opens later lands on them: a child's standard streams are
 /// set up on the assumption that every other descriptor is above 2.
-pub fn ensure_standard_fds() {
+pub(crate) fn ensure_standard_fds() {
     for fd in 0..3 {
         // SAFETY: F_GETFD only asks whether the descriptor number is open.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {

@@ -2,8 +2,8 @@
 //! says why it is sound.
 #![allow(unsafe_code)]
 
-pub mod limits;
-pub mod reap;
-pub mod signals;
-pub mod spawn;
-pub mod tty;
+pub(crate) mod limits;
+pub(crate) mod reap;
+pub(crate) mod signals;
+pub(crate) mod spawn;
+pub(crate) mod tty;

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 /// Reaps every child that has ended. `kill_group(pid)` says whether the rest of that child's
 /// process group must be killed first (true for the processes taskmaster started). Calls
 /// `on_exit` for each one reaped, in order.
-pub fn reap_all(mut kill_group: impl FnMut(Pid) -> bool, mut on_exit: impl FnMut(Pid, ExitKind)) {
+pub(crate) fn reap_all(mut kill_group: impl FnMut(Pid) -> bool, mut on_exit: impl FnMut(Pid, ExitKind)) {
     loop {
         let Some(pid) = peek() else { return };
         if kill_group(pid) {

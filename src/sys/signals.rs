@@ -10,7 +10,7 @@ use nix::sys::signal::{SigHandler, Signal};
 use nix::unistd::Pid;
 
 /// The signals taskmaster ignores.
-pub const IGNORED: &[Signal] = &[
+pub(crate) const IGNORED: &[Signal] = &[
     Signal::SIGUSR1,
     Signal::SIGALRM,
     Signal::SIGPIPE,
@@ -25,7 +25,7 @@ pub const IGNORED: &[Signal] = &[
 
 /// Ignores `IGNORED` and every realtime signal glibc leaves to programs. Children get every
 /// signal back at its default before they exec (see `spawn`).
-pub fn ignore_stray_signals() {
+pub(crate) fn ignore_stray_signals() {
     for &signal in IGNORED {
         // SAFETY: SIG_IGN installs no handler code; nothing runs when the signal comes.
         let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) };
@@ -38,7 +38,7 @@ pub fn ignore_stray_signals() {
 
 /// Sends `signal` to `pid`, or to the process group it leads. A process that is already gone is
 /// not an error.
-pub fn send(pid: Pid, signal: Signal, group: bool) -> Result<(), Errno> {
+pub(crate) fn send(pid: Pid, signal: Signal, group: bool) -> Result<(), Errno> {
     let sent = match group {
         true => nix::sys::signal::killpg(pid, signal),
         false => nix::sys::signal::kill(pid, signal),

@@ -4,6 +4,11 @@
 //! if taskmaster dies. Signals stay blocked from before the clone until the child has reset every
 //! handler, so a signal sent at once to the new pid is delivered to the program (or kills it),
 //! never to a copy of taskmaster's handlers. Exec failures come back as errors, never panics.
+//!
+//! The child shares taskmaster's memory (`CLONE_VM`) until it execs, while taskmaster sleeps
+//! (`CLONE_VFORK`). So the child may only make system calls on data prepared before the clone: it
+//! must not allocate, lock, panic or unwind, or it would corrupt the parent's heap; each unsafe
+//! step below says how it keeps to that.
 
 use crate::config::{ProgramSpec, describe_io};
 use nix::errno::Errno;
@@ -12,25 +17,82 @@ use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, pipe2};
 use std::ffi::{CString, OsString};
+use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// A child that was started: its pid and the read ends of its output pipes.
 #[derive(Debug)]
-pub struct Child {
-    pub pid: Pid,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+pub(crate) struct Child {
+    pub(crate) pid: Pid,
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
 }
 
 /// The step of the child's set-up that failed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Chdir,
     Exec,
     Setup,
 }
+
+/// Why a process could not be started; `Display` is the reason a person reads after
+/// `spawnerr:` and in `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SpawnError {
+    /// No such command (as written, or in PATH).
+    NotFound(String),
+    Directory(PathBuf),
+    NotExecutable(PathBuf),
+    /// The command could not even be looked at.
+    Inaccessible {
+        path: PathBuf,
+        why: String,
+    },
+    /// A NUL byte in the command or the environment (which no program can be given).
+    NulByte,
+    /// Taskmaster itself ran short (a pipe, /dev/null, the clone, the signal mask).
+    Resource {
+        what: &'static str,
+        errno: Errno,
+    },
+    Chdir {
+        dir: PathBuf,
+        errno: Errno,
+    },
+    Exec {
+        program: PathBuf,
+        errno: Errno,
+    },
+    /// The child could not set itself up (its standard streams, group, parent-death signal).
+    Setup(Errno),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            SpawnError::NotFound(program) => write!(f, "can't find command '{program}'"),
+            SpawnError::Directory(path) => write!(f, "command at '{}' is a directory", path.display()),
+            SpawnError::NotExecutable(path) => write!(f, "command at '{}' is not executable", path.display()),
+            SpawnError::Inaccessible { path, why } => {
+                write!(f, "can't run command '{}': {why}", path.display())
+            }
+            SpawnError::NulByte => write!(f, "a NUL byte in the command or its environment"),
+            SpawnError::Resource { what, errno } => write!(f, "couldn't {what}: {}", errno.desc()),
+            SpawnError::Chdir { dir, errno } => {
+                write!(f, "couldn't chdir to {}: {}", dir.display(), errno.desc())
+            }
+            SpawnError::Exec { program, errno } => {
+                write!(f, "couldn't exec {}: {}", program.display(), errno.desc())
+            }
+            SpawnError::Setup(errno) => write!(f, "couldn't set up the process: {}", errno.desc()),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
 
 /// What the child reads and writes: shared with the parent, which sleeps meanwhile.
 struct Shared<'a> {
@@ -50,15 +112,20 @@ const CHILD_STACK: usize = 64 * 1024;
 /// the child has exec'd (or failed to, which it writes into the shared memory before it exits).
 /// The error is the reason a person reads after `spawnerr:`. `nofile`: the (soft, hard)
 /// open-file limit the program gets.
-pub fn spawn(spec: &ProgramSpec, identity: &[(&str, String)], nofile: (u64, u64)) -> Result<Child, String> {
+pub(crate) fn spawn(
+    spec: &ProgramSpec,
+    identity: &[(&str, String)],
+    nofile: (u64, u64),
+) -> Result<Child, SpawnError> {
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
     let mut prepared = Prepared::new(spec, identity, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
-    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("couldn't create a pipe: {}", e.desc()));
+    let short = |what| move |errno| SpawnError::Resource { what, errno };
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(short("create a pipe"));
     let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
     let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("couldn't open /dev/null: {}", e.desc()))?;
+        .map_err(short("open /dev/null"))?;
     let argv = pointers(&prepared.argv);
     let envp = pointers(&prepared.envp);
     let mut shared = Shared {
@@ -73,10 +140,11 @@ pub fn spawn(spec: &ProgramSpec, identity: &[(&str, String)], nofile: (u64, u64)
 
     let mut old_mask = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
-        .map_err(|e| format!("couldn't block signals: {}", e.desc()))?;
+        .map_err(short("block signals"))?;
     // SAFETY: the child runs `child_main` on its own stack (the top of `stack`, 16-byte aligned as
     // the ABI wants) and shares taskmaster's memory, while taskmaster sleeps (CLONE_VFORK) until
-    // it execs or exits: nothing is touched by both at once. `shared` outlives the call.
+    // it execs or exits: nothing is touched by both at once. `shared`, `prepared` and `stack`
+    // outlive the call. What the child does keeps to the CLONE_VM rules (see `child`).
     let pid = unsafe {
         let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
         libc::clone(
@@ -91,16 +159,21 @@ pub fn spawn(spec: &ProgramSpec, identity: &[(&str, String)], nofile: (u64, u64)
     let failure = shared.failure;
     drop((out_w, err_w, null, stack));
     if pid < 0 {
-        return Err(format!("couldn't fork: {}", errno.desc()));
+        return Err(SpawnError::Resource { what: "fork", errno });
     }
-    restored.map_err(|e| format!("couldn't restore the signal mask: {}", e.desc()))?;
+    restored.map_err(short("restore the signal mask"))?;
     let pid = Pid::from_raw(pid);
     match failure {
         None => Ok(Child { pid, stdout: out_r, stderr: err_r }),
         Some((stage, errno)) => {
             // The child has exited; reap it here so it is never seen as one of ours.
             let _ = nix::sys::wait::waitpid(pid, None);
-            Err(explain(stage, errno, spec.workingdir.as_deref(), &program))
+            let errno = Errno::from_raw(errno);
+            Err(match stage {
+                Stage::Chdir => SpawnError::Chdir { dir: spec.workingdir.clone().unwrap_or_default(), errno },
+                Stage::Exec => SpawnError::Exec { program, errno },
+                Stage::Setup => SpawnError::Setup(errno),
+            })
         }
     }
 }
@@ -123,13 +196,17 @@ struct Prepared {
     workingdir: Option<CString>,
     umask: Option<libc::mode_t>,
     nofile: libc::rlimit,
+    /// Every descriptor number below this may be open in taskmaster (its own open-file limit).
+    fd_limit: libc::c_int,
+    /// The empty signal set the program starts with.
+    no_signals: SigSet,
 }
 
 impl Prepared {
     /// The environment is taskmaster's own, then `identity` (who the process is), then the
     /// program's `env`, each later one winning.
-    fn new(spec: &ProgramSpec, identity: &[(&str, String)], program: &Path) -> Result<Prepared, String> {
-        let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| "a NUL byte in the command".to_string());
+    fn new(spec: &ProgramSpec, identity: &[(&str, String)], program: &Path) -> Result<Prepared, SpawnError> {
+        let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| SpawnError::NulByte);
         let set_later = |key: &str| spec.env.contains_key(key) || identity.iter().any(|(k, _)| *k == key);
         let mut env: Vec<(OsString, OsString)> =
             std::env::vars_os().filter(|(k, _)| !set_later(&k.to_string_lossy())).collect();
@@ -150,11 +227,16 @@ impl Prepared {
             workingdir: spec.workingdir.as_ref().map(|d| c(d.as_os_str().as_bytes())).transpose()?,
             umask: spec.umask.map(|m| m.0 as libc::mode_t),
             nofile: libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY },
+            fd_limit: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1024, |(soft, _)| libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX)),
+            no_signals: SigSet::empty(),
         })
     }
 }
 
-/// Runs in the child between fork and exec. Returns only on failure.
+/// Runs in the child between the clone and the exec. Returns only on failure. Every call here is
+/// a system call on data the parent prepared: nothing allocates, locks or panics (see the module
+/// comment).
 fn child(
     p: &Prepared,
     argv: &[*const libc::c_char],
@@ -162,52 +244,74 @@ fn child(
     parent: Pid,
     stdio: [&OwnedFd; 3],
 ) -> (Stage, i32) {
-    // SAFETY: plain system calls on prepared data; the child is single-threaded.
-    unsafe {
-        // The standard descriptors first (their sources are above 2: taskmaster keeps 0 to 2
-        // open).
-        for (to, from) in stdio.iter().enumerate() {
-            if libc::dup2(from.as_raw_fd(), to as i32) < 0 {
-                return (Stage::Setup, Errno::last_raw());
-            }
+    // The standard descriptors first (their sources are above 2: taskmaster keeps 0 to 2 open).
+    for (to, from) in stdio.iter().enumerate() {
+        // SAFETY: dup2(2) on two descriptors; `from` is open (the parent holds it).
+        if unsafe { libc::dup2(from.as_raw_fd(), to as i32) } < 0 {
+            return (Stage::Setup, Errno::last_raw());
         }
-        // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for
-        // itself, which may still have been inherited as ignored.
-        let default_action = [0u64; 4];
-        for signo in 1..=libc::SIGRTMAX() {
-            if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+    }
+    // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for itself,
+    // which may still have been inherited as ignored.
+    let default_action = [0u64; 4];
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+            // SAFETY: rt_sigaction(2) with a zeroed `struct sigaction` on the stack (SIG_DFL, no
+            // flags) and no old action to store; the size is the kernel's sigset (8 bytes).
+            unsafe {
                 libc::syscall(
                     libc::SYS_rt_sigaction,
                     signo,
                     default_action.as_ptr(),
                     std::ptr::null::<u8>(),
                     8usize,
-                );
-            }
+                )
+            };
         }
-        if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-            return (Stage::Setup, Errno::last_raw());
-        }
-        // Taskmaster died before the line above: do not run unsupervised.
-        if libc::getppid() != parent.as_raw() {
-            libc::_exit(127);
-        }
-        if let Some(mask) = p.umask {
-            libc::umask(mask);
-        }
-        libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile);
-        if let Some(dir) = &p.workingdir
-            && libc::chdir(dir.as_ptr()) != 0
-        {
+    }
+    // SAFETY: setpgid(2) and prctl(2) take plain integers.
+    if unsafe { libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 } {
+        return (Stage::Setup, Errno::last_raw());
+    }
+    // Taskmaster died before the parent-death signal was set: do not run unsupervised.
+    // SAFETY: getppid(2) cannot fail.
+    if unsafe { libc::getppid() } != parent.as_raw() {
+        // SAFETY: _exit(2) ends the child without running any of the parent's code.
+        unsafe { libc::_exit(127) };
+    }
+    if let Some(mask) = p.umask {
+        // SAFETY: umask(2) takes an integer and cannot fail.
+        unsafe { libc::umask(mask) };
+    }
+    // SAFETY: setrlimit(2) reads a prepared `rlimit`; a failure leaves the limit as it was.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile) };
+    if let Some(dir) = &p.workingdir {
+        // SAFETY: chdir(2) on a prepared NUL-terminated path.
+        if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
             return (Stage::Chdir, Errno::last_raw());
         }
-        // Descriptors inherited without close-on-exec (from the shell that started taskmaster)
-        // must not reach the program either.
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-        let empty = SigSet::empty();
-        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
-        libc::execve(p.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-        (Stage::Exec, Errno::last_raw())
+    }
+    close_inherited(p.fd_limit);
+    // SAFETY: sigprocmask(2) reads a prepared empty set; the old mask is not asked for.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, p.no_signals.as_ref(), std::ptr::null_mut()) };
+    // SAFETY: execve(2) with prepared NUL-terminated strings and NULL-terminated pointer arrays,
+    // all alive in the sleeping parent's memory.
+    unsafe { libc::execve(p.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    (Stage::Exec, Errno::last_raw())
+}
+
+/// Descriptors inherited without close-on-exec (from the shell that started taskmaster) must not
+/// reach the program: every descriptor from 3 up is marked close-on-exec. close_range(2) does it
+/// at once since Linux 5.11; before, each number below `limit` is marked one by one.
+fn close_inherited(limit: libc::c_int) {
+    // SAFETY: close_range(2) with plain integers; it only sets flags on this process's table.
+    let done = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if done == 0 {
+        return;
+    }
+    for fd in 3..limit {
+        // SAFETY: fcntl(2) F_SETFD on a number that is open or not (EBADF, ignored).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
 
@@ -216,22 +320,10 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
-fn explain(stage: Stage, errno: i32, workingdir: Option<&Path>, program: &Path) -> String {
-    let why = Errno::from_raw(errno).desc();
-    match stage {
-        Stage::Chdir => {
-            let dir = workingdir.unwrap_or(Path::new("?"));
-            format!("couldn't chdir to {}: {why}", dir.display())
-        }
-        Stage::Exec => format!("couldn't exec {}: {why}", program.display()),
-        Stage::Setup => format!("couldn't set up the process: {why}"),
-    }
-}
-
 /// Finds the program as exec would, so that a missing or unusable command is a clear spawn error
 /// before anything is forked: a name with a slash is used as it is, a bare name is looked up in
 /// PATH (the program's own `env` PATH when it sets one).
-pub fn resolve(program: &str, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+pub(crate) fn resolve(program: &str, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, SpawnError> {
     if program.contains('/') {
         return check_executable(Path::new(program)).map(|()| PathBuf::from(program));
     }
@@ -245,21 +337,20 @@ pub fn resolve(program: &str, path_var: Option<&std::ffi::OsStr>) -> Result<Path
             Err(_) => {}
         }
     }
-    Err(denied.unwrap_or_else(|| format!("can't find command '{program}'")))
+    Err(denied.unwrap_or_else(|| SpawnError::NotFound(program.to_string())))
 }
 
-fn check_executable(path: &Path) -> Result<(), String> {
-    let shown = path.display();
+fn check_executable(path: &Path) -> Result<(), SpawnError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("can't find command '{shown}'"),
-        _ => format!("can't run command '{shown}': {}", describe_io(&e)),
+        std::io::ErrorKind::NotFound => SpawnError::NotFound(path.display().to_string()),
+        _ => SpawnError::Inaccessible { path: path.to_path_buf(), why: describe_io(&e) },
     })?;
     if meta.is_dir() {
-        return Err(format!("command at '{shown}' is a directory"));
+        return Err(SpawnError::Directory(path.to_path_buf()));
     }
     match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
         Ok(()) => Ok(()),
-        Err(_) => Err(format!("command at '{shown}' is not executable")),
+        Err(_) => Err(SpawnError::NotExecutable(path.to_path_buf())),
     }
 }
 
@@ -270,13 +361,20 @@ mod tests {
     #[test]
     fn resolves_commands_like_exec() {
         assert_eq!(resolve("sh", Some("/nonexistent:/bin".as_ref())), Ok(PathBuf::from("/bin/sh")));
-        assert_eq!(resolve("nosuch_cmd_xyz", None), Err("can't find command 'nosuch_cmd_xyz'".to_string()));
-        assert_eq!(resolve("/nonexistent/x", None), Err("can't find command '/nonexistent/x'".to_string()));
-        assert_eq!(resolve("/tmp", None), Err("command at '/tmp' is a directory".to_string()));
+        let said = |r: Result<PathBuf, SpawnError>| r.map_err(|e| e.to_string());
+        assert_eq!(
+            said(resolve("nosuch_cmd_xyz", None)),
+            Err("can't find command 'nosuch_cmd_xyz'".to_string())
+        );
+        assert_eq!(
+            said(resolve("/nonexistent/x", None)),
+            Err("can't find command '/nonexistent/x'".to_string())
+        );
+        assert_eq!(said(resolve("/tmp", None)), Err("command at '/tmp' is a directory".to_string()));
         let plain = std::env::temp_dir().join(format!("tm-noexec-{}", std::process::id()));
         std::fs::write(&plain, "echo hi").unwrap();
         let shown = plain.to_str().unwrap();
-        assert_eq!(resolve(shown, None), Err(format!("command at '{shown}' is not executable")));
+        assert_eq!(said(resolve(shown, None)), Err(format!("command at '{shown}' is not executable")));
         std::fs::remove_file(&plain).unwrap();
     }
 }

@@ -12,7 +12,7 @@ static ORIGINAL: Mutex<Option<Termios>> = Mutex::new(None);
 
 /// Puts stdin's terminal in character mode (no echo, no line buffering, signals from keys kept)
 /// and remembers how it was.
-pub fn enter_raw() -> nix::Result<()> {
+pub(crate) fn enter_raw() -> nix::Result<()> {
     let stdin = std::io::stdin();
     let original = termios::tcgetattr(stdin.as_fd())?;
     let mut raw = original.clone();
@@ -29,7 +29,7 @@ pub fn enter_raw() -> nix::Result<()> {
 }
 
 /// Puts the terminal back as it was found. Harmless when nothing was changed.
-pub fn restore() {
+pub(crate) fn restore() {
     let saved = ORIGINAL.lock().ok().and_then(|mut s| s.take());
     if let Some(original) = saved {
         let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &original);
@@ -45,7 +45,7 @@ fn install_panic_restore() {
 }
 
 /// Whether the controlling terminal on stdin has gone away (the window was closed).
-pub fn is_gone() -> bool {
+pub(crate) fn is_gone() -> bool {
     let stdin = std::io::stdin();
     !stdin.is_terminal() || termios::tcgetattr(stdin.as_fd()).is_err()
 }

@@ -1,7 +1,8 @@
 //! Shared by the integration tests: temporary folders, running the real binaries, and a daemon
 //! harness that waits with deadlines, dumps the log when a test fails, and leaves no process
 //! behind.
-#![allow(dead_code)]
+// Test helpers: each test crate uses some, and reads the clock to wait with deadlines.
+#![allow(dead_code, unreachable_pub, clippy::disallowed_methods)]
 
 pub mod tmux;
 

@@ -1,0 +1,148 @@
+//! `taskmasterctl` from its command line: one command to a running taskmaster over its socket,
+//! or a shell of them, and the exit status (taskmaster(1), EXIT STATUS).
+
+use super::{self as client, Connection, CtlExit, USAGE, print_line};
+use crate::control::command::{self, Command};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+struct Options {
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    json: bool,
+    words: Vec<String>,
+}
+
+/// What the command line asks for besides talking to taskmaster.
+enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// `taskmasterctl` with the arguments after its name.
+pub(crate) fn main(args: &[String]) -> ExitCode {
+    let options = match parse_args(args) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            print_line(&format!("{USAGE}\n{}", command::help(None).unwrap_or_default()));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            print_line(&format!("taskmasterctl {}", crate::VERSION));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            let usage = USAGE.lines().next().unwrap_or_default();
+            return fail(
+                CtlExit::Usage,
+                &format!("{message}\n{usage}\n(`taskmasterctl --help` lists the options and commands)"),
+            );
+        }
+    };
+    let path = match client::socket_path(options.socket.as_deref(), options.config.as_deref()) {
+        Ok((path, warning)) => {
+            if let Some(warning) = warning {
+                eprintln!("taskmasterctl: {warning}");
+            }
+            path
+        }
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    match options.words.is_empty() {
+        true => shell(&path),
+        false => one_shot(&path, &options),
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Parsed, String> {
+    let mut options = Options { socket: None, config: None, json: false, words: Vec::new() };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().cloned().ok_or(format!("{flag} needs a value"));
+        match arg.as_str() {
+            "-s" | "--socket" => options.socket = Some(PathBuf::from(value(arg)?)),
+            "-c" | "--config" => options.config = Some(PathBuf::from(value(arg)?)),
+            "--json" => options.json = true,
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
+            flag if flag.starts_with('-') && options.words.is_empty() => {
+                return Err(format!("unknown option `{flag}`"));
+            }
+            word => {
+                options.words.push(word.to_string());
+                options.words.extend(args.by_ref().cloned());
+            }
+        }
+    }
+    Ok(Parsed::Run(options))
+}
+
+fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
+    let (name, args) = options.words.split_first().expect("one_shot runs with words");
+    let command = match command::parse(name, args) {
+        Ok(command) => command,
+        Err(message) => return fail(CtlExit::Usage, &message),
+    };
+    if let Command::Help(topic) = &command {
+        return match command::help(topic.as_deref()) {
+            Ok(text) => {
+                print_line(&text);
+                ExitCode::SUCCESS
+            }
+            Err(message) => fail(CtlExit::Usage, &message),
+        };
+    }
+    let response = match Connection::open(path).and_then(|mut c| c.call(&client::request(&options.words))) {
+        Ok(response) => response,
+        Err(e) => return fail(CtlExit::Usage, &e.to_string()),
+    };
+    match options.json {
+        true => print_line(&serde_json::to_string(&response).unwrap_or_default()),
+        false if !response.output.is_empty() => print_line(&response.output),
+        false => {}
+    }
+    ExitCode::from(client::exit_status(&command, &response) as u8)
+}
+
+/// Without a command: the interactive shell on a terminal, else commands one per line from
+/// stdin until `quit`, `exit` or the end of input.
+fn shell(path: &std::path::Path) -> ExitCode {
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".taskmasterctl_history"));
+        return match client::shell::run(path, history) {
+            Ok(code) => ExitCode::from(code as u8),
+            Err(message) => fail(CtlExit::Usage, &message),
+        };
+    }
+    let mut connection = match Connection::open(path) {
+        Ok(c) => c,
+        Err(e) => return fail(CtlExit::Usage, &e.to_string()),
+    };
+    for line in std::iter::once(Ok("status".to_string())).chain(std::io::stdin().lock().lines()) {
+        let Ok(line) = line else { break };
+        let (words, command) = match command::parse_line(&line) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => continue,
+            Err(message) => {
+                eprintln!("{message}");
+                continue;
+            }
+        };
+        if command == Command::Quit {
+            break;
+        }
+        match connection.call(&client::request(&words)) {
+            Ok(response) if response.output.is_empty() => {}
+            Ok(response) => print_line(&response.output),
+            Err(e) => return fail(CtlExit::Usage, &e.to_string()),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(code: CtlExit, message: &str) -> ExitCode {
+    eprintln!("taskmasterctl: {message}");
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,135 @@
+//! `taskmaster` from its command line to the running loop: parses the options, loads the
+//! configuration (or checks it), sets up the terminal, the log, the socket and the loop, and maps
+//! the outcome to the exit status (taskmaster(1), EXIT STATUS).
+
+use crate::cli::{self, Options, Parsed};
+use crate::config::LogLevel;
+use crate::control::server::Server;
+use crate::event_loop::{Daemon, Setup};
+use crate::logging::{Console, Logging, Stdout};
+use crate::shell::Typist;
+use crate::shell::complete::target_names;
+use crate::shell::editor::{Editor, Targets};
+use crate::shell::lines::LineReader;
+use crate::{Exit, VERSION, config, leftovers};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+/// `taskmaster` with the arguments after its name.
+pub(crate) fn main(args: &[String]) -> ExitCode {
+    let options = match cli::parse(args) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            println!("{}", cli::USAGE);
+            return exit(Exit::Clean);
+        }
+        Ok(Parsed::Version) => {
+            println!("taskmaster {VERSION}");
+            return exit(Exit::Clean);
+        }
+        Err(message) => {
+            complain(&format!("taskmaster: {message}\n\n{}", cli::USAGE));
+            return exit(Exit::Usage);
+        }
+    };
+    let Some(path) = options.config.clone().or_else(config::find_default) else {
+        complain(&format!("taskmaster: {}", config::no_default()));
+        return exit(Exit::Usage);
+    };
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(e) => {
+            complain(&e.to_string());
+            return exit(Exit::Usage);
+        }
+    };
+    if options.check {
+        print!("{}", config::render(&config));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let warnings = crate::preflight::warnings(&config, &text);
+        for w in &warnings {
+            complain(&crate::preflight::line(&path.display().to_string(), w));
+        }
+        return match options.strict && !warnings.is_empty() {
+            true => exit(Exit::Usage),
+            false => exit(Exit::Clean),
+        };
+    }
+    match run(&options, &path, &config) {
+        Ok(()) => exit(Exit::Clean),
+        Err(message) => {
+            complain(&format!("taskmaster: {message}"));
+            exit(Exit::Fatal)
+        }
+    }
+}
+
+/// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
+fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), String> {
+    crate::sys::limits::ensure_standard_fds();
+    let files = crate::sys::limits::raise_open_files();
+    let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
+    let targets = Arc::new(Mutex::new(names));
+    let typist = typist(options, config, &targets);
+    let console: Arc<dyn Console> = match &typist {
+        Typist::Editor(editor) => editor.console(),
+        Typist::Nobody | Typist::Lines { .. } => Arc::new(Stdout),
+    };
+    let level = options.loglevel.unwrap_or(config.daemon.loglevel);
+    let mirror = (!options.quiet).then(|| console.clone());
+    let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
+    log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
+    let signals = crate::event_loop::watch_signals()?;
+    let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
+    // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
+    // was left by one that was killed. That goes before anything starts.
+    let groups_file = leftovers::path_for(server.path());
+    for line in leftovers::clean_up(&groups_file)? {
+        log.log(LogLevel::Warn, &line);
+    }
+    let (groups, problem) = leftovers::Groups::create(groups_file);
+    if let Some(problem) = problem {
+        log.log(
+            LogLevel::Warn,
+            &format!("{problem}; a taskmaster killed with SIGKILL could leave processes behind"),
+        );
+    }
+    let setup = Setup {
+        config_path: path.to_path_buf(),
+        cli_level: options.loglevel,
+        targets: Some(targets),
+        files,
+        groups,
+        signals: Some(signals),
+    };
+    Daemon::new(config, log, console, server, typist, setup)?.run()
+}
+
+/// Who will type commands: nobody (`--no-shell`), a person with the line editor (a terminal),
+/// or lines from a pipe.
+fn typist(options: &Options, config: &config::Config, targets: &Targets) -> Typist {
+    if !options.shell {
+        return Typist::Nobody;
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if terminal
+        && let Ok(editor) =
+            Editor::open("taskmaster", "taskmaster> ", config.daemon.history.clone(), targets.clone())
+    {
+        return Typist::Editor(editor);
+    }
+    Typist::Lines { reader: LineReader::new(), prompt: terminal }
+}
+
+/// Prints an error on stderr; a closed terminal is no reason to panic on the way out.
+fn complain(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+fn exit(code: Exit) -> ExitCode {
+    ExitCode::from(code as u8)
+}
