@@ -460,3 +460,72 @@ fn a_clean_exit_before_starttime_says_it_may_have_gone_to_the_background() {
     let (next, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(1) }, &spec, t0);
     assert_eq!(next.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.to_string() });
 }
+
+/// A cell of the manual's table without its mdoc macros (`up for Ic starttime`).
+fn plain_cell(cell: &str) -> String {
+    cell.split_whitespace()
+        .filter(|w| !matches!(*w, "Ic" | "No"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" )", ")")
+}
+
+#[test]
+fn the_manuals_state_table_is_the_machines() {
+    let page = include_str!("../../man/taskmaster.1");
+    let at = page.find("The transitions, one row per state and event").expect("the table's introduction");
+    let rest = &page[at..];
+    let table = &rest[rest.find(".Bl -column").expect("the table")..rest.find("\n.El").expect("its end")];
+    let now = Instant::now() + Duration::from_secs(100);
+    let states = states(now);
+    let machine = |label: &str| {
+        let state =
+            states.iter().find(|(l, _)| *l == label).unwrap_or_else(|| panic!("no state {label}")).1.clone();
+        Machine { state, streak: 0, last_exit: None }
+    };
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for line in table.lines().filter_map(|l| l.strip_prefix(".It ")).skip(1) {
+        let cells: Vec<String> = line.split(" Ta ").map(plain_cell).collect();
+        let [from, event, to] = cells.as_slice() else { panic!("a row of three cells: {line}") };
+        if from == "any" {
+            continue;
+        }
+        let trigger = match event.as_str() {
+            "start" => Trigger::Start,
+            "stop" => Trigger::Stop,
+            "exits" => Trigger::Exited { exit: ExitKind::Code(1) },
+            "the spawn fails" => Trigger::SpawnFailed { reason: "r".into() },
+            "up for starttime" | "delay over" | "stoptime passed" | "restart delay over" => Trigger::Deadline,
+            other => panic!("the manual names an event the machine does not have: {other}"),
+        };
+        // The state in which the event can happen (the spawn fails while STARTING's spawn runs;
+        // EXITED has a restart to call off or to come).
+        let label = match (from.as_str(), event.as_str()) {
+            ("STARTING", "the spawn fails") => "SPAWNING",
+            ("EXITED", "stop" | "restart delay over") => "EXITED+restart",
+            (state, _) => state,
+        };
+        let m = machine(label);
+        let (next, _) = step(&m, &trigger, &spec(), now);
+        let named: Vec<&str> = StateName::ALL.iter().map(|s| s.as_str()).filter(|n| to.contains(n)).collect();
+        let result = next.state.name().as_str();
+        match named.is_empty() || to.starts_with("unchanged") {
+            true => assert_eq!(result, m.state.name().as_str(), "{from} + {event}: the manual says {to}"),
+            false => assert!(
+                named.contains(&result),
+                "{from} + {event}: the machine gives {result}, the manual {to}"
+            ),
+        }
+        if to.ends_with("else unchanged") {
+            let (next, _) = step(&machine(from), &trigger, &spec(), now);
+            assert_eq!(next.state.name().as_str(), from.as_str(), "{from} + {event}, nothing pending");
+        }
+        seen.push((from.clone(), event.clone()));
+    }
+    for state in StateName::ALL {
+        for event in ["start", "stop"] {
+            let row = (state.as_str().to_string(), event.to_string());
+            assert!(seen.contains(&row), "the manual's table has no row for {} + {event}", state.as_str());
+        }
+    }
+}
