@@ -15,7 +15,7 @@ pub(crate) enum Next {
     /// Carry out this command (its words as typed, for a client to send); its answer goes to
     /// `answer`.
     Run(Vec<String>, Command),
-    /// The end of input (Ctrl-D on an empty line).
+    /// The end of input (Ctrl-D on an empty line); its answer goes to `answer` like a command's.
     Leave,
     /// The terminal went away.
     HangUp,
@@ -61,7 +61,11 @@ impl Session {
                     Err(why) => self.console.line(&why),
                 },
                 Typed::Interrupt => {}
-                Typed::Eof => return Some(Next::Leave),
+                // Leaving is answered too (taskmaster's own shell shuts down first).
+                Typed::Eof => {
+                    self.busy = true;
+                    return Some(Next::Leave);
+                }
                 Typed::HangUp => return Some(Next::HangUp),
             }
         }
