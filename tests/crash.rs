@@ -531,7 +531,7 @@ fn heavy_requests_pipelined_by_one_client_do_not_hold_up_another() {
 }
 
 #[test]
-fn a_client_streaming_commands_that_wait_is_capped_and_others_are_served() {
+fn a_client_streaming_commands_that_wait_gets_its_answers_in_order_and_others_are_served() {
     let d = Daemon::start(
         "  stubborn:\n    cmd: sh -c 'trap \"\" TERM; echo ready; while :; do sleep 0.1; done'\n    starttime: 0\n    \
            stoptime: 3600\n    stdout: s.out\n",
@@ -541,25 +541,25 @@ fn a_client_streaming_commands_that_wait_is_capped_and_others_are_served() {
     let before = usage(d.pid());
     let mut streamer = UnixStream::connect(d.socket()).expect("connect");
     let stop = b"{\"command\":\"stop\",\"args\":[\"stubborn\"]}\n";
-    streamer.write_all(&stop.repeat(2000)).expect("send");
-    let mut answers = BufReader::new(streamer.try_clone().expect("clone")).lines();
-    // Every stop past the first 64 is refused at once; those 64 wait for the process.
-    for _ in 0..(2000 - 64) {
-        let answer: serde_json::Value =
-            serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
-        assert!(
-            answer["output"].as_str().unwrap_or_default().starts_with("too many commands waiting"),
-            "{answer}"
-        );
-    }
+    let status = b"{\"command\":\"status\",\"args\":[\"stubborn\"]}\n";
+    streamer.write_all(&[&stop[..], &status.repeat(3), &stop.repeat(2000)].concat()).expect("send");
+    // The first stop waits for the process: the requests after it wait for their turn.
+    d.wait_state("stubborn", "STOPPING");
     assert_eq!(d.call("status", &["stubborn"])["data"][0]["state"], "STOPPING", "another client is served");
     let after = usage(d.pid());
     report("waits", &format!("2000 streamed stops: RSS {} → {} KiB", before.rss_kib, after.rss_kib));
     assert_eq!(stdout(&d.ctl(&["signal", "KILL", "stubborn"])), "stubborn: signalled\n");
-    for _ in 0..64 {
-        let answer: serde_json::Value =
-            serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json");
-        assert_eq!(answer["output"], "stubborn: stopped");
+    let mut answers = BufReader::new(streamer.try_clone().expect("clone")).lines();
+    let mut next = || -> serde_json::Value {
+        serde_json::from_str(&answers.next().expect("an answer").expect("read")).expect("json")
+    };
+    assert_eq!(next()["output"], "stubborn: stopped", "the first answer is the first request's");
+    for _ in 0..3 {
+        let answer = next();
+        assert_eq!(answer["data"][0]["state"], "STOPPED", "the statuses come after the stop: {answer}");
+    }
+    for _ in 0..2000 {
+        assert_eq!(next()["output"], "stubborn: ERROR (not running)");
     }
 }
 

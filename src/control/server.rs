@@ -21,10 +21,9 @@ const BACKLOG_PAUSE: usize = 256 * 1024;
 const BACKLOG_LIMIT: usize = 16 * 1024 * 1024;
 /// Bytes read from one client per turn.
 const READ_BUDGET: usize = 256 * 1024;
-/// Requests of one client handled per turn, and their bytes (a long request, such as a status
-/// of thousands of targets, costs more): the rest waits for the next turn, after the others.
-const REQUESTS_PER_TURN: usize = 16;
-const REQUEST_BYTES_PER_TURN: usize = 16 * 1024;
+/// Complete requests read ahead of the one being handled, in bytes: past this, the rest stays
+/// in the socket until these are answered.
+const READ_AHEAD: usize = 64 * 1024;
 /// Clients connected at once; more are answered with an error and closed.
 pub(crate) const MAX_CLIENTS: usize = 256;
 /// A client that leaves a line unfinished for this long is dropped.
@@ -33,13 +32,14 @@ pub(crate) const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 struct Client {
     stream: UnixStream,
     input: LineBuffer,
-    /// Complete lines read but not handled yet (beyond this turn's share).
+    /// Complete lines read but not handed to the loop yet: one request at a time is, so that
+    /// answers come in the order of their requests.
     lines: VecDeque<Vec<u8>>,
     output: Vec<u8>,
     /// The interest currently registered, to re-register only on change.
     interest: Interest,
-    /// Requests handed to the loop and not answered yet.
-    unanswered: usize,
+    /// A request was handed to the loop and is not answered yet.
+    unanswered: bool,
     /// The client has closed its writing side: it is answered, then closed.
     done_sending: bool,
     /// Since when its input holds an unfinished line.
@@ -54,7 +54,7 @@ impl Client {
             lines: VecDeque::new(),
             output: Vec::new(),
             interest: Interest::READABLE,
-            unanswered: 0,
+            unanswered: false,
             done_sending: false,
             partial_since: None,
         }
@@ -62,7 +62,7 @@ impl Client {
 
     /// Nothing more will come from it and nothing more is owed to it.
     fn finished(&self) -> bool {
-        self.done_sending && self.unanswered == 0 && self.lines.is_empty() && self.output.is_empty()
+        self.done_sending && !self.unanswered && self.lines.is_empty() && self.output.is_empty()
     }
 }
 
@@ -179,9 +179,9 @@ impl Server {
         }
     }
 
-    /// Handles readiness on a client: reads requests, flushes answers. Returns true when it must
-    /// be called again next turn (input left beyond this turn's share: readiness is
-    /// edge-triggered and will not say so again).
+    /// Handles readiness on a client: reads requests, flushes answers, and hands the next request
+    /// to the loop once the one before is answered. Returns true when it must be called again
+    /// next turn (input left that readiness, being edge-triggered, will not announce again).
     pub(crate) fn ready(
         &mut self,
         registry: &Registry,
@@ -199,8 +199,7 @@ impl Server {
         while !closed
             && !drained
             && budget > 0
-            && client.lines.iter().map(Vec::len).sum::<usize>() < REQUEST_BYTES_PER_TURN
-            && client.lines.len() < REQUESTS_PER_TURN
+            && client.lines.iter().map(Vec::len).sum::<usize>() < READ_AHEAD
             && client.output.len() < BACKLOG_PAUSE
         {
             match client.stream.read(&mut buf) {
@@ -232,14 +231,13 @@ impl Server {
             events.push(ClientEvent::Closed(token));
             return false;
         }
-        let mut handled = 0;
-        for _ in 0..REQUESTS_PER_TURN {
-            if handled >= REQUEST_BYTES_PER_TURN || client.output.len() >= BACKLOG_PAUSE {
-                break;
-            }
-            let Some(line) = client.lines.pop_front() else { break };
-            handled += line.len();
-            client.unanswered += 1;
+        // One request at a time, and one per turn: a client that sends many is served in turns
+        // with the others and the supervision.
+        if !client.unanswered
+            && client.output.len() < BACKLOG_PAUSE
+            && let Some(line) = client.lines.pop_front()
+        {
+            client.unanswered = true;
             events.push(match Request::from_line(&line) {
                 Ok(request) => ClientEvent::Request(token, request),
                 Err(why) => ClientEvent::Malformed(token, why),
@@ -249,8 +247,11 @@ impl Server {
             true => client.partial_since.or(Some(now)),
             false => None,
         };
-        // More to do next turn; while answers wait to be sent, the socket's WRITABLE says when.
-        let more = (!client.lines.is_empty() || !drained) && client.output.len() < BACKLOG_PAUSE;
+        // More to do next turn. While a request waits for its answer, the answer says when (see
+        // `reply`); while answers wait to be sent, the socket's WRITABLE does.
+        let more = !client.unanswered
+            && (!client.lines.is_empty() || !drained)
+            && client.output.len() < BACKLOG_PAUSE;
         if client.finished() {
             self.drop_client(registry, token);
             return false;
@@ -259,10 +260,11 @@ impl Server {
         more
     }
 
-    /// Queues an answer and sends what the socket takes now. Returns false if the client is gone.
+    /// Queues the answer to the client's request and sends what the socket takes now. Returns
+    /// true when the client must be handled again next turn: its next request is due.
     pub(crate) fn reply(&mut self, registry: &Registry, token: Token, response: &Response) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
-        client.unanswered = client.unanswered.saturating_sub(1);
+        client.unanswered = false;
         client.output.extend_from_slice(&response.to_line());
         if flush(client).is_err() || client.output.len() > BACKLOG_LIMIT {
             self.drop_client(registry, token);
@@ -270,7 +272,7 @@ impl Server {
         }
         if client.finished() {
             self.drop_client(registry, token);
-            return true;
+            return false;
         }
         self.update_interest(registry, token);
         true
@@ -423,16 +425,37 @@ mod tests {
     }
 
     #[test]
-    fn a_client_gets_a_share_of_each_turn_and_the_rest_later() {
+    fn a_client_gets_one_request_at_a_time_in_order_and_nothing_is_lost() {
         let (mut server, mut poll, dir) = server("share");
         let mut busy = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
-        busy.write_all(&b"{\"command\":\"version\"}\n".repeat(40)).unwrap();
+        for i in 0..40 {
+            busy.write_all(format!("{{\"command\":\"status\",\"args\":[\"p{i}\"]}}\n").as_bytes()).unwrap();
+        }
         let first = turn(&mut server, &mut poll, Instant::now());
-        assert_eq!(first.len(), REQUESTS_PER_TURN);
+        assert_eq!(first.len(), 1, "one request is handed out");
         let token = server.clients.keys().copied().next().unwrap();
-        let mut rest = Vec::new();
-        while server.ready(poll.registry(), token, Instant::now(), &mut rest) {}
-        assert_eq!(first.len() + rest.len(), 40, "nothing is lost");
+        let mut events = Vec::new();
+        assert!(
+            !server.ready(poll.registry(), token, Instant::now(), &mut events),
+            "none more until it is answered"
+        );
+        assert!(events.is_empty());
+        let mut seen = first;
+        while server.reply(poll.registry(), token, &Response::error("answered")) {
+            server.ready(poll.registry(), token, Instant::now(), &mut seen);
+            if seen.len() == 40 {
+                break;
+            }
+        }
+        let asked: Vec<String> = seen
+            .iter()
+            .map(|e| match e {
+                ClientEvent::Request(_, r) => r.args.join(" "),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+        assert_eq!(asked, expected, "in the order sent, nothing lost");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -100,7 +100,9 @@ impl Hands for Io {
                 self.answered = true;
             }
             Requester::Client(token) => {
-                self.server.reply(self.poll.registry(), Token(token), &render::response(&reply));
+                if self.server.reply(self.poll.registry(), Token(token), &render::response(&reply)) {
+                    self.hot.push(Token(token));
+                }
             }
         }
     }

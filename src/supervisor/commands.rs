@@ -145,13 +145,6 @@ impl Supervisor {
     }
 
     fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Reply> {
-        if self.waits.count(from) >= waits::MAX_WAITS {
-            return Some(Reply::Refused(format!(
-                "too many commands waiting for their answers on this connection (at most {}); \
-                 wait for some of them to finish",
-                waits::MAX_WAITS
-            )));
-        }
         let (chosen, unknown) = self.resolve(targets);
         let mut items: Vec<Item> = unknown.iter().map(|t| Item::settled(t, Verdict::NoSuchProcess)).collect();
         let mut waiting = Vec::new();

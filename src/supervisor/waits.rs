@@ -73,10 +73,6 @@ pub(crate) fn settled_now(goal: Goal, state: &ProcState) -> Option<Verdict> {
     outcome(goal, state, state)
 }
 
-/// At most this many commands of one requester may wait for their answers at once: a client
-/// that streams commands faster than its processes settle gets an error instead of memory.
-pub(crate) const MAX_WAITS: usize = 64;
-
 #[derive(Debug)]
 struct Wait {
     from: Requester,
@@ -97,11 +93,6 @@ pub(crate) struct Waits {
 }
 
 impl Waits {
-    /// How many commands of `from` wait for their answers.
-    pub(crate) fn count(&self, from: Requester) -> usize {
-        self.by_requester.get(&from).map_or(0, Vec::len)
-    }
-
     /// Registers a command's items; answers at once if none is pending.
     pub(crate) fn add(&mut self, from: Requester, items: Vec<Item>) -> Option<Action> {
         let pending = items.iter().filter(|i| i.pending.is_some()).count();

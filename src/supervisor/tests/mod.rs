@@ -426,23 +426,3 @@ fn a_target_named_many_times_is_answered_once() {
         "web:web_1: ERROR (no such process)\nweb:web_+1: ERROR (no such process)\nweb:: ERROR (no such process)"
     ));
 }
-
-#[test]
-fn one_requester_may_have_only_so_many_commands_waiting() {
-    let mut w = world("programs:\n  s: {cmd: s, stoptime: 3600}\n");
-    for _ in 0..waits::MAX_WAITS {
-        w.ask("stop s");
-    }
-    assert!(w.replies.is_empty(), "all of them wait for the stop");
-    w.ask("stop s");
-    let r = w.reply();
-    assert!(!r.ok && r.output.starts_with("too many commands waiting"), "{}", r.output);
-    w.ask_as(Requester::Client(8), "stop s");
-    assert!(w.replies.is_empty(), "another requester is not held back");
-    w.reap("s", TERMED);
-    assert_eq!(w.replies.len(), waits::MAX_WAITS + 1, "every waiting stop is answered");
-    assert!(w.replies.iter().all(|(_, r)| r.output == "s: stopped"));
-    w.replies.clear();
-    w.ask("start s");
-    assert!(w.replies.is_empty(), "the count went back down");
-}
