@@ -10,7 +10,7 @@ use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const TWO: &str =
     "  a:\n    cmd: sleep 1000\n    starttime: 0\n  b:\n    cmd: sleep 1000\n    autostart: false\n";
@@ -175,6 +175,40 @@ fn commands_on_stdin_are_answered_on_stdout() {
     assert!(text.contains("b                                RUNNING   pid "), "{text}");
     assert!(text.contains("unknown command `frobnicate`"), "{text}");
     assert!(text.trim_end().ends_with("Shut down"), "{text}");
+}
+
+/// taskmasterctl with `input` on its stdin (no terminal): its status and output.
+fn ctl_reading(d: &Daemon, input: &str) -> Output {
+    let mut child = Command::new(TASKMASTERCTL)
+        .arg("-s")
+        .arg(d.socket())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start taskmasterctl");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("send");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn taskmasterctl_reads_commands_on_stdin_until_quit() {
+    let mut d = Daemon::start(TWO);
+    d.wait_state("a", "RUNNING");
+    let out = ctl_reading(&d, "start b\n\nfrobnicate\nstatus b\nquit\nstop a\n");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("a ") && lines[1].starts_with("b "), "a status first: {text}");
+    assert_eq!(lines[2], "b: started");
+    assert!(lines[3].starts_with("unknown command `frobnicate`"), "{text}");
+    assert!(lines.last().is_some_and(|l| l.starts_with("b ") && l.contains("RUNNING")), "{text}");
+    assert_eq!(d.state("a"), "RUNNING", "nothing after quit is sent");
+
+    let out = ctl_reading(&d, "stop b\nshutdown\nstatus\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("b: stopped\nShut down\n"), "{}", stdout(&out));
+    d.wait_exit();
 }
 
 #[test]

@@ -283,6 +283,21 @@ fn taskmasterctl_opens_the_same_shell_and_quit_leaves_only_the_client() {
 }
 
 #[test]
+fn shutdown_from_taskmasterctls_shell_is_answered_and_leaves_it_cleanly() {
+    let mut d = Daemon::start(PROGRAMS);
+    d.wait_state("solo", "RUNNING");
+    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("taskmasterctl>");
+    tmux.text("shutdown");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("CTL ");
+    assert!(screen.contains("Shut down\nCTL 0"), "{screen}");
+    assert!(!screen.contains("went away"), "{screen}");
+    d.wait_exit();
+}
+
+#[test]
 fn taskmasterctl_runs_lines_typed_ahead_in_order() {
     let d = Daemon::start(PROGRAMS);
     d.wait_state("solo", "RUNNING");

@@ -2,10 +2,14 @@
 //! or a shell of them, and the exit status (taskmaster(1), EXIT STATUS).
 
 use super::{self as client, Connection, CtlExit, USAGE, print_line};
-use crate::control::command::{self, Command};
+use crate::control::command::{self, Command, Order};
+use crate::logging::Console;
+use crate::shell::editor::Typed;
+use crate::shell::session::{Next, Session};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 struct Options {
     socket: Option<PathBuf>,
@@ -107,7 +111,7 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
 }
 
 /// Without a command: the interactive shell on a terminal, else commands one per line from
-/// stdin until `quit`, `exit` or the end of input.
+/// stdin until `quit`, `exit`, `shutdown` or the end of input.
 fn shell(path: &std::path::Path) -> ExitCode {
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".taskmasterctl_history"));
@@ -120,26 +124,45 @@ fn shell(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(CtlExit::Usage, &e.to_string()),
     };
-    for line in std::iter::once(Ok("status".to_string())).chain(std::io::stdin().lock().lines()) {
-        let Ok(line) = line else { break };
-        let (words, command) = match command::parse_line(&line) {
-            Ok(Some(parsed)) => parsed,
-            Ok(None) => continue,
-            Err(message) => {
-                eprintln!("{message}");
-                continue;
+    // The same session as at a terminal, typed by stdin: one command after another, each once
+    // the one before has its answer; a line that is not a command is answered with why.
+    let mut session = Session::new(Arc::new(Printed));
+    session.take(vec![Typed::Line("status".to_string())]);
+    let mut lines = std::io::stdin().lock().lines();
+    let mut read = || match lines.next() {
+        Some(Ok(line)) => vec![Typed::Line(line)],
+        _ => vec![Typed::Eof],
+    };
+    loop {
+        match session.next(&mut read) {
+            Some(Next::Run(words, Command::Order(Order::Shutdown))) => {
+                // taskmaster is gone after its answer: nothing after it can be carried out.
+                return match connection.call(&client::request(&words)) {
+                    Ok(response) => {
+                        session.answer(&response.output);
+                        ExitCode::from(client::exit_status(&Command::Order(Order::Shutdown), &response) as u8)
+                    }
+                    Err(e) => fail(CtlExit::Usage, &e.to_string()),
+                };
             }
-        };
-        if command == Command::Quit {
-            break;
-        }
-        match connection.call(&client::request(&words)) {
-            Ok(response) if response.output.is_empty() => {}
-            Ok(response) => print_line(&response.output),
-            Err(e) => return fail(CtlExit::Usage, &e.to_string()),
+            Some(Next::Run(words, command)) if command != Command::Quit => {
+                match connection.call(&client::request(&words)) {
+                    Ok(response) => session.answer(&response.output),
+                    Err(e) => return fail(CtlExit::Usage, &e.to_string()),
+                }
+            }
+            _ => return ExitCode::SUCCESS,
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// Answers printed on standard output, as a filter does (see `print_line`).
+struct Printed;
+
+impl Console for Printed {
+    fn line(&self, text: &str) {
+        print_line(text);
+    }
 }
 
 fn fail(code: CtlExit, message: &str) -> ExitCode {

@@ -138,7 +138,7 @@ impl fmt::Display for ClientError {
             ),
             ClientError::Lost { path, why } => write!(f, "lost the connection to {}: {why}", path.display()),
             ClientError::Unreadable { path, why } => {
-                write!(f, "lost the connection to {}: {why}", path.display())
+                write!(f, "unreadable answer from {}: {why}", path.display())
             }
         }
     }
@@ -186,9 +186,8 @@ impl Connection {
         match read {
             Ok(0) => Err(lost("taskmaster closed it".into())),
             Ok(n) if n > MAX_ANSWER => Err(unreadable(format!("an answer longer than {MAX_ANSWER} bytes"))),
-            Ok(_) => {
-                serde_json::from_slice(&line).map_err(|e| unreadable(format!("unreadable answer ({e})")))
-            }
+            Ok(_) => serde_json::from_slice(&line)
+                .map_err(|e| unreadable(format!("not JSON of the protocol ({e})"))),
             Err(e) => Err(lost(describe_io(&e))),
         }
     }

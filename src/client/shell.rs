@@ -3,7 +3,7 @@
 //! daemon: stdin, the socket and signals. The daemon going away ends the shell (exit 2) instead of
 //! leaving it hung.
 
-use super::{CtlExit, MAX_ANSWER, request, status_records};
+use super::{ClientError, CtlExit, MAX_ANSWER, request, status_records};
 use crate::control::command::{Command, Order};
 use crate::control::protocol::{Request, Response};
 use crate::control::render;
@@ -118,27 +118,39 @@ impl Shell {
     /// Answers from the daemon; `Some` when the session ends.
     fn on_socket(&mut self) -> Result<Option<CtlExit>, String> {
         let mut buf = [0u8; 64 * 1024];
+        let mut closed = false;
         loop {
             match self.socket.read(&mut buf) {
-                Ok(0) => return Err(self.gone()),
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Err(self.gone()),
             }
             if self.input.len() > MAX_ANSWER && !self.input.contains(&b'\n') {
-                return Err(format!("an answer longer than {MAX_ANSWER} bytes from {}", self.path.display()));
+                return Err(self.unreadable(format!("an answer longer than {MAX_ANSWER} bytes")));
             }
         }
+        // Answers that came before the end are shown before the end is.
         while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.input.drain(..=end).collect();
-            let response: Response =
-                serde_json::from_slice(&line).map_err(|e| format!("unreadable answer: {e}"))?;
+            let response: Response = serde_json::from_slice(&line)
+                .map_err(|e| self.unreadable(format!("not JSON of the protocol ({e})")))?;
             if let Some(exit) = self.on_answer(response)? {
                 return Ok(Some(exit));
             }
         }
-        Ok(None)
+        match closed {
+            true => Err(self.gone()),
+            false => Ok(None),
+        }
+    }
+
+    fn unreadable(&self, why: String) -> String {
+        ClientError::Unreadable { path: self.path.clone(), why }.to_string()
     }
 
     fn on_answer(&mut self, response: Response) -> Result<Option<CtlExit>, String> {
@@ -146,10 +158,14 @@ impl Shell {
             Some(Asked::Typed(command)) => {
                 self.session.answer(&render::response_text(&response, self.color));
                 match command {
+                    // taskmaster has stopped everything and is gone: so is the shell.
+                    Command::Order(Order::Shutdown) if response.ok => return Ok(Some(CtlExit::Ok)),
                     // The whole status names every process: nothing more to ask.
                     Command::Order(Order::Status(targets)) if targets.is_empty() => {
                         self.learn_names(&response)
                     }
+                    // A command may have been a reload, here or from elsewhere: names for Tab
+                    // completion are asked again.
                     _ => self.send(&Request::new("status", &[]), Asked::Names)?,
                 }
             }

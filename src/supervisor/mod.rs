@@ -286,7 +286,10 @@ impl Supervisor {
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
             Input::Order { from, order } => self.on_order(from, order, now),
-            Input::Gone { from } => self.waits.forget(from),
+            Input::Gone { from } => {
+                self.waits.forget(from);
+                self.shutdown_waiters.retain(|&w| w != from);
+            }
             Input::Terminate(signal) => self.on_terminate(signal, now),
             Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
         }

@@ -403,6 +403,18 @@ fn a_requester_that_goes_away_is_not_answered() {
 }
 
 #[test]
+fn a_requester_of_the_shutdown_that_goes_away_is_not_answered() {
+    let mut w = world("programs:\n  a: {cmd: a}\n");
+    w.ask_as(Requester::Client(8), "shutdown");
+    w.ask("shutdown");
+    w.feed(Input::Gone { from: Requester::Client(8) });
+    w.reap("a", TERMED);
+    assert!(w.exited);
+    assert_eq!(w.replies.len(), 1, "{:?}", w.replies);
+    assert_eq!(w.replies[0].0, ME, "only the one still there");
+}
+
+#[test]
 fn unknown_pids_and_bad_commands_disturb_nothing() {
     let mut w = world(CONFIG);
     w.feed(Input::Reaped { pid: Pid::from_raw(99_999), exit: ExitKind::Code(0) });
