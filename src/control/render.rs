@@ -168,7 +168,7 @@ fn describe(detail: &Detail) -> String {
     match detail {
         Detail::Running { pid, uptime } => format!("pid {pid}, uptime {}", format_uptime(*uptime)),
         Detail::Pid(pid) => format!("pid {pid}"),
-        Detail::Reason(reason) => reason.clone(),
+        Detail::Reason(reason) => reason.to_string(),
         Detail::Exited { exit, at } => format!("{exit}, {}", local_date(*at)),
         Detail::NotStarted => "Not started".to_string(),
         Detail::StoppedAt(at) => local_date(*at),

@@ -4,7 +4,7 @@
 
 use crate::config::ConfigError;
 use crate::config::diff::Plan;
-use crate::process::{ExitKind, StateName};
+use crate::process::{ExitKind, Reason, StateName};
 use std::time::{Duration, SystemTime};
 
 /// The answer to a command.
@@ -75,7 +75,7 @@ pub(crate) enum Detail {
     /// STARTING, STOPPING: `pid 1234`.
     Pid(i32),
     /// BACKOFF, FATAL: why.
-    Reason(String),
+    Reason(Reason),
     /// EXITED: `exit status 3, Nov 26 05:32 AM`.
     Exited {
         exit: ExitKind,

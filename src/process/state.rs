@@ -35,7 +35,7 @@ pub(crate) enum ProcState {
     Backoff {
         retries: u32,
         until: Instant,
-        reason: String,
+        reason: Reason,
     },
     /// The stop signal was sent; SIGKILL follows at `kill_at` (`None` once it was sent).
     /// `then_start`: start again once it is gone (a restart, or a start that came meanwhile).
@@ -53,8 +53,29 @@ pub(crate) enum ProcState {
     },
     /// Gave up after too many failed starts.
     Fatal {
-        reason: String,
+        reason: Reason,
     },
+}
+
+/// Why a start failed: what BACKOFF and FATAL say after their name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// It died before `starttime`.
+    TooQuick,
+    /// It exited with status 0 before `starttime`: most often, it put itself in the background.
+    Backgrounded,
+    /// It could not be spawned; the text says why.
+    SpawnError(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Reason::TooQuick => f.write_str(EXITED_TOO_QUICKLY),
+            Reason::Backgrounded => f.write_str(BACKGROUNDED),
+            Reason::SpawnError(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The state names users see (`status`, logs, JSON).
@@ -243,9 +264,9 @@ pub(crate) const QUICK_RUN: Duration = Duration::from_secs(1);
 /// The longest crash-loop delay.
 pub(crate) const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
 /// Why a process that died before `starttime` is in BACKOFF.
-pub(crate) const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
+const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
 /// Why one that exited with status 0 before `starttime` is: what probably happened.
-pub(crate) const BACKGROUNDED: &str =
+const BACKGROUNDED: &str =
     "Exited with status 0 before starttime: does it put itself in the background? Run it in the foreground";
 
 /// The delay before restarting after `streak` quick runs in a row: 0.1 s, 0.2 s, 0.4 s, ...
@@ -357,7 +378,7 @@ pub(crate) fn step(
         // SPAWNING → BACKOFF (or FATAL): the spawn itself failed; it counts as an attempt.
         (ProcState::Spawning { retries }, Trigger::SpawnFailed { reason }) => {
             t.log(Event::SpawnErr { reason: reason.clone() });
-            t.backoff(*retries, reason.clone());
+            t.backoff(*retries, Reason::SpawnError(reason.clone()));
         }
         // Anything else → same: a spawn result belongs to a SPAWNING process only.
         (
@@ -377,10 +398,10 @@ pub(crate) fn step(
             t.exited(*exit);
             t.log(Event::Exited { exit: *exit, expected: false });
             let reason = match exit {
-                ExitKind::Code(0) => BACKGROUNDED,
-                ExitKind::Code(_) | ExitKind::Signal { .. } => EXITED_TOO_QUICKLY,
+                ExitKind::Code(0) => Reason::Backgrounded,
+                ExitKind::Code(_) | ExitKind::Signal { .. } => Reason::TooQuick,
             };
-            t.backoff(*retries, reason.to_string());
+            t.backoff(*retries, reason);
         }
         // RUNNING → EXITED, then STARTING per autorestart (after the crash-loop delay, if any).
         (ProcState::Running { since, .. }, Trigger::Exited { exit }) => {
@@ -494,11 +515,11 @@ impl Transition<'_> {
     }
 
     /// → BACKOFF, or FATAL once `startretries` retries are used.
-    fn backoff(&mut self, retries: u32, reason: String) {
+    fn backoff(&mut self, retries: u32, reason: Reason) {
         match retries >= self.spec.startretries {
             true => {
                 self.log(Event::GaveUp);
-                if reason == BACKGROUNDED {
+                if reason == Reason::Backgrounded {
                     self.log(Event::Hint(BACKGROUNDED));
                 }
                 self.m.state = ProcState::Fatal { reason };

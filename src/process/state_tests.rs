@@ -68,7 +68,7 @@ fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
             ProcState::Starting { pid: pid(10), since: now - s(2), ready_at: now - s(1), retries: 0 },
         ),
         ("RUNNING", ProcState::Running { pid: pid(10), since: now - s(5) }),
-        ("BACKOFF", ProcState::Backoff { retries: 1, until: now, reason: "r".into() }),
+        ("BACKOFF", ProcState::Backoff { retries: 1, until: now, reason: Reason::TooQuick }),
         ("STOPPING", ProcState::Stopping { pid: pid(10), kill_at: Some(now - s(1)), then_start: false }),
         (
             "EXITED+restart",
@@ -83,7 +83,7 @@ fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
             "EXITED",
             ProcState::Exited { at: now - s(1), exit: ExitKind::Code(0), expected: true, restart_at: None },
         ),
-        ("FATAL", ProcState::Fatal { reason: "r".into() }),
+        ("FATAL", ProcState::Fatal { reason: Reason::TooQuick }),
     ]
 }
 
@@ -231,7 +231,7 @@ fn a_process_that_never_stays_up_is_spawned_startretries_plus_one_times_then_fat
             (6040, exit(), "FATAL log:exited log:gaveup"),
         ],
     );
-    assert_eq!(m.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.into() });
+    assert_eq!(m.state, ProcState::Fatal { reason: Reason::TooQuick });
     assert_eq!(m.last_exit, Some(ExitKind::Code(1)));
 }
 
@@ -456,9 +456,9 @@ fn a_clean_exit_before_starttime_says_it_may_have_gone_to_the_background() {
     };
     let (next, effects) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0);
     assert_eq!(summary(&next, &effects), "FATAL log:exited log:gaveup log:hint");
-    assert_eq!(next.state, ProcState::Fatal { reason: BACKGROUNDED.to_string() });
+    assert_eq!(next.state, ProcState::Fatal { reason: Reason::Backgrounded });
     let (next, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(1) }, &spec, t0);
-    assert_eq!(next.state, ProcState::Fatal { reason: EXITED_TOO_QUICKLY.to_string() });
+    assert_eq!(next.state, ProcState::Fatal { reason: Reason::TooQuick });
 }
 
 /// A cell of the manual's table without its mdoc macros (`up for Ic starttime`).
