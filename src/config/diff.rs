@@ -112,31 +112,6 @@ pub(crate) fn plan(old: &Config, new: &Config) -> Plan {
 }
 
 impl Plan {
-    /// The answer's text: one line per kind of change, then the count of unchanged programs.
-    pub(crate) fn lines(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (label, names) in [
-            ("added", &self.added),
-            ("removed", &self.removed),
-            ("restarted", &self.restarted),
-            ("updated", &self.updated),
-        ] {
-            if !names.is_empty() {
-                lines.push(format!("{label}: {}", names.join(", ")));
-            }
-        }
-        if !self.scaled.is_empty() {
-            let scaled: Vec<String> =
-                self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
-            lines.push(format!("scaled: {}", scaled.join(", ")));
-        }
-        if !self.started.is_empty() {
-            lines.push(format!("started: {}", self.started.join(", ")));
-        }
-        lines.push(format!("unchanged: {}", self.unchanged));
-        lines
-    }
-
     /// The main log's summary line (taskmaster(1), LOG).
     pub(crate) fn log_line(&self) -> String {
         let scaled: Vec<String> =
@@ -170,7 +145,6 @@ mod tests {
     fn the_same_file_changes_nothing() {
         let p = plan(&config(BASE), &config(BASE));
         assert_eq!(p, Plan { unchanged: 3, ..Plan::default() });
-        assert_eq!(p.lines(), ["unchanged: 3"]);
     }
 
     #[test]
@@ -234,7 +208,6 @@ mod tests {
         assert_eq!(p.updated, ["b"]);
         assert_eq!(p.restarted, ["c"]);
         assert_eq!(p.unchanged, 0);
-        assert_eq!(p.lines(), ["restarted: c", "updated: b", "scaled: a 1→3, b 2→1", "unchanged: 0"]);
     }
 
     #[test]

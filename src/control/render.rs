@@ -4,7 +4,8 @@
 //! prints them with the same functions.
 
 use super::protocol::Response;
-use super::reply::{Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply};
+use super::reply::{Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply, Verdict};
+use crate::config::diff::Plan;
 use crate::process::StateName;
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
@@ -52,15 +53,18 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         Reply::Pids(Pids::Daemon(pid)) => pid.to_string(),
         Reply::Pids(Pids::Processes(pids)) => pids.iter().map(i32::to_string).collect::<Vec<_>>().join("\n"),
         Reply::Pids(Pids::NoSuch(target)) => format!("{target}: ERROR (no such process)"),
-        Reply::Reload(ReloadOutcome::Applied(plan)) => plan.lines().join("\n"),
+        Reply::Reload(ReloadOutcome::Applied(plan)) => plan_lines(plan).join("\n"),
         Reply::Reload(ReloadOutcome::DryRun(plan)) => {
-            format!("dry run: nothing was changed\n{}", plan.lines().join("\n"))
+            format!("dry run: nothing was changed\n{}", plan_lines(plan).join("\n"))
         }
         Reply::Reload(ReloadOutcome::Invalid(errors)) => {
             format!("the configuration has errors; nothing changed\n{errors}")
         }
         Reply::Reload(ReloadOutcome::Ignored) => "reload ignored: taskmaster is shutting down".to_string(),
         Reply::ShutDown => "Shut down".to_string(),
+        Reply::ShuttingDown => {
+            format!("{}: taskmaster is shutting down", verdict_text(Verdict::ShuttingDown))
+        }
         Reply::Version => crate::VERSION.to_string(),
         Reply::Help(text) | Reply::Refused(text) => text.clone(),
     }
@@ -80,17 +84,58 @@ fn data(reply: &Reply) -> Value {
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown
+        | Reply::ShuttingDown
         | Reply::Help(_)
         | Reply::Refused(_) => Value::Null,
     }
 }
 
 fn outcome_line(o: &Outcome) -> String {
-    format!("{}: {}", o.name, o.verdict.message())
+    format!("{}: {}", o.name, verdict_text(o.verdict))
 }
 
 fn outcome_record(o: &Outcome) -> OutcomeRecord {
-    OutcomeRecord { name: o.name.clone(), ok: o.verdict.ok(), message: o.verdict.message().to_string() }
+    OutcomeRecord { name: o.name.clone(), ok: o.verdict.ok(), message: verdict_text(o.verdict).to_string() }
+}
+
+/// What an outcome's line says after `NAME: ` (supervisord's words).
+fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Started => "started",
+        Verdict::Stopped => "stopped",
+        Verdict::Signalled => "signalled",
+        Verdict::AlreadyStarted => "ERROR (already started)",
+        Verdict::NotRunning => "ERROR (not running)",
+        Verdict::SpawnError => "ERROR (spawn error)",
+        Verdict::Abnormal => "ERROR (abnormal termination)",
+        Verdict::NoSuchProcess => "ERROR (no such process)",
+        Verdict::ShuttingDown => "ERROR (shutting down)",
+    }
+}
+
+/// A reload's answer: one line per kind of change, then the count of unchanged programs.
+fn plan_lines(plan: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (label, names) in [
+        ("added", &plan.added),
+        ("removed", &plan.removed),
+        ("restarted", &plan.restarted),
+        ("updated", &plan.updated),
+    ] {
+        if !names.is_empty() {
+            lines.push(format!("{label}: {}", names.join(", ")));
+        }
+    }
+    if !plan.scaled.is_empty() {
+        let scaled: Vec<String> =
+            plan.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
+        lines.push(format!("scaled: {}", scaled.join(", ")));
+    }
+    if !plan.started.is_empty() {
+        lines.push(format!("started: {}", plan.started.join(", ")));
+    }
+    lines.push(format!("unchanged: {}", plan.unchanged));
+    lines
 }
 
 /// The lines after the processes: unknown targets, then warnings.
@@ -192,14 +237,21 @@ fn local_date(at: SystemTime) -> String {
     DateTime::<Local>::from(at).format("%b %d %I:%M %p").to_string()
 }
 
-/// The text of a response taskmasterctl received: a status answer is printed from its records,
-/// in colour when `color`; any other as it came.
+/// The text of a response taskmasterctl received: a status answer is printed again from its
+/// records, in colour when `color`; any other, or one whose text is not the records' (another
+/// version's), as it came.
 pub(crate) fn response_text(response: &Response, color: bool) -> String {
-    match serde_json::from_value::<Vec<StatusRecord>>(response.data.clone()) {
-        Ok(records) if color && !records.is_empty() => {
-            let notes: Vec<String> =
-                response.output.lines().skip(records.len()).map(str::to_string).collect();
-            status_text(&records, &notes, color)
+    if !color {
+        return response.output.clone();
+    }
+    let Ok(records) = serde_json::from_value::<Vec<StatusRecord>>(response.data.clone()) else {
+        return response.output.clone();
+    };
+    let plain = status_text(&records, &[], false);
+    match response.output.strip_prefix(&plain) {
+        Some(rest) if !records.is_empty() => {
+            let notes: Vec<String> = rest.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+            status_text(&records, &notes, true)
         }
         _ => response.output.clone(),
     }
@@ -209,7 +261,7 @@ pub(crate) fn response_text(response: &Response, color: bool) -> String {
 #[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
-    use crate::control::reply::{ProcessView, Verdict};
+    use crate::control::reply::ProcessView;
     use crate::process::ExitKind;
 
     fn view(name: &str, state: StateName, detail: Detail, expected: Option<bool>) -> ProcessView {
@@ -297,5 +349,35 @@ mod tests {
             wire.data,
             json!([{"name": "b", "ok": false, "message": "ERROR (not running)"}, {"name": "a", "ok": true, "message": "stopped"}])
         );
+    }
+
+    #[test]
+    fn a_reload_says_each_kind_of_change_then_the_unchanged() {
+        use crate::config::diff::Scale;
+        let plan = Plan {
+            restarted: vec!["c".into()],
+            updated: vec!["b".into()],
+            scaled: vec![
+                Scale { program: "a".into(), from: 1, to: 3 },
+                Scale { program: "b".into(), from: 2, to: 1 },
+            ],
+            ..Plan::default()
+        };
+        assert_eq!(plan_lines(&plan), ["restarted: c", "updated: b", "scaled: a 1→3, b 2→1", "unchanged: 0"]);
+        assert_eq!(plan_lines(&Plan { unchanged: 3, ..Plan::default() }), ["unchanged: 3"]);
+        let dry = text(&Reply::Reload(ReloadOutcome::DryRun(plan)), false);
+        assert!(dry.starts_with("dry run: nothing was changed\nrestarted: c\n"), "{dry}");
+    }
+
+    #[test]
+    fn a_status_whose_text_is_not_its_records_is_printed_as_it_came() {
+        let wire = Response {
+            ok: true,
+            output: "something else".into(),
+            data: json!([{"name": "a", "program": "a", "state": "RUNNING", "pid": 1, "uptime": 1.0,
+                          "exitstatus": null, "signal": null, "retries": 0, "description": "pid 1",
+                          "expected": null}]),
+        };
+        assert_eq!(response_text(&wire, true), "something else");
     }
 }

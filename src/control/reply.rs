@@ -18,6 +18,8 @@ pub(crate) enum Reply {
     ShutDown,
     Version,
     Help(String),
+    /// Taskmaster is shutting down: the command is not carried out.
+    ShuttingDown,
     /// The command could not be carried out at all: the text says why.
     Refused(String),
 }
@@ -32,7 +34,7 @@ impl Reply {
             Reply::Pids(Pids::Daemon(_) | Pids::Processes(_)) => true,
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
             Reply::ShutDown | Reply::Version | Reply::Help(_) => true,
-            Reply::Refused(_) => false,
+            Reply::ShuttingDown | Reply::Refused(_) => false,
         }
     }
 }
@@ -127,21 +129,6 @@ impl Verdict {
             | Verdict::Abnormal
             | Verdict::NoSuchProcess
             | Verdict::ShuttingDown => false,
-        }
-    }
-
-    /// What the line says after `NAME: `.
-    pub(crate) fn message(self) -> &'static str {
-        match self {
-            Verdict::Started => "started",
-            Verdict::Stopped => "stopped",
-            Verdict::Signalled => "signalled",
-            Verdict::AlreadyStarted => "ERROR (already started)",
-            Verdict::NotRunning => "ERROR (not running)",
-            Verdict::SpawnError => "ERROR (spawn error)",
-            Verdict::Abnormal => "ERROR (abnormal termination)",
-            Verdict::NoSuchProcess => "ERROR (no such process)",
-            Verdict::ShuttingDown => "ERROR (shutting down)",
         }
     }
 }

@@ -101,8 +101,7 @@ impl Supervisor {
                 None
             }
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) if busy => {
-                let shutting = Verdict::ShuttingDown.message();
-                Some(Reply::Refused(format!("{shutting}: taskmaster is shutting down")))
+                Some(Reply::ShuttingDown)
             }
             Order::Start(targets) => self.act(from, Verb::Start, &targets, now),
             Order::Stop(targets) => self.act(from, Verb::Stop, &targets, now),
