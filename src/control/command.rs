@@ -30,6 +30,9 @@ pub struct CommandSpec {
     pub args: Args,
     pub usage: &'static str,
     pub help: &'static str,
+    /// The command, from arguments already checked against `args`; the error says which
+    /// argument is wrong.
+    pub build: fn(&[String]) -> Result<Command, String>,
 }
 
 /// Every command, in the order `help` lists them.
@@ -39,63 +42,85 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: Args::AnyTargets,
         usage: "status [TARGET...]",
         help: "show the state of every process, or of the targets",
+        build: |a| Ok(Command::Order(Order::Status(a.to_vec()))),
     },
     CommandSpec {
         name: "start",
         args: Args::Targets,
         usage: "start TARGET...",
         help: "start processes and wait until they are RUNNING (or fail)",
+        build: |a| Ok(Command::Order(Order::Start(a.to_vec()))),
     },
     CommandSpec {
         name: "stop",
         args: Args::Targets,
         usage: "stop TARGET...",
         help: "stop processes (stop signal, then SIGKILL after stoptime) and wait until they are gone",
+        build: |a| Ok(Command::Order(Order::Stop(a.to_vec()))),
     },
     CommandSpec {
         name: "restart",
         args: Args::Targets,
         usage: "restart TARGET...",
         help: "stop processes, then start them again",
+        build: |a| Ok(Command::Order(Order::Restart(a.to_vec()))),
     },
     CommandSpec {
         name: "reload",
         args: Args::Flags(&["--dry-run"]),
         usage: "reload [--dry-run]",
         help: "re-read the configuration file and apply what changed (--dry-run: only show the plan)",
+        build: |a| Ok(Command::Reload { dry_run: a.iter().any(|f| f == "--dry-run") }),
     },
     CommandSpec {
         name: "signal",
         args: Args::SignalThenTargets,
         usage: "signal SIGNAL TARGET...",
         help: "send a signal (HUP, USR1, 15, ...) to processes",
+        build: build_signal,
     },
     CommandSpec {
         name: "pid",
         args: Args::OptionalTarget,
         usage: "pid [TARGET]",
         help: "print taskmaster's pid, or the pids of the target's processes",
+        build: |a| Ok(Command::Order(Order::Pid(a.first().cloned()))),
     },
     CommandSpec {
         name: "shutdown",
         args: Args::None,
         usage: "shutdown",
         help: "stop every process, then exit taskmaster",
+        build: |_| Ok(Command::Order(Order::Shutdown)),
     },
-    CommandSpec { name: "version", args: Args::None, usage: "version", help: "print taskmaster's version" },
+    CommandSpec {
+        name: "version",
+        args: Args::None,
+        usage: "version",
+        help: "print taskmaster's version",
+        build: |_| Ok(Command::Version),
+    },
     CommandSpec {
         name: "help",
         args: Args::OptionalCommand,
         usage: "help [COMMAND]",
         help: "list the commands, or show how to use one",
+        build: |a| Ok(Command::Help(a.first().cloned())),
     },
     CommandSpec {
         name: "quit",
         args: Args::None,
         usage: "quit",
         help: "leave the shell (in taskmaster's own shell: shut down)",
+        build: |_| Ok(Command::Quit),
     },
-    CommandSpec { name: "exit", args: Args::None, usage: "exit", help: "same as quit" },
+    CommandSpec {
+        name: "exit",
+        args: Args::None,
+        usage: "exit",
+        help: "same as quit",
+        build: |_| Ok(Command::Quit),
+    },
 ];
 
 /// A parsed command, sorted by who carries it out.
@@ -141,7 +166,6 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
         return Err(format!("{name}: too many arguments ({}; at most {MAX_ARGS})", args.len()));
     }
     let usage = || format!("usage: {}", spec.usage);
-    let targets = || args.to_vec();
     match spec.args {
         Args::None if !args.is_empty() => return Err(format!("{name} takes no arguments; {}", usage())),
         Args::Targets if args.is_empty() => return Err(format!("{name} needs a target; {}", usage())),
@@ -163,24 +187,14 @@ pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
         | Args::OptionalCommand
         | Args::SignalThenTargets => {}
     }
-    Ok(match spec.name {
-        "status" => Command::Order(Order::Status(targets())),
-        "start" => Command::Order(Order::Start(targets())),
-        "stop" => Command::Order(Order::Stop(targets())),
-        "restart" => Command::Order(Order::Restart(targets())),
-        "signal" => {
-            let signal = parse_signal(&args[0])
-                .ok_or_else(|| format!("`{}` is not a signal name or number; {}", args[0], usage()))?;
-            Command::Order(Order::Signal(signal, args[1..].to_vec()))
-        }
-        "pid" => Command::Order(Order::Pid(args.first().cloned())),
-        "reload" => Command::Reload { dry_run: args.iter().any(|a| a == "--dry-run") },
-        "shutdown" => Command::Order(Order::Shutdown),
-        "version" => Command::Version,
-        "help" => Command::Help(args.first().cloned()),
-        "quit" | "exit" => Command::Quit,
-        other => return Err(format!("unknown command `{other}`")),
-    })
+    (spec.build)(args).map_err(|why| format!("{why}; {}", usage()))
+}
+
+/// `signal SIGNAL TARGET...`, its count of arguments checked.
+fn build_signal(args: &[String]) -> Result<Command, String> {
+    let signal =
+        parse_signal(&args[0]).ok_or_else(|| format!("`{}` is not a signal name or number", args[0]))?;
+    Ok(Command::Order(Order::Signal(signal, args[1..].to_vec())))
 }
 
 /// Splits a typed line into words as a shell does (quotes, backslashes) and parses them: the one
