@@ -21,7 +21,8 @@ test-deps: ## Check for (or, as root with apt-get, install) what the tests need:
 	@scripts/test-deps
 
 crash: ## The crash tests' long variants (minutes): floods, scale, flapping, fuzzing
-	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --test crash --test fuzz -- --nocapture
+	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --test crash -- --nocapture
+	TASKMASTER_CRASH_HEAVY=1 $(CARGO) test --release --lib fuzz_tests -- --nocapture
 
 bench: ## Measure taskmaster (and supervisord, installed from PyPI under target/) and print a table
 	$(CARGO) bench --bench bench

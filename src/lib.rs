@@ -80,6 +80,9 @@ mod supervisor;
 mod sys;
 mod timers;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 /// `taskmaster` with the arguments after its name.
 pub fn taskmaster(args: &[String]) -> std::process::ExitCode {
     startup::main(args)
@@ -97,13 +100,6 @@ pub mod vocabulary {
     pub use crate::config::raw::{DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS};
     pub use crate::control::command::{COMMANDS, CommandSpec};
     pub use crate::process::StateName;
-}
-
-/// The readers of untrusted input, for the fuzz tests.
-pub mod parsers {
-    pub use crate::config::{Context, validate};
-    pub use crate::control::command::parse as parse_command;
-    pub use crate::control::protocol::{Framed, LineBuffer, Request};
 }
 
 /// Exit statuses of `taskmaster` (taskmaster(1), EXIT STATUS).

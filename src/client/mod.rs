@@ -156,7 +156,7 @@ pub(crate) fn connect(path: &Path) -> Result<UnixStream, ClientError> {
 
 /// Talks only to a daemon run by root or by the user itself (the kernel says who is at the other
 /// end), so that a socket another user put in the way gets no command and forges no answer.
-pub(crate) fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
+fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let peer = getsockopt(stream, PeerCredentials)
         .map_err(|errno| ClientError::Credentials { path: path.to_path_buf(), errno })?;

@@ -18,7 +18,7 @@ pub(crate) struct Problem {
 
 /// Every problem found in one file. Never empty.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     /// The file as the user named it.
     pub(crate) file: String,
     pub(crate) problems: Vec<Problem>,
@@ -32,7 +32,7 @@ impl ConfigError {
     }
 
     /// The problems, one line each, as printed by `--check` and returned by `reload`.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.problems.iter().map(|p| format!("{}: {}", self.place(p), describe(p))).collect()
     }
 

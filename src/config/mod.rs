@@ -12,7 +12,7 @@ mod validate;
 pub(crate) use error::{ConfigError, nearest};
 pub(crate) use render::render;
 pub(crate) use spec::*;
-pub use validate::{Context, validate};
+pub(crate) use validate::{Context, validate};
 pub(crate) use validate::{private_socket_dir, validate_daemon};
 
 use std::path::{Path, PathBuf};

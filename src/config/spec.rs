@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// A whole configuration file, validated.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub(crate) struct Config {
     pub(crate) daemon: DaemonSpec,
     /// Programs by name; names are unique.
     pub(crate) programs: BTreeMap<String, ProgramSpec>,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// What the defaults and relative paths depend on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Context {
+pub(crate) struct Context {
     /// The folder of the config file (absolute).
     pub config_dir: PathBuf,
     pub home: Option<PathBuf>,
@@ -44,7 +44,7 @@ const MAX_LOCATED: usize = 200;
 const MAX_REREAD: usize = 16 * 1024 * 1024;
 
 /// Validates `text`, the content of the file the user named `file`.
-pub fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
+pub(crate) fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
     let mut v = Validator::new(text, ctx);

@@ -32,7 +32,7 @@ pub struct CommandSpec {
     pub help: &'static str,
     /// The command, from arguments already checked against `args`; the error says which
     /// argument is wrong.
-    pub build: fn(&[String]) -> Result<Command, String>,
+    pub(crate) build: fn(&[String]) -> Result<Command, String>,
 }
 
 /// Every command, in the order `help` lists them.
@@ -125,7 +125,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// A parsed command, sorted by who carries it out.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Carried out by the supervisor.
     Order(Order),
     /// The configuration file is read where files are read (the event loop), then applied.
@@ -141,7 +141,7 @@ pub enum Command {
 
 /// What the supervisor is asked to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Order {
+pub(crate) enum Order {
     Status(Vec<String>),
     Start(Vec<String>),
     Stop(Vec<String>),
@@ -157,10 +157,10 @@ pub(crate) fn find(name: &str) -> Option<&'static CommandSpec> {
 
 /// The most arguments one command takes: enough to name every process one by one, few enough
 /// that no single request can keep taskmaster busy for long.
-pub(crate) const MAX_ARGS: usize = 4096;
+const MAX_ARGS: usize = 4096;
 
 /// Parses a command name and its arguments; the error says what is wrong and how to use it.
-pub fn parse(name: &str, args: &[String]) -> Result<Command, String> {
+pub(crate) fn parse(name: &str, args: &[String]) -> Result<Command, String> {
     let spec = find(name).ok_or_else(|| unknown(name))?;
     if args.len() > MAX_ARGS {
         return Err(format!("{name}: too many arguments ({}; at most {MAX_ARGS})", args.len()));

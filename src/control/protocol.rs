@@ -10,7 +10,7 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// `{"command": "status", "args": ["web:*"]}`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Request {
+pub(crate) struct Request {
     pub command: String,
     #[serde(default)]
     pub args: Vec<String>,
@@ -44,7 +44,7 @@ impl Request {
     }
 
     /// Reads one request line (without its newline).
-    pub fn from_line(line: &[u8]) -> Result<Request, ProtocolError> {
+    pub(crate) fn from_line(line: &[u8]) -> Result<Request, ProtocolError> {
         serde_json::from_slice(line).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
 
@@ -57,7 +57,7 @@ impl Request {
 
 /// Why what a client sent is not a request; `Display` is what the client is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     /// Not JSON, or not the JSON of a request.
     Malformed(String),
 }
@@ -75,12 +75,12 @@ impl std::error::Error for ProtocolError {}
 /// What a connection's input buffer holds after new bytes: complete lines to handle, and whether
 /// the unfinished rest has grown past `MAX_LINE`.
 #[derive(Debug, Default)]
-pub struct LineBuffer {
+pub(crate) struct LineBuffer {
     pending: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq)]
-pub enum Framed {
+pub(crate) enum Framed {
     Line(Vec<u8>),
     TooLong,
 }
@@ -88,7 +88,7 @@ pub enum Framed {
 impl LineBuffer {
     /// Adds bytes and returns every complete line (empty lines skipped), or `TooLong` once a line
     /// exceeds the limit.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Framed> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<Framed> {
         let mut out = Vec::new();
         let mut rest = bytes;
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {

@@ -145,7 +145,7 @@ fn status_notes(status: &StatusReply) -> Vec<String> {
 }
 
 /// The records of `status`, with their descriptions.
-pub(crate) fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
+fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
     processes
         .iter()
         .map(|p| StatusRecord {
@@ -165,7 +165,7 @@ pub(crate) fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
 
 /// `status` as text: one line per process (supervisord's layout, the state coloured when
 /// `color`), then `notes` (unknown targets, warnings).
-pub(crate) fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
+fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
     let width = name_width(records.iter().map(|r| r.name.as_str()));
     let mut lines: Vec<String> = records.iter().map(|r| status_line(r, width, color)).collect();
     lines.extend(notes.iter().cloned());

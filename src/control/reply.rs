@@ -45,7 +45,8 @@ pub(crate) struct StatusReply {
     pub(crate) processes: Vec<ProcessView>,
     /// Targets that name no process.
     pub(crate) unknown: Vec<String>,
-    /// What is wrong with taskmaster's own files (the main log, output files).
+    /// What is wrong with taskmaster's own files (the main log, output files): filled in where
+    /// they are written (the event loop), not by the supervisor.
     pub(crate) warnings: Vec<String>,
 }
 

@@ -25,9 +25,9 @@ const READ_BUDGET: usize = 256 * 1024;
 /// in the socket until these are answered.
 const READ_AHEAD: usize = 64 * 1024;
 /// Clients connected at once; more are answered with an error and closed.
-pub(crate) const MAX_CLIENTS: usize = 256;
+const MAX_CLIENTS: usize = 256;
 /// A client that leaves a line unfinished for this long is dropped.
-pub(crate) const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
+const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Client {
     stream: UnixStream,

@@ -93,7 +93,11 @@ impl Hands for Io {
     }
 
     /// An answer to whoever asked: printed on the console, or sent to the client.
-    fn reply(&mut self, to: Requester, reply: Reply) {
+    fn reply(&mut self, to: Requester, mut reply: Reply) {
+        // What is wrong with taskmaster's own files is known here, not to the supervisor.
+        if let Reply::Status(status) = &mut reply {
+            status.warnings = self.warnings();
+        }
         match to {
             Requester::Console => {
                 self.session.answer(&render::text(&reply, self.color));

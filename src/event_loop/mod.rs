@@ -312,7 +312,6 @@ impl Daemon {
     /// Carries out a command where it belongs: the supervisor's orders go to it, a reload reads
     /// the file first, the rest is answered here.
     fn command(&mut self, from: Requester, command: Command, now: Now) {
-        self.sup.set_warnings(self.io.warnings());
         match command {
             Command::Order(order) => self.apply(Input::Order { from, order }, now),
             Command::Reload { dry_run } => self.reload(Some(from), dry_run, now),

@@ -83,7 +83,7 @@ pub(crate) enum Input {
 
 /// Everything the supervisor asks of the event loop.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Action {
+enum Action {
     /// Spawn this process, then answer with `Input::Spawned` before anything else.
     Spawn {
         id: ProcId,
@@ -189,8 +189,6 @@ pub(crate) struct Supervisor {
     shutdown_waiters: Vec<Requester>,
     /// Taskmaster's own pid, for `pid`.
     own_pid: u32,
-    /// What is wrong with taskmaster's own files (the main log, output files), for `status`.
-    warnings: Vec<String>,
     actions: Vec<Action>,
 }
 
@@ -207,7 +205,6 @@ impl Supervisor {
             phase: Phase::Running,
             shutdown_waiters: Vec::new(),
             own_pid,
-            warnings: Vec::new(),
             actions: Vec::new(),
         };
         for spec in config.programs.values() {
@@ -279,7 +276,7 @@ impl Supervisor {
     }
 
     /// Handles one input; returns what must be done, in order.
-    pub(crate) fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
+    fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         match input {
             Input::Boot => self.boot(now),
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
@@ -303,7 +300,7 @@ impl Supervisor {
     }
 
     /// What the event loop needs to spawn a process.
-    pub(crate) fn spawn_plan(&self, id: ProcId) -> Option<SpawnPlan> {
+    fn spawn_plan(&self, id: ProcId) -> Option<SpawnPlan> {
         let p = self.procs.get(&id)?;
         Some(SpawnPlan { spec: p.spec.clone(), name: p.name.clone(), number: p.number })
     }
@@ -316,12 +313,6 @@ impl Supervisor {
     #[cfg(test)]
     pub(crate) fn processes(&self) -> impl Iterator<Item = &Process> {
         self.procs.values()
-    }
-
-    /// Tells the supervisor what is wrong with the files taskmaster writes (the event loop
-    /// knows), for `status` to say.
-    pub(crate) fn set_warnings(&mut self, warnings: Vec<String>) {
-        self.warnings = warnings;
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

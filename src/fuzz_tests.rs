@@ -2,10 +2,9 @@
 //! inputs and must answer every one with a value or an error, never a panic. Deterministic (a
 //! seeded xorshift), so a failure is reproducible.
 
-// Tests read the clock to wait with deadlines.
-#![allow(clippy::disallowed_methods)]
-
-use taskmaster::parsers::{Context, LineBuffer, Request, parse_command, validate};
+use crate::config::{Context, validate};
+use crate::control::command::parse as parse_command;
+use crate::control::protocol::{LineBuffer, Request};
 
 struct Rng(u64);
 
