@@ -328,3 +328,58 @@ fn a_history_file_that_is_a_fifo_never_blocks_taskmaster() {
     let screen = s.quit();
     assert!(screen.contains("EXIT 0"), "{screen}");
 }
+
+/// Continues a stopped process when dropped, so that a failing test leaves no terminal stopped.
+struct Stopped(Pid);
+
+impl Stopped {
+    fn stop(pid: i32) -> Stopped {
+        kill(Pid::from_raw(pid), Signal::SIGSTOP).expect("stop");
+        Stopped(Pid::from_raw(pid))
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGCONT);
+    }
+}
+
+/// A command's answer over the socket, or a panic if none comes within the patience.
+fn answer_within(socket: &std::path::Path, command: &str, args: &[&str]) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    writeln!(stream, "{}", serde_json::json!({"command": command, "args": args})).expect("send");
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap_or_else(|e| panic!("no answer to {command}: {e}"));
+    serde_json::from_str(&line).expect("json")
+}
+
+#[test]
+fn a_terminal_that_stops_reading_never_stops_supervision() {
+    let dir = TempDir::new("stalled");
+    let s = Session::start(&dir, "  many:\n    cmd: sleep 1000\n    numprocs: 200\n    starttime: 0\n");
+    let socket = dir.join("tm.sock");
+    wait_until("200 running", || {
+        let status = answer_within(&socket, "status", &[]);
+        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
+        (running == 200).then_some(())
+    });
+    // The terminal stops reading (as a stalled ssh session or Ctrl-S would) while taskmaster has
+    // far more to print than it takes: every stop and start is a line on the console.
+    let stopped = Stopped::stop(s.tmux.server_pid());
+    for _ in 0..4 {
+        assert_eq!(answer_within(&socket, "stop", &["many"])["ok"], true);
+        assert_eq!(answer_within(&socket, "start", &["many"])["ok"], true);
+    }
+    let log = s.log();
+    assert!(log.matches("stopped: many:many_199").count() >= 4, "the log has it all");
+    drop(stopped);
+    // The terminal catches up, and the shell works.
+    s.tmux.text("status many:many_199");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("many:many_199                    RUNNING");
+    let screen = s.quit();
+    assert!(screen.contains("EXIT 0"), "{screen}");
+}

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 const STDIN: Token = Token(0);
 const SOCKET: Token = Token(1);
 const SIGNALS: Token = Token(2);
+const TERMINAL: Token = Token(3);
 
 /// Why a request was sent, so that its answer is handled the right way.
 enum Asked {
@@ -53,6 +54,8 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH]).map_err(|e| e.to_string())?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
     poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
+    let out = editor.output_fd();
+    poll.registry().register(&mut SourceFd(&out), TERMINAL, Interest::WRITABLE).map_err(|e| e.to_string())?;
     let socket = connect(&poll, path)?;
     let mut s = Shell {
         poll,
@@ -78,6 +81,10 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
         for token in tokens {
             let done = match token {
                 SOCKET => s.on_socket()?,
+                TERMINAL => {
+                    s.editor.flush();
+                    None
+                }
                 STDIN => {
                     let typed = s.editor.on_readable();
                     s.session.take(typed);

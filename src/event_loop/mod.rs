@@ -33,8 +33,10 @@ use std::time::{Duration, Instant, SystemTime};
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
+/// The terminal takes output again (see `Editor::flush`).
+const TERMINAL: Token = Token(3);
 /// Tokens from here on are handed out to clients and pipes, never reused.
-const FIRST_DYNAMIC: usize = 3;
+const FIRST_DYNAMIC: usize = 4;
 
 /// What the loop needs beyond the configuration.
 pub(crate) struct Setup {
@@ -91,6 +93,11 @@ impl Daemon {
         // A regular file cannot be watched: it is read to its end at once (see `run`).
         let stdin_is_a_file = typist.is_reading()
             && poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
+        if let Some(fd) = typist.output_fd() {
+            poll.registry()
+                .register(&mut SourceFd(&fd), TERMINAL, Interest::WRITABLE)
+                .map_err(|e| format!("cannot watch the terminal: {e}"))?;
+        }
         let color = typist.is_interactive() && render::color_wanted();
         let io = Io {
             baseline_fds: sys::limits::open_files(),
@@ -172,6 +179,7 @@ impl Daemon {
                 io.server.accept(io.poll.registry(), || take_token(next));
             }
             STDIN => self.on_stdin(false, now),
+            TERMINAL => io.typist.flush(),
             t if io.capture.owns(t) => {
                 let mut problems = Vec::new();
                 if io.capture.read(io.poll.registry(), t, &mut problems) == Drained::More {

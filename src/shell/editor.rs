@@ -7,9 +7,10 @@
 use super::complete::candidates;
 use crate::append::{Access, open_safely};
 use crate::logging::Console;
+use crate::sys::terminal::{Flushed, Pending, Tty};
 use crate::sys::tty;
 use linefeed::complete::{Completer, Completion};
-use linefeed::{DefaultTerminal, Interface, Prompter, ReadResult, Terminal};
+use linefeed::{Interface, Prompter, ReadResult, Terminal};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io;
 use std::os::fd::AsFd;
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-type Iface = Interface<DefaultTerminal>;
+type Iface = Interface<Tty>;
 
 /// The names Tab completes targets from, kept up to date by the owner.
 pub(crate) type Targets = Arc<Mutex<Vec<String>>>;
@@ -45,6 +46,8 @@ pub(crate) struct Editor {
     history_failed: bool,
     /// A prompt is shown and a line is being edited.
     reading: bool,
+    /// Output the terminal has not taken yet.
+    pending: Pending,
 }
 
 /// How many lines of history are kept.
@@ -58,7 +61,9 @@ impl Editor {
         history: Option<PathBuf>,
         targets: Targets,
     ) -> io::Result<Editor> {
-        let iface = Interface::new(app.to_string())?;
+        let tty = Tty::open()?;
+        let pending = tty.pending();
+        let iface = Interface::with_term(app.to_string(), tty)?;
         iface.set_prompt(prompt)?;
         iface.set_completer(Arc::new(TargetCompleter(targets)));
         iface.set_history_size(HISTORY_SIZE);
@@ -69,7 +74,29 @@ impl Editor {
         }
         tty::enter_raw().map_err(io::Error::from)?;
         let gone = Arc::new(AtomicBool::new(false));
-        Ok(Editor { iface: Arc::new(iface), gone, history, history_failed: false, reading: false })
+        Ok(Editor { iface: Arc::new(iface), gone, history, history_failed: false, reading: false, pending })
+    }
+
+    /// The descriptor the terminal's output goes to: the loop listens for it taking more
+    /// (see `flush`).
+    pub(crate) fn output_fd(&self) -> std::os::fd::RawFd {
+        self.pending.out_fd()
+    }
+
+    /// The terminal takes output again: sends what waits, and says so if some was dropped
+    /// meanwhile (a terminal that stops reading never stops taskmaster: see `sys::terminal`).
+    pub(crate) fn flush(&mut self) {
+        if self.is_gone() {
+            return;
+        }
+        match self.pending.flush() {
+            Ok(Flushed::All | Flushed::Waiting) => {}
+            Ok(Flushed::AllAfterLoss) => {
+                let note = "(some output was dropped while the terminal did not take it; see the log file)";
+                let _ = writeln_to(&self.iface, note);
+            }
+            Err(_) => {}
+        }
     }
 
     /// A console that prints above the prompt, for the log and for answers.

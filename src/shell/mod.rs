@@ -66,6 +66,21 @@ impl Typist {
         }
     }
 
+    /// Where the editor's output goes, to hear when the terminal takes more.
+    pub(crate) fn output_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Typist::Editor(editor) => Some(editor.output_fd()),
+            Typist::Nobody | Typist::Lines { .. } => None,
+        }
+    }
+
+    /// The terminal takes output again.
+    pub(crate) fn flush(&mut self) {
+        if let Typist::Editor(editor) = self {
+            editor.flush();
+        }
+    }
+
     pub(crate) fn clear_line(&self) {
         if let Typist::Editor(editor) = self {
             editor.clear_line();

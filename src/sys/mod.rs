@@ -6,4 +6,5 @@ pub(crate) mod limits;
 pub(crate) mod reap;
 pub(crate) mod signals;
 pub(crate) mod spawn;
+pub(crate) mod terminal;
 pub(crate) mod tty;

@@ -2,7 +2,7 @@
 //! editor wants (no canonical buffering, no echo), or the kernel would echo keys and hold them
 //! until Enter; the original mode is restored at exit, also after a panic.
 
-use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::sync::Mutex;
@@ -10,16 +10,12 @@ use std::sync::Mutex;
 /// The mode found at start, for the restore (a panic hook has no other way to reach it).
 static ORIGINAL: Mutex<Option<Termios>> = Mutex::new(None);
 
-/// Puts stdin's terminal in character mode (no echo, no line buffering, signals from keys kept)
-/// and remembers how it was.
+/// Puts stdin's terminal in the editor's character mode (see `terminal::character_mode`) and
+/// remembers how it was.
 pub(crate) fn enter_raw() -> nix::Result<()> {
     let stdin = std::io::stdin();
     let original = termios::tcgetattr(stdin.as_fd())?;
-    let mut raw = original.clone();
-    raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
-    raw.input_flags.remove(InputFlags::ICRNL | InputFlags::INLCR);
-    raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
-    raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+    let raw = super::terminal::character_mode(&original, false);
     termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)?;
     if let Ok(mut saved) = ORIGINAL.lock() {
         saved.get_or_insert(original);

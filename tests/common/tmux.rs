@@ -87,6 +87,16 @@ impl Tmux {
         let _ = self.raw(&["resize-window", "-t", "t", "-x", &columns.to_string()]);
     }
 
+    /// The tmux server's pid: stopping it stands for a terminal that stops reading.
+    pub fn server_pid(&self) -> i32 {
+        let out = Command::new("tmux")
+            .args(["-L", &self.server, "-f", "/dev/null", "display-message", "-p", "#{pid}"])
+            .env_remove("TMUX")
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a pid")
+    }
+
     /// Whether the pane's command still runs.
     pub fn alive(&self) -> bool {
         self.raw(&["has-session", "-t", "t"]).unwrap_or(false)
