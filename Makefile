@@ -35,9 +35,9 @@ man: ## Check the manual page with mandoc -Tlint, then show it
 	mandoc -Tlint -W warning man/taskmaster.1
 	man -l man/taskmaster.1
 
-install: all install-man ## Install both binaries and the man pages under $(DESTDIR)$(PREFIX)/bin and share/man
+install: all install-man ## Install both binaries (stripped) and the man pages under $(DESTDIR)$(PREFIX)/bin and share/man
 	install -d $(BINDIR)
-	install -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
+	install -s -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
 
 install-man: ## Install the manual, as taskmaster(1) and taskmasterctl(1)
 	install -d $(MANDIR)

@@ -73,7 +73,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
             other if other.starts_with("-c") && other.len() > 2 => {
                 options.config = Some(PathBuf::from(&other[2..]));
             }
-            other => return Err(format!("unknown argument `{other}`")),
+            other if other.starts_with('-') => return Err(format!("unknown option `{other}`")),
+            other => return Err(format!("unexpected argument `{other}` (the file goes after -c)")),
         }
     }
     if options.strict && !options.check {

@@ -31,7 +31,8 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             return exit(Exit::Clean);
         }
         Err(message) => {
-            complain(&format!("taskmaster: {message}\n\n{}", cli::USAGE));
+            let usage = cli::USAGE.lines().next().unwrap_or_default();
+            complain(&format!("taskmaster: {message}\n{usage}\n(`taskmaster --help` lists the options)"));
             return exit(Exit::Usage);
         }
     };
@@ -47,16 +48,23 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         }
     };
     if options.check {
-        print!("{}", config::render(&config));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let warnings = crate::preflight::warnings(&config, &text);
         for w in &warnings {
             complain(&crate::preflight::line(&path.display().to_string(), w));
         }
-        return match options.strict && !warnings.is_empty() {
-            true => exit(Exit::Usage),
-            false => exit(Exit::Clean),
-        };
+        let failed = options.strict && !warnings.is_empty();
+        match warnings.len() {
+            0 => {}
+            1 => complain("1 warning"),
+            n => complain(&format!("{n} warnings")),
+        }
+        // The file as understood, only when it passes: a failed check prints its problems alone.
+        if failed {
+            return exit(Exit::Usage);
+        }
+        print!("{}", config::render(&config));
+        return exit(Exit::Clean);
     }
     match run(&options, &path, &config) {
         Ok(()) => exit(Exit::Clean),
@@ -81,9 +89,10 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
-    log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
     let signals = crate::event_loop::watch_signals()?;
     let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
+    // Started once the socket is ours: a taskmaster refused for another's socket never says so.
+    log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
     // was left by one that was killed. That goes before anything starts.
     let groups_file = leftovers::path_for(server.path());

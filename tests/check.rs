@@ -129,7 +129,12 @@ fn help_version_and_usage_errors() {
     assert!(stdout(&out).starts_with("taskmaster "));
     let out = run(TASKMASTER, &["--frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown argument `--frobnicate`"));
+    assert_eq!(
+        stderr(&out),
+        "taskmaster: unknown option `--frobnicate`\nusage: taskmaster [-c FILE] [--no-shell] [--check [--strict]] \
+         [-q] [-l LEVEL] [-h] [-V]\n(`taskmaster --help` lists the options)\n",
+        "short, and says where the rest is"
+    );
 }
 
 #[test]
@@ -169,8 +174,11 @@ fn what_cannot_run_on_this_machine_is_a_warning_and_strict_makes_it_fail() {
             "t.yaml:3:5: warning: program 'a': cmd: command at 'run.sh' is not executable",
             "t.yaml:4:5: warning: program 'a': stdout: the folder logs does not exist",
             "t.yaml:7:5: warning: program 'b': workingdir: gone does not exist",
+            "3 warnings",
         ]
     );
     let out = run(TASKMASTER, &["--check", "--strict", "-c", path]);
     assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "", "a failed check prints its problems alone");
+    assert!(stderr(&out).ends_with("3 warnings\n"), "{}", stderr(&out));
 }

@@ -466,3 +466,23 @@ fn taskmasterctl_ends_quietly_when_its_reader_goes_away() {
     assert_eq!(stderr(&out), "", "no panic, no complaint");
     assert_eq!(out.status.code(), Some(141), "the status of a filter that lost its reader");
 }
+
+#[test]
+fn a_broken_config_is_a_warning_for_the_client_except_for_reload_which_lists_the_errors() {
+    let d = Daemon::start(TWO);
+    d.wait_state("a", "RUNNING");
+    let config = d.config.to_str().expect("utf-8").to_string();
+    std::fs::write(
+        &d.config,
+        Daemon::yaml("", TWO).replace("cmd: sleep 1000\n    starttime", "cmd: ''\n    starttime"),
+    )
+    .expect("break the file");
+    let out = run(TASKMASTERCTL, &["-c", &config, "status", "a"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("has an error (`taskmaster --check -c"), "{}", stderr(&out));
+    let out = run(TASKMASTERCTL, &["-c", &config, "reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "", "said once, by the answer");
+    assert!(stdout(&out).starts_with("the configuration has errors; nothing changed"), "{}", stdout(&out));
+    assert_eq!(d.state("a"), "RUNNING");
+}

@@ -44,12 +44,13 @@ fn a_process_in_backoff_is_shown_with_its_reason_and_retry_count() {
 fn spawn_errors_are_logged_and_lead_to_backoff_then_fatal() {
     let d = Daemon::start(
         "  nocmd:\n    cmd: /nonexistent/cmd\n    startretries: 1\n  \
-           nodir:\n    cmd: sleep 10\n    workingdir: /nonexistent/dir\n    startretries: 0\n  \
+           nodir:\n    cmd: ./bin/run.sh\n    workingdir: /nonexistent/dir\n    startretries: 0\n  \
            noexec:\n    cmd: /etc/passwd\n    startretries: 0\n",
     );
     assert_eq!(d.wait_state("nocmd", "FATAL")["description"], "can't find command '/nonexistent/cmd'");
     d.wait_log("spawnerr: can't find command '/nonexistent/cmd'");
     assert_eq!(d.count_log("spawnerr: can't find command '/nonexistent/cmd'"), 2);
+    // Its relative command would be looked for in the folder: the folder is what is missing.
     let p = d.wait_state("nodir", "FATAL");
     assert_eq!(p["description"], "couldn't chdir to /nonexistent/dir: No such file or directory");
     d.wait_log("spawnerr: couldn't chdir to /nonexistent/dir: No such file or directory");

@@ -47,7 +47,9 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     };
     let path = match client::socket_path(options.socket.as_deref(), options.config.as_deref()) {
         Ok((path, warning)) => {
-            if let Some(warning) = warning {
+            // A reload's answer lists the file's errors itself.
+            let reload = options.words.first().is_some_and(|w| w == "reload");
+            if let Some(warning) = warning.filter(|_| !reload) {
                 eprintln!("taskmasterctl: {warning}");
             }
             path

@@ -76,7 +76,9 @@ fn clear_stale(path: &Path, me: u32) -> Result<(), String> {
     let owner = meta.uid();
     let live = std::os::unix::net::UnixStream::connect(path).is_ok();
     match (live, owner == me) {
-        (true, true) => Err(format!("another taskmaster is already serving {shown}")),
+        (true, true) => Err(format!(
+            "another taskmaster is already serving {shown} (to run both, give this configuration a `socket:` of its own)"
+        )),
         (true, false) => Err(format!(
             "{shown} is served by a program of {}, not yours; refusing to use it (choose another `socket`)",
             user_name(owner)

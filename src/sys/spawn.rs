@@ -117,6 +117,17 @@ pub(crate) fn spawn(
     identity: &[(&str, String)],
     nofile: (u64, u64),
 ) -> Result<Child, SpawnError> {
+    // A relative command is found from the working folder: a folder that is not there is the
+    // problem to name, not the command that cannot be found in it.
+    if let Some(dir) = &spec.workingdir
+        && let Err(e) = std::fs::metadata(dir).and_then(|m| match m.is_dir() {
+            true => Ok(()),
+            false => Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+        })
+    {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT));
+        return Err(SpawnError::Chdir { dir: dir.clone(), errno });
+    }
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     let program = resolve(spec.cmd.program(), path_var.as_deref())?;
     let mut prepared = Prepared::new(spec, identity, &program)?;
