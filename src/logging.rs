@@ -200,24 +200,28 @@ fn level_from(n: usize) -> Level {
     Level::from_usize(n).unwrap_or(Level::Info)
 }
 
+/// A console that keeps its lines, for tests.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Lines(pub(crate) Mutex<Vec<String>>);
+
+#[cfg(test)]
+impl Console for Lines {
+    fn line(&self, text: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(text.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Lines(Mutex<Vec<String>>);
-
-    impl Console for Lines {
-        fn line(&self, text: &str) {
-            self.0.lock().unwrap().push(text.to_string());
-        }
-    }
 
     #[test]
     fn lines_go_to_the_file_and_the_console_at_the_level() {
         let dir = std::env::temp_dir().join(format!("tm-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("main.log");
-        let console = Arc::new(Lines(Mutex::new(vec![])));
+        let console = Arc::new(Lines::default());
         let log = Logging::new(Some(&path), LogLevel::Info, Some(console.clone())).unwrap();
         log.log(LogLevel::Info, "spawned: 'a' with pid 1");
         log.log(LogLevel::Debug, "hidden");

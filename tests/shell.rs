@@ -256,11 +256,16 @@ fn closing_the_terminal_shuts_taskmaster_down() {
     assert!(!log.contains("killing"), "gracefully: {log}");
 }
 
+/// The command that runs taskmasterctl's shell against `d` in a terminal, then says its status.
+fn ctl_in_a_terminal(d: &Daemon) -> String {
+    format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display())
+}
+
 #[test]
 fn taskmasterctl_opens_the_same_shell_and_quit_leaves_only_the_client() {
     let mut d = Daemon::start(PROGRAMS);
     d.wait_state("solo", "RUNNING");
-    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let command = ctl_in_a_terminal(&d);
     let tmux = Tmux::start(&command);
     let screen = tmux.wait_for("taskmasterctl>");
     assert!(screen.contains("solo                             RUNNING"), "status first:\n{screen}");
@@ -286,7 +291,7 @@ fn taskmasterctl_opens_the_same_shell_and_quit_leaves_only_the_client() {
 fn shutdown_from_taskmasterctls_shell_is_answered_and_leaves_it_cleanly() {
     let mut d = Daemon::start(PROGRAMS);
     d.wait_state("solo", "RUNNING");
-    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let command = ctl_in_a_terminal(&d);
     let tmux = Tmux::start(&command);
     tmux.wait_for("taskmasterctl>");
     tmux.text("shutdown");
@@ -301,7 +306,7 @@ fn shutdown_from_taskmasterctls_shell_is_answered_and_leaves_it_cleanly() {
 fn taskmasterctl_runs_lines_typed_ahead_in_order() {
     let d = Daemon::start(PROGRAMS);
     d.wait_state("solo", "RUNNING");
-    let command = format!("{TASKMASTERCTL} -s {}; echo \"CTL $?\"; exec sleep 1000", d.socket().display());
+    let command = ctl_in_a_terminal(&d);
     let tmux = Tmux::start(&command);
     tmux.wait_for("taskmasterctl>");
     // Three lines at once, the first of which waits for its answer.

@@ -101,15 +101,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::control::command::Order;
-    use std::sync::Mutex;
-
-    struct Lines(Mutex<Vec<String>>);
-
-    impl Console for Lines {
-        fn line(&self, text: &str) {
-            self.0.lock().unwrap().push(text.to_string());
-        }
-    }
+    use crate::logging::Lines;
 
     fn line(text: &str) -> Typed {
         Typed::Line(text.to_string())
@@ -117,7 +109,7 @@ mod tests {
 
     #[test]
     fn typed_lines_run_one_at_a_time_in_order() {
-        let printed = Arc::new(Lines(Mutex::new(vec![])));
+        let printed = Arc::new(Lines::default());
         let mut s = Session::new(printed.clone());
         s.take(vec![line("stop a"), line(""), line("frobnicate"), line("status"), Typed::Eof]);
         let none = Vec::new;
@@ -140,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_prompt_is_asked_only_when_nothing_is_pending() {
-        let mut s = Session::new(Arc::new(Lines(Mutex::new(vec![]))));
+        let mut s = Session::new(Arc::new(Lines::default()));
         let mut asked = 0;
         assert_eq!(
             s.next(|| {
@@ -158,7 +150,7 @@ mod tests {
 
     #[test]
     fn ctrl_c_stops_waiting_and_drops_the_type_ahead() {
-        let printed = Arc::new(Lines(Mutex::new(vec![])));
+        let printed = Arc::new(Lines::default());
         let mut s = Session::new(printed.clone());
         assert!(!s.interrupt(), "nothing waits");
         s.take(vec![line("start a"), line("stop b")]);
