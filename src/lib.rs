@@ -38,7 +38,8 @@
 //! - `client`: `taskmasterctl`: its command line, the connection, its shell.
 //! - `preflight`: what `--check` can only tell on this machine.
 //! - `sys`: the only module with `unsafe`: spawning (`clone`), reaping, signals, limits, the
-//!   terminal.
+//!   terminal's modes (`tty`) and the terminal the line editor writes to without ever blocking
+//!   (`terminal`).
 //!
 //! # One event, followed: a child dies, and is started again
 //!
