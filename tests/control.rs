@@ -179,6 +179,10 @@ fn commands_on_stdin_are_answered_on_stdout() {
 
 /// taskmasterctl with `input` on its stdin (no terminal): its status and output.
 fn ctl_reading(d: &Daemon, input: &str) -> Output {
+    ctl_reading_bytes(d, input.as_bytes())
+}
+
+fn ctl_reading_bytes(d: &Daemon, input: &[u8]) -> Output {
     let mut child = Command::new(TASKMASTERCTL)
         .arg("-s")
         .arg(d.socket())
@@ -187,7 +191,7 @@ fn ctl_reading(d: &Daemon, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start taskmasterctl");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("send");
+    child.stdin.take().expect("stdin").write_all(input).expect("send");
     child.wait_with_output().expect("wait")
 }
 
@@ -204,6 +208,12 @@ fn taskmasterctl_reads_commands_on_stdin_until_quit() {
     assert!(lines[3].starts_with("unknown command `frobnicate`"), "{text}");
     assert!(lines.last().is_some_and(|l| l.starts_with("b ") && l.contains("RUNNING")), "{text}");
     assert_eq!(d.state("a"), "RUNNING", "nothing after quit is sent");
+
+    // A line that is not UTF-8 is answered, not taken for the end of the input.
+    let out = ctl_reading_bytes(&d, b"st\xffatus\nstatus a\n");
+    let text = stdout(&out);
+    assert!(text.contains("unknown command `st\u{fffd}atus`"), "{text}");
+    assert!(text.lines().last().is_some_and(|l| l.starts_with("a ")), "{text}");
 
     let out = ctl_reading(&d, "stop b\nshutdown\nstatus\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -485,4 +495,22 @@ fn a_broken_config_is_a_warning_for_the_client_except_for_reload_which_lists_the
     assert_eq!(stderr(&out), "", "said once, by the answer");
     assert!(stdout(&out).starts_with("the configuration has errors; nothing changed"), "{}", stdout(&out));
     assert_eq!(d.state("a"), "RUNNING");
+}
+
+#[test]
+fn a_command_too_long_to_send_is_refused_by_taskmasterctl_and_the_daemon_keeps_serving() {
+    let d = Daemon::start(TWO);
+    d.wait_state("a", "RUNNING");
+    let names: Vec<String> = (0..4000).map(|i| format!("no-such-program-number-{i:05}")).collect();
+    let mut args = vec!["status"];
+    args.extend(names.iter().map(String::as_str));
+    let out = d.ctl(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("too long to send"), "{}", stderr(&out));
+
+    // In a session the refusal is an answer, and the next command is sent.
+    let out = ctl_reading(&d, &format!("{}\nstatus a\n", args.join(" ")));
+    let text = stdout(&out);
+    assert!(text.contains("too long to send"), "{text}");
+    assert!(text.lines().last().is_some_and(|l| l.starts_with("a ") && l.contains("RUNNING")), "{text}");
 }

@@ -130,10 +130,18 @@ fn shell(path: &std::path::Path) -> ExitCode {
     // the one before has its answer; a line that is not a command is answered with why.
     let mut session = Session::new(Arc::new(Printed));
     session.take(vec![Typed::Line("status".to_string())]);
-    let mut lines = std::io::stdin().lock().lines();
-    let mut read = || match lines.next() {
-        Some(Ok(line)) => vec![Typed::Line(line)],
-        _ => vec![Typed::Eof],
+    let mut stdin = std::io::stdin().lock();
+    // A line that is not UTF-8 is read as well as it can be (and answered as an unknown
+    // command), never taken for the end of the input.
+    let mut read = || {
+        let mut line = Vec::new();
+        match stdin.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => vec![Typed::Eof],
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                vec![Typed::Line(text.trim_end_matches(['\n', '\r']).to_string())]
+            }
+        }
     };
     loop {
         match session.next(&mut read) {
@@ -150,6 +158,8 @@ fn shell(path: &std::path::Path) -> ExitCode {
             Some(Next::Run(words, command)) if command != Command::Quit => {
                 match connection.call(&client::request(&words)) {
                     Ok(response) => session.answer(&response.output),
+                    // Refused before it was sent: the connection is as good as before.
+                    Err(e @ client::ClientError::TooLong { .. }) => session.answer(&e.to_string()),
                     Err(e) => return fail(CtlExit::Usage, &e.to_string()),
                 }
             }

@@ -6,7 +6,7 @@ pub(crate) mod shell;
 
 use crate::config::{self, describe_io};
 use crate::control::command::{Command, Order};
-use crate::control::protocol::{Request, Response};
+use crate::control::protocol::{MAX_LINE, Request, Response};
 use crate::control::render::StatusRecord;
 use crate::process::StateName;
 use std::fmt;
@@ -115,6 +115,8 @@ pub(crate) enum ClientError {
     Lost { path: PathBuf, why: String },
     /// The answer was not one: too long, or not JSON of the protocol.
     Unreadable { path: PathBuf, why: String },
+    /// The command is longer than a request may be (taskmaster would close the connection).
+    TooLong { bytes: usize },
 }
 
 impl fmt::Display for ClientError {
@@ -140,6 +142,11 @@ impl fmt::Display for ClientError {
             ClientError::Unreadable { path, why } => {
                 write!(f, "unreadable answer from {}: {why}", path.display())
             }
+            ClientError::TooLong { bytes } => write!(
+                f,
+                "the command is too long to send ({bytes} bytes; a request is at most {MAX_LINE}): \
+                 name fewer targets at once, or a program instead of its processes"
+            ),
         }
     }
 }
@@ -179,7 +186,7 @@ impl Connection {
     pub(crate) fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         let path = self.path.clone();
         let lost = |why: String| ClientError::Lost { path: path.clone(), why };
-        self.writer.write_all(&request.to_line()).map_err(|e| lost(describe_io(&e)))?;
+        self.writer.write_all(&encode(request)?).map_err(|e| lost(describe_io(&e)))?;
         let mut line = Vec::new();
         let read = (&mut self.reader).take(MAX_ANSWER as u64 + 1).read_until(b'\n', &mut line);
         let unreadable = |why: String| ClientError::Unreadable { path: path.clone(), why };
@@ -190,6 +197,15 @@ impl Connection {
                 .map_err(|e| unreadable(format!("not JSON of the protocol ({e})"))),
             Err(e) => Err(lost(describe_io(&e))),
         }
+    }
+}
+
+/// The line that carries `request`, if taskmaster takes one that long.
+pub(crate) fn encode(request: &Request) -> Result<Vec<u8>, ClientError> {
+    let line = request.to_line();
+    match line.len() > MAX_LINE {
+        true => Err(ClientError::TooLong { bytes: line.len() }),
+        false => Ok(line),
     }
 }
 

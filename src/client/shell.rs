@@ -112,8 +112,9 @@ fn connect(poll: &Poll, path: &Path) -> Result<UnixStream, String> {
 
 impl Shell {
     fn send(&mut self, request: &Request, why: Asked) -> Result<(), String> {
-        // Requests are a few bytes: the socket buffer always takes them whole.
-        self.socket.write_all(&request.to_line()).map_err(|_| self.gone())?;
+        // Requests are at most 64 KiB: the socket buffer takes them whole.
+        let line = super::encode(request).map_err(|e| e.to_string())?;
+        self.socket.write_all(&line).map_err(|_| self.gone())?;
         self.asked.push_back(why);
         Ok(())
     }
@@ -215,7 +216,13 @@ impl Shell {
                 Ok(Some(CtlExit::Ok))
             }
             Some(Next::Run(words, command)) => {
-                self.send(&request(&words), Asked::Typed(command))?;
+                let request = request(&words);
+                if let Err(e) = super::encode(&request) {
+                    // Said like an answer; the shell goes on.
+                    self.session.answer(&e.to_string());
+                    return self.run_typed();
+                }
+                self.send(&request, Asked::Typed(command))?;
                 Ok(None)
             }
         }

@@ -43,8 +43,12 @@ impl Request {
         Request { command: command.to_string(), args: args.to_vec() }
     }
 
-    /// Reads one request line (without its newline).
+    /// Reads one request line (without its newline): a JSON object, nothing else (serde would
+    /// take an array of the fields in order too).
     pub(crate) fn from_line(line: &[u8]) -> Result<Request, ProtocolError> {
+        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ProtocolError::Malformed("a request is a JSON object, {\"command\": ...}".into()));
+        }
         serde_json::from_slice(line).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
 
@@ -151,6 +155,12 @@ mod tests {
         assert!(Request::from_line(br#"{"command": 3}"#).is_err());
         assert!(Request::from_line(br#"{"command": "x", "bogus": 1}"#).is_err());
         assert!(Request::from_line(br#"{"args": []}"#).is_err());
+        assert!(
+            Request::from_line(br#"["signal", ["USR1", "a"]]"#)
+                .unwrap_err()
+                .to_string()
+                .contains("JSON object")
+        );
     }
 
     #[test]

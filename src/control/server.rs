@@ -216,7 +216,11 @@ impl Server {
                     budget = budget.saturating_sub(n);
                     for framed in client.input.push(&buf[..n]) {
                         match framed {
-                            Framed::Line(line) => client.lines.push_back(line),
+                            Framed::Line(line) => {
+                                client.lines.push_back(line);
+                                // A line came whole: the one now unfinished starts its own time.
+                                client.partial_since = None;
+                            }
                             Framed::TooLong => closed = true,
                         }
                     }
@@ -243,7 +247,9 @@ impl Server {
                 Err(why) => ClientEvent::Malformed(token, why),
             });
         }
-        client.partial_since = match client.input.has_partial() {
+        // A line is unfinished by the client's doing only when all it sent was read: reading
+        // paused (requests queued, answers unsent) holds the rest of its line in the socket.
+        client.partial_since = match client.input.has_partial() && drained {
             true => client.partial_since.or(Some(now)),
             false => None,
         };
@@ -421,6 +427,32 @@ mod tests {
         assert_eq!(events.len(), 1, "only the one with a partial line");
         assert_eq!(server.client_count(), 1);
         assert_eq!(server.next_deadline(), None, "an idle client has no deadline");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_a_line_the_client_leaves_unfinished_counts_towards_the_timeout() {
+        let (mut server, mut poll, dir) = server("fair-timeout");
+        let t0 = Instant::now();
+        let mut busy = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
+        // More complete requests than are read ahead: reading pauses in the middle of a line.
+        busy.write_all(&b"{\"command\":\"version\"}\n".repeat(5000)).unwrap();
+        assert_eq!(turn(&mut server, &mut poll, t0).len(), 1);
+        assert_eq!(server.next_deadline(), None, "the pause is taskmaster's, not the client's");
+
+        // A client whose every write ends mid-line, but whose lines do end.
+        let mut chatty = std::os::unix::net::UnixStream::connect(dir.join("s.sock")).unwrap();
+        chatty.write_all(b"{\"command\":\"version\"}\n{\"comm").unwrap();
+        server.accept(poll.registry(), || Token(99));
+        let t = Token(99);
+        let mut events = Vec::new();
+        server.ready(poll.registry(), t, t0, &mut events);
+        server.reply(poll.registry(), t, &Response::error("answered"));
+        assert_eq!(server.clients[&t].partial_since, Some(t0));
+        let later = t0 + Duration::from_secs(59);
+        chatty.write_all(b"and\":\"version\"}\n{\"co").unwrap();
+        server.ready(poll.registry(), t, later, &mut events);
+        assert_eq!(server.clients[&t].partial_since, Some(later), "a completed line restarts the time");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
