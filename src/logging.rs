@@ -5,6 +5,7 @@
 
 use crate::append::{OpenError, open_append};
 use crate::config::{LogLevel, describe_io};
+use crate::sys::outbox::Outbox;
 use slog::{Drain, Level, OwnedKVList, Record};
 use std::fs::File;
 use std::io::{self, Write};
@@ -15,9 +16,21 @@ use std::sync::{Arc, Mutex};
 /// Where console lines go: stdout, or above the prompt of the interactive shell.
 pub(crate) trait Console: Send + Sync + std::panic::RefUnwindSafe {
     fn line(&self, text: &str);
+
+    /// Text with no newline after it: a prompt.
+    fn prompt(&self, _text: &str) {}
+
+    /// The descriptor to hear taking more output, when output may wait for it (see `flush`).
+    fn output_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// The output takes more: send what waits, and say so if some was dropped meanwhile.
+    fn flush(&self) {}
 }
 
-/// Plain lines on standard output.
+/// Plain lines on standard output: a file or a socket, whose writes never wait on a reader
+/// for long (a terminal or a pipe gets `Queued`).
 pub(crate) struct Stdout;
 
 impl Console for Stdout {
@@ -25,6 +38,62 @@ impl Console for Stdout {
         let mut out = io::stdout().lock();
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
+    }
+
+    fn prompt(&self, text: &str) {
+        let mut out = io::stdout().lock();
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// Plain lines on a terminal or a pipe that may stop taking them: queued, never waited for
+/// (see `sys::outbox`).
+pub(crate) struct Queued {
+    outbox: Outbox,
+    /// Said once the reader takes output again after some was dropped.
+    loss_note: &'static str,
+}
+
+impl Queued {
+    /// stdout as a queued console, when it is a terminal or a pipe; else plain `Stdout`.
+    pub(crate) fn stdout(loss_note: &'static str) -> Arc<dyn Console> {
+        match Outbox::stdout() {
+            Some(outbox) => Arc::new(Queued { outbox, loss_note }),
+            None => Arc::new(Stdout),
+        }
+    }
+
+    fn tell_loss(&self) {
+        if self.outbox.take_loss() {
+            self.outbox.write(format!("{}\n", self.loss_note).as_bytes());
+        }
+    }
+}
+
+impl Console for Queued {
+    fn line(&self, text: &str) {
+        self.outbox.write(format!("{text}\n").as_bytes());
+        self.tell_loss();
+    }
+
+    fn prompt(&self, text: &str) {
+        self.outbox.write(text.as_bytes());
+    }
+
+    fn output_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.outbox.out_fd())
+    }
+
+    fn flush(&self) {
+        self.outbox.flush();
+        self.tell_loss();
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.outbox.finish();
     }
 }
 

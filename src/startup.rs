@@ -6,7 +6,7 @@ use crate::cli::{self, Options, Parsed};
 use crate::config::LogLevel;
 use crate::control::server::Server;
 use crate::event_loop::{Daemon, Setup};
-use crate::logging::{Console, Logging, Stdout};
+use crate::logging::{Console, Logging, Queued};
 use crate::shell::Typist;
 use crate::shell::complete::target_names;
 use crate::shell::editor::{Editor, Targets};
@@ -81,11 +81,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let files = crate::sys::limits::raise_open_files();
     let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
     let targets = Arc::new(Mutex::new(names));
-    let typist = typist(options, config, &targets);
-    let console: Arc<dyn Console> = match &typist {
-        Typist::Editor(editor) => editor.console(),
-        Typist::Nobody | Typist::Lines { .. } => Arc::new(Stdout),
-    };
+    let (typist, console) = typist(options, config, &targets);
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
@@ -118,19 +114,27 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
 }
 
 /// Who will type commands: nobody (`--no-shell`), a person with the line editor (a terminal),
-/// or lines from a pipe.
-fn typist(options: &Options, config: &config::Config, targets: &Targets) -> Typist {
+/// or lines from a pipe; and the console that shows the log and the answers.
+fn typist(options: &Options, config: &config::Config, targets: &Targets) -> (Typist, Arc<dyn Console>) {
+    let note = match config.daemon.logfile {
+        Some(_) => {
+            "(some output was dropped while the terminal did not take it; the log file has every event)"
+        }
+        None => "(some output was dropped while the terminal did not take it)",
+    };
     if !options.shell {
-        return Typist::Nobody;
+        return (Typist::Nobody, Queued::stdout(note));
     }
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if terminal
-        && let Ok(editor) =
-            Editor::open("taskmaster", "taskmaster> ", config.daemon.history.clone(), targets.clone())
+    let history = config.daemon.history.clone();
+    if terminal && let Ok(editor) = Editor::open("taskmaster", "taskmaster> ", history, targets.clone(), note)
     {
-        return Typist::Editor(editor);
+        let console = editor.console();
+        return (Typist::Editor(editor), console);
     }
-    Typist::Lines { reader: LineReader::new(), prompt: terminal }
+    let console = Queued::stdout(note);
+    let prompt = terminal.then(|| console.clone());
+    (Typist::Lines { reader: LineReader::new(), prompt }, console)
 }
 
 /// Prints an error on stderr; a closed terminal is no reason to panic on the way out.

@@ -514,3 +514,36 @@ fn a_command_too_long_to_send_is_refused_by_taskmasterctl_and_the_daemon_keeps_s
     assert!(text.contains("too long to send"), "{text}");
     assert!(text.lines().last().is_some_and(|l| l.starts_with("a ") && l.contains("RUNNING")), "{text}");
 }
+
+#[test]
+fn a_pipe_nobody_reads_never_stops_supervision_and_gets_everything_once_read() {
+    let dir = TempDir::new("pipe");
+    let programs = "  many:\n    cmd: sleep 1000\n    numprocs: 200\n    starttime: 0\n";
+    let config = dir.write("t.yaml", &Daemon::yaml("", programs));
+    let child = Command::new(TASKMASTER)
+        .args(["--no-shell", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut d = Daemon { dir, child: Some(child), config };
+    wait_until("200 running", || {
+        let status = d.try_call("status", &[])?;
+        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
+        (running == 200).then_some(())
+    });
+    // Far more lines than the pipe holds, while nobody reads it.
+    for _ in 0..4 {
+        assert_eq!(d.call("stop", &["many"])["ok"], true);
+        assert_eq!(d.call("start", &["many"])["ok"], true);
+    }
+    let child = d.child.take().expect("taskmaster");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("term");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("stopped: many:many_199").count(), 5, "every line, once read");
+    assert!(text.trim_end().ends_with("shutdown complete"), "{}", &text[text.len().saturating_sub(300)..]);
+}

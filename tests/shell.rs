@@ -388,3 +388,56 @@ fn a_terminal_that_stops_reading_never_stops_supervision() {
     let screen = s.quit();
     assert!(screen.contains("EXIT 0"), "{screen}");
 }
+
+/// taskmaster without its shell (`--no-shell`) in a terminal: the log on the console only.
+struct Plain<'a> {
+    dir: &'a TempDir,
+    tmux: Tmux,
+}
+
+impl Plain<'_> {
+    fn daemon_pid(&self) -> i32 {
+        let log = self.dir.read("tm.log");
+        let line = log.lines().find(|l| l.contains("taskmaster started with pid")).expect("started");
+        line.rsplit(' ').next().and_then(|p| p.parse().ok()).expect("a pid")
+    }
+}
+
+impl Drop for Plain<'_> {
+    fn drop(&mut self) {
+        // SIGTERM stops every program, then taskmaster.
+        let _ = kill(Pid::from_raw(self.daemon_pid()), Signal::SIGTERM);
+        let _ = wait_until_quiet(|| self.tmux.screen().contains("EXIT "));
+    }
+}
+
+#[test]
+fn without_the_shell_a_terminal_that_stops_reading_never_stops_supervision() {
+    let dir = TempDir::new("stalled-plain");
+    let programs = "  many:\n    cmd: sleep 1000\n    numprocs: 200\n    starttime: 0\n";
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", programs));
+    let command = format!(
+        "cd {}; {TASKMASTER} --no-shell -c {}; echo \"EXIT $?\"; exec sleep 1000",
+        dir.path().display(),
+        config.display()
+    );
+    let plain = Plain { dir: &dir, tmux: Tmux::start(&command) };
+    let socket = dir.join("tm.sock");
+    wait_until("200 running", || {
+        let status = std::os::unix::net::UnixStream::connect(&socket)
+            .ok()
+            .map(|_| answer_within(&socket, "status", &[]))?;
+        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
+        (running == 200).then_some(())
+    });
+    let stopped = Stopped::stop(plain.tmux.server_pid());
+    for _ in 0..4 {
+        assert_eq!(answer_within(&socket, "stop", &["many"])["ok"], true);
+        assert_eq!(answer_within(&socket, "start", &["many"])["ok"], true);
+    }
+    drop(stopped);
+    // The terminal catches up with every line.
+    kill(Pid::from_raw(plain.daemon_pid()), Signal::SIGTERM).expect("term");
+    let screen = plain.tmux.wait_for("EXIT 0");
+    assert!(screen.contains("shutdown complete"), "{screen}");
+}

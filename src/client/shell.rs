@@ -48,13 +48,15 @@ struct Shell {
 /// Runs the interactive shell; returns the exit status.
 pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, String> {
     let targets: Targets = Arc::new(Mutex::new(vec!["all".to_string()]));
-    let editor = Editor::open("taskmasterctl", "taskmasterctl> ", history, targets.clone())
+    let note = "(some output was dropped while the terminal did not take it)";
+    let editor = Editor::open("taskmasterctl", "taskmasterctl> ", history, targets.clone(), note)
         .map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let console = editor.console();
     let poll = Poll::new().map_err(|e| e.to_string())?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH]).map_err(|e| e.to_string())?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
     poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
-    let out = editor.output_fd();
+    let out = console.output_fd().ok_or("the terminal has no output")?;
     poll.registry().register(&mut SourceFd(&out), TERMINAL, Interest::WRITABLE).map_err(|e| e.to_string())?;
     let socket = connect(&poll, path)?;
     let mut s = Shell {
@@ -63,7 +65,7 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
         socket,
         input: Vec::new(),
         asked: VecDeque::new(),
-        session: Session::new(editor.console()),
+        session: Session::new(console.clone()),
         editor,
         targets,
         color: render::color_wanted(),
@@ -82,7 +84,7 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
             let done = match token {
                 SOCKET => s.on_socket()?,
                 TERMINAL => {
-                    s.editor.flush();
+                    console.flush();
                     None
                 }
                 STDIN => {

@@ -8,7 +8,7 @@ use crate::config::{Config, DaemonSpec, LogLevel};
 use crate::control::render;
 use crate::control::reply::Reply;
 use crate::control::server::Server;
-use crate::logging::Logging;
+use crate::logging::{Console, Logging};
 use crate::shell::Typist;
 use crate::shell::complete::target_names;
 use crate::shell::session::Session;
@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(super) struct Io {
     pub(super) setup: Setup,
@@ -32,6 +33,8 @@ pub(super) struct Io {
     pub(super) typist: Typist,
     /// What is typed at taskmaster's own shell (or piped to it) and its answers.
     pub(super) session: Session,
+    /// Where the log and the answers are shown, flushed when the terminal takes more.
+    pub(super) console: Arc<dyn Console>,
     /// Colour the answers printed on the console.
     pub(super) color: bool,
     /// Standard input is a regular file, which cannot be watched: it is read at once.

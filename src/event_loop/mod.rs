@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
-/// The terminal takes output again (see `Editor::flush`).
+/// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
 /// Tokens from here on are handed out to clients and pipes, never reused.
 const FIRST_DYNAMIC: usize = 4;
@@ -93,7 +93,7 @@ impl Daemon {
         // A regular file cannot be watched: it is read to its end at once (see `run`).
         let stdin_is_a_file = typist.is_reading()
             && poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
-        if let Some(fd) = typist.output_fd() {
+        if let Some(fd) = console.output_fd() {
             poll.registry()
                 .register(&mut SourceFd(&fd), TERMINAL, Interest::WRITABLE)
                 .map_err(|e| format!("cannot watch the terminal: {e}"))?;
@@ -108,7 +108,8 @@ impl Daemon {
             server,
             capture: Capture::default(),
             log,
-            session: Session::new(console),
+            session: Session::new(console.clone()),
+            console,
             typist,
             color,
             next_token: FIRST_DYNAMIC,
@@ -179,7 +180,7 @@ impl Daemon {
                 io.server.accept(io.poll.registry(), || take_token(next));
             }
             STDIN => self.on_stdin(false, now),
-            TERMINAL => io.typist.flush(),
+            TERMINAL => io.console.flush(),
             t if io.capture.owns(t) => {
                 let mut problems = Vec::new();
                 if io.capture.read(io.poll.registry(), t, &mut problems) == Drained::More {

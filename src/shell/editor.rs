@@ -7,7 +7,8 @@
 use super::complete::candidates;
 use crate::append::{Access, open_safely};
 use crate::logging::Console;
-use crate::sys::terminal::{Flushed, Pending, Tty};
+use crate::sys::outbox::Outbox;
+use crate::sys::terminal::Tty;
 use crate::sys::tty;
 use linefeed::complete::{Completer, Completion};
 use linefeed::{Interface, Prompter, ReadResult, Terminal};
@@ -47,7 +48,9 @@ pub(crate) struct Editor {
     /// A prompt is shown and a line is being edited.
     reading: bool,
     /// Output the terminal has not taken yet.
-    pending: Pending,
+    outbox: Outbox,
+    /// Said once the terminal takes output again after some was dropped.
+    loss_note: &'static str,
 }
 
 /// How many lines of history are kept.
@@ -55,14 +58,16 @@ const HISTORY_SIZE: usize = 1000;
 
 impl Editor {
     /// Takes over the terminal on stdin. Fails when stdin or stdout is not a terminal.
+    /// `loss_note` is printed when the terminal takes output again after some was dropped.
     pub(crate) fn open(
         app: &str,
         prompt: &str,
         history: Option<PathBuf>,
         targets: Targets,
+        loss_note: &'static str,
     ) -> io::Result<Editor> {
         let tty = Tty::open()?;
-        let pending = tty.pending();
+        let outbox = tty.outbox();
         let iface = Interface::with_term(app.to_string(), tty)?;
         iface.set_prompt(prompt)?;
         iface.set_completer(Arc::new(TargetCompleter(targets)));
@@ -74,34 +79,20 @@ impl Editor {
         }
         tty::enter_raw().map_err(io::Error::from)?;
         let gone = Arc::new(AtomicBool::new(false));
-        Ok(Editor { iface: Arc::new(iface), gone, history, history_failed: false, reading: false, pending })
+        let iface = Arc::new(iface);
+        Ok(Editor { iface, gone, history, history_failed: false, reading: false, outbox, loss_note })
     }
 
-    /// The descriptor the terminal's output goes to: the loop listens for it taking more
-    /// (see `flush`).
-    pub(crate) fn output_fd(&self) -> std::os::fd::RawFd {
-        self.pending.out_fd()
-    }
-
-    /// The terminal takes output again: sends what waits, and says so if some was dropped
-    /// meanwhile (a terminal that stops reading never stops taskmaster: see `sys::terminal`).
-    pub(crate) fn flush(&mut self) {
-        if self.is_gone() {
-            return;
-        }
-        match self.pending.flush() {
-            Ok(Flushed::All | Flushed::Waiting) => {}
-            Ok(Flushed::AllAfterLoss) => {
-                let note = "(some output was dropped while the terminal did not take it; see the log file)";
-                let _ = writeln_to(&self.iface, note);
-            }
-            Err(_) => {}
-        }
-    }
-
-    /// A console that prints above the prompt, for the log and for answers.
+    /// A console that prints above the prompt, for the log and for answers; the owner listens
+    /// for the terminal taking more output and calls its `flush` (a terminal that stops reading
+    /// never stops taskmaster: see `sys::outbox`).
     pub(crate) fn console(&self) -> Arc<dyn Console> {
-        Arc::new(EditorConsole { iface: AssertUnwindSafe(self.iface.clone()), gone: self.gone.clone() })
+        Arc::new(EditorConsole {
+            iface: AssertUnwindSafe(self.iface.clone()),
+            gone: self.gone.clone(),
+            outbox: self.outbox.clone(),
+            loss_note: self.loss_note,
+        })
     }
 
     /// Shows the prompt (if it is not shown) and takes what was typed meanwhile.
@@ -230,6 +221,7 @@ impl Drop for Editor {
         if self.reading {
             let _ = self.iface.cancel_read_line();
         }
+        self.outbox.finish();
         tty::restore();
     }
 }
@@ -277,12 +269,34 @@ fn writeln_to(iface: &Iface, text: &str) -> io::Result<()> {
 struct EditorConsole {
     iface: AssertUnwindSafe<Arc<Iface>>,
     gone: Arc<AtomicBool>,
+    outbox: Outbox,
+    loss_note: &'static str,
+}
+
+impl EditorConsole {
+    fn tell_loss(&self) {
+        if self.outbox.take_loss() {
+            let _ = writeln_to(&self.iface, self.loss_note);
+        }
+    }
 }
 
 impl Console for EditorConsole {
     fn line(&self, text: &str) {
         if !self.gone.load(Ordering::Relaxed) {
             let _ = writeln_to(&self.iface, text);
+            self.tell_loss();
+        }
+    }
+
+    fn output_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.outbox.out_fd())
+    }
+
+    fn flush(&self) {
+        if !self.gone.load(Ordering::Relaxed) {
+            self.outbox.flush();
+            self.tell_loss();
         }
     }
 }

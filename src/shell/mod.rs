@@ -6,16 +6,18 @@ pub(crate) mod editor;
 pub(crate) mod lines;
 pub(crate) mod session;
 
+use crate::logging::Console;
 use editor::{Editor, Typed};
 use lines::LineReader;
+use std::sync::Arc;
 
 /// Who types commands at taskmaster, if anyone.
 pub(crate) enum Typist {
     /// `--no-shell`: stdin is not read.
     Nobody,
-    /// Lines from a pipe or a file (or a terminal the editor could not take); `prompt` when a
-    /// person reads the output.
-    Lines { reader: LineReader, prompt: bool },
+    /// Lines from a pipe or a file (or a terminal the editor could not take); a console to
+    /// show the prompt on when a person reads the output.
+    Lines { reader: LineReader, prompt: Option<Arc<dyn Console>> },
     /// A person at a terminal, with the line editor.
     Editor(Editor),
 }
@@ -34,7 +36,7 @@ impl Typist {
     pub(crate) fn is_interactive(&self) -> bool {
         match self {
             Typist::Nobody => false,
-            Typist::Lines { prompt, .. } => *prompt,
+            Typist::Lines { prompt, .. } => prompt.is_some(),
             Typist::Editor(_) => true,
         }
     }
@@ -52,32 +54,13 @@ impl Typist {
     pub(crate) fn prompt(&mut self) -> Vec<Typed> {
         match self {
             Typist::Nobody => Vec::new(),
-            Typist::Lines { prompt: false, .. } => Vec::new(),
-            Typist::Lines { reader, prompt: true } => {
-                if !reader.is_eof() {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = write!(out, "taskmaster> ");
-                    let _ = out.flush();
+            Typist::Lines { reader, prompt } => {
+                if let Some(console) = prompt.as_ref().filter(|_| !reader.is_eof()) {
+                    console.prompt("taskmaster> ");
                 }
                 Vec::new()
             }
             Typist::Editor(editor) => editor.prompt(),
-        }
-    }
-
-    /// Where the editor's output goes, to hear when the terminal takes more.
-    pub(crate) fn output_fd(&self) -> Option<std::os::fd::RawFd> {
-        match self {
-            Typist::Editor(editor) => Some(editor.output_fd()),
-            Typist::Nobody | Typist::Lines { .. } => None,
-        }
-    }
-
-    /// The terminal takes output again.
-    pub(crate) fn flush(&mut self) {
-        if let Typist::Editor(editor) = self {
-            editor.flush();
         }
     }
 

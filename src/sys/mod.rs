@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod limits;
+pub(crate) mod outbox;
 pub(crate) mod reap;
 pub(crate) mod signals;
 pub(crate) mod spawn;

@@ -182,6 +182,8 @@ impl Daemon {
     /// A command's whole answer, through the protocol.
     pub fn call(&self, command: &str, args: &[&str]) -> Value {
         let mut stream = UnixStream::connect(self.socket()).expect("connect");
+        // A taskmaster that hangs fails the test instead of hanging it.
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let request = serde_json::json!({"command": command, "args": args});
         writeln!(stream, "{request}").expect("send");
         let mut line = String::new();
