@@ -237,6 +237,12 @@ fn a_resize_keeps_the_line() {
     s.tmux.wait("the line after a resize", |screen| {
         screen.lines().last() == Some("taskmaster> status worker:worker_01")
     });
+    // Redrawn in place: no copy of the prompt is left behind.
+    s.tmux.resize(100);
+    let screen = s.tmux.wait("the line after a second resize", |screen| {
+        screen.lines().last() == Some("taskmaster> status worker:worker_01")
+    });
+    assert_eq!(screen.matches("taskmaster>").count(), 1, "{screen}");
     s.tmux.keys(&["Enter"]);
     s.tmux.wait_for("worker:worker_01                 ");
 }
@@ -440,4 +446,19 @@ fn without_the_shell_a_terminal_that_stops_reading_never_stops_supervision() {
     kill(Pid::from_raw(plain.daemon_pid()), Signal::SIGTERM).expect("term");
     let screen = plain.tmux.wait_for("EXIT 0");
     assert!(screen.contains("shutdown complete"), "{screen}");
+}
+
+#[test]
+fn a_pasted_line_too_long_for_a_command_is_dropped_and_the_shell_goes_on() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    // Long enough to hold taskmaster for minutes if the editor took it all.
+    s.tmux.paste(&format!("status {}\rstatus solo\r", "x".repeat(200_000)));
+    s.tmux.wait_for("(a line longer than 4096 bytes: dropped up to the next Enter)");
+    s.tmux.wait_for("solo                             RUNNING");
+    assert!(!s.tmux.screen().contains("xxxx"), "the long line is gone from the screen");
+    assert!(!s.log().contains("xxxx"), "and nothing ran it");
+    s.tmux.text("status worker:worker_01");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("worker:worker_01                 RUNNING");
 }

@@ -244,7 +244,13 @@ impl Shell {
                     return self.run_typed();
                 }
                 SIGINT => self.editor.clear_line(),
-                SIGWINCH => self.editor.resized(),
+                SIGWINCH => {
+                    let typed = self.editor.resized();
+                    self.session.take(typed);
+                    if let Some(exit) = self.run_typed()? {
+                        return Ok(Some(exit));
+                    }
+                }
                 _ => return Ok(Some(CtlExit::Ok)),
             }
         }

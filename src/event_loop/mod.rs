@@ -236,7 +236,11 @@ impl Daemon {
                     self.io.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
                     self.reload(None, false, now);
                 }
-                SIGWINCH => self.io.typist.resized(),
+                SIGWINCH => {
+                    let typed = self.io.typist.resized();
+                    self.io.session.take(typed);
+                    self.run_typed(now);
+                }
                 SIGUSR2 => {
                     // Said after, so that the new files start with it.
                     self.io.reopen_logs();

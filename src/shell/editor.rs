@@ -8,7 +8,7 @@ use super::complete::candidates;
 use crate::append::{Access, open_safely};
 use crate::logging::Console;
 use crate::sys::outbox::Outbox;
-use crate::sys::terminal::Tty;
+use crate::sys::terminal::{LINE_LIMIT, Signs, Tty};
 use crate::sys::tty;
 use linefeed::complete::{Completer, Completion};
 use linefeed::{Interface, Prompter, ReadResult, Terminal};
@@ -51,6 +51,7 @@ pub(crate) struct Editor {
     outbox: Outbox,
     /// Said once the terminal takes output again after some was dropped.
     loss_note: &'static str,
+    signs: Signs,
 }
 
 /// How many lines of history are kept.
@@ -67,7 +68,7 @@ impl Editor {
         loss_note: &'static str,
     ) -> io::Result<Editor> {
         let tty = Tty::open()?;
-        let outbox = tty.outbox();
+        let (outbox, signs) = (tty.outbox(), tty.signs());
         let iface = Interface::with_term(app.to_string(), tty)?;
         iface.set_prompt(prompt)?;
         iface.set_completer(Arc::new(TargetCompleter(targets)));
@@ -80,7 +81,7 @@ impl Editor {
         tty::enter_raw().map_err(io::Error::from)?;
         let gone = Arc::new(AtomicBool::new(false));
         let iface = Arc::new(iface);
-        Ok(Editor { iface, gone, history, history_failed: false, reading: false, outbox, loss_note })
+        Ok(Editor { iface, gone, history, history_failed: false, reading: false, outbox, loss_note, signs })
     }
 
     /// A console that prints above the prompt, for the log and for answers; the owner listens
@@ -128,7 +129,13 @@ impl Editor {
     fn step(&mut self) -> Vec<Typed> {
         let mut typed = Vec::new();
         loop {
-            match self.iface.read_line_step(Some(Duration::ZERO)) {
+            let step = self.iface.read_line_step(Some(Duration::ZERO));
+            if self.signs.overflowed.swap(false, Ordering::Relaxed) {
+                let _ = self.iface.set_buffer("");
+                let note = format!("(a line longer than {LINE_LIMIT} bytes: dropped up to the next Enter)");
+                let _ = writeln_to(&self.iface, &note);
+            }
+            match step {
                 Ok(Some(ReadResult::Input(line))) => {
                     self.remember(&line);
                     self.reading = false;
@@ -169,15 +176,11 @@ impl Editor {
         }
     }
 
-    /// The window changed size: linefeed reads the size only when a read starts, so the read is
-    /// restarted with the same text.
-    pub(crate) fn resized(&mut self) {
-        if self.reading && !self.is_gone() {
-            let text = self.iface.buffer();
-            let _ = self.iface.cancel_read_line();
-            let _ = self.iface.read_line_step(Some(Duration::ZERO));
-            let _ = self.iface.set_buffer(&text);
-        }
+    /// The window changed size: the next step redraws the prompt and the line in place for the
+    /// new width. Returns what was typed meanwhile, like `on_readable`.
+    pub(crate) fn resized(&mut self) -> Vec<Typed> {
+        self.signs.resized.store(true, Ordering::Relaxed);
+        self.on_readable()
     }
 
     /// Keeps a line in the history (no blank lines, no duplicates) and saves the file.

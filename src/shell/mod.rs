@@ -70,9 +70,11 @@ impl Typist {
         }
     }
 
-    pub(crate) fn resized(&mut self) {
-        if let Typist::Editor(editor) = self {
-            editor.resized();
+    /// The window changed size; returns what was typed meanwhile.
+    pub(crate) fn resized(&mut self) -> Vec<Typed> {
+        match self {
+            Typist::Editor(editor) => editor.resized(),
+            Typist::Nobody | Typist::Lines { .. } => Vec::new(),
         }
     }
 

@@ -109,6 +109,10 @@ impl Outbox {
         self.out.as_raw_fd()
     }
 
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.out.as_fd()
+    }
+
     /// The queue and the descriptor, to push and flush several pieces at once.
     pub(crate) fn lock(&self) -> (BorrowedFd<'_>, MutexGuard<'_, Output>) {
         (self.out.as_fd(), self.output.lock().unwrap_or_else(PoisonError::into_inner))

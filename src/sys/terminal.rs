@@ -10,14 +10,28 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+/// Bytes typed on one line, at most (see `Typing`).
+pub(crate) const LINE_LIMIT: usize = 4096;
 
 pub(crate) struct Tty {
     /// Output, through our own non-blocking open of the terminal.
     outbox: Outbox,
     name: String,
-    reading: Mutex<()>,
+    typing: Mutex<Typing>,
+    signs: Signs,
+}
+
+/// What the editor and the terminal tell each other between steps.
+#[derive(Clone, Default)]
+pub(crate) struct Signs {
+    /// The window changed size: the next read reports it, and the line is redrawn in place.
+    pub(crate) resized: Arc<AtomicBool>,
+    /// A line grew past `LINE_LIMIT` and is being dropped: the editor empties its line.
+    pub(crate) overflowed: Arc<AtomicBool>,
 }
 
 impl Tty {
@@ -26,12 +40,54 @@ impl Tty {
         termios::tcgetattr(io::stdin().as_fd())?;
         let outbox = Outbox::terminal()?;
         let name = std::env::var("TERM").unwrap_or_else(|_| "unknown".to_string());
-        Ok(Tty { outbox, name, reading: Mutex::new(()) })
+        Ok(Tty { outbox, name, typing: Mutex::new(Typing::default()), signs: Signs::default() })
     }
 
     /// The queue, for the owner to flush when the terminal takes more.
     pub(crate) fn outbox(&self) -> Outbox {
         self.outbox.clone()
+    }
+
+    pub(crate) fn signs(&self) -> Signs {
+        self.signs.clone()
+    }
+}
+
+/// The line being typed, as far as the reader sees it. The terminal library redraws a line in
+/// time that grows with the square of its length (a pasted 100 KB would hold taskmaster for
+/// minutes), so a line longer than any command is dropped as it arrives, up to its end.
+#[derive(Default)]
+struct Typing {
+    length: usize,
+    dropping: bool,
+}
+
+impl Typing {
+    /// Appends to `out` what of `bytes` goes to the editor; true when a line started being
+    /// dropped.
+    fn filter(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut started = false;
+        for &byte in bytes {
+            // Enter ends a line; Ctrl-U empties it.
+            let fresh = matches!(byte, b'\r' | b'\n' | 0x15);
+            match (self.dropping, fresh) {
+                (true, true) => *self = Typing::default(),
+                (true, false) => {}
+                (false, true) => {
+                    self.length = 0;
+                    out.push(byte);
+                }
+                (false, false) if self.length >= LINE_LIMIT => {
+                    self.dropping = true;
+                    started = true;
+                }
+                (false, false) => {
+                    self.length += 1;
+                    out.push(byte);
+                }
+            }
+        }
+        started
     }
 }
 
@@ -58,7 +114,8 @@ impl Terminal for Tty {
     }
 
     fn lock_read<'a>(&'a self) -> Box<dyn TerminalReader<Self> + 'a> {
-        Box::new(Reader { _lock: self.reading.lock().unwrap_or_else(PoisonError::into_inner) })
+        let typing = self.typing.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::new(Reader { typing, signs: &self.signs, out: self.outbox.fd() })
     }
 
     fn lock_write<'a>(&'a self) -> Box<dyn TerminalWriter<Self> + 'a> {
@@ -68,7 +125,9 @@ impl Terminal for Tty {
 }
 
 struct Reader<'a> {
-    _lock: MutexGuard<'a, ()>,
+    typing: MutexGuard<'a, Typing>,
+    signs: &'a Signs,
+    out: BorrowedFd<'a>,
 }
 
 impl Reader<'_> {
@@ -107,12 +166,18 @@ impl TerminalReader<Tty> for Reader<'_> {
     }
 
     fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<RawRead> {
+        if self.signs.resized.swap(false, Ordering::Relaxed) {
+            return Ok(RawRead::Resize(window_size(self.out)?));
+        }
         let mut chunk = [0u8; 4096];
         loop {
             match nix::unistd::read(io::stdin().as_fd(), &mut chunk) {
                 Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    return Ok(RawRead::Bytes(n));
+                    let before = buf.len();
+                    if self.typing.filter(&chunk[..n], buf) {
+                        self.signs.overflowed.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(RawRead::Bytes(buf.len() - before));
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return Ok(RawRead::Bytes(0)),
@@ -122,6 +187,9 @@ impl TerminalReader<Tty> for Reader<'_> {
     }
 
     fn wait_for_input(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        if self.signs.resized.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
         let stdin = io::stdin();
         let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
         let timeout = match timeout {
@@ -133,6 +201,18 @@ impl TerminalReader<Tty> for Reader<'_> {
             Err(Errno::EINTR) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+fn window_size(out: BorrowedFd) -> io::Result<Size> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points to one.
+    let done = unsafe { libc::ioctl(out.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    match done {
+        -1 => Err(io::Error::last_os_error()),
+        // A terminal that does not know its size (a serial line) is taken as 80×24.
+        _ if size.ws_col == 0 => Ok(Size { lines: 24, columns: 80 }),
+        _ => Ok(Size { lines: usize::from(size.ws_row), columns: usize::from(size.ws_col) }),
     }
 }
 
@@ -158,15 +238,7 @@ impl Writer<'_> {
 
 impl TerminalWriter<Tty> for Writer<'_> {
     fn size(&self) -> io::Result<Size> {
-        let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points to one.
-        let done = unsafe { libc::ioctl(self.out.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
-        match done {
-            -1 => Err(io::Error::last_os_error()),
-            // A terminal that does not know its size (a serial line) is taken as 80×24.
-            _ if size.ws_col == 0 => Ok(Size { lines: 24, columns: 80 }),
-            _ => Ok(Size { lines: usize::from(size.ws_row), columns: usize::from(size.ws_col) }),
-        }
+        window_size(self.out)
     }
 
     fn clear_screen(&mut self) -> io::Result<()> {
@@ -217,5 +289,30 @@ impl TerminalWriter<Tty> for Writer<'_> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         let _ = self.output.flush(self.out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_limit_is_dropped_up_to_its_end_and_the_next_is_kept() {
+        let mut typing = Typing::default();
+        let mut out = Vec::new();
+        assert!(!typing.filter(&vec![b'x'; LINE_LIMIT - 1], &mut out));
+        assert!(typing.filter(b"yz", &mut out), "the byte past the limit starts the drop");
+        assert_eq!(out.len(), LINE_LIMIT);
+        assert!(!typing.filter(&vec![b'x'; 10_000], &mut out), "told once");
+        assert_eq!(out.len(), LINE_LIMIT);
+        out.clear();
+        typing.filter(b"more\rstatus\r", &mut out);
+        assert_eq!(out, b"status\r", "the end of the dropped line goes with it");
+        // Enter and Ctrl-U start a line anew: many short lines are never a long one.
+        out.clear();
+        let lines = b"status\r".repeat(2000);
+        assert!(!typing.filter(&lines, &mut out));
+        assert_eq!(out, lines);
+        assert!(!typing.filter(&[vec![b'x'; LINE_LIMIT], vec![0x15], vec![b'y'; 10]].concat(), &mut out));
     }
 }

@@ -43,6 +43,16 @@ impl Tmux {
         assert!(self.raw(&["send-keys", "-t", "t", "-l", text]).unwrap_or(false), "type {text:?}");
     }
 
+    /// Pastes `text` as a terminal does: all at once.
+    pub fn paste(&self, text: &str) {
+        let file = std::env::temp_dir().join(format!("{}.paste", self.server));
+        std::fs::write(&file, text).expect("write the paste");
+        let path = file.to_str().expect("utf-8");
+        assert!(self.raw(&["load-buffer", path]).unwrap_or(false), "load-buffer");
+        let _ = std::fs::remove_file(&file);
+        assert!(self.raw(&["paste-buffer", "-t", "t"]).unwrap_or(false), "paste-buffer");
+    }
+
     /// The visible screen, lines joined, trailing blanks trimmed; with `escapes`, colours kept.
     pub fn screen_with(&self, escapes: bool) -> String {
         let mut args = vec!["-L", self.server.as_str(), "-f", "/dev/null", "capture-pane", "-p", "-t", "t"];
