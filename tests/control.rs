@@ -166,7 +166,10 @@ fn commands_on_stdin_are_answered_on_stdout() {
         .spawn()
         .expect("start");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"start b\nstatus b\nfrobnicate\nshutdown\n").expect("send");
+    stdin.write_all(b"start b\nstatus b\nfrobnicate\n").expect("send");
+    // A line far longer than any command is dropped (never kept whole), and reading goes on.
+    stdin.write_all(&vec![b'x'; 1 << 20]).expect("send");
+    stdin.write_all(b"\nshutdown\n").expect("send");
     drop(stdin);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0));
@@ -174,6 +177,8 @@ fn commands_on_stdin_are_answered_on_stdout() {
     assert!(text.contains("b: started\n"), "{text}");
     assert!(text.contains("b                                RUNNING   pid "), "{text}");
     assert!(text.contains("unknown command `frobnicate`"), "{text}");
+    assert!(text.contains("(a line longer than 65536 bytes: dropped up to its end)"), "{text}");
+    assert!(!text.contains("xxxx"), "{text}");
     assert!(text.trim_end().ends_with("Shut down"), "{text}");
 }
 

@@ -35,6 +35,8 @@ const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
+/// Clients are served for this long in a turn, at most, once the first is served.
+const TURN_BUDGET: Duration = Duration::from_millis(20);
 /// Tokens from here on are handed out to clients and pipes, never reused.
 const FIRST_DYNAMIC: usize = 4;
 
@@ -141,9 +143,17 @@ impl Daemon {
                 Err(e) => return Err(format!("the event loop failed: {e}")),
             }
             let now = now();
-            let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            // Deaths and signals first: a turn busy with clients must not delay them.
+            tokens.sort_by_key(|&t| t != SIGNALS);
             let hot = std::mem::take(&mut self.io.hot);
             for token in tokens.into_iter().chain(hot) {
+                // A turn long with clients' requests leaves the rest of them to the next turn,
+                // which hears signals (deaths) first.
+                if self.io.server.owns(token) && elapsed_since(now.mono) > TURN_BUDGET {
+                    self.io.hot.push(token);
+                    continue;
+                }
                 self.dispatch(token, now);
             }
             // A death must be seen before a deadline it makes moot: after a pause (SIGSTOP, a
@@ -281,6 +291,9 @@ impl Daemon {
     fn on_stdin(&mut self, all: bool, now: Now) {
         let typed = self.io.typist.on_readable(all);
         self.io.session.take(typed);
+        if self.io.typist.has_more() {
+            self.io.hot.push(STDIN);
+        }
         if !self.io.typist.is_reading() {
             // End of commands: supervision goes on, stdin is no longer read.
             let _ = self.io.poll.registry().deregister(&mut SourceFd(&0));
@@ -357,4 +370,11 @@ fn take_token(next: &mut usize) -> Token {
 #[allow(clippy::disallowed_methods)]
 fn now() -> Now {
     Now { mono: Instant::now(), wall: SystemTime::now() }
+}
+
+/// How long the turn that started at `start` has run: for the loop's own pacing, never
+/// handed down.
+#[allow(clippy::disallowed_methods)]
+fn elapsed_since(start: Instant) -> Duration {
+    start.elapsed()
 }

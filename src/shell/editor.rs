@@ -36,6 +36,10 @@ pub(crate) enum Typed {
     Interrupt,
     /// The terminal went away.
     HangUp,
+    /// A line longer than `limit` bytes, no command, was dropped.
+    TooLong {
+        limit: usize,
+    },
 }
 
 pub(crate) struct Editor {
@@ -132,8 +136,7 @@ impl Editor {
             let step = self.iface.read_line_step(Some(Duration::ZERO));
             if self.signs.overflowed.swap(false, Ordering::Relaxed) {
                 let _ = self.iface.set_buffer("");
-                let note = format!("(a line longer than {LINE_LIMIT} bytes: dropped up to the next Enter)");
-                let _ = writeln_to(&self.iface, &note);
+                typed.push(Typed::TooLong { limit: LINE_LIMIT });
             }
             match step {
                 Ok(Some(ReadResult::Input(line))) => {

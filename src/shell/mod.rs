@@ -45,8 +45,16 @@ impl Typist {
     pub(crate) fn on_readable(&mut self, all: bool) -> Vec<Typed> {
         match self {
             Typist::Nobody => Vec::new(),
-            Typist::Lines { reader, .. } => reader.read(all).into_iter().map(Typed::Line).collect(),
+            Typist::Lines { reader, .. } => reader.read(all),
             Typist::Editor(editor) => editor.on_readable(),
+        }
+    }
+
+    /// stdin was left with input to read now (see `LineReader::has_more`).
+    pub(crate) fn has_more(&self) -> bool {
+        match self {
+            Typist::Lines { reader, .. } => reader.has_more(),
+            Typist::Nobody | Typist::Editor(_) => false,
         }
     }
 

@@ -61,6 +61,9 @@ impl Session {
                     Err(why) => self.console.line(&why),
                 },
                 Typed::Interrupt => {}
+                Typed::TooLong { limit } => {
+                    self.console.line(&format!("(a line longer than {limit} bytes: dropped up to its end)"));
+                }
                 // Leaving is answered too (taskmaster's own shell shuts down first).
                 Typed::Eof => {
                     self.busy = true;
