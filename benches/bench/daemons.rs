@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub(crate) trait Daemon {
+pub(crate) trait Daemon: Sync {
     fn pid(&self) -> i32;
     /// How many processes are RUNNING, by one status call over the socket.
     fn status_count(&self) -> usize;

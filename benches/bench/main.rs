@@ -95,6 +95,42 @@ fn main() {
     if kills > 0 {
         rows.extend(restart);
     }
+    // The cost of a death must not grow with the work clients give: the same kill while
+    // clients ask for the status of every process, back to back.
+    let (pollers, busy_kills) = if quick { (20, 3) } else { (50, 10) };
+    let mut busy = Row::new(
+        format!("restart after kill -9 while {pollers} clients poll status of 1000, median of {busy_kills}"),
+        "ms",
+    );
+    for kind in kinds.iter().filter(|_| wanted("busy")) {
+        let d = run(kind, &[Program::sleepers("many", 1000)]);
+        d.wait_running(1000);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut times = std::thread::scope(|scope| {
+            for _ in 0..pollers {
+                scope.spawn(|| {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        d.status_count();
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let times: Vec<f64> = (0..busy_kills)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_millis(1100));
+                    kill_one_and_time(d.pid())
+                })
+                .collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            times
+        });
+        times.sort_by(f64::total_cmp);
+        busy.set(kind, times[times.len() / 2]);
+        d.stop();
+    }
+    if wanted("busy") {
+        rows.push(busy);
+    }
     let idle_seconds = if quick { 3 } else { 10 };
     let mut idle_cpu = Row::new("idle, 100 sleeping children: CPU".to_string(), "ms/s");
     let mut idle_wakeups = Row::new("idle, 100 sleeping children: wakeups".to_string(), "/s");
@@ -210,6 +246,23 @@ fn kill_and_time(daemon: i32) -> f64 {
             return started.elapsed().as_secs_f64() * 1000.0;
         }
         if started.elapsed() > Duration::from_secs(10) {
+            return f64::NAN;
+        }
+    }
+}
+
+/// Kills one of the daemon's children with SIGKILL and times, from outside, until a child that
+/// was not there runs.
+fn kill_one_and_time(daemon: i32) -> f64 {
+    let old: std::collections::HashSet<i32> = children(daemon).into_iter().collect();
+    let Some(&victim) = old.iter().next() else { return f64::NAN };
+    let started = Instant::now();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL);
+    loop {
+        if children(daemon).iter().any(|p| !old.contains(p)) {
+            return started.elapsed().as_secs_f64() * 1000.0;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
             return f64::NAN;
         }
     }
