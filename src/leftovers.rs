@@ -153,7 +153,8 @@ pub(crate) fn clean_up(file: &Path) -> Result<Vec<String>, String> {
     while Instant::now() < deadline
         && doomed.iter().any(|pid| info(*pid).is_some_and(|(_, state)| state != 'Z'))
     {
-        std::thread::sleep(Duration::from_millis(5));
+        // A pause of 5 ms (poll on nothing).
+        let _ = nix::poll::poll(&mut [], nix::poll::PollTimeout::from(5u8));
     }
     let pids: Vec<String> = doomed.iter().map(i32::to_string).collect();
     Ok(vec![format!(

@@ -37,9 +37,9 @@
 //!   (`lines`), completion (`complete`), and the `session` both shells share.
 //! - `client`: `taskmasterctl`: its command line, the connection, its shell.
 //! - `preflight`: what `--check` can only tell on this machine.
-//! - `sys`: the only module with `unsafe`: spawning (`clone`), reaping, signals, limits, the
-//!   terminal's modes (`tty`) and the terminal the line editor writes to without ever blocking
-//!   (`terminal`).
+//! - `sys`: the only module allowed raw system calls (denied everywhere else by the crate's lints):
+//!   spawning (`clone`), reaping, signals, limits, the terminal's modes (`tty`), output that
+//!   never blocks (`outbox`) and the terminal the line editor uses (`terminal`).
 //!
 //! # One event, followed: a child dies, and is started again
 //!
