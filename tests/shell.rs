@@ -28,7 +28,7 @@ impl<'a> Session<'a> {
         let yaml = Daemon::yaml(&settings, programs).replace("  history: null\n", "");
         let config = dir.write("taskmaster.yaml", &yaml);
         let command = format!(
-            "cd {}; {env} {TASKMASTER} -c {}; echo \"EXIT $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon\\|-\\?echo' | tr '\\n' ' '; exec sleep 1000",
+            "set -m; cd {}; {env} {TASKMASTER} -c {}; echo \"EXIT $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon\\|-\\?echo' | tr '\\n' ' '; exec sleep 1000",
             dir.path().display(),
             config.display()
         );
@@ -403,10 +403,15 @@ struct Plain<'a> {
 
 impl Plain<'_> {
     fn daemon_pid(&self) -> i32 {
-        let log = self.dir.read("tm.log");
-        let line = log.lines().find(|l| l.contains("taskmaster started with pid")).expect("started");
-        line.rsplit(' ').next().and_then(|p| p.parse().ok()).expect("a pid")
+        daemon_pid(self.dir)
     }
+}
+
+/// taskmaster's pid, from its log.
+fn daemon_pid(dir: &TempDir) -> i32 {
+    let log = dir.read("tm.log");
+    let line = log.lines().find(|l| l.contains("taskmaster started with pid")).expect("started");
+    line.rsplit(' ').next().and_then(|p| p.parse().ok()).expect("a pid")
 }
 
 impl Drop for Plain<'_> {
@@ -461,4 +466,31 @@ fn a_pasted_line_too_long_for_a_command_is_dropped_and_the_shell_goes_on() {
     s.tmux.text("status worker:worker_01");
     s.tmux.keys(&["Enter"]);
     s.tmux.wait_for("worker:worker_01                 RUNNING");
+}
+
+#[test]
+fn ctrl_z_does_not_suspend_and_a_stop_and_continue_gives_the_shell_its_mode_back() {
+    let dir = TempDir::new("sh");
+    let s = Session::start(&dir, PROGRAMS);
+    let daemon = Pid::from_raw(daemon_pid(&dir));
+    s.tmux.keys(&["C-z"]);
+    s.tmux.text("status solo");
+    s.tmux.keys(&["Enter"]);
+    s.tmux.wait_for("solo                             RUNNING");
+    assert_eq!(stat_fields(daemon.as_raw())[0], "S", "not stopped");
+
+    // After a stop, the shell that ran taskmaster has put the terminal back in its own mode;
+    // the SIGCONT that continues taskmaster is what it hears.
+    let sane =
+        std::process::Command::new("stty").args(["-F", &s.tmux.pane_tty(), "sane"]).status().expect("stty");
+    assert!(sane.success());
+    kill(daemon, Signal::SIGCONT).expect("continue");
+    // No echo from the terminal (the line shows once) and keys reach the editor (Tab completes).
+    s.tmux.text("status wor");
+    s.tmux.keys(&["Tab"]);
+    s.tmux.wait("the completed line", |screen| screen.lines().last() == Some("taskmaster> status worker"));
+    s.tmux.keys(&["C-u"]);
+    let screen = s.quit();
+    assert!(!screen.contains("status wor\n"), "no echo of the typed keys: {screen}");
+    assert!(screen.contains("EXIT 0"), "{screen}");
 }

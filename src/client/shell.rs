@@ -13,7 +13,7 @@ use crate::shell::session::{Next, Session};
 use mio::net::UnixStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM, SIGWINCH};
+use signal_hook::consts::{SIGCONT, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -53,7 +53,7 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
         .map_err(|e| format!("cannot use the terminal: {e}"))?;
     let console = editor.console();
     let poll = Poll::new().map_err(|e| e.to_string())?;
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH]).map_err(|e| e.to_string())?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH, SIGCONT]).map_err(|e| e.to_string())?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
     poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
     let out = console.output_fd().ok_or("the terminal has no output")?;
@@ -244,8 +244,11 @@ impl Shell {
                     return self.run_typed();
                 }
                 SIGINT => self.editor.clear_line(),
-                SIGWINCH => {
-                    let typed = self.editor.resized();
+                SIGWINCH | SIGCONT => {
+                    let typed = match signo {
+                        SIGWINCH => self.editor.resized(),
+                        _ => self.editor.continued(),
+                    };
                     self.session.take(typed);
                     if let Some(exit) = self.run_typed()? {
                         return Ok(Some(exit));

@@ -22,7 +22,7 @@ use io::Io;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
+use signal_hook::consts::{SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -59,7 +59,7 @@ pub(crate) struct Setup {
 /// SIGNALS). Called before the socket is bound: once the socket is there, someone may send a
 /// SIGHUP, and it must reload, not kill.
 pub(crate) fn watch_signals() -> Result<Signals, String> {
-    let signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2])
+    let signals = Signals::new([SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGWINCH, SIGUSR2, SIGCONT])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     sys::signals::ignore_stray_signals();
     Ok(signals)
@@ -246,8 +246,11 @@ impl Daemon {
                     self.io.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
                     self.reload(None, false, now);
                 }
-                SIGWINCH => {
-                    let typed = self.io.typist.resized();
+                SIGWINCH | SIGCONT => {
+                    let typed = match signo {
+                        SIGWINCH => self.io.typist.resized(),
+                        _ => self.io.typist.continued(),
+                    };
                     self.io.session.take(typed);
                     self.run_typed(now);
                 }

@@ -186,6 +186,16 @@ impl Editor {
         self.on_readable()
     }
 
+    /// taskmaster was stopped (`kill -STOP`, or Ctrl-Z in another program's mode) and goes
+    /// on: the terminal gets the editor's mode back and the line is redrawn.
+    pub(crate) fn continued(&mut self) -> Vec<Typed> {
+        if self.is_gone() {
+            return Vec::new();
+        }
+        tty::reenter_raw();
+        self.resized()
+    }
+
     /// Keeps a line in the history (no blank lines, no duplicates) and saves the file.
     fn remember(&mut self, line: &str) {
         let line = line.trim();

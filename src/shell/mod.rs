@@ -86,6 +86,14 @@ impl Typist {
         }
     }
 
+    /// taskmaster goes on after a stop; returns what was typed meanwhile.
+    pub(crate) fn continued(&mut self) -> Vec<Typed> {
+        match self {
+            Typist::Editor(editor) => editor.continued(),
+            Typist::Nobody | Typist::Lines { .. } => Vec::new(),
+        }
+    }
+
     /// The history file moved (a reload changed it).
     pub(crate) fn set_history(&mut self, path: Option<std::path::PathBuf>) {
         if let Typist::Editor(editor) = self {

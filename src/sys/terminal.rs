@@ -92,7 +92,8 @@ impl Typing {
 }
 
 /// Character mode: no echo, no line buffering, no Ctrl-S/Ctrl-Q flow control (a stopped
-/// terminal is what this module is about), keys that send signals kept unless `block_signals`.
+/// terminal is what this module is about), no Ctrl-Z, Ctrl-C and Ctrl-\ kept unless
+/// `block_signals`.
 pub(crate) fn character_mode(mode: &Termios, block_signals: bool) -> Termios {
     let mut raw = mode.clone();
     raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
@@ -101,6 +102,8 @@ pub(crate) fn character_mode(mode: &Termios, block_signals: bool) -> Termios {
         true => raw.local_flags.remove(LocalFlags::ISIG),
         false => raw.local_flags.insert(LocalFlags::ISIG),
     }
+    // Ctrl-Z is no key here: a suspended taskmaster supervises nothing (taskmaster(1), SIGNALS).
+    raw.control_chars[SpecialCharacterIndices::VSUSP as usize] = 0;
     raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
     raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
     raw

@@ -24,6 +24,16 @@ pub(crate) fn enter_raw() -> nix::Result<()> {
     Ok(())
 }
 
+/// Puts the terminal in the editor's mode again, after a stop and continue (a shell that stopped
+/// us put it back in its own mode).
+pub(crate) fn reenter_raw() {
+    let stdin = std::io::stdin();
+    if let Ok(now) = termios::tcgetattr(stdin.as_fd()) {
+        let _ =
+            termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &super::terminal::character_mode(&now, false));
+    }
+}
+
 /// Puts the terminal back as it was found. Harmless when nothing was changed.
 pub(crate) fn restore() {
     let saved = ORIGINAL.lock().ok().and_then(|mut s| s.take());

@@ -99,12 +99,21 @@ impl Tmux {
 
     /// The tmux server's pid: stopping it stands for a terminal that stops reading.
     pub fn server_pid(&self) -> i32 {
+        self.display("#{pid}").parse().expect("a pid")
+    }
+
+    /// The pane's terminal device.
+    pub fn pane_tty(&self) -> String {
+        self.display("#{pane_tty}")
+    }
+
+    fn display(&self, format: &str) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.server, "-f", "/dev/null", "display-message", "-p", "#{pid}"])
+            .args(["-L", &self.server, "-f", "/dev/null", "display-message", "-p", "-t", "t", format])
             .env_remove("TMUX")
             .output()
             .expect("display-message");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a pid")
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// Whether the pane's command still runs.
