@@ -45,10 +45,15 @@ pub(crate) fn response(reply: &Reply) -> Response {
     Response { ok: reply.ok(), output: text(reply, false), data: data(reply) }
 }
 
+/// The answer to a command that applied to none of the processes it named.
+const NOTHING_TO_DO: &str = "(nothing to do: no process named needed it)";
+
 /// The text a person reads; `color` on a terminal.
 pub(crate) fn text(reply: &Reply, color: bool) -> String {
     match reply {
         Reply::Status(status) => status_text(&records(&status.processes), &status_notes(status), color),
+        // `start all` with everything started: said, so that silence is never the answer.
+        Reply::Outcomes(outcomes) if outcomes.is_empty() => NOTHING_TO_DO.to_string(),
         Reply::Outcomes(outcomes) => outcomes.iter().map(outcome_line).collect::<Vec<_>>().join("\n"),
         Reply::Pids(Pids::Daemon(pid)) => pid.to_string(),
         Reply::Pids(Pids::Processes(pids)) => pids.iter().map(i32::to_string).collect::<Vec<_>>().join("\n"),
@@ -344,6 +349,8 @@ mod tests {
         ]);
         let wire = response(&reply);
         assert_eq!(wire.output, "b: ERROR (not running)\na: stopped");
+        let none = response(&Reply::Outcomes(Vec::new()));
+        assert_eq!((none.ok, none.output.as_str(), none.data), (true, NOTHING_TO_DO, json!([])));
         assert!(!wire.ok);
         assert_eq!(
             wire.data,
