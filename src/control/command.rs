@@ -206,8 +206,22 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<String>, Command)>, S
     Ok(Some((words, command)))
 }
 
+/// supervisorctl's commands that taskmaster does under another name, or not at all.
+const SUPERVISORCTL: &[(&str, &str)] = &[
+    ("update", "`reload` applies the file's changes, as supervisorctl's `update` does"),
+    ("reread", "`reload --dry-run` shows what a reload would change"),
+    ("add", "`reload` starts the programs added to the file"),
+    ("remove", "`reload` stops the programs removed from the file"),
+    ("avail", "`status` lists every process of the configuration"),
+    ("tail", "there is no `tail`: a program's output goes to its `stdout` and `stderr` files"),
+    ("maintail", "there is no `maintail`: the log goes to the `logfile` of the taskmaster section"),
+];
+
 /// `unknown command `stat` (did you mean `status`?)`: the commands it begins, else the nearest.
 fn unknown(name: &str) -> String {
+    if let Some((_, hint)) = SUPERVISORCTL.iter().find(|(n, _)| *n == name) {
+        return format!("unknown command `{name}` ({hint})");
+    }
     let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
     let begun: Vec<String> =
         names.iter().filter(|n| name.len() >= 2 && n.starts_with(name)).map(|n| format!("`{n}`")).collect();
@@ -281,6 +295,10 @@ mod tests {
             p("frobnicate").unwrap_err().contains("unknown command `frobnicate` (type `help` for the list)")
         );
         assert_eq!(p("stat"), Err("unknown command `stat` (did you mean `status`?)".to_string()));
+        assert_eq!(
+            p("update").unwrap_err(),
+            "unknown command `update` (`reload` applies the file's changes, as supervisorctl's `update` does)"
+        );
         assert_eq!(p("restrat").unwrap_err(), "unknown command `restrat` (did you mean `restart`?)");
         assert_eq!(p("st").unwrap_err(), "unknown command `st` (did you mean `status`, `start` or `stop`?)");
         assert!(p("start").unwrap_err().contains("usage: start TARGET..."));
