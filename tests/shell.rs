@@ -494,3 +494,22 @@ fn ctrl_z_does_not_suspend_and_a_stop_and_continue_gives_the_shell_its_mode_back
     assert!(!screen.contains("status wor\n"), "no echo of the typed keys: {screen}");
     assert!(screen.contains("EXIT 0"), "{screen}");
 }
+
+#[test]
+fn taskmasterctls_tab_knows_the_programs_of_a_reload_made_elsewhere() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("solo", "RUNNING");
+    let tmux = Tmux::start(&ctl_in_a_terminal(&d));
+    tmux.wait_for("taskmasterctl>");
+    let added =
+        Daemon::yaml("", &format!("{PROGRAMS}  newcomer:\n    cmd: sleep 1000\n    autostart: false\n"));
+    std::fs::write(&d.config, added).expect("edit the configuration");
+    assert_eq!(d.call("reload", &[])["ok"], true);
+    tmux.text("start newc");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("taskmasterctl> start newcomer");
+    tmux.keys(&["C-u"]);
+    tmux.text("quit");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("CTL 0");
+}

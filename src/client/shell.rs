@@ -8,7 +8,7 @@ use crate::control::command::{Command, Order};
 use crate::control::protocol::{Request, Response};
 use crate::control::render;
 use crate::shell::complete::target_names;
-use crate::shell::editor::{Editor, Targets};
+use crate::shell::editor::{Editor, Refresh, Targets};
 use crate::shell::session::{Next, Session};
 use mio::net::UnixStream;
 use mio::unix::SourceFd;
@@ -52,6 +52,7 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
     let editor = Editor::open("taskmasterctl", "taskmasterctl> ", history, targets.clone(), note)
         .map_err(|e| format!("cannot use the terminal: {e}"))?;
     let console = editor.console();
+    editor.refresh_targets_with(targets.clone(), fresh_names(path.to_path_buf()));
     let poll = Poll::new().map_err(|e| e.to_string())?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGWINCH, SIGCONT]).map_err(|e| e.to_string())?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
@@ -102,6 +103,29 @@ pub(crate) fn run(path: &Path, history: Option<PathBuf>) -> Result<CtlExit, Stri
             }
         }
     }
+}
+
+/// The targets Tab completes, from the answer to a whole `status`.
+fn names_in(response: &Response) -> Vec<String> {
+    let mut programs: Vec<(String, Vec<String>)> = Vec::new();
+    for record in status_records(response) {
+        match programs.iter_mut().find(|(p, _)| *p == record.program) {
+            Some((_, names)) => names.push(record.name),
+            None => programs.push((record.program, vec![record.name])),
+        }
+    }
+    target_names(programs.iter().map(|(p, n)| (p.as_str(), n.clone())))
+}
+
+/// Tab asks for the names over a connection of its own, so that a reload made elsewhere shows;
+/// it waits a second at most (a shell is no place to hang).
+fn fresh_names(path: PathBuf) -> Refresh {
+    Box::new(move || {
+        let mut connection = super::Connection::open(&path).ok()?;
+        connection.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(1))).ok()?;
+        let response = connection.call(&Request::new("status", &[])).ok()?;
+        Some(names_in(&response))
+    })
 }
 
 fn connect(poll: &Poll, path: &Path) -> Result<UnixStream, String> {
@@ -189,16 +213,8 @@ impl Shell {
     }
 
     fn learn_names(&mut self, response: &Response) {
-        let mut programs: Vec<(String, Vec<String>)> = Vec::new();
-        for record in status_records(response) {
-            match programs.iter_mut().find(|(p, _)| *p == record.program) {
-                Some((_, names)) => names.push(record.name),
-                None => programs.push((record.program, vec![record.name])),
-            }
-        }
-        let names = target_names(programs.iter().map(|(p, n)| (p.as_str(), n.clone())));
         if let Ok(mut targets) = self.targets.lock() {
-            *targets = names;
+            *targets = names_in(response);
         }
     }
 

@@ -26,6 +26,10 @@ type Iface = Interface<Tty>;
 /// The names Tab completes targets from, kept up to date by the owner.
 pub(crate) type Targets = Arc<Mutex<Vec<String>>>;
 
+/// Asks for the names anew when Tab completes a target (taskmasterctl, whose daemon may have
+/// reloaded since it last asked); none when the answer does not come.
+pub(crate) type Refresh = Box<dyn Fn() -> Option<Vec<String>> + Send + Sync>;
+
 /// What the person at the keyboard did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Typed {
@@ -75,7 +79,7 @@ impl Editor {
         let (outbox, signs) = (tty.outbox(), tty.signs());
         let iface = Interface::with_term(app.to_string(), tty)?;
         iface.set_prompt(prompt)?;
-        iface.set_completer(Arc::new(TargetCompleter(targets)));
+        iface.set_completer(Arc::new(TargetCompleter { targets, refresh: None }));
         iface.set_history_size(HISTORY_SIZE);
         if let Some(path) = &history {
             for line in read_history(path) {
@@ -86,6 +90,11 @@ impl Editor {
         let gone = Arc::new(AtomicBool::new(false));
         let iface = Arc::new(iface);
         Ok(Editor { iface, gone, history, history_failed: false, reading: false, outbox, loss_note, signs })
+    }
+
+    /// Tab asks `refresh` for the names before it completes a target.
+    pub(crate) fn refresh_targets_with(&self, targets: Targets, refresh: Refresh) {
+        self.iface.set_completer(Arc::new(TargetCompleter { targets, refresh: Some(refresh) }));
     }
 
     /// A console that prints above the prompt, for the log and for answers; the owner listens
@@ -318,7 +327,10 @@ impl Console for EditorConsole {
 }
 
 /// Completes command names, targets and signal names (see `complete`).
-struct TargetCompleter(Targets);
+struct TargetCompleter {
+    targets: Targets,
+    refresh: Option<Refresh>,
+}
 
 impl<Term: Terminal> Completer<Term> for TargetCompleter {
     fn complete(
@@ -330,7 +342,11 @@ impl<Term: Terminal> Completer<Term> for TargetCompleter {
     ) -> Option<Vec<Completion>> {
         let line = prompter.buffer();
         let before: Vec<&str> = line[..start.min(line.len())].split_whitespace().collect();
-        let targets = self.0.lock().map(|t| t.clone()).unwrap_or_default();
+        let fresh = self.refresh.as_ref().filter(|_| !before.is_empty()).and_then(|refresh| refresh());
+        if let (Some(names), Ok(mut targets)) = (fresh, self.targets.lock()) {
+            *targets = names;
+        }
+        let targets = self.targets.lock().map(|t| t.clone()).unwrap_or_default();
         Some(candidates(&before, word, &targets).into_iter().map(Completion::simple).collect())
     }
 }
