@@ -552,3 +552,25 @@ fn a_pipe_nobody_reads_never_stops_supervision_and_gets_everything_once_read() {
     assert_eq!(text.matches("stopped: many:many_199").count(), 5, "every line, once read");
     assert!(text.trim_end().ends_with("shutdown complete"), "{}", &text[text.len().saturating_sub(300)..]);
 }
+
+#[test]
+fn an_endless_stdin_that_cannot_be_watched_never_keeps_taskmaster_from_supervising() {
+    let dir = TempDir::new("zero");
+    let config = dir.write("t.yaml", &Daemon::yaml("", TWO));
+    let child = Command::new(TASKMASTER)
+        .args(["-q", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut d = Daemon { dir, child: Some(child), config };
+    wait_until("the control socket", || d.try_call("version", &[]));
+    d.wait_state("a", "RUNNING");
+    let before = usage(d.pid()).rss_kib;
+    assert_eq!(d.call("start", &["b"])["ok"], true);
+    assert!(usage(d.pid()).rss_kib < before + 10 * 1024, "what it reads is not kept");
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+}

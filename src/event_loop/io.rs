@@ -37,8 +37,8 @@ pub(super) struct Io {
     pub(super) console: Arc<dyn Console>,
     /// Colour the answers printed on the console.
     pub(super) color: bool,
-    /// Standard input is a regular file, which cannot be watched: it is read at once.
-    pub(super) stdin_is_a_file: bool,
+    /// Standard input cannot be watched (a regular file, /dev/zero): it is read a budget a turn.
+    pub(super) stdin_unwatched: bool,
     /// Descriptors open once set up, before any process or client.
     pub(super) baseline_fds: usize,
     pub(super) next_token: usize,

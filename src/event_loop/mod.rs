@@ -92,8 +92,9 @@ impl Daemon {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("cannot watch signals: {e}"))?;
         server.register(poll.registry(), LISTENER).map_err(|e| format!("cannot watch the socket: {e}"))?;
-        // A regular file cannot be watched: it is read to its end at once (see `run`).
-        let stdin_is_a_file = typist.is_reading()
+        // A regular file or a device like /dev/zero cannot be watched: it is read a budget a
+        // turn from the start (see `run`).
+        let stdin_unwatched = typist.is_reading()
             && poll.registry().register(&mut SourceFd(&0), STDIN, Interest::READABLE).is_err();
         if let Some(fd) = console.output_fd() {
             poll.registry()
@@ -117,7 +118,7 @@ impl Daemon {
             next_token: FIRST_DYNAMIC,
             hot: Vec::new(),
             spawn_problems: HashMap::new(),
-            stdin_is_a_file,
+            stdin_unwatched,
             answered: false,
             exiting: false,
         };
@@ -127,8 +128,8 @@ impl Daemon {
     /// Runs until shutdown is complete.
     pub(crate) fn run(mut self) -> Result<(), String> {
         self.apply(Input::Boot, now());
-        match self.io.stdin_is_a_file {
-            true => self.on_stdin(true, now()),
+        match self.io.stdin_unwatched {
+            true => self.on_stdin(now()),
             false => self.run_typed(now()),
         }
         let mut events = Events::with_capacity(1024);
@@ -189,7 +190,7 @@ impl Daemon {
                 let next = &mut io.next_token;
                 io.server.accept(io.poll.registry(), || take_token(next));
             }
-            STDIN => self.on_stdin(false, now),
+            STDIN => self.on_stdin(now),
             TERMINAL => io.console.flush(),
             t if io.capture.owns(t) => {
                 let mut problems = Vec::new();
@@ -291,8 +292,8 @@ impl Daemon {
         }
     }
 
-    fn on_stdin(&mut self, all: bool, now: Now) {
-        let typed = self.io.typist.on_readable(all);
+    fn on_stdin(&mut self, now: Now) {
+        let typed = self.io.typist.on_readable();
         self.io.session.take(typed);
         if self.io.typist.has_more() {
             self.io.hot.push(STDIN);

@@ -45,24 +45,22 @@ impl LineReader {
         self.more
     }
 
-    /// Reads what stdin has now and returns the complete lines. With `blocking`, reads until end
-    /// of input (for a regular file, which epoll cannot watch and which never blocks for long).
-    pub(crate) fn read(&mut self, blocking: bool) -> Vec<Typed> {
+    /// Reads what stdin has now, up to a budget, and returns the complete lines. A regular file
+    /// or a device that epoll cannot watch is read the same way, a budget a turn (`has_more`).
+    pub(crate) fn read(&mut self) -> Vec<Typed> {
         let stdin = std::io::stdin();
         let mut buf = [0u8; 4096];
         let mut taken = 0;
         self.more = false;
-        while !self.eof && (blocking || taken < BUDGET) {
-            if !blocking {
-                let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::ZERO) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => {
-                        self.eof = true;
-                        break;
-                    }
+        while !self.eof && taken < BUDGET {
+            let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => {
+                    self.eof = true;
+                    break;
                 }
             }
             match nix::unistd::read(&stdin, &mut buf) {
@@ -77,7 +75,7 @@ impl LineReader {
                 Err(_) => self.eof = true,
             }
         }
-        self.more = !self.eof && !blocking && taken >= BUDGET;
+        self.more = !self.eof && taken >= BUDGET;
         self.split()
     }
 

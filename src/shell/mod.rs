@@ -41,11 +41,11 @@ impl Typist {
         }
     }
 
-    /// stdin has bytes (or, with `all`, is a file to read to its end).
-    pub(crate) fn on_readable(&mut self, all: bool) -> Vec<Typed> {
+    /// stdin has bytes (or cannot be watched, and is read a budget a turn).
+    pub(crate) fn on_readable(&mut self) -> Vec<Typed> {
         match self {
             Typist::Nobody => Vec::new(),
-            Typist::Lines { reader, .. } => reader.read(all),
+            Typist::Lines { reader, .. } => reader.read(),
             Typist::Editor(editor) => editor.on_readable(),
         }
     }
