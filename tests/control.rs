@@ -574,3 +574,21 @@ fn an_endless_stdin_that_cannot_be_watched_never_keeps_taskmaster_from_supervisi
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit(), Some(0));
 }
+
+#[test]
+fn commands_in_a_file_on_stdin_are_run_in_turn() {
+    let dir = TempDir::new("file");
+    let config = dir.write("t.yaml", &Daemon::yaml("", TWO));
+    let commands = dir.write("commands", "start b\nstatus b\nshutdown\n");
+    let out = Command::new(TASKMASTER)
+        .args(["-q", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open(commands).expect("commands"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("b: started\nb "), "{text}");
+    assert!(text.ends_with("Shut down\n"), "{text}");
+}
