@@ -466,6 +466,20 @@ fn a_pasted_line_too_long_for_a_command_is_dropped_and_the_shell_goes_on() {
     s.tmux.text("status worker:worker_01");
     s.tmux.keys(&["Enter"]);
     s.tmux.wait_for("worker:worker_01                 RUNNING");
+    // Bytes that are not text (a Latin-1 paste, an 8-bit Meta key) are no reason to leave.
+    s.tmux.paste(b"\xff\xfe st\xe9\r".as_slice());
+    s.tmux.paste("status worker:worker_00\r");
+    s.tmux.wait_for("worker:worker_00                 RUNNING");
+    // A long line made by the editor itself (Ctrl-U then Ctrl-Y, again and again) too.
+    s.tmux.paste("x".repeat(3000));
+    s.tmux.keys(&["C-u", "C-y", "C-y"]);
+    s.tmux.wait("the note after the last answer", |screen| {
+        screen
+            .rsplit("worker:worker_00")
+            .next()
+            .is_some_and(|after| after.contains("(a line longer than 4096"))
+    });
+    assert!(!s.log().contains("shutting down"), "{}", s.log());
 }
 
 #[test]

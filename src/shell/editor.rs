@@ -8,8 +8,9 @@ use super::complete::candidates;
 use crate::append::{Access, open_safely};
 use crate::logging::Console;
 use crate::sys::outbox::Outbox;
-use crate::sys::terminal::{LINE_LIMIT, Signs, Tty};
+use crate::sys::terminal::{Signs, Tty};
 use crate::sys::tty;
+use crate::sys::typing::LINE_LIMIT;
 use linefeed::complete::{Completer, Completion};
 use linefeed::{Interface, Prompter, ReadResult, Terminal};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -143,10 +144,14 @@ impl Editor {
         let mut typed = Vec::new();
         loop {
             let step = self.iface.read_line_step(Some(Duration::ZERO));
-            if self.signs.overflowed.swap(false, Ordering::Relaxed) {
+            // Too long as it came (a paste), or as the editor made it (Ctrl-Y): see `typing`.
+            let mut length = self.iface.buffer().len();
+            if self.signs.overflowed.swap(false, Ordering::Relaxed) || length > LINE_LIMIT {
                 let _ = self.iface.set_buffer("");
+                length = 0;
                 typed.push(Typed::TooLong { limit: LINE_LIMIT });
             }
+            self.signs.line_length.store(length, Ordering::Relaxed);
             match step {
                 Ok(Some(ReadResult::Input(line))) => {
                     self.remember(&line);
@@ -159,10 +164,15 @@ impl Editor {
                     typed.push(Typed::Eof);
                     return typed;
                 }
-                Err(_) => {
-                    // Reading fails only when the terminal is gone.
+                Err(_) if tty::is_gone() => {
                     self.hang_up();
                     typed.push(Typed::HangUp);
+                    return typed;
+                }
+                // Input the editor could not take (none reaches it but text: see `typing`):
+                // what was typed so far goes, the shell stays.
+                Err(_) => {
+                    let _ = self.iface.set_buffer("");
                     return typed;
                 }
                 Ok(Some(ReadResult::Signal(_))) => typed.push(Typed::Interrupt),
@@ -185,6 +195,7 @@ impl Editor {
     pub(crate) fn clear_line(&self) {
         if self.reading && !self.is_gone() {
             let _ = self.iface.set_buffer("");
+            self.signs.line_length.store(0, Ordering::Relaxed);
         }
     }
 

@@ -9,3 +9,4 @@ pub(crate) mod signals;
 pub(crate) mod spawn;
 pub(crate) mod terminal;
 pub(crate) mod tty;
+pub(crate) mod typing;

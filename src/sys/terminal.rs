@@ -4,18 +4,16 @@
 //! only when it has bytes. No signal handler is installed: the event loop has its own.
 
 use super::outbox::{Outbox, Output};
+use super::typing::Typing;
 use linefeed::terminal::{CursorMode, RawRead, SignalSet, Size, Terminal, TerminalReader, TerminalWriter};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-
-/// Bytes typed on one line, at most (see `Typing`).
-pub(crate) const LINE_LIMIT: usize = 4096;
 
 pub(crate) struct Tty {
     /// Output, through our own non-blocking open of the terminal.
@@ -32,6 +30,8 @@ pub(crate) struct Signs {
     pub(crate) resized: Arc<AtomicBool>,
     /// A line grew past `LINE_LIMIT` and is being dropped: the editor empties its line.
     pub(crate) overflowed: Arc<AtomicBool>,
+    /// The bytes on the editor's line after its last step, for the reader to count from.
+    pub(crate) line_length: Arc<AtomicUsize>,
 }
 
 impl Tty {
@@ -50,44 +50,6 @@ impl Tty {
 
     pub(crate) fn signs(&self) -> Signs {
         self.signs.clone()
-    }
-}
-
-/// The line being typed, as far as the reader sees it. The terminal library redraws a line in
-/// time that grows with the square of its length (a pasted 100 KB would hold taskmaster for
-/// minutes), so a line longer than any command is dropped as it arrives, up to its end.
-#[derive(Default)]
-struct Typing {
-    length: usize,
-    dropping: bool,
-}
-
-impl Typing {
-    /// Appends to `out` what of `bytes` goes to the editor; true when a line started being
-    /// dropped.
-    fn filter(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
-        let mut started = false;
-        for &byte in bytes {
-            // Enter ends a line; Ctrl-U empties it.
-            let fresh = matches!(byte, b'\r' | b'\n' | 0x15);
-            match (self.dropping, fresh) {
-                (true, true) => *self = Typing::default(),
-                (true, false) => {}
-                (false, true) => {
-                    self.length = 0;
-                    out.push(byte);
-                }
-                (false, false) if self.length >= LINE_LIMIT => {
-                    self.dropping = true;
-                    started = true;
-                }
-                (false, false) => {
-                    self.length += 1;
-                    out.push(byte);
-                }
-            }
-        }
-        started
     }
 }
 
@@ -177,6 +139,7 @@ impl TerminalReader<Tty> for Reader<'_> {
             match nix::unistd::read(io::stdin().as_fd(), &mut chunk) {
                 Ok(n) => {
                     let before = buf.len();
+                    self.typing.set_length(self.signs.line_length.load(Ordering::Relaxed));
                     if self.typing.filter(&chunk[..n], buf) {
                         self.signs.overflowed.store(true, Ordering::Relaxed);
                     }
@@ -292,30 +255,5 @@ impl TerminalWriter<Tty> for Writer<'_> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         let _ = self.output.flush(self.out);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_line_past_the_limit_is_dropped_up_to_its_end_and_the_next_is_kept() {
-        let mut typing = Typing::default();
-        let mut out = Vec::new();
-        assert!(!typing.filter(&vec![b'x'; LINE_LIMIT - 1], &mut out));
-        assert!(typing.filter(b"yz", &mut out), "the byte past the limit starts the drop");
-        assert_eq!(out.len(), LINE_LIMIT);
-        assert!(!typing.filter(&vec![b'x'; 10_000], &mut out), "told once");
-        assert_eq!(out.len(), LINE_LIMIT);
-        out.clear();
-        typing.filter(b"more\rstatus\r", &mut out);
-        assert_eq!(out, b"status\r", "the end of the dropped line goes with it");
-        // Enter and Ctrl-U start a line anew: many short lines are never a long one.
-        out.clear();
-        let lines = b"status\r".repeat(2000);
-        assert!(!typing.filter(&lines, &mut out));
-        assert_eq!(out, lines);
-        assert!(!typing.filter(&[vec![b'x'; LINE_LIMIT], vec![0x15], vec![b'y'; 10]].concat(), &mut out));
     }
 }

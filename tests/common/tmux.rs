@@ -44,7 +44,7 @@ impl Tmux {
     }
 
     /// Pastes `text` as a terminal does: all at once.
-    pub fn paste(&self, text: &str) {
+    pub fn paste(&self, text: impl AsRef<[u8]>) {
         let file = std::env::temp_dir().join(format!("{}.paste", self.server));
         std::fs::write(&file, text).expect("write the paste");
         let path = file.to_str().expect("utf-8");
