@@ -458,7 +458,7 @@ fn a_pasted_line_too_long_for_a_command_is_dropped_and_the_shell_goes_on() {
     let dir = TempDir::new("sh");
     let s = Session::start(&dir, PROGRAMS);
     // Long enough to hold taskmaster for minutes if the editor took it all.
-    s.tmux.paste(&format!("status {}\rstatus solo\r", "x".repeat(200_000)));
+    s.tmux.paste(format!("status {}\rstatus solo\r", "x".repeat(200_000)));
     s.tmux.wait_for("(a line longer than 4096 bytes: dropped up to its end)");
     s.tmux.wait_for("solo                             RUNNING");
     assert!(!s.tmux.screen().contains("xxxx"), "the long line is gone from the screen");
