@@ -592,3 +592,25 @@ fn commands_in_a_file_on_stdin_are_run_in_turn() {
     assert!(text.starts_with("b: started\nb "), "{text}");
     assert!(text.ends_with("Shut down\n"), "{text}");
 }
+
+#[test]
+fn a_stream_of_piped_commands_shares_taskmaster_with_the_socket() {
+    let dir = TempDir::new("yes");
+    let config = dir.write("t.yaml", &Daemon::yaml("", TWO));
+    let mut yes = Guarded(Command::new("yes").arg("status").stdout(Stdio::piped()).spawn().expect("yes"));
+    let lines = yes.stdout.take().expect("yes's output");
+    let child = Command::new(TASKMASTER)
+        .args(["-q", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(lines)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start");
+    let d = Daemon { dir, child: Some(child), config };
+    wait_until("the control socket", || d.try_call("version", &[]));
+    for _ in 0..5 {
+        assert_eq!(d.call("status", &["a"])["ok"], true, "answered while the pipe keeps coming");
+    }
+    drop(yes);
+}

@@ -44,6 +44,10 @@ pub(super) struct Io {
     pub(super) next_token: usize,
     /// Sources whose read budget ran out: read them again next turn.
     pub(super) hot: Vec<Token>,
+    /// Sources a long turn had no time for: first in the next.
+    pub(super) deferred: Vec<Token>,
+    /// stdin was not read when it had input, since lines read before still waited to run.
+    pub(super) stdin_unread: bool,
     /// Log lines of the spawns under way, for after their `spawned:` lines.
     pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
     /// The console got an answer: the next typed command may run.

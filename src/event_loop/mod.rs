@@ -35,7 +35,8 @@ const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
-/// Clients are served for this long in a turn, at most, once the first is served.
+/// Work is done for this long in a turn, at most, once the first source is served; signals
+/// always.
 const TURN_BUDGET: Duration = Duration::from_millis(20);
 /// Tokens from here on are handed out to clients and pipes, never reused.
 const FIRST_DYNAMIC: usize = 4;
@@ -117,6 +118,8 @@ impl Daemon {
             color,
             next_token: FIRST_DYNAMIC,
             hot: Vec::new(),
+            deferred: Vec::new(),
+            stdin_unread: false,
             spawn_problems: HashMap::new(),
             stdin_unwatched,
             answered: false,
@@ -134,7 +137,7 @@ impl Daemon {
         }
         let mut events = Events::with_capacity(1024);
         while !self.io.exiting {
-            let timeout = match self.io.hot.is_empty() {
+            let timeout = match self.io.hot.is_empty() && self.io.deferred.is_empty() {
                 true => self.next_deadline().map(|at| at.saturating_duration_since(now().mono)),
                 false => Some(Duration::ZERO),
             };
@@ -148,11 +151,19 @@ impl Daemon {
             // Deaths and signals first: a turn busy with clients must not delay them.
             tokens.sort_by_key(|&t| t != SIGNALS);
             let hot = std::mem::take(&mut self.io.hot);
-            for token in tokens.into_iter().chain(hot) {
-                // A turn long with clients' requests leaves the rest of them to the next turn,
-                // which hears signals (deaths) first.
-                if self.io.server.owns(token) && elapsed_since(now.mono) > TURN_BUDGET {
-                    self.io.hot.push(token);
+            let deferred = std::mem::take(&mut self.io.deferred);
+            // What the last turn had no time for goes first in this one; each source once.
+            let mut turn: Vec<Token> = Vec::with_capacity(deferred.len() + tokens.len() + hot.len());
+            for token in deferred.into_iter().chain(tokens).chain(hot) {
+                if !turn.contains(&token) {
+                    turn.push(token);
+                }
+            }
+            for token in turn {
+                // A long turn leaves the rest of its work to the next, which hears signals
+                // (deaths) first.
+                if token != SIGNALS && elapsed_since(now.mono) > TURN_BUDGET {
+                    self.io.deferred.push(token);
                     continue;
                 }
                 self.dispatch(token, now);
@@ -293,8 +304,12 @@ impl Daemon {
     }
 
     fn on_stdin(&mut self, now: Now) {
-        let typed = self.io.typist.on_readable();
-        self.io.session.take(typed);
+        // Lines still waiting to run are enough: more are read once they have (see `run_typed`).
+        self.io.stdin_unread = self.io.session.has_pending();
+        if !self.io.stdin_unread {
+            let typed = self.io.typist.on_readable();
+            self.io.session.take(typed);
+        }
         if self.io.typist.has_more() {
             self.io.hot.push(STDIN);
         }
@@ -319,8 +334,20 @@ impl Daemon {
     /// There, `quit`, `exit` and Ctrl-D end taskmaster.
     fn run_typed(&mut self, now: Now) {
         while !self.io.exiting {
+            // Commands piped in a stream share the turn with the clients: the rest wait for
+            // the next one.
+            if self.io.session.has_pending() && elapsed_since(now.mono) > TURN_BUDGET {
+                self.io.hot.push(STDIN);
+                return;
+            }
             let typist = &mut self.io.typist;
-            let Some(next) = self.io.session.next(|| typist.prompt()) else { return };
+            let Some(next) = self.io.session.next(|| typist.prompt()) else {
+                // Every line read has run: read what was left waiting.
+                if !self.io.session.is_busy() && std::mem::take(&mut self.io.stdin_unread) {
+                    self.io.hot.push(STDIN);
+                }
+                return;
+            };
             match next {
                 Next::Run(_, Command::Quit) | Next::Leave => {
                     self.apply(Input::Order { from: Requester::Console, order: Order::Shutdown }, now);

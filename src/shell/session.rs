@@ -98,6 +98,11 @@ impl Session {
     pub(crate) fn is_busy(&self) -> bool {
         self.busy
     }
+
+    /// Lines typed ahead wait to run.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
 }
 
 #[cfg(test)]
