@@ -147,18 +147,15 @@ impl Daemon {
                 Err(e) => return Err(format!("the event loop failed: {e}")),
             }
             let now = now();
-            let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
-            // Deaths and signals first: a turn busy with clients must not delay them.
-            tokens.sort_by_key(|&t| t != SIGNALS);
+            let tokens = events.iter().map(|e| e.token());
             let hot = std::mem::take(&mut self.io.hot);
             let deferred = std::mem::take(&mut self.io.deferred);
             // What the last turn had no time for goes first in this one; each source once.
-            let mut turn: Vec<Token> = Vec::with_capacity(deferred.len() + tokens.len() + hot.len());
-            for token in deferred.into_iter().chain(tokens).chain(hot) {
-                if !turn.contains(&token) {
-                    turn.push(token);
-                }
-            }
+            let mut seen = std::collections::HashSet::new();
+            let mut turn: Vec<Token> =
+                deferred.into_iter().chain(tokens).chain(hot).filter(|t| seen.insert(*t)).collect();
+            // Deaths and signals before all: a turn busy with clients must not delay them.
+            turn.sort_by_key(|&t| t != SIGNALS);
             for token in turn {
                 // A long turn leaves the rest of its work to the next, which hears signals
                 // (deaths) first.
