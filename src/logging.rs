@@ -73,8 +73,9 @@ impl Queued {
 
 impl Console for Queued {
     fn line(&self, text: &str) {
+        // A loss is told before the lines that follow it.
+        self.flush();
         self.outbox.write(format!("{text}\n").as_bytes());
-        self.tell_loss();
     }
 
     fn prompt(&self, text: &str) {

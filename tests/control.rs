@@ -214,6 +214,11 @@ fn taskmasterctl_reads_commands_on_stdin_until_quit() {
     assert!(lines.last().is_some_and(|l| l.starts_with("b ") && l.contains("RUNNING")), "{text}");
     assert_eq!(d.state("a"), "RUNNING", "nothing after quit is sent");
 
+    // A line longer than any command is skipped, never kept whole, and the next one runs.
+    let out = ctl_reading_bytes(&d, &[vec![b'x'; 1 << 24], b"\nstatus a\n".to_vec()].concat());
+    let text = stdout(&out);
+    assert!(text.contains("(a line longer than 65536 bytes: dropped up to its end)"), "{text}");
+    assert!(text.lines().last().is_some_and(|l| l.starts_with("a ")), "{text}");
     // A line that is not UTF-8 is answered, not taken for the end of the input.
     let out = ctl_reading_bytes(&d, b"st\xffatus\nstatus a\n");
     let text = stdout(&out);
@@ -513,8 +518,9 @@ fn a_command_too_long_to_send_is_refused_by_taskmasterctl_and_the_daemon_keeps_s
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("too long to send"), "{}", stderr(&out));
 
-    // In a session the refusal is an answer, and the next command is sent.
-    let out = ctl_reading(&d, &format!("{}\nstatus a\n", args.join(" ")));
+    // In a session the refusal is an answer, and the next command is sent. (A line that short
+    // is longer as a request: a control character is six bytes in JSON.)
+    let out = ctl_reading(&d, &format!("status {}\nstatus a\n", "\u{1}".repeat(15_000)));
     let text = stdout(&out);
     assert!(text.contains("too long to send"), "{text}");
     assert!(text.lines().last().is_some_and(|l| l.starts_with("a ") && l.contains("RUNNING")), "{text}");

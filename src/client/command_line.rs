@@ -5,8 +5,9 @@ use super::{self as client, Connection, CtlExit, USAGE, print_line};
 use crate::control::command::{self, Command, Order};
 use crate::logging::Console;
 use crate::shell::editor::Typed;
+use crate::shell::lines::LINE_LIMIT;
 use crate::shell::session::{Next, Session};
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -132,11 +133,16 @@ fn shell(path: &std::path::Path) -> ExitCode {
     session.take(vec![Typed::Line("status".to_string())]);
     let mut stdin = std::io::stdin().lock();
     // A line that is not UTF-8 is read as well as it can be (and answered as an unknown
-    // command), never taken for the end of the input.
+    // command), never taken for the end of the input; one longer than any command is skipped,
+    // never kept whole.
     let mut read = || {
         let mut line = Vec::new();
-        match stdin.read_until(b'\n', &mut line) {
+        match (&mut stdin).take(LINE_LIMIT as u64 + 1).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => vec![Typed::Eof],
+            Ok(n) if n > LINE_LIMIT && !line.ends_with(b"\n") => {
+                skip_line(&mut stdin);
+                vec![Typed::TooLong { limit: LINE_LIMIT }]
+            }
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
                 vec![Typed::Line(text.trim_end_matches(['\n', '\r']).to_string())]
@@ -180,4 +186,21 @@ impl Console for Printed {
 fn fail(code: CtlExit, message: &str) -> ExitCode {
     eprintln!("taskmasterctl: {message}");
     ExitCode::from(code as u8)
+}
+
+/// Reads past the end of the line under way (or to the end of the input).
+fn skip_line(input: &mut impl BufRead) {
+    loop {
+        let (used, done) = match input.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(buf) => match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            },
+        };
+        input.consume(used);
+        if done {
+            return;
+        }
+    }
 }

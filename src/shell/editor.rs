@@ -320,8 +320,9 @@ impl EditorConsole {
 impl Console for EditorConsole {
     fn line(&self, text: &str) {
         if !self.gone.load(Ordering::Relaxed) {
+            // A loss is told before the lines that follow it.
+            self.flush();
             let _ = writeln_to(&self.iface, text);
-            self.tell_loss();
         }
     }
 
