@@ -48,6 +48,8 @@ pub(super) struct Io {
     pub(super) deferred: Vec<Token>,
     /// stdin was not read when it had input, since lines read before still waited to run.
     pub(super) stdin_unread: bool,
+    /// The shell runs in the background: when to look whether its terminal is back.
+    pub(super) foreground_check: Option<std::time::Instant>,
     /// Log lines of the spawns under way, for after their `spawned:` lines.
     pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
     /// The console got an answer: the next typed command may run.

@@ -35,6 +35,8 @@ const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
+/// How often a shell sent to the background looks whether it is in front again.
+const FOREGROUND_CHECK: Duration = Duration::from_secs(1);
 /// Work is done for this long in a turn, at most, once the first source is served; signals
 /// always.
 const TURN_BUDGET: Duration = Duration::from_millis(20);
@@ -120,6 +122,7 @@ impl Daemon {
             hot: Vec::new(),
             deferred: Vec::new(),
             stdin_unread: false,
+            foreground_check: None,
             spawn_problems: HashMap::new(),
             stdin_unwatched,
             answered: false,
@@ -170,6 +173,9 @@ impl Daemon {
             // when its starttime is due did not stay up for starttime.
             if self.sup.next_deadline().is_some_and(|at| at <= now.mono) {
                 self.reap(now);
+            }
+            if self.io.foreground_check.is_some_and(|at| at <= now.mono) {
+                self.on_continued(now);
             }
             self.apply(Input::Tick, now);
             let mut expired = Vec::new();
@@ -234,10 +240,23 @@ impl Daemon {
     /// When `poll` must wake up at the latest: the supervisor's next deadline, or a client's
     /// unfinished line timing out.
     fn next_deadline(&mut self) -> Option<Instant> {
-        match (self.sup.next_deadline(), self.io.server.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [self.sup.next_deadline(), self.io.server.next_deadline(), self.io.foreground_check]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The shell's terminal may be handed back: continued, or looked at again while taskmaster
+    /// runs in the background (a shell's `fg` of a running job sends no signal), once a second
+    /// until it is in front.
+    fn on_continued(&mut self, now: Now) {
+        self.io.foreground_check = None;
+        let typed = self.io.typist.continued();
+        if self.io.typist.in_background() {
+            self.io.foreground_check = Some(now.mono + FOREGROUND_CHECK);
         }
+        self.io.session.take(typed);
+        self.run_typed(now);
     }
 
     fn on_signals(&mut self, now: Now) {
@@ -255,14 +274,12 @@ impl Daemon {
                     self.io.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
                     self.reload(None, false, now);
                 }
-                SIGWINCH | SIGCONT => {
-                    let typed = match signo {
-                        SIGWINCH => self.io.typist.resized(),
-                        _ => self.io.typist.continued(),
-                    };
+                SIGWINCH => {
+                    let typed = self.io.typist.resized();
                     self.io.session.take(typed);
                     self.run_typed(now);
                 }
+                SIGCONT => self.on_continued(now),
                 SIGUSR2 => {
                     // Said after, so that the new files start with it.
                     self.io.reopen_logs();

@@ -80,6 +80,10 @@ impl Editor {
         let (outbox, signs) = (tty.outbox(), tty.signs());
         let iface = Interface::with_term(app.to_string(), tty)?;
         iface.set_prompt(prompt)?;
+        // No yank (Ctrl-Y, Alt-Y): each one re-measures the whole line, and yanks that double
+        // the kill ring make a line of gigabytes from a few keys (see `typing` for the rest).
+        iface.unbind_sequence("\x19");
+        iface.unbind_sequence("\x1by");
         iface.set_completer(Arc::new(TargetCompleter { targets, refresh: None }));
         iface.set_history_size(HISTORY_SIZE);
         if let Some(path) = &history {
@@ -142,6 +146,10 @@ impl Editor {
     /// command runs (and answers) before the next prompt.
     fn step(&mut self) -> Vec<Typed> {
         let mut typed = Vec::new();
+        // In the background the terminal is the shell's: reading it would stop taskmaster.
+        if !tty::is_foreground() {
+            return typed;
+        }
         loop {
             let step = self.iface.read_line_step(Some(Duration::ZERO));
             // Too long as it came (a paste), or as the editor made it (Ctrl-Y): see `typing`.
@@ -209,7 +217,7 @@ impl Editor {
     /// taskmaster was stopped (`kill -STOP`, or Ctrl-Z in another program's mode) and goes
     /// on: the terminal gets the editor's mode back and the line is redrawn.
     pub(crate) fn continued(&mut self) -> Vec<Typed> {
-        if self.is_gone() {
+        if self.is_gone() || !tty::is_foreground() {
             return Vec::new();
         }
         tty::reenter_raw();

@@ -94,6 +94,14 @@ impl Typist {
         }
     }
 
+    /// The shell's terminal belongs to another job (taskmaster runs in the background).
+    pub(crate) fn in_background(&self) -> bool {
+        match self {
+            Typist::Editor(editor) => !editor.is_gone() && !crate::sys::tty::is_foreground(),
+            Typist::Nobody | Typist::Lines { .. } => false,
+        }
+    }
+
     /// The history file moved (a reload changed it).
     pub(crate) fn set_history(&mut self, path: Option<std::path::PathBuf>) {
         if let Typist::Editor(editor) = self {

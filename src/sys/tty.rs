@@ -28,10 +28,21 @@ pub(crate) fn enter_raw() -> nix::Result<()> {
 /// us put it back in its own mode).
 pub(crate) fn reenter_raw() {
     let stdin = std::io::stdin();
+    if !is_foreground() {
+        return;
+    }
     if let Ok(now) = termios::tcgetattr(stdin.as_fd()) {
         let _ =
             termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &super::terminal::character_mode(&now, false));
     }
+}
+
+/// Whether taskmaster is the terminal's foreground job. Continued in the background (`bg`, or
+/// `kill -CONT` of a stopped job), changing the terminal's mode or reading it would stop it
+/// again (SIGTTOU, SIGTTIN); the `fg` that brings it back sends SIGCONT again.
+pub(crate) fn is_foreground() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::tcgetpgrp(stdin.as_fd()).is_ok_and(|pgrp| pgrp == nix::unistd::getpgrp())
 }
 
 /// Puts the terminal back as it was found. Harmless when nothing was changed.
