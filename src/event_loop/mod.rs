@@ -237,8 +237,8 @@ impl Daemon {
         }
     }
 
-    /// When `poll` must wake up at the latest: the supervisor's next deadline, or a client's
-    /// unfinished line timing out.
+    /// When `poll` must wake up at the latest: the supervisor's next deadline, a client's
+    /// unfinished line timing out, or a look at the terminal from the background.
     fn next_deadline(&mut self) -> Option<Instant> {
         [self.sup.next_deadline(), self.io.server.next_deadline(), self.io.foreground_check]
             .into_iter()
