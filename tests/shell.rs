@@ -367,26 +367,30 @@ fn answer_within(socket: &std::path::Path, command: &str, args: &[&str]) -> serd
     serde_json::from_str(&line).expect("json")
 }
 
+/// Once the 200 processes of `many` run, stops the terminal (as a stalled ssh session or Ctrl-S
+/// would) while taskmaster has far more to print than it takes: every stop and start of them
+/// is a line on the console. Every command must still be answered.
+fn stop_and_start_while_stalled(tmux: &Tmux, socket: &std::path::Path) {
+    wait_until("200 running", || {
+        std::os::unix::net::UnixStream::connect(socket).ok()?;
+        let status = answer_within(socket, "status", &[]);
+        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
+        (running == 200).then_some(())
+    });
+    let _stopped = Stopped::stop(tmux.server_pid());
+    for _ in 0..4 {
+        assert_eq!(answer_within(socket, "stop", &["many"])["ok"], true);
+        assert_eq!(answer_within(socket, "start", &["many"])["ok"], true);
+    }
+}
+
 #[test]
 fn a_terminal_that_stops_reading_never_stops_supervision() {
     let dir = TempDir::new("stalled");
     let s = Session::start(&dir, "  many:\n    cmd: sleep 1000\n    numprocs: 200\n    starttime: 0\n");
-    let socket = dir.join("tm.sock");
-    wait_until("200 running", || {
-        let status = answer_within(&socket, "status", &[]);
-        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
-        (running == 200).then_some(())
-    });
-    // The terminal stops reading (as a stalled ssh session or Ctrl-S would) while taskmaster has
-    // far more to print than it takes: every stop and start is a line on the console.
-    let stopped = Stopped::stop(s.tmux.server_pid());
-    for _ in 0..4 {
-        assert_eq!(answer_within(&socket, "stop", &["many"])["ok"], true);
-        assert_eq!(answer_within(&socket, "start", &["many"])["ok"], true);
-    }
+    stop_and_start_while_stalled(&s.tmux, &dir.join("tm.sock"));
     let log = s.log();
     assert!(log.matches("stopped: many:many_199").count() >= 4, "the log has it all");
-    drop(stopped);
     // The terminal catches up, and the shell works.
     s.tmux.text("status many:many_199");
     s.tmux.keys(&["Enter"]);
@@ -433,20 +437,7 @@ fn without_the_shell_a_terminal_that_stops_reading_never_stops_supervision() {
         config.display()
     );
     let plain = Plain { dir: &dir, tmux: Tmux::start(&command) };
-    let socket = dir.join("tm.sock");
-    wait_until("200 running", || {
-        let status = std::os::unix::net::UnixStream::connect(&socket)
-            .ok()
-            .map(|_| answer_within(&socket, "status", &[]))?;
-        let running = status["data"].as_array()?.iter().filter(|p| p["state"] == "RUNNING").count();
-        (running == 200).then_some(())
-    });
-    let stopped = Stopped::stop(plain.tmux.server_pid());
-    for _ in 0..4 {
-        assert_eq!(answer_within(&socket, "stop", &["many"])["ok"], true);
-        assert_eq!(answer_within(&socket, "start", &["many"])["ok"], true);
-    }
-    drop(stopped);
+    stop_and_start_while_stalled(&plain.tmux, &dir.join("tm.sock"));
     // The terminal catches up with every line.
     kill(Pid::from_raw(plain.daemon_pid()), Signal::SIGTERM).expect("term");
     let screen = plain.tmux.wait_for("EXIT 0");
