@@ -90,11 +90,14 @@ fn the_prompt_and_a_coloured_status() {
     wait_until("RUNNING", || s.log().contains("success: solo").then_some(()));
     s.tmux.text("status");
     s.tmux.keys(&["Enter"]);
-    let screen = s.tmux.wait_for("worker:worker_01");
+    // The last row of the answer (the log named the worker already), then the prompt again.
+    let screen = s.tmux.wait("the answer and the prompt", |screen| {
+        screen.contains("worker:worker_01                 RUNNING")
+            && screen.lines().last().is_some_and(|l| l.starts_with("taskmaster>"))
+    });
     assert!(screen.contains("solo                             RUNNING   pid "), "{screen}");
     let coloured = s.tmux.screen_with(true);
     assert!(coloured.contains("\x1b[32mRUNNING"), "RUNNING is green:\n{coloured}");
-    assert!(s.tmux.last_line().starts_with("taskmaster>"));
 }
 
 #[test]
@@ -538,11 +541,17 @@ fn continued_in_the_background_taskmaster_supervises_and_fg_gives_its_shell_back
     let socket = dir.join("tm.sock");
     assert_eq!(answer_within(&socket, "status", &["solo"])["ok"], true, "supervising in the background");
     assert_ne!(stat_fields(daemon.as_raw())[0], "T", "not stopped again");
+    // A log line in the background comes as a plain line, with no prompt of its own.
+    assert_eq!(answer_within(&socket, "stop", &["solo"])["ok"], true);
+    let screen = tmux.wait_for("stopped: solo");
+    let after_the_stop = screen.rsplit("Stopped").next().unwrap_or_default();
+    assert!(!after_the_stop.contains("taskmaster>"), "{screen}");
+    assert_eq!(answer_within(&socket, "start", &["solo"])["ok"], true);
     tmux.text("fg");
     tmux.keys(&["Enter"]);
     // Back in front: the prompt is drawn again, and keys reach the editor unechoed.
     tmux.wait("the prompt after fg", |screen| {
-        screen.rsplit("$ fg").next().is_some_and(|a| a.contains("taskmaster>"))
+        screen.rsplit("fg\n").next().is_some_and(|a| a.contains("taskmaster>"))
     });
     tmux.text("status solo");
     tmux.keys(&["Enter"]);
@@ -550,6 +559,33 @@ fn continued_in_the_background_taskmaster_supervises_and_fg_gives_its_shell_back
     assert_eq!(screen.matches("status solo").count(), 1, "{screen}");
     tmux.keys(&["C-d"]);
     tmux.wait_for("shutdown complete");
+}
+
+#[test]
+fn shut_down_in_the_background_taskmaster_ends_and_leaves_the_terminal_to_the_shell() {
+    let dir = TempDir::new("bgend");
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", PROGRAMS));
+    let tmux = Tmux::start("PS1='$ ' exec bash --norc --noprofile -i");
+    tmux.wait_for("$");
+    tmux.text(&format!("{TASKMASTER} -c {}; echo EXIT $?", config.display()));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("taskmaster>");
+    let daemon = Pid::from_raw(daemon_pid(&dir));
+    let _ended = Ended(daemon);
+    kill(daemon, Signal::SIGSTOP).expect("stop");
+    tmux.wait_for("Stopped");
+    tmux.text("bg");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("&");
+    // The way out does not touch the terminal's mode, which would stop it (SIGTTOU) for good.
+    assert_eq!(answer_within(&dir.join("tm.sock"), "shutdown", &[])["ok"], true);
+    wait_until("taskmaster ended", || {
+        (!std::path::Path::new(&format!("/proc/{daemon}")).exists()).then_some(())
+    });
+    // The shell, its mode intact, still echoes what is typed.
+    tmux.text("echo back");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("\nback");
 }
 
 /// Ends taskmaster (and so its programs) however a test left it, stopped or not.

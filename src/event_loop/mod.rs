@@ -36,7 +36,7 @@ const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
 /// How often a shell sent to the background looks whether it is in front again.
-const FOREGROUND_CHECK: Duration = Duration::from_secs(1);
+const FOREGROUND_CHECK: Duration = Duration::from_millis(200);
 /// Work is done for this long in a turn, at most, once the first source is served; signals
 /// always.
 const TURN_BUDGET: Duration = Duration::from_millis(20);
@@ -247,8 +247,8 @@ impl Daemon {
     }
 
     /// The shell's terminal may be handed back: continued, or looked at again while taskmaster
-    /// runs in the background (a shell's `fg` of a running job sends no signal), once a second
-    /// until it is in front.
+    /// runs in the background (a shell's `fg` of a running job sends no signal), five times
+    /// a second until it is in front.
     fn on_continued(&mut self, now: Now) {
         self.io.foreground_check = None;
         let typed = self.io.typist.continued();

@@ -56,6 +56,10 @@ pub(crate) struct Editor {
     history_failed: bool,
     /// A prompt is shown and a line is being edited.
     reading: bool,
+    /// The terminal belongs to another job of the shell (taskmaster was continued in the
+    /// background): output goes out as plain lines, with no prompt to keep, and the terminal's
+    /// mode is the shell's until taskmaster is in front again.
+    behind: Arc<AtomicBool>,
     /// Output the terminal has not taken yet.
     outbox: Outbox,
     /// Said once the terminal takes output again after some was dropped.
@@ -94,7 +98,18 @@ impl Editor {
         tty::enter_raw().map_err(io::Error::from)?;
         let gone = Arc::new(AtomicBool::new(false));
         let iface = Arc::new(iface);
-        Ok(Editor { iface, gone, history, history_failed: false, reading: false, outbox, loss_note, signs })
+        let behind = Arc::new(AtomicBool::new(false));
+        Ok(Editor {
+            iface,
+            gone,
+            history,
+            history_failed: false,
+            reading: false,
+            behind,
+            outbox,
+            loss_note,
+            signs,
+        })
     }
 
     /// Tab asks `refresh` for the names before it completes a target.
@@ -109,6 +124,7 @@ impl Editor {
         Arc::new(EditorConsole {
             iface: AssertUnwindSafe(self.iface.clone()),
             gone: self.gone.clone(),
+            behind: self.behind.clone(),
             outbox: self.outbox.clone(),
             loss_note: self.loss_note,
         })
@@ -146,8 +162,7 @@ impl Editor {
     /// command runs (and answers) before the next prompt.
     fn step(&mut self) -> Vec<Typed> {
         let mut typed = Vec::new();
-        // In the background the terminal is the shell's: reading it would stop taskmaster.
-        if !tty::is_foreground() {
+        if !self.in_front() {
             return typed;
         }
         loop {
@@ -217,11 +232,27 @@ impl Editor {
     /// taskmaster was stopped (`kill -STOP`, or Ctrl-Z in another program's mode) and goes
     /// on: the terminal gets the editor's mode back and the line is redrawn.
     pub(crate) fn continued(&mut self) -> Vec<Typed> {
-        if self.is_gone() || !tty::is_foreground() {
+        if self.is_gone() || !self.in_front() {
             return Vec::new();
         }
         tty::reenter_raw();
         self.resized()
+    }
+
+    /// Whether taskmaster has the terminal. In the background the terminal is the shell's:
+    /// reading it or changing its mode would stop taskmaster (SIGTTIN, SIGTTOU). Back in front
+    /// (the shell's `fg`), the editor's mode comes first, then the prompt is drawn again: keys
+    /// typed from then on are the editor's, never echoed by the terminal.
+    fn in_front(&mut self) -> bool {
+        if !tty::is_foreground() {
+            self.behind.store(true, Ordering::Relaxed);
+            return false;
+        }
+        if self.behind.swap(false, Ordering::Relaxed) {
+            tty::reenter_raw();
+            self.signs.resized.store(true, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Keeps a line in the history (no blank lines, no duplicates) and saves the file.
@@ -262,11 +293,16 @@ impl Drop for Editor {
             std::mem::forget(self.iface.clone());
             return;
         }
-        if self.reading {
+        // In the background the terminal's mode is the shell's already (and changing it would
+        // stop taskmaster on its way out).
+        let in_front = tty::is_foreground();
+        if self.reading && in_front {
             let _ = self.iface.cancel_read_line();
         }
         self.outbox.finish();
-        tty::restore();
+        if in_front {
+            tty::restore();
+        }
     }
 }
 
@@ -313,6 +349,7 @@ fn writeln_to(iface: &Iface, text: &str) -> io::Result<()> {
 struct EditorConsole {
     iface: AssertUnwindSafe<Arc<Iface>>,
     gone: Arc<AtomicBool>,
+    behind: Arc<AtomicBool>,
     outbox: Outbox,
     loss_note: &'static str,
 }
@@ -320,7 +357,17 @@ struct EditorConsole {
 impl EditorConsole {
     fn tell_loss(&self) {
         if self.outbox.take_loss() {
-            let _ = writeln_to(&self.iface, self.loss_note);
+            self.put(self.loss_note);
+        }
+    }
+
+    /// Above the prompt, or as a plain line while the terminal is another job's.
+    fn put(&self, text: &str) {
+        match self.behind.load(Ordering::Relaxed) {
+            true => self.outbox.write(format!("{text}\n").as_bytes()),
+            false => {
+                let _ = writeln_to(&self.iface, text);
+            }
         }
     }
 }
@@ -330,7 +377,7 @@ impl Console for EditorConsole {
         if !self.gone.load(Ordering::Relaxed) {
             // A loss is told before the lines that follow it.
             self.flush();
-            let _ = writeln_to(&self.iface, text);
+            self.put(text);
         }
     }
 
