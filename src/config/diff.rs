@@ -54,6 +54,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         umask,
         stdout,
         stderr,
+        run_as,
         // Fields that only say how it is supervised: a change applies in place.
         autostart,
         autorestart,
@@ -70,7 +71,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *workingdir != old.workingdir
         || *umask != old.umask
         || *stdout != old.stdout
-        || *stderr != old.stderr;
+        || *stderr != old.stderr
+        || *run_as != old.run_as;
     let supervises = *autostart != old.autostart
         || *autorestart != old.autorestart
         || *exitcodes != old.exitcodes
@@ -135,7 +137,7 @@ mod tests {
     use crate::config::{Context, validate};
 
     fn config(programs: &str) -> Config {
-        let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0 };
+        let ctx = Context { config_dir: "/tmp".into(), home: None, runtime_dir: None, uid: 0, accounts: crate::config::accounts::tests::table() };
         validate(&format!("programs:\n{programs}"), "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
     }
 

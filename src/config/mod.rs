@@ -1,6 +1,7 @@
 //! The configuration: reading a file, validating all of it, and the typed result. The only
 //! impure part is `load` (it reads the file and the environment); the rest is pure.
 
+pub(crate) mod accounts;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod node;
@@ -44,6 +45,7 @@ impl Context {
             home: var("HOME"),
             runtime_dir: var("XDG_RUNTIME_DIR"),
             uid: nix::unistd::getuid().as_raw(),
+            accounts: accounts::Accounts::System,
         }
     }
 }

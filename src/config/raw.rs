@@ -12,7 +12,8 @@ use std::time::Duration;
 pub const TOP_KEYS: &[&str] = &["taskmaster", "programs"];
 
 /// Keys of the `taskmaster:` section, in the order `--check` prints them.
-pub const DAEMON_KEYS: &[&str] = &["logfile", "loglevel", "socket", "socket_mode", "history"];
+pub const DAEMON_KEYS: &[&str] =
+    &["logfile", "loglevel", "socket", "socket_mode", "socket_owner", "history", "user", "admins"];
 
 /// Keys of a program, in the order `--check` prints them.
 pub const PROGRAM_KEYS: &[&str] = &[
@@ -20,6 +21,8 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "numprocs",
     "umask",
     "workingdir",
+    "user",
+    "group",
     "autostart",
     "autorestart",
     "exitcodes",

@@ -29,7 +29,10 @@ struct DaemonView {
     loglevel: &'static str,
     socket: String,
     socket_mode: String,
+    socket_owner: Option<String>,
     history: Option<String>,
+    user: Option<String>,
+    admins: Vec<String>,
 }
 
 impl From<&DaemonSpec> for DaemonView {
@@ -39,7 +42,10 @@ impl From<&DaemonSpec> for DaemonView {
             loglevel: d.loglevel.name(),
             socket: text(&d.socket),
             socket_mode: d.socket_mode.to_string(),
+            socket_owner: d.socket_owner.as_ref().map(|o| o.text.clone()),
             history: d.history.as_deref().map(text),
+            user: d.user.as_ref().map(|u| u.user.clone()),
+            admins: d.admins.written.clone(),
         }
     }
 }
@@ -51,6 +57,8 @@ struct ProgramView<'a> {
     numprocs: u32,
     umask: Option<String>,
     workingdir: Option<String>,
+    user: Option<&'a str>,
+    group: Option<&'a str>,
     autostart: bool,
     autorestart: &'static str,
     exitcodes: &'a [u8],
@@ -71,6 +79,8 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             numprocs: p.numprocs,
             umask: p.umask.map(|m| m.to_string()),
             workingdir: p.workingdir.as_deref().map(text),
+            user: p.run_as.as_ref().map(|r| r.user.as_str()),
+            group: p.run_as.as_ref().map(|r| r.group.as_str()),
             autostart: p.autostart,
             autorestart: p.autorestart.name(),
             exitcodes: &p.exitcodes,

@@ -1,8 +1,9 @@
 //! The validated configuration: domain types that cannot hold an invalid value. Everything past
 //! `config::load` works with these, never with YAML.
 
+pub(crate) use super::accounts::RunAs;
 use nix::sys::signal::Signal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,8 +24,32 @@ pub(crate) struct DaemonSpec {
     pub(crate) loglevel: LogLevel,
     pub(crate) socket: PathBuf,
     pub(crate) socket_mode: Mode,
+    /// `None`: the socket keeps the owner taskmaster gives it (its user once root is given up).
+    pub(crate) socket_owner: Option<SocketOwner>,
     /// `None`: history is not kept (`history: null`).
     pub(crate) history: Option<PathBuf>,
+    /// Who taskmaster runs as once its socket and log are open; `None`: as it was started.
+    pub(crate) user: Option<RunAs>,
+    pub(crate) admins: Admins,
+}
+
+/// `socket_owner: user[:group]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SocketOwner {
+    /// As written.
+    pub(crate) text: String,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+}
+
+/// Who may change anything over the control socket (taskmaster(1), PRIVILEGES): root and the user
+/// taskmaster runs as, always, and those `admins` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Admins {
+    /// The `admins` entries as written (`alice`, `@ops`).
+    pub(crate) written: Vec<String>,
+    pub(crate) uids: BTreeSet<u32>,
+    pub(crate) gids: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,6 +104,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) stdout: Option<PathBuf>,
     pub(crate) stderr: Option<PathBuf>,
     pub(crate) env: BTreeMap<String, String>,
+    /// `user` and `group`; `None`: taskmaster's own.
+    pub(crate) run_as: Option<RunAs>,
 }
 
 impl ProgramSpec {

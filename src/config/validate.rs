@@ -1,6 +1,7 @@
 //! Turns the YAML tree into a validated `Config`, collecting every problem instead of stopping at
 //! the first. Pure: the environment it needs (folders, HOME, uid) comes in a `Context`.
 
+use super::accounts::Accounts;
 use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
 use super::raw::*;
@@ -16,7 +17,10 @@ pub(crate) struct Context {
     pub home: Option<PathBuf>,
     /// `$XDG_RUNTIME_DIR`, where the socket goes by default.
     pub runtime_dir: Option<PathBuf>,
+    /// The user taskmaster runs as.
     pub uid: u32,
+    /// Where users and groups are looked up.
+    pub accounts: Accounts,
 }
 
 impl Context {
@@ -83,7 +87,7 @@ impl<'c> Validator<'c> {
         for (path, text) in texts {
             by_path.entry(path).or_insert(text);
         }
-        Validator { ctx, texts: by_path, problems: Vec::new() }
+        Validator { ctx, texts: by_path, problems: Vec::new(), daemon_uid: ctx.uid, daemon_user: None }
     }
 
     /// The value, or every problem found, located in the file and in file order.
@@ -109,6 +113,10 @@ struct Validator<'c> {
     /// Scalars as written, by path (see `node::scalar_texts`).
     texts: HashMap<Vec<String>, String>,
     problems: Vec<Problem>,
+    /// The user taskmaster runs as once started: its own, or `taskmaster: user:`.
+    daemon_uid: u32,
+    /// `taskmaster: user:` as resolved, for messages.
+    daemon_user: Option<String>,
 }
 
 /// Where the validator is: the document path and how a problem there is introduced.
@@ -228,6 +236,12 @@ impl Validator<'_> {
             self.key(&e, "socket_mode", |n| read_octal(n, mode_text.as_deref()), DEFAULT_SOCKET_MODE);
         let history_default = resolve_path(DEFAULT_HISTORY, &dir, home.as_deref()).ok();
         let history = self.key(&e, "history", nullable_path, history_default);
+        let user = self.daemon_user(&at, &e);
+        let socket_owner = self.socket_owner(&at, &e);
+        let admins = self.admins(&e).map(|mut admins| {
+            admins.uids.extend([0, self.daemon_uid]);
+            admins
+        });
         let socket = socket?;
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {
@@ -241,7 +255,10 @@ impl Validator<'_> {
             loglevel: loglevel?,
             socket,
             socket_mode: socket_mode?,
+            socket_owner: socket_owner?,
             history: history?,
+            user: user?,
+            admins: admins?,
         })
     }
 
@@ -349,6 +366,7 @@ impl Validator<'_> {
         let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
         let stdout = self.key(&e, "stdout", nullable_path, None);
         let stderr = self.key(&e, "stderr", nullable_path, None);
+        let run_as = self.run_as(at, &e);
         let env = match e.get("env") {
             Some((here, node)) => self.env(here, name, node),
             None => Some(BTreeMap::new()),
@@ -371,6 +389,7 @@ impl Validator<'_> {
             stdout: stdout?,
             stderr: stderr?,
             env: env?,
+            run_as: run_as?,
         })
     }
 
@@ -461,5 +480,8 @@ fn check_program_name(name: &str) -> Read<()> {
     Ok(())
 }
 
+mod privileges;
+#[cfg(test)]
+mod privileges_tests;
 #[cfg(test)]
 mod tests;

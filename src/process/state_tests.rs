@@ -20,6 +20,7 @@ fn spec() -> ProgramSpec {
         stdout: None,
         stderr: None,
         env: BTreeMap::new(),
+        run_as: None,
     }
 }
 

@@ -36,6 +36,10 @@ enum Stage {
     Chdir,
     Exec,
     Setup,
+    /// The credentials of `user` (see `Credentials`), step by step.
+    Setgroups,
+    Setgid,
+    Setuid,
 }
 
 /// Why a process could not be started; `Display` is the reason a person reads after
@@ -68,6 +72,13 @@ pub(crate) enum SpawnError {
     },
     /// The child could not set itself up (its standard streams, group, parent-death signal).
     Setup(Errno),
+    /// The child could not take the program's user (the step: setgroups, setgid or setuid); it
+    /// never runs with part of them.
+    Credentials {
+        step: &'static str,
+        user: String,
+        errno: Errno,
+    },
 }
 
 impl fmt::Display for SpawnError {
@@ -88,6 +99,9 @@ impl fmt::Display for SpawnError {
                 write!(f, "couldn't exec {}: {}", program.display(), errno.desc())
             }
             SpawnError::Setup(errno) => write!(f, "couldn't set up the process: {}", errno.desc()),
+            SpawnError::Credentials { step, user, errno } => {
+                write!(f, "couldn't become user '{user}' ({step}): {}", errno.desc())
+            }
         }
     }
 }
@@ -184,6 +198,15 @@ pub(crate) fn spawn(
                 Stage::Chdir => SpawnError::Chdir { dir: spec.workingdir.clone().unwrap_or_default(), errno },
                 Stage::Exec => SpawnError::Exec { program, errno },
                 Stage::Setup => SpawnError::Setup(errno),
+                Stage::Setgroups | Stage::Setgid | Stage::Setuid => SpawnError::Credentials {
+                    step: match stage {
+                        Stage::Setgroups => "setgroups",
+                        Stage::Setgid => "setgid",
+                        _ => "setuid",
+                    },
+                    user: spec.run_as.as_ref().map_or_else(String::new, |r| r.user.clone()),
+                    errno,
+                },
             })
         }
     }
@@ -211,13 +234,25 @@ struct Prepared {
     fd_limit: libc::c_int,
     /// The empty signal set the program starts with.
     no_signals: SigSet,
+    /// The program's user, when taskmaster is root and the program has one.
+    credentials: Option<Credentials>,
+}
+
+/// A user to become: every group, then the group, then the user (real, effective and saved, so
+/// that the program cannot take root back).
+struct Credentials {
+    groups: Vec<libc::gid_t>,
+    gid: libc::gid_t,
+    uid: libc::uid_t,
 }
 
 impl Prepared {
-    /// The environment is taskmaster's own, then `identity` (who the process is), then the
-    /// program's `env`, each later one winning.
+    /// The environment is taskmaster's own, then `identity` (who the process is: its name and
+    /// its user's HOME, USER, LOGNAME, SHELL), then the program's `env`, each later one winning.
     fn new(spec: &ProgramSpec, identity: &[(&str, String)], program: &Path) -> Result<Prepared, SpawnError> {
         let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| SpawnError::NulByte);
+        let user_env: Vec<(&str, String)> = spec.run_as.iter().flat_map(|r| r.environment()).collect();
+        let identity: Vec<&(&str, String)> = identity.iter().chain(user_env.iter()).collect();
         let set_later = |key: &str| spec.env.contains_key(key) || identity.iter().any(|(k, _)| *k == key);
         let mut env: Vec<(OsString, OsString)> =
             std::env::vars_os().filter(|(k, _)| !set_later(&k.to_string_lossy())).collect();
@@ -227,6 +262,10 @@ impl Prepared {
                 .filter(|(k, _)| !spec.env.contains_key(*k))
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
+        // Only root changes users; otherwise the configuration allowed only taskmaster's own.
+        let credentials = spec.run_as.as_ref().filter(|_| nix::unistd::geteuid().is_root()).map(|r| {
+            Credentials { groups: r.groups.clone(), gid: r.gid, uid: r.uid }
+        });
         env.extend(spec.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Ok(Prepared {
             program: c(program.as_os_str().as_bytes())?,
@@ -241,6 +280,7 @@ impl Prepared {
             fd_limit: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
                 .map_or(1024, |(soft, _)| libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX)),
             no_signals: SigSet::empty(),
+            credentials,
         })
     }
 }
@@ -280,8 +320,21 @@ fn child(
             };
         }
     }
-    // SAFETY: setpgid(2) and prctl(2) take plain integers.
-    if unsafe { libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 } {
+    // SAFETY: setpgid(2) takes plain integers.
+    if unsafe { libc::setpgid(0, 0) } != 0 {
+        return (Stage::Setup, Errno::last_raw());
+    }
+    // Before the user changes: raising a hard limit takes root.
+    // SAFETY: setrlimit(2) reads a prepared `rlimit`; a failure leaves the limit as it was.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile) };
+    if let Some(credentials) = &p.credentials
+        && let Err(failed) = become_user(credentials)
+    {
+        return failed;
+    }
+    // After the user changes, which clears it.
+    // SAFETY: prctl(2) takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
         return (Stage::Setup, Errno::last_raw());
     }
     // Taskmaster died before the parent-death signal was set: do not run unsupervised.
@@ -294,8 +347,6 @@ fn child(
         // SAFETY: umask(2) takes an integer and cannot fail.
         unsafe { libc::umask(mask) };
     }
-    // SAFETY: setrlimit(2) reads a prepared `rlimit`; a failure leaves the limit as it was.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile) };
     if let Some(dir) = &p.workingdir {
         // SAFETY: chdir(2) on a prepared NUL-terminated path.
         if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
@@ -309,6 +360,25 @@ fn child(
     // all alive in the sleeping parent's memory.
     unsafe { libc::execve(p.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     (Stage::Exec, Errno::last_raw())
+}
+
+/// Takes the program's groups, group and user, in that order (each step needs the privileges
+/// the next one gives up). The raw system calls: glibc's wrappers would ask every thread of
+/// taskmaster to change too, and this child is not one of them.
+fn become_user(c: &Credentials) -> Result<(), (Stage, i32)> {
+    // SAFETY: setgroups(2) reads `len` gids from a prepared vector.
+    if unsafe { libc::syscall(libc::SYS_setgroups, c.groups.len(), c.groups.as_ptr()) } != 0 {
+        return Err((Stage::Setgroups, Errno::last_raw()));
+    }
+    // SAFETY: setresgid(2) takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_setresgid, c.gid, c.gid, c.gid) } != 0 {
+        return Err((Stage::Setgid, Errno::last_raw()));
+    }
+    // SAFETY: setresuid(2) takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_setresuid, c.uid, c.uid, c.uid) } != 0 {
+        return Err((Stage::Setuid, Errno::last_raw()));
+    }
+    Ok(())
 }
 
 /// Descriptors inherited without close-on-exec (from the shell that started taskmaster) must not

@@ -10,6 +10,7 @@ fn ctx() -> Context {
         home: Some(PathBuf::from("/home/ann")),
         runtime_dir: Some(PathBuf::from("/run/user/1000")),
         uid: 1000,
+        accounts: crate::config::accounts::tests::table(),
     }
 }
 
