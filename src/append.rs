@@ -44,6 +44,22 @@ pub(crate) fn open_append(path: &Path) -> Result<File, OpenError> {
     open_safely(path, Access::Append)
 }
 
+/// Opens `path` for appending like `open_append`; a file this creates is given to `owner` (the
+/// user and group a program runs as, taskmaster(1), PRIVILEGES), so that a program's own output
+/// files are its user's. A file that was there keeps its owner.
+pub(crate) fn open_append_owned(path: &Path, owner: Option<(u32, u32)>) -> Result<File, OpenError> {
+    let Some((uid, gid)) = owner else { return open_append(path) };
+    let existed = std::fs::symlink_metadata(path).is_ok();
+    let file = open_append(path)?;
+    let me = nix::unistd::geteuid().as_raw();
+    // Made by this open: taskmaster's own file, not one that appeared meanwhile.
+    if !existed && file.metadata().is_ok_and(|m| m.uid() == me && m.uid() != uid) {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .map_err(|e| OpenError::Failed(format!("cannot give it to uid {uid}: {}", describe_io(&e))))?;
+    }
+    Ok(file)
+}
+
 /// Opens `path` by the rules of this module, close-on-exec and non-blocking.
 pub(crate) fn open_safely(path: &Path, access: Access) -> Result<File, OpenError> {
     let options = |follow: bool| {

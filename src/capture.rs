@@ -5,7 +5,7 @@
 //! files are opened before the process is spawned (see `append` for what is refused), and again
 //! on `reopen` (SIGUSR2, for an outside log rotation).
 
-use crate::append::{OpenError, open_append};
+use crate::append::{OpenError, open_append_owned};
 use crate::config::describe_io;
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
@@ -65,28 +65,38 @@ pub(crate) struct Capture {
     by_pid: HashMap<Pid, Vec<Token>>,
     /// Files whose last open or write failed, with what was said (once) about it.
     failing: HashMap<PathBuf, String>,
+    /// Who a file is created for, by path: the user and group of the program that writes it
+    /// (taskmaster(1), PRIVILEGES), also when `reopen` creates it again.
+    owners: HashMap<PathBuf, (u32, u32)>,
     buf: Vec<u8>,
 }
 
 impl Capture {
     /// Opens the files a process's two streams go to, before it is spawned. Err: a path that
     /// must not be written to, a spawn error. A file that cannot be opened is reported (in
-    /// `problems`, once) and its stream dropped.
+    /// `problems`, once) and its stream dropped. A file this creates belongs to `owner`.
     pub(crate) fn open(
         &mut self,
         name: &str,
         paths: [Option<&Path>; 2],
+        owner: Option<(u32, u32)>,
         problems: &mut Vec<String>,
     ) -> Result<[Sink; 2], String> {
         let mut open = |path: Option<&Path>| match path {
             None => Ok(Sink::Discard),
-            Some(path) => self.open_file(name, path, problems),
+            Some(path) => {
+                match owner {
+                    Some(owner) => self.owners.insert(path.to_path_buf(), owner),
+                    None => self.owners.remove(path),
+                };
+                self.open_file(name, path, problems)
+            }
         };
         Ok([open(paths[0])?, open(paths[1])?])
     }
 
     fn open_file(&mut self, name: &str, path: &Path, problems: &mut Vec<String>) -> Result<Sink, String> {
-        match open_append(path) {
+        match open_append_owned(path, self.owners.get(path).copied()) {
             Ok(file) => {
                 self.failing.remove(path);
                 Ok(Sink::File { file, path: path.to_path_buf() })
@@ -136,7 +146,7 @@ impl Capture {
             let Some(stream) = self.streams.get(&token) else { continue };
             let (Sink::File { path, .. } | Sink::Lost { path }) = &stream.sink else { continue };
             let (path, name) = (path.clone(), stream.name.clone());
-            let sink = match open_append(&path) {
+            let sink = match open_append_owned(&path, self.owners.get(&path).copied()) {
                 Ok(file) => {
                     self.failing.remove(&path);
                     Sink::File { file, path }

@@ -104,7 +104,13 @@ fn iterations() -> usize {
 
 #[test]
 fn the_config_parser_never_panics() {
-    let ctx = Context { config_dir: "/tmp".into(), home: Some("/root".into()), runtime_dir: None, uid: 0, accounts: crate::config::accounts::tests::table() };
+    let ctx = Context {
+        config_dir: "/tmp".into(),
+        home: Some("/root".into()),
+        runtime_dir: None,
+        uid: 0,
+        accounts: crate::config::accounts::tests::table(),
+    };
     let seeds: Vec<String> = std::fs::read_dir("conf")
         .expect("conf/")
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())

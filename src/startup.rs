@@ -5,6 +5,7 @@
 use crate::cli::{self, Options, Parsed};
 use crate::config::LogLevel;
 use crate::control::server::Server;
+use crate::control::socket_file::Access;
 use crate::event_loop::{Daemon, Setup};
 use crate::logging::{Console, Logging, Queued};
 use crate::shell::Typist;
@@ -84,9 +85,13 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let (typist, console) = typist(options, config, &targets);
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
-    let log = Logging::new(config.daemon.logfile.as_deref(), level, mirror)?;
+    let logfile = config.daemon.logfile.as_deref();
+    let log_was_there = logfile.is_some_and(|p| std::fs::symlink_metadata(p).is_ok());
+    let log = Logging::new(logfile, level, mirror)?;
     let signals = crate::event_loop::watch_signals()?;
-    let server = Server::bind(&config.daemon.socket, config.daemon.socket_mode)?;
+    let daemon = &config.daemon;
+    let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
+    let server = Server::bind(&daemon.socket, access)?;
     // Started once the socket is ours: a taskmaster refused for another's socket never says so.
     log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
@@ -101,6 +106,15 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
             LogLevel::Warn,
             &format!("{problem}; a taskmaster killed with SIGKILL could leave processes behind"),
         );
+    }
+    // Root is given up once the socket and the log are open (taskmaster(1), PRIVILEGES); a log
+    // taskmaster made is the user's, so that it can be reopened.
+    if let Some(user) = &config.daemon.user {
+        if let Some(path) = logfile.filter(|_| !log_was_there) {
+            let _ = std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid));
+        }
+        crate::sys::privileges::give_up_root(user)?;
+        log.log(LogLevel::Info, &format!("running as user '{}' (uid {})", user.user, user.uid));
     }
     let setup = Setup {
         config_path: path.to_path_buf(),

@@ -75,11 +75,9 @@ impl Accounts {
                     Some(gid) => nix::unistd::Group::from_gid(gid.into()),
                     None => nix::unistd::Group::from_name(text),
                 };
-                found.map_err(|e| format!("cannot look up group `{text}`: {}", e.desc()))?.map(|g| GroupEntry {
-                    name: g.name,
-                    gid: g.gid.as_raw(),
-                    members: g.mem,
-                })
+                found
+                    .map_err(|e| format!("cannot look up group `{text}`: {}", e.desc()))?
+                    .map(|g| GroupEntry { name: g.name, gid: g.gid.as_raw(), members: g.mem })
             }
             #[cfg(test)]
             Accounts::Table { groups, .. } => {
@@ -149,7 +147,8 @@ impl RunAs {
         let (user, group) = match (user, group) {
             (Ok(user), None) => {
                 // A primary group without a group entry is shown by its number.
-                let name = accounts.group(&user.gid.to_string()).map_or_else(|_| user.gid.to_string(), |g| g.name);
+                let name =
+                    accounts.group(&user.gid.to_string()).map_or_else(|_| user.gid.to_string(), |g| g.name);
                 let group = GroupEntry { name, gid: user.gid, members: Vec::new() };
                 (user, group)
             }

@@ -33,6 +33,18 @@ pub(crate) struct DaemonSpec {
     pub(crate) admins: Admins,
 }
 
+impl DaemonSpec {
+    /// Who the socket file is given to: `socket_owner`, else the user taskmaster gives root up
+    /// for (so that it still owns its socket), else nobody new. (uid, gid); `None` keeps one.
+    pub(crate) fn socket_chown(&self) -> Option<(Option<u32>, Option<u32>)> {
+        match (&self.socket_owner, &self.user) {
+            (Some(owner), _) => Some((owner.uid, owner.gid)),
+            (None, Some(user)) => Some((Some(user.uid), Some(user.gid))),
+            (None, None) => None,
+        }
+    }
+}
+
 /// `socket_owner: user[:group]`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SocketOwner {

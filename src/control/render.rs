@@ -4,7 +4,7 @@
 //! prints them with the same functions.
 
 use super::protocol::Response;
-use super::reply::{Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply, Verdict};
+use super::reply::{Denial, Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply, Verdict};
 use crate::config::diff::Plan;
 use crate::process::StateName;
 use chrono::{DateTime, Local};
@@ -72,7 +72,24 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         }
         Reply::Version => crate::VERSION.to_string(),
         Reply::Help(text) | Reply::Refused(text) => text.clone(),
+        Reply::Denied(denial) => {
+            let mut lines: Vec<String> = denial.names.iter().map(|n| format!("{n}: {DENIED}")).collect();
+            lines.push(format!(
+                "{} is not an admin of taskmaster: it may run {}",
+                denial.who,
+                super::access::READER_COMMANDS
+            ));
+            lines.join("\n")
+        }
     }
+}
+
+/// What a refused command says for each of its targets.
+const DENIED: &str = "ERROR (permission denied)";
+
+fn denied_records(denial: &Denial) -> Vec<OutcomeRecord> {
+    let record = |name: &String| OutcomeRecord { name: name.clone(), ok: false, message: DENIED.to_string() };
+    denial.names.iter().map(record).collect()
 }
 
 fn data(reply: &Reply) -> Value {
@@ -86,6 +103,7 @@ fn data(reply: &Reply) -> Value {
         },
         Reply::Reload(ReloadOutcome::Applied(plan) | ReloadOutcome::DryRun(plan)) => json!(plan),
         Reply::Version => json!(crate::VERSION),
+        Reply::Denied(denial) => json!(denied_records(denial)),
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown

@@ -22,6 +22,17 @@ pub(crate) enum Reply {
     ShuttingDown,
     /// The command could not be carried out at all: the text says why.
     Refused(String),
+    /// The client may not run the command (taskmaster(1), PRIVILEGES): nothing was done.
+    Denied(Denial),
+}
+
+/// A refusal for lack of rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Denial {
+    /// The targets of the command, or the command itself: one `ERROR (permission denied)` each.
+    pub(crate) names: Vec<String>,
+    /// Who asked: `uid 1000 (alice)`.
+    pub(crate) who: String,
 }
 
 impl Reply {
@@ -34,7 +45,7 @@ impl Reply {
             Reply::Pids(Pids::Daemon(_) | Pids::Processes(_)) => true,
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
             Reply::ShutDown | Reply::Version | Reply::Help(_) => true,
-            Reply::ShuttingDown | Reply::Refused(_) => false,
+            Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
         }
     }
 }

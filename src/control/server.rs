@@ -3,9 +3,9 @@
 //! leaves a line unfinished is held back or dropped, never waited for. Every request gets its
 //! answer, also when the client closed its writing side right after sending it.
 
+use super::access::Peer;
 use super::protocol::{Framed, LineBuffer, ProtocolError, Request, Response};
-use super::socket_file::{self, SocketFile};
-use crate::config::Mode;
+use super::socket_file::{self, Access, SocketFile};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +31,8 @@ const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Client {
     stream: UnixStream,
+    /// Who connected, from the kernel; `None` when it could not say.
+    peer: Option<Peer>,
     input: LineBuffer,
     /// Complete lines read but not handed to the loop yet: one request at a time is, so that
     /// answers come in the order of their requests.
@@ -47,9 +49,10 @@ struct Client {
 }
 
 impl Client {
-    fn new(stream: UnixStream) -> Client {
+    fn new(stream: UnixStream, peer: Option<Peer>) -> Client {
         Client {
             stream,
+            peer,
             input: LineBuffer::default(),
             lines: VecDeque::new(),
             output: Vec::new(),
@@ -82,13 +85,15 @@ pub(crate) struct Server {
     /// A descriptor kept open to be given up when the process has none left, so that a
     /// connection can still be accepted and told why it is refused (instead of waiting unseen).
     spare: Option<File>,
+    /// User names by uid, looked up once each (the name service is not asked on every connect).
+    names: HashMap<u32, Option<String>>,
 }
 
 impl Server {
     /// Binds the socket (see `socket_file::bind` for what it checks first).
-    pub(crate) fn bind(path: &Path, mode: Mode) -> Result<Server, String> {
-        let (listener, file) = socket_file::bind(path, mode)?;
-        Ok(Server { listener, file, clients: HashMap::new(), spare: spare() })
+    pub(crate) fn bind(path: &Path, access: Access) -> Result<Server, String> {
+        let (listener, file) = socket_file::bind(path, access)?;
+        Ok(Server { listener, file, clients: HashMap::new(), spare: spare(), names: HashMap::new() })
     }
 
     /// Applies a reload's socket settings: moves the listener to `path` when it changed, binds
@@ -99,13 +104,13 @@ impl Server {
         registry: &Registry,
         token: Token,
         path: &Path,
-        mode: Mode,
+        access: Access,
     ) -> Result<Option<String>, String> {
         let again = path == self.file.path();
         if again && self.file.is_in_place() {
-            return self.file.set_mode(mode).map(|()| None);
+            return self.file.set_access(access).map(|()| None);
         }
-        let (mut listener, file) = socket_file::bind(path, mode)?;
+        let (mut listener, file) = socket_file::bind(path, access)?;
         registry
             .register(&mut listener, token, Interest::READABLE)
             .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
@@ -151,8 +156,9 @@ impl Server {
                 }
                 Ok((mut stream, _)) => {
                     let token = next_token();
+                    let peer = self.peer_of(&stream);
                     if registry.register(&mut stream, token, Interest::READABLE).is_ok() {
-                        self.clients.insert(token, Client::new(stream));
+                        self.clients.insert(token, Client::new(stream, peer));
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -177,6 +183,23 @@ impl Server {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Who is at the other end of a new connection.
+    fn peer_of(&mut self, stream: &UnixStream) -> Option<Peer> {
+        let cred = crate::sys::peer::credentials(stream).ok()?;
+        let name = self
+            .names
+            .entry(cred.uid)
+            .or_insert_with(|| nix::unistd::User::from_uid(cred.uid.into()).ok().flatten().map(|u| u.name))
+            .clone();
+        Some(Peer { uid: cred.uid, gid: cred.gid, groups: cred.groups, name })
+    }
+
+    /// Who sent the requests of `token`; `None` when the kernel could not say (then the client is
+    /// no admin).
+    pub(crate) fn peer(&self, token: Token) -> Option<&Peer> {
+        self.clients.get(&token).and_then(|c| c.peer.as_ref())
     }
 
     /// Handles readiness on a client: reads requests, flushes answers, and hands the next request
@@ -387,7 +410,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let poll = Poll::new().unwrap();
-        let mut server = Server::bind(&dir.join("s.sock"), Mode(0o600)).unwrap();
+        let access = Access { mode: crate::config::Mode(0o600), owner: None };
+        let mut server = Server::bind(&dir.join("s.sock"), access).unwrap();
         server.register(poll.registry(), Token(0)).unwrap();
         (server, poll, dir)
     }

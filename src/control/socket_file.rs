@@ -15,8 +15,15 @@ pub(crate) struct SocketFile {
     identity: (u64, u64),
 }
 
-/// Binds a listener at `path` with permissions `mode`.
-pub(crate) fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile), String> {
+/// Who may connect: the socket file's permissions and, when given, its owner (uid, gid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub(crate) mode: Mode,
+    pub(crate) owner: Option<(Option<u32>, Option<u32>)>,
+}
+
+/// Binds a listener at `path` with `access`.
+pub(crate) fn bind(path: &Path, access: Access) -> Result<(UnixListener, SocketFile), String> {
     let shown = path.display();
     let me = nix::unistd::geteuid().as_raw();
     if let Some(dir) = path.parent()
@@ -34,7 +41,7 @@ pub(crate) fn bind(path: &Path, mode: Mode) -> Result<(UnixListener, SocketFile)
     let meta = std::fs::symlink_metadata(path)
         .map_err(|e| format!("cannot look at {shown} after binding it: {}", describe_io(&e)))?;
     let file = SocketFile { path: path.to_path_buf(), identity: (meta.dev(), meta.ino()) };
-    file.set_mode(mode)?;
+    file.set_access(access)?;
     Ok((listener, file))
 }
 
@@ -48,8 +55,14 @@ impl SocketFile {
         std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
-    pub(crate) fn set_mode(&self, mode: Mode) -> Result<(), String> {
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode.0))
+    /// Gives the file its owner (first: a change of owner may clear mode bits), then its mode.
+    pub(crate) fn set_access(&self, access: Access) -> Result<(), String> {
+        if let Some((uid, gid)) = access.owner {
+            std::os::unix::fs::lchown(&self.path, uid, gid).map_err(|e| {
+                format!("cannot give {} to socket_owner: {}", self.path.display(), describe_io(&e))
+            })?;
+        }
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(access.mode.0))
             .map_err(|e| format!("cannot set the mode of {}: {}", self.path.display(), describe_io(&e)))
     }
 }

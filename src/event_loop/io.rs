@@ -8,6 +8,7 @@ use crate::config::{Config, DaemonSpec, LogLevel};
 use crate::control::render;
 use crate::control::reply::Reply;
 use crate::control::server::Server;
+use crate::control::socket_file::Access;
 use crate::logging::{Console, Logging};
 use crate::shell::Typist;
 use crate::shell::complete::target_names;
@@ -69,7 +70,9 @@ impl Hands for Io {
             ));
         }
         let mut problems = Vec::new();
-        let sinks = self.capture.open(name, [spec.stdout.as_deref(), spec.stderr.as_deref()], &mut problems);
+        let owner = spec.run_as.as_ref().map(|r| (r.uid, r.gid));
+        let paths = [spec.stdout.as_deref(), spec.stderr.as_deref()];
+        let sinks = self.capture.open(name, paths, owner, &mut problems);
         self.spawn_problems.insert(id, problems);
         let [out, err] = sinks?;
         let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)
@@ -127,7 +130,8 @@ impl Hands for Io {
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         self.reopen_logs();
         let daemon = &self.daemon;
-        match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, daemon.socket_mode) {
+        let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
+        match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, access) {
             Ok(None) => {}
             Ok(Some(done)) => {
                 self.log.log(LogLevel::Info, &done);

@@ -7,10 +7,11 @@ mod io;
 
 use crate::capture::{Capture, Drained};
 use crate::config::{self, Config, LogLevel};
+use crate::control::access;
 use crate::control::command::{self, Command, Order};
 use crate::control::protocol::Request;
 use crate::control::render;
-use crate::control::reply::Reply;
+use crate::control::reply::{Denial, Reply};
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
 use crate::shell::Typist;
@@ -228,7 +229,7 @@ impl Daemon {
     fn on_client_events(&mut self, events: Vec<ClientEvent>, now: Now) {
         for event in events {
             match event {
-                ClientEvent::Request(t, request) => self.on_request(Requester::Client(t.0), request, now),
+                ClientEvent::Request(t, request) => self.on_request(t, request, now),
                 ClientEvent::Malformed(t, why) => {
                     self.io.reply(Requester::Client(t.0), Reply::Refused(why.to_string()));
                 }
@@ -366,18 +367,40 @@ impl Daemon {
                 Next::Run(_, Command::Quit) | Next::Leave => {
                     self.apply(Input::Order { from: Requester::Console, order: Order::Shutdown }, now);
                 }
-                Next::Run(_, command) => self.command(Requester::Console, command, now),
+                Next::Run(words, command) => {
+                    if access::changes(&command) {
+                        self.io.log.log(LogLevel::Info, &format!("{} by the shell", words.join(" ")));
+                    }
+                    self.command(Requester::Console, command, now);
+                }
                 Next::HangUp => self.on_hang_up(now),
             }
         }
     }
 
-    /// A request from a client: parsed here, once.
-    fn on_request(&mut self, from: Requester, request: Request, now: Now) {
-        match command::parse(&request.command, &request.args) {
-            Ok(command) => self.command(from, command, now),
-            Err(why) => self.io.reply(from, Reply::Refused(why)),
+    /// A request from a client: parsed here, once, and carried out if the client may
+    /// (taskmaster(1), PRIVILEGES); what changes something is logged with who asked.
+    fn on_request(&mut self, token: Token, request: Request, now: Now) {
+        let from = Requester::Client(token.0);
+        let command = match command::parse(&request.command, &request.args) {
+            Ok(command) => command,
+            Err(why) => return self.io.reply(from, Reply::Refused(why)),
+        };
+        let peer = self.io.server.peer(token);
+        let admin = peer.is_some_and(|p| access::is_admin(&self.io.daemon.admins, p));
+        let who = peer.map_or_else(|| "an unknown client".to_string(), access::Peer::describe);
+        let words = access::words(&request.command, &request.args);
+        if access::needs_admin(&command) && !admin {
+            if access::changes(&command) {
+                self.io.log.log(LogLevel::Warn, &format!("{words} by {who}: permission denied"));
+            }
+            let names = access::refused_names(&command, &request.command);
+            return self.io.reply(from, Reply::Denied(Denial { names, who }));
         }
+        if access::changes(&command) {
+            self.io.log.log(LogLevel::Info, &format!("{words} by {who}"));
+        }
+        self.command(from, command, now);
     }
 
     /// Carries out a command where it belongs: the supervisor's orders go to it, a reload reads

@@ -4,6 +4,8 @@
 
 pub(crate) mod limits;
 pub(crate) mod outbox;
+pub(crate) mod peer;
+pub(crate) mod privileges;
 pub(crate) mod reap;
 pub(crate) mod signals;
 pub(crate) mod spawn;

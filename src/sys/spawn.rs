@@ -263,9 +263,11 @@ impl Prepared {
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
         // Only root changes users; otherwise the configuration allowed only taskmaster's own.
-        let credentials = spec.run_as.as_ref().filter(|_| nix::unistd::geteuid().is_root()).map(|r| {
-            Credentials { groups: r.groups.clone(), gid: r.gid, uid: r.uid }
-        });
+        let credentials = spec
+            .run_as
+            .as_ref()
+            .filter(|_| nix::unistd::geteuid().is_root())
+            .map(|r| Credentials { groups: r.groups.clone(), gid: r.gid, uid: r.uid });
         env.extend(spec.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
         Ok(Prepared {
             program: c(program.as_os_str().as_bytes())?,

@@ -59,7 +59,8 @@ impl Validator<'_> {
         }
         if Some(run_as.gid) != primary {
             let here = e.get("group").map_or(at, |(h, _)| h).clone();
-            let message = format!("group '{}' needs taskmaster to run as root{}", run_as.group, self.dropped());
+            let message =
+                format!("group '{}' needs taskmaster to run as root{}", run_as.group, self.dropped());
             self.problem(&here, None, message);
             return None;
         }

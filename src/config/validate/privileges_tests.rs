@@ -94,7 +94,9 @@ fn the_socket_owner_is_a_user_a_group_or_both() {
     assert_eq!(owner("alice:ops", 0), Ok(Some((Some(1000), Some(2000)))));
     assert_eq!(owner(":ops", 1000), Ok(Some((None, Some(2000)))));
     assert_eq!(owner("bob", 0), Ok(Some((Some(1001), None))));
-    assert!(owner("bob", 1000).unwrap_err()[0].contains("socket_owner 'bob' needs taskmaster to run as root"));
+    assert!(
+        owner("bob", 1000).unwrap_err()[0].contains("socket_owner 'bob' needs taskmaster to run as root")
+    );
     assert!(owner("alice:nogroup", 0).unwrap_err()[0].contains("no group is named `nogroup`"));
 }
 

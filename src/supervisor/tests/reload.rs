@@ -35,7 +35,13 @@ fn an_invalid_file_changes_nothing() {
     let errors = validate(
         "programs: {}",
         "t.yaml",
-        &Context { config_dir: "/".into(), home: None, runtime_dir: None, uid: 0, accounts: crate::config::accounts::tests::table() },
+        &Context {
+            config_dir: "/".into(),
+            home: None,
+            runtime_dir: None,
+            uid: 0,
+            accounts: crate::config::accounts::tests::table(),
+        },
     );
     w.feed(Input::Reload { from: Some(ME), loaded: Box::new(errors), dry_run: false });
     let r = w.reply();
