@@ -1,0 +1,292 @@
+//! `user`, `group`, `taskmaster: user:`, `socket_owner` and `admins` (taskmaster(1), PRIVILEGES),
+//! with throwaway users and groups made for each test and removed after it. Switching users
+//! takes root: run as anyone else, these tests say so and check nothing.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+
+/// Whether the tests can run; says why not otherwise.
+fn as_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: switching users needs root (CI runs as root)");
+    }
+    root
+}
+
+/// A name no one else uses: `tm` + this test process + a tag.
+fn unique(tag: &str) -> String {
+    format!("tm{}{tag}", std::process::id())
+}
+
+fn must(program: &str, args: &[&str]) {
+    let out = run(program, args);
+    assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
+}
+
+/// A group of its own, removed when dropped.
+struct TmpGroup {
+    name: String,
+    gid: u32,
+}
+
+impl TmpGroup {
+    fn new(tag: &str) -> TmpGroup {
+        let name = unique(tag);
+        must("groupadd", &[&name]);
+        let gid = stdout(&run("getent", &["group", &name])).split(':').nth(2).and_then(|g| g.parse().ok());
+        TmpGroup { name, gid: gid.expect("the new group's gid") }
+    }
+}
+
+impl Drop for TmpGroup {
+    fn drop(&mut self) {
+        let _ = run("groupdel", &[&self.name]);
+    }
+}
+
+/// A user with a group of its own and no home folder, removed when dropped.
+struct TmpUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TmpUser {
+    fn new(tag: &str, groups: &[&TmpGroup]) -> TmpUser {
+        let name = unique(tag);
+        let home = format!("/home/{name}");
+        let mut args = vec!["-M", "-U", "-s", "/bin/sh", "-d", &home];
+        let list = groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(",");
+        if !groups.is_empty() {
+            args.extend(["-G", &list]);
+        }
+        args.push(&name);
+        must("useradd", &args);
+        let id = |flag| stdout(&run("id", &[flag, &name])).trim().parse::<u32>().expect("an id");
+        TmpUser { uid: id("-u"), gid: id("-g"), name }
+    }
+
+    /// `program` run as this user, with its groups (as login would give them).
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("setpriv");
+        let (uid, gid) = (self.uid.to_string(), self.gid.to_string());
+        command.args(["--reuid", &uid, "--regid", &gid, "--init-groups", program]);
+        command
+    }
+}
+
+impl Drop for TmpUser {
+    fn drop(&mut self) {
+        let _ = run("userdel", &[&self.name]);
+    }
+}
+
+/// The `Uid:`, `Gid:` and `Groups:` lines of a process.
+fn ids(pid: i32) -> (String, String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (line("Uid:"), line("Gid:"), line("Groups:"))
+}
+
+fn environment(pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
+}
+
+#[test]
+fn a_program_runs_as_its_user_with_its_groups_its_environment_and_its_files() {
+    if !as_root() {
+        return;
+    }
+    let extra = TmpGroup::new("x");
+    let user = TmpUser::new("u", &[&extra]);
+    let programs = format!(
+        "  web:\n    cmd: sh -c 'echo out; exec sleep 1000'\n    user: {u}\n    starttime: 0\n    stdout: web.out\n\
+         \x20 own:\n    cmd: sleep 1000\n    user: {uid}\n    group: {g}\n    starttime: 0\n    env:\n      HOME: /elsewhere\n",
+        u = user.name,
+        uid = user.uid,
+        g = extra.name,
+    );
+    let d = Daemon::start(&programs);
+    let web = d.wait_state("web", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let (uid, gid) = (user.uid, user.gid);
+    assert_eq!(
+        ids(web),
+        (format!("{uid} {uid} {uid} {uid}"), format!("{gid} {gid} {gid} {gid}"), {
+            let mut groups = [gid, extra.gid];
+            groups.sort_unstable();
+            format!("{} {}", groups[0], groups[1])
+        })
+    );
+    let env = environment(web);
+    for wanted in [
+        format!("HOME=/home/{}", user.name),
+        format!("USER={}", user.name),
+        format!("LOGNAME={}", user.name),
+        "SHELL=/bin/sh".to_string(),
+    ] {
+        assert!(env.contains(&wanted), "{wanted} in {env:?}");
+    }
+    // The output file taskmaster made is the program's user's.
+    wait_until("the output", || d.dir.read("web.out").contains("out").then_some(()));
+    let meta = std::fs::metadata(d.dir.join("web.out")).expect("web.out");
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+    // A group named: that is the process's group; `env` wins over the passwd entry.
+    let own = d.wait_state("own", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    assert_eq!(ids(own).1, format!("{0} {0} {0} {0}", extra.gid));
+    assert!(environment(own).contains(&"HOME=/elsewhere".to_string()));
+    let ps = run("ps", &["-o", "user=,group=", "-p", &web.to_string()]);
+    assert_eq!(stdout(&ps).split_whitespace().collect::<Vec<_>>(), [user.name.as_str(), user.name.as_str()]);
+}
+
+#[test]
+fn a_reader_may_look_but_not_touch_and_an_admin_group_may() {
+    if !as_root() {
+        return;
+    }
+    let ops = TmpGroup::new("o");
+    let admin = TmpUser::new("a", &[&ops]);
+    let reader = TmpUser::new("r", &[]);
+    let settings = format!("  socket_mode: \"0666\"\n  admins: [\"@{}\"]\n", ops.name);
+    let d = Daemon::start_with(&settings, "  web:\n    cmd: sleep 1000\n    starttime: 0\n", &["--no-shell"]);
+    let pid = d.wait_state("web", "RUNNING")["pid"].clone();
+    let socket = d.socket();
+    let ctl = |who: &TmpUser, args: &[&str]| {
+        who.command(TASKMASTERCTL)
+            .arg("-s")
+            .arg(&socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("taskmasterctl")
+    };
+    let refused = ctl(&reader, &["stop", "web"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = stdout(&refused);
+    assert!(said.contains("web: ERROR (permission denied)"), "{said}");
+    assert!(said.contains(&format!("uid {} ({})", reader.uid, reader.name)), "{said}");
+    for command in [&["shutdown"][..], &["reload"], &["signal", "HUP", "web"], &["restart", "all"]] {
+        assert!(stdout(&ctl(&reader, command)).contains("ERROR (permission denied)"), "{command:?}");
+    }
+    assert_eq!(d.process("web")["pid"], pid, "nothing was touched");
+    let status = ctl(&reader, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "a reader reads");
+    assert!(stdout(&status).contains("RUNNING"));
+    d.wait_log(&format!("stop web by uid {} ({}): permission denied", reader.uid, reader.name));
+
+    let done = ctl(&admin, &["stop", "web"]);
+    assert_eq!(stdout(&done).trim(), "web: stopped", "{}", stderr(&done));
+    d.wait_log(&format!("stop web by uid {} ({})", admin.uid, admin.name));
+    assert!(!d.log().contains(&format!("status by uid {}", reader.uid)), "reading is not logged");
+}
+
+#[test]
+fn a_taskmaster_without_root_refuses_other_users_at_start_and_at_reload() {
+    if !as_root() {
+        return;
+    }
+    let somebody = TmpUser::new("s", &[]);
+    let runner = TmpUser::new("n", &[]);
+    let dir = TempDir::new("nr");
+    nix::unistd::chown(dir.path(), Some(runner.uid.into()), Some(runner.gid.into())).expect("chown");
+    let other = format!("  web:\n    cmd: sleep 1000\n    user: {}\n", somebody.name);
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", &other));
+    let out = runner.command(TASKMASTER).arg("-c").arg(&config).arg("--no-shell").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains(&format!("program 'web': user '{}' needs taskmaster to run as root", somebody.name)),
+        "{}",
+        stderr(&out)
+    );
+
+    // Running as that user, a reload that names another is refused and changes nothing.
+    let own = "  web:\n    cmd: sleep 1000\n    starttime: 0\n";
+    std::fs::write(&config, Daemon::yaml("", own)).expect("write");
+    let child = runner
+        .command(TASKMASTER)
+        .arg("-c")
+        .arg(&config)
+        .arg("--no-shell")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let d = Daemon { dir, child: Some(child), config };
+    let pid = wait_until("web running", || d.try_call("status", &[])?["data"][0]["pid"].as_i64());
+    assert_eq!(ids(d.pid()).0.split(' ').next(), Some(runner.uid.to_string().as_str()));
+    std::fs::write(&d.config, Daemon::yaml("", &other)).expect("write");
+    let answer = d.call("reload", &[]);
+    assert_eq!(answer["ok"], false);
+    assert!(
+        answer["output"].as_str().unwrap_or_default().contains("needs taskmaster to run as root"),
+        "{answer}"
+    );
+    assert_eq!(d.process("web")["pid"].as_i64(), Some(pid));
+}
+
+#[test]
+fn taskmaster_gives_root_up_after_opening_its_socket_and_log() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("d", &[]);
+    let settings = format!("  user: {}\n", user.name);
+    let d = Daemon::start_with(&settings, "  web:\n    cmd: sleep 1000\n    starttime: 0\n", &["--no-shell"]);
+    let web = d.wait_state("web", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let uid = user.uid;
+    assert_eq!(ids(d.pid()).0, format!("{uid} {uid} {uid} {uid}"), "taskmaster itself");
+    assert_eq!(ids(web).0, format!("{uid} {uid} {uid} {uid}"), "its program");
+    d.wait_log(&format!("running as user '{}' (uid {uid})", user.name));
+    // Its socket and the log it made are the user's: it can still reopen them.
+    for file in ["tm.sock", "tm.log"] {
+        assert_eq!(std::fs::metadata(d.dir.join(file)).expect(file).uid(), uid, "{file}");
+    }
+    assert_eq!(d.call("status", &[])["ok"], true, "root may still talk to it");
+}
+
+#[test]
+fn a_change_of_user_restarts_the_program_at_reload() {
+    if !as_root() {
+        return;
+    }
+    let first = TmpUser::new("f", &[]);
+    let second = TmpUser::new("g", &[]);
+    let program =
+        |user: &TmpUser| format!("  web:\n    cmd: sleep 1000\n    starttime: 0\n    user: {}\n", user.name);
+    let d = Daemon::start(&program(&first));
+    let old = d.wait_state("web", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    std::fs::write(&d.config, Daemon::yaml("", &program(&second))).expect("write");
+    let answer = d.call("reload", &[]);
+    assert!(answer["output"].as_str().unwrap_or_default().contains("restarted: web"), "{answer}");
+    let new = d.wait_new_pid("web", old);
+    assert_eq!(ids(new).0.split(' ').next(), Some(second.uid.to_string().as_str()));
+}
+
+#[test]
+fn an_unknown_user_is_an_error_at_check_with_its_line() {
+    let dir = TempDir::new("uu");
+    let config = dir.write(
+        "t.yaml",
+        "programs:\n  web:\n    cmd: sleep 1\n    user: no-such-user-tm\n    group: no-such-group-tm\n",
+    );
+    let out = run(TASKMASTER, &["--check", "-c", config.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(said.contains(":4:5: program 'web': user: no user is named `no-such-user-tm`"), "{said}");
+    assert!(said.contains(":5:5: program 'web': group: no group is named `no-such-group-tm`"), "{said}");
+}
