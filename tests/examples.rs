@@ -41,6 +41,16 @@ fn try_example(name: &str, yaml: &str) {
         c
     };
     let out = taskmaster(&["--check"]).output().expect("run --check");
+    // An example may name users and groups of the machine it is about (PRIVILEGES): where they
+    // are missing, that is all that may be wrong with it.
+    let said = stderr(&out);
+    let problems: Vec<&str> =
+        said.lines().filter(|l| l.contains(".yaml:") && !l.contains(" error")).collect();
+    let missing = |l: &&str| l.contains("no group is named") || l.contains("no user is named");
+    if out.status.code() == Some(2) && !problems.is_empty() && problems.iter().all(missing) {
+        eprintln!("{name}: not run here (accounts this machine lacks)");
+        return;
+    }
     assert_eq!(out.status.code(), Some(0), "{name}:\n{yaml}\n{}", stderr(&out));
     if !stderr(&out).is_empty() {
         eprintln!("{name}: not run here ({})", stderr(&out).trim());

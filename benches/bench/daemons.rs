@@ -132,6 +132,9 @@ impl Taskmaster {
                 p.numprocs,
                 p.stdout.as_ref().map_or("null".to_string(), |f| f.display().to_string())
             ));
+            if let Some(user) = &p.user {
+                yaml.push_str(&format!("    user: {user}\n"));
+            }
         }
         std::fs::write(dir.join("tm.yaml"), yaml).expect("write the config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_taskmaster"))
@@ -225,6 +228,9 @@ impl Supervisord {
                 p.numprocs,
                 p.stdout.as_ref().map_or("NONE".to_string(), |f| f.display().to_string())
             ));
+            if let Some(user) = &p.user {
+                ini.push_str(&format!("user={user}\n\n"));
+            }
         }
         std::fs::write(dir.join("sv.conf"), ini).expect("write the config");
         let mut child = Command::new(&self.binary)

@@ -19,8 +19,14 @@ struct Row {
     supervisord: Option<f64>,
 }
 
+/// Whether the bench runs as root (switching users needs it).
+fn nix_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
+}
+
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,restart,idle,log,stop,status`).
+/// (`spawn,user,restart,busy,idle,log,stop,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -66,6 +72,28 @@ fn main() {
         }
         rows.push(spawn);
         rows.push(rss);
+    }
+    // What switching users costs a spawn: the same 1000 processes as `nobody`.
+    if wanted("user") && nix_root() {
+        let n = if quick { 100 } else { 1000 };
+        for user in [None, Some("nobody")] {
+            let shown = user.map_or_else(|| "own user".to_string(), |u| format!("`user: {u}`"));
+            let mut row = Row::new(format!("spawn {n} processes as {shown}, median of 5"), "ms");
+            for kind in &kinds {
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    let program = Program { user: user.map(str::to_string), ..Program::sleepers("many", n) };
+                    let started = Instant::now();
+                    let d = run(kind, &[program]);
+                    d.wait_running(n);
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                    d.stop();
+                }
+                times.sort_by(f64::total_cmp);
+                row.set(kind, times[2]);
+            }
+            rows.push(row);
+        }
     }
     let kills = match (quick, wanted("restart")) {
         (_, false) => 0,
@@ -213,11 +241,19 @@ pub struct Program {
     pub command: String,
     pub numprocs: usize,
     pub stdout: Option<std::path::PathBuf>,
+    /// `user` (taskmaster) / `user=` (supervisord): who the processes run as.
+    pub user: Option<String>,
 }
 
 impl Program {
     fn sleepers(name: &str, numprocs: usize) -> Program {
-        Program { name: name.to_string(), command: "sleep 100000".to_string(), numprocs, stdout: None }
+        Program {
+            name: name.to_string(),
+            command: "sleep 100000".to_string(),
+            numprocs,
+            stdout: None,
+            user: None,
+        }
     }
 }
 
@@ -288,6 +324,7 @@ fn log_throughput(kinds: &[Kind], run: &Launcher, seconds: u64) -> Vec<Row> {
                 command: "yes".into(),
                 numprocs: 1,
                 stdout: Some(file.clone()),
+                user: None,
             };
             let d = run(kind, &[program]);
             d.wait_running(1);
