@@ -290,3 +290,18 @@ fn an_unknown_user_is_an_error_at_check_with_its_line() {
     assert!(said.contains(":4:5: program 'web': user: no user is named `no-such-user-tm`"), "{said}");
     assert!(said.contains(":5:5: program 'web': group: no group is named `no-such-group-tm`"), "{said}");
 }
+
+#[test]
+fn giving_root_up_waits_for_the_next_start() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("l", &[]);
+    let program = "  web:\n    cmd: sleep 1000\n    starttime: 0\n";
+    let d = Daemon::start(program);
+    d.wait_state("web", "RUNNING");
+    std::fs::write(&d.config, Daemon::yaml(&format!("  user: {}\n", user.name), program)).expect("write");
+    assert_eq!(d.call("reload", &[])["ok"], true);
+    d.wait_log("taskmaster's `user` changed: it applies at the next start (taskmaster runs as uid 0)");
+    assert_eq!(ids(d.pid()).0, "0 0 0 0", "still root");
+}

@@ -126,6 +126,14 @@ impl Hands for Io {
     /// A reload was applied: the daemon's own settings follow the new configuration. The log
     /// files are reopened even when their paths are the same (after an outside rotation).
     fn reconfigured(&mut self, config: &Config) {
+        // Root is given up once, at start (taskmaster(1), PRIVILEGES).
+        if config.daemon.user != self.daemon.user {
+            let now = nix::unistd::geteuid();
+            let message = format!(
+                "taskmaster's `user` changed: it applies at the next start (taskmaster runs as uid {now})"
+            );
+            self.log.log(LogLevel::Warn, &message);
+        }
         self.daemon = config.daemon.clone();
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         self.reopen_logs();
