@@ -305,3 +305,34 @@ fn giving_root_up_waits_for_the_next_start() {
     d.wait_log("taskmaster's `user` changed: it applies at the next start (taskmaster runs as uid 0)");
     assert_eq!(ids(d.pid()).0, "0 0 0 0", "still root");
 }
+
+#[test]
+fn a_user_that_cannot_be_taken_is_a_spawn_error_naming_the_step() {
+    // In a user namespace of its own, taskmaster is root but may not set groups: the first step.
+    let works = Command::new("unshare").args(["--user", "--map-root-user", "true"]).status();
+    if !works.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: this machine allows no user namespace");
+        return;
+    }
+    let dir = TempDir::new("ns");
+    let program = "  web:\n    cmd: sleep 1000\n    user: nobody\n    startretries: 0\n    starttime: 0\n";
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", program));
+    let child = Command::new("unshare")
+        .args(["--user", "--map-root-user", TASKMASTER, "--no-shell", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let d = Daemon { dir, child: Some(child), config };
+    let fatal = wait_until("web to give up", || {
+        let web = d.try_call("status", &["web"])?["data"][0].clone();
+        (web["state"] == "FATAL").then_some(web)
+    });
+    let why = "couldn't become user 'nobody' (setgroups): Operation not permitted";
+    d.wait_log(&format!("spawnerr: {why}"));
+    assert_eq!(fatal["description"], why, "status says why");
+    assert!(d.spawned_pids().is_empty(), "it never ran");
+}
