@@ -48,7 +48,9 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
     };
     let mut found = Vec::new();
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
-    if let Err(why) = crate::sys::spawn::resolve(spec.cmd.program(), path_var.as_deref()) {
+    if let Err(why) =
+        crate::sys::lookup::resolve(spec.cmd.program(), path_var.as_deref(), spec.run_as.as_ref())
+    {
         found.push(warn("cmd", why.to_string()));
     }
     if let Some(dir) = &spec.workingdir {

@@ -336,3 +336,47 @@ fn a_user_that_cannot_be_taken_is_a_spawn_error_naming_the_step() {
     assert_eq!(fatal["description"], why, "status says why");
     assert!(d.spawned_pids().is_empty(), "it never ran");
 }
+
+#[test]
+fn the_path_is_searched_for_a_command_the_user_can_run() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("p", &[]);
+    let d = {
+        // A folder only root may enter, first in PATH, as root's own tools often are.
+        let dir = TempDir::new("pv");
+        std::fs::create_dir(dir.join("private")).expect("mkdir");
+        std::os::unix::fs::symlink("/bin/sleep", dir.join("private/sleep")).expect("link");
+        let private = dir.join("private");
+        let private = private.display();
+        let programs = format!(
+            "  found:\n    cmd: sleep 1000\n    user: {u}\n    starttime: 0\n    env:\n      PATH: {private}:/usr/bin:/bin\n\
+             \x20 hidden:\n    cmd: sleep 1000\n    user: {u}\n    startretries: 0\n    env:\n      PATH: {private}\n",
+            u = user.name
+        );
+        std::fs::set_permissions(dir.join("private"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod");
+        let config = dir.write("taskmaster.yaml", &Daemon::yaml("", &programs));
+        let child = Command::new(TASKMASTER)
+            .args(["--no-shell", "-c"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        let d = Daemon { dir, child: Some(child), config };
+        wait_until("the socket", || d.try_call("version", &[]));
+        d
+    };
+    d.wait_state("found", "RUNNING");
+    let hidden = d.wait_state("hidden", "FATAL");
+    let why = format!(
+        "command at '{}/private/sleep' is not executable by user '{}'",
+        d.dir.path().display(),
+        user.name
+    );
+    assert_eq!(hidden["description"], why.as_str());
+}

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod limits;
+pub(crate) mod lookup;
 pub(crate) mod outbox;
 pub(crate) mod peer;
 pub(crate) mod privileges;

@@ -10,7 +10,7 @@
 //! must not allocate, lock, panic or unwind, or it would corrupt the parent's heap; each unsafe
 //! step below says how it keeps to that.
 
-use crate::config::{ProgramSpec, describe_io};
+use crate::config::ProgramSpec;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
@@ -50,6 +50,11 @@ pub(crate) enum SpawnError {
     NotFound(String),
     Directory(PathBuf),
     NotExecutable(PathBuf),
+    /// The program's user could not run it (or reach it).
+    NotExecutableBy {
+        path: PathBuf,
+        user: String,
+    },
     /// The command could not even be looked at.
     Inaccessible {
         path: PathBuf,
@@ -87,6 +92,9 @@ impl fmt::Display for SpawnError {
             SpawnError::NotFound(program) => write!(f, "can't find command '{program}'"),
             SpawnError::Directory(path) => write!(f, "command at '{}' is a directory", path.display()),
             SpawnError::NotExecutable(path) => write!(f, "command at '{}' is not executable", path.display()),
+            SpawnError::NotExecutableBy { path, user } => {
+                write!(f, "command at '{}' is not executable by user '{user}'", path.display())
+            }
             SpawnError::Inaccessible { path, why } => {
                 write!(f, "can't run command '{}': {why}", path.display())
             }
@@ -143,7 +151,7 @@ pub(crate) fn spawn(
         return Err(SpawnError::Chdir { dir: dir.clone(), errno });
     }
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
-    let program = resolve(spec.cmd.program(), path_var.as_deref())?;
+    let program = super::lookup::resolve(spec.cmd.program(), path_var.as_deref(), spec.run_as.as_ref())?;
     let mut prepared = Prepared::new(spec, identity, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
     let short = |what| move |errno| SpawnError::Resource { what, errno };
@@ -401,63 +409,4 @@ fn close_inherited(limit: libc::c_int) {
 /// A NULL-terminated array of pointers into `strings`, as execve wants.
 fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
-}
-
-/// Finds the program as exec would, so that a missing or unusable command is a clear spawn error
-/// before anything is forked: a name with a slash is used as it is, a bare name is looked up in
-/// PATH (the program's own `env` PATH when it sets one).
-pub(crate) fn resolve(program: &str, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, SpawnError> {
-    if program.contains('/') {
-        return check_executable(Path::new(program)).map(|()| PathBuf::from(program));
-    }
-    let dirs = path_var.map_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"), OsString::from);
-    let mut denied = None;
-    for dir in std::env::split_paths(&dirs) {
-        let candidate = dir.join(program);
-        match check_executable(&candidate) {
-            Ok(()) => return Ok(candidate),
-            Err(e) if candidate.exists() => denied = denied.or(Some(e)),
-            Err(_) => {}
-        }
-    }
-    Err(denied.unwrap_or_else(|| SpawnError::NotFound(program.to_string())))
-}
-
-fn check_executable(path: &Path) -> Result<(), SpawnError> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => SpawnError::NotFound(path.display().to_string()),
-        _ => SpawnError::Inaccessible { path: path.to_path_buf(), why: describe_io(&e) },
-    })?;
-    if meta.is_dir() {
-        return Err(SpawnError::Directory(path.to_path_buf()));
-    }
-    match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
-        Ok(()) => Ok(()),
-        Err(_) => Err(SpawnError::NotExecutable(path.to_path_buf())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_commands_like_exec() {
-        assert_eq!(resolve("sh", Some("/nonexistent:/bin".as_ref())), Ok(PathBuf::from("/bin/sh")));
-        let said = |r: Result<PathBuf, SpawnError>| r.map_err(|e| e.to_string());
-        assert_eq!(
-            said(resolve("nosuch_cmd_xyz", None)),
-            Err("can't find command 'nosuch_cmd_xyz'".to_string())
-        );
-        assert_eq!(
-            said(resolve("/nonexistent/x", None)),
-            Err("can't find command '/nonexistent/x'".to_string())
-        );
-        assert_eq!(said(resolve("/tmp", None)), Err("command at '/tmp' is a directory".to_string()));
-        let plain = std::env::temp_dir().join(format!("tm-noexec-{}", std::process::id()));
-        std::fs::write(&plain, "echo hi").unwrap();
-        let shown = plain.to_str().unwrap();
-        assert_eq!(said(resolve(shown, None)), Err(format!("command at '{shown}' is not executable")));
-        std::fs::remove_file(&plain).unwrap();
-    }
 }
