@@ -110,6 +110,7 @@ fn the_config_parser_never_panics() {
         runtime_dir: None,
         uid: 0,
         accounts: crate::config::accounts::tests::table(),
+        purpose: crate::config::Purpose::Run,
     };
     let seeds: Vec<String> = std::fs::read_dir("conf")
         .expect("conf/")

@@ -1,6 +1,7 @@
 //! What `--check` can tell only by looking at this machine (taskmaster(1), OPTIONS): a command
-//! that is not found or cannot be run, a working directory or an output folder that does not
-//! exist, an output path that is not a file. These are warnings, not errors: the machine that
+//! that is not found or cannot be run (by the program's user), a working directory or an output
+//! folder that does not exist, an output path that is not a file, a user that only a root
+//! taskmaster could switch to. These are warnings, not errors: the machine that
 //! checks a configuration is not always the one that runs it. Unlike the rest of `config`, this
 //! looks at the file system.
 
@@ -13,7 +14,8 @@ use std::path::Path;
 /// One thing that would go wrong here: where it is written, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Warning {
-    pub(crate) program: String,
+    /// `None`: the taskmaster section.
+    pub(crate) program: Option<String>,
     pub(crate) key: &'static str,
     pub(crate) message: String,
     pub(crate) position: Option<Position>,
@@ -21,9 +23,13 @@ pub(crate) struct Warning {
 
 /// The warnings of `config`, located in `text` (the file it was read from), in file order.
 pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
-    let mut found: Vec<Warning> = config.programs.values().flat_map(program_warnings).collect();
+    let mut found: Vec<Warning> = root_warnings(config);
+    found.extend(config.programs.values().flat_map(program_warnings));
     for w in &mut found {
-        let path = [Seg::key("programs"), Seg::key(&w.program), Seg::key(w.key)];
+        let path = match &w.program {
+            Some(program) => vec![Seg::key("programs"), Seg::key(program), Seg::key(w.key)],
+            None => vec![Seg::key("taskmaster"), Seg::key(w.key)],
+        };
         w.position = node::locate(text, &path);
     }
     found.sort_by_key(|w| w.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
@@ -36,12 +42,45 @@ pub(crate) fn line(file: &str, w: &Warning) -> String {
         Some(at) => format!("{file}:{}:{}", at.line, at.column),
         None => file.to_string(),
     };
-    format!("{place}: warning: program '{}': {}: {}", w.program, w.key, w.message)
+    match &w.program {
+        Some(program) => format!("{place}: warning: program '{program}': {}: {}", w.key, w.message),
+        None => format!("{place}: warning: taskmaster: {}: {}", w.key, w.message),
+    }
+}
+
+/// What only root may do, checked by someone else: fine where root runs the file, refused here.
+fn root_warnings(config: &Config) -> Vec<Warning> {
+    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    if uid == 0 {
+        return Vec::new();
+    }
+    let needs = |program: Option<&str>, key: &'static str, what: String| Warning {
+        program: program.map(str::to_string),
+        key,
+        message: format!("{what} needs taskmaster to run as root (this check ran as uid {uid})"),
+        position: None,
+    };
+    let daemon = &config.daemon;
+    let mut found = Vec::new();
+    if let Some(user) = daemon.user.as_ref().filter(|u| u.uid != uid) {
+        found.push(needs(None, "user", format!("'{}'", user.user)));
+    }
+    if let Some(owner) = daemon.socket_owner.as_ref().filter(|o| o.uid.is_some_and(|u| u != uid)) {
+        found.push(needs(None, "socket_owner", format!("'{}'", owner.text)));
+    }
+    for spec in config.programs.values().filter(|_| daemon.user.is_none()) {
+        match &spec.run_as {
+            Some(r) if r.uid != uid => found.push(needs(Some(&spec.name), "user", format!("'{}'", r.user))),
+            Some(r) if r.gid != gid => found.push(needs(Some(&spec.name), "group", format!("'{}'", r.group))),
+            Some(_) | None => {}
+        }
+    }
+    found
 }
 
 fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
     let warn = |key: &'static str, message: String| Warning {
-        program: spec.name.clone(),
+        program: Some(spec.name.clone()),
         key,
         message,
         position: None,
@@ -100,6 +139,7 @@ mod tests {
             runtime_dir: None,
             uid: 0,
             accounts: crate::config::accounts::tests::table(),
+            purpose: crate::config::Purpose::Run,
         };
         let text = "programs:\n  a:\n    cmd: nosuch_cmd_xyz\n    workingdir: /nonexistent\n    \
                     stdout: /nonexistent/dir/a.out\n  b:\n    cmd: sh -c true\n    stderr: /tmp\n  \

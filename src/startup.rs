@@ -41,7 +41,8 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         complain(&format!("taskmaster: {}", config::no_default()));
         return exit(Exit::Usage);
     };
-    let config = match config::load(&path) {
+    let purpose = if options.check { config::Purpose::Check } else { config::Purpose::Run };
+    let config = match config::load_for(&path, purpose) {
         Ok(config) => config,
         Err(e) => {
             complain(&e.to_string());

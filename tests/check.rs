@@ -22,11 +22,9 @@ fn every_example_config_is_valid() {
             continue;
         }
         let out = check(path.to_str().expect("utf-8 path"));
-        // Other users than one's own need a root taskmaster, and say so to anyone else.
+        // Other users than one's own need a root taskmaster: a warning to anyone else.
         if name == "privileges.yaml" && !nix::unistd::geteuid().is_root() {
-            assert_eq!(out.status.code(), Some(2));
             assert!(stderr(&out).contains("needs taskmaster to run as root"), "{}", stderr(&out));
-            continue;
         }
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
         assert!(stdout(&out).contains("programs:"), "{name}");

@@ -257,6 +257,13 @@ fn taskmaster_gives_root_up_after_opening_its_socket_and_log() {
         assert_eq!(std::fs::metadata(d.dir.join(file)).expect(file).uid(), uid, "{file}");
     }
     assert_eq!(d.call("status", &[])["ok"], true, "root may still talk to it");
+    // Programs that name no user are that user's, HOME and all.
+    let env = environment(web);
+    assert!(env.contains(&format!("USER={}", user.name)), "{env:?}");
+    // Its user finds the socket through the same file, whose `user` only root could use.
+    let out =
+        user.command(TASKMASTERCTL).arg("-c").arg(&d.config).arg("stop").arg("web").output().expect("ctl");
+    assert_eq!(stdout(&out).trim(), "web: stopped", "{}", stderr(&out));
 }
 
 #[test]

@@ -72,9 +72,12 @@ pub(crate) fn socket_path(
     }
     let file = match config_file.map(Path::to_path_buf).or_else(config::find_default) {
         Some(file) => file,
-        None => return Ok((config::Context::for_file(Path::new("taskmaster.yaml")).default_socket(), None)),
+        None => {
+            let here = config::Context::for_file(Path::new("taskmaster.yaml"), config::Purpose::Connect);
+            return Ok((here.default_socket(), None));
+        }
     };
-    match config::load(&file) {
+    match config::load_for(&file, config::Purpose::Connect) {
         Ok(config) => Ok((config.daemon.socket, None)),
         Err(errors) => {
             let daemon = config::load_daemon(&file).map_err(|e| e.to_string())?;

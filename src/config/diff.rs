@@ -143,6 +143,7 @@ mod tests {
             runtime_dir: None,
             uid: 0,
             accounts: crate::config::accounts::tests::table(),
+            purpose: crate::config::Purpose::Run,
         };
         validate(&format!("programs:\n{programs}"), "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
     }

@@ -13,7 +13,7 @@ mod validate;
 pub(crate) use error::{ConfigError, nearest};
 pub(crate) use render::render;
 pub(crate) use spec::*;
-pub(crate) use validate::{Context, validate};
+pub(crate) use validate::{Context, Purpose, validate};
 pub(crate) use validate::{private_socket_dir, validate_daemon};
 
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub(crate) fn no_default() -> String {
 
 impl Context {
     /// The context of this process for a config file at `file`.
-    pub(crate) fn for_file(file: &Path) -> Context {
+    pub(crate) fn for_file(file: &Path, purpose: Purpose) -> Context {
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -46,21 +46,27 @@ impl Context {
             runtime_dir: var("XDG_RUNTIME_DIR"),
             uid: nix::unistd::getuid().as_raw(),
             accounts: accounts::Accounts::System,
+            purpose,
         }
     }
 }
 
-/// Reads and validates the file at `path`.
+/// Reads and validates the file at `path`, to run it.
 pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_for(path, Purpose::Run)
+}
+
+/// Reads and validates the file at `path` for `purpose`.
+pub(crate) fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigError> {
     let text = read(path)?;
-    validate(&text, &path.display().to_string(), &Context::for_file(path))
+    validate(&text, &path.display().to_string(), &Context::for_file(path, purpose))
 }
 
 /// Reads and validates only the `taskmaster` section of the file at `path`; `Err` when that
 /// section itself cannot be read.
 pub(crate) fn load_daemon(path: &Path) -> Result<DaemonSpec, ConfigError> {
     let text = read(path)?;
-    validate_daemon(&text, &path.display().to_string(), &Context::for_file(path))
+    validate_daemon(&text, &path.display().to_string(), &Context::for_file(path, Purpose::Connect))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

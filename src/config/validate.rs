@@ -21,6 +21,20 @@ pub(crate) struct Context {
     pub uid: u32,
     /// Where users and groups are looked up.
     pub accounts: Accounts,
+    pub purpose: Purpose,
+}
+
+/// What the configuration is read for: what a key that only root may use means depends on it
+/// (taskmaster(1), PRIVILEGES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// To run it (start, reload): what needs root, without root, is an error.
+    Run,
+    /// `--check`: the machine that checks a file is not always the one that runs it; what needs
+    /// root is left to the checker's warnings.
+    Check,
+    /// taskmasterctl, which needs only the socket: who is who does not matter to it.
+    Connect,
 }
 
 impl Context {
@@ -115,8 +129,8 @@ struct Validator<'c> {
     problems: Vec<Problem>,
     /// The user taskmaster runs as once started: its own, or `taskmaster: user:`.
     daemon_uid: u32,
-    /// `taskmaster: user:` as resolved, for messages.
-    daemon_user: Option<String>,
+    /// `taskmaster: user:` as resolved: the user of every program that names none.
+    daemon_user: Option<super::accounts::RunAs>,
 }
 
 /// Where the validator is: the document path and how a problem there is introduced.

@@ -7,7 +7,7 @@ use super::super::accounts::{Accounts, RunAs};
 use super::super::node::Node;
 use super::super::raw::Read;
 use super::super::spec::{Admins, SocketOwner};
-use super::{Here, Validator};
+use super::{Here, Purpose, Validator};
 use std::collections::BTreeMap;
 
 type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
@@ -41,11 +41,15 @@ impl Validator<'_> {
         let user = self.key(e, "user", |n| optional_account(n, "user"), None)?;
         let group = self.key(e, "group", |n| optional_account(n, "group"), None)?;
         if user.is_none() && group.is_none() {
-            return Some(None);
+            // Under `taskmaster: user:`, a program is that user's, HOME and all.
+            return Some(self.daemon_user.clone());
         }
         let run_as = self.resolve(at, e, user.as_deref(), group.as_deref())?;
         let uid = self.daemon_uid;
-        if uid == 0 {
+        // Only a taskmaster that runs it must be root (`--check` warns instead), unless the file
+        // itself gives root up.
+        let enforced = self.daemon_user.is_some() || self.ctx.purpose == Purpose::Run;
+        if uid == 0 || !enforced {
             return Some(Some(run_as));
         }
         // Without root, a process keeps taskmaster's user and its primary group: that is all
@@ -69,9 +73,9 @@ impl Validator<'_> {
 
     /// Why taskmaster is not root, when the file itself made it so.
     fn dropped(&self) -> String {
-        match (&self.daemon_user, self.ctx.uid) {
-            (Some(user), 0) => format!(" (`taskmaster: user: {user}` gives root up)"),
-            _ => String::new(),
+        match &self.daemon_user {
+            Some(user) => format!(" (`taskmaster: user: {}` gives root up)", user.user),
+            None => String::new(),
         }
     }
 
@@ -91,22 +95,28 @@ impl Validator<'_> {
     /// `taskmaster: user:`: who taskmaster runs as once its socket and log are open. Sets
     /// `daemon_uid` for the checks of the programs.
     pub(super) fn daemon_user(&mut self, at: &Here, e: &Entries) -> Option<Option<RunAs>> {
+        if self.ctx.purpose == Purpose::Connect {
+            return Some(None);
+        }
         let user = self.key(e, "user", |n| optional_account(n, "user"), None)?;
         let Some(user) = user else { return Some(None) };
         let run_as = self.resolve(at, e, Some(&user), None)?;
-        if self.ctx.uid != 0 && run_as.uid != self.ctx.uid {
+        if self.ctx.uid != 0 && run_as.uid != self.ctx.uid && self.ctx.purpose == Purpose::Run {
             let here = e.get("user").map_or(at, |(h, _)| h).clone();
             let message = format!("user '{}' needs taskmaster to be started as root", run_as.user);
             self.problem(&here, None, message);
             return None;
         }
         self.daemon_uid = run_as.uid;
-        self.daemon_user = Some(run_as.user.clone());
+        self.daemon_user = Some(run_as.clone());
         Some(Some(run_as))
     }
 
     /// `socket_owner: user[:group]` (either part may be left out: `:ops`).
     pub(super) fn socket_owner(&mut self, at: &Here, e: &Entries) -> Option<Option<SocketOwner>> {
+        if self.ctx.purpose == Purpose::Connect {
+            return Some(None);
+        }
         let text = self.key(e, "socket_owner", |n| optional_account(n, "user[:group]"), None)?;
         let Some(text) = text else { return Some(None) };
         let here = e.get("socket_owner").map_or(at, |(h, _)| h).clone();
@@ -137,7 +147,7 @@ impl Validator<'_> {
             return None;
         }
         // The socket is made before root is given up: the user taskmaster is started as counts.
-        if self.ctx.uid != 0 && uid.is_some_and(|u| u != self.ctx.uid) {
+        if self.ctx.uid != 0 && uid.is_some_and(|u| u != self.ctx.uid) && self.ctx.purpose == Purpose::Run {
             let message = format!("socket_owner '{text}' needs taskmaster to run as root");
             self.problem(&here, None, message);
             return None;
@@ -148,7 +158,9 @@ impl Validator<'_> {
     /// `admins: [root, alice, "@ops"]`: users (names or uids) and `@groups`.
     pub(super) fn admins(&mut self, e: &Entries) -> Option<Admins> {
         let mut admins = Admins::default();
-        let Some((at, node)) = e.get("admins") else { return Some(admins) };
+        let Some((at, node)) = e.get("admins").filter(|_| self.ctx.purpose != Purpose::Connect) else {
+            return Some(admins);
+        };
         let items = match node {
             Node::Seq(items) => items.as_slice(),
             Node::Null => return Some(admins),
@@ -163,8 +175,15 @@ impl Validator<'_> {
         for item in items {
             let resolved = read_account(item, "user or @group").and_then(|text| {
                 let found = match text.strip_prefix('@') {
+                    Some("") => Err("expected a group name after `@`".to_string()),
                     Some(group) => self.accounts().group(group).map(|g| admins.gids.insert(g.gid)),
-                    None => self.accounts().user(&text).map(|u| admins.uids.insert(u.uid)),
+                    None => self.accounts().user(&text).map(|u| admins.uids.insert(u.uid)).map_err(|e| {
+                        // A group written without its `@`.
+                        match self.accounts().group(&text) {
+                            Ok(_) => format!("{e}; for the group, write \"@{text}\""),
+                            Err(_) => e,
+                        }
+                    }),
                 };
                 found.map(|_| admins.written.push(text))
             });

@@ -3,18 +3,54 @@
 
 use super::*;
 
-fn as_uid(uid: u32) -> Context {
+fn as_uid(uid: u32, purpose: Purpose) -> Context {
     Context {
         config_dir: PathBuf::from("/etc/tm"),
         home: None,
         runtime_dir: None,
         uid,
         accounts: crate::config::accounts::tests::table(),
+        purpose,
     }
 }
 
 fn load(text: &str, uid: u32) -> Result<Config, Vec<String>> {
-    validate(text, "t.yaml", &as_uid(uid)).map_err(|e| e.lines())
+    validate(text, "t.yaml", &as_uid(uid, Purpose::Run)).map_err(|e| e.lines())
+}
+
+#[test]
+fn what_needs_root_is_only_an_error_for_a_taskmaster_that_runs_the_file() {
+    let text = format!("taskmaster:\n  socket_owner: bob\n  user: bob\n{}", program(""));
+    let check = validate(&text, "t.yaml", &as_uid(1000, Purpose::Check));
+    assert_eq!(check.map(|c| c.daemon.user.map(|u| u.uid)), Ok(Some(1001)), "--check leaves it to warnings");
+    let connect = validate(&text, "t.yaml", &as_uid(1000, Purpose::Connect)).unwrap();
+    assert_eq!(
+        (connect.daemon.user, connect.daemon.socket_owner),
+        (None, None),
+        "a client needs the socket only"
+    );
+    // What the file itself forbids stays an error for everyone.
+    let text = format!("taskmaster:\n  user: bob\n{}", program("    user: alice\n"));
+    assert!(validate(&text, "t.yaml", &as_uid(1000, Purpose::Check)).is_err());
+}
+
+#[test]
+fn a_daemon_user_is_the_user_of_every_program_that_names_none() {
+    let text = format!("taskmaster:\n  user: bob\n{}", program(""));
+    let run_as = load(&text, 0).unwrap().programs["web"].run_as.clone().unwrap();
+    assert_eq!((run_as.user.as_str(), run_as.home.to_str()), ("bob", Some("/home/bob")));
+}
+
+#[test]
+fn a_group_among_admins_needs_its_at_sign() {
+    let text = format!("taskmaster:\n  admins: [ops, \"@\"]\n{}", program(""));
+    let errors = load(&text, 0).unwrap_err();
+    assert!(
+        errors[0]
+            .ends_with("no user is named `ops` (not in the passwd database); for the group, write \"@ops\""),
+        "{errors:?}"
+    );
+    assert!(errors[1].ends_with("expected a group name after `@`"), "{errors:?}");
 }
 
 fn program(body: &str) -> String {

@@ -11,6 +11,7 @@ fn ctx() -> Context {
         runtime_dir: Some(PathBuf::from("/run/user/1000")),
         uid: 1000,
         accounts: crate::config::accounts::tests::table(),
+        purpose: crate::config::Purpose::Run,
     }
 }
 

@@ -84,6 +84,7 @@ fn parse(yaml: &str) -> Config {
         runtime_dir: None,
         uid: 0,
         accounts: crate::config::accounts::tests::table(),
+        purpose: crate::config::Purpose::Run,
     };
     validate(yaml, "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
 }

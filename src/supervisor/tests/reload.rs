@@ -41,6 +41,7 @@ fn an_invalid_file_changes_nothing() {
             runtime_dir: None,
             uid: 0,
             accounts: crate::config::accounts::tests::table(),
+            purpose: crate::config::Purpose::Run,
         },
     );
     w.feed(Input::Reload { from: Some(ME), loaded: Box::new(errors), dry_run: false });
