@@ -387,3 +387,30 @@ fn the_path_is_searched_for_a_command_the_user_can_run() {
     );
     assert_eq!(hidden["description"], why.as_str());
 }
+
+#[test]
+fn the_shell_of_taskmasterctl_works_on_a_terminal_of_another_user() {
+    if !as_root() {
+        return;
+    }
+    // As after `su`: the terminal is root's, and another user may not open it again.
+    let reader = TmpUser::new("t", &[]);
+    let d = Daemon::start_with("  socket_mode: \"0666\"\n", "  web:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    let line = format!(
+        "setpriv --reuid {} --regid {} --init-groups {TASKMASTERCTL} -s {}; echo CTL $?",
+        reader.uid,
+        reader.gid,
+        d.socket().display()
+    );
+    let tmux = common::tmux::Tmux::start(&format!("sh -c '{line}; sleep 1000'"));
+    tmux.wait_for("taskmasterctl>");
+    tmux.text("status web");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("web        ");
+    tmux.text("stop web");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("web: ERROR (permission denied)");
+    tmux.text("quit");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("CTL 0");
+}

@@ -4,7 +4,9 @@
 //! queue: what the reader does not take now waits, up to a limit past which it is dropped; the
 //! owner listens for the descriptor taking more, and says once that output was lost when the
 //! queue has drained. The descriptor is a new open of the same terminal or pipe, so the
-//! non-blocking flag never reaches the shell that started taskmaster, which shares stdout.
+//! non-blocking flag never reaches the shell that started taskmaster, which shares stdout. A
+//! terminal that may not be opened again (another user's, after `su`) is written through stdout
+//! itself, made non-blocking only while taskmaster writes to it.
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
@@ -23,6 +25,8 @@ pub(crate) struct Output {
     queue: Vec<u8>,
     /// Output was dropped, and that was not told yet.
     dropped: bool,
+    /// The descriptor is shared with the shell (stdout itself): non-blocking only during a write.
+    shared: bool,
 }
 
 impl Output {
@@ -38,6 +42,18 @@ impl Output {
     /// Writes what the reader takes now; true when nothing waits. An error means the reader is
     /// gone: the queue goes with it.
     pub(crate) fn flush(&mut self, fd: BorrowedFd) -> io::Result<bool> {
+        if self.queue.is_empty() {
+            return Ok(true);
+        }
+        let before = self.shared.then(|| nonblocking(fd)).flatten();
+        let written = self.write_out(fd);
+        if let Some(flags) = before {
+            let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
+        }
+        written
+    }
+
+    fn write_out(&mut self, fd: BorrowedFd) -> io::Result<bool> {
         let mut sent = 0;
         let result = loop {
             if sent == self.queue.len() {
@@ -81,10 +97,19 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Writes to the terminal stdout is on, through a non-blocking open of its own.
+    /// Writes to the terminal stdout is on, through a non-blocking open of its own, or through
+    /// stdout itself when the terminal may not be opened again (see the module comment).
     pub(crate) fn terminal() -> io::Result<Outbox> {
         let path = nix::unistd::ttyname(io::stdout().as_fd())?;
-        Ok(Outbox::new(open(&path, flags(), Mode::empty())?))
+        match open(&path, flags(), Mode::empty()) {
+            Ok(fd) => Ok(Outbox::new(fd)),
+            Err(Errno::EACCES | Errno::EPERM) => {
+                let outbox = Outbox::new(io::stdout().as_fd().try_clone_to_owned()?);
+                outbox.lock().1.shared = true;
+                Ok(outbox)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes to stdout when it is a terminal or a pipe, the outputs that can stop taking more.
@@ -150,6 +175,13 @@ impl Outbox {
     }
 }
 
+/// Sets O_NONBLOCK on `fd`; the flags it had, to be put back.
+fn nonblocking(fd: BorrowedFd) -> Option<OFlag> {
+    let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).ok()?);
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
+    Some(flags)
+}
+
 fn flags() -> OFlag {
     OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
 }
@@ -196,6 +228,20 @@ mod tests {
         let (_, output) = outbox.lock();
         assert!(!output.dropped);
         assert!(output.queue.len() >= 2 * QUEUE_LIMIT, "what the pipe did not take waits");
+    }
+
+    #[test]
+    fn a_shared_descriptor_is_non_blocking_only_while_written_to() {
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let outbox = Outbox::new(writer);
+        outbox.lock().1.shared = true;
+        // More than the pipe holds: a blocking write would never return.
+        outbox.write(&vec![b'x'; 200_000]);
+        let (fd, output) = outbox.lock();
+        assert!(!output.queue.is_empty(), "the rest waits");
+        let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).unwrap());
+        assert!(!flags.contains(OFlag::O_NONBLOCK), "put back as it was");
+        drop(reader);
     }
 
     #[test]
