@@ -94,7 +94,15 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
     }
     if let Some(dir) = &spec.workingdir {
         match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => {
+                let root = nix::unistd::geteuid().is_root();
+                if let Some(user) = spec.run_as.as_ref().filter(|_| root)
+                    && !crate::sys::lookup::enterable_by(dir, user)
+                {
+                    let message = format!("{} cannot be entered by user '{}'", dir.display(), user.user);
+                    found.push(warn("workingdir", message));
+                }
+            }
             Ok(_) => found.push(warn("workingdir", format!("{} is not a folder", dir.display()))),
             Err(_) => found.push(warn("workingdir", format!("{} does not exist", dir.display()))),
         }

@@ -414,3 +414,44 @@ fn the_shell_of_taskmasterctl_works_on_a_terminal_of_another_user() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("CTL 0");
 }
+
+#[test]
+fn a_folder_the_user_may_not_enter_is_warned_about_and_named_with_the_user() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("w", &[]);
+    let dir = TempDir::new("wd");
+    std::fs::create_dir(dir.join("closed")).expect("mkdir");
+    std::fs::set_permissions(dir.join("closed"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let closed = dir.join("closed");
+    let program = format!(
+        "  web:\n    cmd: /bin/sleep 1000\n    user: {}\n    workingdir: {}\n    startretries: 0\n",
+        user.name,
+        closed.display()
+    );
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", &program));
+    let out = run(TASKMASTER, &["--check", "-c", config.to_str().expect("utf-8")]);
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("workingdir: {} cannot be entered by user '{}'", closed.display(), user.name)),
+        "{said}"
+    );
+    let child = Command::new(TASKMASTER)
+        .args(["--no-shell", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let d = Daemon { dir, child: Some(child), config };
+    let fatal = wait_until("web to give up", || {
+        let web = d.try_call("status", &["web"])?["data"][0].clone();
+        (web["state"] == "FATAL").then_some(web)
+    });
+    let why = format!("couldn't chdir to {}: Permission denied (as user '{}')", closed.display(), user.name);
+    assert_eq!(fatal["description"], why.as_str());
+}

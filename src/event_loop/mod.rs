@@ -365,6 +365,8 @@ impl Daemon {
             };
             match next {
                 Next::Run(_, Command::Quit) | Next::Leave => {
+                    let what = if matches!(next, Next::Leave) { "end of input" } else { "quit" };
+                    self.io.log.log(LogLevel::Info, &format!("{what} by the shell"));
                     self.apply(Input::Order { from: Requester::Console, order: Order::Shutdown }, now);
                 }
                 Next::Run(words, command) => {

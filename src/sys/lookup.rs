@@ -54,6 +54,11 @@ fn check_executable(path: &Path, who: Option<&RunAs>) -> Result<(), SpawnError> 
     }
 }
 
+/// Whether `user` may enter the folder `dir` (and every folder above it), for `--check`.
+pub(crate) fn enterable_by(dir: &Path, user: &RunAs) -> bool {
+    std::fs::metadata(dir).is_ok_and(|meta| runnable_by(dir, &meta, user))
+}
+
 /// Whether `user` may run the file at `path` (whose metadata is `meta`): execute permission on
 /// it and search permission on every folder above it, by their permission bits (an ACL that
 /// grants more is not seen; exec would then still succeed, which only this check misses).

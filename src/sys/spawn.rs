@@ -84,6 +84,11 @@ pub(crate) enum SpawnError {
         user: String,
         errno: Errno,
     },
+    /// A step the program's user was not allowed (to enter its folder, to run its command).
+    AsUser {
+        error: Box<SpawnError>,
+        user: String,
+    },
 }
 
 impl fmt::Display for SpawnError {
@@ -110,6 +115,7 @@ impl fmt::Display for SpawnError {
             SpawnError::Credentials { step, user, errno } => {
                 write!(f, "couldn't become user '{user}' ({step}): {}", errno.desc())
             }
+            SpawnError::AsUser { error, user } => write!(f, "{error} (as user '{user}')"),
         }
     }
 }
@@ -202,9 +208,20 @@ pub(crate) fn spawn(
             // The child has exited; reap it here so it is never seen as one of ours.
             let _ = nix::sys::wait::waitpid(pid, None);
             let errno = Errno::from_raw(errno);
+            // Refused to the program's user, not to taskmaster: said, or it reads as nonsense
+            // under a root taskmaster.
+            let user = prepared.credentials.as_ref().and(spec.run_as.as_ref()).map(|r| r.user.clone());
+            let as_user = |error: SpawnError| match (user.clone(), errno) {
+                (Some(user), Errno::EACCES | Errno::EPERM) => {
+                    SpawnError::AsUser { error: Box::new(error), user }
+                }
+                _ => error,
+            };
             Err(match stage {
-                Stage::Chdir => SpawnError::Chdir { dir: spec.workingdir.clone().unwrap_or_default(), errno },
-                Stage::Exec => SpawnError::Exec { program, errno },
+                Stage::Chdir => {
+                    as_user(SpawnError::Chdir { dir: spec.workingdir.clone().unwrap_or_default(), errno })
+                }
+                Stage::Exec => as_user(SpawnError::Exec { program, errno }),
                 Stage::Setup => SpawnError::Setup(errno),
                 Stage::Setgroups | Stage::Setgid | Stage::Setuid => SpawnError::Credentials {
                     step: match stage {
