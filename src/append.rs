@@ -4,7 +4,7 @@
 //! devices such as /dev/null are accepted, and a symbolic link that another user planted in a
 //! shared sticky folder like /tmp is not followed, whatever `fs.protected_symlinks` says.
 
-use crate::config::describe_io;
+use crate::config::{RunAs, describe_io};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -44,20 +44,51 @@ pub(crate) fn open_append(path: &Path) -> Result<File, OpenError> {
     open_safely(path, Access::Append)
 }
 
-/// Opens `path` for appending like `open_append`; a file this creates is given to `owner` (the
-/// user and group a program runs as, taskmaster(1), PRIVILEGES), so that a program's own output
-/// files are its user's. A file that was there keeps its owner.
-pub(crate) fn open_append_owned(path: &Path, owner: Option<(u32, u32)>) -> Result<File, OpenError> {
-    let Some((uid, gid)) = owner else { return open_append(path) };
-    let existed = std::fs::symlink_metadata(path).is_ok();
-    let file = open_append(path)?;
-    let me = nix::unistd::geteuid().as_raw();
-    // Made by this open: taskmaster's own file, not one that appeared meanwhile.
-    if !existed && file.metadata().is_ok_and(|m| m.uid() == me && m.uid() != uid) {
-        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            .map_err(|e| OpenError::Failed(format!("cannot give it to uid {uid}: {}", describe_io(&e))))?;
+/// Opens `path` for appending for `user` (taskmaster(1), PRIVILEGES): as that user would, so
+/// that no link or folder the user controls can lead a root taskmaster to a file the user may
+/// not write, and what is created is the user's. Where the user may not create the file but no
+/// one but root controls the folders on the way (`/var/log`), root creates it and gives it to
+/// the user, as supervisord users expect. Without root, or without a user, as `open_append`.
+pub(crate) fn open_append_for(path: &Path, user: Option<&RunAs>) -> Result<File, OpenError> {
+    let Some(user) = user.filter(|_| nix::unistd::geteuid().is_root()) else { return open_append(path) };
+    let as_user =
+        crate::sys::privileges::with_files_of(user, || open_append(path)).map_err(OpenError::Failed)?;
+    match as_user {
+        Err(OpenError::Failed(why)) if root_controlled(path.parent().unwrap_or(Path::new("/"))) => {
+            match create_for(path, user) {
+                Ok(file) => Ok(file),
+                // There already (root put it there: no one else can): used as it is.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => open_append(path),
+                Err(_) => Err(OpenError::Failed(why)),
+            }
+        }
+        other => other,
     }
+}
+
+/// Creates `path` (nothing may be there, not even a link) and gives it to `user`.
+fn create_for(path: &Path, user: &RunAs) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
     Ok(file)
+}
+
+/// Whether only root can change what `dir` holds and which folder it is: `dir` and every
+/// folder above it belong to root, `dir` may be written by no one else, and a folder above it
+/// only if it is sticky (like /tmp: no one else may move or remove root's folder in it).
+fn root_controlled(dir: &Path) -> bool {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    absolute.ancestors().enumerate().all(|(depth, d)| {
+        std::fs::metadata(d).is_ok_and(|m| {
+            let others_write = m.mode() & 0o022 != 0;
+            let sticky = m.mode() & 0o1000 != 0;
+            m.uid() == 0 && (!others_write || (depth > 0 && sticky))
+        })
+    })
 }
 
 /// Opens `path` by the rules of this module, close-on-exec and non-blocking.

@@ -5,7 +5,8 @@
 //! files are opened before the process is spawned (see `append` for what is refused), and again
 //! on `reopen` (SIGUSR2, for an outside log rotation).
 
-use crate::append::{OpenError, open_append_owned};
+use crate::append::{OpenError, open_append_for};
+use crate::config::RunAs;
 use crate::config::describe_io;
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
@@ -67,7 +68,7 @@ pub(crate) struct Capture {
     failing: HashMap<PathBuf, String>,
     /// Who a file is created for, by path: the user and group of the program that writes it
     /// (taskmaster(1), PRIVILEGES), also when `reopen` creates it again.
-    owners: HashMap<PathBuf, (u32, u32)>,
+    owners: HashMap<PathBuf, RunAs>,
     buf: Vec<u8>,
 }
 
@@ -79,14 +80,14 @@ impl Capture {
         &mut self,
         name: &str,
         paths: [Option<&Path>; 2],
-        owner: Option<(u32, u32)>,
+        owner: Option<&RunAs>,
         problems: &mut Vec<String>,
     ) -> Result<[Sink; 2], String> {
         let mut open = |path: Option<&Path>| match path {
             None => Ok(Sink::Discard),
             Some(path) => {
                 match owner {
-                    Some(owner) => self.owners.insert(path.to_path_buf(), owner),
+                    Some(owner) => self.owners.insert(path.to_path_buf(), owner.clone()),
                     None => self.owners.remove(path),
                 };
                 self.open_file(name, path, problems)
@@ -96,7 +97,7 @@ impl Capture {
     }
 
     fn open_file(&mut self, name: &str, path: &Path, problems: &mut Vec<String>) -> Result<Sink, String> {
-        match open_append_owned(path, self.owners.get(path).copied()) {
+        match open_append_for(path, self.owners.get(path)) {
             Ok(file) => {
                 self.failing.remove(path);
                 Ok(Sink::File { file, path: path.to_path_buf() })
@@ -146,7 +147,7 @@ impl Capture {
             let Some(stream) = self.streams.get(&token) else { continue };
             let (Sink::File { path, .. } | Sink::Lost { path }) = &stream.sink else { continue };
             let (path, name) = (path.clone(), stream.name.clone());
-            let sink = match open_append_owned(&path, self.owners.get(&path).copied()) {
+            let sink = match open_append_for(&path, self.owners.get(&path)) {
                 Ok(file) => {
                     self.failing.remove(&path);
                     Sink::File { file, path }

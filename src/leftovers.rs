@@ -6,7 +6,9 @@
 //! the previous one before it starts anything, and says so in the log (taskmaster(1), FILES).
 //!
 //! A group is recognised by more than its number, which the kernel reuses: the machine's boot,
-//! the session taskmaster ran in, and start times no earlier than the recorded leader's. The
+//! the session (each program is a session of its own, whose number is its group's; a file of an
+//! older taskmaster names the one session of all), and start times no earlier than the recorded
+//! leader's. The
 //! decision is pure (`leftovers`); reading /proc and the file is the rest.
 
 use crate::config::describe_io;
@@ -95,7 +97,10 @@ pub(crate) fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> 
             continue;
         }
         doomed.extend(
-            members.iter().filter(|p| p.session == record.session && p.start >= *leader_start).map(|p| p.pid),
+            members
+                .iter()
+                .filter(|p| (p.session == *pgid || p.session == record.session) && p.start >= *leader_start)
+                .map(|p| p.pid),
         );
     }
     doomed.sort_unstable();
@@ -388,6 +393,8 @@ mod tests {
         let r = record(&[(20, 200)]);
         // A new process 20 leads a group 20 of its own: not the recorded one.
         assert!(leftovers(&r, "b", &[p(20, 20, 7, 900), p(23, 20, 7, 950)]).is_empty());
+        // The group's own session (each program is one) is ours.
+        assert_eq!(leftovers(&r, "b", &[p(26, 20, 20, 300)]), vec![26]);
         // Members of another session, or older than the recorded leader, are not ours either.
         assert!(leftovers(&r, "b", &[p(24, 20, 8, 300), p(25, 20, 7, 100)]).is_empty());
         // After a reboot nothing recorded means anything.

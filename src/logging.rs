@@ -3,7 +3,8 @@
 //! the other mirrors them on the console (above the prompt, or as plain lines). The level can
 //! change and the file can be reopened at run time (reload, log rotation).
 
-use crate::append::{OpenError, open_append};
+use crate::append::{OpenError, open_append_for};
+use crate::config::RunAs;
 use crate::config::{LogLevel, describe_io};
 use crate::sys::outbox::Outbox;
 use slog::{Drain, Level, OwnedKVList, Record};
@@ -187,18 +188,22 @@ pub(crate) struct Logging {
     level: Arc<AtomicUsize>,
     file: SharedFile,
     failure: Arc<Mutex<Option<String>>>,
+    /// Who the file is opened for: the user taskmaster gives root up for (see `append`).
+    owner: Option<RunAs>,
 }
 
 impl Logging {
     /// Opens the log file (if any) and builds the drains. Fails when the file cannot be opened.
+    /// `owner`: the user taskmaster will run as, who opens (or gets) the file.
     pub(crate) fn new(
         path: Option<&Path>,
         level: LogLevel,
         console: Option<Arc<dyn Console>>,
+        owner: Option<&RunAs>,
     ) -> Result<Logging, String> {
         let file = SharedFile::default();
         if let Some(path) = path {
-            let opened = (open_log(path)?, path.to_path_buf());
+            let opened = (open_log(path, owner)?, path.to_path_buf());
             *file.0.lock().map_err(|_| "log lock poisoned".to_string())? = Some(opened);
         }
         let level_cell = Arc::new(AtomicUsize::new(slog_level(level).as_usize()));
@@ -216,7 +221,7 @@ impl Logging {
             failure: failure.clone(),
         };
         let logger = slog::Logger::root(root.fuse(), slog::o!());
-        Ok(Logging { logger, level: level_cell, file, failure })
+        Ok(Logging { logger, level: level_cell, file, failure, owner: owner.cloned() })
     }
 
     pub(crate) fn log(&self, level: LogLevel, message: &str) {
@@ -234,7 +239,8 @@ impl Logging {
 
     /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
     pub(crate) fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
-        let file = path.map(|p| open_log(p).map(|f| (f, p.to_path_buf()))).transpose()?;
+        let file =
+            path.map(|p| open_log(p, self.owner.as_ref()).map(|f| (f, p.to_path_buf()))).transpose()?;
         if let Ok(mut slot) = self.file.0.lock() {
             *slot = file;
         }
@@ -250,8 +256,8 @@ impl Logging {
     }
 }
 
-fn open_log(path: &Path) -> Result<File, String> {
-    open_append(path).map_err(|e| match e {
+fn open_log(path: &Path, owner: Option<&RunAs>) -> Result<File, String> {
+    open_append_for(path, owner).map_err(|e| match e {
         OpenError::Refused(why) => format!("cannot use the log file: {why}"),
         OpenError::Failed(why) => format!("cannot open the log file {}: {why}", path.display()),
     })
@@ -292,7 +298,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("main.log");
         let console = Arc::new(Lines::default());
-        let log = Logging::new(Some(&path), LogLevel::Info, Some(console.clone())).unwrap();
+        let log = Logging::new(Some(&path), LogLevel::Info, Some(console.clone()), None).unwrap();
         log.log(LogLevel::Info, "spawned: 'a' with pid 1");
         log.log(LogLevel::Debug, "hidden");
         log.set_level(LogLevel::Debug);
@@ -314,8 +320,9 @@ mod tests {
 
     #[test]
     fn an_unwritable_log_file_is_an_error() {
-        let err =
-            Logging::new(Some(Path::new("/nonexistent/dir/x.log")), LogLevel::Info, None).err().unwrap();
+        let err = Logging::new(Some(Path::new("/nonexistent/dir/x.log")), LogLevel::Info, None, None)
+            .err()
+            .unwrap();
         assert!(err.contains("/nonexistent/dir/x.log") && err.contains("No such file"), "{err}");
     }
 }

@@ -87,8 +87,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let logfile = config.daemon.logfile.as_deref();
-    let log_was_there = logfile.is_some_and(|p| std::fs::symlink_metadata(p).is_ok());
-    let log = Logging::new(logfile, level, mirror)?;
+    let log = Logging::new(logfile, level, mirror, config.daemon.user.as_ref())?;
     let signals = crate::event_loop::watch_signals()?;
     let daemon = &config.daemon;
     let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
@@ -108,12 +107,9 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
             &format!("{problem}; a taskmaster killed with SIGKILL could leave processes behind"),
         );
     }
-    // Root is given up once the socket and the log are open (taskmaster(1), PRIVILEGES); a log
-    // taskmaster made is the user's, so that it can be reopened.
+    // Root is given up once the socket and the log are open (taskmaster(1), PRIVILEGES); the
+    // log was opened as that user would, so that it can be reopened.
     if let Some(user) = &config.daemon.user {
-        if let Some(path) = logfile.filter(|_| !log_was_there) {
-            let _ = std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid));
-        }
         crate::sys::privileges::give_up_root(user)?;
         log.log(LogLevel::Info, &format!("running as user '{}' (uid {})", user.user, user.uid));
     }

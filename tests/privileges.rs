@@ -455,3 +455,67 @@ fn a_folder_the_user_may_not_enter_is_warned_about_and_named_with_the_user() {
     let why = format!("couldn't chdir to {}: Permission denied (as user '{}')", closed.display(), user.name);
     assert_eq!(fatal["description"], why.as_str());
 }
+
+/// A file only root may read or write, with known content.
+fn root_only(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    let path = dir.write(name, "root's\n");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    path
+}
+
+#[test]
+fn links_a_programs_user_plants_lead_nowhere_it_may_not_write() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("k", &[]);
+    let secrets = TempDir::new("sec");
+    std::fs::set_permissions(secrets.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let victim = root_only(&secrets, "victim");
+    // The user's own folders: its output file is a link to the victim, its error folder a link to
+    // the root-only folder.
+    let home = TempDir::new("own");
+    nix::unistd::chown(home.path(), Some(user.uid.into()), Some(user.gid.into())).expect("chown");
+    std::os::unix::fs::symlink(&victim, home.join("out")).expect("link");
+    std::os::unix::fs::symlink(secrets.path(), home.join("logs")).expect("link");
+    let programs = format!(
+        "  web:\n    cmd: sh -c 'echo planted; echo err >&2; exec sleep 1000'\n    user: {}\n    starttime: 0\n    \
+         stdout: {}\n    stderr: {}\n",
+        user.name,
+        home.join("out").display(),
+        home.join("logs/web.err").display()
+    );
+    let d = Daemon::start(&programs);
+    d.wait_state("web", "RUNNING");
+    d.wait_log(&format!("couldn't open {}", home.join("out").display()));
+    d.wait_log(&format!("couldn't open {}", home.join("logs/web.err").display()));
+    // SIGUSR2 reopens them: the same refusal.
+    d.signal(nix::sys::signal::Signal::SIGUSR2);
+    d.wait_log("the log files were reopened");
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "root's\n", "not written");
+    let meta = std::fs::metadata(&victim).expect("victim");
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600), "not given away");
+    assert!(!secrets.join("web.err").exists(), "nothing created in the root-only folder");
+}
+
+#[test]
+fn programs_have_no_controlling_terminal() {
+    // Run from a terminal, as a person does: the program is a session of its own, without it.
+    let dir = TempDir::new("tty");
+    let config =
+        dir.write("taskmaster.yaml", &Daemon::yaml("", "  web:\n    cmd: sleep 1000\n    starttime: 0\n"));
+    let tmux = common::tmux::Tmux::start(&format!("{TASKMASTER} -c {}", config.display()));
+    tmux.wait_for("entered RUNNING");
+    let log = dir.read("tm.log");
+    let pid: i32 = log
+        .split("'web' with pid ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .expect("pid");
+    let fields = stat_fields(pid);
+    tmux.keys(&["C-d"]);
+    wait_until("shutdown", || dir.read("tm.log").contains("shutdown complete").then_some(()));
+    // After `)`: state, ppid, pgrp, session, tty_nr.
+    assert_eq!(fields[2..5], [pid.to_string(), pid.to_string(), "0".to_string()], "{fields:?}");
+}

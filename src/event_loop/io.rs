@@ -70,7 +70,7 @@ impl Hands for Io {
             ));
         }
         let mut problems = Vec::new();
-        let owner = spec.run_as.as_ref().map(|r| (r.uid, r.gid));
+        let owner = spec.run_as.as_ref();
         let paths = [spec.stdout.as_deref(), spec.stderr.as_deref()];
         let sinks = self.capture.open(name, paths, owner, &mut problems);
         self.spawn_problems.insert(id, problems);

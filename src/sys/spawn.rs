@@ -1,4 +1,5 @@
-//! Spawning a child (taskmaster(1), PROCESS STATES): its own process group, stdin from /dev/null,
+//! Spawning a child (taskmaster(1), PROCESS STATES): its own session and process group (no
+//! controlling terminal), its user (PRIVILEGES), stdin from /dev/null,
 //! stdout and stderr into pipes, every signal at its default disposition with an empty mask, no
 //! descriptor but 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL
 //! if taskmaster dies. Signals stay blocked from before the clone until the child has reset every
@@ -347,8 +348,11 @@ fn child(
             };
         }
     }
-    // SAFETY: setpgid(2) takes plain integers.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
+    // A session of its own, which is also a process group of its own: no program keeps the
+    // terminal taskmaster runs on as its controlling terminal, where it could push keys into
+    // taskmaster's shell or the shell behind it (TIOCSTI), or read from it.
+    // SAFETY: setsid(2) takes nothing.
+    if unsafe { libc::setsid() } < 0 {
         return (Stage::Setup, Errno::last_raw());
     }
     // Before the user changes: raising a hard limit takes root.
