@@ -26,6 +26,30 @@ fn the_socket_has_the_configured_mode() {
 }
 
 #[test]
+fn a_reload_gives_the_socket_its_new_mode_and_keeps_its_clients() {
+    let d = Daemon::start(TWO);
+    let mut kept = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    std::fs::write(&d.config, Daemon::yaml("  socket_mode: \"0660\"\n", TWO)).expect("write");
+    assert_eq!(d.call("reload", &[])["ok"], true);
+    let mode = std::fs::metadata(d.socket()).expect("socket").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    d.wait_log(&format!("the socket {} has its new mode and owner", d.socket().display()));
+    // The connection made before is still served.
+    use std::io::{BufRead, Write};
+    writeln!(kept, "{{\"command\":\"version\"}}").expect("send");
+    let mut line = String::new();
+    std::io::BufReader::new(kept).read_line(&mut line).expect("answer");
+    assert!(line.contains("\"ok\":true"), "{line}");
+    // Nothing of the way it was made is left beside it.
+    let beside: Vec<String> = std::fs::read_dir(d.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".taskmaster"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+}
+
+#[test]
 fn a_live_socket_refuses_a_second_taskmaster_and_a_stale_one_is_replaced() {
     let d = Daemon::start(TWO);
     let out = Command::new(TASKMASTER).args(["--no-shell", "-c"]).arg(&d.config).output().expect("run");

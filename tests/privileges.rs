@@ -519,3 +519,21 @@ fn programs_have_no_controlling_terminal() {
     // After `)`: state, ppid, pgrp, session, tty_nr.
     assert_eq!(fields[2..5], [pid.to_string(), pid.to_string(), "0".to_string()], "{fields:?}");
 }
+
+#[test]
+fn the_socket_is_given_to_its_owner_before_it_is_in_place() {
+    if !as_root() {
+        return;
+    }
+    let group = TmpGroup::new("sg");
+    let user = TmpUser::new("su", &[]);
+    let settings = format!("  socket_mode: \"0660\"\n  socket_owner: {}:{}\n", user.name, group.name);
+    let d = Daemon::start_with(&settings, "  web:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    let meta = std::fs::symlink_metadata(d.socket()).expect("socket");
+    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (user.uid, group.gid, 0o660));
+    let names: Vec<String> = std::fs::read_dir(d.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(".taskmaster")), "made aside, nothing left: {names:?}");
+}

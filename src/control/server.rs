@@ -107,10 +107,14 @@ impl Server {
         access: Access,
     ) -> Result<Option<String>, String> {
         let again = path == self.file.path();
-        if again && self.file.is_in_place() {
-            return self.file.set_access(access).map(|()| None);
+        let in_place = again && self.file.is_in_place();
+        if in_place && self.file.access() == access {
+            return Ok(None);
         }
-        let (mut listener, file) = socket_file::bind(path, access)?;
+        let (mut listener, file) = match in_place {
+            true => socket_file::replace(path, access)?,
+            false => socket_file::bind(path, access)?,
+        };
         registry
             .register(&mut listener, token, Interest::READABLE)
             .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
@@ -118,9 +122,11 @@ impl Server {
         self.listener = listener;
         // The old file is removed when it drops, if it is still the one this server made.
         let old = std::mem::replace(&mut self.file, file);
-        let done = match again {
-            true => format!("the socket {} was gone: it is bound again", path.display()),
-            false => format!("the socket moved from {} to {}", old.path().display(), path.display()),
+        // A new mode or owner takes a new socket file (see `socket_file`): it replaces the old.
+        let done = match (again, in_place) {
+            (true, true) => format!("the socket {} has its new mode and owner", path.display()),
+            (true, false) => format!("the socket {} was gone: it is bound again", path.display()),
+            (false, _) => format!("the socket moved from {} to {}", old.path().display(), path.display()),
         };
         Ok(Some(done))
     }

@@ -3,16 +3,22 @@
 //! that belongs to another user is left alone. The default folder under /tmp is the user's own
 //! (created 0700, checked). On exit only the very file this taskmaster bound is removed, never
 //! one another daemon put at the same path since.
+//!
+//! The file gets its mode as it is created (no chmod follows, which a link swapped in meanwhile
+//! could lead elsewhere); one that must change owner (`socket_owner`) is made in a folder of
+//! taskmaster's own beside it, given away there, and only then moved into place, so that no
+//! one who may write to the socket's folder can have root chown something else instead.
 
 use crate::config::{Mode, describe_io, private_socket_dir};
 use mio::net::UnixListener;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// The socket file this taskmaster made, known by its device and inode.
+/// The socket file this taskmaster made, known by its device and inode, with the access it got.
 pub(crate) struct SocketFile {
     path: PathBuf,
     identity: (u64, u64),
+    access: Access,
 }
 
 /// Who may connect: the socket file's permissions and, when given, its owner (uid, gid).
@@ -24,7 +30,6 @@ pub(crate) struct Access {
 
 /// Binds a listener at `path` with `access`.
 pub(crate) fn bind(path: &Path, access: Access) -> Result<(UnixListener, SocketFile), String> {
-    let shown = path.display();
     let me = nix::unistd::geteuid().as_raw();
     if let Some(dir) = path.parent()
         && dir == private_socket_dir(me)
@@ -32,17 +37,81 @@ pub(crate) fn bind(path: &Path, access: Access) -> Result<(UnixListener, SocketF
         ensure_private_dir(dir, me)?;
     }
     clear_stale(path, me)?;
-    // Created with no permission for others, then opened up to `socket_mode`, so there is no
-    // moment when a wider mode applies. The daemon has one thread: the umask change is safe.
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    make(path, access, false)
+}
+
+/// Binds a new socket over this taskmaster's own at `path`, for a new `access`: the old file
+/// is replaced at once, and clients connected to it stay.
+pub(crate) fn replace(path: &Path, access: Access) -> Result<(UnixListener, SocketFile), String> {
+    make(path, access, true)
+}
+
+fn make(path: &Path, access: Access, replacing: bool) -> Result<(UnixListener, SocketFile), String> {
+    let shown = path.display();
+    let staging = (replacing || access.owner.is_some()).then(|| staging_for(path)).flatten();
+    if replacing && staging.is_none() {
+        return Err(format!("cannot make a new socket beside {shown} to replace it; restart taskmaster"));
+    }
+    let made = match &staging {
+        Some(dir) => made_aside(dir, path, access),
+        None => made_in_place(path, access),
+    };
+    if let Some(dir) = &staging {
+        let _ = std::fs::remove_dir(dir);
+    }
+    let (listener, identity) = made.map_err(|e| format!("cannot listen on {shown}: {e}"))?;
+    Ok((listener, SocketFile { path: path.to_path_buf(), identity, access }))
+}
+
+/// Binds at `path` with `access.mode` from the start. The daemon has one thread: the umask
+/// change is safe.
+fn listen(path: &Path, mode: Mode) -> Result<(UnixListener, (u64, u64)), String> {
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(!mode.0 & 0o777));
     let bound = UnixListener::bind(path);
     nix::sys::stat::umask(old);
-    let listener = bound.map_err(|e| format!("cannot listen on {shown}: {}", describe_io(&e)))?;
-    let meta = std::fs::symlink_metadata(path)
-        .map_err(|e| format!("cannot look at {shown} after binding it: {}", describe_io(&e)))?;
-    let file = SocketFile { path: path.to_path_buf(), identity: (meta.dev(), meta.ino()) };
-    file.set_access(access)?;
-    Ok((listener, file))
+    let listener = bound.map_err(|e| describe_io(&e))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| describe_io(&e))?;
+    Ok((listener, (meta.dev(), meta.ino())))
+}
+
+/// Made where it stays; given its owner there when no folder aside could be used (a path too
+/// long for one).
+fn made_in_place(path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)), String> {
+    let made = listen(path, access.mode)?;
+    if let Some((uid, gid)) = access.owner {
+        std::os::unix::fs::lchown(path, uid, gid)
+            .map_err(|e| format!("socket_owner: {}", describe_io(&e)))?;
+    }
+    Ok(made)
+}
+
+/// Made in `dir` (taskmaster's own, mode 0700), given its owner there, then moved to `path`.
+fn made_aside(dir: &Path, path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)), String> {
+    let aside = dir.join("s");
+    let made = listen(&aside, access.mode)?;
+    let given = match access.owner {
+        Some((uid, gid)) => std::os::unix::fs::lchown(&aside, uid, gid)
+            .map_err(|e| format!("socket_owner: {}", describe_io(&e))),
+        None => Ok(()),
+    };
+    let moved = given.and_then(|()| std::fs::rename(&aside, path).map_err(|e| describe_io(&e)));
+    if moved.is_err() {
+        let _ = std::fs::remove_file(&aside);
+    }
+    moved.map(|()| made)
+}
+
+/// A new folder of taskmaster's own (0700) beside `path`, when a socket in it still fits in a
+/// socket address.
+fn staging_for(path: &Path) -> Option<PathBuf> {
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = path.parent()?.join(format!(".taskmaster-{}-{n}", std::process::id()));
+    if dir.as_os_str().len() + 2 > crate::config::raw::MAX_SOCKET_PATH {
+        return None;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    Some(dir)
 }
 
 impl SocketFile {
@@ -55,15 +124,9 @@ impl SocketFile {
         std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
-    /// Gives the file its owner (first: a change of owner may clear mode bits), then its mode.
-    pub(crate) fn set_access(&self, access: Access) -> Result<(), String> {
-        if let Some((uid, gid)) = access.owner {
-            std::os::unix::fs::lchown(&self.path, uid, gid).map_err(|e| {
-                format!("cannot give {} to socket_owner: {}", self.path.display(), describe_io(&e))
-            })?;
-        }
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(access.mode.0))
-            .map_err(|e| format!("cannot set the mode of {}: {}", self.path.display(), describe_io(&e)))
+    /// The access the file was made with.
+    pub(crate) fn access(&self) -> Access {
+        self.access
     }
 }
 
