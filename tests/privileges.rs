@@ -537,3 +537,75 @@ fn the_socket_is_given_to_its_owner_before_it_is_in_place() {
         .collect();
     assert!(!names.iter().any(|n| n.starts_with(".taskmaster")), "made aside, nothing left: {names:?}");
 }
+
+#[test]
+fn one_user_cannot_take_every_connection_from_the_admins() {
+    if !as_root() {
+        return;
+    }
+    let hog = TmpUser::new("h", &[]);
+    let d = Daemon::start_with("  socket_mode: \"0666\"\n", "  web:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    let socket = d.socket();
+    // Each holds a connection while its input stays open.
+    let holders: Vec<Guarded> = (0..64)
+        .map(|_| {
+            let mut command = hog.command(TASKMASTERCTL);
+            command.arg("-s").arg(&socket).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+            Guarded(command.spawn().expect("a holder"))
+        })
+        .collect();
+    let refused = wait_until("the hog's connections to be full", || {
+        let out = hog.command(TASKMASTERCTL).arg("-s").arg(&socket).arg("status").output().ok()?;
+        stdout(&out).contains("too many connections of uid").then_some(out)
+    });
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(d.call("status", &[])["ok"], true, "root is still served");
+    drop(holders);
+}
+
+#[test]
+fn a_client_trusts_the_user_its_file_makes_taskmaster_run_as() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("c", &[]);
+    let dir = TempDir::new("tr");
+    // A folder the daemon's user may bind a new socket in, once it is no longer root.
+    std::fs::create_dir(dir.join("run")).expect("mkdir");
+    nix::unistd::chown(&dir.join("run"), Some(user.uid.into()), Some(user.gid.into())).expect("chown");
+    let yaml = |socket: &str| {
+        format!(
+            "taskmaster:\n  socket: run/{socket}\n  logfile: tm.log\n  history: null\n  user: {}\nprograms:\n  web:\n    cmd: sleep 1000\n",
+            user.name
+        )
+    };
+    let config = dir.write("taskmaster.yaml", &yaml("a.sock"));
+    let child = Command::new(TASKMASTER)
+        .args(["--no-shell", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let d = Daemon { dir, child: Some(child), config };
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["-c", d.config.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        run(TASKMASTERCTL, &all)
+    };
+    wait_until("taskmaster", || ctl(&["status"]).status.success().then_some(()));
+    // Moved by a reload: the new socket is bound by the daemon's user, not root.
+    std::fs::write(&d.config, yaml("b.sock")).expect("write");
+    let first = d.dir.join("run/a.sock");
+    let reload = run(TASKMASTERCTL, &["-s", first.to_str().expect("utf-8"), "reload"]);
+    assert!(stdout(&reload).contains("unchanged"), "{} {}", stdout(&reload), stderr(&reload));
+    d.wait_log("the socket moved");
+    let out = ctl(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Without the file, that user is a stranger.
+    let out = run(TASKMASTERCTL, &["-s", d.dir.join("run/b.sock").to_str().expect("utf-8"), "status"]);
+    assert!(stderr(&out).contains("not by you or root"), "{}", stderr(&out));
+    assert_eq!(ctl(&["shutdown"]).status.code(), Some(0));
+}

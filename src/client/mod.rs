@@ -78,9 +78,13 @@ pub(crate) fn socket_path(
         }
     };
     match config::load_for(&file, config::Purpose::Connect) {
-        Ok(config) => Ok((config.daemon.socket, None)),
+        Ok(config) => {
+            trust(config.daemon.user.as_ref());
+            Ok((config.daemon.socket, None))
+        }
         Err(errors) => {
             let daemon = config::load_daemon(&file).map_err(|e| e.to_string())?;
+            trust(daemon.user.as_ref());
             let shown = file.display();
             let warning = format!(
                 "warning: {shown} has {} (`taskmaster --check -c {shown}` lists them); its socket is {}",
@@ -137,7 +141,8 @@ impl fmt::Display for ClientError {
             }
             ClientError::Stranger { path, uid } => write!(
                 f,
-                "{} is served by a program of {}, not by you or root: refusing to talk to it",
+                "{} is served by a program of {}, not by you or root: refusing to talk to it \
+                 (if it is a taskmaster that gives root up to that user, name its file with -c)",
                 path.display(),
                 crate::control::socket_file::user_name(*uid)
             ),
@@ -164,14 +169,25 @@ pub(crate) fn connect(path: &Path) -> Result<UnixStream, ClientError> {
     Ok(stream)
 }
 
-/// Talks only to a daemon run by root or by the user itself (the kernel says who is at the other
-/// end), so that a socket another user put in the way gets no command and forges no answer.
+/// The user the configuration file makes taskmaster run as (`taskmaster: user:`), whom the
+/// client trusts at the socket too.
+static DAEMON_USER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn trust(user: Option<&config::RunAs>) {
+    if let Some(user) = user {
+        let _ = DAEMON_USER.set(user.uid);
+    }
+}
+
+/// Talks only to a daemon run by root, by the user itself, or by the user its configuration file
+/// says it runs as (the kernel says who is at the other end), so that a socket another user put
+/// in the way gets no command and forges no answer.
 fn check_peer(stream: &impl std::os::fd::AsFd, path: &Path) -> Result<(), ClientError> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let peer = getsockopt(stream, PeerCredentials)
         .map_err(|errno| ClientError::Credentials { path: path.to_path_buf(), errno })?;
     let me = nix::unistd::getuid().as_raw();
-    match peer.uid() == me || peer.uid() == 0 {
+    match peer.uid() == me || peer.uid() == 0 || DAEMON_USER.get() == Some(&peer.uid()) {
         true => Ok(()),
         false => Err(ClientError::Stranger { path: path.to_path_buf(), uid: peer.uid() }),
     }
@@ -189,8 +205,17 @@ impl Connection {
     pub(crate) fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         let path = self.path.clone();
         let lost = |why: String| ClientError::Lost { path: path.clone(), why };
-        self.writer.write_all(&encode(request)?).map_err(|e| lost(describe_io(&e)))?;
+        // A refused connection (too many clients) is answered and closed before the request
+        // arrives: the answer that waits says why, better than the broken pipe.
+        let sent = self.writer.write_all(&encode(request)?);
         let mut line = Vec::new();
+        if let Err(e) = sent {
+            let waiting = (&mut self.reader).take(MAX_ANSWER as u64).read_until(b'\n', &mut line);
+            return match waiting.ok().and_then(|_| serde_json::from_slice::<Response>(&line).ok()) {
+                Some(answer) => Ok(answer),
+                None => Err(lost(describe_io(&e))),
+            };
+        }
         let read = (&mut self.reader).take(MAX_ANSWER as u64 + 1).read_until(b'\n', &mut line);
         let unreadable = |why: String| ClientError::Unreadable { path: path.clone(), why };
         match read {

@@ -36,58 +36,78 @@ pub(crate) enum Accounts {
 }
 
 impl Accounts {
-    /// A user by name, or by number when `text` is all digits.
+    /// A user by name, or by number when no user has that name and `text` is all digits (as
+    /// chown(1) reads them).
     pub(crate) fn user(&self, text: &str) -> Result<UserEntry, String> {
         let text = text.trim();
-        let by_uid = text.parse::<u32>().ok();
-        let found = match self {
-            Accounts::System => {
-                let found = match by_uid {
-                    Some(uid) => nix::unistd::User::from_uid(uid.into()),
-                    None => nix::unistd::User::from_name(text),
-                };
-                found.map_err(|e| format!("cannot look up user `{text}`: {}", e.desc()))?.map(|u| UserEntry {
-                    name: u.name,
-                    uid: u.uid.as_raw(),
-                    gid: u.gid.as_raw(),
-                    home: u.dir,
-                    shell: u.shell,
-                })
-            }
-            #[cfg(test)]
-            Accounts::Table { users, .. } => {
-                users.iter().find(|u| by_uid.map_or(u.name == text, |uid| u.uid == uid)).cloned()
+        let by_uid = number(text);
+        let look = |by_id: Option<u32>| -> Result<Option<UserEntry>, String> {
+            match self {
+                Accounts::System => {
+                    let found = match by_id {
+                        Some(uid) => nix::unistd::User::from_uid(uid.into()),
+                        None => nix::unistd::User::from_name(text),
+                    };
+                    let found = found.map_err(|e| format!("cannot look up user `{text}`: {}", e.desc()))?;
+                    Ok(found.map(|u| UserEntry {
+                        name: u.name,
+                        uid: u.uid.as_raw(),
+                        gid: u.gid.as_raw(),
+                        home: u.dir,
+                        shell: u.shell,
+                    }))
+                }
+                #[cfg(test)]
+                Accounts::Table { users, .. } => {
+                    Ok(users.iter().find(|u| by_id.map_or(u.name == text, |uid| u.uid == uid)).cloned())
+                }
             }
         };
-        found.ok_or_else(|| match by_uid {
+        let found = match look(None)? {
+            Some(user) => Some(user),
+            None if by_uid.is_some() => look(by_uid)?,
+            None => None,
+        };
+        let user = found.ok_or_else(|| match by_uid {
             Some(uid) => format!("no user has uid {uid} (not in the passwd database)"),
             None => format!("no user is named `{text}` (not in the passwd database)"),
-        })
+        })?;
+        usable(user.uid, "uid", &user.name)?;
+        usable(user.gid, "primary gid", &user.name)?;
+        Ok(user)
     }
 
-    /// A group by name, or by number when `text` is all digits.
+    /// A group by name, or by number when no group has that name and `text` is all digits.
     pub(crate) fn group(&self, text: &str) -> Result<GroupEntry, String> {
         let text = text.trim();
-        let by_gid = text.parse::<u32>().ok();
-        let found = match self {
-            Accounts::System => {
-                let found = match by_gid {
-                    Some(gid) => nix::unistd::Group::from_gid(gid.into()),
-                    None => nix::unistd::Group::from_name(text),
-                };
-                found
-                    .map_err(|e| format!("cannot look up group `{text}`: {}", e.desc()))?
-                    .map(|g| GroupEntry { name: g.name, gid: g.gid.as_raw(), members: g.mem })
-            }
-            #[cfg(test)]
-            Accounts::Table { groups, .. } => {
-                groups.iter().find(|g| by_gid.map_or(g.name == text, |gid| g.gid == gid)).cloned()
+        let by_gid = number(text);
+        let look = |by_id: Option<u32>| -> Result<Option<GroupEntry>, String> {
+            match self {
+                Accounts::System => {
+                    let found = match by_id {
+                        Some(gid) => nix::unistd::Group::from_gid(gid.into()),
+                        None => nix::unistd::Group::from_name(text),
+                    };
+                    let found = found.map_err(|e| format!("cannot look up group `{text}`: {}", e.desc()))?;
+                    Ok(found.map(|g| GroupEntry { name: g.name, gid: g.gid.as_raw(), members: g.mem }))
+                }
+                #[cfg(test)]
+                Accounts::Table { groups, .. } => {
+                    Ok(groups.iter().find(|g| by_id.map_or(g.name == text, |gid| g.gid == gid)).cloned())
+                }
             }
         };
-        found.ok_or_else(|| match by_gid {
+        let found = match look(None)? {
+            Some(group) => Some(group),
+            None if by_gid.is_some() => look(by_gid)?,
+            None => None,
+        };
+        let group = found.ok_or_else(|| match by_gid {
             Some(gid) => format!("no group has gid {gid} (not in the group database)"),
             None => format!("no group is named `{text}` (not in the group database)"),
-        })
+        })?;
+        usable(group.gid, "gid", &group.name)?;
+        Ok(group)
     }
 
     /// The groups a process of `user` belongs to with `gid` as its group: `gid` first, then the
@@ -112,6 +132,22 @@ impl Accounts {
         groups.retain(|g| *g != gid);
         groups.insert(0, gid);
         Ok(groups)
+    }
+}
+
+/// `text` as a uid or gid: digits only (no sign, no spaces).
+fn number(text: &str) -> Option<u32> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
+}
+
+/// An id the kernel can set: the largest one means "leave it as it is" to setresuid(2) and
+/// setresgid(2), which would leave a program with root's.
+fn usable(id: u32, what: &str, name: &str) -> Result<(), String> {
+    match id {
+        u32::MAX => Err(format!(
+            "`{name}` has {what} {id}, which cannot be set (to the kernel it means \"unchanged\")"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -219,6 +255,25 @@ pub(crate) mod tests {
         assert_eq!(t.user("4242"), Err("no user has uid 4242 (not in the passwd database)".into()));
         assert_eq!(t.group("ops").map(|g| g.gid), Ok(2000));
         assert_eq!(t.group("nogroup"), Err("no group is named `nogroup` (not in the group database)".into()));
+        assert!(t.user("+0").is_err(), "digits only");
+        assert!(t.user(" 0").is_ok(), "spaces around are trimmed");
+    }
+
+    #[test]
+    fn a_name_wins_over_a_number_and_the_unsettable_id_is_refused() {
+        let Accounts::Table { mut users, mut groups } = table() else { unreachable!() };
+        groups.push(GroupEntry { name: "1000".into(), gid: 3000, members: Vec::new() });
+        users.push(UserEntry {
+            name: "minus".into(),
+            uid: u32::MAX,
+            gid: 1,
+            home: "/".into(),
+            shell: "/".into(),
+        });
+        let t = Accounts::Table { users, groups };
+        assert_eq!(t.group("1000").map(|g| g.gid), Ok(3000), "the group named 1000");
+        assert_eq!(t.group("1001").map(|g| g.name), Ok("bob".into()), "gid 1001");
+        assert!(t.user("minus").unwrap_err().contains("uid 4294967295, which cannot be set"));
     }
 
     #[test]

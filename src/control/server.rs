@@ -26,6 +26,9 @@ const READ_BUDGET: usize = 256 * 1024;
 const READ_AHEAD: usize = 64 * 1024;
 /// Clients connected at once; more are answered with an error and closed.
 const MAX_CLIENTS: usize = 256;
+/// Clients of one user at once, but root and taskmaster's own: no one else can take every place
+/// and lock the admins out.
+const MAX_CLIENTS_PER_USER: usize = MAX_CLIENTS / 4;
 /// A client that leaves a line unfinished for this long is dropped.
 const PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -161,8 +164,17 @@ impl Server {
                     refuse(stream, &format!("too many clients ({MAX_CLIENTS}); try again later"));
                 }
                 Ok((mut stream, _)) => {
-                    let token = next_token();
                     let peer = self.peer_of(&stream);
+                    if let Some(uid) = peer.as_ref().map(|p| p.uid).filter(|uid| self.crowded(*uid)) {
+                        refuse(
+                            stream,
+                            &format!(
+                                "too many connections of uid {uid} ({MAX_CLIENTS_PER_USER}); close some"
+                            ),
+                        );
+                        continue;
+                    }
+                    let token = next_token();
                     if registry.register(&mut stream, token, Interest::READABLE).is_ok() {
                         self.clients.insert(token, Client::new(stream, peer));
                     }
@@ -189,6 +201,14 @@ impl Server {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Whether `uid` has all the connections one user may have.
+    fn crowded(&self, uid: u32) -> bool {
+        let privileged = uid == 0 || uid == nix::unistd::geteuid().as_raw();
+        !privileged
+            && self.clients.values().filter(|c| c.peer.as_ref().is_some_and(|p| p.uid == uid)).count()
+                >= MAX_CLIENTS_PER_USER
     }
 
     /// Who is at the other end of a new connection.

@@ -397,6 +397,7 @@ fn child(
 /// the next one gives up). The raw system calls: glibc's wrappers would ask every thread of
 /// taskmaster to change too, and this child is not one of them.
 fn become_user(c: &Credentials) -> Result<(), (Stage, i32)> {
+    use libc::{SYS_getegid, SYS_geteuid, SYS_getgid, SYS_getuid};
     // SAFETY: setgroups(2) reads `len` gids from a prepared vector.
     if unsafe { libc::syscall(libc::SYS_setgroups, c.groups.len(), c.groups.as_ptr()) } != 0 {
         return Err((Stage::Setgroups, Errno::last_raw()));
@@ -408,6 +409,13 @@ fn become_user(c: &Credentials) -> Result<(), (Stage, i32)> {
     // SAFETY: setresuid(2) takes plain integers.
     if unsafe { libc::syscall(libc::SYS_setresuid, c.uid, c.uid, c.uid) } != 0 {
         return Err((Stage::Setuid, Errno::last_raw()));
+    }
+    // What the kernel did, not what was asked: never run with part of the change.
+    // SAFETY: getuid(2), geteuid(2), getgid(2) and getegid(2) take nothing and cannot fail.
+    let ids =
+        unsafe { [SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid].map(|call| libc::syscall(call) as u32) };
+    if ids != [c.uid, c.uid, c.gid, c.gid] {
+        return Err((Stage::Setuid, libc::EPERM));
     }
     Ok(())
 }

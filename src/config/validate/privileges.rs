@@ -96,7 +96,11 @@ impl Validator<'_> {
     /// `daemon_uid` for the checks of the programs.
     pub(super) fn daemon_user(&mut self, at: &Here, e: &Entries) -> Option<Option<RunAs>> {
         if self.ctx.purpose == Purpose::Connect {
-            return Some(None);
+            // A client only wants to know whom to trust at the socket: no error is its concern.
+            let user = e.get("user").and_then(|(_, n)| optional_account(n, "user").ok()).flatten();
+            return Some(
+                user.and_then(|u| RunAs::resolve(self.accounts(), Some(&u), None, self.ctx.uid).ok()),
+            );
         }
         let user = self.key(e, "user", |n| optional_account(n, "user"), None)?;
         let Some(user) = user else { return Some(None) };

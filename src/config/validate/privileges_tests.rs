@@ -24,10 +24,11 @@ fn what_needs_root_is_only_an_error_for_a_taskmaster_that_runs_the_file() {
     let check = validate(&text, "t.yaml", &as_uid(1000, Purpose::Check));
     assert_eq!(check.map(|c| c.daemon.user.map(|u| u.uid)), Ok(Some(1001)), "--check leaves it to warnings");
     let connect = validate(&text, "t.yaml", &as_uid(1000, Purpose::Connect)).unwrap();
-    assert_eq!(
-        (connect.daemon.user, connect.daemon.socket_owner),
-        (None, None),
-        "a client needs the socket only"
+    assert_eq!(connect.daemon.socket_owner, None, "a client needs the socket ...");
+    assert_eq!(connect.daemon.user.map(|u| u.uid), Some(1001), "... and whom to trust there");
+    let unknown = text.replace("user: bob", "user: nobody-at-all");
+    assert!(
+        validate(&unknown, "t.yaml", &as_uid(1000, Purpose::Connect)).is_ok_and(|c| c.daemon.user.is_none())
     );
     // What the file itself forbids stays an error for everyone.
     let text = format!("taskmaster:\n  user: bob\n{}", program("    user: alice\n"));
