@@ -186,6 +186,19 @@ fn a_reader_may_look_but_not_touch_and_an_admin_group_may() {
     assert!(stdout(&status).contains("RUNNING"));
     d.wait_log(&format!("stop web by uid {} ({}): permission denied", reader.uid, reader.name));
 
+    // A reader that keeps trying on one connection is logged a few times only.
+    let before = d.count_log("permission denied");
+    let mut shell = reader.command(TASKMASTERCTL);
+    shell.arg("-s").arg(&socket).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut shell = shell.spawn().expect("a shell");
+    std::io::Write::write_all(shell.stdin.as_mut().expect("stdin"), "stop web\n".repeat(30).as_bytes())
+        .expect("send");
+    drop(shell.stdin.take());
+    let said = shell.wait_with_output().expect("the shell");
+    assert_eq!(String::from_utf8_lossy(&said.stdout).matches("permission denied").count(), 30);
+    d.wait_log("(more on this connection go unlogged)");
+    assert_eq!(d.count_log("permission denied") - before, 10);
+
     let done = ctl(&admin, &["stop", "web"]);
     assert_eq!(stdout(&done).trim(), "web: stopped", "{}", stderr(&done));
     d.wait_log(&format!("stop web by uid {} ({})", admin.uid, admin.name));

@@ -54,8 +54,8 @@ pub(crate) struct SocketOwner {
     pub(crate) gid: Option<u32>,
 }
 
-/// Who may change anything over the control socket (taskmaster(1), PRIVILEGES): root and the user
-/// taskmaster runs as, always, and those `admins` names.
+/// Who may change anything over the control socket (taskmaster(1), PRIVILEGES) besides root and
+/// the user taskmaster runs as (see `control::access`): the `admins` names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Admins {
     /// The `admins` entries as written (`alice`, `@ops`).

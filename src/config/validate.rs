@@ -252,10 +252,7 @@ impl Validator<'_> {
         let history = self.key(&e, "history", nullable_path, history_default);
         let user = self.daemon_user(&at, &e);
         let socket_owner = self.socket_owner(&at, &e);
-        let admins = self.admins(&e).map(|mut admins| {
-            admins.uids.extend([0, self.daemon_uid]);
-            admins
-        });
+        let admins = self.admins(&e);
         let socket = socket?;
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {

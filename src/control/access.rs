@@ -26,10 +26,13 @@ impl Peer {
     }
 }
 
-/// Whether `peer` may change anything: root, taskmaster's user, an `admins` user, or a member
-/// (primary or supplementary) of an `admins` @group.
-pub(crate) fn is_admin(admins: &Admins, peer: &Peer) -> bool {
-    admins.uids.contains(&peer.uid)
+/// Whether `peer` may change anything: root, `own` (the user taskmaster runs as: it could stop
+/// taskmaster anyway), an `admins` user, or a member (primary or supplementary) of an `admins`
+/// @group.
+pub(crate) fn is_admin(admins: &Admins, peer: &Peer, own: u32) -> bool {
+    peer.uid == 0
+        || peer.uid == own
+        || admins.uids.contains(&peer.uid)
         || admins.gids.contains(&peer.gid)
         || peer.groups.iter().any(|g| admins.gids.contains(g))
 }
@@ -60,15 +63,24 @@ pub(crate) fn changes(command: &Command) -> bool {
     }
 }
 
-/// A request as the log shows it: its words, each quoted and escaped when it holds a space or
-/// a control character, so that no client can forge a log line.
+/// The most of a request's words the log shows, in bytes.
+const LOGGED_WORDS: usize = 300;
+
+/// A request as the log shows it: its words, each quoted and escaped when it holds anything but
+/// printable ASCII (a space, a newline, a right-to-left override), so that no client can forge a
+/// log line; at most `LOGGED_WORDS` bytes of them, so that none can fill the disk fast.
 pub(crate) fn words(command: &str, args: &[String]) -> String {
     let shown =
-        |word: &String| match word.is_empty() || word.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            true => format!("{word:?}"),
-            false => word.clone(),
+        |word: &String| match !word.is_empty() && word.chars().all(|c| c.is_ascii_graphic() && c != '"') {
+            true => word.clone(),
+            false => format!("{word:?}"),
         };
-    std::iter::once(&command.to_string()).chain(args).map(shown).collect::<Vec<_>>().join(" ")
+    let all = std::iter::once(&command.to_string()).chain(args).map(shown).collect::<Vec<_>>().join(" ");
+    if all.len() <= LOGGED_WORDS {
+        return all;
+    }
+    let cut = (0..=LOGGED_WORDS).rev().find(|i| all.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}... ({} bytes)", &all[..cut], all.len())
 }
 
 /// What a refusal names, one line each: the targets of the command, or the command itself.
@@ -90,7 +102,7 @@ mod tests {
     use crate::control::command::parse;
 
     fn admins() -> Admins {
-        Admins { written: vec!["@ops".into()], uids: [0, 999].into(), gids: [2000].into() }
+        Admins { written: vec!["@ops".into(), "1500".into()], uids: [1500].into(), gids: [2000].into() }
     }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> Peer {
@@ -99,11 +111,13 @@ mod tests {
 
     #[test]
     fn admins_are_users_and_members_of_admin_groups() {
-        assert!(is_admin(&admins(), &peer(0, 0, &[])), "root");
-        assert!(is_admin(&admins(), &peer(999, 999, &[])), "taskmaster's user");
-        assert!(is_admin(&admins(), &peer(1000, 2000, &[])), "ops as primary group");
-        assert!(is_admin(&admins(), &peer(1000, 1000, &[1000, 2000])), "ops as a supplementary group");
-        assert!(!is_admin(&admins(), &peer(1001, 1001, &[1001, 3000])), "anyone else");
+        let own = 999;
+        assert!(is_admin(&admins(), &peer(0, 0, &[]), own), "root");
+        assert!(is_admin(&admins(), &peer(999, 999, &[]), own), "taskmaster's user");
+        assert!(is_admin(&admins(), &peer(1500, 1500, &[]), own), "a user named");
+        assert!(is_admin(&admins(), &peer(1000, 2000, &[]), own), "ops as primary group");
+        assert!(is_admin(&admins(), &peer(1000, 1000, &[1000, 2000]), own), "ops as a supplementary group");
+        assert!(!is_admin(&admins(), &peer(1001, 1001, &[1001, 3000]), own), "anyone else");
     }
 
     #[test]
@@ -127,6 +141,9 @@ mod tests {
     fn a_request_is_logged_on_one_line() {
         let args = ["web".to_string(), "x\n10:00 INFO forged".to_string(), "a b".to_string()];
         assert_eq!(words("stop", &args), r#"stop web "x\n10:00 INFO forged" "a b""#);
+        assert_eq!(words("stop", &["\u{202e}bew".to_string()]), r#"stop "\u{202e}bew""#);
+        let long = words("stop", &vec!["web".to_string(); 1000]);
+        assert!(long.len() < 400 && long.ends_with("... (4004 bytes)"), "{long}");
     }
 
     #[test]

@@ -36,6 +36,8 @@ struct Client {
     stream: UnixStream,
     /// Who connected, from the kernel; `None` when it could not say.
     peer: Option<Peer>,
+    /// Requests refused for lack of rights so far.
+    refusals: u32,
     input: LineBuffer,
     /// Complete lines read but not handed to the loop yet: one request at a time is, so that
     /// answers come in the order of their requests.
@@ -56,6 +58,7 @@ impl Client {
         Client {
             stream,
             peer,
+            refusals: 0,
             input: LineBuffer::default(),
             lines: VecDeque::new(),
             output: Vec::new(),
@@ -220,6 +223,14 @@ impl Server {
             .or_insert_with(|| nix::unistd::User::from_uid(cred.uid.into()).ok().flatten().map(|u| u.name))
             .clone();
         Some(Peer { uid: cred.uid, gid: cred.gid, groups: cred.groups, name })
+    }
+
+    /// Counts a refusal of a request of `token`; how many there were on it.
+    pub(crate) fn refused(&mut self, token: Token) -> u32 {
+        self.clients.get_mut(&token).map_or(0, |c| {
+            c.refusals = c.refusals.saturating_add(1);
+            c.refusals
+        })
     }
 
     /// Who sent the requests of `token`; `None` when the kernel could not say (then the client is

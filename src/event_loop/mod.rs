@@ -36,6 +36,8 @@ const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
+/// Refused requests of one connection that are logged; the rest are not.
+const LOGGED_REFUSALS: u32 = 10;
 /// How often a shell sent to the background looks whether it is in front again.
 const FOREGROUND_CHECK: Duration = Duration::from_millis(200);
 /// Work is done for this long in a turn, at most, once the first source is served; signals
@@ -389,12 +391,17 @@ impl Daemon {
             Err(why) => return self.io.reply(from, Reply::Refused(why)),
         };
         let peer = self.io.server.peer(token);
-        let admin = peer.is_some_and(|p| access::is_admin(&self.io.daemon.admins, p));
+        let own = nix::unistd::geteuid().as_raw();
+        let admin = peer.is_some_and(|p| access::is_admin(&self.io.daemon.admins, p, own));
         let who = peer.map_or_else(|| "an unknown client".to_string(), access::Peer::describe);
         let words = access::words(&request.command, &request.args);
         if access::needs_admin(&command) && !admin {
-            if access::changes(&command) {
-                self.io.log.log(LogLevel::Warn, &format!("{words} by {who}: permission denied"));
+            // A few per connection: a client that keeps trying does not fill the disk.
+            let refusals = self.io.server.refused(token);
+            if access::changes(&command) && refusals <= LOGGED_REFUSALS {
+                let more =
+                    if refusals == LOGGED_REFUSALS { " (more on this connection go unlogged)" } else { "" };
+                self.io.log.log(LogLevel::Warn, &format!("{words} by {who}: permission denied{more}"));
             }
             let names = access::refused_names(&command, &request.command);
             return self.io.reply(from, Reply::Denied(Denial { names, who }));

@@ -151,7 +151,10 @@ impl Validator<'_> {
             return None;
         }
         // The socket is made before root is given up: the user taskmaster is started as counts.
-        if self.ctx.uid != 0 && uid.is_some_and(|u| u != self.ctx.uid) && self.ctx.purpose == Purpose::Run {
+        // Read again by a taskmaster that gave root up, it was applied already.
+        let gave_up = self.daemon_user.as_ref().is_some_and(|u| u.uid == self.ctx.uid);
+        let enforced = self.ctx.purpose == Purpose::Run && !gave_up;
+        if self.ctx.uid != 0 && uid.is_some_and(|u| u != self.ctx.uid) && enforced {
             let message = format!("socket_owner '{text}' needs taskmaster to run as root");
             self.problem(&here, None, message);
             return None;

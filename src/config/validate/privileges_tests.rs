@@ -108,12 +108,19 @@ fn a_daemon_that_gives_root_up_runs_its_programs_as_that_user_only() {
 }
 
 #[test]
+fn a_taskmaster_that_gave_root_up_reads_its_own_file_again() {
+    let text = format!("taskmaster:\n  user: bob\n  socket_owner: root:ops\n{}", program(""));
+    assert!(load(&text, 1001).is_ok(), "its socket got that owner at start");
+    assert!(load(&text, 1000).is_err(), "anyone else could not give it");
+}
+
+#[test]
 fn admins_are_root_taskmasters_user_and_the_names_given() {
     let config = load(&program(""), 1000).unwrap();
-    assert_eq!(config.daemon.admins.uids.iter().copied().collect::<Vec<_>>(), [0, 1000]);
+    assert!(config.daemon.admins.uids.is_empty(), "root and taskmaster's own are always admins");
     let text = format!("taskmaster:\n  admins: [bob, \"@ops\"]\n{}", program(""));
     let admins = load(&text, 0).unwrap().daemon.admins;
-    assert_eq!(admins.uids.iter().copied().collect::<Vec<_>>(), [0, 1001]);
+    assert_eq!(admins.uids.iter().copied().collect::<Vec<_>>(), [1001]);
     assert_eq!(admins.gids.iter().copied().collect::<Vec<_>>(), [2000]);
     assert_eq!(admins.written, ["bob", "@ops"]);
     let text = format!("taskmaster:\n  admins: [carol, \"@nogroup\"]\n{}", program(""));
