@@ -19,6 +19,31 @@ struct Row {
     supervisord: Option<f64>,
 }
 
+/// Clock ticks per second of /proc's CPU times (USER_HZ).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The user rows measured daemon by daemon, as one row per scenario with both columns.
+fn merge_rows(measured: Vec<(Row, Row)>) -> Vec<(Row, Row)> {
+    let mut merged: Vec<(Row, Row)> = Vec::new();
+    for (row, cpu) in measured {
+        match merged.iter_mut().find(|(r, _)| r.scenario == row.scenario) {
+            Some((r, c)) => {
+                r.taskmaster = r.taskmaster.or(row.taskmaster);
+                r.supervisord = r.supervisord.or(row.supervisord);
+                c.taskmaster = c.taskmaster.or(cpu.taskmaster);
+                c.supervisord = c.supervisord.or(cpu.supervisord);
+            }
+            None => merged.push((row, cpu)),
+        }
+    }
+    merged
+}
+
 /// Whether the bench runs as root (switching users needs it).
 fn nix_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -38,6 +63,7 @@ fn main() {
         eprintln!("supervisord is not available: taskmaster's column only");
     }
     let mut rows = Vec::new();
+    let mut user_rows: Vec<(Row, Row)> = Vec::new();
     let kinds: Vec<Kind> = [Some(Kind::Taskmaster), supervisord.as_ref().map(|_| Kind::Supervisord)]
         .into_iter()
         .flatten()
@@ -73,27 +99,40 @@ fn main() {
         rows.push(spawn);
         rows.push(rss);
     }
-    // What switching users costs a spawn: the same 1000 processes as `nobody`.
+    // What switching users costs a spawn: the same processes as `nobody`, the two launched in
+    // turn (this machine's noise drifts), wall time and the daemon's own CPU time.
     if wanted("user") && nix_root() {
-        let n = if quick { 100 } else { 1000 };
-        for user in [None, Some("nobody")] {
-            let shown = user.map_or_else(|| "own user".to_string(), |u| format!("`user: {u}`"));
-            let mut row = Row::new(format!("spawn {n} processes as {shown}, median of 5"), "ms");
-            for kind in &kinds {
-                let mut times = Vec::new();
-                for _ in 0..5 {
+        let (n, rounds) = if quick { (100, 3) } else { (1000, 9) };
+        let users = [None, Some("nobody")];
+        for kind in &kinds {
+            let mut wall = [Vec::new(), Vec::new()];
+            let mut cpu = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, user) in users.iter().enumerate() {
                     let program = Program { user: user.map(str::to_string), ..Program::sleepers("many", n) };
                     let started = Instant::now();
                     let d = run(kind, &[program]);
                     d.wait_running(n);
-                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                    wall[i].push(started.elapsed().as_secs_f64() * 1000.0);
+                    cpu[i].push(usage(d.pid()).cpu_ticks as f64 * 1000.0 / TICKS_PER_SECOND);
                     d.stop();
                 }
-                times.sort_by(f64::total_cmp);
-                row.set(kind, times[2]);
             }
-            rows.push(row);
+            for (i, user) in users.iter().enumerate() {
+                let shown = user.map_or_else(|| "own user".to_string(), |u| format!("`user: {u}`"));
+                let mut row = Row::new(format!("spawn {n} processes as {shown}, median of {rounds}"), "ms");
+                let mut cpu_row =
+                    Row::new(format!("daemon CPU to spawn {n} as {shown}, median of {rounds}"), "ms");
+                row.set(kind, median(&mut wall[i]));
+                cpu_row.set(kind, median(&mut cpu[i]));
+                user_rows.push((row, cpu_row));
+            }
         }
+    }
+    // Rows of both daemons, merged by scenario.
+    for (row, cpu_row) in merge_rows(user_rows) {
+        rows.push(row);
+        rows.push(cpu_row);
     }
     let kills = match (quick, wanted("restart")) {
         (_, false) => 0,
