@@ -104,14 +104,7 @@ fn iterations() -> usize {
 
 #[test]
 fn the_config_parser_never_panics() {
-    let ctx = Context {
-        config_dir: "/tmp".into(),
-        home: Some("/root".into()),
-        runtime_dir: None,
-        uid: 0,
-        accounts: crate::config::accounts::tests::table(),
-        purpose: crate::config::Purpose::Run,
-    };
+    let ctx = Context { home: Some("/root".into()), ..Context::for_tests("/tmp") };
     let seeds: Vec<String> = std::fs::read_dir("conf")
         .expect("conf/")
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())

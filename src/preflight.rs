@@ -141,14 +141,7 @@ mod tests {
 
     #[test]
     fn what_cannot_run_here_is_named_where_it_is_written() {
-        let ctx = Context {
-            config_dir: "/tmp".into(),
-            home: None,
-            runtime_dir: None,
-            uid: 0,
-            accounts: crate::config::accounts::tests::table(),
-            purpose: crate::config::Purpose::Run,
-        };
+        let ctx = Context::for_tests("/tmp");
         let text = "programs:\n  a:\n    cmd: nosuch_cmd_xyz\n    workingdir: /nonexistent\n    \
                     stdout: /nonexistent/dir/a.out\n  b:\n    cmd: sh -c true\n    stderr: /tmp\n  \
                     ok:\n    cmd: sleep 1\n    stdout: /dev/null\n";

@@ -100,6 +100,22 @@ fn ids(pid: i32) -> (String, String, String) {
     (line("Uid:"), line("Gid:"), line("Groups:"))
 }
 
+/// Starts taskmaster on `config` (in `dir`) through `command` (taskmaster itself, or a wrapper
+/// such as setpriv or unshare that runs it).
+fn launch(mut command: Command, dir: TempDir, config: std::path::PathBuf) -> Daemon {
+    let child = command
+        .arg("--no-shell")
+        .arg("-c")
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start taskmaster");
+    Daemon { dir, child: Some(child), config }
+}
+
 fn environment(pid: i32) -> Vec<String> {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
@@ -130,7 +146,9 @@ fn a_program_runs_as_its_user_with_its_groups_its_environment_and_its_files() {
             format!("{} {}", groups[0], groups[1])
         })
     );
-    let env = environment(web);
+    // Once `sh` has exec'd `sleep` (during the exec, /proc shows no environment).
+    wait_until("the output", || d.dir.read("web.out").contains("out").then_some(()));
+    let env = wait_until("the environment", || Some(environment(web)).filter(|e| e.len() > 1));
     for wanted in [
         format!("HOME=/home/{}", user.name),
         format!("USER={}", user.name),
@@ -140,7 +158,6 @@ fn a_program_runs_as_its_user_with_its_groups_its_environment_and_its_files() {
         assert!(env.contains(&wanted), "{wanted} in {env:?}");
     }
     // The output file taskmaster made is the program's user's.
-    wait_until("the output", || d.dir.read("web.out").contains("out").then_some(()));
     let meta = std::fs::metadata(d.dir.join("web.out")).expect("web.out");
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
     // A group named: that is the process's group; `env` wins over the passwd entry.
@@ -228,18 +245,7 @@ fn a_taskmaster_without_root_refuses_other_users_at_start_and_at_reload() {
     // Running as that user, a reload that names another is refused and changes nothing.
     let own = "  web:\n    cmd: sleep 1000\n    starttime: 0\n";
     std::fs::write(&config, Daemon::yaml("", own)).expect("write");
-    let child = runner
-        .command(TASKMASTER)
-        .arg("-c")
-        .arg(&config)
-        .arg("--no-shell")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let d = Daemon { dir, child: Some(child), config };
+    let d = launch(runner.command(TASKMASTER), dir, config);
     let pid = wait_until("web running", || d.try_call("status", &[])?["data"][0]["pid"].as_i64());
     assert_eq!(ids(d.pid()).0.split(' ').next(), Some(runner.uid.to_string().as_str()));
     std::fs::write(&d.config, Daemon::yaml("", &other)).expect("write");
@@ -337,16 +343,9 @@ fn a_user_that_cannot_be_taken_is_a_spawn_error_naming_the_step() {
     let dir = TempDir::new("ns");
     let program = "  web:\n    cmd: sleep 1000\n    user: nobody\n    startretries: 0\n    starttime: 0\n";
     let config = dir.write("taskmaster.yaml", &Daemon::yaml("", program));
-    let child = Command::new("unshare")
-        .args(["--user", "--map-root-user", TASKMASTER, "--no-shell", "-c"])
-        .arg(&config)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let d = Daemon { dir, child: Some(child), config };
+    let mut unshare = Command::new("unshare");
+    unshare.args(["--user", "--map-root-user", TASKMASTER]);
+    let d = launch(unshare, dir, config);
     let fatal = wait_until("web to give up", || {
         let web = d.try_call("status", &["web"])?["data"][0].clone();
         (web["state"] == "FATAL").then_some(web)
@@ -378,16 +377,7 @@ fn the_path_is_searched_for_a_command_the_user_can_run() {
         std::fs::set_permissions(dir.join("private"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .expect("chmod");
         let config = dir.write("taskmaster.yaml", &Daemon::yaml("", &programs));
-        let child = Command::new(TASKMASTER)
-            .args(["--no-shell", "-c"])
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start");
-        let d = Daemon { dir, child: Some(child), config };
+        let d = launch(Command::new(TASKMASTER), dir, config);
         wait_until("the socket", || d.try_call("version", &[]));
         d
     };
@@ -451,16 +441,7 @@ fn a_folder_the_user_may_not_enter_is_warned_about_and_named_with_the_user() {
         said.contains(&format!("workingdir: {} cannot be entered by user '{}'", closed.display(), user.name)),
         "{said}"
     );
-    let child = Command::new(TASKMASTER)
-        .args(["--no-shell", "-c"])
-        .arg(&config)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let d = Daemon { dir, child: Some(child), config };
+    let d = launch(Command::new(TASKMASTER), dir, config);
     let fatal = wait_until("web to give up", || {
         let web = d.try_call("status", &["web"])?["data"][0].clone();
         (web["state"] == "FATAL").then_some(web)
@@ -593,16 +574,7 @@ fn a_client_trusts_the_user_its_file_makes_taskmaster_run_as() {
         )
     };
     let config = dir.write("taskmaster.yaml", &yaml("a.sock"));
-    let child = Command::new(TASKMASTER)
-        .args(["--no-shell", "-c"])
-        .arg(&config)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let d = Daemon { dir, child: Some(child), config };
+    let d = launch(Command::new(TASKMASTER), dir, config);
     let ctl = |args: &[&str]| {
         let mut all = vec!["-c", d.config.to_str().expect("utf-8")];
         all.extend_from_slice(args);

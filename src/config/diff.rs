@@ -137,14 +137,7 @@ mod tests {
     use crate::config::{Context, validate};
 
     fn config(programs: &str) -> Config {
-        let ctx = Context {
-            config_dir: "/tmp".into(),
-            home: None,
-            runtime_dir: None,
-            uid: 0,
-            accounts: crate::config::accounts::tests::table(),
-            purpose: crate::config::Purpose::Run,
-        };
+        let ctx = Context::for_tests("/tmp");
         validate(&format!("programs:\n{programs}"), "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
     }
 

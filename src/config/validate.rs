@@ -48,6 +48,21 @@ impl Context {
     }
 }
 
+#[cfg(test)]
+impl Context {
+    /// Root's, for a file in `dir`, with the accounts of `accounts::tests::table`.
+    pub(crate) fn for_tests(dir: &str) -> Context {
+        Context {
+            config_dir: dir.into(),
+            home: None,
+            runtime_dir: None,
+            uid: 0,
+            accounts: super::accounts::tests::table(),
+            purpose: Purpose::Run,
+        }
+    }
+}
+
 /// `/tmp/taskmaster-UID`: the default socket's folder when there is no `$XDG_RUNTIME_DIR`.
 /// taskmaster creates it with mode 0700 and uses it only if it belongs to the user, so that no
 /// one else can put a socket where taskmasterctl will look.

@@ -78,14 +78,7 @@ impl std::ops::DerefMut for World {
 const ME: Requester = Requester::Client(7);
 
 fn parse(yaml: &str) -> Config {
-    let ctx = Context {
-        config_dir: "/tmp".into(),
-        home: None,
-        runtime_dir: None,
-        uid: 0,
-        accounts: crate::config::accounts::tests::table(),
-        purpose: crate::config::Purpose::Run,
-    };
+    let ctx = Context::for_tests("/tmp");
     validate(yaml, "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"))
 }
 

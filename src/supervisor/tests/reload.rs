@@ -32,18 +32,7 @@ fn an_unchanged_file_touches_nothing() {
 #[test]
 fn an_invalid_file_changes_nothing() {
     let mut w = world(BASE);
-    let errors = validate(
-        "programs: {}",
-        "t.yaml",
-        &Context {
-            config_dir: "/".into(),
-            home: None,
-            runtime_dir: None,
-            uid: 0,
-            accounts: crate::config::accounts::tests::table(),
-            purpose: crate::config::Purpose::Run,
-        },
-    );
+    let errors = validate("programs: {}", "t.yaml", &Context::for_tests("/"));
     w.feed(Input::Reload { from: Some(ME), loaded: Box::new(errors), dry_run: false });
     let r = w.reply();
     assert!(!r.ok && r.output.starts_with("the configuration has errors; nothing changed"), "{}", r.output);
