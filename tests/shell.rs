@@ -526,16 +526,7 @@ fn continued_in_the_background_taskmaster_supervises_and_fg_gives_its_shell_back
     let settings = format!("  history: {}\n", dir.join("history").display());
     let yaml = Daemon::yaml(&settings, PROGRAMS).replace("  history: null\n", "");
     let config = dir.write("taskmaster.yaml", &yaml);
-    // A shell with job control, as a person has.
-    let tmux = Tmux::start("PS1='$ ' exec bash --norc --noprofile -i");
-    tmux.wait_for("$");
-    tmux.text(&format!("cd {}; {TASKMASTER} -c {}", dir.path().display(), config.display()));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("taskmaster>");
-    let daemon = Pid::from_raw(daemon_pid(&dir));
-    let _ended = Ended(daemon);
-    kill(daemon, Signal::SIGSTOP).expect("stop");
-    tmux.wait_for("Stopped");
+    let (tmux, daemon, _ended) = stopped_in_bash(&dir, &config);
     // Continued, but the terminal stays the shell's.
     kill(daemon, Signal::SIGCONT).expect("continue");
     let socket = dir.join("tm.sock");
@@ -565,15 +556,7 @@ fn continued_in_the_background_taskmaster_supervises_and_fg_gives_its_shell_back
 fn shut_down_in_the_background_taskmaster_ends_and_leaves_the_terminal_to_the_shell() {
     let dir = TempDir::new("bgend");
     let config = dir.write("taskmaster.yaml", &Daemon::yaml("", PROGRAMS));
-    let tmux = Tmux::start("PS1='$ ' exec bash --norc --noprofile -i");
-    tmux.wait_for("$");
-    tmux.text(&format!("{TASKMASTER} -c {}; echo EXIT $?", config.display()));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("taskmaster>");
-    let daemon = Pid::from_raw(daemon_pid(&dir));
-    let _ended = Ended(daemon);
-    kill(daemon, Signal::SIGSTOP).expect("stop");
-    tmux.wait_for("Stopped");
+    let (tmux, daemon, _ended) = stopped_in_bash(&dir, &config);
     tmux.text("bg");
     tmux.keys(&["Enter"]);
     tmux.wait_for("&");
@@ -586,6 +569,21 @@ fn shut_down_in_the_background_taskmaster_ends_and_leaves_the_terminal_to_the_sh
     tmux.text("echo back");
     tmux.keys(&["Enter"]);
     tmux.wait_for("\nback");
+}
+
+/// taskmaster on `config`, run from a shell with job control as a person runs it, then
+/// stopped (the shell says so and takes its terminal back).
+fn stopped_in_bash(dir: &TempDir, config: &std::path::Path) -> (Tmux, Pid, Ended) {
+    let tmux = Tmux::start("PS1='$ ' exec bash --norc --noprofile -i");
+    tmux.wait_for("$");
+    tmux.text(&format!("cd {}; {TASKMASTER} -c {}", dir.path().display(), config.display()));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("taskmaster>");
+    let daemon = Pid::from_raw(daemon_pid(dir));
+    let ended = Ended(daemon);
+    kill(daemon, Signal::SIGSTOP).expect("stop");
+    tmux.wait_for("Stopped");
+    (tmux, daemon, ended)
 }
 
 /// Ends taskmaster (and so its programs) however a test left it, stopped or not.
