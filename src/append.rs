@@ -7,6 +7,7 @@
 use crate::config::{RunAs, describe_io};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::ErrorKind;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -46,49 +47,88 @@ pub(crate) fn open_append(path: &Path) -> Result<File, OpenError> {
 
 /// Opens `path` for appending for `user` (taskmaster(1), PRIVILEGES): as that user would, so
 /// that no link or folder the user controls can lead a root taskmaster to a file the user may
-/// not write, and what is created is the user's. Where the user may not create the file but no
-/// one but root controls the folders on the way (`/var/log`), root creates it and gives it to
-/// the user, as supervisord users expect. Without root, or without a user, as `open_append`.
+/// not write, and what is created is the user's; a terminal (`/dev/tty` is taskmaster's own) is
+/// refused. Where the user may not create the file but no one but root controls the folders on
+/// the way (`/var/log`), root creates it and gives it to the user, as supervisord users expect.
+/// Without root, or without a user, as `open_append`.
 pub(crate) fn open_append_for(path: &Path, user: Option<&RunAs>) -> Result<File, OpenError> {
     let Some(user) = user.filter(|_| nix::unistd::geteuid().is_root()) else { return open_append(path) };
     let as_user =
         crate::sys::privileges::with_files_of(user, || open_append(path)).map_err(OpenError::Failed)?;
     match as_user {
-        Err(OpenError::Failed(why)) if root_controlled(path.parent().unwrap_or(Path::new("/"))) => {
-            match create_for(path, user) {
-                Ok(file) => Ok(file),
-                // There already (root put it there: no one else can): used as it is.
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => open_append(path),
-                Err(_) => Err(OpenError::Failed(why)),
-            }
-        }
+        Ok(file) if std::io::IsTerminal::is_terminal(&file) => Err(refused(path, "a terminal")),
+        Err(OpenError::Failed(why)) => match root_folder(path) {
+            Some((folder, name)) => open_in_root_folder(&folder, &name, path, user).map_err(|e| match e {
+                OpenError::Failed(_) => OpenError::Failed(why),
+                refused => refused,
+            }),
+            None => Err(OpenError::Failed(why)),
+        },
         other => other,
     }
 }
 
-/// Creates `path` (nothing may be there, not even a link) and gives it to `user`.
-fn create_for(path: &Path, user: &RunAs) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
-    Ok(file)
+/// The folder of `path` and the file's name in it, opened from `/` one folder at a time without
+/// following a link, when only root can change what it holds and which folder it is: each
+/// belongs to root, and may be written by no one else, or, above the last one, is sticky (like
+/// /tmp: no one else may move or remove root's folder in it). A link on the way (even one
+/// root made: where it leads may be someone else's) or a `..` gives none.
+fn root_folder(path: &Path) -> Option<(OwnedFd, std::ffi::OsString)> {
+    use nix::fcntl::{OFlag, open, openat};
+    use std::path::Component;
+    let name = path.file_name()?.to_os_string();
+    let folders: Vec<Component> = path.parent()?.components().collect();
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let no_mode = nix::sys::stat::Mode::empty();
+    let safe = |fd: &OwnedFd, last: bool| {
+        nix::sys::stat::fstat(fd).is_ok_and(|st| {
+            let others_write = st.st_mode & 0o022 != 0;
+            let sticky = st.st_mode & 0o1000 != 0;
+            st.st_uid == 0 && (!others_write || (!last && sticky))
+        })
+    };
+    let mut folder: Option<OwnedFd> = None;
+    for (i, part) in folders.iter().enumerate() {
+        let last = i + 1 == folders.len();
+        let next = match part {
+            Component::RootDir => open("/", flags, no_mode).ok()?,
+            Component::Normal(part) => openat(folder.as_ref()?, *part, flags, no_mode).ok()?,
+            Component::CurDir => continue,
+            Component::Prefix(_) | Component::ParentDir => return None,
+        };
+        if !safe(&next, last) {
+            return None;
+        }
+        folder = Some(next);
+    }
+    Some((folder?, name))
 }
 
-/// Whether only root can change what `dir` holds and which folder it is: `dir` and every
-/// folder above it belong to root, `dir` may be written by no one else, and a folder above it
-/// only if it is sticky (like /tmp: no one else may move or remove root's folder in it).
-fn root_controlled(dir: &Path) -> bool {
-    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    absolute.ancestors().enumerate().all(|(depth, d)| {
-        std::fs::metadata(d).is_ok_and(|m| {
-            let others_write = m.mode() & 0o022 != 0;
-            let sticky = m.mode() & 0o1000 != 0;
-            m.uid() == 0 && (!others_write || (depth > 0 && sticky))
-        })
-    })
+/// In a folder only root controls: creates the file (nothing may be there, not even a link)
+/// and gives it to `user`, or opens the one root put there, as it is.
+fn open_in_root_folder(
+    folder: &OwnedFd,
+    name: &std::ffi::OsStr,
+    path: &Path,
+    user: &RunAs,
+) -> Result<File, OpenError> {
+    use nix::fcntl::{OFlag, openat};
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let failed = |e: nix::errno::Errno| OpenError::Failed(e.desc().to_string());
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+    let file = match openat(folder, name, flags | OFlag::O_CREAT | OFlag::O_EXCL, mode) {
+        Ok(fd) => {
+            let file = File::from(fd);
+            std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))
+                .map_err(|e| OpenError::Failed(describe_io(&e)))?;
+            file
+        }
+        Err(nix::errno::Errno::EEXIST) => File::from(openat(folder, name, flags, mode).map_err(failed)?),
+        Err(e) => return Err(failed(e)),
+    };
+    let meta = file.metadata().map_err(|e| OpenError::Failed(describe_io(&e)))?;
+    check_kind(path, &meta)?;
+    Ok(file)
 }
 
 /// Opens `path` by the rules of this module, close-on-exec and non-blocking.
@@ -151,14 +191,14 @@ fn refused(path: &Path, what: &str) -> OpenError {
 }
 
 /// A symbolic link in a sticky, world-writable folder (/tmp) is followed only when it belongs to
-/// taskmaster's user or to the folder's owner: the rule of Linux's `fs.protected_symlinks`,
-/// applied even where that setting is off.
+/// the user who opens (taskmaster's, or a program's: see `open_append_for`) or to the folder's
+/// owner: the rule of Linux's `fs.protected_symlinks`, applied even where that setting is off.
 fn check_link(path: &Path) -> Result<(), OpenError> {
     let link = std::fs::symlink_metadata(path).map_err(|e| OpenError::Failed(describe_io(&e)))?;
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = std::fs::metadata(folder).map_err(|e| OpenError::Failed(describe_io(&e)))?;
     let shared = dir.mode() & 0o1002 == 0o1002;
-    let me = nix::unistd::geteuid().as_raw();
+    let me = crate::sys::privileges::opener();
     match shared && link.uid() != me && link.uid() != dir.uid() {
         true => Err(OpenError::Refused(format!(
             "{} is a symbolic link of uid {} in the shared folder {}: not followed",

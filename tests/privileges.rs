@@ -494,6 +494,59 @@ fn links_a_programs_user_plants_lead_nowhere_it_may_not_write() {
 }
 
 #[test]
+fn a_link_root_made_to_a_users_folder_leads_root_nowhere_the_user_turns_it() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("m", &[]);
+    // A root-only folder with a root file of the name the program writes to.
+    let secrets = TempDir::new("vic");
+    let victim = secrets.write("out.log", "root's\n");
+    // Root links its log folder to the user's; the user then turns its folder into a link to
+    // the root-only one.
+    let home = TempDir::new("uh");
+    nix::unistd::chown(home.path(), Some(user.uid.into()), Some(user.gid.into())).expect("chown");
+    std::os::unix::fs::symlink(secrets.path(), home.join("logs")).expect("the user's link");
+    let root = TempDir::new("rl");
+    std::os::unix::fs::symlink(home.join("logs"), root.join("log")).expect("root's link");
+    let programs = format!(
+        "  web:\n    cmd: sh -c 'echo injected; exec sleep 1000'\n    user: {}\n    starttime: 0\n    \
+         stdout: {}\n    stderr: {}\n",
+        user.name,
+        root.join("log/out.log").display(),
+        root.join("log/new.log").display()
+    );
+    let d = Daemon::start(&programs);
+    d.wait_state("web", "RUNNING");
+    d.wait_log(&format!("couldn't open {}", root.join("log/out.log").display()));
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "root's\n", "not written");
+    assert!(!secrets.join("new.log").exists(), "nothing created in the root-only folder");
+}
+
+#[test]
+fn a_program_cannot_write_to_taskmasters_terminal_through_dev_tty() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("y", &[]);
+    let home = TempDir::new("ty");
+    nix::unistd::chown(home.path(), Some(user.uid.into()), Some(user.gid.into())).expect("chown");
+    std::os::unix::fs::symlink("/dev/tty", home.join("tty.log")).expect("link");
+    let dir = TempDir::new("tyd");
+    let program = format!(
+        "  web:\n    cmd: sh -c 'echo FROM-THE-PROGRAM; exec sleep 1000'\n    user: {}\n    stdout: {}\n    startretries: 0\n",
+        user.name,
+        home.join("tty.log").display()
+    );
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", &program));
+    let tmux = common::tmux::Tmux::start(&format!("{TASKMASTER} -c {}", config.display()));
+    let screen = tmux.wait_for("is a terminal");
+    assert!(!screen.contains("FROM-THE-PROGRAM"), "{screen}");
+    tmux.keys(&["C-d"]);
+    wait_until("shutdown", || dir.read("tm.log").contains("shutdown complete").then_some(()));
+}
+
+#[test]
 fn programs_have_no_controlling_terminal() {
     // Run from a terminal, as a person does: the program is a session of its own, without it.
     let dir = TempDir::new("tty");
@@ -540,21 +593,35 @@ fn one_user_cannot_take_every_connection_from_the_admins() {
     let hog = TmpUser::new("h", &[]);
     let d = Daemon::start_with("  socket_mode: \"0666\"\n", "  web:\n    cmd: sleep 1000\n", &["--no-shell"]);
     let socket = d.socket();
-    // Each holds a connection while its input stays open.
-    let holders: Vec<Guarded> = (0..64)
-        .map(|_| {
-            let mut command = hog.command(TASKMASTERCTL);
-            command.arg("-s").arg(&socket).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
-            Guarded(command.spawn().expect("a holder"))
-        })
-        .collect();
-    let refused = wait_until("the hog's connections to be full", || {
-        let out = hog.command(TASKMASTERCTL).arg("-s").arg(&socket).arg("status").output().ok()?;
-        stdout(&out).contains("too many connections of uid").then_some(out)
-    });
+    // One process of the user holds as many connections as one user may have.
+    let hold = "import socket, sys, time\n\
+                held = [socket.socket(socket.AF_UNIX) for _ in range(64)]\n\
+                for s in held: s.connect(sys.argv[1])\n\
+                print('held', flush=True)\n\
+                time.sleep(600)\n";
+    // Not through root's PATH, which may lead where the user cannot go.
+    let python =
+        ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let mut holder = hog.command(python.expect("python3 (`make test-deps` installs it)"));
+    holder.arg("-c").arg(hold).arg(&socket).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut holder = Guarded(holder.spawn().expect("python3 holds the connections"));
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.0.stdout.as_mut().expect("stdout")),
+        &mut said,
+    )
+    .expect("the holder says");
+    assert_eq!(said.trim(), "held");
+    let refused = hog.command(TASKMASTERCTL).arg("-s").arg(&socket).arg("status").output().expect("ctl");
     assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("too many connections of uid"),
+        "{}{}",
+        stdout(&refused),
+        stderr(&refused)
+    );
     assert_eq!(d.call("status", &[])["ok"], true, "root is still served");
-    drop(holders);
+    drop(holder);
 }
 
 #[test]

@@ -6,6 +6,12 @@
 use crate::config::RunAs;
 use nix::unistd::{Gid, Uid, getgroups, setfsgid, setfsuid, setgroups, setresgid, setresuid};
 
+/// Whose rights a file is opened with now: taskmaster's, or a program's user's inside
+/// `with_files_of` (setfsuid with an id it refuses changes nothing and says the current one).
+pub(crate) fn opener() -> u32 {
+    setfsuid(Uid::from_raw(u32::MAX)).as_raw()
+}
+
 /// Runs `open` with the file-system identity of `user` (its uid, gid and groups): what it opens
 /// is allowed, links are followed, and what it creates is owned, as if that user did it; root's
 /// other rights are kept (the kernel drops the file capabilities while the file-system uid is not
