@@ -5,12 +5,14 @@
 //! one another daemon put at the same path since.
 //!
 //! The file gets its mode as it is created (no chmod follows, which a link swapped in meanwhile
-//! could lead elsewhere); one that must change owner (`socket_owner`) is made in a folder of
-//! taskmaster's own beside it, given away there, and only then moved into place, so that no
-//! one who may write to the socket's folder can have root chown something else instead.
+//! could lead elsewhere); one that must change owner (`socket_owner`), or replace the socket in
+//! place, is made in a new folder of taskmaster's own beside it, used through a descriptor,
+//! given away there, and only then moved into place, so that no one who may write to the
+//! socket's folder can have root chown something else instead.
 
 use crate::config::{Mode, describe_io, private_socket_dir};
 use mio::net::UnixListener;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -48,17 +50,10 @@ pub(crate) fn replace(path: &Path, access: Access) -> Result<(UnixListener, Sock
 
 fn make(path: &Path, access: Access, replacing: bool) -> Result<(UnixListener, SocketFile), String> {
     let shown = path.display();
-    let staging = (replacing || access.owner.is_some()).then(|| staging_for(path)).flatten();
-    if replacing && staging.is_none() {
-        return Err(format!("cannot make a new socket beside {shown} to replace it; restart taskmaster"));
-    }
-    let made = match &staging {
-        Some(dir) => made_aside(dir, path, access),
-        None => made_in_place(path, access),
+    let made = match replacing || access.owner.is_some() {
+        true => made_aside(path, access),
+        false => listen(path, access.mode),
     };
-    if let Some(dir) = &staging {
-        let _ = std::fs::remove_dir(dir);
-    }
     let (listener, identity) = made.map_err(|e| format!("cannot listen on {shown}: {e}"))?;
     Ok((listener, SocketFile { path: path.to_path_buf(), identity, access }))
 }
@@ -74,44 +69,53 @@ fn listen(path: &Path, mode: Mode) -> Result<(UnixListener, (u64, u64)), String>
     Ok((listener, (meta.dev(), meta.ino())))
 }
 
-/// Made where it stays; given its owner there when no folder aside could be used (a path too
-/// long for one).
-fn made_in_place(path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)), String> {
-    let made = listen(path, access.mode)?;
-    if let Some((uid, gid)) = access.owner {
-        std::os::unix::fs::lchown(path, uid, gid)
-            .map_err(|e| format!("socket_owner: {}", describe_io(&e)))?;
+/// Made in a new folder of taskmaster's own beside `path`, given its owner there, then moved to
+/// `path`. The folder is used through a descriptor from the moment it is made: whoever may write
+/// beside it may rename it or put something in its place, but never reach into it.
+fn made_aside(path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)), String> {
+    use nix::fcntl::{AtFlags, OFlag, open, renameat};
+    use nix::unistd::{UnlinkatFlags, fchownat, unlinkat};
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or("the socket path names no file")?;
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let no_mode = nix::sys::stat::Mode::empty();
+    let parent_fd = open(parent, flags, no_mode).map_err(|e| e.desc().to_string())?;
+    let (aside, aside_name) = private_folder(parent)?;
+    let inside = PathBuf::from(format!("/proc/self/fd/{}/s", aside.as_raw_fd()));
+    let made = listen(&inside, access.mode).and_then(|(listener, identity)| {
+        if let Some((uid, gid)) = access.owner {
+            fchownat(&aside, "s", uid.map(Into::into), gid.map(Into::into), AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| format!("socket_owner: {}", e.desc()))?;
+        }
+        renameat(&aside, "s", &parent_fd, name).map_err(|e| e.desc().to_string())?;
+        Ok((listener, identity))
+    });
+    if made.is_err() {
+        let _ = unlinkat(&aside, "s", UnlinkatFlags::NoRemoveDir);
     }
-    Ok(made)
+    // By name: if someone moved the folder, what they put there is not removed unless empty.
+    let _ = unlinkat(&parent_fd, aside_name.as_path(), UnlinkatFlags::RemoveDir);
+    made
 }
 
-/// Made in `dir` (taskmaster's own, mode 0700), given its owner there, then moved to `path`.
-fn made_aside(dir: &Path, path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)), String> {
-    let aside = dir.join("s");
-    let made = listen(&aside, access.mode)?;
-    let given = match access.owner {
-        Some((uid, gid)) => std::os::unix::fs::lchown(&aside, uid, gid)
-            .map_err(|e| format!("socket_owner: {}", describe_io(&e))),
-        None => Ok(()),
-    };
-    let moved = given.and_then(|()| std::fs::rename(&aside, path).map_err(|e| describe_io(&e)));
-    if moved.is_err() {
-        let _ = std::fs::remove_file(&aside);
+/// A new folder beside the socket (a random name, mode 0700), opened without following a link
+/// and checked to be the one made: taskmaster's, and private.
+fn private_folder(parent: &Path) -> Result<(OwnedFd, PathBuf), String> {
+    use nix::fcntl::{OFlag, open};
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let me = nix::unistd::geteuid().as_raw();
+    for _ in 0..8 {
+        let made = nix::unistd::mkdtemp(&parent.join(".taskmaster-XXXXXX"))
+            .map_err(|e| format!("cannot make a folder beside the socket: {}", e.desc()))?;
+        let opened = open(&made, flags, nix::sys::stat::Mode::empty()).ok().filter(|fd| {
+            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_uid == me && st.st_mode & 0o7777 == 0o700)
+        });
+        if let Some(fd) = opened {
+            let name = made.file_name().map(PathBuf::from).unwrap_or_default();
+            return Ok((fd, name));
+        }
     }
-    moved.map(|()| made)
-}
-
-/// A new folder of taskmaster's own (0700) beside `path`, when a socket in it still fits in a
-/// socket address.
-fn staging_for(path: &Path) -> Option<PathBuf> {
-    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = path.parent()?.join(format!(".taskmaster-{}-{n}", std::process::id()));
-    if dir.as_os_str().len() + 2 > crate::config::raw::MAX_SOCKET_PATH {
-        return None;
-    }
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
-    Some(dir)
+    Err("cannot make a folder of taskmaster's own beside the socket".to_string())
 }
 
 impl SocketFile {
