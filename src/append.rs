@@ -55,8 +55,7 @@ pub(crate) fn open_append_for(path: &Path, user: Option<&RunAs>) -> Result<File,
     let Some(user) = user.filter(|_| nix::unistd::geteuid().is_root()) else { return open_append(path) };
     let as_user =
         crate::sys::privileges::with_files_of(user, || open_append(path)).map_err(OpenError::Failed)?;
-    match as_user {
-        Ok(file) if std::io::IsTerminal::is_terminal(&file) => Err(refused(path, "a terminal")),
+    let file = match as_user {
         Err(OpenError::Failed(why)) => match root_folder(path) {
             Some((folder, name)) => open_in_root_folder(&folder, &name, path, user).map_err(|e| match e {
                 OpenError::Failed(_) => OpenError::Failed(why),
@@ -65,7 +64,27 @@ pub(crate) fn open_append_for(path: &Path, user: Option<&RunAs>) -> Result<File,
             None => Err(OpenError::Failed(why)),
         },
         other => other,
-    }
+    }?;
+    not_taskmasters(path, file)
+}
+
+/// Refuses what would reach into taskmaster itself rather than a file of the program's: a
+/// terminal (`/dev/tty` is taskmaster's own) and anything in /proc (`/proc/self` is taskmaster,
+/// whose timer slack, say, is writable by its own user... and by the user it opens files as).
+fn not_taskmasters(path: &Path, file: File) -> Result<File, OpenError> {
+    let proc = || {
+        nix::sys::statfs::fstatfs(&file)
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+    };
+    let what = match () {
+        () if std::io::IsTerminal::is_terminal(&file) => "a terminal",
+        () if proc() => "in /proc",
+        () => return Ok(file),
+    };
+    Err(OpenError::Refused(format!(
+        "{} is {what}: the output of a program with a `user` may not go there (it would reach taskmaster)",
+        path.display()
+    )))
 }
 
 /// The folder of `path` and the file's name in it, opened from `/` one folder at a time without

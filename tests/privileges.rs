@@ -661,3 +661,57 @@ fn a_client_trusts_the_user_its_file_makes_taskmaster_run_as() {
     assert!(stderr(&out).contains("not by you or root"), "{}", stderr(&out));
     assert_eq!(ctl(&["shutdown"]).status.code(), Some(0));
 }
+
+#[test]
+fn a_program_cannot_reach_into_taskmaster_through_proc_self() {
+    if !as_root() {
+        return;
+    }
+    let user = TmpUser::new("q", &[]);
+    let home = TempDir::new("pq");
+    nix::unistd::chown(home.path(), Some(user.uid.into()), Some(user.gid.into())).expect("chown");
+    // /proc/self is whoever opens: taskmaster.
+    std::os::unix::fs::symlink("/proc/self/timerslack_ns", home.join("slack.log")).expect("link");
+    let program = format!(
+        "  web:\n    cmd: sh -c 'printf 30000000000; exec sleep 1000'\n    user: {}\n    stdout: {}\n    startretries: 0\n",
+        user.name,
+        home.join("slack.log").display()
+    );
+    let d = Daemon::start(&program);
+    let slack = || std::fs::read_to_string(format!("/proc/{}/timerslack_ns", d.pid())).unwrap_or_default();
+    let before = slack();
+    d.wait_log("is in /proc");
+    assert_eq!(slack(), before, "taskmaster's timer slack is its own");
+}
+
+#[test]
+fn the_socket_is_given_its_owner_in_a_setgid_folder_and_through_a_linked_one() {
+    if !as_root() {
+        return;
+    }
+    let group = TmpGroup::new("gs");
+    let dir = TempDir::new("sg");
+    let real = dir.join("real");
+    std::fs::create_dir(&real).expect("mkdir");
+    nix::unistd::chown(&real, None, Some(group.gid.into())).expect("chgrp");
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o2755)).expect("setgid");
+    std::os::unix::fs::symlink(&real, dir.join("run")).expect("a /var/run-like link");
+    let socket = dir.join("run/tm.sock");
+    let yaml = format!(
+        "taskmaster:\n  socket: {}\n  logfile: tm.log\n  history: null\n  socket_mode: \"0660\"\n  \
+         socket_owner: \":{}\"\nprograms:\n  web:\n    cmd: sleep 1000\n",
+        socket.display(),
+        group.name
+    );
+    let config = dir.write("taskmaster.yaml", &yaml);
+    let mut d = launch(Command::new(TASKMASTER), dir, config);
+    wait_until("the socket", || std::fs::symlink_metadata(&socket).ok().filter(|m| m.gid() == group.gid));
+    let names: Vec<String> = std::fs::read_dir(&real)
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".taskmaster"))
+        .collect();
+    assert!(names.is_empty(), "nothing left beside it: {names:?}");
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+}

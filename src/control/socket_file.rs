@@ -77,10 +77,10 @@ fn made_aside(path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)),
     use nix::unistd::{UnlinkatFlags, fchownat, unlinkat};
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or("the socket path names no file")?;
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    let no_mode = nix::sys::stat::Mode::empty();
-    let parent_fd = open(parent, flags, no_mode).map_err(|e| e.desc().to_string())?;
-    let (aside, aside_name) = private_folder(parent)?;
+    // The folder named in the configuration, as it is now (through a link like /var/run).
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let parent_fd = open(parent, flags, nix::sys::stat::Mode::empty()).map_err(|e| e.desc().to_string())?;
+    let (aside, aside_name) = private_folder(&parent_fd)?;
     let inside = PathBuf::from(format!("/proc/self/fd/{}/s", aside.as_raw_fd()));
     let made = listen(&inside, access.mode).and_then(|(listener, identity)| {
         if let Some((uid, gid)) = access.owner {
@@ -98,21 +98,27 @@ fn made_aside(path: &Path, access: Access) -> Result<(UnixListener, (u64, u64)),
     made
 }
 
-/// A new folder beside the socket (a random name, mode 0700), opened without following a link
-/// and checked to be the one made: taskmaster's, and private.
-fn private_folder(parent: &Path) -> Result<(OwnedFd, PathBuf), String> {
+/// A new folder in `parent` (a random name, mode 0700), opened without following a link and
+/// checked to be the one made: taskmaster's, and private (a setgid folder passes its bit on:
+/// that bit is no access).
+fn private_folder(parent: &OwnedFd) -> Result<(OwnedFd, PathBuf), String> {
     use nix::fcntl::{OFlag, open};
     let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     let me = nix::unistd::geteuid().as_raw();
+    let template = PathBuf::from(format!("/proc/self/fd/{}/.taskmaster-XXXXXX", parent.as_raw_fd()));
     for _ in 0..8 {
-        let made = nix::unistd::mkdtemp(&parent.join(".taskmaster-XXXXXX"))
+        let made = nix::unistd::mkdtemp(&template)
             .map_err(|e| format!("cannot make a folder beside the socket: {}", e.desc()))?;
+        let name = made.file_name().map(PathBuf::from).unwrap_or_default();
         let opened = open(&made, flags, nix::sys::stat::Mode::empty()).ok().filter(|fd| {
-            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_uid == me && st.st_mode & 0o7777 == 0o700)
+            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_uid == me && st.st_mode & 0o077 == 0)
         });
-        if let Some(fd) = opened {
-            let name = made.file_name().map(PathBuf::from).unwrap_or_default();
-            return Ok((fd, name));
+        match opened {
+            Some(fd) => return Ok((fd, name)),
+            // Moved and replaced at once by someone who may write there: removed if empty.
+            None => {
+                let _ = nix::unistd::unlinkat(parent, name.as_path(), nix::unistd::UnlinkatFlags::RemoveDir);
+            }
         }
     }
     Err("cannot make a folder of taskmaster's own beside the socket".to_string())
