@@ -23,7 +23,7 @@ fn what_needs_root_is_only_an_error_for_a_taskmaster_that_runs_the_file() {
     let text = format!("taskmaster:\n  socket_owner: bob\n  user: bob\n{}", program(""));
     let check = validate(&text, "t.yaml", &as_uid(1000, Purpose::Check));
     assert_eq!(check.map(|c| c.daemon.user.map(|u| u.uid)), Ok(Some(1001)), "--check leaves it to warnings");
-    let connect = validate(&text, "t.yaml", &as_uid(1000, Purpose::Connect)).unwrap();
+    let connect = validate(&text, "t.yaml", &as_uid(1000, Purpose::Connect)).expect("valid");
     assert_eq!(connect.daemon.socket_owner, None, "a client needs the socket ...");
     assert_eq!(connect.daemon.user.map(|u| u.uid), Some(1001), "... and whom to trust there");
     let unknown = text.replace("user: bob", "user: nobody-at-all");
@@ -38,7 +38,7 @@ fn what_needs_root_is_only_an_error_for_a_taskmaster_that_runs_the_file() {
 #[test]
 fn a_daemon_user_is_the_user_of_every_program_that_names_none() {
     let text = format!("taskmaster:\n  user: bob\n{}", program(""));
-    let run_as = load(&text, 0).unwrap().programs["web"].run_as.clone().unwrap();
+    let run_as = load(&text, 0).expect("valid").programs["web"].run_as.clone().expect("a user");
     assert_eq!((run_as.user.as_str(), run_as.home.to_str()), ("bob", Some("/home/bob")));
 }
 
@@ -60,11 +60,11 @@ fn program(body: &str) -> String {
 
 #[test]
 fn root_runs_a_program_as_a_user_with_its_groups() {
-    let config = load(&program("    user: alice\n"), 0).unwrap();
-    let run_as = config.programs["web"].run_as.clone().unwrap();
+    let config = load(&program("    user: alice\n"), 0).expect("valid");
+    let run_as = config.programs["web"].run_as.clone().expect("a user");
     assert_eq!((run_as.uid, run_as.gid, run_as.groups), (1000, 1000, vec![1000, 2000]));
-    let config = load(&program("    user: 1001\n    group: ops\n"), 0).unwrap();
-    let run_as = config.programs["web"].run_as.clone().unwrap();
+    let config = load(&program("    user: 1001\n    group: ops\n"), 0).expect("valid");
+    let run_as = config.programs["web"].run_as.clone().expect("a user");
     assert_eq!((run_as.user.as_str(), run_as.group.as_str(), run_as.gid), ("bob", "ops", 2000));
 }
 
@@ -101,7 +101,7 @@ fn a_daemon_that_gives_root_up_runs_its_programs_as_that_user_only() {
           (`taskmaster: user: bob` gives root up)"]
     );
     let text = format!("taskmaster:\n  user: bob\n{}", program("    user: bob\n"));
-    let config = load(&text, 0).unwrap();
+    let config = load(&text, 0).expect("valid");
     assert_eq!(config.daemon.user.map(|u| u.uid), Some(1001));
     let errors = load("taskmaster:\n  user: bob\nprograms:\n  a:\n    cmd: x\n", 1000).unwrap_err();
     assert_eq!(errors, ["t.yaml:2:3: taskmaster: user 'bob' needs taskmaster to be started as root"]);
@@ -116,10 +116,10 @@ fn a_taskmaster_that_gave_root_up_reads_its_own_file_again() {
 
 #[test]
 fn admins_are_root_taskmasters_user_and_the_names_given() {
-    let config = load(&program(""), 1000).unwrap();
+    let config = load(&program(""), 1000).expect("valid");
     assert!(config.daemon.admins.uids.is_empty(), "root and taskmaster's own are always admins");
     let text = format!("taskmaster:\n  admins: [bob, \"@ops\"]\n{}", program(""));
-    let admins = load(&text, 0).unwrap().daemon.admins;
+    let admins = load(&text, 0).expect("valid").daemon.admins;
     assert_eq!(admins.uids.iter().copied().collect::<Vec<_>>(), [1001]);
     assert_eq!(admins.gids.iter().copied().collect::<Vec<_>>(), [2000]);
     assert_eq!(admins.written, ["bob", "@ops"]);
@@ -150,10 +150,10 @@ fn the_keys_are_shown_by_check_and_read_back_the_same() {
         "taskmaster:\n  socket_owner: root:ops\n  admins: [\"@ops\"]\n  user: root\n{}",
         program("    user: bob\n    group: ops\n")
     );
-    let config = load(&text, 0).unwrap();
+    let config = load(&text, 0).expect("valid");
     let shown = crate::config::render(&config);
     for line in ["socket_owner: root:ops", "admins:\n  - '@ops'", "    user: bob\n    group: ops"] {
         assert!(shown.contains(line), "`{line}` in:\n{shown}");
     }
-    assert_eq!(load(&shown, 0).unwrap(), config);
+    assert_eq!(load(&shown, 0).expect("valid"), config);
 }
