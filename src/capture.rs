@@ -8,6 +8,7 @@
 use crate::append::{OpenError, open_append_for};
 use crate::config::RunAs;
 use crate::config::describe_io;
+use crate::tail::{self, Tails};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::unistd::Pid;
@@ -46,6 +47,9 @@ struct Stream {
     name: String,
     pipe: Receiver,
     sink: Sink,
+    which: tail::Stream,
+    /// How much of it is kept in memory (see `tail`).
+    tail_bytes: usize,
 }
 
 /// How a read pass over one pipe ended.
@@ -69,6 +73,8 @@ pub(crate) struct Capture {
     /// Who a file is created for, by path: the user and group of the program that writes it
     /// (taskmaster(1), PRIVILEGES), also when `reopen` creates it again.
     owners: HashMap<PathBuf, RunAs>,
+    /// The last output of every process, for `tail`.
+    pub(crate) tails: Tails,
     buf: Vec<u8>,
 }
 
@@ -111,18 +117,18 @@ impl Capture {
         }
     }
 
-    /// Takes the pipes of a new process, with the sinks `open` gave. Returns the log lines of
-    /// pipes that could not be watched.
+    /// Takes the pipes of a new process, stdout then stderr, with the sinks `open` gave, keeping
+    /// `tail_bytes` of each in memory. Returns the log lines of pipes that could not be watched.
     pub(crate) fn add(
         &mut self,
         registry: &Registry,
         mut next_token: impl FnMut() -> Token,
-        pid: Pid,
-        name: &str,
+        (pid, name): (Pid, &str),
         pipes: [(OwnedFd, Sink); 2],
+        tail_bytes: usize,
     ) -> Vec<String> {
         let mut problems = Vec::new();
-        for (fd, sink) in pipes {
+        for ((fd, sink), which) in pipes.into_iter().zip([tail::Stream::Stdout, tail::Stream::Stderr]) {
             let mut pipe = Receiver::from(fd);
             let token = next_token();
             let registered = pipe
@@ -132,7 +138,8 @@ impl Capture {
                 problems.push(format!("couldn't watch the output of {name}: {}", describe_io(&e)));
                 continue;
             }
-            self.streams.insert(token, Stream { pid, name: name.to_string(), pipe, sink });
+            let stream = Stream { pid, name: name.to_string(), pipe, sink, which, tail_bytes };
+            self.streams.insert(token, stream);
             self.by_pid.entry(pid).or_default().push(token);
         }
         problems
@@ -222,6 +229,7 @@ impl Capture {
                     return Drained::Closed;
                 }
                 Ok(n) => {
+                    self.tails.push(&stream.name, stream.which, &self.buf[..n], stream.tail_bytes);
                     if let Some(line) = deliver(stream, &self.buf[..n], &mut self.failing) {
                         problems.push(line);
                     }

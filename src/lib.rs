@@ -79,6 +79,7 @@ mod shell;
 mod startup;
 mod supervisor;
 mod sys;
+mod tail;
 mod timers;
 
 #[cfg(test)]

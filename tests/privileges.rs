@@ -200,6 +200,7 @@ fn a_reader_may_look_but_not_touch_and_an_admin_group_may() {
     assert_eq!(d.process("web")["pid"], pid, "nothing was touched");
     let status = ctl(&reader, &["status"]);
     assert_eq!(status.status.code(), Some(0), "a reader reads");
+    assert_eq!(ctl(&reader, &["tail", "web"]).status.code(), Some(0), "and tails");
     assert!(stdout(&status).contains("RUNNING"));
     d.wait_log(&format!("stop web by uid {} ({}): permission denied", reader.uid, reader.name));
 

@@ -64,6 +64,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         stopsignal,
         stoptime,
         stopasgroup,
+        tail_bytes,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv
@@ -80,7 +81,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *startretries != old.startretries
         || *stopsignal != old.stopsignal
         || *stoptime != old.stoptime
-        || *stopasgroup != old.stopasgroup;
+        || *stopasgroup != old.stopasgroup
+        || *tail_bytes != old.tail_bytes;
     match (defines, supervises) {
         (true, _) => Change::Relaunch,
         (false, true) => Change::Retune,

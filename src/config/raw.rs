@@ -34,6 +34,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stdout",
     "stderr",
     "env",
+    "tail_bytes",
 ];
 
 /// supervisord's names for our keys, so that a config carried over gets a pointed hint.
@@ -59,6 +60,9 @@ pub(crate) const DEFAULT_STARTTIME: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
 pub(crate) const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_STOPASGROUP: bool = false;
+pub(crate) const DEFAULT_TAIL_BYTES: usize = 16 * 1024;
+/// Kept per stream and process at most: enough for any screen, bounded for thousands of them.
+pub(crate) const MAX_TAIL_BYTES: usize = 16 * 1024 * 1024;
 /// Times are bounded so that deadline arithmetic can never overflow; a day is plenty.
 pub(crate) const MAX_SECONDS: f64 = 86_400.0;
 pub(crate) const DEFAULT_LOGFILE: &str = "taskmaster.log";
@@ -180,6 +184,31 @@ pub(crate) fn read_stopsignal(node: &Node) -> Read<Signal> {
     }
 }
 
+/// A size in bytes: a whole number, or one with a unit (`16KiB`, `64K`, `1MB`: K and KB are
+/// 1000, KiB 1024, likewise M).
+pub(crate) fn read_bytes(node: &Node, max: usize) -> Read<usize> {
+    let expected = format!("a number of bytes from 0 to {max} (units: K, KiB, M, MiB)");
+    let bytes = match node {
+        Node::Int(i) => u128::try_from(*i).ok(),
+        Node::Str(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (digits, unit) = s.split_at(split);
+            let factor: Option<u128> = match unit.trim().to_ascii_lowercase().as_str() {
+                "" | "b" => Some(1),
+                "k" | "kb" => Some(1000),
+                "kib" => Some(1024),
+                "m" | "mb" => Some(1_000_000),
+                "mib" => Some(1024 * 1024),
+                _ => None,
+            };
+            digits.parse::<u128>().ok().zip(factor).map(|(n, f)| n.saturating_mul(f))
+        }
+        _ => None,
+    };
+    bytes.filter(|b| *b <= max as u128).map(|b| b as usize).ok_or_else(|| found(&expected, node))
+}
+
 /// Text: a non-empty string (numbers are not silently turned into paths or commands).
 pub(crate) fn read_text(node: &Node, what: &str) -> Read<String> {
     match node {
@@ -247,6 +276,17 @@ mod tests {
 
     fn s(text: &str) -> Node {
         Node::Str(text.to_string())
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(read_bytes(&s("16KiB"), MAX_TAIL_BYTES), Ok(16 * 1024));
+        assert_eq!(read_bytes(&s("64 K"), MAX_TAIL_BYTES), Ok(64_000));
+        assert_eq!(read_bytes(&s("1MiB"), MAX_TAIL_BYTES), Ok(1 << 20));
+        assert_eq!(read_bytes(&Node::Int(0), MAX_TAIL_BYTES), Ok(0));
+        assert!(read_bytes(&s("lots"), MAX_TAIL_BYTES).is_err());
+        assert!(read_bytes(&s("17MiB"), MAX_TAIL_BYTES).is_err(), "above the most");
+        assert!(read_bytes(&Node::Int(-1), MAX_TAIL_BYTES).is_err());
     }
 
     #[test]

@@ -70,6 +70,7 @@ struct ProgramView<'a> {
     stdout: Option<String>,
     stderr: Option<String>,
     env: &'a BTreeMap<String, String>,
+    tail_bytes: usize,
 }
 
 impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
@@ -92,6 +93,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             stdout: p.stdout.as_deref().map(text),
             stderr: p.stderr.as_deref().map(text),
             env: &p.env,
+            tail_bytes: p.tail_bytes,
         }
     }
 }

@@ -118,6 +118,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) env: BTreeMap<String, String>,
     /// `user` and `group`; `None`: taskmaster's own.
     pub(crate) run_as: Option<RunAs>,
+    /// How much of each stream's last output is kept in memory (0: none).
+    pub(crate) tail_bytes: usize,
 }
 
 impl ProgramSpec {

@@ -393,6 +393,7 @@ impl Validator<'_> {
         let stdout = self.key(&e, "stdout", nullable_path, None);
         let stderr = self.key(&e, "stderr", nullable_path, None);
         let run_as = self.run_as(at, &e);
+        let tail_bytes = self.key(&e, "tail_bytes", |n| read_bytes(n, MAX_TAIL_BYTES), DEFAULT_TAIL_BYTES);
         let env = match e.get("env") {
             Some((here, node)) => self.env(here, name, node),
             None => Some(BTreeMap::new()),
@@ -416,6 +417,7 @@ impl Validator<'_> {
             stderr: stderr?,
             env: env?,
             run_as: run_as?,
+            tail_bytes: tail_bytes?,
         })
     }
 

@@ -38,7 +38,7 @@ pub(crate) fn is_admin(admins: &Admins, peer: &Peer, own: u32) -> bool {
 }
 
 /// The commands anyone who can connect may run: they read, and change nothing.
-pub(crate) const READER_COMMANDS: &str = "status, pid, version and help";
+pub(crate) const READER_COMMANDS: &str = "status, pid, tail, version and help";
 
 /// Whether only an admin may run `command`. `reload --dry-run` changes nothing but reads the
 /// configuration file, which a reader may not be allowed to see.
@@ -47,7 +47,8 @@ pub(crate) fn needs_admin(command: &Command) -> bool {
         Command::Order(Order::Status(_) | Order::Pid(_))
         | Command::Help(_)
         | Command::Version
-        | Command::Quit => false,
+        | Command::Quit
+        | Command::Tail { .. } => false,
         Command::Order(
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) | Order::Shutdown,
         )
@@ -92,7 +93,8 @@ pub(crate) fn refused_names(command: &Command, name: &str) -> Vec<String> {
         | Command::Reload { .. }
         | Command::Help(_)
         | Command::Version
-        | Command::Quit => vec![name.to_string()],
+        | Command::Quit
+        | Command::Tail { .. } => vec![name.to_string()],
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Args {
     OptionalCommand,
     /// Optional flags (`reload --dry-run`).
     Flags(&'static [&'static str]),
+    /// `[-n LINES] NAME [stdout|stderr]`.
+    Tail,
 }
 
 /// One row of the table.
@@ -87,6 +89,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         build: |a| Ok(Command::Order(Order::Pid(a.first().cloned()))),
     },
     CommandSpec {
+        name: "tail",
+        args: Args::Tail,
+        usage: "tail [-n LINES] NAME [stdout|stderr]",
+        help: "print the last lines a process wrote (10 of stdout unless told; kept in memory, see tail_bytes)",
+        build: build_tail,
+    },
+    CommandSpec {
         name: "shutdown",
         args: Args::None,
         usage: "shutdown",
@@ -137,6 +146,12 @@ pub(crate) enum Command {
     Version,
     /// Leaves a shell (taskmaster's own: shuts down).
     Quit,
+    /// The last lines of a process's output, answered from what taskmaster keeps in memory.
+    Tail {
+        name: String,
+        stream: crate::tail::Stream,
+        lines: usize,
+    },
 }
 
 /// What the supervisor is asked to do.
@@ -180,12 +195,14 @@ pub(crate) fn parse(name: &str, args: &[String]) -> Result<Command, String> {
                 return Err(format!("{name}: unknown option `{bad}`; {}", usage()));
             }
         }
+        Args::Tail if args.is_empty() => return Err(format!("{name} needs a process; {}", usage())),
         Args::None
         | Args::AnyTargets
         | Args::Targets
         | Args::OptionalTarget
         | Args::OptionalCommand
-        | Args::SignalThenTargets => {}
+        | Args::SignalThenTargets
+        | Args::Tail => {}
     }
     (spec.build)(args).map_err(|why| format!("{why}; {}", usage()))
 }
@@ -195,6 +212,40 @@ fn build_signal(args: &[String]) -> Result<Command, String> {
     let signal =
         parse_signal(&args[0]).ok_or_else(|| format!("`{}` is not a signal name or number", args[0]))?;
     Ok(Command::Order(Order::Signal(signal, args[1..].to_vec())))
+}
+
+/// The most lines `tail` prints: more than any tail_bytes holds of real lines.
+const MAX_TAIL_LINES: usize = 100_000;
+
+/// `tail [-n LINES] NAME [stdout|stderr]`.
+fn build_tail(args: &[String]) -> Result<Command, String> {
+    let mut lines = 10;
+    let mut rest = args;
+    match rest.first().map(String::as_str) {
+        Some("-f") => return Err("`-f` (follow) is not there yet: run it again".to_string()),
+        Some("-n") => {
+            let count = rest.get(1).ok_or("-n needs a number of lines")?;
+            lines = count.parse().map_err(|_| format!("`{count}` is not a number of lines"))?;
+            rest = &rest[2..];
+        }
+        Some(flag) if flag.starts_with("-n") => {
+            lines = flag[2..].parse().map_err(|_| format!("`{flag}` is not -n LINES"))?;
+            rest = &rest[1..];
+        }
+        _ => {}
+    }
+    let stream = match rest.get(1).map(String::as_str) {
+        None | Some("stdout") => crate::tail::Stream::Stdout,
+        Some("stderr") => crate::tail::Stream::Stderr,
+        Some(other) => return Err(format!("`{other}` is not stdout or stderr")),
+    };
+    match rest {
+        [name] | [name, _] if !name.starts_with('-') => {
+            Ok(Command::Tail { name: name.clone(), stream, lines: lines.min(MAX_TAIL_LINES) })
+        }
+        [] => Err("tail needs a process".to_string()),
+        _ => Err("tail takes one process, and stdout or stderr".to_string()),
+    }
 }
 
 /// Splits a typed line into words as a shell does (quotes, backslashes) and parses them: the one
@@ -213,7 +264,6 @@ const SUPERVISORCTL: &[(&str, &str)] = &[
     ("add", "`reload` starts the programs added to the file"),
     ("remove", "`reload` stops the programs removed from the file"),
     ("avail", "`status` lists every process of the configuration"),
-    ("tail", "there is no `tail`: a program's output goes to its `stdout` and `stderr` files"),
     ("maintail", "there is no `maintail`: the log goes to the `logfile` of the taskmaster section"),
 ];
 
@@ -266,6 +316,25 @@ mod tests {
     fn p(line: &str) -> Result<Command, String> {
         let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         parse(&words[0], &words[1..])
+    }
+
+    #[test]
+    fn tail_takes_a_count_a_process_and_a_stream() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let tail = |name: &str, stream, lines| Command::Tail { name: name.into(), stream, lines };
+        use crate::tail::Stream::{Stderr, Stdout};
+        assert_eq!(parse("tail", &words(&["web"])), Ok(tail("web", Stdout, 10)));
+        assert_eq!(
+            parse("tail", &words(&["-n", "3", "web:web_01", "stderr"])),
+            Ok(tail("web:web_01", Stderr, 3))
+        );
+        assert_eq!(parse("tail", &words(&["-n5", "web"])), Ok(tail("web", Stdout, 5)));
+        for bad in
+            [&["-f", "web"][..], &["web", "stdin"], &["-n", "x", "web"], &["-n", "3"], &["a", "b", "c"]]
+        {
+            assert!(parse("tail", &words(bad)).is_err(), "{bad:?}");
+        }
+        assert!(parse("tail", &[]).unwrap_err().contains("needs a process"));
     }
 
     #[test]

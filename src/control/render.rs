@@ -72,6 +72,11 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         }
         Reply::Version => crate::VERSION.to_string(),
         Reply::Help(text) | Reply::Refused(text) => text.clone(),
+        Reply::Tail(tail) if tail.lines.is_empty() => match tail.kept {
+            true => format!("({}: nothing on {} yet)", tail.name, tail.stream.name()),
+            false => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
+        },
+        Reply::Tail(tail) => tail.lines.join("\n"),
         Reply::Denied(denial) => {
             let mut lines: Vec<String> = denial.names.iter().map(|n| format!("{n}: {DENIED}")).collect();
             lines.push(format!(
@@ -104,6 +109,7 @@ fn data(reply: &Reply) -> Value {
         Reply::Reload(ReloadOutcome::Applied(plan) | ReloadOutcome::DryRun(plan)) => json!(plan),
         Reply::Version => json!(crate::VERSION),
         Reply::Denied(denial) => json!(denied_records(denial)),
+        Reply::Tail(tail) => json!({"name": tail.name, "stream": tail.stream.name(), "lines": tail.lines}),
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown

@@ -24,6 +24,17 @@ pub(crate) enum Reply {
     Refused(String),
     /// The client may not run the command (taskmaster(1), PRIVILEGES): nothing was done.
     Denied(Denial),
+    Tail(TailReply),
+}
+
+/// The answer to `tail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TailReply {
+    pub(crate) name: String,
+    pub(crate) stream: crate::tail::Stream,
+    pub(crate) lines: Vec<String>,
+    /// Its program keeps nothing (`tail_bytes: 0`).
+    pub(crate) kept: bool,
 }
 
 /// A refusal for lack of rights.
@@ -44,7 +55,7 @@ impl Reply {
             Reply::Pids(Pids::NoSuch(_)) => false,
             Reply::Pids(Pids::Daemon(_) | Pids::Processes(_)) => true,
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
-            Reply::ShutDown | Reply::Version | Reply::Help(_) => true,
+            Reply::ShutDown | Reply::Version | Reply::Help(_) | Reply::Tail(_) => true,
             Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
         }
     }

@@ -81,9 +81,9 @@ impl Hands for Io {
         let problems = self.capture.add(
             self.poll.registry(),
             || take_token(next),
-            child.pid,
-            name,
+            (child.pid, name),
             [(child.stdout, out), (child.stderr, err)],
+            spec.tail_bytes,
         );
         self.log_all(LogLevel::Error, problems);
         if let Some(problem) = self.setup.groups.started(child.pid.as_raw()) {
@@ -135,6 +135,10 @@ impl Hands for Io {
             self.log.log(LogLevel::Warn, &message);
         }
         self.daemon = config.daemon.clone();
+        // The output kept of processes no longer in the file goes with them.
+        let names: std::collections::HashSet<String> =
+            config.programs.values().flat_map(|p| p.process_names()).collect();
+        self.capture.tails.retain(|name| names.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         self.reopen_logs();
         let daemon = &self.daemon;

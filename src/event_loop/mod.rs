@@ -11,7 +11,7 @@ use crate::control::access;
 use crate::control::command::{self, Command, Order};
 use crate::control::protocol::Request;
 use crate::control::render;
-use crate::control::reply::{Denial, Reply};
+use crate::control::reply::{Denial, Reply, TailReply};
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
 use crate::shell::Typist;
@@ -427,7 +427,28 @@ impl Daemon {
                 let why = "quit leaves a shell; to stop taskmaster, use shutdown";
                 self.io.reply(from, Reply::Refused(why.to_string()));
             }
+            Command::Tail { name, stream, lines } => {
+                let reply = self.tail(name, stream, lines);
+                self.io.reply(from, reply);
+            }
         }
+    }
+
+    /// The last lines of a process's output, from what capture keeps in memory.
+    fn tail(&self, name: String, stream: crate::tail::Stream, count: usize) -> Reply {
+        let found = self.sup.processes().find(|p| p.name == name);
+        let Some(process) = found else {
+            let of_program: Vec<&str> =
+                self.sup.processes().filter(|p| p.program == name).map(|p| p.name.as_str()).collect();
+            return Reply::Refused(match of_program.as_slice() {
+                [] => format!("{name}: ERROR (no such process)"),
+                names => {
+                    format!("{name} has {} processes: tail one of them ({})", names.len(), names.join(", "))
+                }
+            });
+        };
+        let lines = self.io.capture.tails.last_lines(&name, stream, count);
+        Reply::Tail(TailReply { name, stream, lines, kept: process.spec.tail_bytes > 0 })
     }
 
     /// Re-reads the configuration file and hands it to the supervisor, valid or not.

@@ -21,6 +21,7 @@ fn spec() -> ProgramSpec {
         stderr: None,
         env: BTreeMap::new(),
         run_as: None,
+        tail_bytes: 0,
     }
 }
 

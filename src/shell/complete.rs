@@ -19,6 +19,15 @@ pub(crate) fn candidates(before: &[&str], word: &str, targets: &[String]) -> Vec
                 COMMANDS.iter().map(|c| c.name.to_string()).collect()
             }
             Some(Args::Flags(flags)) => flags.iter().map(|f| f.to_string()).collect(),
+            // After `-n`, its number; then one process; then its stream.
+            Some(Args::Tail) => match args.iter().filter(|a| !a.starts_with('-')).count() {
+                _ if args.last() == Some(&"-n") => Vec::new(),
+                0 => targets.iter().filter(|t| !t.contains('*') && *t != "all").cloned().collect(),
+                1 if args.last().is_some_and(|a| !a.starts_with('-') && a.parse::<usize>().is_err()) => {
+                    vec!["stdout".to_string(), "stderr".to_string()]
+                }
+                _ => Vec::new(),
+            },
             Some(Args::None | Args::OptionalTarget | Args::OptionalCommand) | None => Vec::new(),
         },
     };

@@ -310,7 +310,6 @@ impl Supervisor {
         self.by_pid.get(&pid).and_then(|id| self.procs.get(id)).map(|p| p.name.as_str())
     }
 
-    #[cfg(test)]
     pub(crate) fn processes(&self) -> impl Iterator<Item = &Process> {
         self.procs.values()
     }
