@@ -172,6 +172,16 @@ fn taskmasterctl_json_prints_the_whole_answer() {
 }
 
 #[test]
+fn the_pid_of_a_process_that_does_not_run_is_an_error_never_0() {
+    let d = Daemon::start(TWO);
+    let out = d.ctl(&["pid", "b"]);
+    assert_eq!((out.status.code(), stdout(&out).trim()), (Some(1), "b: ERROR (not running)"));
+    let a = d.wait_state("a", "RUNNING")["pid"].clone();
+    let out = d.ctl(&["pid", "a"]);
+    assert_eq!((out.status.code(), stdout(&out).trim().to_string()), (Some(0), a.to_string()));
+}
+
+#[test]
 fn the_socket_path_can_come_from_the_config_file() {
     let d = Daemon::start(TWO);
     let out = run(TASKMASTERCTL, &["-c", d.config.to_str().expect("utf-8"), "pid"]);

@@ -56,7 +56,13 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         Reply::Outcomes(outcomes) if outcomes.is_empty() => NOTHING_TO_DO.to_string(),
         Reply::Outcomes(outcomes) => outcomes.iter().map(outcome_line).collect::<Vec<_>>().join("\n"),
         Reply::Pids(Pids::Daemon(pid)) => pid.to_string(),
-        Reply::Pids(Pids::Processes(pids)) => pids.iter().map(i32::to_string).collect::<Vec<_>>().join("\n"),
+        // Never a 0 for a process that does not run: `kill -9 $(taskmasterctl pid web)` would
+        // then kill the caller's own process group.
+        Reply::Pids(Pids::Processes(pids)) => pids
+            .iter()
+            .map(|(name, pid)| pid.map_or_else(|| format!("{name}: ERROR (not running)"), |p| p.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n"),
         Reply::Pids(Pids::NoSuch(target)) => format!("{target}: ERROR (no such process)"),
         Reply::Reload(ReloadOutcome::Applied(plan)) => plan_lines(plan).join("\n"),
         Reply::Reload(ReloadOutcome::DryRun(plan)) => {
@@ -103,8 +109,8 @@ fn data(reply: &Reply) -> Value {
         Reply::Outcomes(outcomes) => json!(outcomes.iter().map(outcome_record).collect::<Vec<_>>()),
         Reply::Pids(Pids::Daemon(pid)) => json!(pid),
         Reply::Pids(Pids::Processes(pids)) => match pids.as_slice() {
-            [one] => json!(one),
-            many => json!(many),
+            [(_, one)] => json!(one),
+            many => json!(many.iter().map(|(_, pid)| pid).collect::<Vec<_>>()),
         },
         Reply::Reload(ReloadOutcome::Applied(plan) | ReloadOutcome::DryRun(plan)) => json!(plan),
         Reply::Version => json!(crate::VERSION),

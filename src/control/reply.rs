@@ -53,7 +53,8 @@ impl Reply {
             Reply::Status(s) => s.unknown.is_empty(),
             Reply::Outcomes(outcomes) => outcomes.iter().all(|o| o.verdict.ok()),
             Reply::Pids(Pids::NoSuch(_)) => false,
-            Reply::Pids(Pids::Daemon(_) | Pids::Processes(_)) => true,
+            Reply::Pids(Pids::Daemon(_)) => true,
+            Reply::Pids(Pids::Processes(pids)) => pids.iter().all(|(_, pid)| pid.is_some()),
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
             Reply::ShutDown | Reply::Version | Reply::Help(_) | Reply::Tail(_) => true,
             Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
@@ -161,8 +162,8 @@ impl Verdict {
 pub(crate) enum Pids {
     /// taskmaster's own.
     Daemon(u32),
-    /// One per process of the target, 0 for one that does not run.
-    Processes(Vec<i32>),
+    /// One per process of the target, by name; none for one that does not run.
+    Processes(Vec<(String, Option<i32>)>),
     /// The target names no process.
     NoSuch(String),
 }

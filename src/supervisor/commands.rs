@@ -212,8 +212,10 @@ impl Supervisor {
             Some(Selection::Group(ids)) => ids,
             None => return Reply::Pids(Pids::NoSuch(target.to_string())),
         };
-        // One pid per process, 0 when it is not running, as supervisorctl prints them.
-        let pid = |id: &ProcId| self.procs[id].machine.state.pid().map_or(0, |p| p.as_raw());
+        let pid = |id: &ProcId| {
+            let process = &self.procs[id];
+            (process.name.clone(), process.machine.state.pid().map(|p| p.as_raw()))
+        };
         Reply::Pids(Pids::Processes(ids.iter().map(pid).collect()))
     }
 }

@@ -357,10 +357,17 @@ fn pid_answers_for_taskmaster_and_for_processes() {
     let mut w = world(CONFIG);
     w.ask("pid");
     assert_eq!(w.reply().output, "4242");
+    // Never 0 for one that does not run (`kill -9 0` is the caller's own process group).
     w.ask("pid idle");
-    assert_eq!(w.reply().output, "0");
+    let idle = w.reply();
+    assert_eq!(
+        (idle.ok, idle.output.as_str(), idle.data.clone()),
+        (false, "idle: ERROR (not running)", json!(null))
+    );
     w.ask("pid web");
-    assert_eq!(w.reply().output.lines().count(), 3);
+    let web = w.reply();
+    assert_eq!(web.output.lines().count(), 3);
+    assert!(web.output.lines().all(|l| l.parse::<i32>().is_ok_and(|p| p > 0)), "{}", web.output);
 }
 
 #[test]
