@@ -316,3 +316,17 @@ fn a_program_that_puts_itself_in_the_background_is_told_so() {
     );
     d.wait_log("WARN bg: exited with status 0 before starttime: does it put itself in the background? run it in the foreground");
 }
+
+#[test]
+fn a_critical_program_that_gives_up_stops_everything_and_taskmaster_exits_1() {
+    let programs = "  db:\n    cmd: sh -c 'exit 1'\n    critical: true\n    startretries: 1\n  \
+                    web:\n    cmd: sleep 1000\n    starttime: 0\n";
+    let mut d = Daemon::start(programs);
+    assert_eq!(d.wait_exit(), Some(1));
+    let log = d.log();
+    assert!(log.contains("critical program db entered FATAL: shutting down"), "{log}");
+    assert!(log.contains("stopped: web (terminated by SIGTERM)"), "{log}");
+    assert!(log.contains("shutdown complete"), "{log}");
+    let web = d.spawned_pids().into_iter().filter(|p| alive(*p)).collect::<Vec<_>>();
+    assert!(web.is_empty(), "nothing left running: {web:?}");
+}

@@ -64,6 +64,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         stopsignal,
         stoptime,
         stopasgroup,
+        critical,
         tail_bytes,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
@@ -82,6 +83,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *stopsignal != old.stopsignal
         || *stoptime != old.stoptime
         || *stopasgroup != old.stopasgroup
+        || *critical != old.critical
         || *tail_bytes != old.tail_bytes;
     match (defines, supervises) {
         (true, _) => Change::Relaunch,

@@ -31,6 +31,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stopsignal",
     "stoptime",
     "stopasgroup",
+    "critical",
     "stdout",
     "stderr",
     "env",
@@ -60,6 +61,7 @@ pub(crate) const DEFAULT_STARTTIME: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
 pub(crate) const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_STOPASGROUP: bool = false;
+pub(crate) const DEFAULT_CRITICAL: bool = false;
 pub(crate) const DEFAULT_TAIL_BYTES: usize = 16 * 1024;
 /// Kept per stream and process at most: enough for any screen, bounded for thousands of them.
 pub(crate) const MAX_TAIL_BYTES: usize = 16 * 1024 * 1024;

@@ -112,6 +112,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) stopsignal: Signal,
     pub(crate) stoptime: Duration,
     pub(crate) stopasgroup: bool,
+    /// When it enters FATAL, taskmaster stops everything and exits with status 1.
+    pub(crate) critical: bool,
     /// `None`: the stream is read and dropped.
     pub(crate) stdout: Option<PathBuf>,
     pub(crate) stderr: Option<PathBuf>,

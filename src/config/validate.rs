@@ -390,6 +390,7 @@ impl Validator<'_> {
         let stopsignal = self.key(&e, "stopsignal", read_stopsignal, DEFAULT_STOPSIGNAL);
         let stoptime = self.key(&e, "stoptime", read_seconds, DEFAULT_STOPTIME);
         let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
+        let critical = self.key(&e, "critical", read_bool, DEFAULT_CRITICAL);
         let stdout = self.key(&e, "stdout", nullable_path, None);
         let stderr = self.key(&e, "stderr", nullable_path, None);
         let run_as = self.run_as(at, &e);
@@ -413,6 +414,7 @@ impl Validator<'_> {
             stopsignal: stopsignal?,
             stoptime: stoptime?,
             stopasgroup: stopasgroup?,
+            critical: critical?,
             stdout: stdout?,
             stderr: stderr?,
             env: env?,

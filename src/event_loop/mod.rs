@@ -191,7 +191,10 @@ impl Daemon {
         self.io.server.flush_all();
         // Every process was stopped and reaped: nothing is left for a next taskmaster to clean.
         self.io.setup.groups.remove();
-        Ok(())
+        match self.sup.critical_failure() {
+            Some(program) => Err(format!("critical program {program} entered FATAL")),
+            None => Ok(()),
+        }
     }
 
     /// Hands an input to the supervisor, whose actions the loop's hands carry out.

@@ -11,7 +11,7 @@ mod waits;
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec};
 use crate::control::command::Order;
 use crate::control::reply::Reply;
-use crate::process::{self, Cancelled, Effect, Event, ExitKind, Machine, ProcState};
+use crate::process::{self, Cancelled, Effect, Event, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -190,6 +190,8 @@ pub(crate) struct Supervisor {
     /// Taskmaster's own pid, for `pid`.
     own_pid: u32,
     actions: Vec<Action>,
+    /// The `critical` program whose FATAL shut taskmaster down.
+    critical: Option<String>,
 }
 
 impl Supervisor {
@@ -206,6 +208,7 @@ impl Supervisor {
             shutdown_waiters: Vec::new(),
             own_pid,
             actions: Vec::new(),
+            critical: None,
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());
@@ -411,6 +414,10 @@ impl Supervisor {
         }
         self.timers.set(id, new.state.deadline());
         let (from, to) = (old.state.name(), new.state.name());
+        // Spawned while a shutdown began (a critical program gave up in the same turn): stopped.
+        let late = self.phase != Phase::Running
+            && matches!(old.state, ProcState::Spawning { .. })
+            && new.state.pid().is_some();
         let resolved = self.waits.observe(id, &old.state, &new.state);
         for effect in effects {
             match effect {
@@ -437,6 +444,30 @@ impl Supervisor {
         // Answers go after the log lines of what settled them, so they read in order.
         self.actions.extend(resolved);
         self.forget_if_retired(id);
+        if to == StateName::Fatal && from != to {
+            self.on_fatal(id, now);
+        }
+        if late {
+            self.step(id, &process::Trigger::Stop, now);
+        }
+    }
+
+    /// A `critical` program that gave up takes the whole service down (taskmaster(1), PROCESS
+    /// STATES): everything is stopped, then taskmaster exits with status 1.
+    fn on_fatal(&mut self, id: ProcId, now: Now) {
+        let Some(process) = self.procs.get(&id).filter(|p| p.spec.critical) else { return };
+        if self.phase != Phase::Running {
+            return;
+        }
+        let program = process.program.clone();
+        self.log(LogLevel::Error, format!("critical program {program} entered FATAL: shutting down"));
+        self.critical = Some(program);
+        self.begin_shutdown(now);
+    }
+
+    /// The `critical` program whose FATAL shut taskmaster down, if one did.
+    pub(crate) fn critical_failure(&self) -> Option<&str> {
+        self.critical.as_deref()
     }
 
     /// A process about to be spawned runs its program's current definition.

@@ -388,6 +388,27 @@ fn shutdown_stops_everything_then_exits() {
 }
 
 #[test]
+fn a_critical_program_that_gives_up_takes_everything_down() {
+    let mut w = world(
+        "programs:\n  db: {cmd: missing, critical: true, startretries: 0}\n  web: {cmd: web, starttime: 0}\n",
+    );
+    assert_eq!(w.state("db"), "FATAL");
+    assert!(w.logged("critical program db entered FATAL: shutting down"));
+    assert_eq!(w.sup.critical_failure(), Some("db"));
+    assert_eq!(w.state("web"), "STOPPING", "everything else is stopped");
+    w.reap("web", TERMED);
+    assert!(w.exited);
+}
+
+#[test]
+fn a_program_that_is_not_critical_gives_up_alone() {
+    let w = world("programs:\n  db: {cmd: missing, startretries: 0}\n  web: {cmd: web, starttime: 0}\n");
+    assert_eq!(w.state("db"), "FATAL");
+    assert_eq!(w.state("web"), "RUNNING");
+    assert_eq!(w.sup.critical_failure(), None);
+}
+
+#[test]
 fn a_second_terminate_kills_every_group() {
     let mut w = world(CONFIG);
     w.feed(Input::Terminate(Signal::SIGTERM));
