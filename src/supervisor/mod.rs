@@ -3,6 +3,7 @@
 //! for into `Action`s for the event loop. Pure: no system call, no clock read.
 
 mod commands;
+mod log_lines;
 mod reload;
 mod status;
 mod targets;
@@ -11,8 +12,9 @@ mod waits;
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec};
 use crate::control::command::Order;
 use crate::control::reply::Reply;
-use crate::process::{self, Cancelled, Effect, Event, ExitKind, Machine, ProcState, StateName};
+use crate::process::{self, Effect, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
+use log_lines::log_line;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -496,38 +498,6 @@ impl Supervisor {
 
     fn log(&mut self, level: LogLevel, message: String) {
         self.actions.push(Action::Log { level, message });
-    }
-}
-
-/// The log line of an event (taskmaster(1), LOG), with its level as supervisord gives it.
-fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
-    use LogLevel::{Info, Warn};
-    match event {
-        Event::Spawned { pid } => (Info, format!("spawned: '{name}' with pid {pid}")),
-        Event::SpawnErr { reason } => (Info, format!("spawnerr: {reason} (process '{name}')")),
-        Event::Success { starttime } => (
-            Info,
-            format!(
-                "success: {name} entered RUNNING state, process has stayed up for > than {} seconds (starttime)",
-                status::seconds(*starttime)
-            ),
-        ),
-        Event::Exited { exit, expected: true } => (Info, format!("exited: {name} ({exit}; expected)")),
-        Event::Exited { exit, expected: false } => (Warn, format!("exited: {name} ({exit}; not expected)")),
-        Event::GaveUp => {
-            (Info, format!("gave up: {name} entered FATAL state, too many start retries too quickly"))
-        }
-        Event::Waiting => (Info, format!("waiting for {name} to stop")),
-        Event::Stopped { exit, expected: true } => (Info, format!("stopped: {name} ({exit})")),
-        Event::Stopped { exit, expected: false } => (Warn, format!("stopped: {name} ({exit})")),
-        Event::Killing { pid } => (Warn, format!("killing '{name}' ({pid}) with SIGKILL")),
-        Event::Hint(hint) => (Warn, format!("{name}: {}", hint.to_lowercase())),
-        Event::Cancelled { from: Cancelled::Retry } => {
-            (Info, format!("stopped: {name} (the retry was cancelled)"))
-        }
-        Event::Cancelled { from: Cancelled::Restart } => {
-            (Info, format!("stopped: {name} (the restart was cancelled)"))
-        }
     }
 }
 
