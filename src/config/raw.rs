@@ -3,7 +3,7 @@
 //! saying what was expected; it never looks at other keys (that is `validate`'s job).
 
 use super::node::Node;
-use super::spec::{Mode, RestartPolicy, parse_signal};
+use super::spec::{CommandLine, LogLevel, Mode, RestartPolicy, parse_signal};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -270,6 +270,48 @@ pub(crate) fn check_env_name(name: &str) -> Read<()> {
         true => Err(format!("`{name}` is not a valid environment variable name")),
         false => Ok(()),
     }
+}
+
+pub(crate) fn read_loglevel(node: &Node) -> Read<LogLevel> {
+    let names: Vec<_> = LogLevel::ALL.iter().map(|l| l.name()).collect();
+    let expected = format!("one of {}", names.join(", "));
+    match node {
+        Node::Str(s) => {
+            LogLevel::parse(s).ok_or_else(|| format!("expected {expected}, found {}", node.kind()))
+        }
+        other => Err(format!("expected {expected}, found {}", other.kind())),
+    }
+}
+
+pub(crate) fn read_cmd(node: &Node) -> Read<CommandLine> {
+    let text = read_text(node, "a command line like \"/usr/bin/nginx -g 'daemon off;'\"")?;
+    if text.contains('\0') {
+        return Err("cannot contain a NUL byte (no program can be given one)".to_string());
+    }
+    match shell_words::split(&text) {
+        Ok(argv) if !argv.is_empty() && !argv[0].is_empty() => Ok(CommandLine { text, argv }),
+        Ok(_) => Err("is empty: expected a command to run".to_string()),
+        Err(_) => Err(format!("has an unterminated quote: {text}")),
+    }
+}
+
+/// Program names: letters, digits, `_`, `-` and `.`; not `all`, which means every program.
+pub(crate) fn check_program_name(name: &str) -> Read<()> {
+    if name.is_empty() {
+        return Err("a program needs a name".to_string());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
+        return Err(format!(
+            "`{bad}` is not allowed in a program name (letters, digits, `_`, `-` and `.` only)"
+        ));
+    }
+    if name.starts_with('-') {
+        return Err("a program name cannot start with `-` (it would read as an option)".to_string());
+    }
+    if name == "all" {
+        return Err("`all` is reserved: it means every program in commands".to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

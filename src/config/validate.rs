@@ -458,29 +458,6 @@ impl Validator<'_> {
     }
 }
 
-fn read_loglevel(node: &Node) -> Read<LogLevel> {
-    let names: Vec<_> = LogLevel::ALL.iter().map(|l| l.name()).collect();
-    let expected = format!("one of {}", names.join(", "));
-    match node {
-        Node::Str(s) => {
-            LogLevel::parse(s).ok_or_else(|| format!("expected {expected}, found {}", node.kind()))
-        }
-        other => Err(format!("expected {expected}, found {}", other.kind())),
-    }
-}
-
-fn read_cmd(node: &Node) -> Read<CommandLine> {
-    let text = read_text(node, "a command line like \"/usr/bin/nginx -g 'daemon off;'\"")?;
-    if text.contains('\0') {
-        return Err("cannot contain a NUL byte (no program can be given one)".to_string());
-    }
-    match shell_words::split(&text) {
-        Ok(argv) if !argv.is_empty() && !argv[0].is_empty() => Ok(CommandLine { text, argv }),
-        Ok(_) => Err("is empty: expected a command to run".to_string()),
-        Err(_) => Err(format!("has an unterminated quote: {text}")),
-    }
-}
-
 /// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
 /// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
 fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
@@ -489,25 +466,6 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
         cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
     }
     cmd
-}
-
-/// Program names: letters, digits, `_`, `-` and `.`; not `all`, which means every program.
-fn check_program_name(name: &str) -> Read<()> {
-    if name.is_empty() {
-        return Err("a program needs a name".to_string());
-    }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
-        return Err(format!(
-            "`{bad}` is not allowed in a program name (letters, digits, `_`, `-` and `.` only)"
-        ));
-    }
-    if name.starts_with('-') {
-        return Err("a program name cannot start with `-` (it would read as an option)".to_string());
-    }
-    if name == "all" {
-        return Err("`all` is reserved: it means every program in commands".to_string());
-    }
-    Ok(())
 }
 
 mod privileges;
