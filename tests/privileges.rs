@@ -103,17 +103,8 @@ fn ids(pid: i32) -> (String, String, String) {
 /// Starts taskmaster on `config` (in `dir`) through `command` (taskmaster itself, or a wrapper
 /// such as setpriv or unshare that runs it).
 fn launch(mut command: Command, dir: TempDir, config: std::path::PathBuf) -> Daemon {
-    let child = command
-        .arg("--no-shell")
-        .arg("-c")
-        .arg(&config)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start taskmaster");
-    Daemon { dir, child: Some(child), config }
+    command.arg("--no-shell").arg("-c").arg(&config);
+    Daemon::spawn_in(command, dir, config)
 }
 
 fn environment(pid: i32) -> Vec<String> {

@@ -135,16 +135,9 @@ impl Daemon {
         let dir = TempDir::new("d");
         let config = dir.write("taskmaster.yaml", &Daemon::yaml(settings, programs));
         let line = format!("{prefix} exec {TASKMASTER} -c {} {}", config.display(), args.join(" "));
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start taskmaster");
-        let daemon = Daemon { dir, child: Some(child), config };
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(line);
+        let daemon = Daemon::spawn_in(sh, dir, config);
         let socket = daemon.socket();
         // Answered, not only bound: the loop is running.
         wait_until("the control socket", || {
@@ -155,6 +148,19 @@ impl Daemon {
             line.contains("\"ok\":true").then_some(())
         });
         daemon
+    }
+
+    /// Runs `command` (taskmaster, or something that runs it) in `dir`, its output on stderr
+    /// kept for a failure's report; does not wait for it.
+    pub fn spawn_in(mut command: Command, dir: TempDir, config: PathBuf) -> Daemon {
+        let child = command
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start taskmaster");
+        Daemon { dir, child: Some(child), config }
     }
 
     pub fn yaml(settings: &str, programs: &str) -> String {
