@@ -65,6 +65,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         stoptime,
         stopasgroup,
         critical,
+        alerts,
         tail_bytes,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
@@ -84,6 +85,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *stoptime != old.stoptime
         || *stopasgroup != old.stopasgroup
         || *critical != old.critical
+        || *alerts != old.alerts
         || *tail_bytes != old.tail_bytes;
     match (defines, supervises) {
         (true, _) => Change::Relaunch,

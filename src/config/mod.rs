@@ -2,6 +2,7 @@
 //! impure part is `load` (it reads the file and the environment); the rest is pure.
 
 pub(crate) mod accounts;
+pub(crate) mod alerts;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod node;

@@ -12,8 +12,18 @@ use std::time::Duration;
 pub const TOP_KEYS: &[&str] = &["taskmaster", "programs"];
 
 /// Keys of the `taskmaster:` section, in the order `--check` prints them.
-pub const DAEMON_KEYS: &[&str] =
-    &["logfile", "loglevel", "socket", "socket_mode", "socket_owner", "history", "user", "admins"];
+pub const DAEMON_KEYS: &[&str] = &[
+    "logfile",
+    "loglevel",
+    "socket",
+    "socket_mode",
+    "socket_owner",
+    "history",
+    "user",
+    "admins",
+    "syslog_address",
+    "alerts",
+];
 
 /// Keys of a program, in the order `--check` prints them.
 pub const PROGRAM_KEYS: &[&str] = &[
@@ -32,6 +42,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stoptime",
     "stopasgroup",
     "critical",
+    "alerts",
     "stdout",
     "stderr",
     "env",

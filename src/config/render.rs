@@ -33,6 +33,8 @@ struct DaemonView {
     history: Option<String>,
     user: Option<String>,
     admins: Vec<String>,
+    syslog_address: String,
+    alerts: Option<crate::config::alerts::AlertsView>,
 }
 
 impl From<&DaemonSpec> for DaemonView {
@@ -46,6 +48,8 @@ impl From<&DaemonSpec> for DaemonView {
             history: d.history.as_deref().map(text),
             user: d.user.as_ref().map(|u| u.user.clone()),
             admins: d.admins.written.clone(),
+            syslog_address: d.syslog_address.to_string(),
+            alerts: d.alerts.as_ref().map(crate::config::alerts::AlertsView::from),
         }
     }
 }
@@ -68,6 +72,7 @@ struct ProgramView<'a> {
     stoptime: f64,
     stopasgroup: bool,
     critical: bool,
+    alerts: bool,
     stdout: Option<String>,
     stderr: Option<String>,
     env: &'a BTreeMap<String, String>,
@@ -92,6 +97,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             stoptime: seconds(p.stoptime),
             stopasgroup: p.stopasgroup,
             critical: p.critical,
+            alerts: p.alerts,
             stdout: p.stdout.as_deref().map(text),
             stderr: p.stderr.as_deref().map(text),
             env: &p.env,

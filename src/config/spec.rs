@@ -2,6 +2,7 @@
 //! `config::load` works with these, never with YAML.
 
 pub(crate) use super::accounts::RunAs;
+use super::alerts::{AlertsSpec, SyslogAddress};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -31,6 +32,10 @@ pub(crate) struct DaemonSpec {
     /// Who taskmaster runs as once its socket and log are open; `None`: as it was started.
     pub(crate) user: Option<RunAs>,
     pub(crate) admins: Admins,
+    /// Where syslog alerts go.
+    pub(crate) syslog_address: SyslogAddress,
+    /// `None`: no alerts are sent.
+    pub(crate) alerts: Option<AlertsSpec>,
 }
 
 impl DaemonSpec {
@@ -114,6 +119,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) stopasgroup: bool,
     /// When it enters FATAL, taskmaster stops everything and exits with status 1.
     pub(crate) critical: bool,
+    /// `false`: no alert is sent about its processes.
+    pub(crate) alerts: bool,
     /// `None`: the stream is read and dropped.
     pub(crate) stdout: Option<PathBuf>,
     pub(crate) stderr: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! the first. Pure: the environment it needs (folders, HOME, uid) comes in a `Context`.
 
 use super::accounts::Accounts;
+use super::alerts::{DEFAULT_SYSLOG_ADDRESS, SyslogAddress};
 use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
 use super::raw::*;
@@ -268,6 +269,9 @@ impl Validator<'_> {
         let user = self.daemon_user(&at, &e);
         let socket_owner = self.socket_owner(&at, &e);
         let admins = self.admins(&e);
+        let default_address = SyslogAddress::Unix(DEFAULT_SYSLOG_ADDRESS.into());
+        let syslog_address = self.key(&e, "syslog_address", alerts::read_syslog_address, default_address);
+        let alerts = self.alerts(&e, syslog_address.clone()?);
         let socket = socket?;
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {
@@ -285,6 +289,8 @@ impl Validator<'_> {
             history: history?,
             user: user?,
             admins: admins?,
+            syslog_address: syslog_address?,
+            alerts: alerts?,
         })
     }
 
@@ -391,6 +397,7 @@ impl Validator<'_> {
         let stoptime = self.key(&e, "stoptime", read_seconds, DEFAULT_STOPTIME);
         let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
         let critical = self.key(&e, "critical", read_bool, DEFAULT_CRITICAL);
+        let alerts = self.program_alerts(&e);
         let stdout = self.key(&e, "stdout", nullable_path, None);
         let stderr = self.key(&e, "stderr", nullable_path, None);
         let run_as = self.run_as(at, &e);
@@ -415,6 +422,7 @@ impl Validator<'_> {
             stoptime: stoptime?,
             stopasgroup: stopasgroup?,
             critical: critical?,
+            alerts: alerts?,
             stdout: stdout?,
             stderr: stderr?,
             env: env?,
@@ -468,6 +476,7 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
     cmd
 }
 
+mod alerts;
 mod privileges;
 #[cfg(test)]
 mod privileges_tests;

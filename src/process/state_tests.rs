@@ -23,6 +23,7 @@ fn spec() -> ProgramSpec {
         run_as: None,
         tail_bytes: 0,
         critical: false,
+        alerts: true,
     }
 }
 

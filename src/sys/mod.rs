@@ -2,6 +2,7 @@
 //! says why it is sound.
 #![allow(unsafe_code)]
 
+mod clone;
 pub(crate) mod limits;
 pub(crate) mod lookup;
 pub(crate) mod outbox;

@@ -1,0 +1,256 @@
+//! The clone at the heart of every spawn (see `spawn` for a program's process, `helper` for
+//! taskmaster's own short-lived helpers): `clone(CLONE_VM | CLONE_VFORK)` on a stack of its own,
+//! the way posix_spawn does, so nothing of taskmaster's memory is copied and taskmaster sleeps
+//! only until the child has exec'd (or failed to, which it writes into the shared memory before
+//! it exits).
+//!
+//! The child shares taskmaster's memory until it execs, while taskmaster sleeps. So the child may
+//! only make system calls on data prepared before the clone: it must not allocate, lock, panic or
+//! unwind, or it would corrupt the parent's heap; each unsafe step below says how it keeps to that.
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// The step of the child's set-up that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    Chdir,
+    Exec,
+    Setup,
+    /// The credentials of `user` (see `Credentials`), step by step.
+    Setgroups,
+    Setgid,
+    Setuid,
+}
+
+/// What the child reads and writes: shared with the parent, which sleeps meanwhile.
+struct Shared<'a> {
+    prepared: &'a Prepared,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    parent: Pid,
+    stdio: [&'a OwnedFd; 3],
+    failure: Option<(Stage, i32)>,
+}
+
+/// The child's stack: it only makes system calls, a few frames deep.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Why `launch` did not start a program.
+#[derive(Debug)]
+pub(super) enum Launch {
+    /// Taskmaster itself ran short (the clone, the signal mask).
+    Resource { what: &'static str, errno: Errno },
+    /// The child failed at `Stage` (and was reaped).
+    Failed(Stage, Errno),
+}
+
+/// Clones a child that sets itself up as `prepared` says, with `stdio` as its descriptors 0 to 2,
+/// and execs; signals stay blocked from before the clone until the child has reset every
+/// handler, so a signal sent at once to the new pid is delivered to the program (or kills it),
+/// never to a copy of taskmaster's handlers.
+pub(super) fn launch(prepared: &Prepared, stdio: [&OwnedFd; 3]) -> Result<Pid, Launch> {
+    let argv = pointers(&prepared.argv);
+    let envp = pointers(&prepared.envp);
+    let mut shared =
+        Shared { prepared, argv: &argv, envp: &envp, parent: nix::unistd::getpid(), stdio, failure: None };
+    let mut stack = vec![0u8; CHILD_STACK];
+    let short = |what| move |errno| Launch::Resource { what, errno };
+    let mut old_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
+        .map_err(short("block signals"))?;
+    // SAFETY: the child runs `child_main` on its own stack (the top of `stack`, 16-byte aligned as
+    // the ABI wants) and shares taskmaster's memory, while taskmaster sleeps (CLONE_VFORK) until
+    // it execs or exits: nothing is touched by both at once. `shared`, `prepared` and `stack`
+    // outlive the call. What the child does keeps to the CLONE_VM rules (see `child`).
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
+        libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut shared as *mut Shared).cast(),
+        )
+    };
+    let errno = Errno::last();
+    let restored = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    let failure = shared.failure;
+    drop(stack);
+    if pid < 0 {
+        return Err(Launch::Resource { what: "fork", errno });
+    }
+    restored.map_err(short("restore the signal mask"))?;
+    let pid = Pid::from_raw(pid);
+    match failure {
+        None => Ok(pid),
+        Some((stage, errno)) => {
+            // The child has exited; reap it here so it is never seen as one of ours.
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(Launch::Failed(stage, Errno::from_raw(errno)))
+        }
+    }
+}
+
+/// The child's entry point: sets itself up and execs; on failure, records why and exits.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Shared` of `spawn`, alive while the parent sleeps.
+    let shared = unsafe { &mut *arg.cast::<Shared>() };
+    let (stage, errno) = child(shared.prepared, shared.argv, shared.envp, shared.parent, shared.stdio);
+    shared.failure = Some((stage, errno));
+    // SAFETY: _exit(2) ends the child without running anything of the parent's.
+    unsafe { libc::_exit(127) }
+}
+
+/// Everything the child needs, built before the clone (the child allocates nothing).
+pub(super) struct Prepared {
+    pub(super) program: CString,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    pub(super) workingdir: Option<CString>,
+    pub(super) umask: Option<libc::mode_t>,
+    pub(super) nofile: libc::rlimit,
+    /// Every descriptor number below this may be open in taskmaster (its own open-file limit).
+    pub(super) fd_limit: libc::c_int,
+    /// The empty signal set the program starts with.
+    pub(super) no_signals: SigSet,
+    /// The program's user, when taskmaster is root and the program has one.
+    pub(super) credentials: Option<Credentials>,
+}
+
+/// A user to become: every group, then the group, then the user (real, effective and saved, so
+/// that the program cannot take root back).
+pub(super) struct Credentials {
+    pub(super) groups: Vec<libc::gid_t>,
+    pub(super) gid: libc::gid_t,
+    pub(super) uid: libc::uid_t,
+}
+
+/// Runs in the child between the clone and the exec. Returns only on failure. Every call here is
+/// a system call on data the parent prepared: nothing allocates, locks or panics (see the module
+/// comment).
+fn child(
+    p: &Prepared,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    parent: Pid,
+    stdio: [&OwnedFd; 3],
+) -> (Stage, i32) {
+    // The standard descriptors first (their sources are above 2: taskmaster keeps 0 to 2 open).
+    for (to, from) in stdio.iter().enumerate() {
+        // SAFETY: dup2(2) on two descriptors; `from` is open (the parent holds it).
+        if unsafe { libc::dup2(from.as_raw_fd(), to as i32) } < 0 {
+            return (Stage::Setup, Errno::last_raw());
+        }
+    }
+    // The raw system call: glibc's wrappers refuse the two realtime signals it keeps for itself,
+    // which may still have been inherited as ignored.
+    let default_action = [0u64; 4];
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+            // SAFETY: rt_sigaction(2) with a zeroed `struct sigaction` on the stack (SIG_DFL, no
+            // flags) and no old action to store; the size is the kernel's sigset (8 bytes).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signo,
+                    default_action.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    // A session of its own, which is also a process group of its own: no program keeps the
+    // terminal taskmaster runs on as its controlling terminal, where it could push keys into
+    // taskmaster's shell or the shell behind it (TIOCSTI), or read from it.
+    // SAFETY: setsid(2) takes nothing.
+    if unsafe { libc::setsid() } < 0 {
+        return (Stage::Setup, Errno::last_raw());
+    }
+    // Before the user changes: raising a hard limit takes root.
+    // SAFETY: setrlimit(2) reads a prepared `rlimit`; a failure leaves the limit as it was.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile) };
+    if let Some(credentials) = &p.credentials
+        && let Err(failed) = become_user(credentials)
+    {
+        return failed;
+    }
+    // After the user changes, which clears it.
+    // SAFETY: prctl(2) takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return (Stage::Setup, Errno::last_raw());
+    }
+    // Taskmaster died before the parent-death signal was set: do not run unsupervised.
+    // SAFETY: getppid(2) cannot fail.
+    if unsafe { libc::getppid() } != parent.as_raw() {
+        // SAFETY: _exit(2) ends the child without running any of the parent's code.
+        unsafe { libc::_exit(127) };
+    }
+    if let Some(mask) = p.umask {
+        // SAFETY: umask(2) takes an integer and cannot fail.
+        unsafe { libc::umask(mask) };
+    }
+    if let Some(dir) = &p.workingdir {
+        // SAFETY: chdir(2) on a prepared NUL-terminated path.
+        if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+            return (Stage::Chdir, Errno::last_raw());
+        }
+    }
+    close_inherited(p.fd_limit);
+    // SAFETY: sigprocmask(2) reads a prepared empty set; the old mask is not asked for.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, p.no_signals.as_ref(), std::ptr::null_mut()) };
+    // SAFETY: execve(2) with prepared NUL-terminated strings and NULL-terminated pointer arrays,
+    // all alive in the sleeping parent's memory.
+    unsafe { libc::execve(p.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    (Stage::Exec, Errno::last_raw())
+}
+
+/// Takes the program's groups, group and user, in that order (each step needs the privileges
+/// the next one gives up). The raw system calls: glibc's wrappers would ask every thread of
+/// taskmaster to change too, and this child is not one of them.
+fn become_user(c: &Credentials) -> Result<(), (Stage, i32)> {
+    use libc::{SYS_getegid, SYS_geteuid, SYS_getgid, SYS_getuid};
+    // SAFETY: setgroups(2) reads `len` gids from a prepared vector.
+    if unsafe { libc::syscall(libc::SYS_setgroups, c.groups.len(), c.groups.as_ptr()) } != 0 {
+        return Err((Stage::Setgroups, Errno::last_raw()));
+    }
+    // SAFETY: setresgid(2) takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_setresgid, c.gid, c.gid, c.gid) } != 0 {
+        return Err((Stage::Setgid, Errno::last_raw()));
+    }
+    // SAFETY: setresuid(2) takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_setresuid, c.uid, c.uid, c.uid) } != 0 {
+        return Err((Stage::Setuid, Errno::last_raw()));
+    }
+    // What the kernel did, not what was asked: never run with part of the change.
+    // SAFETY: getuid(2), geteuid(2), getgid(2) and getegid(2) take nothing and cannot fail.
+    let ids =
+        unsafe { [SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid].map(|call| libc::syscall(call) as u32) };
+    if ids != [c.uid, c.uid, c.gid, c.gid] {
+        return Err((Stage::Setuid, libc::EPERM));
+    }
+    Ok(())
+}
+
+/// Descriptors inherited without close-on-exec (from the shell that started taskmaster) must not
+/// reach the program: every descriptor from 3 up is marked close-on-exec. close_range(2) does it
+/// at once since Linux 5.11; before, each number below `limit` is marked one by one.
+fn close_inherited(limit: libc::c_int) {
+    // SAFETY: close_range(2) with plain integers; it only sets flags on this process's table.
+    let done = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if done == 0 {
+        return;
+    }
+    for fd in 3..limit {
+        // SAFETY: fcntl(2) F_SETFD on a number that is open or not (EBADF, ignored).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// A NULL-terminated array of pointers into `strings`, as execve wants.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
