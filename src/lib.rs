@@ -64,6 +64,7 @@
 //! in memory belongs beside `capture`; a pseudo-terminal in `sys::tty`; alerts and checks are
 //! core parts with deadlines in the supervisor's queue and helpers run as children.
 
+mod alerts;
 mod append;
 mod capture;
 mod cli;
@@ -87,6 +88,10 @@ mod fuzz_tests;
 
 /// `taskmaster` with the arguments after its name.
 pub fn taskmaster(args: &[String]) -> std::process::ExitCode {
+    // The hidden mode of the helpers that deliver alerts (taskmaster(1), ALERTS).
+    if args.first().map(String::as_str) == Some(alerts::deliver::FLAG) {
+        return alerts::deliver::main();
+    }
     startup::main(args)
 }
 

@@ -38,7 +38,7 @@ pub(crate) fn is_admin(admins: &Admins, peer: &Peer, own: u32) -> bool {
 }
 
 /// The commands anyone who can connect may run: they read, and change nothing.
-pub(crate) const READER_COMMANDS: &str = "status, pid, tail, version and help";
+pub(crate) const READER_COMMANDS: &str = "status, pid, tail, alerts, version and help";
 
 /// Whether only an admin may run `command`. `reload --dry-run` changes nothing but reads the
 /// configuration file, which a reader may not be allowed to see.
@@ -48,7 +48,9 @@ pub(crate) fn needs_admin(command: &Command) -> bool {
         | Command::Help(_)
         | Command::Version
         | Command::Quit
-        | Command::Tail { .. } => false,
+        | Command::Tail { .. }
+        | Command::Alerts { test: false } => false,
+        Command::Alerts { test: true } => true,
         Command::Order(
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) | Order::Shutdown,
         )
@@ -94,7 +96,8 @@ pub(crate) fn refused_names(command: &Command, name: &str) -> Vec<String> {
         | Command::Help(_)
         | Command::Version
         | Command::Quit
-        | Command::Tail { .. } => vec![name.to_string()],
+        | Command::Tail { .. }
+        | Command::Alerts { .. } => vec![name.to_string()],
     }
 }
 

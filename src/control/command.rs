@@ -96,6 +96,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         build: build_tail,
     },
     CommandSpec {
+        name: "alerts",
+        args: Args::Flags(&["test"]),
+        usage: "alerts [test]",
+        help: "list the alert channels and what they sent and failed (test: send a test alert through each)",
+        build: |a| Ok(Command::Alerts { test: a.iter().any(|f| f == "test") }),
+    },
+    CommandSpec {
         name: "shutdown",
         args: Args::None,
         usage: "shutdown",
@@ -151,6 +158,11 @@ pub(crate) enum Command {
         name: String,
         stream: crate::tail::Stream,
         lines: usize,
+    },
+    /// The alert channels and their counts; `test`: a test alert through each (taskmaster(1),
+    /// ALERTS).
+    Alerts {
+        test: bool,
     },
 }
 
@@ -356,6 +368,9 @@ mod tests {
         assert_eq!(p("help stop"), Ok(Command::Help(Some("stop".into()))));
         assert_eq!(p("quit"), Ok(Command::Quit));
         assert_eq!(p("exit"), Ok(Command::Quit));
+        assert_eq!(p("alerts"), Ok(Command::Alerts { test: false }));
+        assert_eq!(p("alerts test"), Ok(Command::Alerts { test: true }));
+        assert!(p("alerts send").is_err());
     }
 
     #[test]

@@ -83,6 +83,11 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             false => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
         },
         Reply::Tail(tail) => tail.lines.join("\n"),
+        Reply::Alerts(None) => NO_ALERTS.to_string(),
+        Reply::Alerts(Some(report)) => alerts_text(report),
+        Reply::AlertsTested(results) => {
+            results.iter().map(|r| format!("{}: {}", r.channel, r.message)).collect::<Vec<_>>().join("\n")
+        }
         Reply::Denied(denial) => {
             let mut lines: Vec<String> = denial.names.iter().map(|n| format!("{n}: {DENIED}")).collect();
             lines.push(format!(
@@ -93,6 +98,28 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             lines.join("\n")
         }
     }
+}
+
+const NO_ALERTS: &str =
+    "no alerts are configured (see `alerts` in the taskmaster section, taskmaster(1) ALERTS)";
+
+/// One line per channel, then what is sent and what waits.
+fn alerts_text(report: &super::reply::AlertsReport) -> String {
+    let width = report.channels.iter().map(|c| c.target.len()).max().unwrap_or(0);
+    let mut lines: Vec<String> = report
+        .channels
+        .iter()
+        .map(|c| {
+            let last = c.last_failure.as_ref().map(|w| format!(" (last: {w})")).unwrap_or_default();
+            format!("{:8} {:width$}  sent {}, failed {}{last}", c.channel, c.target, c.sent, c.failed)
+        })
+        .collect();
+    let events = if report.events.is_empty() { "none".to_string() } else { report.events.join(", ") };
+    lines.push(format!(
+        "events: {events}; digests after {} s; {} waiting for a digest, {} being delivered",
+        report.min_interval, report.waiting, report.pending
+    ));
+    lines.join("\n")
 }
 
 /// What a refused command says for each of its targets.
@@ -116,6 +143,8 @@ fn data(reply: &Reply) -> Value {
         Reply::Version => json!(crate::VERSION),
         Reply::Denied(denial) => json!(denied_records(denial)),
         Reply::Tail(tail) => json!({"name": tail.name, "stream": tail.stream.name(), "lines": tail.lines}),
+        Reply::Alerts(report) => json!(report),
+        Reply::AlertsTested(results) => json!(results),
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown

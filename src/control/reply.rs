@@ -25,6 +25,41 @@ pub(crate) enum Reply {
     /// The client may not run the command (taskmaster(1), PRIVILEGES): nothing was done.
     Denied(Denial),
     Tail(TailReply),
+    /// `alerts`; `None`: no alerts are configured.
+    Alerts(Option<AlertsReport>),
+    /// `alerts test`: one result per channel.
+    AlertsTested(Vec<ChannelResult>),
+}
+
+/// The answer to `alerts` (taskmaster(1), ALERTS).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct AlertsReport {
+    pub(crate) channels: Vec<ChannelReport>,
+    pub(crate) events: Vec<&'static str>,
+    /// Seconds.
+    pub(crate) min_interval: f64,
+    /// Events waiting for their program's digest.
+    pub(crate) waiting: usize,
+    /// Deliveries waiting or under way.
+    pub(crate) pending: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct ChannelReport {
+    pub(crate) channel: &'static str,
+    /// Where it sends, without secrets.
+    pub(crate) target: String,
+    pub(crate) sent: u64,
+    pub(crate) failed: u64,
+    pub(crate) last_failure: Option<String>,
+}
+
+/// How a test alert went through one channel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct ChannelResult {
+    pub(crate) channel: &'static str,
+    pub(crate) ok: bool,
+    pub(crate) message: String,
 }
 
 /// The answer to `tail`.
@@ -56,7 +91,8 @@ impl Reply {
             Reply::Pids(Pids::Daemon(_)) => true,
             Reply::Pids(Pids::Processes(pids)) => pids.iter().all(|(_, pid)| pid.is_some()),
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
-            Reply::ShutDown | Reply::Version | Reply::Help(_) | Reply::Tail(_) => true,
+            Reply::ShutDown | Reply::Version | Reply::Help(_) | Reply::Tail(_) | Reply::Alerts(_) => true,
+            Reply::AlertsTested(results) => results.iter().all(|r| r.ok),
             Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
         }
     }

@@ -30,6 +30,7 @@ pub(super) struct Io {
     pub(super) signals: Signals,
     pub(super) server: Server,
     pub(super) capture: Capture,
+    pub(super) alerting: super::alerting::Alerting,
     pub(super) log: Logging,
     pub(super) typist: Typist,
     /// What is typed at taskmaster's own shell (or piped to it) and its answers.
@@ -135,6 +136,7 @@ impl Hands for Io {
             self.log.log(LogLevel::Warn, &message);
         }
         self.daemon = config.daemon.clone();
+        self.alerting.reconfigure(config.daemon.alerts.clone());
         // The output kept of processes no longer in the file goes with them.
         let names: std::collections::HashSet<String> =
             config.programs.values().flat_map(|p| p.process_names()).collect();
@@ -171,6 +173,10 @@ impl Hands for Io {
 
     fn exit(&mut self) {
         self.exiting = true;
+    }
+
+    fn alert(&mut self, transition: crate::supervisor::Transition) {
+        self.alerting.on_transition(transition, &self.capture.tails, &self.log);
     }
 
     /// What a spawn had to say about its output files, said after the spawn's own line.

@@ -3,6 +3,7 @@
 //! Each turn: poll → read the clock once → signals and reaping → I/O → due deadlines → actions.
 //! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
 
+mod alerting;
 mod io;
 
 use crate::capture::{Capture, Drained};
@@ -116,6 +117,7 @@ impl Daemon {
             signals,
             server,
             capture: Capture::default(),
+            alerting: alerting::Alerting::new(config.daemon.alerts.clone()),
             log,
             session: Session::new(console.clone()),
             console,
@@ -142,7 +144,7 @@ impl Daemon {
             false => self.run_typed(now()),
         }
         let mut events = Events::with_capacity(1024);
-        while !self.io.exiting {
+        loop {
             let timeout = match self.io.hot.is_empty() && self.io.deferred.is_empty() {
                 true => self.next_deadline().map(|at| at.saturating_duration_since(now().mono)),
                 false => Some(Duration::ZERO),
@@ -181,6 +183,15 @@ impl Daemon {
                 self.on_continued(now);
             }
             self.apply(Input::Tick, now);
+            self.pump_alerts(now);
+            if self.io.exiting {
+                // Alerts still pending get a few seconds to go out (taskmaster(1), ALERTS).
+                self.io.alerting.begin_drain(now, &self.io.log);
+                self.pump_alerts(now);
+                if self.io.alerting.drained(now, &self.io.log) {
+                    break;
+                }
+            }
             let mut expired = Vec::new();
             self.io.server.expire(self.io.poll.registry(), now.mono, &mut expired);
             self.on_client_events(expired, now);
@@ -231,6 +242,19 @@ impl Daemon {
         }
     }
 
+    /// Digests due, deliveries to start or to kill; tests that are answered.
+    fn pump_alerts(&mut self, now: Now) {
+        for (to, reply) in self.io.alerting.pump(now, &self.io.log) {
+            self.io.reply(to, reply);
+        }
+    }
+
+    /// A requester went away: nothing it waited for is answered.
+    fn gone(&mut self, from: Requester, now: Now) {
+        self.io.alerting.gone(from);
+        self.apply(Input::Gone { from }, now);
+    }
+
     fn on_client_events(&mut self, events: Vec<ClientEvent>, now: Now) {
         for event in events {
             match event {
@@ -238,7 +262,7 @@ impl Daemon {
                 ClientEvent::Malformed(t, why) => {
                     self.io.reply(Requester::Client(t.0), Reply::Refused(why.to_string()));
                 }
-                ClientEvent::Closed(t) => self.apply(Input::Gone { from: Requester::Client(t.0) }, now),
+                ClientEvent::Closed(t) => self.gone(Requester::Client(t.0), now),
             }
         }
     }
@@ -246,10 +270,13 @@ impl Daemon {
     /// When `poll` must wake up at the latest: the supervisor's next deadline, a client's
     /// unfinished line timing out, or a look at the terminal from the background.
     fn next_deadline(&mut self) -> Option<Instant> {
-        [self.sup.next_deadline(), self.io.server.next_deadline(), self.io.foreground_check]
-            .into_iter()
-            .flatten()
-            .min()
+        let sources = [
+            self.sup.next_deadline(),
+            self.io.server.next_deadline(),
+            self.io.foreground_check,
+            self.io.alerting.next_deadline(),
+        ];
+        sources.into_iter().flatten().min()
     }
 
     /// The shell's terminal may be handed back: continued, or looked at again while taskmaster
@@ -273,6 +300,7 @@ impl Daemon {
                 SIGINT if self.io.typist.is_interactive() => self.on_interrupt(now),
                 SIGHUP if self.io.typist.is_interactive() && sys::tty::is_gone() => self.on_hang_up(now),
                 SIGTERM | SIGINT | SIGQUIT => {
+                    self.io.alerting.hurry(now);
                     let signal = Signal::try_from(signo).unwrap_or(Signal::SIGTERM);
                     self.apply(Input::Terminate(signal), now);
                 }
@@ -301,7 +329,7 @@ impl Daemon {
     fn on_interrupt(&mut self, now: Now) {
         match self.io.session.interrupt() {
             true => {
-                self.apply(Input::Gone { from: Requester::Console }, now);
+                self.gone(Requester::Console, now);
                 self.io.answered = true;
             }
             false => self.io.typist.clear_line(),
@@ -311,10 +339,17 @@ impl Daemon {
     /// Reaps every dead child: the rest of its group is killed first, its output drained.
     fn reap(&mut self, now: Now) {
         let mut reaped = Vec::new();
-        let sup = &self.sup;
-        sys::reap::reap_all(|pid| sup.name_of_pid(pid).is_some(), |pid, exit| reaped.push((pid, exit)));
+        let (sup, alerting) = (&self.sup, &self.io.alerting);
+        let ours = |pid| sup.name_of_pid(pid).is_some() || alerting.owns(pid);
+        sys::reap::reap_all(ours, |pid, exit| reaped.push((pid, exit)));
         for (pid, exit) in reaped {
             let io = &mut self.io;
+            if io.alerting.owns(pid) {
+                for (to, reply) in io.alerting.on_reaped(pid, exit, now, &io.log) {
+                    io.reply(to, reply);
+                }
+                continue;
+            }
             let mut problems = Vec::new();
             problems.extend(io.setup.groups.ended(pid.as_raw()));
             io.capture.drain(io.poll.registry(), pid, &mut problems);
@@ -429,6 +464,15 @@ impl Daemon {
             Command::Quit => {
                 let why = "quit leaves a shell; to stop taskmaster, use shutdown";
                 self.io.reply(from, Reply::Refused(why.to_string()));
+            }
+            Command::Alerts { test: false } => {
+                let reply = self.io.alerting.report();
+                self.io.reply(from, reply);
+            }
+            Command::Alerts { test: true } => {
+                if let Some(reply) = self.io.alerting.test(from, now, &self.io.log) {
+                    self.io.reply(from, reply);
+                }
             }
             Command::Tail { name, stream, lines } => {
                 let reply = self.tail(name, stream, lines);

@@ -2,6 +2,7 @@
 //! routes each input to the processes it concerns, steps their machines, and turns what they ask
 //! for into `Action`s for the event loop. Pure: no system call, no clock read.
 
+mod alerting;
 mod commands;
 mod log_lines;
 mod reload;
@@ -14,6 +15,7 @@ use crate::control::command::Order;
 use crate::control::reply::Reply;
 use crate::process::{self, Effect, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
+pub(crate) use alerting::Transition;
 use log_lines::log_line;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -35,7 +37,7 @@ pub(crate) enum Requester {
 }
 
 /// The time of the current turn: monotonic for deadlines, wall for what users read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Now {
     pub(crate) mono: Instant,
     pub(crate) wall: SystemTime,
@@ -105,6 +107,8 @@ enum Action {
     },
     /// A reload was applied: take the daemon's own settings from `config()` (log, socket...).
     Reconfigured,
+    /// Something an alert may be about happened (taskmaster(1), ALERTS).
+    Alert(Box<Transition>),
     /// Every process is gone after a shutdown: exit.
     Exit,
 }
@@ -123,6 +127,8 @@ pub(crate) trait Hands {
     fn exit(&mut self);
     /// The result of the spawn of `id` was handled (its `spawned:` line is logged).
     fn after_spawn(&mut self, _id: ProcId) {}
+    /// A process moved in a way an alert may be about.
+    fn alert(&mut self, _transition: Transition) {}
 }
 
 /// One process of a program.
@@ -139,6 +145,8 @@ pub(crate) struct Process {
     pub(crate) retiring: bool,
     /// Its number in its program, from 0 (`web:web_03` is 3).
     pub(crate) number: u32,
+    /// It failed since it last ran: its next RUNNING is a recovery (taskmaster(1), ALERTS).
+    pub(crate) failing: bool,
 }
 
 /// What the event loop needs to spawn a process.
@@ -246,6 +254,7 @@ impl Supervisor {
             spec: spec.clone(),
             retiring: false,
             number: index,
+            failing: false,
         };
         self.procs.insert(id, process);
         id
@@ -271,6 +280,7 @@ impl Supervisor {
                     Action::Log { level, message } => hands.log(level, message),
                     Action::Reply { to, reply } => hands.reply(to, reply),
                     Action::Reconfigured => hands.reconfigured(&self.config),
+                    Action::Alert(transition) => hands.alert(*transition),
                     Action::Exit => hands.exit(),
                 }
             }
@@ -421,6 +431,7 @@ impl Supervisor {
             && matches!(old.state, ProcState::Spawning { .. })
             && new.state.pid().is_some();
         let resolved = self.waits.observe(id, &old.state, &new.state);
+        self.alert(id, &old, &effects, now);
         for effect in effects {
             match effect {
                 Effect::Spawn if self.phase != Phase::Running => {
@@ -452,24 +463,6 @@ impl Supervisor {
         if late {
             self.step(id, &process::Trigger::Stop, now);
         }
-    }
-
-    /// A `critical` program that gave up takes the whole service down (taskmaster(1), PROCESS
-    /// STATES): everything is stopped, then taskmaster exits with status 1.
-    fn on_fatal(&mut self, id: ProcId, now: Now) {
-        let Some(process) = self.procs.get(&id).filter(|p| p.spec.critical) else { return };
-        if self.phase != Phase::Running {
-            return;
-        }
-        let program = process.program.clone();
-        self.log(LogLevel::Error, format!("critical program {program} entered FATAL: shutting down"));
-        self.critical = Some(program);
-        self.begin_shutdown(now);
-    }
-
-    /// The `critical` program whose FATAL shut taskmaster down, if one did.
-    pub(crate) fn critical_failure(&self) -> Option<&str> {
-        self.critical.as_deref()
     }
 
     /// A process about to be spawned runs its program's current definition.

@@ -1,0 +1,438 @@
+//! Alerts in the event loop (taskmaster(1), ALERTS): the supervisor's transitions become alerts
+//! (with the output the process printed last), digests and the delivery queue decide when each
+//! goes out, and each delivery is a short-lived helper process: `taskmaster --deliver` for email,
+//! webhook and syslog, the configured command for `command`. A helper gets its job in a memory
+//! file and leaves its answer in another; the loop only starts it, kills it at its deadline and
+//! reaps it. Nothing here waits for a server.
+
+use crate::alerts::deliver::{ChannelJob, FLAG, Job};
+use crate::alerts::event::{Alert, Message};
+use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, Outcome, Queue};
+use crate::alerts::throttle::Throttle;
+use crate::config::LogLevel;
+use crate::config::alerts::{AlertsSpec, Channel};
+use crate::control::reply::{AlertsReport, ChannelReport, ChannelResult, Reply};
+use crate::logging::Logging;
+use crate::process::ExitKind;
+use crate::supervisor::{Now, Requester, Transition};
+use crate::sys;
+use crate::tail::{Stream, Tails};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long alerts still pending at shutdown may take.
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// What a helper may write back (its reason for failing).
+const ANSWER_BYTES: u64 = 8 * 1024;
+/// The most of a reason the log shows.
+const REASON_CHARS: usize = 300;
+
+pub(super) struct Alerting {
+    spec: Option<AlertsSpec>,
+    host: String,
+    own_pid: u32,
+    throttle: Throttle,
+    queue: Queue,
+    helpers: HashMap<Pid, Helper>,
+    by_delivery: HashMap<DeliveryId, Pid>,
+    tests: HashMap<u64, TestRun>,
+    next_test: u64,
+    /// Shutting down: when pending alerts stop being waited for.
+    drain_until: Option<Instant>,
+}
+
+struct Helper {
+    delivery: DeliveryId,
+    answer: File,
+    killed: bool,
+}
+
+/// An `alerts test` waiting for its channels.
+struct TestRun {
+    to: Requester,
+    results: Vec<(Channel, Option<Result<(), String>>)>,
+}
+
+impl Alerting {
+    pub(super) fn new(spec: Option<AlertsSpec>) -> Alerting {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string());
+        Alerting {
+            spec,
+            host,
+            own_pid: std::process::id(),
+            throttle: Throttle::default(),
+            queue: Queue::default(),
+            helpers: HashMap::new(),
+            by_delivery: HashMap::new(),
+            tests: HashMap::new(),
+            next_test: 0,
+            drain_until: None,
+        }
+    }
+
+    /// A reload: what is sent from now on follows the new block.
+    pub(super) fn reconfigure(&mut self, spec: Option<AlertsSpec>) {
+        self.spec = spec;
+    }
+
+    /// A process moved: an alert, if its event is one that is sent and its program wants them.
+    pub(super) fn on_transition(&mut self, t: Transition, tails: &Tails, log: &Logging) {
+        let Some(spec) = &self.spec else { return };
+        if !t.wanted || !(spec.sends(t.kind) || t.urgent) {
+            return;
+        }
+        let lines = spec.tail_lines;
+        let alert = Alert {
+            event: t.kind.name().to_string(),
+            name: t.name.clone(),
+            program: t.program.clone(),
+            from: t.from.as_str().to_string(),
+            to: t.to.as_str().to_string(),
+            pid: t.pid.map(Pid::as_raw),
+            exitstatus: t.exit.and_then(ExitKind::code),
+            signal: t.exit.and_then(ExitKind::signo).map(crate::process::exit::signal_name),
+            retries: t.retries,
+            time: rfc3339(t.now),
+            host: self.host.clone(),
+            reason: t.reason.clone(),
+            stdout_tail: tails.last_lines(&t.name, Stream::Stdout, lines),
+            stderr_tail: tails.last_lines(&t.name, Stream::Stderr, lines),
+        };
+        let interval = Duration::from_secs_f64(spec.min_interval);
+        if let Some(message) = self.throttle.offer(alert, t.now.mono, interval, t.urgent) {
+            self.enqueue(message, None, log);
+        }
+    }
+
+    fn enqueue(&mut self, message: Message, test: Option<u64>, log: &Logging) {
+        let Some(spec) = &self.spec else { return };
+        let message = Arc::new(message);
+        for channel in spec.channels() {
+            if let Err(refused) = self.queue.push(message.clone(), channel, test) {
+                let why = "too many alerts waiting";
+                log.log(LogLevel::Error, &failure_line(&refused, why));
+            }
+        }
+    }
+
+    /// Starts what may start, kills what ran too long, sends the digests that are due.
+    pub(super) fn pump(&mut self, now: Now, log: &Logging) -> Vec<(Requester, Reply)> {
+        for message in self.throttle.due(now.mono) {
+            self.enqueue(message, None, log);
+        }
+        for id in self.queue.overdue(now.mono) {
+            let Some(pid) = self.by_delivery.get(&id).copied() else { continue };
+            if let Some(helper) = self.helpers.get_mut(&pid).filter(|h| !h.killed) {
+                helper.killed = true;
+                let _ = sys::signals::send(pid, Signal::SIGKILL, true);
+            }
+        }
+        let mut answers = Vec::new();
+        for delivery in self.queue.start(now.mono) {
+            match self.launch(&delivery) {
+                Ok((pid, answer)) => {
+                    self.by_delivery.insert(delivery.id, pid);
+                    self.helpers.insert(pid, Helper { delivery: delivery.id, answer, killed: false });
+                }
+                Err(why) => answers.extend(self.finish(delivery.id, Err(why), now, log)),
+            }
+        }
+        answers
+    }
+
+    /// Starts the helper of one delivery: its pid and the file it answers in.
+    fn launch(&self, delivery: &Delivery) -> Result<(Pid, File), String> {
+        let spec = self.spec.as_ref().ok_or("alerts were turned off by a reload")?;
+        let gone = || format!("the {} channel was removed by a reload", delivery.channel.name());
+        let answer = sys::memfile::bounded("taskmaster-answer", ANSWER_BYTES).map_err(|e| e.to_string())?;
+        let message = (*delivery.message).clone();
+        let job =
+            |channel| Job { channel, message: message.clone(), pid: self.own_pid, host: self.host.clone() };
+        let (program, argv, env, input) = match delivery.channel {
+            Channel::Command => {
+                let command = spec.command.as_ref().ok_or_else(gone)?;
+                let path_var = std::env::var_os("PATH");
+                let program = sys::lookup::resolve(&command.argv[0], path_var.as_deref(), None)
+                    .map_err(|e| e.to_string())?;
+                (program, command.argv.clone(), command_env(&message, &self.host), message.json())
+            }
+            channel => {
+                let job = match channel {
+                    Channel::Email => job(ChannelJob::Email(spec.email.clone().ok_or_else(gone)?)),
+                    Channel::Webhook => job(ChannelJob::Webhook(spec.webhook.clone().ok_or_else(gone)?)),
+                    Channel::Syslog | Channel::Command => {
+                        job(ChannelJob::Syslog(spec.syslog.clone().ok_or_else(gone)?))
+                    }
+                };
+                let input = serde_json::to_string(&job).map_err(|e| e.to_string())?;
+                let argv = vec!["taskmaster".to_string(), FLAG.to_string()];
+                (Path::new("/proc/self/exe").to_path_buf(), argv, Vec::new(), input)
+            }
+        };
+        let input: OwnedFd =
+            sys::memfile::with("taskmaster-alert", input.as_bytes()).map_err(|e| e.to_string())?.into();
+        let output: OwnedFd = answer.try_clone().map_err(|e| e.to_string())?.into();
+        let pid =
+            sys::spawn::spawn_helper(&program, &argv, &env, &input, &output).map_err(|e| e.to_string())?;
+        Ok((pid, answer))
+    }
+
+    pub(super) fn owns(&self, pid: Pid) -> bool {
+        self.helpers.contains_key(&pid)
+    }
+
+    /// A helper ended: its delivery succeeded, or failed with the reason it wrote.
+    pub(super) fn on_reaped(
+        &mut self,
+        pid: Pid,
+        exit: ExitKind,
+        now: Now,
+        log: &Logging,
+    ) -> Vec<(Requester, Reply)> {
+        let Some(helper) = self.helpers.remove(&pid) else { return Vec::new() };
+        self.by_delivery.remove(&helper.delivery);
+        let said = String::from_utf8_lossy(&sys::memfile::written(&helper.answer)).trim().to_string();
+        let result = match (exit, helper.killed) {
+            (_, true) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
+            (ExitKind::Code(0), false) => Ok(()),
+            (exit, false) if said.is_empty() => Err(exit.to_string()),
+            (_, false) => Err(said.lines().next().unwrap_or_default().to_string()),
+        };
+        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log)
+    }
+
+    fn finish(
+        &mut self,
+        id: DeliveryId,
+        result: Result<(), String>,
+        now: Now,
+        log: &Logging,
+    ) -> Vec<(Requester, Reply)> {
+        let Some(outcome) = self.queue.finished(id, result.clone(), now.mono) else { return Vec::new() };
+        let delivery = match &outcome {
+            Outcome::Delivered(d) => {
+                let line = format!(
+                    "alert: sent '{}' for {} by {}",
+                    d.message.event(),
+                    d.message.about(),
+                    d.channel.name()
+                );
+                log.log(LogLevel::Info, &line);
+                d
+            }
+            Outcome::Retry(d, why, at) => {
+                let wait = at.saturating_duration_since(now.mono).as_secs();
+                let line = format!(
+                    "alert: '{}' for {} by {} failed (attempt {} of {}): {why}; trying again in {wait} s",
+                    d.message.event(),
+                    d.message.about(),
+                    d.channel.name(),
+                    d.attempt,
+                    d.attempts
+                );
+                log.log(LogLevel::Warn, &line);
+                d
+            }
+            Outcome::Failed(d, why) => {
+                log.log(LogLevel::Error, &failure_line(d, why));
+                d
+            }
+        };
+        let Some(test) = delivery.test else { return Vec::new() };
+        let channel = delivery.channel;
+        self.answer_test(test, channel, result)
+    }
+
+    fn answer_test(
+        &mut self,
+        test: u64,
+        channel: Channel,
+        result: Result<(), String>,
+    ) -> Vec<(Requester, Reply)> {
+        let Some(run) = self.tests.get_mut(&test) else { return Vec::new() };
+        if let Some(slot) = run.results.iter_mut().find(|(c, r)| *c == channel && r.is_none()) {
+            slot.1 = Some(result);
+        }
+        if run.results.iter().any(|(_, r)| r.is_none()) {
+            return Vec::new();
+        }
+        let Some(run) = self.tests.remove(&test) else { return Vec::new() };
+        let results = run
+            .results
+            .into_iter()
+            .map(|(channel, r)| match r.unwrap_or_else(|| Err("no answer".to_string())) {
+                Ok(()) => ChannelResult { channel: channel.name(), ok: true, message: "delivered".into() },
+                Err(why) => {
+                    ChannelResult { channel: channel.name(), ok: false, message: format!("ERROR ({why})") }
+                }
+            })
+            .collect();
+        vec![(run.to, Reply::AlertsTested(results))]
+    }
+}
+
+impl Alerting {
+    /// `alerts test`: a test alert through every channel, answered once each has ended; `Some`
+    /// when it is answered at once.
+    pub(super) fn test(&mut self, to: Requester, now: Now, log: &Logging) -> Option<Reply> {
+        let Some(spec) = &self.spec else { return Some(Reply::Alerts(None)) };
+        self.next_test += 1;
+        let results = spec.channels().into_iter().map(|c| (c, None)).collect();
+        self.tests.insert(self.next_test, TestRun { to, results });
+        let alert = Alert {
+            event: "test".to_string(),
+            name: "taskmaster".to_string(),
+            program: "taskmaster".to_string(),
+            from: "RUNNING".to_string(),
+            to: "RUNNING".to_string(),
+            pid: Some(self.own_pid as i32),
+            exitstatus: None,
+            signal: None,
+            retries: 0,
+            time: rfc3339(now),
+            host: self.host.clone(),
+            reason: None,
+            stdout_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+        };
+        self.enqueue(Message::One(alert), Some(self.next_test), log);
+        None
+    }
+
+    /// The requester went away: its tests go on, unanswered.
+    pub(super) fn gone(&mut self, from: Requester) {
+        self.tests.retain(|_, run| run.to != from);
+    }
+
+    /// `alerts`.
+    pub(super) fn report(&self) -> Reply {
+        let Some(spec) = &self.spec else { return Reply::Alerts(None) };
+        let channels = spec
+            .channels()
+            .into_iter()
+            .map(|channel| {
+                let counts = self.queue.counts.get(&channel).cloned().unwrap_or_default();
+                let target = match channel {
+                    Channel::Email => {
+                        spec.email.as_ref().map(|e| format!("{} to {}", e.smtp, e.to.join(", ")))
+                    }
+                    Channel::Webhook => spec.webhook.as_ref().map(|w| w.shown()),
+                    Channel::Syslog => {
+                        spec.syslog.as_ref().map(|s| format!("{} ({})", s.address, s.facility))
+                    }
+                    Channel::Command => spec.command.as_ref().map(|c| c.text.clone()),
+                };
+                ChannelReport {
+                    channel: channel.name(),
+                    target: target.unwrap_or_default(),
+                    sent: counts.sent,
+                    failed: counts.failed,
+                    last_failure: counts.last_failure,
+                }
+            })
+            .collect();
+        Reply::Alerts(Some(AlertsReport {
+            channels,
+            events: spec.events.iter().map(|k| k.name()).collect(),
+            min_interval: spec.min_interval,
+            waiting: self.throttle.waiting(),
+            pending: self.queue.pending(),
+        }))
+    }
+
+    /// Shutdown: every digest goes out now, and pending alerts get `SHUTDOWN_GRACE`.
+    pub(super) fn begin_drain(&mut self, now: Now, log: &Logging) {
+        if self.drain_until.is_none() {
+            for message in self.throttle.flush(now.mono) {
+                self.enqueue(message, None, log);
+            }
+            self.drain_until = Some(now.mono + SHUTDOWN_GRACE);
+        }
+    }
+
+    /// Whether taskmaster may exit: nothing left to send, or the grace is over (what is left is
+    /// then given up, logged, its helpers killed).
+    pub(super) fn drained(&mut self, now: Now, log: &Logging) -> bool {
+        if self.queue.is_idle() {
+            return true;
+        }
+        if self.drain_until.is_some_and(|until| now.mono < until) {
+            return false;
+        }
+        for (pid, _) in self.helpers.drain() {
+            let _ = sys::signals::send(pid, Signal::SIGKILL, true);
+        }
+        self.by_delivery.clear();
+        for d in self.queue.abandon() {
+            log.log(LogLevel::Error, &failure_line(&d, "taskmaster shut down first"));
+        }
+        true
+    }
+
+    /// A terminating signal while pending alerts are waited for: they are given up now.
+    pub(super) fn hurry(&mut self, now: Now) {
+        if self.drain_until.is_some() {
+            self.drain_until = Some(now.mono);
+        }
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        [self.throttle.next_deadline(), self.queue.next_deadline(), self.drain_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// `2026-11-30T10:00:00.123Z`.
+fn rfc3339(now: Now) -> String {
+    chrono::DateTime::<chrono::Utc>::from(now.wall).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `alert: couldn't deliver 'fatal' for web:web_00 by email: WHY`.
+fn failure_line(d: &Delivery, why: &str) -> String {
+    format!(
+        "alert: couldn't deliver '{}' for {} by {}: {why}",
+        d.message.event(),
+        d.message.about(),
+        d.channel.name()
+    )
+}
+
+fn cut(why: &str) -> String {
+    match why.char_indices().nth(REASON_CHARS) {
+        Some((at, _)) => format!("{}...", &why[..at]),
+        None => why.to_string(),
+    }
+}
+
+/// What the `command` channel finds in its environment besides the event on its stdin.
+fn command_env(message: &Message, host: &str) -> Vec<(String, String)> {
+    let mut env = vec![("TASKMASTER_EVENT".to_string(), message.event().to_string())];
+    env.push(("TASKMASTER_HOST".to_string(), host.to_string()));
+    match message {
+        Message::One(a) => {
+            env.push(("TASKMASTER_PROCESS_NAME".to_string(), a.name.clone()));
+            env.push(("TASKMASTER_PROGRAM".to_string(), a.program.clone()));
+            env.push(("TASKMASTER_FROM".to_string(), a.from.clone()));
+            env.push(("TASKMASTER_TO".to_string(), a.to.clone()));
+            env.push(("TASKMASTER_PID".to_string(), a.pid.map(|p| p.to_string()).unwrap_or_default()));
+            let status = a.exitstatus.map(|s| s.to_string()).unwrap_or_default();
+            env.push(("TASKMASTER_EXITSTATUS".to_string(), status));
+        }
+        Message::Digest(d) => {
+            env.push(("TASKMASTER_PROGRAM".to_string(), d.program.clone()));
+            env.push(("TASKMASTER_COUNT".to_string(), (d.events.len() + d.omitted).to_string()));
+        }
+    }
+    env
+}
