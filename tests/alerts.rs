@@ -29,7 +29,7 @@ struct Server {
 impl Server {
     fn start(dir: &TempDir, name: &str, args: &[&str]) -> Server {
         let folder = dir.join(name);
-        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::create_dir_all(&folder).expect("the server's folder");
         let mut command = Command::new(python());
         command.arg(SERVERS).args(args.iter().map(|a| a.replace("{DIR}", &folder.to_string_lossy())));
         let mut child = Guarded(
@@ -40,7 +40,8 @@ impl Server {
                 .expect("python3 with aiosmtpd (make test-deps installs it)"),
         );
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let out = child.stdout.take().expect("piped");
+        BufReader::new(out).read_line(&mut line).expect("the server's first line");
         let port = line
             .strip_prefix("ready ")
             .and_then(|p| p.trim().parse().ok())
@@ -69,25 +70,25 @@ impl Server {
 
     fn messages(&self) -> Vec<String> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
+            .expect("the server's folder")
+            .filter_map(|e| Some(e.ok()?.path()))
             .filter(|p| p.extension().is_some_and(|e| e != "part"))
             .collect();
         names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        names.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
     }
 
     fn posts(&self, count: usize) -> Vec<Value> {
-        self.received(count).iter().map(|m| serde_json::from_str(m).unwrap()).collect()
+        self.received(count).iter().map(|m| serde_json::from_str(m).expect("a JSON record")).collect()
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
 fn hostname() -> String {
-    nix::unistd::gethostname().unwrap().into_string().unwrap()
+    nix::unistd::gethostname().expect("hostname").to_string_lossy().into_owned()
 }
 
 /// A self-signed certificate for 127.0.0.1: (certificate, key).
@@ -300,7 +301,7 @@ fn dead_and_tarpitting_servers_fail_without_slowing_supervision() {
         assert_eq!(threads(d.pid()), 1);
     }
     // The dead port: three attempts, 1 s then 5 s apart, then a failure in the log.
-    d.wait_log(&format!("alert: 'exited_unexpected' for worker by webhook failed (attempt 1 of 3)"));
+    d.wait_log("alert: 'exited_unexpected' for worker by webhook failed (attempt 1 of 3)");
     d.wait_log("alert: couldn't deliver 'exited_unexpected' for worker by webhook: ");
     let listing = stdout(&d.ctl(&["alerts"]));
     assert!(listing.contains("being delivered"), "{listing}");

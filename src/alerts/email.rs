@@ -2,7 +2,7 @@
 //! SMTP, STARTTLS or TLS, AUTH PLAIN or LOGIN), in the delivery helper only.
 
 use super::event::Message;
-use crate::config::alerts::{EmailSpec, Tls};
+use crate::config::alerts::{EmailSpec, SmtpTls};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls as Security, TlsParameters};
@@ -32,9 +32,9 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
         builder.build().map_err(|e| format!("TLS: {e}"))
     };
     let security = match spec.tls {
-        Tls::None => Security::None,
-        Tls::Starttls => Security::Required(parameters()?),
-        Tls::Tls => Security::Wrapper(parameters()?),
+        SmtpTls::None => Security::None,
+        SmtpTls::Starttls => Security::Required(parameters()?),
+        SmtpTls::Tls => Security::Wrapper(parameters()?),
     };
     let mut transport = SmtpTransport::builder_dangerous(server.as_str())
         .port(spec.smtp.port)

@@ -120,7 +120,7 @@ impl AlertsSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Tls {
+pub(crate) enum SmtpTls {
     /// Plain SMTP (a local relay).
     None,
     /// Plain, then upgraded with STARTTLS (refused if the server does not offer it).
@@ -135,7 +135,7 @@ pub(crate) struct EmailSpec {
     /// `None`: taskmaster@HOSTNAME.
     pub(crate) from: Option<String>,
     pub(crate) smtp: HostPort,
-    pub(crate) tls: Tls,
+    pub(crate) tls: SmtpTls,
     pub(crate) username: Option<String>,
     pub(crate) password_file: Option<PathBuf>,
     /// A certificate (PEM) trusted besides the public authorities: a private CA, a self-signed
@@ -266,7 +266,7 @@ struct EmailView {
     to: Vec<String>,
     from: Option<String>,
     smtp: String,
-    tls: Tls,
+    tls: SmtpTls,
     username: Option<String>,
     password_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,

@@ -477,6 +477,8 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
 }
 
 mod alerts;
+#[cfg(test)]
+mod alerts_tests;
 mod privileges;
 #[cfg(test)]
 mod privileges_tests;

@@ -110,7 +110,8 @@ pub(crate) fn transition(
         name: process.name.clone(),
         program: process.program.clone(),
         from: old.state.name(),
-        to: new.state.name(),
+        // A restart may follow in the same step: the event is about the exit.
+        to: if kind == EventKind::ExitedUnexpected { StateName::Exited } else { new.state.name() },
         pid: new.state.pid().or(old.state.pid()),
         exit: new.last_exit.filter(|_| ended),
         retries: retries(&new.state).max(retries(&old.state)),

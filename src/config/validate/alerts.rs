@@ -57,12 +57,12 @@ fn read_addresses(node: &Node) -> Read<Vec<String>> {
     Ok(list)
 }
 
-fn read_tls(node: &Node) -> Read<Tls> {
+fn read_tls(node: &Node) -> Read<SmtpTls> {
     match node {
-        Node::Str(s) if s == "none" => Ok(Tls::None),
-        Node::Str(s) if s == "starttls" => Ok(Tls::Starttls),
-        Node::Str(s) if s == "tls" => Ok(Tls::Tls),
-        Node::Bool(false) | Node::Null => Ok(Tls::None),
+        Node::Str(s) if s == "none" => Ok(SmtpTls::None),
+        Node::Str(s) if s == "starttls" => Ok(SmtpTls::Starttls),
+        Node::Str(s) if s == "tls" => Ok(SmtpTls::Tls),
+        Node::Bool(false) | Node::Null => Ok(SmtpTls::None),
         other => Err(format!("expected none, starttls or tls, found {}", other.kind())),
     }
 }
@@ -120,6 +120,14 @@ pub(super) fn read_syslog_address(node: &Node) -> Read<SyslogAddress> {
     match text.starts_with('/') {
         true => Ok(SyslogAddress::Unix(text.into())),
         false => Err(format!("expected an absolute UNIX socket path or udp://HOST:PORT, found \"{text}\"")),
+    }
+}
+
+/// `null` (as `--check` prints an unset key) is none.
+fn nullable<T>(node: &Node, read: impl FnOnce(&Node) -> Read<T>) -> Read<Option<T>> {
+    match node {
+        Node::Null => Ok(None),
+        other => read(other).map(Some),
     }
 }
 
@@ -200,7 +208,7 @@ impl Validator<'_> {
                 None
             }
         };
-        let from = self.key(&e, "from", |n| read_address(n).map(Some), None);
+        let from = self.key(&e, "from", |n| nullable(n, read_address), None);
         let default_smtp = HostPort::parse(DEFAULT_SMTP, 25).ok()?;
         let smtp = self.key(
             &e,
@@ -208,8 +216,8 @@ impl Validator<'_> {
             |n| read_text(n, "HOST:PORT").and_then(|t| HostPort::parse(&t, 25)),
             default_smtp,
         );
-        let tls = self.key(&e, "tls", read_tls, Tls::None);
-        let username = self.key(&e, "username", |n| read_text(n, "a user name").map(Some), None);
+        let tls = self.key(&e, "tls", read_tls, SmtpTls::None);
+        let username = self.key(&e, "username", |n| nullable(n, |n| read_text(n, "a user name")), None);
         let file = self.file_reader();
         let password_file = self.key(&e, "password_file", &file, None);
         let ca_file = self.key(&e, "ca_file", &file, None);
@@ -233,7 +241,7 @@ impl Validator<'_> {
     /// Reads a path as every path of the file is read (relative to its folder, `~`).
     fn file_reader(&self) -> impl Fn(&Node) -> Read<Option<std::path::PathBuf>> + use<> {
         let (dir, home) = (self.ctx.config_dir.clone(), self.ctx.home.clone());
-        move |n| read_path(n, &dir, home.as_deref()).map(Some)
+        move |n| nullable(n, |n| read_path(n, &dir, home.as_deref()))
     }
 
     fn webhook(&mut self, at: &Here, node: &Node) -> Option<WebhookSpec> {

@@ -1,6 +1,7 @@
 //! The supervisor driven by a fake world: spawns succeed with made-up pids (or fail for commands
 //! named `missing`), time moves only when a test says so.
 
+mod alerts;
 mod reload;
 
 use super::*;
@@ -21,6 +22,7 @@ struct Recorder {
     signals: Vec<(i32, Signal, bool)>,
     reconfigured: usize,
     exited: bool,
+    alerts: Vec<Transition>,
 }
 
 impl Hands for Recorder {
@@ -53,6 +55,10 @@ impl Hands for Recorder {
 
     fn exit(&mut self) {
         self.exited = true;
+    }
+
+    fn alert(&mut self, transition: Transition) {
+        self.alerts.push(transition);
     }
 }
 
