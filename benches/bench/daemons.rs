@@ -118,23 +118,40 @@ pub(crate) struct Taskmaster {
 
 impl Taskmaster {
     pub(crate) fn start(programs: &[Program]) -> Taskmaster {
+        Taskmaster::start_with_extra("", programs, "")
+    }
+
+    /// With more `taskmaster:` settings.
+    pub(crate) fn start_with(settings: &str, programs: &[Program]) -> Taskmaster {
+        Taskmaster::start_with_extra(settings, programs, "")
+    }
+
+    /// With more `taskmaster:` settings, and `extra` keys for every program.
+    pub(crate) fn start_with_extra(settings: &str, programs: &[Program], extra: &str) -> Taskmaster {
         let dir = scratch("tm");
         let mut yaml = format!(
-            "taskmaster:\n  socket: {}/tm.sock\n  logfile: {}/tm.log\n  history: null\nprograms:\n",
+            "taskmaster:\n  socket: {}/tm.sock\n  logfile: {}/tm.log\n  history: null\n{settings}programs:\n",
             dir.display(),
             dir.display()
         );
         for p in programs {
-            yaml.push_str(&format!(
-                "  {}:\n    cmd: {}\n    numprocs: {}\n    starttime: 0\n    autorestart: always\n    stdout: {}\n",
-                p.name,
-                p.command,
-                p.numprocs,
-                p.stdout.as_ref().map_or("null".to_string(), |f| f.display().to_string())
-            ));
+            let stdout = p.stdout.as_ref().map_or("null".to_string(), |f| f.display().to_string());
+            let base = [
+                format!("    cmd: {}\n", p.command),
+                format!("    numprocs: {}\n", p.numprocs),
+                "    starttime: 0\n".to_string(),
+                "    autorestart: always\n".to_string(),
+                format!("    stdout: {stdout}\n"),
+            ];
+            yaml.push_str(&format!("  {}:\n", p.name));
+            // `extra` replaces a key rather than repeating it (taskmaster refuses duplicates).
+            let replaced =
+                |line: &String| line.split(':').next().is_some_and(|k| extra.contains(&format!("{k}:")));
+            yaml.extend(base.iter().filter(|l| !replaced(l)).map(String::as_str));
             if let Some(user) = &p.user {
                 yaml.push_str(&format!("    user: {user}\n"));
             }
+            yaml.push_str(extra);
         }
         std::fs::write(dir.join("tm.yaml"), yaml).expect("write the config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_taskmaster"))
@@ -150,7 +167,7 @@ impl Taskmaster {
 
     /// One request; the answer's line as received (not parsed: the round trip is the daemon's
     /// time, as for supervisord, whose answers are not parsed either).
-    fn call(&self, command: &str, args: &[&str]) -> String {
+    pub(crate) fn call(&self, command: &str, args: &[&str]) -> String {
         let mut stream = UnixStream::connect(&self.socket).expect("connect");
         let request = serde_json::json!({"command": command, "args": args});
         let _ = writeln!(stream, "{request}");

@@ -5,6 +5,7 @@
 // The bench measures time from outside: it reads the clock.
 #![allow(clippy::disallowed_methods)]
 
+mod alerts;
 mod daemons;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
@@ -51,7 +52,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,stop,status`).
+/// (`spawn,user,restart,busy,idle,log,stop,alerts,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -238,6 +239,9 @@ fn main() {
             d.stop();
         }
         rows.push(row);
+    }
+    if wanted("alerts") {
+        rows.extend(alerts::rows(quick));
     }
     let statuses: &[usize] = match (quick, wanted("status")) {
         (_, false) => &[],

@@ -5,9 +5,8 @@ use super::event::Message;
 use crate::config::alerts::{EmailSpec, SmtpTls};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls as Security, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{SmtpTransport, Transport};
 use std::time::Duration;
 
 /// Sends `message` as `spec` says, within `limit` per network step.
@@ -31,23 +30,29 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
         }
         builder.build().map_err(|e| format!("TLS: {e}"))
     };
-    let security = match spec.tls {
-        SmtpTls::None => Security::None,
-        SmtpTls::Starttls => Security::Required(parameters()?),
-        SmtpTls::Tls => Security::Wrapper(parameters()?),
+    let hello = ClientId::Domain(host.to_string());
+    let wrapped = match spec.tls {
+        SmtpTls::Tls => Some(parameters()?),
+        SmtpTls::None | SmtpTls::Starttls => None,
     };
-    let mut transport = SmtpTransport::builder_dangerous(server.as_str())
-        .port(spec.smtp.port)
-        .tls(security)
-        .hello_name(ClientId::Domain(host.to_string()))
-        .timeout(Some(limit));
+    let server = (spec.smtp.host.as_str(), spec.smtp.port);
+    let failed = |e: lettre::transport::smtp::Error| format!("{e} ({})", spec.smtp);
+    // The transport's own steps (`SmtpTransport::send`), taken one by one so that the
+    // connection's Nagle can be turned off (see `sys::nodelay`).
+    let mut conn =
+        SmtpConnection::connect(server, Some(limit), &hello, wrapped.as_ref(), None).map_err(failed)?;
+    crate::sys::nodelay::on_every_socket();
+    if spec.tls == SmtpTls::Starttls {
+        conn.starttls(&parameters()?, &hello).map_err(failed)?;
+    }
     if let (Some(user), Some(path)) = (&spec.username, &spec.password_file) {
         let password = std::fs::read_to_string(path)
             .map_err(|e| format!("couldn't read the password file {}: {e}", path.display()))?;
         let password = password.trim_end_matches(['\n', '\r']).to_string();
-        transport = transport
-            .credentials(Credentials::new(user.clone(), password))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+        let credentials = Credentials::new(user.clone(), password);
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).map_err(failed)?;
     }
-    transport.build().send(&mail).map(|_| ()).map_err(|e| format!("{} ({})", e, spec.smtp))
+    conn.send(mail.envelope(), &mail.formatted()).map_err(failed)?;
+    let _ = conn.quit();
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod clone;
 pub(crate) mod limits;
 pub(crate) mod lookup;
 pub(crate) mod memfile;
+pub(crate) mod nodelay;
 pub(crate) mod outbox;
 pub(crate) mod peer;
 pub(crate) mod privileges;
