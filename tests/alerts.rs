@@ -337,7 +337,10 @@ fn alerts_without_a_configuration_say_so_and_a_reload_turns_them_on() {
     let hook = Server::http(&dir, "hook");
     let d = Daemon::start("  idle:\n    cmd: sleep 1000\n");
     let out = d.ctl(&["alerts", "test"]);
-    assert!(stdout(&out).starts_with("no alerts are configured"), "{}", stdout(&out));
+    let said = stdout(&out) + &stderr(&out);
+    assert!(said.starts_with("no alerts are configured"), "{said}");
+    assert_eq!(out.status.code(), Some(1), "nothing was sent");
+    assert!(stdout(&d.ctl(&["alerts"])).starts_with("no alerts are configured"));
     let with = Daemon::yaml(
         &format!("  alerts:\n    webhook: \"http://127.0.0.1:{}/\"\n", hook.port),
         "  idle:\n    cmd: sleep 1000\n",

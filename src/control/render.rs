@@ -100,7 +100,7 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
     }
 }
 
-const NO_ALERTS: &str =
+pub(crate) const NO_ALERTS: &str =
     "no alerts are configured (see `alerts` in the taskmaster section, taskmaster(1) ALERTS)";
 
 /// One line per channel, then what is sent and what waits.

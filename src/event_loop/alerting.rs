@@ -284,7 +284,9 @@ impl Alerting {
     /// `alerts test`: a test alert through every channel, answered once each has ended; `Some`
     /// when it is answered at once.
     pub(super) fn test(&mut self, to: Requester, now: Now, log: &Logging) -> Option<Reply> {
-        let Some(spec) = &self.spec else { return Some(Reply::Alerts(None)) };
+        let Some(spec) = &self.spec else {
+            return Some(Reply::Refused(crate::control::render::NO_ALERTS.to_string()));
+        };
         self.next_test += 1;
         let results = spec.channels().into_iter().map(|c| (c, None)).collect();
         self.tests.insert(self.next_test, TestRun { to, results });
