@@ -4,15 +4,15 @@
 //! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
 
 mod alerting;
+mod commands;
 mod io;
 
 use crate::capture::{Capture, Drained};
 use crate::config::{self, Config, LogLevel};
 use crate::control::access;
-use crate::control::command::{self, Command, Order};
-use crate::control::protocol::Request;
+use crate::control::command::{Command, Order};
 use crate::control::render;
-use crate::control::reply::{Denial, Reply, TailReply};
+use crate::control::reply::Reply;
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
 use crate::shell::Typist;
@@ -418,84 +418,6 @@ impl Daemon {
                 Next::HangUp => self.on_hang_up(now),
             }
         }
-    }
-
-    /// A request from a client: parsed here, once, and carried out if the client may
-    /// (taskmaster(1), PRIVILEGES); what changes something is logged with who asked.
-    fn on_request(&mut self, token: Token, request: Request, now: Now) {
-        let from = Requester::Client(token.0);
-        let command = match command::parse(&request.command, &request.args) {
-            Ok(command) => command,
-            Err(why) => return self.io.reply(from, Reply::Refused(why)),
-        };
-        let peer = self.io.server.peer(token);
-        let own = nix::unistd::geteuid().as_raw();
-        let admin = peer.is_some_and(|p| access::is_admin(&self.io.daemon.admins, p, own));
-        let who = peer.map_or_else(|| "an unknown client".to_string(), access::Peer::describe);
-        let words = access::words(&request.command, &request.args);
-        if access::needs_admin(&command) && !admin {
-            // A few per connection: a client that keeps trying does not fill the disk.
-            let refusals = self.io.server.refused(token);
-            if access::changes(&command) && refusals <= LOGGED_REFUSALS {
-                let more =
-                    if refusals == LOGGED_REFUSALS { " (more on this connection go unlogged)" } else { "" };
-                self.io.log.log(LogLevel::Warn, &format!("{words} by {who}: permission denied{more}"));
-            }
-            let names = access::refused_names(&command, &request.command);
-            return self.io.reply(from, Reply::Denied(Denial { names, who }));
-        }
-        if access::changes(&command) {
-            self.io.log.log(LogLevel::Info, &format!("{words} by {who}"));
-        }
-        self.command(from, command, now);
-    }
-
-    /// Carries out a command where it belongs: the supervisor's orders go to it, a reload reads
-    /// the file first, the rest is answered here.
-    fn command(&mut self, from: Requester, command: Command, now: Now) {
-        match command {
-            Command::Order(order) => self.apply(Input::Order { from, order }, now),
-            Command::Reload { dry_run } => self.reload(Some(from), dry_run, now),
-            Command::Help(topic) => {
-                let reply = command::help(topic.as_deref()).map_or_else(Reply::Refused, Reply::Help);
-                self.io.reply(from, reply);
-            }
-            Command::Version => self.io.reply(from, Reply::Version),
-            Command::Quit => {
-                let why = "quit leaves a shell; to stop taskmaster, use shutdown";
-                self.io.reply(from, Reply::Refused(why.to_string()));
-            }
-            Command::Alerts { test: false } => {
-                let reply = self.io.alerting.report();
-                self.io.reply(from, reply);
-            }
-            Command::Alerts { test: true } => {
-                if let Some(reply) = self.io.alerting.test(from, now, &self.io.log) {
-                    self.io.reply(from, reply);
-                }
-            }
-            Command::Tail { name, stream, lines } => {
-                let reply = self.tail(name, stream, lines);
-                self.io.reply(from, reply);
-            }
-        }
-    }
-
-    /// The last lines of a process's output, from what capture keeps in memory.
-    fn tail(&self, name: String, stream: crate::tail::Stream, count: usize) -> Reply {
-        let found = self.sup.processes().find(|p| p.name == name);
-        let Some(process) = found else {
-            let of_program: Vec<&str> =
-                self.sup.processes().filter(|p| p.program == name).map(|p| p.name.as_str()).collect();
-            return Reply::Refused(match of_program.as_slice() {
-                [] => format!("{name}: ERROR (no such process)"),
-                names => {
-                    format!("{name} has {} processes: tail one of them ({})", names.len(), names.join(", "))
-                }
-            });
-        };
-        let lines = self.io.capture.tails.last_lines(&name, stream, count);
-        Reply::Tail(TailReply { name, stream, lines, kept: process.spec.tail_bytes > 0 })
     }
 
     /// Re-reads the configuration file and hands it to the supervisor, valid or not.
