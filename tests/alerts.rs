@@ -279,6 +279,46 @@ fn syslog_gets_one_rfc5424_line() {
     assert!(line.starts_with("<155>1 "), "{line}");
     assert!(line.contains(&format!(" {} taskmaster ", hostname())), "{line}");
     assert!(line.contains("crash FATAL") && line.contains("exit status 3"), "{line}");
+    // Or over UDP.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let settings = format!("  syslog_address: udp://127.0.0.1:{port}\n  alerts:\n    syslog: true\n");
+    let d = Daemon::start_with(&settings, "  idle:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    assert_eq!(stdout(&d.ctl(&["alerts", "test"])).trim(), "syslog: delivered");
+    let n = udp.recv(&mut buf).expect("a syslog datagram");
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // daemon (3) * 8 + info (6) = 30.
+    assert!(line.starts_with("<30>1 ") && line.contains("test alert from taskmaster"), "{line}");
+}
+
+#[test]
+fn pending_alerts_get_five_seconds_at_shutdown_then_are_given_up() {
+    let dir = TempDir::new("adrain");
+    let tarpit = Server::start(&dir, "tarpit", &["tarpit"]);
+    let settings =
+        format!("  alerts:\n    email: {{to: [ops@example.com], smtp: \"127.0.0.1:{}\"}}\n", tarpit.port);
+    let mut d = Daemon::start_with(&settings, &format!("  crash:\n{CRASHING}"), &["--no-shell"]);
+    d.wait_state("crash", "FATAL");
+    let listing = wait_until("the alert under way", || {
+        let out = stdout(&d.ctl(&["alerts"]));
+        out.contains("1 being delivered").then_some(out)
+    });
+    assert!(listing.contains("sent 0, failed 0"), "{listing}");
+    let helpers = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", d.pid())).unwrap();
+    let helpers: Vec<i32> = helpers.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(helpers.len(), 1, "the email's helper, hanging on the tarpit");
+    let asked = std::time::Instant::now();
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    let took = asked.elapsed();
+    assert!(took >= std::time::Duration::from_secs(4), "it waited for the alert: {took:?}");
+    let log = d.log();
+    assert!(
+        log.contains("alert: couldn't deliver 'fatal' for crash by email: taskmaster shut down first"),
+        "{log}"
+    );
+    wait_until("the helper gone", || (!alive(helpers[0])).then_some(()));
 }
 
 #[test]
