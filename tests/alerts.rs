@@ -2,6 +2,9 @@
 //! plain, STARTTLS and TLS, with AUTH), an HTTP server that records POST bodies, a syslog
 //! socket, a command, a dead port and a tarpit.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::*;
