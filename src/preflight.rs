@@ -24,6 +24,7 @@ pub(crate) struct Warning {
 /// The warnings of `config`, located in `text` (the file it was read from), in file order.
 pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
     let mut found: Vec<Warning> = root_warnings(config);
+    found.extend(alerts_warnings(config));
     found.extend(config.programs.values().flat_map(program_warnings));
     for w in &mut found {
         let path = match &w.program {
@@ -74,6 +75,39 @@ fn root_warnings(config: &Config) -> Vec<Warning> {
             Some(r) if r.gid != gid => found.push(needs(Some(&spec.name), "group", format!("'{}'", r.group))),
             Some(_) | None => {}
         }
+    }
+    found
+}
+
+/// What would make every alert of a channel fail here (taskmaster(1), ALERTS).
+fn alerts_warnings(config: &Config) -> Vec<Warning> {
+    let Some(alerts) = &config.daemon.alerts else { return Vec::new() };
+    let warn = |message: String| Warning { program: None, key: "alerts", message, position: None };
+    let mut found = Vec::new();
+    if alerts.events.is_empty() {
+        found.push(warn("events is empty: only `alerts test` sends anything".to_string()));
+    }
+    if let Some(command) = &alerts.command
+        && let Err(why) =
+            crate::sys::lookup::resolve(&command.argv[0], std::env::var_os("PATH").as_deref(), None)
+    {
+        found.push(warn(format!("command: {why}")));
+    }
+    let files = [
+        ("email: password_file", alerts.email.as_ref().and_then(|e| e.password_file.as_ref())),
+        ("email: ca_file", alerts.email.as_ref().and_then(|e| e.ca_file.as_ref())),
+        ("webhook: ca_file", alerts.webhook.as_ref().and_then(|w| w.ca_file.as_ref())),
+    ];
+    for (key, path) in files.into_iter().filter_map(|(k, p)| Some((k, p?))) {
+        if let Err(e) = std::fs::File::open(path) {
+            found.push(warn(format!("{key}: can't read {}: {e}", path.display())));
+        }
+    }
+    if let Some(syslog) = &alerts.syslog
+        && let crate::config::alerts::SyslogAddress::Unix(path) = &syslog.address
+        && !std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+    {
+        found.push(warn(format!("syslog: {} is not a socket here (syslog_address)", path.display())));
     }
     found
 }

@@ -186,3 +186,27 @@ fn what_cannot_run_on_this_machine_is_a_warning_and_strict_makes_it_fail() {
     assert_eq!(stdout(&out), "", "a failed check prints its problems alone");
     assert!(stderr(&out).ends_with("3 warnings\n"), "{}", stderr(&out));
 }
+
+#[test]
+fn alert_channels_that_cannot_work_here_are_warnings() {
+    let dir = TempDir::new("chkal");
+    let config = dir.write(
+        "t.yaml",
+        "taskmaster:\n  syslog_address: /nonexistent/log\n  alerts:\n    events: []\n    email: {to: a@b.c, username: u, password_file: smtp.pass}\n    command: notify-nowhere --now\n    syslog: true\nprograms:\n  a: {cmd: sleep 1}\n",
+    );
+    let out = check(config.to_str().expect("utf-8 path"));
+    assert_eq!(out.status.code(), Some(0), "warnings only: {}", stderr(&out));
+    let said = stderr(&out);
+    for expected in [
+        "t.yaml:3:3: warning: taskmaster: alerts: events is empty",
+        "alerts: command: can't find command 'notify-nowhere'",
+        "alerts: email: password_file: can't read ",
+        "alerts: syslog: /nonexistent/log is not a socket here",
+    ] {
+        assert!(said.contains(expected), "{expected:?} in\n{said}");
+    }
+    dir.write("smtp.pass", "secret\n");
+    let out = run(TASKMASTER, &["--check", "--strict", "-c", config.to_str().expect("utf-8 path")]);
+    assert!(!stderr(&out).contains("password_file"), "{}", stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "--strict fails on the others");
+}

@@ -86,7 +86,11 @@ fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), String> {
     for (name, value) in &spec.headers {
         request = request.header(name, value);
     }
-    request.send(message.json()).map(|_| ()).map_err(|e| e.to_string())
+    request.send(message.json()).map(|_| ()).map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("no answer within {:.1} s", OWN_LIMIT.as_secs_f64()),
+        ureq::Error::StatusCode(code) => format!("the server answered HTTP {code}"),
+        other => other.to_string(),
+    })
 }
 
 /// One RFC 5424 message: errors at `err`, recoveries at `notice`.

@@ -92,7 +92,7 @@ impl Message {
                 let count = d.events.len() + d.omitted;
                 let mut text = format!("{count} events of program {} on {}:\n\n", d.program, d.host);
                 for a in &d.events {
-                    text.push_str(&format!("- {}\n", summary(a)));
+                    text.push_str(&format!("- {}: {}\n", a.event, summary(a)));
                 }
                 if d.omitted > 0 {
                     text.push_str(&format!("- ... and {} more, left out\n", d.omitted));
@@ -106,14 +106,18 @@ impl Message {
         }
     }
 
-    /// The syslog message: one line, the facts without the output.
+    /// The syslog message: one line, the event and its facts without the output.
     pub(crate) fn line(&self) -> String {
         match self {
-            Message::One(a) => summary(a),
+            Message::One(a) => format!("{}: {}", a.event, summary(a)),
             Message::Digest(d) => {
                 let count = d.events.len() + d.omitted;
-                let last = d.events.last().map(|a| format!("; last: {}", summary(a))).unwrap_or_default();
-                format!("{}: {count} events{last}", d.program)
+                let last = d
+                    .events
+                    .last()
+                    .map(|a| format!("; last: {}: {}", a.event, summary(a)))
+                    .unwrap_or_default();
+                format!("digest: {}: {count} events{last}", d.program)
             }
         }
     }
@@ -159,7 +163,10 @@ fn body_of(a: &Alert, heading: bool) -> String {
         match lines.is_empty() {
             true => text.push_str(&format!("\nnothing on {stream}\n")),
             false => {
-                text.push_str(&format!("\nlast {} lines of {stream}:\n", lines.len()));
+                match lines.len() {
+                    1 => text.push_str(&format!("\nlast line of {stream}:\n")),
+                    n => text.push_str(&format!("\nlast {n} lines of {stream}:\n")),
+                }
                 for line in lines.iter() {
                     text.push_str(&format!("  {line}\n"));
                 }
@@ -223,7 +230,7 @@ pub(crate) mod tests {
         assert_eq!(m.subject(), "[taskmaster] web:web_00 FATAL on box");
         let body = m.body();
         assert!(body.contains("exit status 1") && body.contains("3 retries"), "{body}");
-        assert!(body.contains("last 1 lines of stderr:\n  boom: no database"), "{body}");
+        assert!(body.contains("last line of stderr:\n  boom: no database"), "{body}");
         assert!(body.contains("nothing on stdout"), "{body}");
     }
 
@@ -241,6 +248,6 @@ pub(crate) mod tests {
         assert_eq!(json["event"], "digest");
         assert_eq!(json["events"].as_array().map(Vec::len), Some(2));
         assert!(d.body().contains("and 3 more"));
-        assert!(d.line().starts_with("web: 5 events; last: web:web_01 FATAL"), "{}", d.line());
+        assert!(d.line().starts_with("digest: web: 5 events; last: fatal: web:web_01 FATAL"), "{}", d.line());
     }
 }

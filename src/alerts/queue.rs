@@ -99,17 +99,19 @@ impl Queue {
         started
     }
 
-    /// A delivery that could not even be started (its helper did not spawn), or that ended.
+    /// A delivery that could not even be started (its helper did not spawn), or that ended;
+    /// `again`: whether a failure is worth another attempt.
     pub(crate) fn finished(
         &mut self,
         id: DeliveryId,
         result: Result<(), String>,
         now: Instant,
+        again: bool,
     ) -> Option<Outcome> {
         let (delivery, _) = self.running.remove(&id)?;
         let outcome = match result {
             Ok(()) => Outcome::Delivered(delivery),
-            Err(why) if delivery.attempt < delivery.attempts => {
+            Err(why) if again && delivery.attempt < delivery.attempts => {
                 let at = now + RETRY_DELAYS[(delivery.attempt - 1) as usize];
                 let mut next = delivery.clone();
                 next.attempt += 1;
@@ -191,7 +193,7 @@ mod tests {
         let first = q.start(t0);
         assert_eq!(first.len(), MAX_IN_FLIGHT);
         assert!(q.start(t0).is_empty(), "no room until one ends");
-        assert!(matches!(q.finished(first[0].id, Ok(()), t0), Some(Outcome::Delivered(_))));
+        assert!(matches!(q.finished(first[0].id, Ok(()), t0, true), Some(Outcome::Delivered(_))));
         assert_eq!(q.start(t0).len(), 1);
         assert_eq!(q.counts[&Channel::Email].sent, 1);
         assert_eq!(q.pending(), 19);
@@ -204,21 +206,30 @@ mod tests {
         let mut q = Queue::default();
         q.push(message(), Channel::Webhook, None).unwrap();
         let d = q.start(t0).remove(0);
-        let Some(Outcome::Retry(_, why, at)) = q.finished(d.id, Err("refused".into()), t0) else { panic!() };
+        let Some(Outcome::Retry(_, why, at)) = q.finished(d.id, Err("refused".into()), t0, true) else {
+            panic!()
+        };
         assert_eq!((why.as_str(), at), ("refused", t0 + s(1)));
         assert_eq!(q.next_deadline(), Some(t0 + s(1)));
         assert!(q.start(t0 + Duration::from_millis(999)).is_empty());
         let d = q.start(t0 + s(1)).remove(0);
         assert_eq!(d.attempt, 2);
-        let Some(Outcome::Retry(_, _, at)) = q.finished(d.id, Err("refused".into()), t0 + s(1)) else {
+        let Some(Outcome::Retry(_, _, at)) = q.finished(d.id, Err("refused".into()), t0 + s(1), true) else {
             panic!()
         };
         assert_eq!(at, t0 + s(6));
         let d = q.start(t0 + s(6)).remove(0);
         assert_eq!(d.attempt, 3);
-        assert!(matches!(q.finished(d.id, Err("refused".into()), t0 + s(6)), Some(Outcome::Failed(..))));
+        assert!(matches!(
+            q.finished(d.id, Err("refused".into()), t0 + s(6), true),
+            Some(Outcome::Failed(..))
+        ));
         assert!(q.is_idle());
         assert_eq!(q.counts[&Channel::Webhook].failed, 1, "one failure, not one per attempt");
+        q.push(message(), Channel::Webhook, None).unwrap();
+        let d = q.start(t0).remove(0);
+        let outcome = q.finished(d.id, Err("the channel was removed".into()), t0, false);
+        assert!(matches!(outcome, Some(Outcome::Failed(..))), "not tried again");
     }
 
     #[test]
@@ -231,7 +242,7 @@ mod tests {
         assert_eq!(started[0].test, Some(7));
         assert!(q.overdue(t0 + ATTEMPT_LIMIT - Duration::from_millis(1)).is_empty());
         assert_eq!(q.overdue(t0 + ATTEMPT_LIMIT).len(), 2);
-        assert!(matches!(q.finished(started[0].id, Err("x".into()), t0), Some(Outcome::Failed(..))));
+        assert!(matches!(q.finished(started[0].id, Err("x".into()), t0, true), Some(Outcome::Failed(..))));
         assert_eq!(q.abandon().len(), 1);
         assert!(q.is_idle());
     }

@@ -1,10 +1,11 @@
 //! Digests (taskmaster(1), ALERTS, `min_interval`): the first alert of a program goes out at once;
 //! the ones that follow within `min_interval` of it wait and go out together, as one digest,
 //! when the interval is over. So a storm of a thousand crashing processes of one program is two
-//! messages, not a thousand. Pure: `now` is passed in.
+//! messages, not a thousand. A digest keeps the newest events, and gives up a FATAL last. Pure:
+//! `now` is passed in.
 
 use super::event::{Alert, Digest, Message};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Events kept in one digest, at most; the others are counted.
@@ -20,7 +21,7 @@ pub(crate) struct Throttle {
 #[derive(Debug)]
 struct Slot {
     last_sent: Instant,
-    waiting: Vec<Alert>,
+    waiting: VecDeque<Alert>,
     omitted: usize,
     host: String,
 }
@@ -44,7 +45,7 @@ impl Throttle {
             let host = alert.host.clone();
             let slot = self.programs.entry(program).or_insert_with(|| Slot {
                 last_sent: now,
-                waiting: Vec::new(),
+                waiting: VecDeque::new(),
                 omitted: 0,
                 host,
             });
@@ -55,11 +56,26 @@ impl Throttle {
         if slot.waiting.is_empty() {
             self.due.insert((slot.last_sent + interval, program));
         }
-        match slot.waiting.len() < MAX_DIGEST_EVENTS {
-            true => slot.waiting.push(alert),
-            false => slot.omitted += 1,
+        if slot.waiting.len() >= MAX_DIGEST_EVENTS {
+            // The oldest that is not a FATAL makes room (all FATALs: the oldest of them).
+            let drop = slot.waiting.iter().position(|a| a.event != "fatal").unwrap_or(0);
+            slot.waiting.remove(drop);
+            slot.omitted += 1;
         }
+        slot.waiting.push_back(alert);
         None
+    }
+
+    /// Forgets the waiting events `keep` refuses (a reload changed `events`, or turned alerts
+    /// off); returns how many.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&Alert) -> bool) -> usize {
+        let mut dropped = 0;
+        for slot in self.programs.values_mut() {
+            let before = slot.waiting.len();
+            slot.waiting.retain(|a| keep(a));
+            dropped += before - slot.waiting.len();
+        }
+        dropped
     }
 
     /// The digests due at `now`.
@@ -84,11 +100,11 @@ impl Throttle {
 
     fn take(&mut self, program: &str, now: Instant) -> Option<Message> {
         let slot = self.programs.get_mut(program)?;
-        let mut events = std::mem::take(&mut slot.waiting);
+        let mut events: Vec<Alert> = std::mem::take(&mut slot.waiting).into();
         let omitted = std::mem::take(&mut slot.omitted);
         slot.last_sent = now;
         match (events.len(), omitted) {
-            (0, 0) => None,
+            (0, _) => None,
             (1, 0) => events.pop().map(Message::One),
             _ => Some(Message::Digest(Digest {
                 event: "digest".into(),
@@ -155,6 +171,28 @@ mod tests {
         let due = t.flush(t0);
         let [Message::Digest(d)] = due.as_slice() else { panic!("{due:?}") };
         assert_eq!((d.events.len(), d.omitted), (MAX_DIGEST_EVENTS, 999 - MAX_DIGEST_EVENTS));
+        assert_eq!(d.events.last().map(|a| a.name.as_str()), Some("web:web_999"), "the newest are kept");
+    }
+
+    #[test]
+    fn a_full_digest_gives_up_other_events_before_a_fatal_and_a_reload_can_thin_it() {
+        let t0 = Instant::now();
+        let mut t = Throttle::default();
+        let minute = Duration::from_secs(60);
+        t.offer(alert("web:web_00", "exited_unexpected"), t0, minute, false);
+        t.offer(alert("web:web_00", "fatal"), t0, minute, false);
+        for _ in 0..200 {
+            t.offer(alert("web:web_01", "recovered"), t0, minute, false);
+        }
+        assert_eq!(t.retain(|a| a.event != "started"), 0);
+        let due = t.flush(t0);
+        let [Message::Digest(d)] = due.as_slice() else { panic!("{due:?}") };
+        assert_eq!(d.events[0].event, "fatal", "kept through the storm");
+        assert_eq!(d.omitted, 201 - MAX_DIGEST_EVENTS);
+        t.offer(alert("db", "fatal"), t0, minute, false);
+        t.offer(alert("db", "recovered"), t0, minute, false);
+        assert_eq!(t.retain(|a| a.event != "recovered"), 1);
+        assert!(t.flush(t0).is_empty(), "nothing left to send");
     }
 
     #[test]

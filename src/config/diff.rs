@@ -1,7 +1,7 @@
 //! The reload plan: what changed between two configurations, program by program and field by field
 //! (taskmaster(1), RELOAD). Pure; the supervisor applies the plan.
 
-use super::spec::{Config, ProgramSpec};
+use super::spec::{Config, DaemonSpec, ProgramSpec};
 use serde::Serialize;
 
 /// A program whose number of processes changes.
@@ -29,6 +29,8 @@ pub(crate) struct Plan {
     pub(crate) started: Vec<String>,
     /// Programs with no change at all.
     pub(crate) unchanged: usize,
+    /// Keys of the taskmaster section that changed (`alerts`, `loglevel`...).
+    pub(crate) settings: Vec<&'static str>,
 }
 
 /// How one program changed.
@@ -116,7 +118,41 @@ pub(crate) fn plan(old: &Config, new: &Config) -> Plan {
             Change::Unchanged => {}
         }
     }
+    plan.settings = settings(&old.daemon, &new.daemon);
     plan
+}
+
+/// The keys of the taskmaster section that differ; every field is named, so that a new one does
+/// not compile until it is listed.
+fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
+    let DaemonSpec {
+        logfile,
+        loglevel,
+        socket,
+        socket_mode,
+        socket_owner,
+        history,
+        user,
+        admins,
+        syslog_address,
+        alerts,
+    } = new;
+    [
+        ("logfile", *logfile != old.logfile),
+        ("loglevel", *loglevel != old.loglevel),
+        ("socket", *socket != old.socket),
+        ("socket_mode", *socket_mode != old.socket_mode),
+        ("socket_owner", *socket_owner != old.socket_owner),
+        ("history", *history != old.history),
+        ("user", *user != old.user),
+        ("admins", *admins != old.admins),
+        ("syslog_address", *syslog_address != old.syslog_address),
+        ("alerts", *alerts != old.alerts),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(key, _)| key)
+    .collect()
 }
 
 impl Plan {
@@ -125,14 +161,15 @@ impl Plan {
         let scaled: Vec<String> =
             self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
         format!(
-            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] started [{}] unchanged {}",
+            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] started [{}] unchanged {} settings [{}]",
             self.added.join(", "),
             self.removed.join(", "),
             self.restarted.join(", "),
             self.updated.join(", "),
             scaled.join(", "),
             self.started.join(", "),
-            self.unchanged
+            self.unchanged,
+            self.settings.join(", ")
         )
     }
 }
@@ -229,7 +266,7 @@ mod tests {
         let p = plan(&config(BASE), &config("  a: {cmd: a, numprocs: 2}\n  d: {cmd: d}\n"));
         assert_eq!(
             p.log_line(),
-            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] started [] unchanged 0"
+            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] started [] unchanged 0 settings []"
         );
     }
 }

@@ -204,7 +204,8 @@ pub(crate) fn parse(name: &str, args: &[String]) -> Result<Command, String> {
         }
         Args::Flags(known) => {
             if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
-                return Err(format!("{name}: unknown option `{bad}`; {}", usage()));
+                let what = if bad.starts_with('-') { "option" } else { "argument" };
+                return Err(format!("{name}: unknown {what} `{bad}`; {}", usage()));
             }
         }
         Args::Tail if args.is_empty() => return Err(format!("{name} needs a process; {}", usage())),
@@ -370,7 +371,10 @@ mod tests {
         assert_eq!(p("exit"), Ok(Command::Quit));
         assert_eq!(p("alerts"), Ok(Command::Alerts { test: false }));
         assert_eq!(p("alerts test"), Ok(Command::Alerts { test: true }));
-        assert!(p("alerts send").is_err());
+        assert_eq!(
+            p("alerts send"),
+            Err("alerts: unknown argument `send`; usage: alerts [test]".to_string())
+        );
     }
 
     #[test]

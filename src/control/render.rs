@@ -198,6 +198,9 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
     if !plan.started.is_empty() {
         lines.push(format!("started: {}", plan.started.join(", ")));
     }
+    if !plan.settings.is_empty() {
+        lines.push(format!("settings: {}", plan.settings.join(", ")));
+    }
     lines.push(format!("unchanged: {}", plan.unchanged));
     lines
 }

@@ -10,7 +10,7 @@ use crate::alerts::event::{Alert, Message};
 use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, Outcome, Queue};
 use crate::alerts::throttle::Throttle;
 use crate::config::LogLevel;
-use crate::config::alerts::{AlertsSpec, Channel};
+use crate::config::alerts::{AlertsSpec, Channel, EventKind};
 use crate::control::reply::{AlertsReport, ChannelReport, ChannelResult, Reply};
 use crate::logging::Logging;
 use crate::process::ExitKind;
@@ -79,8 +79,26 @@ impl Alerting {
         }
     }
 
-    /// A reload: what is sent from now on follows the new block.
-    pub(super) fn reconfigure(&mut self, spec: Option<AlertsSpec>) {
+    /// A reload: what is sent from now on follows the new block. Events waiting for a digest
+    /// that it no longer sends are dropped; a channel that changed starts its counts again.
+    pub(super) fn reconfigure(&mut self, spec: Option<AlertsSpec>, log: &Logging) {
+        let sent = |s: &Option<AlertsSpec>, a: &Alert| {
+            s.as_ref().is_some_and(|s| EventKind::parse(&a.event).is_some_and(|k| s.sends(k)))
+        };
+        let dropped = self.throttle.retain(|a| sent(&spec, a));
+        if dropped > 0 {
+            let why =
+                if spec.is_none() { "alerts were turned off" } else { "their events are no longer sent" };
+            log.log(
+                LogLevel::Info,
+                &format!("alert: {dropped} events waiting for a digest were dropped: {why}"),
+            );
+        }
+        for channel in [Channel::Email, Channel::Webhook, Channel::Syslog, Channel::Command] {
+            if channel_spec(&self.spec, channel) != channel_spec(&spec, channel) {
+                self.queue.counts.remove(&channel);
+            }
+        }
         self.spec = spec;
     }
 
@@ -143,17 +161,23 @@ impl Alerting {
                     self.by_delivery.insert(delivery.id, pid);
                     self.helpers.insert(pid, Helper { delivery: delivery.id, answer, killed: false });
                 }
-                Err(why) => answers.extend(self.finish(delivery.id, Err(why), now, log)),
+                // Trying again would not help: the configuration took the channel away.
+                Err(Launch::Gone(why)) => answers.extend(self.finish(delivery.id, Err(why), now, log, false)),
+                Err(Launch::Failed(why)) => {
+                    answers.extend(self.finish(delivery.id, Err(why), now, log, true))
+                }
             }
         }
         answers
     }
 
     /// Starts the helper of one delivery: its pid and the file it answers in.
-    fn launch(&self, delivery: &Delivery) -> Result<(Pid, File), String> {
-        let spec = self.spec.as_ref().ok_or("alerts were turned off by a reload")?;
-        let gone = || format!("the {} channel was removed by a reload", delivery.channel.name());
-        let answer = sys::memfile::bounded("taskmaster-answer", ANSWER_BYTES).map_err(|e| e.to_string())?;
+    fn launch(&self, delivery: &Delivery) -> Result<(Pid, File), Launch> {
+        let spec = self.spec.as_ref().ok_or(Launch::Gone("alerts were turned off by a reload".into()))?;
+        let gone =
+            || Launch::Gone(format!("the {} channel was removed by a reload", delivery.channel.name()));
+        let failed = |e: &dyn std::fmt::Display| Launch::Failed(e.to_string());
+        let answer = sys::memfile::bounded("taskmaster-answer", ANSWER_BYTES).map_err(|e| failed(&e))?;
         let message = (*delivery.message).clone();
         let job =
             |channel| Job { channel, message: message.clone(), pid: self.own_pid, host: self.host.clone() };
@@ -162,7 +186,7 @@ impl Alerting {
                 let command = spec.command.as_ref().ok_or_else(gone)?;
                 let path_var = std::env::var_os("PATH");
                 let program = sys::lookup::resolve(&command.argv[0], path_var.as_deref(), None)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| failed(&e))?;
                 (program, command.argv.clone(), command_env(&message, &self.host), message.json())
             }
             channel => {
@@ -173,16 +197,15 @@ impl Alerting {
                         job(ChannelJob::Syslog(spec.syslog.clone().ok_or_else(gone)?))
                     }
                 };
-                let input = serde_json::to_string(&job).map_err(|e| e.to_string())?;
+                let input = serde_json::to_string(&job).map_err(|e| failed(&e))?;
                 let argv = vec!["taskmaster".to_string(), FLAG.to_string()];
                 (Path::new("/proc/self/exe").to_path_buf(), argv, Vec::new(), input)
             }
         };
         let input: OwnedFd =
-            sys::memfile::with("taskmaster-alert", input.as_bytes()).map_err(|e| e.to_string())?.into();
-        let output: OwnedFd = answer.try_clone().map_err(|e| e.to_string())?.into();
-        let pid =
-            sys::spawn::spawn_helper(&program, &argv, &env, &input, &output).map_err(|e| e.to_string())?;
+            sys::memfile::with("taskmaster-alert", input.as_bytes()).map_err(|e| failed(&e))?.into();
+        let output: OwnedFd = answer.try_clone().map_err(|e| failed(&e))?.into();
+        let pid = sys::spawn::spawn_helper(&program, &argv, &env, &input, &output).map_err(|e| failed(&e))?;
         Ok((pid, answer))
     }
 
@@ -207,17 +230,21 @@ impl Alerting {
             (exit, false) if said.is_empty() => Err(exit.to_string()),
             (_, false) => Err(said.lines().next().unwrap_or_default().to_string()),
         };
-        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log)
+        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log, true)
     }
 
+    /// An attempt ended; `again`: whether a failure may be tried again.
     fn finish(
         &mut self,
         id: DeliveryId,
         result: Result<(), String>,
         now: Now,
         log: &Logging,
+        again: bool,
     ) -> Vec<(Requester, Reply)> {
-        let Some(outcome) = self.queue.finished(id, result.clone(), now.mono) else { return Vec::new() };
+        let Some(outcome) = self.queue.finished(id, result.clone(), now.mono, again) else {
+            return Vec::new();
+        };
         let delivery = match &outcome {
             Outcome::Delivered(d) => {
                 let line = format!(
@@ -358,6 +385,12 @@ impl Alerting {
                 self.enqueue(message, None, log);
             }
             self.drain_until = Some(now.mono + SHUTDOWN_GRACE);
+            let pending = self.queue.pending();
+            if pending > 0 {
+                let line =
+                    format!("waiting up to {} s for {pending} alert deliveries", SHUTDOWN_GRACE.as_secs());
+                log.log(LogLevel::Info, &line);
+            }
         }
     }
 
@@ -395,6 +428,25 @@ impl Alerting {
     }
 }
 
+/// Why a helper did not start.
+enum Launch {
+    /// Its channel is no longer configured: not worth another attempt.
+    Gone(String),
+    Failed(String),
+}
+
+/// A channel's settings, to tell whether a reload changed it.
+fn channel_spec(spec: &Option<AlertsSpec>, channel: Channel) -> Option<String> {
+    let spec = spec.as_ref()?;
+    let text = match channel {
+        Channel::Email => serde_json::to_string(spec.email.as_ref()?),
+        Channel::Webhook => serde_json::to_string(spec.webhook.as_ref()?),
+        Channel::Syslog => serde_json::to_string(spec.syslog.as_ref()?),
+        Channel::Command => serde_json::to_string(spec.command.as_ref()?),
+    };
+    text.ok()
+}
+
 /// `2026-11-30T10:00:00.123Z`.
 fn rfc3339(now: Now) -> String {
     chrono::DateTime::<chrono::Utc>::from(now.wall).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -430,6 +482,7 @@ fn command_env(message: &Message, host: &str) -> Vec<(String, String)> {
             env.push(("TASKMASTER_PID".to_string(), a.pid.map(|p| p.to_string()).unwrap_or_default()));
             let status = a.exitstatus.map(|s| s.to_string()).unwrap_or_default();
             env.push(("TASKMASTER_EXITSTATUS".to_string(), status));
+            env.push(("TASKMASTER_SIGNAL".to_string(), a.signal.clone().unwrap_or_default()));
         }
         Message::Digest(d) => {
             env.push(("TASKMASTER_PROGRAM".to_string(), d.program.clone()));

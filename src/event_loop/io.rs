@@ -136,7 +136,7 @@ impl Hands for Io {
             self.log.log(LogLevel::Warn, &message);
         }
         self.daemon = config.daemon.clone();
-        self.alerting.reconfigure(config.daemon.alerts.clone());
+        self.alerting.reconfigure(config.daemon.alerts.clone(), &self.log);
         // The output kept of processes no longer in the file goes with them.
         let names: std::collections::HashSet<String> =
             config.programs.values().flat_map(|p| p.process_names()).collect();

@@ -75,6 +75,8 @@ pub(crate) fn event_of(old: &Machine, new: &Machine, events: &[&Event], failing:
     let spawn_error = events.iter().any(|e| matches!(e, Event::SpawnErr { .. }));
     let died_running = matches!(old.state, ProcState::Running { .. })
         && events.iter().any(|e| matches!(e, Event::Exited { expected: false, .. }));
+    // A restart goes from STOPPING to STARTING in one step: it stopped all the same.
+    let stopped = events.iter().any(|e| matches!(e, Event::Stopped { .. }));
     if moved && to == StateName::Fatal {
         Some(EventKind::Fatal)
     } else if spawn_error {
@@ -85,7 +87,7 @@ pub(crate) fn event_of(old: &Machine, new: &Machine, events: &[&Event], failing:
         Some(EventKind::Backoff)
     } else if moved && to == StateName::Running {
         Some(if failing { EventKind::Recovered } else { EventKind::Started })
-    } else if moved && to == StateName::Stopped {
+    } else if stopped || (moved && to == StateName::Stopped) {
         Some(EventKind::Stopped)
     } else {
         None
@@ -110,8 +112,12 @@ pub(crate) fn transition(
         name: process.name.clone(),
         program: process.program.clone(),
         from: old.state.name(),
-        // A restart may follow in the same step: the event is about the exit.
-        to: if kind == EventKind::ExitedUnexpected { StateName::Exited } else { new.state.name() },
+        // A restart may follow in the same step: the event is about the end.
+        to: match kind {
+            EventKind::ExitedUnexpected => StateName::Exited,
+            EventKind::Stopped => StateName::Stopped,
+            _ => new.state.name(),
+        },
         pid: new.state.pid().or(old.state.pid()),
         exit: new.last_exit.filter(|_| ended),
         retries: retries(&new.state).max(retries(&old.state)),

@@ -132,10 +132,14 @@ fn nullable<T>(node: &Node, read: impl FnOnce(&Node) -> Read<T>) -> Read<Option<
 }
 
 impl Validator<'_> {
-    /// A mapping's entries, or a problem when it is not a mapping.
+    /// A mapping's entries, or a problem when it is not a mapping. Problems inside it are
+    /// introduced by its path (`taskmaster: alerts: email: tls: ...`).
     fn block<'n>(&mut self, at: &Here, key: &str, node: &'n Node, known: &[&str]) -> Option<Entries<'n>> {
         match node {
-            Node::Map(pairs) => Some(self.entries(at, pairs, known)),
+            Node::Map(pairs) => {
+                let inside = Here { path: at.path.clone(), section: format!("{}: {key}", at.section) };
+                Some(self.entries(&inside, pairs, known))
+            }
             other => {
                 self.problem(
                     at,
@@ -154,6 +158,12 @@ impl Validator<'_> {
             return Some(None);
         }
         let e = self.block(at, "alerts", node, ALERTS_KEYS)?;
+        // Said with the other problems, not only once they are fixed.
+        let given = |key: &str| e.get(key).is_some_and(|(_, n)| !matches!(n, Node::Null | Node::Bool(false)));
+        if !["email", "webhook", "syslog", "command"].into_iter().any(given) {
+            let msg = "has no channel: add email, webhook, syslog or command (or remove the block)";
+            self.problem(at, Some("alerts"), msg.to_string());
+        }
         let events = self.key(&e, "events", read_events, EventKind::DEFAULT.to_vec());
         let tail_lines = self.key(&e, "tail_lines", |n| read_count(n, 0, MAX_TAIL_LINES), DEFAULT_TAIL_LINES);
         let min_interval = self.key(&e, "min_interval", read_seconds, std::time::Duration::from_secs(60));
@@ -178,12 +188,7 @@ impl Validator<'_> {
             syslog: syslog?,
             command: command?,
         };
-        if spec.channels().is_empty() {
-            let msg = "has no channel: add email, webhook, syslog or command (or remove the block)";
-            self.problem(at, Some("alerts"), msg.to_string());
-            return None;
-        }
-        Some(Some(spec))
+        (!spec.channels().is_empty()).then_some(Some(spec))
     }
 
     /// A channel's block: absent, null or false is none.
@@ -268,9 +273,15 @@ impl Validator<'_> {
     fn syslog(&mut self, at: &Here, node: &Node, address: SyslogAddress) -> Option<SyslogSpec> {
         let facility = match node {
             Node::Bool(true) => DEFAULT_FACILITY.to_string(),
-            other => {
-                let e = self.block(at, "syslog", other, SYSLOG_KEYS)?;
+            Node::Map(_) => {
+                let e = self.block(at, "syslog", node, SYSLOG_KEYS)?;
                 self.key(&e, "facility", read_facility, DEFAULT_FACILITY.to_string())?
+            }
+            other => {
+                let msg =
+                    format!("expected true or a mapping like {{facility: daemon}}, found {}", other.kind());
+                self.problem(at, Some("syslog"), msg);
+                return None;
             }
         };
         Some(SyslogSpec { facility, address })

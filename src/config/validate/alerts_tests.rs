@@ -47,7 +47,16 @@ fn the_block_is_read_with_its_defaults() {
 fn mistakes_are_named_where_they_are() {
     let cases = [
         ("  alerts: {events: [fatal]}\n", "t.yaml:2:3: taskmaster: alerts: has no channel"),
-        ("  alerts:\n    email: {smtp: \"h:25\"}\n", "t.yaml:3:5: taskmaster: email: has no `to`"),
+        ("  alerts:\n    email: {smtp: \"h:25\"}\n", "t.yaml:3:5: taskmaster: alerts: email: has no `to`"),
+        (
+            "  alerts:\n    email: {to: a@b.c, tls: ssl}\n",
+            "t.yaml:3:24: taskmaster: alerts: email: tls: expected none",
+        ),
+        (
+            "  alerts:\n    evnts: [fatal]\n    syslog: true\n",
+            "taskmaster: alerts: unknown key `evnts` (did you mean `events`?)",
+        ),
+        ("  alerts:\n    syslog: yes\n", "expected true or a mapping like {facility: daemon}"),
         ("  alerts:\n    email: {to: not-an-address}\n", "\"not-an-address\" is not an email address"),
         (
             "  alerts:\n    email: {to: a@b.c, smtp: \"h:smtp\"}\n",
@@ -70,6 +79,9 @@ fn mistakes_are_named_where_they_are() {
         let got = error(daemon);
         assert!(got.contains(expected), "{daemon:?}: expected {expected:?} in\n{got}");
     }
+    // Every problem at once: the missing channel with the bad event.
+    let got = error("  alerts:\n    events: [crashed]\n");
+    assert!(got.contains("unknown event `crashed`") && got.contains("has no channel"), "{got}");
     let text = "taskmaster:\n  socket: s\nprograms:\n  web:\n    cmd: web\n    alerts: maybe\n";
     let got = validate(text, "t.yaml", &Context::for_tests("/etc/tm")).unwrap_err().lines().join("\n");
     assert!(got.contains("t.yaml:6:") && got.contains("expected true or false"), "{got}");

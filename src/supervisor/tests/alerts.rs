@@ -37,6 +37,11 @@ fn a_crash_while_running_then_the_recovery() {
     w.ask("start api");
     w.advance(1000);
     assert_eq!(kinds(&w.events()), [Started], "a plain start after a stop");
+    w.ask("restart api");
+    w.reap("api", TERMED);
+    assert_eq!(w.events(), [(Stopped, "api".to_string(), "STOPPING", "STOPPED")], "a restart stops first");
+    w.advance(1000);
+    assert_eq!(kinds(&w.events()), [Started]);
 }
 
 #[test]
