@@ -74,6 +74,13 @@ impl Tails {
         self.rings.get(&(name.to_string(), stream)).map_or_else(Vec::new, |ring| ring.last_lines(count))
     }
 
+    /// Forgets one name's output.
+    pub(crate) fn remove(&mut self, name: &str) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.rings.remove(&(name.to_string(), stream));
+        }
+    }
+
     /// Forgets the processes whose names `keep` refuses (a program removed by a reload).
     pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.rings.retain(|(name, _), _| keep(name));

@@ -233,7 +233,7 @@ fn a_burst_becomes_one_digest_sent_at_shutdown_and_a_command_gets_the_event() {
     let dir = TempDir::new("adigest");
     let hook = Server::http(&dir, "hook");
     let settings = format!(
-        "  alerts:\n    events: [fatal]\n    min_interval: 60\n    webhook: \"http://127.0.0.1:{}/\"\n    command: \"sh -c 'cat > $TASKMASTER_EVENT.json; env | grep ^TASKMASTER_ > $TASKMASTER_EVENT.env'\"\n",
+        "  alerts:\n    events: [fatal]\n    min_interval: 60\n    webhook: \"http://127.0.0.1:{}/\"\n    command: \"sh -c 'cat > $TASKMASTER_EVENT.json; env | grep ^TASKMASTER_ > $TASKMASTER_EVENT.env; seq 1 100000; seq 1 100000 >&2'\"\n",
         hook.port
     );
     let mut d =
@@ -264,6 +264,26 @@ fn a_burst_becomes_one_digest_sent_at_shutdown_and_a_command_gets_the_event() {
     assert!(env.contains("TASKMASTER_EXITSTATUS=3"), "{env}");
     let env = d.dir.read("digest.env");
     assert!(env.contains("TASKMASTER_COUNT=4") && env.contains("TASKMASTER_PROGRAM=crash"), "{env}");
+    // However much the command printed.
+    assert!(d.log().contains("alert: sent 'digest' for crash by command"), "{}", d.log());
+}
+
+#[test]
+fn a_failing_command_says_why_and_a_refusal_is_not_tried_again() {
+    let dir = TempDir::new("arefuse");
+    let hook = Server::start(&dir, "hook", &["http", "{DIR}", "status", "404"]);
+    let settings = format!(
+        "  alerts:\n    min_interval: 0\n    webhook: \"http://127.0.0.1:{}/gone\"\n    command: \"sh -c 'echo paging >&2; echo no route to the pager >&2; exit 3'\"\n",
+        hook.port
+    );
+    let d = Daemon::start_with(&settings, &format!("  crash:\n{CRASHING}"), &["--no-shell"]);
+    d.wait_log("alert: couldn't deliver 'fatal' for crash by webhook: the server answered HTTP 404");
+    let log = d.log();
+    assert!(!log.contains("by webhook failed (attempt"), "a 404 is not tried again: {log}");
+    assert_eq!(std::fs::read_to_string(hook.dir.join("refused")).unwrap(), "x", "one POST");
+    // The command is tried three times, and says why it failed: its exit and its last line.
+    d.wait_log("alert: couldn't deliver 'fatal' for crash by command: exit status 3: no route to the pager");
+    assert_eq!(d.count_log("by command failed (attempt"), 2, "{}", d.log());
 }
 
 #[test]

@@ -35,37 +35,54 @@ pub(crate) enum ChannelJob {
     Syslog(SyslogSpec),
 }
 
+/// The helper's exit status when the server refused for good (an SMTP 5xx, an HTTP 4xx):
+/// another attempt would get the same answer.
+pub(crate) const REFUSED: u8 = 2;
+
+/// Why an attempt failed, and whether another one may do better.
+pub(crate) struct Failure {
+    pub(crate) why: String,
+    pub(crate) for_good: bool,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure { why, for_good: false }
+    }
+}
+
 /// `taskmaster --deliver`.
 pub(crate) fn main() -> ExitCode {
     let mut input = String::new();
     let result = std::io::stdin()
         .read_to_string(&mut input)
-        .map_err(|e| format!("couldn't read the job: {e}"))
-        .and_then(|_| serde_json::from_str::<Job>(&input).map_err(|e| format!("a malformed job: {e}")))
+        .map_err(|e| Failure::from(format!("couldn't read the job: {e}")))
+        .and_then(|_| serde_json::from_str::<Job>(&input).map_err(|e| format!("a malformed job: {e}").into()))
         .and_then(|job| run(&job));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(why) => {
+        Err(failure) => {
             let mut out = std::io::stdout();
-            let _ = writeln!(out, "{}", why.replace('\n', " "));
-            ExitCode::FAILURE
+            let _ = writeln!(out, "{}", failure.why.replace('\n', " "));
+            ExitCode::from(if failure.for_good { REFUSED } else { 1 })
         }
     }
 }
 
-fn run(job: &Job) -> Result<(), String> {
+fn run(job: &Job) -> Result<(), Failure> {
     match &job.channel {
         ChannelJob::Email(spec) => super::email::send(spec, &job.message, &job.host, OWN_LIMIT),
         ChannelJob::Webhook(spec) => webhook(spec, &job.message),
-        ChannelJob::Syslog(spec) => syslog(spec, &job.message, job),
+        ChannelJob::Syslog(spec) => syslog(spec, &job.message, job).map_err(Failure::from),
     }
 }
 
-/// POSTs the message as JSON; any answer but 2xx is a failure.
-fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), String> {
+/// POSTs the message as JSON; any answer but 2xx is a failure (4xx but 408 and 429 for good).
+fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), Failure> {
     let mut config = ureq::Agent::config_builder().timeout_global(Some(OWN_LIMIT)).http_status_as_error(true);
     if let Some(path) = &spec.ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("couldn't read {}: {e}", path.display()))?;
+        let pem = std::fs::read(path)
+            .map_err(|e| Failure::from(format!("couldn't read {}: {e}", path.display())))?;
         let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
@@ -73,7 +90,7 @@ fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), String> {
             })
             .collect();
         if certs.is_empty() {
-            return Err(format!("no certificate in {}", path.display()));
+            return Err(format!("no certificate in {}", path.display()).into());
         }
         let roots = ureq::tls::RootCerts::new_with_certs(&certs);
         config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
@@ -87,9 +104,12 @@ fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), String> {
         request = request.header(name, value);
     }
     request.send(message.json()).map(|_| ()).map_err(|e| match e {
-        ureq::Error::Timeout(_) => format!("no answer within {:.1} s", OWN_LIMIT.as_secs_f64()),
-        ureq::Error::StatusCode(code) => format!("the server answered HTTP {code}"),
-        other => other.to_string(),
+        ureq::Error::Timeout(_) => format!("no answer within {:.1} s", OWN_LIMIT.as_secs_f64()).into(),
+        ureq::Error::StatusCode(code) => Failure {
+            why: format!("the server answered HTTP {code}"),
+            for_good: (400..500).contains(&code) && code != 408 && code != 429,
+        },
+        other => other.to_string().into(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! An alert by email (taskmaster(1), ALERTS): the message built and sent by `lettre` (MIME,
 //! SMTP, STARTTLS or TLS, AUTH PLAIN or LOGIN), in the delivery helper only.
 
+use super::deliver::Failure;
 use super::event::Message;
 use crate::config::alerts::{EmailSpec, SmtpTls};
 use lettre::message::header::ContentType;
@@ -10,7 +11,7 @@ use lettre::transport::smtp::extension::ClientId;
 use std::time::Duration;
 
 /// Sends `message` as `spec` says, within `limit` per network step.
-pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Duration) -> Result<(), String> {
+pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Duration) -> Result<(), Failure> {
     let from = spec.from.clone().unwrap_or_else(|| format!("taskmaster@{host}"));
     let mut mail = lettre::Message::builder()
         .from(from.parse().map_err(|e| format!("the sender {from}: {e}"))?)
@@ -36,7 +37,14 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
         SmtpTls::None | SmtpTls::Starttls => None,
     };
     let server = (spec.smtp.host.as_str(), spec.smtp.port);
-    let failed = |e: lettre::transport::smtp::Error| format!("{e} ({})", spec.smtp);
+    let failed = |e: lettre::transport::smtp::Error| Failure {
+        why: match timed_out(&e) {
+            true => format!("no answer within {:.1} s ({})", limit.as_secs_f64(), spec.smtp),
+            false => format!("{e} ({})", spec.smtp),
+        },
+        // A 5xx: the server refused this message for good.
+        for_good: e.is_permanent(),
+    };
     // The transport's own steps (`SmtpTransport::send`), taken one by one so that the
     // connection's Nagle can be turned off (see `sys::nodelay`).
     let mut conn =
@@ -55,4 +63,16 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
     conn.send(mail.envelope(), &mail.formatted()).map_err(failed)?;
     let _ = conn.quit();
     Ok(())
+}
+
+/// A read or write that ran out of time (a socket timeout says EAGAIN).
+fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock);
+        }
+        source = err.source();
+    }
+    false
 }

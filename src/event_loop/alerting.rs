@@ -2,13 +2,16 @@
 //! (with the output the process printed last), digests and the delivery queue decide when each
 //! goes out, and each delivery is a short-lived helper process: `taskmaster --deliver` for email,
 //! webhook and syslog, the configured command for `command`. A helper gets its job in a memory
-//! file and leaves its answer in another; the loop only starts it, kills it at its deadline and
-//! reaps it. Nothing here waits for a server.
+//! file; its output is read like a program's (`Capture`, its last lines kept), so however much it
+//! prints it never waits; the loop starts it, kills it at its deadline and reaps it. Nothing here
+//! waits for a server.
 
+use super::take_token;
 use crate::alerts::deliver::{ChannelJob, FLAG, Job};
 use crate::alerts::event::{Alert, Message};
 use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, Outcome, Queue};
 use crate::alerts::throttle::Throttle;
+use crate::capture::{Capture, Sink};
 use crate::config::LogLevel;
 use crate::config::alerts::{AlertsSpec, Channel, EventKind};
 use crate::control::reply::{AlertsReport, ChannelReport, ChannelResult, Reply};
@@ -17,10 +20,10 @@ use crate::process::ExitKind;
 use crate::supervisor::{Now, Requester, Transition};
 use crate::sys;
 use crate::tail::{Stream, Tails};
+use mio::Registry;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,8 +31,8 @@ use std::time::{Duration, Instant};
 
 /// How long alerts still pending at shutdown may take.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// What a helper may write back (its reason for failing).
-const ANSWER_BYTES: u64 = 8 * 1024;
+/// What is kept of a helper's output (its reason for failing is in its last lines).
+const ANSWER_BYTES: usize = 8 * 1024;
 /// The most of a reason the log shows.
 const REASON_CHARS: usize = 300;
 
@@ -49,8 +52,19 @@ pub(super) struct Alerting {
 
 struct Helper {
     delivery: DeliveryId,
-    answer: File,
+    /// Its output's name in `Capture`'s tails (see `output_name`).
+    name: String,
     killed: bool,
+    /// The configured command, not taskmaster's own helper: its exit status means only
+    /// success or failure, its reason is the last line of its stderr.
+    command: bool,
+}
+
+/// Where a helper's output is read, like a program's.
+pub(super) struct Output<'a> {
+    pub(super) capture: &'a mut Capture,
+    pub(super) registry: &'a Registry,
+    pub(super) next_token: &'a mut usize,
 }
 
 /// An `alerts test` waiting for its channels.
@@ -143,7 +157,7 @@ impl Alerting {
     }
 
     /// Starts what may start, kills what ran too long, sends the digests that are due.
-    pub(super) fn pump(&mut self, now: Now, log: &Logging) -> Vec<(Requester, Reply)> {
+    pub(super) fn pump(&mut self, now: Now, log: &Logging, output: Output) -> Vec<(Requester, Reply)> {
         for message in self.throttle.due(now.mono) {
             self.enqueue(message, None, log);
         }
@@ -157,9 +171,23 @@ impl Alerting {
         let mut answers = Vec::new();
         for delivery in self.queue.start(now.mono) {
             match self.launch(&delivery) {
-                Ok((pid, answer)) => {
+                Ok((pid, [out, err])) => {
+                    let name = output_name(delivery.id);
+                    let pipes = [(out, Sink::Discard), (err, Sink::Discard)];
+                    let next = &mut *output.next_token;
+                    let problems = output.capture.add(
+                        output.registry,
+                        || take_token(next),
+                        (pid, &name),
+                        pipes,
+                        ANSWER_BYTES,
+                    );
+                    for problem in problems {
+                        log.log(LogLevel::Error, &problem);
+                    }
                     self.by_delivery.insert(delivery.id, pid);
-                    self.helpers.insert(pid, Helper { delivery: delivery.id, answer, killed: false });
+                    let command = delivery.channel == Channel::Command;
+                    self.helpers.insert(pid, Helper { delivery: delivery.id, name, killed: false, command });
                 }
                 // Trying again would not help: the configuration took the channel away.
                 Err(Launch::Gone(why)) => answers.extend(self.finish(delivery.id, Err(why), now, log, false)),
@@ -171,13 +199,12 @@ impl Alerting {
         answers
     }
 
-    /// Starts the helper of one delivery: its pid and the file it answers in.
-    fn launch(&self, delivery: &Delivery) -> Result<(Pid, File), Launch> {
+    /// Starts the helper of one delivery: its pid and its output pipes (stdout, stderr).
+    fn launch(&self, delivery: &Delivery) -> Result<(Pid, [OwnedFd; 2]), Launch> {
         let spec = self.spec.as_ref().ok_or(Launch::Gone("alerts were turned off by a reload".into()))?;
         let gone =
             || Launch::Gone(format!("the {} channel was removed by a reload", delivery.channel.name()));
         let failed = |e: &dyn std::fmt::Display| Launch::Failed(e.to_string());
-        let answer = sys::memfile::bounded("taskmaster-answer", ANSWER_BYTES).map_err(|e| failed(&e))?;
         let message = (*delivery.message).clone();
         let job =
             |channel| Job { channel, message: message.clone(), pid: self.own_pid, host: self.host.clone() };
@@ -204,33 +231,47 @@ impl Alerting {
         };
         let input: OwnedFd =
             sys::memfile::with("taskmaster-alert", input.as_bytes()).map_err(|e| failed(&e))?.into();
-        let output: OwnedFd = answer.try_clone().map_err(|e| failed(&e))?.into();
-        let pid = sys::spawn::spawn_helper(&program, &argv, &env, &input, &output).map_err(|e| failed(&e))?;
-        Ok((pid, answer))
+        // Read in the loop like a program's output, its last lines kept: however much it
+        // prints, it never waits and memory stays bounded.
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(&e));
+        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+        let pid = sys::spawn::spawn_helper(&program, &argv, &env, [&input, &out_w, &err_w])
+            .map_err(|e| failed(&e))?;
+        Ok((pid, [out_r, err_r]))
     }
 
     pub(super) fn owns(&self, pid: Pid) -> bool {
         self.helpers.contains_key(&pid)
     }
 
-    /// A helper ended: its delivery succeeded, or failed with the reason it wrote.
+    /// A helper ended (its output drained into `tails`): its delivery succeeded, or failed with
+    /// the reason it wrote.
     pub(super) fn on_reaped(
         &mut self,
         pid: Pid,
         exit: ExitKind,
         now: Now,
+        tails: &mut Tails,
         log: &Logging,
     ) -> Vec<(Requester, Reply)> {
         let Some(helper) = self.helpers.remove(&pid) else { return Vec::new() };
         self.by_delivery.remove(&helper.delivery);
-        let said = String::from_utf8_lossy(&sys::memfile::written(&helper.answer)).trim().to_string();
-        let result = match (exit, helper.killed) {
-            (_, true) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
-            (ExitKind::Code(0), false) => Ok(()),
-            (exit, false) if said.is_empty() => Err(exit.to_string()),
-            (_, false) => Err(said.lines().next().unwrap_or_default().to_string()),
+        let stream = if helper.command { Stream::Stderr } else { Stream::Stdout };
+        let said = tails.last_lines(&helper.name, stream, 20);
+        tails.remove(&helper.name);
+        let line = match helper.command {
+            true => said.iter().rev().find(|l| !l.trim().is_empty()),
+            false => said.first(),
         };
-        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log, true)
+        let result = match (exit, helper.killed, line) {
+            (_, true, _) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
+            (ExitKind::Code(0), false, _) => Ok(()),
+            (exit, false, None) => Err(exit.to_string()),
+            (exit, false, Some(line)) if helper.command => Err(format!("{exit}: {}", line.trim())),
+            (_, false, Some(line)) => Err(line.to_string()),
+        };
+        let refused = !helper.command && exit == ExitKind::Code(i32::from(crate::alerts::deliver::REFUSED));
+        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log, !refused)
     }
 
     /// An attempt ended; `again`: whether a failure may be tried again.
@@ -426,6 +467,11 @@ impl Alerting {
             .flatten()
             .min()
     }
+}
+
+/// A name no process can have (program names have no `#`).
+fn output_name(id: DeliveryId) -> String {
+    format!("#alert-{id}")
 }
 
 /// Why a helper did not start.

@@ -140,7 +140,7 @@ impl Hands for Io {
         // The output kept of processes no longer in the file goes with them.
         let names: std::collections::HashSet<String> =
             config.programs.values().flat_map(|p| p.process_names()).collect();
-        self.capture.tails.retain(|name| names.contains(name));
+        self.capture.tails.retain(|name| name.starts_with('#') || names.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         self.reopen_logs();
         let daemon = &self.daemon;

@@ -244,8 +244,14 @@ impl Daemon {
 
     /// Digests due, deliveries to start or to kill; tests that are answered.
     fn pump_alerts(&mut self, now: Now) {
-        for (to, reply) in self.io.alerting.pump(now, &self.io.log) {
-            self.io.reply(to, reply);
+        let io = &mut self.io;
+        let output = alerting::Output {
+            capture: &mut io.capture,
+            registry: io.poll.registry(),
+            next_token: &mut io.next_token,
+        };
+        for (to, reply) in io.alerting.pump(now, &io.log, output) {
+            io.reply(to, reply);
         }
     }
 
@@ -344,15 +350,16 @@ impl Daemon {
         sys::reap::reap_all(ours, |pid, exit| reaped.push((pid, exit)));
         for (pid, exit) in reaped {
             let io = &mut self.io;
+            let mut problems = Vec::new();
+            io.capture.drain(io.poll.registry(), pid, &mut problems);
             if io.alerting.owns(pid) {
-                for (to, reply) in io.alerting.on_reaped(pid, exit, now, &io.log) {
+                io.log_all(LogLevel::Error, problems);
+                for (to, reply) in io.alerting.on_reaped(pid, exit, now, &mut io.capture.tails, &io.log) {
                     io.reply(to, reply);
                 }
                 continue;
             }
-            let mut problems = Vec::new();
             problems.extend(io.setup.groups.ended(pid.as_raw()));
-            io.capture.drain(io.poll.registry(), pid, &mut problems);
             io.log_all(LogLevel::Error, problems);
             self.apply(Input::Reaped { pid, exit }, now);
         }

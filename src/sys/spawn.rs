@@ -169,14 +169,13 @@ pub(crate) fn spawn(
 }
 
 /// Starts one of taskmaster's own helpers: `program` (a path) with `argv`, taskmaster's
-/// environment and `env`, `stdin` and `output` (its stdout and stderr); a session of its own, so
-/// that its whole group can be killed at its deadline; taskmaster's own user and limits.
+/// environment and `env`, `stdio` as its descriptors 0 to 2; a session of its own, so that its
+/// whole group can be killed at its deadline; taskmaster's own user and limits.
 pub(crate) fn spawn_helper(
     program: &Path,
     argv: &[String],
     env: &[(String, String)],
-    stdin: &OwnedFd,
-    output: &OwnedFd,
+    stdio: [&OwnedFd; 3],
 ) -> Result<Pid, SpawnError> {
     let c = |bytes: &[u8]| CString::new(bytes).map_err(|_| SpawnError::NulByte);
     let set_later = |key: &str| env.iter().any(|(k, _)| k == key);
@@ -198,7 +197,7 @@ pub(crate) fn spawn_helper(
         no_signals: SigSet::empty(),
         credentials: None,
     };
-    match launch(&prepared, [stdin, output, output]) {
+    match launch(&prepared, stdio) {
         Ok(pid) => Ok(pid),
         Err(Launch::Resource { what, errno }) => Err(SpawnError::Resource { what, errno }),
         Err(Launch::Failed(Stage::Exec, errno)) => Err(SpawnError::Exec { program: program.into(), errno }),
