@@ -39,14 +39,39 @@ impl Ring {
         self.bytes.extend(more);
     }
 
-    /// The last `count` lines (a line cut by the limit at the front is dropped; an unfinished
-    /// one at the end is kept).
-    fn last_lines(&self, count: usize) -> Vec<String> {
-        let (front, back) = self.bytes.as_slices();
-        let all = [front, back].concat();
-        let text = String::from_utf8_lossy(&all);
+    /// The last `count` lines, within the last `max_bytes` (a line cut by either limit at the
+    /// front is dropped; an unfinished one at the end is kept). Only those bytes are looked at:
+    /// the cost follows what is asked for, not what is kept.
+    fn last_lines(&self, count: usize, max_bytes: usize) -> Vec<String> {
+        let len = self.bytes.len();
+        let floor = len.saturating_sub(max_bytes);
+        // A newline that ends the ring ends its last line, not an empty one after it.
+        let end = if self.bytes.back() == Some(&b'\n') { len - 1 } else { len };
+        let mut start = floor;
+        let mut seen = 0;
+        let mut whole = floor == 0 && !self.cut;
+        for i in (floor..end).rev() {
+            if self.bytes[i] == b'\n' {
+                seen += 1;
+                if seen == count {
+                    start = i + 1;
+                    whole = true;
+                    break;
+                }
+            }
+        }
+        if count == 0 || len == 0 {
+            return Vec::new();
+        }
+        let slice: Vec<u8> = self.bytes.range(start..len).copied().collect();
+        let text = String::from_utf8_lossy(&slice);
         let mut lines: Vec<&str> = text.split_terminator('\n').collect();
-        if self.cut && !lines.is_empty() {
+        // Cut at the front by a limit, not at a newline: a part of a line.
+        if !whole
+            && !lines.is_empty()
+            && (start > 0 || self.cut)
+            && (start == 0 || self.bytes[start - 1] != b'\n')
+        {
             lines.remove(0);
         }
         let skip = lines.len().saturating_sub(count);
@@ -71,7 +96,19 @@ impl Tails {
 
     /// The last `count` lines of `name`'s `stream`; none when it printed nothing (yet).
     pub(crate) fn last_lines(&self, name: &str, stream: Stream, count: usize) -> Vec<String> {
-        self.rings.get(&(name.to_string(), stream)).map_or_else(Vec::new, |ring| ring.last_lines(count))
+        self.last_lines_within(name, stream, count, usize::MAX)
+    }
+
+    /// The same, within its last `max_bytes`.
+    pub(crate) fn last_lines_within(
+        &self,
+        name: &str,
+        stream: Stream,
+        count: usize,
+        max_bytes: usize,
+    ) -> Vec<String> {
+        let ring = self.rings.get(&(name.to_string(), stream));
+        ring.map_or_else(Vec::new, |ring| ring.last_lines(count, max_bytes))
     }
 
     /// Forgets one name's output.
@@ -115,6 +152,23 @@ mod tests {
         assert!(t.rings.len() == 1, "a limit of 0 keeps nothing");
         t.retain(|name| name != "web");
         assert!(t.last_lines("web", Stream::Stderr, 10).is_empty());
+    }
+
+    #[test]
+    fn only_the_end_is_read_within_a_byte_budget() {
+        let mut t = Tails::default();
+        for i in 0..10_000 {
+            t.push("a", Stream::Stdout, format!("line {i}\n").as_bytes(), 1 << 20);
+        }
+        assert_eq!(t.last_lines_within("a", Stream::Stdout, 2, 1 << 20), ["line 9998", "line 9999"]);
+        // 20 bytes hold "line 9998\nline 9999\n" exactly.
+        assert_eq!(t.last_lines_within("a", Stream::Stdout, 5, 20), ["line 9998", "line 9999"]);
+        // 15 bytes: "9998" is a part of a line, dropped.
+        assert_eq!(t.last_lines_within("a", Stream::Stdout, 5, 15), ["line 9999"]);
+        t.push("b", Stream::Stdout, b"one\ntwo\nthree", 100);
+        assert_eq!(t.last_lines_within("b", Stream::Stdout, 10, 100), ["one", "two", "three"]);
+        assert_eq!(t.last_lines_within("b", Stream::Stdout, 1, 100), ["three"]);
+        assert_eq!(t.last_lines_within("b", Stream::Stdout, 0, 100), Vec::<String>::new());
     }
 
     #[test]

@@ -284,6 +284,12 @@ fn a_failing_command_says_why_and_a_refusal_is_not_tried_again() {
     // The command is tried three times, and says why it failed: its exit and its last line.
     d.wait_log("alert: couldn't deliver 'fatal' for crash by command: exit status 3: no route to the pager");
     assert_eq!(d.count_log("by command failed (attempt"), 2, "{}", d.log());
+    // A redirect is not followed: the POST would go elsewhere as a GET.
+    let moved = Server::start(&dir, "moved", &["http", "{DIR}", "status", "302"]);
+    let settings = format!("  alerts:\n    webhook: \"http://127.0.0.1:{}/\"\n", moved.port);
+    let d = Daemon::start_with(&settings, "  idle:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    let out = stdout(&d.ctl(&["alerts", "test"]));
+    assert!(out.starts_with("webhook: ERROR (") && out.contains("302"), "{out}");
 }
 
 #[test]

@@ -79,7 +79,12 @@ fn run(job: &Job) -> Result<(), Failure> {
 
 /// POSTs the message as JSON; any answer but 2xx is a failure (4xx but 408 and 429 for good).
 fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), Failure> {
-    let mut config = ureq::Agent::config_builder().timeout_global(Some(OWN_LIMIT)).http_status_as_error(true);
+    // A redirect is an answer other than 2xx: followed, a POST would become a GET elsewhere,
+    // with the headers.
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(OWN_LIMIT))
+        .http_status_as_error(true)
+        .max_redirects(0);
     if let Some(path) = &spec.ca_file {
         let pem = std::fs::read(path)
             .map_err(|e| Failure::from(format!("couldn't read {}: {e}", path.display())))?;
@@ -103,14 +108,38 @@ fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), Failure> {
     for (name, value) in &spec.headers {
         request = request.header(name, value);
     }
-    request.send(message.json()).map(|_| ()).map_err(|e| match e {
+    let response = request.send(message.json()).map_err(|e| match e {
         ureq::Error::Timeout(_) => format!("no answer within {:.1} s", OWN_LIMIT.as_secs_f64()).into(),
         ureq::Error::StatusCode(code) => Failure {
             why: format!("the server answered HTTP {code}"),
             for_good: (400..500).contains(&code) && code != 408 && code != 429,
         },
         other => other.to_string().into(),
-    })
+    })?;
+    match response.status().as_u16() {
+        200..=299 => Ok(()),
+        code => Err(Failure {
+            why: format!("the server answered HTTP {code} (redirects are not followed)"),
+            for_good: false,
+        }),
+    }
+}
+
+/// The most of a password or certificate file read: a path that leads to /dev/zero must not
+/// fill the helper's memory.
+const SMALL_FILE: u64 = 64 * 1024;
+
+/// A password or certificate file, refused past `SMALL_FILE`.
+pub(crate) fn read_small(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("couldn't read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(SMALL_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("couldn't read {}: {e}", path.display()))?;
+    match bytes.len() as u64 > SMALL_FILE {
+        true => Err(format!("{} is larger than {} KiB", path.display(), SMALL_FILE / 1024)),
+        false => Ok(bytes),
+    }
 }
 
 /// One RFC 5424 message: errors at `err`, recoveries at `notice`.

@@ -25,7 +25,7 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
     let parameters = || -> Result<TlsParameters, String> {
         let mut builder = TlsParameters::builder(server.clone());
         if let Some(path) = &spec.ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("couldn't read {}: {e}", path.display()))?;
+            let pem = super::deliver::read_small(path)?;
             let cert = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
             builder = builder.add_root_certificate(cert);
         }
@@ -54,8 +54,8 @@ pub(crate) fn send(spec: &EmailSpec, message: &Message, host: &str, limit: Durat
         conn.starttls(&parameters()?, &hello).map_err(failed)?;
     }
     if let (Some(user), Some(path)) = (&spec.username, &spec.password_file) {
-        let password = std::fs::read_to_string(path)
-            .map_err(|e| format!("couldn't read the password file {}: {e}", path.display()))?;
+        let bytes = super::deliver::read_small(path).map_err(|e| format!("the password file: {e}"))?;
+        let password = String::from_utf8(bytes).map_err(|_| format!("{} is not text", path.display()))?;
         let password = password.trim_end_matches(['\n', '\r']).to_string();
         let credentials = Credentials::new(user.clone(), password);
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).map_err(failed)?;

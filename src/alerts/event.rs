@@ -23,6 +23,9 @@ pub(crate) struct Alert {
     /// Why a start failed (BACKOFF, FATAL, a spawn error), as `status` says it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// A critical program's end: ahead of every other alert (not part of the JSON).
+    #[serde(skip)]
+    pub(crate) urgent: bool,
     pub(crate) stdout_tail: Vec<String>,
     pub(crate) stderr_tail: Vec<String>,
 }
@@ -194,6 +197,7 @@ pub(crate) mod tests {
             time: "2026-11-30T10:00:00Z".into(),
             host: "box".into(),
             reason: Some("Exited too quickly".into()),
+            urgent: false,
             stdout_tail: vec![],
             stderr_tail: vec!["boom: no database".into()],
         }

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) const MAX_IN_FLIGHT: usize = 8;
+/// Under way through one channel at most: a channel that hangs (a tarpit) leaves room for the
+/// others.
+pub(crate) const MAX_PER_CHANNEL: usize = 4;
 /// How long one attempt may take before its helper is killed.
 pub(crate) const ATTEMPT_LIMIT: Duration = Duration::from_secs(10);
 /// The wait before the second and the third attempt.
 pub(crate) const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
 /// Deliveries waiting behind the ones under way, at most; more are refused (and logged).
-pub(crate) const MAX_WAITING: usize = 10_000;
+pub(crate) const MAX_WAITING: usize = 1_000;
 
 pub(crate) type DeliveryId = u64;
 
@@ -62,25 +65,32 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// Queues `message` through `channel`; `Err` when too many wait already.
+    /// Queues `message` through `channel`, ahead of the others when `urgent` (a critical
+    /// program's end) or a test (someone waits for it); `Err` when too many wait already.
     pub(crate) fn push(
         &mut self,
         message: Arc<Message>,
         channel: Channel,
         test: Option<u64>,
+        urgent: bool,
     ) -> Result<(), Delivery> {
         self.next_id += 1;
         let attempts = if test.is_some() { 1 } else { 1 + RETRY_DELAYS.len() as u32 };
         let delivery = Delivery { id: self.next_id, message, channel, attempt: 1, attempts, test };
-        match (test, self.ready.len() + self.retrying.len() >= MAX_WAITING) {
-            // A test is answered while someone waits: ahead of the queue.
-            (Some(_), _) => self.ready.push_front(delivery),
-            (None, false) => self.ready.push_back(delivery),
-            (None, true) => {
-                self.count(channel, Err("too many alerts waiting"));
-                return Err(delivery);
-            }
+        if self.ready.len() + self.retrying.len() >= MAX_WAITING && !urgent {
+            self.count(channel, Err("too many alerts waiting"));
+            return Err(delivery);
+        }
+        match urgent || test.is_some() {
+            true => self.ready.push_front(delivery),
+            false => self.ready.push_back(delivery),
         }
         Ok(())
+    }
+
+    /// An `alerts test` nobody waits for any more: what of it has not started is dropped.
+    pub(crate) fn forget_test(&mut self, test: u64) {
+        self.ready.retain(|d| d.test != Some(test));
     }
 
     /// The deliveries to start now (their attempts are under way from `now`).
@@ -91,11 +101,23 @@ impl Queue {
             }
             self.ready.push_back(entry.remove());
         }
-        let free = MAX_IN_FLIGHT.saturating_sub(self.running.len());
-        let started: Vec<Delivery> = self.ready.drain(..free.min(self.ready.len())).collect();
-        for d in &started {
-            self.running.insert(d.id, (d.clone(), now + ATTEMPT_LIMIT));
+        let mut started = Vec::new();
+        let mut kept = VecDeque::new();
+        while let Some(d) = self.ready.pop_front() {
+            let busy = self.running.values().filter(|(r, _)| r.channel == d.channel).count();
+            match self.running.len() < MAX_IN_FLIGHT && busy < MAX_PER_CHANNEL {
+                true => {
+                    self.running.insert(d.id, (d.clone(), now + ATTEMPT_LIMIT));
+                    started.push(d);
+                }
+                false => kept.push_back(d),
+            }
+            if self.running.len() >= MAX_IN_FLIGHT {
+                break;
+            }
         }
+        kept.extend(self.ready.drain(..));
+        self.ready = kept;
         started
     }
 
@@ -184,19 +206,43 @@ mod tests {
     }
 
     #[test]
-    fn at_most_eight_run_and_an_end_makes_room() {
+    fn at_most_eight_run_four_a_channel_and_an_end_makes_room() {
         let t0 = Instant::now();
         let mut q = Queue::default();
         for _ in 0..20 {
-            q.push(message(), Channel::Email, None).unwrap();
+            q.push(message(), Channel::Email, None, false).unwrap();
+            q.push(message(), Channel::Webhook, None, false).unwrap();
         }
         let first = q.start(t0);
         assert_eq!(first.len(), MAX_IN_FLIGHT);
+        assert_eq!(first.iter().filter(|d| d.channel == Channel::Email).count(), MAX_PER_CHANNEL);
         assert!(q.start(t0).is_empty(), "no room until one ends");
         assert!(matches!(q.finished(first[0].id, Ok(()), t0, true), Some(Outcome::Delivered(_))));
-        assert_eq!(q.start(t0).len(), 1);
-        assert_eq!(q.counts[&Channel::Email].sent, 1);
-        assert_eq!(q.pending(), 19);
+        let next = q.start(t0);
+        assert_eq!((next.len(), next[0].channel), (1, first[0].channel), "the channel that had room");
+        assert_eq!(q.counts[&first[0].channel].sent, 1);
+        assert_eq!(q.pending(), 39);
+    }
+
+    #[test]
+    fn a_hung_channel_leaves_room_and_urgent_ones_go_first() {
+        let t0 = Instant::now();
+        let mut q = Queue::default();
+        for _ in 0..10 {
+            q.push(message(), Channel::Email, None, false).unwrap();
+        }
+        assert_eq!(q.start(t0).len(), MAX_PER_CHANNEL, "the email channel hangs");
+        q.push(message(), Channel::Webhook, None, false).unwrap();
+        q.push(message(), Channel::Email, None, true).unwrap();
+        let next = q.start(t0);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].channel, Channel::Webhook, "not stuck behind the email");
+        for _ in 0..MAX_WAITING {
+            let _ = q.push(message(), Channel::Webhook, None, false);
+        }
+        assert!(q.push(message(), Channel::Webhook, None, false).is_err(), "full");
+        assert!(q.push(message(), Channel::Webhook, None, true).is_ok(), "an urgent one is never refused");
+        q.forget_test(1);
     }
 
     #[test]
@@ -204,7 +250,7 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut q = Queue::default();
-        q.push(message(), Channel::Webhook, None).unwrap();
+        q.push(message(), Channel::Webhook, None, false).unwrap();
         let d = q.start(t0).remove(0);
         let Some(Outcome::Retry(_, why, at)) = q.finished(d.id, Err("refused".into()), t0, true) else {
             panic!()
@@ -226,7 +272,7 @@ mod tests {
         ));
         assert!(q.is_idle());
         assert_eq!(q.counts[&Channel::Webhook].failed, 1, "one failure, not one per attempt");
-        q.push(message(), Channel::Webhook, None).unwrap();
+        q.push(message(), Channel::Webhook, None, false).unwrap();
         let d = q.start(t0).remove(0);
         let outcome = q.finished(d.id, Err("the channel was removed".into()), t0, false);
         assert!(matches!(outcome, Some(Outcome::Failed(..))), "not tried again");
@@ -236,8 +282,8 @@ mod tests {
     fn an_attempt_past_its_limit_is_overdue_and_a_test_goes_first_and_once() {
         let t0 = Instant::now();
         let mut q = Queue::default();
-        q.push(message(), Channel::Email, None).unwrap();
-        q.push(message(), Channel::Email, Some(7)).unwrap();
+        q.push(message(), Channel::Email, None, false).unwrap();
+        q.push(message(), Channel::Email, Some(7), false).unwrap();
         let started = q.start(t0);
         assert_eq!(started[0].test, Some(7));
         assert!(q.overdue(t0 + ATTEMPT_LIMIT - Duration::from_millis(1)).is_empty());

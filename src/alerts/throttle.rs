@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// Events kept in one digest, at most; the others are counted.
 pub(crate) const MAX_DIGEST_EVENTS: usize = 50;
+/// The events of a digest that keep their output (the newest): enough to see what happened,
+/// few enough that a digest stays small.
+pub(crate) const DIGEST_TAILS: usize = 5;
 
 #[derive(Debug, Default)]
 pub(crate) struct Throttle {
@@ -106,13 +109,20 @@ impl Throttle {
         match (events.len(), omitted) {
             (0, _) => None,
             (1, 0) => events.pop().map(Message::One),
-            _ => Some(Message::Digest(Digest {
-                event: "digest".into(),
-                program: program.to_string(),
-                host: slot.host.clone(),
-                events,
-                omitted,
-            })),
+            _ => {
+                let older = events.len().saturating_sub(DIGEST_TAILS);
+                for event in &mut events[..older] {
+                    event.stdout_tail.clear();
+                    event.stderr_tail.clear();
+                }
+                Some(Message::Digest(Digest {
+                    event: "digest".into(),
+                    program: program.to_string(),
+                    host: slot.host.clone(),
+                    events,
+                    omitted,
+                }))
+            }
         }
     }
 
@@ -172,6 +182,8 @@ mod tests {
         let [Message::Digest(d)] = due.as_slice() else { panic!("{due:?}") };
         assert_eq!((d.events.len(), d.omitted), (MAX_DIGEST_EVENTS, 999 - MAX_DIGEST_EVENTS));
         assert_eq!(d.events.last().map(|a| a.name.as_str()), Some("web:web_999"), "the newest are kept");
+        let with_output = d.events.iter().filter(|a| !a.stderr_tail.is_empty()).count();
+        assert_eq!(with_output, DIGEST_TAILS, "only the newest keep their output");
     }
 
     #[test]

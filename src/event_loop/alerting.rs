@@ -9,7 +9,7 @@
 use super::take_token;
 use crate::alerts::deliver::{ChannelJob, FLAG, Job};
 use crate::alerts::event::{Alert, Message};
-use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, Outcome, Queue};
+use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, MAX_WAITING, Outcome, Queue};
 use crate::alerts::throttle::Throttle;
 use crate::capture::{Capture, Sink};
 use crate::config::LogLevel;
@@ -31,8 +31,13 @@ use std::time::{Duration, Instant};
 
 /// How long alerts still pending at shutdown may take.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The most of each stream one alert carries: what a person reads in a mail, and what keeps a
+/// queue of pending alerts small.
+const ALERT_TAIL_BYTES: usize = 8 * 1024;
 /// What is kept of a helper's output (its reason for failing is in its last lines).
 const ANSWER_BYTES: usize = 8 * 1024;
+/// Deliveries given up at shutdown that are logged one by one; the rest are counted.
+const LOGGED_ABANDONED: usize = 20;
 /// The most of a reason the log shows.
 const REASON_CHARS: usize = 300;
 
@@ -48,6 +53,8 @@ pub(super) struct Alerting {
     next_test: u64,
     /// Shutting down: when pending alerts stop being waited for.
     drain_until: Option<Instant>,
+    /// Deliveries refused for want of room, not logged one by one.
+    refused: u64,
 }
 
 struct Helper {
@@ -65,6 +72,9 @@ pub(super) struct Output<'a> {
     pub(super) capture: &'a mut Capture,
     pub(super) registry: &'a Registry,
     pub(super) next_token: &'a mut usize,
+    /// The record of process groups: a command's children outlive a taskmaster killed with
+    /// SIGKILL, and the next one cleans them up, as it does a program's.
+    pub(super) groups: &'a mut crate::leftovers::Groups,
 }
 
 /// An `alerts test` waiting for its channels.
@@ -90,6 +100,7 @@ impl Alerting {
             tests: HashMap::new(),
             next_test: 0,
             drain_until: None,
+            refused: 0,
         }
     }
 
@@ -136,8 +147,9 @@ impl Alerting {
             time: rfc3339(t.now),
             host: self.host.clone(),
             reason: t.reason.clone(),
-            stdout_tail: tails.last_lines(&t.name, Stream::Stdout, lines),
-            stderr_tail: tails.last_lines(&t.name, Stream::Stderr, lines),
+            urgent: t.urgent,
+            stdout_tail: tails.last_lines_within(&t.name, Stream::Stdout, lines, ALERT_TAIL_BYTES),
+            stderr_tail: tails.last_lines_within(&t.name, Stream::Stderr, lines, ALERT_TAIL_BYTES),
         };
         let interval = Duration::from_secs_f64(spec.min_interval);
         if let Some(message) = self.throttle.offer(alert, t.now.mono, interval, t.urgent) {
@@ -147,17 +159,24 @@ impl Alerting {
 
     fn enqueue(&mut self, message: Message, test: Option<u64>, log: &Logging) {
         let Some(spec) = &self.spec else { return };
+        let urgent = match &message {
+            Message::One(a) => a.urgent,
+            Message::Digest(_) => false,
+        };
         let message = Arc::new(message);
         for channel in spec.channels() {
-            if let Err(refused) = self.queue.push(message.clone(), channel, test) {
-                let why = "too many alerts waiting";
-                log.log(LogLevel::Error, &failure_line(&refused, why));
+            if let Err(refused) = self.queue.push(message.clone(), channel, test, urgent) {
+                // The first said, the rest counted (see `pump`): a storm does not fill the disk.
+                if self.refused == 0 {
+                    log.log(LogLevel::Error, &failure_line(&refused, "too many alerts waiting"));
+                }
+                self.refused += 1;
             }
         }
     }
 
     /// Starts what may start, kills what ran too long, sends the digests that are due.
-    pub(super) fn pump(&mut self, now: Now, log: &Logging, output: Output) -> Vec<(Requester, Reply)> {
+    pub(super) fn pump(&mut self, now: Now, log: &Logging, mut output: Output) -> Vec<(Requester, Reply)> {
         for message in self.throttle.due(now.mono) {
             self.enqueue(message, None, log);
         }
@@ -169,7 +188,32 @@ impl Alerting {
             }
         }
         let mut answers = Vec::new();
-        for delivery in self.queue.start(now.mono) {
+        // A delivery that cannot even start frees its place at once: go on until none is left
+        // to start, or no place is.
+        loop {
+            let started = self.queue.start(now.mono);
+            if started.is_empty() {
+                break;
+            }
+            self.launch_all(started, now, log, &mut output, &mut answers);
+        }
+        if self.refused > 0 && self.queue.pending() < MAX_WAITING / 2 {
+            let line = format!("alert: {} alerts were refused while too many waited", self.refused);
+            log.log(LogLevel::Error, &line);
+            self.refused = 0;
+        }
+        answers
+    }
+
+    fn launch_all(
+        &mut self,
+        started: Vec<Delivery>,
+        now: Now,
+        log: &Logging,
+        output: &mut Output,
+        answers: &mut Vec<(Requester, Reply)>,
+    ) {
+        for delivery in started {
             match self.launch(&delivery) {
                 Ok((pid, [out, err])) => {
                     let name = output_name(delivery.id);
@@ -185,6 +229,9 @@ impl Alerting {
                     for problem in problems {
                         log.log(LogLevel::Error, &problem);
                     }
+                    if let Some(problem) = output.groups.started(pid.as_raw()) {
+                        log.log(LogLevel::Warn, &problem);
+                    }
                     self.by_delivery.insert(delivery.id, pid);
                     let command = delivery.channel == Channel::Command;
                     self.helpers.insert(pid, Helper { delivery: delivery.id, name, killed: false, command });
@@ -196,7 +243,6 @@ impl Alerting {
                 }
             }
         }
-        answers
     }
 
     /// Starts the helper of one delivery: its pid and its output pipes (stdout, stderr).
@@ -271,7 +317,7 @@ impl Alerting {
             (_, false, Some(line)) => Err(line.to_string()),
         };
         let refused = !helper.command && exit == ExitKind::Code(i32::from(crate::alerts::deliver::REFUSED));
-        self.finish(helper.delivery, result.map_err(|w| cut(&w)), now, log, !refused)
+        self.finish(helper.delivery, result, now, log, !refused)
     }
 
     /// An attempt ended; `again`: whether a failure may be tried again.
@@ -283,6 +329,7 @@ impl Alerting {
         log: &Logging,
         again: bool,
     ) -> Vec<(Requester, Reply)> {
+        let result = result.map_err(|why| cut(&why));
         let Some(outcome) = self.queue.finished(id, result.clone(), now.mono, again) else {
             return Vec::new();
         };
@@ -371,6 +418,7 @@ impl Alerting {
             time: rfc3339(now),
             host: self.host.clone(),
             reason: None,
+            urgent: false,
             stdout_tail: Vec::new(),
             stderr_tail: Vec::new(),
         };
@@ -380,7 +428,11 @@ impl Alerting {
 
     /// The requester went away: its tests go on, unanswered.
     pub(super) fn gone(&mut self, from: Requester) {
-        self.tests.retain(|_, run| run.to != from);
+        let left: Vec<u64> = self.tests.iter().filter(|(_, run)| run.to == from).map(|(id, _)| *id).collect();
+        for id in left {
+            self.tests.remove(&id);
+            self.queue.forget_test(id);
+        }
     }
 
     /// `alerts`.
@@ -399,7 +451,8 @@ impl Alerting {
                     Channel::Syslog => {
                         spec.syslog.as_ref().map(|s| format!("{} ({})", s.address, s.facility))
                     }
-                    Channel::Command => spec.command.as_ref().map(|c| c.text.clone()),
+                    // Its arguments may hold a secret: `alerts` is for readers too.
+                    Channel::Command => spec.command.as_ref().map(|c| c.argv[0].clone()),
                 };
                 ChannelReport {
                     channel: channel.name(),
@@ -448,8 +501,16 @@ impl Alerting {
             let _ = sys::signals::send(pid, Signal::SIGKILL, true);
         }
         self.by_delivery.clear();
-        for d in self.queue.abandon() {
-            log.log(LogLevel::Error, &failure_line(&d, "taskmaster shut down first"));
+        let abandoned = self.queue.abandon();
+        for d in abandoned.iter().take(LOGGED_ABANDONED) {
+            log.log(LogLevel::Error, &failure_line(d, "taskmaster shut down first"));
+        }
+        if abandoned.len() > LOGGED_ABANDONED {
+            let more = abandoned.len() - LOGGED_ABANDONED;
+            log.log(
+                LogLevel::Error,
+                &format!("alert: {more} more deliveries were given up: taskmaster shut down first"),
+            );
         }
         true
     }
@@ -508,11 +569,22 @@ fn failure_line(d: &Delivery, why: &str) -> String {
     )
 }
 
+/// A reason as the log shows it: what a server or a command said may hold control characters
+/// (an escape sequence, a carriage return that would forge a line): they are escaped, and the
+/// whole is cut at `REASON_CHARS`.
 fn cut(why: &str) -> String {
-    match why.char_indices().nth(REASON_CHARS) {
-        Some((at, _)) => format!("{}...", &why[..at]),
-        None => why.to_string(),
+    let mut shown = String::new();
+    for (i, c) in why.chars().enumerate() {
+        if i == REASON_CHARS {
+            shown.push_str("...");
+            break;
+        }
+        match c.is_control() {
+            true => shown.extend(c.escape_default()),
+            false => shown.push(c),
+        }
     }
+    shown
 }
 
 /// What the `command` channel finds in its environment besides the event on its stdin.

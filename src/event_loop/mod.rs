@@ -249,6 +249,7 @@ impl Daemon {
             capture: &mut io.capture,
             registry: io.poll.registry(),
             next_token: &mut io.next_token,
+            groups: &mut io.setup.groups,
         };
         for (to, reply) in io.alerting.pump(now, &io.log, output) {
             io.reply(to, reply);
@@ -352,6 +353,7 @@ impl Daemon {
             let io = &mut self.io;
             let mut problems = Vec::new();
             io.capture.drain(io.poll.registry(), pid, &mut problems);
+            problems.extend(io.setup.groups.ended(pid.as_raw()));
             if io.alerting.owns(pid) {
                 io.log_all(LogLevel::Error, problems);
                 for (to, reply) in io.alerting.on_reaped(pid, exit, now, &mut io.capture.tails, &io.log) {
@@ -359,7 +361,6 @@ impl Daemon {
                 }
                 continue;
             }
-            problems.extend(io.setup.groups.ended(pid.as_raw()));
             io.log_all(LogLevel::Error, problems);
             self.apply(Input::Reaped { pid, exit }, now);
         }

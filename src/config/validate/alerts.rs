@@ -16,6 +16,8 @@ const ALERTS_KEYS: &[&str] =
 const EMAIL_KEYS: &[&str] = &["to", "from", "smtp", "tls", "username", "password_file", "ca_file"];
 const WEBHOOK_KEYS: &[&str] = &["url", "headers", "ca_file"];
 const SYSLOG_KEYS: &[&str] = &["facility"];
+const FRAMING_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection", "content-type"];
 
 pub(crate) const DEFAULT_TAIL_LINES: u32 = 20;
 const MAX_TAIL_LINES: u32 = 1000;
@@ -91,6 +93,10 @@ fn read_headers(node: &Node) -> Read<BTreeMap<String, String>> {
         };
         ureq::http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("`{name}` is not a valid header name"))?;
+        // What frames the request is taskmaster's to say.
+        if FRAMING_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!("`{name}` is set by taskmaster itself"));
+        }
         ureq::http::HeaderValue::from_str(&value)
             .map_err(|_| format!("{name}: the value has characters a header cannot carry"))?;
         if headers.insert(name.clone(), value).is_some() {

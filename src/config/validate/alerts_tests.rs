@@ -70,6 +70,10 @@ fn mistakes_are_named_where_they_are() {
             "`Bad Name` is not a valid header name",
         ),
         ("  alerts:\n    events: [fatal, crashed]\n    syslog: true\n", "unknown event `crashed`"),
+        (
+            "  alerts:\n    webhook: {url: \"http://h/\", headers: {Content-Length: 0}}\n",
+            "`Content-Length` is set by taskmaster itself",
+        ),
         ("  alerts:\n    syslog: {facility: local9}\n", "unknown facility `local9`"),
         ("  alerts:\n    email: {to: a@b.c, port: 25}\n", "unknown key `port`"),
         ("  syslog_address: log.sock\n", "expected an absolute UNIX socket path or udp://HOST:PORT"),
