@@ -15,12 +15,28 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub(crate) fn rows(quick: bool) -> Vec<Row> {
-    let mut rows = tarpit_restart(if quick { 5 } else { 20 });
+    let mut rows = vec![idle(if quick { 3 } else { 10 })];
+    rows.extend(tarpit_restart(if quick { 5 } else { 20 }));
     match SmtpSink::start() {
         Some(sink) => rows.extend(latency(&sink, if quick { 10 } else { 100 })),
         None => eprintln!("no aiosmtpd (python3-aiosmtpd): the alert latency rows are left out"),
     }
     rows
+}
+
+/// Alerts configured, nothing happening: no deadline, no wakeup.
+fn idle(seconds: u64) -> Row {
+    let settings = "  alerts:\n    email: {to: [ops@example.com], smtp: \"127.0.0.1:1\"}\n";
+    let d = Taskmaster::start_with(settings, &[Program::sleepers("idle", 100)]);
+    d.wait_running(100);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = super::daemons::usage(d.pid()).switches;
+    std::thread::sleep(Duration::from_secs(seconds));
+    let after = super::daemons::usage(d.pid()).switches;
+    Box::new(d).stop();
+    let mut row = Row::new("idle with alerts configured, 100 sleeping children: wakeups".to_string(), "/s");
+    row.taskmaster = Some((after - before) as f64 / seconds as f64);
+    row
 }
 
 fn tarpit_restart(kills: usize) -> Vec<Row> {
