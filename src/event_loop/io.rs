@@ -175,6 +175,10 @@ impl Hands for Io {
         self.exiting = true;
     }
 
+    fn now(&mut self) -> Option<crate::supervisor::Now> {
+        Some(super::now())
+    }
+
     fn alert(&mut self, transition: crate::supervisor::Transition) {
         self.alerting.on_transition(transition, &self.capture.tails, &self.log);
     }

@@ -4,6 +4,7 @@
 
 mod alerting;
 mod commands;
+mod hands;
 mod log_lines;
 mod reload;
 mod status;
@@ -16,6 +17,7 @@ use crate::control::reply::Reply;
 use crate::process::{self, Effect, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
 pub(crate) use alerting::Transition;
+pub(crate) use hands::{Hands, SpawnPlan};
 use log_lines::log_line;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -113,24 +115,6 @@ enum Action {
     Exit,
 }
 
-/// What carries out the supervisor's actions (see `Supervisor::run`): the event loop, or the
-/// tests' world in memory.
-pub(crate) trait Hands {
-    /// Starts the process `id` as `plan` says; its pid, or why it could not start.
-    fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String>;
-    fn signal(&mut self, pid: Pid, signal: Signal, group: bool);
-    fn log(&mut self, level: LogLevel, message: String);
-    fn reply(&mut self, to: Requester, reply: Reply);
-    /// A reload was applied: `config` is now in force.
-    fn reconfigured(&mut self, config: &Config);
-    /// Every process is gone after a shutdown.
-    fn exit(&mut self);
-    /// The result of the spawn of `id` was handled (its `spawned:` line is logged).
-    fn after_spawn(&mut self, _id: ProcId) {}
-    /// A process moved in a way an alert may be about.
-    fn alert(&mut self, _transition: Transition) {}
-}
-
 /// One process of a program.
 #[derive(Debug, Clone)]
 pub(crate) struct Process {
@@ -147,26 +131,6 @@ pub(crate) struct Process {
     pub(crate) number: u32,
     /// It failed since it last ran: its next RUNNING is a recovery (taskmaster(1), ALERTS).
     pub(crate) failing: bool,
-}
-
-/// What the event loop needs to spawn a process.
-#[derive(Debug, Clone)]
-pub(crate) struct SpawnPlan {
-    pub(crate) spec: Arc<ProgramSpec>,
-    pub(crate) name: String,
-    pub(crate) number: u32,
-}
-
-impl SpawnPlan {
-    /// The variables that tell a process who it is (taskmaster(1), PROCESS STATES): so that
-    /// the processes of one program can tell themselves apart, say to pick a port each.
-    pub(crate) fn identity(&self) -> [(&'static str, String); 3] {
-        [
-            ("TASKMASTER_PROCESS_NAME", self.name.clone()),
-            ("TASKMASTER_PROGRAM", self.spec.name.clone()),
-            ("TASKMASTER_PROCESS_NUM", self.number.to_string()),
-        ]
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +231,12 @@ impl Supervisor {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let spawned = if let Input::Spawned { id, .. } = &input { Some(*id) } else { None };
+            // A process's time starts when it was spawned, not when the turn began: a turn that
+            // spawns hundreds takes a while, and `starttime` must be true of the last one too.
+            let now = match spawned {
+                Some(_) => hands.now().unwrap_or(now),
+                None => now,
+            };
             for action in self.handle(input, now) {
                 match action {
                     Action::Spawn { id } => {

@@ -23,6 +23,8 @@ struct Recorder {
     reconfigured: usize,
     exited: bool,
     alerts: Vec<Transition>,
+    /// What the clock says after a spawn, when a test makes spawns take time.
+    spawn_clock: Option<Now>,
 }
 
 impl Hands for Recorder {
@@ -59,6 +61,10 @@ impl Hands for Recorder {
 
     fn alert(&mut self, transition: Transition) {
         self.alerts.push(transition);
+    }
+
+    fn now(&mut self) -> Option<Now> {
+        self.spawn_clock
     }
 }
 
@@ -252,6 +258,19 @@ fn stop_escalates_to_sigkill_of_the_group_after_stoptime() {
     w.reap("s", KILLED);
     assert_eq!(w.reply().output, "s: stopped");
     assert!(w.logged("stopped: s (terminated by SIGKILL)"));
+}
+
+#[test]
+fn starttime_counts_from_the_spawn_not_from_the_start_of_a_long_turn() {
+    let mut w = world("programs:\n  late: {cmd: late, starttime: 1, autostart: false}\n");
+    // The spawn comes 500 ms into the turn (hundreds spawned before it).
+    let later = Duration::from_millis(500);
+    w.rec.spawn_clock = Some(Now { mono: w.now.mono + later, wall: w.now.wall + later });
+    w.ask("start late");
+    w.advance(1000);
+    assert_eq!(w.state("late"), "STARTING", "up for 500 ms only");
+    w.advance(500);
+    assert_eq!(w.state("late"), "RUNNING");
 }
 
 #[test]
