@@ -120,23 +120,10 @@ pub(crate) fn transition(
         },
         pid: new.state.pid().or(old.state.pid()),
         exit: new.last_exit.filter(|_| ended),
-        retries: retries(&new.state).max(retries(&old.state)),
+        retries: super::status::retries(&new.state).max(super::status::retries(&old.state)),
         reason: reason.filter(|_| kind != EventKind::Stopped),
         wanted: process.spec.alerts,
         urgent: kind == EventKind::Fatal && process.spec.critical,
         now,
-    }
-}
-
-fn retries(state: &ProcState) -> u32 {
-    match state {
-        ProcState::Spawning { retries }
-        | ProcState::Starting { retries, .. }
-        | ProcState::Backoff { retries, .. } => *retries,
-        ProcState::Stopped { .. }
-        | ProcState::Running { .. }
-        | ProcState::Stopping { .. }
-        | ProcState::Exited { .. }
-        | ProcState::Fatal { .. } => 0,
     }
 }

@@ -21,16 +21,7 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
         | ProcState::Exited { .. }
         | ProcState::Fatal { .. } => None,
     };
-    let retries = match state {
-        ProcState::Spawning { retries }
-        | ProcState::Starting { retries, .. }
-        | ProcState::Backoff { retries, .. } => *retries,
-        ProcState::Stopped { .. }
-        | ProcState::Running { .. }
-        | ProcState::Stopping { .. }
-        | ProcState::Exited { .. }
-        | ProcState::Fatal { .. } => 0,
-    };
+    let retries = retries(state);
     let expected = match state {
         ProcState::Exited { expected, .. } => Some(*expected),
         ProcState::Stopped { .. }
@@ -83,5 +74,19 @@ mod tests {
         assert_eq!(seconds(Duration::from_secs(5)), "5");
         assert_eq!(seconds(Duration::from_millis(500)), "0.5");
         assert_eq!(seconds(Duration::from_millis(1250)), "1.25");
+    }
+}
+
+/// The failed starts in a row a state counts (0 where it counts none).
+pub(super) fn retries(state: &ProcState) -> u32 {
+    match state {
+        ProcState::Spawning { retries }
+        | ProcState::Starting { retries, .. }
+        | ProcState::Backoff { retries, .. } => *retries,
+        ProcState::Stopped { .. }
+        | ProcState::Running { .. }
+        | ProcState::Stopping { .. }
+        | ProcState::Exited { .. }
+        | ProcState::Fatal { .. } => 0,
     }
 }
