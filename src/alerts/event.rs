@@ -206,7 +206,7 @@ pub(crate) mod tests {
     #[test]
     fn the_json_has_the_documented_shape() {
         let json: serde_json::Value =
-            serde_json::from_str(&Message::One(alert("web:web_00", "fatal")).json()).unwrap();
+            serde_json::from_str(&Message::One(alert("web:web_00", "fatal")).json()).expect("JSON");
         for key in [
             "event",
             "name",
@@ -248,7 +248,7 @@ pub(crate) mod tests {
             omitted: 3,
         });
         assert_eq!(d.subject(), "[taskmaster] web: 5 events on box");
-        let json: serde_json::Value = serde_json::from_str(&d.json()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&d.json()).expect("JSON");
         assert_eq!(json["event"], "digest");
         assert_eq!(json["events"].as_array().map(Vec::len), Some(2));
         assert!(d.body().contains("and 3 more"));

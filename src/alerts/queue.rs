@@ -210,8 +210,8 @@ mod tests {
         let t0 = Instant::now();
         let mut q = Queue::default();
         for _ in 0..20 {
-            q.push(message(), Channel::Email, None, false).unwrap();
-            q.push(message(), Channel::Webhook, None, false).unwrap();
+            q.push(message(), Channel::Email, None, false).expect("room");
+            q.push(message(), Channel::Webhook, None, false).expect("room");
         }
         let first = q.start(t0);
         assert_eq!(first.len(), MAX_IN_FLIGHT);
@@ -229,11 +229,11 @@ mod tests {
         let t0 = Instant::now();
         let mut q = Queue::default();
         for _ in 0..10 {
-            q.push(message(), Channel::Email, None, false).unwrap();
+            q.push(message(), Channel::Email, None, false).expect("room");
         }
         assert_eq!(q.start(t0).len(), MAX_PER_CHANNEL, "the email channel hangs");
-        q.push(message(), Channel::Webhook, None, false).unwrap();
-        q.push(message(), Channel::Email, None, true).unwrap();
+        q.push(message(), Channel::Webhook, None, false).expect("room");
+        q.push(message(), Channel::Email, None, true).expect("room");
         let next = q.start(t0);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].channel, Channel::Webhook, "not stuck behind the email");
@@ -250,7 +250,7 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut q = Queue::default();
-        q.push(message(), Channel::Webhook, None, false).unwrap();
+        q.push(message(), Channel::Webhook, None, false).expect("room");
         let d = q.start(t0).remove(0);
         let Some(Outcome::Retry(_, why, at)) = q.finished(d.id, Err("refused".into()), t0, true) else {
             panic!()
@@ -272,7 +272,7 @@ mod tests {
         ));
         assert!(q.is_idle());
         assert_eq!(q.counts[&Channel::Webhook].failed, 1, "one failure, not one per attempt");
-        q.push(message(), Channel::Webhook, None, false).unwrap();
+        q.push(message(), Channel::Webhook, None, false).expect("room");
         let d = q.start(t0).remove(0);
         let outcome = q.finished(d.id, Err("the channel was removed".into()), t0, false);
         assert!(matches!(outcome, Some(Outcome::Failed(..))), "not tried again");
@@ -282,8 +282,8 @@ mod tests {
     fn an_attempt_past_its_limit_is_overdue_and_a_test_goes_first_and_once() {
         let t0 = Instant::now();
         let mut q = Queue::default();
-        q.push(message(), Channel::Email, None, false).unwrap();
-        q.push(message(), Channel::Email, Some(7), false).unwrap();
+        q.push(message(), Channel::Email, None, false).expect("room");
+        q.push(message(), Channel::Email, Some(7), false).expect("room");
         let started = q.start(t0);
         assert_eq!(started[0].test, Some(7));
         assert!(q.overdue(t0 + ATTEMPT_LIMIT - Duration::from_millis(1)).is_empty());

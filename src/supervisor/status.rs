@@ -65,18 +65,6 @@ pub(super) fn seconds(d: Duration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_drop_needless_decimals() {
-        assert_eq!(seconds(Duration::from_secs(5)), "5");
-        assert_eq!(seconds(Duration::from_millis(500)), "0.5");
-        assert_eq!(seconds(Duration::from_millis(1250)), "1.25");
-    }
-}
-
 /// The failed starts in a row a state counts (0 where it counts none).
 pub(super) fn retries(state: &ProcState) -> u32 {
     match state {
@@ -88,5 +76,17 @@ pub(super) fn retries(state: &ProcState) -> u32 {
         | ProcState::Stopping { .. }
         | ProcState::Exited { .. }
         | ProcState::Fatal { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_drop_needless_decimals() {
+        assert_eq!(seconds(Duration::from_secs(5)), "5");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.25");
     }
 }

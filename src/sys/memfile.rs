@@ -21,11 +21,11 @@ mod tests {
 
     #[test]
     fn the_job_is_read_from_its_start_and_closed_on_exec() {
-        let job = with("job", b"{\"a\": 1}").unwrap();
+        let job = with("job", b"{\"a\": 1}").expect("a memfd");
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut &job, &mut text).unwrap();
+        std::io::Read::read_to_string(&mut &job, &mut text).expect("readable");
         assert_eq!(text, "{\"a\": 1}");
-        let flags = nix::fcntl::fcntl(&job, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        let flags = nix::fcntl::fcntl(&job, nix::fcntl::FcntlArg::F_GETFD).expect("flags");
         assert!(flags & libc::FD_CLOEXEC != 0);
     }
 }
