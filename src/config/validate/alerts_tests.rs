@@ -18,29 +18,29 @@ fn the_block_is_read_with_its_defaults() {
     let config = load(
         "  alerts:\n    email: {to: ops@example.com, tls: starttls, username: a, password_file: pass, ca_file: ca.pem}\n    webhook: http://127.0.0.1:9000/a\n    syslog: true\n    command: notify --now\n",
     )
-    .unwrap();
-    let alerts = config.daemon.alerts.unwrap();
+    .expect("present");
+    let alerts = config.daemon.alerts.expect("present");
     assert_eq!(alerts.events, EventKind::DEFAULT.to_vec());
     assert_eq!((alerts.tail_lines, alerts.min_interval), (20, 60.0));
-    let email = alerts.email.unwrap();
+    let email = alerts.email.expect("present");
     assert_eq!(email.to, ["ops@example.com"]);
     assert_eq!(email.smtp, HostPort { host: "localhost".into(), port: 25 });
     assert_eq!(email.tls, SmtpTls::Starttls);
     assert_eq!(email.password_file, Some(PathBuf::from("/etc/tm/pass")), "relative to the file");
-    assert_eq!(alerts.webhook.unwrap().url, "http://127.0.0.1:9000/a");
-    let syslog = alerts.syslog.unwrap();
+    assert_eq!(alerts.webhook.expect("present").url, "http://127.0.0.1:9000/a");
+    let syslog = alerts.syslog.expect("present");
     assert_eq!(
         (syslog.facility.as_str(), syslog.address),
         ("daemon", SyslogAddress::Unix("/dev/log".into()))
     );
-    assert_eq!(alerts.command.unwrap().argv, ["notify", "--now"]);
+    assert_eq!(alerts.command.expect("present").argv, ["notify", "--now"]);
     assert!(config.programs["web"].alerts, "a program's alerts are on by default");
-    let config = load("  syslog_address: udp://10.0.0.1\n  alerts: {syslog: {facility: local7}, events: [stopped, fatal]}\n").unwrap();
-    let alerts = config.daemon.alerts.unwrap();
+    let config = load("  syslog_address: udp://10.0.0.1\n  alerts: {syslog: {facility: local7}, events: [stopped, fatal]}\n").expect("present");
+    let alerts = config.daemon.alerts.expect("present");
     assert_eq!(alerts.events, [EventKind::Fatal, EventKind::Stopped], "in their own order");
-    let address = alerts.syslog.unwrap().address;
+    let address = alerts.syslog.expect("present").address;
     assert_eq!(address, SyslogAddress::Udp(HostPort { host: "10.0.0.1".into(), port: 514 }));
-    assert!(load("  alerts: null\n").unwrap().daemon.alerts.is_none());
+    assert!(load("  alerts: null\n").expect("present").daemon.alerts.is_none());
 }
 
 #[test]
@@ -87,7 +87,8 @@ fn mistakes_are_named_where_they_are() {
     let got = error("  alerts:\n    events: [crashed]\n");
     assert!(got.contains("unknown event `crashed`") && got.contains("has no channel"), "{got}");
     let text = "taskmaster:\n  socket: s\nprograms:\n  web:\n    cmd: web\n    alerts: maybe\n";
-    let got = validate(text, "t.yaml", &Context::for_tests("/etc/tm")).unwrap_err().lines().join("\n");
+    let got =
+        validate(text, "t.yaml", &Context::for_tests("/etc/tm")).expect_err("an error").lines().join("\n");
     assert!(got.contains("t.yaml:6:") && got.contains("expected true or false"), "{got}");
 }
 
@@ -96,7 +97,7 @@ fn check_prints_what_it_read_and_that_reads_back_the_same() {
     let config = load(
         "  alerts:\n    email: {to: [ops@example.com], smtp: \"[::1]:2525\"}\n    webhook: {url: \"https://h/x\", headers: {X-Token: abc}}\n    syslog: {facility: local0}\n",
     )
-    .unwrap();
+    .expect("present");
     let text = crate::config::render(&config);
     let again = validate(&text, "t.yaml", &Context::for_tests("/etc/tm")).expect("the output is valid");
     assert_eq!(again.daemon.alerts, config.daemon.alerts);
