@@ -86,8 +86,7 @@ fn webhook(spec: &WebhookSpec, message: &Message) -> Result<(), Failure> {
         .http_status_as_error(true)
         .max_redirects(0);
     if let Some(path) = &spec.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Failure::from(format!("couldn't read {}: {e}", path.display())))?;
+        let pem = read_small(path)?;
         let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),

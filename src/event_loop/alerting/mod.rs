@@ -7,6 +7,10 @@
 //! waits for a server.
 
 use super::take_token;
+use words::{channel_spec, command_env, cut, failure_line, output_name, power_of_ten, rfc3339};
+mod answers;
+mod words;
+
 use crate::alerts::deliver::{ChannelJob, FLAG, Job};
 use crate::alerts::event::{Alert, Message};
 use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, MAX_WAITING, Outcome, Queue};
@@ -14,7 +18,7 @@ use crate::alerts::throttle::Throttle;
 use crate::capture::{Capture, Sink};
 use crate::config::LogLevel;
 use crate::config::alerts::{AlertsSpec, Channel, EventKind};
-use crate::control::reply::{AlertsReport, ChannelReport, ChannelResult, Reply};
+use crate::control::reply::{ChannelResult, Reply};
 use crate::logging::Logging;
 use crate::process::ExitKind;
 use crate::supervisor::{Now, Requester, Transition};
@@ -65,6 +69,8 @@ struct Helper {
     /// The configured command, not taskmaster's own helper: its exit status means only
     /// success or failure, its reason is the last line of its stderr.
     command: bool,
+    /// ` (HOST:PORT)`: where it was sending, for a reason the helper could not give.
+    target: String,
 }
 
 /// Where a helper's output is read, like a program's.
@@ -166,11 +172,15 @@ impl Alerting {
         let message = Arc::new(message);
         for channel in spec.channels() {
             if let Err(refused) = self.queue.push(message.clone(), channel, test, urgent) {
-                // The first said, the rest counted (see `pump`): a storm does not fill the disk.
+                // The first said, the rest counted (see `pump`), and the count said at each power
+                // of ten: a storm does not fill the disk, nor goes unsaid.
                 if self.refused == 0 {
                     log.log(LogLevel::Error, &failure_line(&refused, "too many alerts waiting"));
                 }
                 self.refused += 1;
+                if power_of_ten(self.refused) {
+                    self.say_refused(log);
+                }
             }
         }
     }
@@ -198,11 +208,15 @@ impl Alerting {
             self.launch_all(started, now, log, &mut output, &mut answers);
         }
         if self.refused > 0 && self.queue.pending() < MAX_WAITING / 2 {
-            let line = format!("alert: {} alerts were refused while too many waited", self.refused);
-            log.log(LogLevel::Error, &line);
+            self.say_refused(log);
             self.refused = 0;
         }
         answers
+    }
+
+    fn say_refused(&self, log: &Logging) {
+        let line = format!("alert: {} alerts were refused while too many waited", self.refused);
+        log.log(LogLevel::Error, &line);
     }
 
     fn launch_all(
@@ -234,7 +248,9 @@ impl Alerting {
                     }
                     self.by_delivery.insert(delivery.id, pid);
                     let command = delivery.channel == Channel::Command;
-                    self.helpers.insert(pid, Helper { delivery: delivery.id, name, killed: false, command });
+                    let target = self.target(delivery.channel).map(|t| format!(" ({t})")).unwrap_or_default();
+                    let helper = Helper { delivery: delivery.id, name, killed: false, command, target };
+                    self.helpers.insert(pid, helper);
                 }
                 // Trying again would not help: the configuration took the channel away.
                 Err(Launch::Gone(why)) => answers.extend(self.finish(delivery.id, Err(why), now, log, false)),
@@ -310,7 +326,7 @@ impl Alerting {
             false => said.first(),
         };
         let result = match (exit, helper.killed, line) {
-            (_, true, _) => Err(format!("no answer within {} s", ATTEMPT_LIMIT.as_secs())),
+            (_, true, _) => Err(format!("no answer within {} s{}", ATTEMPT_LIMIT.as_secs(), helper.target)),
             (ExitKind::Code(0), false, _) => Ok(()),
             (exit, false, None) => Err(exit.to_string()),
             (exit, false, Some(line)) if helper.command => Err(format!("{exit}: {}", line.trim())),
@@ -396,82 +412,6 @@ impl Alerting {
 }
 
 impl Alerting {
-    /// `alerts test`: a test alert through every channel, answered once each has ended; `Some`
-    /// when it is answered at once.
-    pub(super) fn test(&mut self, to: Requester, now: Now, log: &Logging) -> Option<Reply> {
-        let Some(spec) = &self.spec else {
-            return Some(Reply::Refused(crate::control::render::NO_ALERTS.to_string()));
-        };
-        self.next_test += 1;
-        let results = spec.channels().into_iter().map(|c| (c, None)).collect();
-        self.tests.insert(self.next_test, TestRun { to, results });
-        let alert = Alert {
-            event: "test".to_string(),
-            name: "taskmaster".to_string(),
-            program: "taskmaster".to_string(),
-            from: "RUNNING".to_string(),
-            to: "RUNNING".to_string(),
-            pid: Some(self.own_pid as i32),
-            exitstatus: None,
-            signal: None,
-            retries: 0,
-            time: rfc3339(now),
-            host: self.host.clone(),
-            reason: None,
-            urgent: false,
-            stdout_tail: Vec::new(),
-            stderr_tail: Vec::new(),
-        };
-        self.enqueue(Message::One(alert), Some(self.next_test), log);
-        None
-    }
-
-    /// The requester went away: its tests go on, unanswered.
-    pub(super) fn gone(&mut self, from: Requester) {
-        let left: Vec<u64> = self.tests.iter().filter(|(_, run)| run.to == from).map(|(id, _)| *id).collect();
-        for id in left {
-            self.tests.remove(&id);
-            self.queue.forget_test(id);
-        }
-    }
-
-    /// `alerts`.
-    pub(super) fn report(&self) -> Reply {
-        let Some(spec) = &self.spec else { return Reply::Alerts(None) };
-        let channels = spec
-            .channels()
-            .into_iter()
-            .map(|channel| {
-                let counts = self.queue.counts.get(&channel).cloned().unwrap_or_default();
-                let target = match channel {
-                    Channel::Email => {
-                        spec.email.as_ref().map(|e| format!("{} to {}", e.smtp, e.to.join(", ")))
-                    }
-                    Channel::Webhook => spec.webhook.as_ref().map(|w| w.shown()),
-                    Channel::Syslog => {
-                        spec.syslog.as_ref().map(|s| format!("{} ({})", s.address, s.facility))
-                    }
-                    // Its arguments may hold a secret: `alerts` is for readers too.
-                    Channel::Command => spec.command.as_ref().map(|c| c.argv[0].clone()),
-                };
-                ChannelReport {
-                    channel: channel.name(),
-                    target: target.unwrap_or_default(),
-                    sent: counts.sent,
-                    failed: counts.failed,
-                    last_failure: counts.last_failure,
-                }
-            })
-            .collect();
-        Reply::Alerts(Some(AlertsReport {
-            channels,
-            events: spec.events.iter().map(|k| k.name()).collect(),
-            min_interval: spec.min_interval,
-            waiting: self.throttle.waiting(),
-            pending: self.queue.pending(),
-        }))
-    }
-
     /// Shutdown: every digest goes out now, and pending alerts get `SHUTDOWN_GRACE`.
     pub(super) fn begin_drain(&mut self, now: Now, log: &Logging) {
         if self.drain_until.is_none() {
@@ -501,6 +441,9 @@ impl Alerting {
             let _ = sys::signals::send(pid, Signal::SIGKILL, true);
         }
         self.by_delivery.clear();
+        if self.refused > 0 {
+            self.say_refused(log);
+        }
         let abandoned = self.queue.abandon();
         for d in abandoned.iter().take(LOGGED_ABANDONED) {
             log.log(LogLevel::Error, &failure_line(d, "taskmaster shut down first"));
@@ -530,82 +473,9 @@ impl Alerting {
     }
 }
 
-/// A name no process can have (program names have no `#`).
-fn output_name(id: DeliveryId) -> String {
-    format!("#alert-{id}")
-}
-
 /// Why a helper did not start.
 enum Launch {
     /// Its channel is no longer configured: not worth another attempt.
     Gone(String),
     Failed(String),
-}
-
-/// A channel's settings, to tell whether a reload changed it.
-fn channel_spec(spec: &Option<AlertsSpec>, channel: Channel) -> Option<String> {
-    let spec = spec.as_ref()?;
-    let text = match channel {
-        Channel::Email => serde_json::to_string(spec.email.as_ref()?),
-        Channel::Webhook => serde_json::to_string(spec.webhook.as_ref()?),
-        Channel::Syslog => serde_json::to_string(spec.syslog.as_ref()?),
-        Channel::Command => serde_json::to_string(spec.command.as_ref()?),
-    };
-    text.ok()
-}
-
-/// `2026-11-30T10:00:00.123Z`.
-fn rfc3339(now: Now) -> String {
-    chrono::DateTime::<chrono::Utc>::from(now.wall).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `alert: couldn't deliver 'fatal' for web:web_00 by email: WHY`.
-fn failure_line(d: &Delivery, why: &str) -> String {
-    format!(
-        "alert: couldn't deliver '{}' for {} by {}: {why}",
-        d.message.event(),
-        d.message.about(),
-        d.channel.name()
-    )
-}
-
-/// A reason as the log shows it: what a server or a command said may hold control characters
-/// (an escape sequence, a carriage return that would forge a line): they are escaped, and the
-/// whole is cut at `REASON_CHARS`.
-fn cut(why: &str) -> String {
-    let mut shown = String::new();
-    for (i, c) in why.chars().enumerate() {
-        if i == REASON_CHARS {
-            shown.push_str("...");
-            break;
-        }
-        match c.is_control() {
-            true => shown.extend(c.escape_default()),
-            false => shown.push(c),
-        }
-    }
-    shown
-}
-
-/// What the `command` channel finds in its environment besides the event on its stdin.
-fn command_env(message: &Message, host: &str) -> Vec<(String, String)> {
-    let mut env = vec![("TASKMASTER_EVENT".to_string(), message.event().to_string())];
-    env.push(("TASKMASTER_HOST".to_string(), host.to_string()));
-    match message {
-        Message::One(a) => {
-            env.push(("TASKMASTER_PROCESS_NAME".to_string(), a.name.clone()));
-            env.push(("TASKMASTER_PROGRAM".to_string(), a.program.clone()));
-            env.push(("TASKMASTER_FROM".to_string(), a.from.clone()));
-            env.push(("TASKMASTER_TO".to_string(), a.to.clone()));
-            env.push(("TASKMASTER_PID".to_string(), a.pid.map(|p| p.to_string()).unwrap_or_default()));
-            let status = a.exitstatus.map(|s| s.to_string()).unwrap_or_default();
-            env.push(("TASKMASTER_EXITSTATUS".to_string(), status));
-            env.push(("TASKMASTER_SIGNAL".to_string(), a.signal.clone().unwrap_or_default()));
-        }
-        Message::Digest(d) => {
-            env.push(("TASKMASTER_PROGRAM".to_string(), d.program.clone()));
-            env.push(("TASKMASTER_COUNT".to_string(), (d.events.len() + d.omitted).to_string()));
-        }
-    }
-    env
 }
