@@ -20,6 +20,9 @@
 //!   commands that wait for their processes (`waits`); it runs orders (`commands`), reloads
 //!   (`reload`) and builds the views `status` shows (`status`). `Supervisor::run` is the one
 //!   interpreter of its actions, through `Hands`.
+//! - `alerts`: what an alert says (`event`: JSON, email, syslog line), digests (`throttle`) and
+//!   the delivery queue (`queue`: limits, attempts, retries), all with `now` passed in; and the
+//!   hidden `taskmaster --deliver` mode (`deliver`, `email`) that sends one in a helper process.
 //! - `control`: the vocabulary at the edges: `command` (the one table of commands; a line or a
 //!   request is parsed there, once), `reply` (typed answers), `render` (the one place answers
 //!   become text, colour and JSON), `protocol` (JSON lines).
@@ -27,7 +30,8 @@
 //! The shell:
 //! - `startup`: `taskmaster` from its command line (`cli`) to the running loop.
 //! - `event_loop`: the one `mio` loop (`mod`), and its hands (`io`): spawning, signalling,
-//!   logging, answering, applying a reload's own settings.
+//!   logging, answering, applying a reload's own settings; commands from where they come in
+//!   (`commands`); alerts from a transition to a reaped helper (`alerting`).
 //! - `control::server` and `control::socket_file`: the socket's clients and its file.
 //! - `capture`: child output, from pipes to files; `append`: how every file taskmaster writes is
 //!   opened; `logging`: the main log and its mirror on the console.
@@ -38,8 +42,10 @@
 //! - `client`: `taskmasterctl`: its command line, the connection, its shell.
 //! - `preflight`: what `--check` can only tell on this machine.
 //! - `sys`: the only module allowed raw system calls (denied everywhere else by the crate's lints):
-//!   spawning (`clone`), reaping, signals, limits, the terminal's modes (`tty`), output that
-//!   never blocks (`outbox`) and the terminal the line editor uses (`terminal`).
+//!   spawning (`clone`, used by `spawn` for programs and helpers), reaping, signals, limits, the
+//!   terminal's modes (`tty`), output that never blocks (`outbox`), the terminal the line editor
+//!   uses (`terminal`), memory files for helpers' jobs (`memfile`) and a helper's socket options
+//!   (`nodelay`).
 //!
 //! # One event, followed: a child dies, and is started again
 //!
@@ -61,8 +67,9 @@
 //!
 //! A command (`attach`, `tail`, `reopen`) is a row of `control::command`'s table and a variant of
 //! its `Command`; its answer a `control::reply` variant, printed by `control::render`. Output kept
-//! in memory belongs beside `capture`; a pseudo-terminal in `sys::tty`; alerts and checks are
-//! core parts with deadlines in the supervisor's queue and helpers run as children.
+//! in memory belongs beside `capture`; a pseudo-terminal in `sys::tty`; checks, like alerts, are
+//! a pure part with its deadlines (folded into `poll`'s timeout) and helpers run as children,
+//! their output read by `capture`.
 
 mod alerts;
 mod append;
