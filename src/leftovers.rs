@@ -114,9 +114,13 @@ pub(crate) fn path_for(socket: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Whether the taskmaster that wrote `record` still runs (same boot, same pid, same start).
-pub(crate) fn owner_alive(record: &Record, boot: &str, owner: Option<ProcInfo>) -> bool {
-    record.boot == boot && owner.is_some_and(|p| p.pid == record.owner && p.start == record.owner_start)
+/// Whether the taskmaster that wrote `record` still runs (same boot, same pid, same start; a
+/// zombie, killed and not yet reaped by its parent, runs nothing).
+pub(crate) fn owner_alive(record: &Record, boot: &str, owner: Option<(ProcInfo, char)>) -> bool {
+    record.boot == boot
+        && owner.is_some_and(|(p, state)| {
+            !matches!(state, 'Z' | 'X') && p.pid == record.owner && p.start == record.owner_start
+        })
 }
 
 /// Kills what a previous taskmaster left in its programs' groups and waits (a moment) for it to
@@ -134,7 +138,7 @@ pub(crate) fn clean_up(file: &Path) -> Result<Vec<String>, String> {
     };
     let boot = boot_id();
     let me = std::process::id() as i32;
-    if record.owner != me && owner_alive(&record, &boot, info(record.owner).map(|(p, _)| p)) {
+    if record.owner != me && owner_alive(&record, &boot, info(record.owner)) {
         return Err(format!(
             "another taskmaster (pid {}) still runs the programs recorded in {}: its socket was \
              probably removed; send it SIGHUP to bind the socket again, or stop it first",
@@ -382,10 +386,11 @@ mod tests {
     #[test]
     fn a_previous_taskmaster_that_still_runs_is_recognised() {
         let r = record(&[]);
-        assert!(owner_alive(&r, "b", Some(p(1, 1, 7, 5))));
-        assert!(!owner_alive(&r, "b", Some(p(1, 1, 7, 6))), "the pid was reused");
+        assert!(owner_alive(&r, "b", Some((p(1, 1, 7, 5), 'S'))));
+        assert!(!owner_alive(&r, "b", Some((p(1, 1, 7, 6), 'S'))), "the pid was reused");
         assert!(!owner_alive(&r, "b", None), "gone");
-        assert!(!owner_alive(&r, "other boot", Some(p(1, 1, 7, 5))));
+        assert!(!owner_alive(&r, "other boot", Some((p(1, 1, 7, 5), 'R'))));
+        assert!(!owner_alive(&r, "b", Some((p(1, 1, 7, 5), 'Z'))), "killed, not yet reaped");
     }
 
     #[test]

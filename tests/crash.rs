@@ -587,3 +587,32 @@ fn a_second_taskmaster_never_cleans_up_after_one_that_still_runs() {
     d.wait_log("was gone: it is bound again");
     assert_eq!(d.process("g")["pid"].as_i64(), Some(i64::from(pid)));
 }
+
+#[test]
+fn a_taskmaster_killed_and_not_yet_reaped_does_not_hold_up_the_next() {
+    let mut d = Daemon::start("  g:\n    cmd: sleep 1001\n    starttime: 0\n");
+    d.wait_state("g", "RUNNING");
+    // Killed; its parent (this test) has not reaped it yet: a zombie that runs nothing.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid()), Signal::SIGKILL).expect("kill");
+    wait_until("a zombie", || (stat_fields(d.pid()).first().map(String::as_str) == Some("Z")).then_some(()));
+    let mut next = Guarded(
+        std::process::Command::new(TASKMASTER)
+            .args(["--no-shell", "-q", "-c"])
+            .arg(&d.config)
+            .current_dir(d.dir.path())
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the next taskmaster"),
+    );
+    let answered = wait_until("the next taskmaster's socket", || {
+        if let Ok(Some(status)) = next.try_wait() {
+            return Some(Err(status));
+        }
+        d.try_call("version", &[]).map(|_| Ok(()))
+    });
+    assert!(answered.is_ok(), "it refused to start beside a zombie: {answered:?}");
+    assert_eq!(d.ctl(&["shutdown"]).status.code(), Some(0));
+    assert_eq!(next.wait().expect("wait").code(), Some(0));
+    assert_eq!(d.wait_exit(), None, "the zombie is reaped: killed");
+}
