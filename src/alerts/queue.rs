@@ -166,6 +166,14 @@ impl Queue {
         self.running.iter().filter(|(_, (_, until))| *until <= now).map(|(id, _)| *id).collect()
     }
 
+    /// An overdue attempt whose helper was just killed: looked at again at `until` (its end
+    /// normally comes first, when it is reaped), not at every turn meanwhile.
+    pub(crate) fn postpone(&mut self, id: DeliveryId, until: Instant) {
+        if let Some((_, deadline)) = self.running.get_mut(&id) {
+            *deadline = until;
+        }
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let retry = self.retrying.keys().next().map(|(at, _)| *at);
         let limit = self.running.values().map(|(_, until)| *until).min();
@@ -288,6 +296,8 @@ mod tests {
         assert_eq!(started[0].test, Some(7));
         assert!(q.overdue(t0 + ATTEMPT_LIMIT - Duration::from_millis(1)).is_empty());
         assert_eq!(q.overdue(t0 + ATTEMPT_LIMIT).len(), 2);
+        q.postpone(started[1].id, t0 + ATTEMPT_LIMIT + Duration::from_secs(1));
+        assert_eq!(q.overdue(t0 + ATTEMPT_LIMIT).len(), 1, "killed, not a deadline every turn");
         assert!(matches!(q.finished(started[0].id, Err("x".into()), t0, true), Some(Outcome::Failed(..))));
         assert_eq!(q.abandon().len(), 1);
         assert!(q.is_idle());

@@ -40,6 +40,8 @@ pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const ALERT_TAIL_BYTES: usize = 8 * 1024;
 /// What is kept of a helper's output (its reason for failing is in its last lines).
 const ANSWER_BYTES: usize = 8 * 1024;
+/// How often a helper killed at its limit is killed again until it is reaped.
+const KILL_AGAIN: Duration = Duration::from_secs(1);
 /// Deliveries given up at shutdown that are logged one by one; the rest are counted.
 const LOGGED_ABANDONED: usize = 20;
 /// The most of a reason the log shows.
@@ -191,8 +193,10 @@ impl Alerting {
             self.enqueue(message, None, log);
         }
         for id in self.queue.overdue(now.mono) {
+            // Its end comes when it is reaped; killed again each second until then.
+            self.queue.postpone(id, now.mono + KILL_AGAIN);
             let Some(pid) = self.by_delivery.get(&id).copied() else { continue };
-            if let Some(helper) = self.helpers.get_mut(&pid).filter(|h| !h.killed) {
+            if let Some(helper) = self.helpers.get_mut(&pid) {
                 helper.killed = true;
                 let _ = sys::signals::send(pid, Signal::SIGKILL, true);
             }
