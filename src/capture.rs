@@ -12,7 +12,7 @@ use crate::tail::{self, Tails};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::unistd::Pid;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
@@ -75,6 +75,10 @@ pub(crate) struct Capture {
     owners: HashMap<PathBuf, RunAs>,
     /// The last output of every process, for `tail`.
     pub(crate) tails: Tails,
+    /// Processes someone follows (`tail -f`, `attach`): what they write is also handed out in
+    /// `fed`, for the loop to pass on.
+    pub(crate) watched: HashSet<String>,
+    pub(crate) fed: Vec<(String, tail::Stream, Vec<u8>)>,
     buf: Vec<u8>,
 }
 
@@ -117,18 +121,19 @@ impl Capture {
         }
     }
 
-    /// Takes the pipes of a new process, stdout then stderr, with the sinks `open` gave, keeping
-    /// `tail_bytes` of each in memory. Returns the log lines of pipes that could not be watched.
+    /// Takes the pipes of a new process (or its terminal, as its stdout), with the sinks `open`
+    /// gave, keeping `tail_bytes` of each in memory. Returns the log lines of pipes that could not
+    /// be watched.
     pub(crate) fn add(
         &mut self,
         registry: &Registry,
         mut next_token: impl FnMut() -> Token,
         (pid, name): (Pid, &str),
-        pipes: [(OwnedFd, Sink); 2],
+        pipes: Vec<(OwnedFd, Sink, tail::Stream)>,
         tail_bytes: usize,
     ) -> Vec<String> {
         let mut problems = Vec::new();
-        for ((fd, sink), which) in pipes.into_iter().zip([tail::Stream::Stdout, tail::Stream::Stderr]) {
+        for (fd, sink, which) in pipes {
             let mut pipe = Receiver::from(fd);
             let token = next_token();
             let registered = pipe
@@ -230,6 +235,9 @@ impl Capture {
                 }
                 Ok(n) => {
                     self.tails.push(&stream.name, stream.which, &self.buf[..n], stream.tail_bytes);
+                    if self.watched.contains(&stream.name) {
+                        self.fed.push((stream.name.clone(), stream.which, self.buf[..n].to_vec()));
+                    }
                     if let Some(line) = deliver(stream, &self.buf[..n], &mut self.failing) {
                         problems.push(line);
                     }

@@ -28,6 +28,14 @@ pub(crate) trait Console: Send + Sync + std::panic::RefUnwindSafe {
 
     /// The output takes more: send what waits, and say so if some was dropped meanwhile.
     fn flush(&self) {}
+
+    /// Bytes as they are, for a process's output while the shell follows or is attached to it;
+    /// only a shell at a terminal shows them.
+    fn raw(&self, _bytes: &[u8]) {}
+
+    /// While held, lines wait (a few hundred at most) and are shown when released: the shell is
+    /// attached to a process and its output is on the screen.
+    fn hold(&self, _held: bool) {}
 }
 
 /// Plain lines on standard output: a file or a socket, whose writes never wait on a reader

@@ -79,6 +79,33 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// The last `count` lines as they were written (escape sequences, carriage returns and
+    /// all), for a terminal to show again; a line cut at the front by the limit is left out.
+    fn last_bytes(&self, count: usize) -> Vec<u8> {
+        let len = self.bytes.len();
+        let end = if self.bytes.back() == Some(&b'\n') { len.saturating_sub(1) } else { len };
+        let mut start = None;
+        let mut seen = 0;
+        for i in (0..end).rev() {
+            if self.bytes[i] == b'\n' {
+                seen += 1;
+                if seen == count {
+                    start = Some(i + 1);
+                    break;
+                }
+            }
+        }
+        let start = match start {
+            _ if count == 0 => return Vec::new(),
+            Some(start) => start,
+            None if !self.cut => 0,
+            None => self.bytes.iter().position(|&b| b == b'\n').map_or(len, |i| i + 1),
+        };
+        self.bytes.range(start..).copied().collect()
+    }
+}
+
 /// The tails of every process, by process name and stream.
 #[derive(Debug, Default)]
 pub(crate) struct Tails {
@@ -109,6 +136,11 @@ impl Tails {
     ) -> Vec<String> {
         let ring = self.rings.get(&(name.to_string(), stream));
         ring.map_or_else(Vec::new, |ring| ring.last_lines(count, max_bytes))
+    }
+
+    /// The last `count` lines of `name`'s `stream` as they were written (see `Ring::last_bytes`).
+    pub(crate) fn last_bytes(&self, name: &str, stream: Stream, count: usize) -> Vec<u8> {
+        self.rings.get(&(name.to_string(), stream)).map_or_else(Vec::new, |ring| ring.last_bytes(count))
     }
 
     /// Forgets one name's output.
@@ -169,6 +201,23 @@ mod tests {
         assert_eq!(t.last_lines_within("b", Stream::Stdout, 10, 100), ["one", "two", "three"]);
         assert_eq!(t.last_lines_within("b", Stream::Stdout, 1, 100), ["three"]);
         assert_eq!(t.last_lines_within("b", Stream::Stdout, 0, 100), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_last_lines_come_back_as_written_for_a_replay() {
+        let mut t = Tails::default();
+        t.push("a", Stream::Stdout, b"\x1b[1mone\r\ntwo\r\nthree", 100);
+        assert_eq!(t.last_bytes("a", Stream::Stdout, 2), b"two\r\nthree");
+        assert_eq!(t.last_bytes("a", Stream::Stdout, 9), b"\x1b[1mone\r\ntwo\r\nthree");
+        assert_eq!(t.last_bytes("a", Stream::Stdout, 0), b"");
+        t.push("b", Stream::Stdout, b"xxxx\nyy\nzz\n", 8);
+        assert_eq!(
+            t.last_bytes("b", Stream::Stdout, 5),
+            b"yy\nzz\n",
+            "the line cut at the front is left out"
+        );
+        assert_eq!(t.last_bytes("b", Stream::Stdout, 1), b"zz\n");
+        assert!(t.last_bytes("c", Stream::Stdout, 5).is_empty());
     }
 
     #[test]

@@ -101,6 +101,12 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
             Err(message) => fail(CtlExit::Usage, &message),
         };
     }
+    if let Some(attach) = streams(&command) {
+        return match client::attach::run(path, &options.words, attach, options.json) {
+            Ok(ended) => ExitCode::from(ended.exit() as u8),
+            Err(message) => fail(CtlExit::Usage, &message),
+        };
+    }
     let response = match Connection::open(path).and_then(|mut c| c.call(&client::request(&options.words))) {
         Ok(response) => response,
         Err(e) => return fail(CtlExit::Usage, &e.to_string()),
@@ -111,6 +117,16 @@ fn one_shot(path: &std::path::Path, options: &Options) -> ExitCode {
         false => {}
     }
     ExitCode::from(client::exit_status(&command, &response) as u8)
+}
+
+/// Whether the command turns its connection into a stream: `Some(true)` for `attach`,
+/// `Some(false)` for `tail -f`.
+pub(crate) fn streams(command: &Command) -> Option<bool> {
+    match command {
+        Command::Attach { .. } => Some(true),
+        Command::Tail { follow: true, .. } => Some(false),
+        _ => None,
+    }
 }
 
 /// Without a command: the interactive shell on a terminal, else commands one per line from
@@ -160,6 +176,9 @@ fn shell(path: &std::path::Path) -> ExitCode {
                     }
                     Err(e) => fail(CtlExit::Usage, &e.to_string()),
                 };
+            }
+            Some(Next::Run(_, command)) if streams(&command).is_some() => {
+                session.answer("attach and tail -f run alone, on a terminal: `taskmasterctl attach NAME`, `taskmasterctl tail -f NAME`");
             }
             Some(Next::Run(words, command)) if command != Command::Quit => {
                 match connection.call(&client::request(&words)) {

@@ -1,6 +1,7 @@
 //! The client side of the control socket, for `taskmasterctl`: where the socket is, one request and
 //! its answer, and what exit status an answer means (taskmaster(1), EXIT STATUS).
 
+pub(crate) mod attach;
 pub(crate) mod command_line;
 pub(crate) mod shell;
 

@@ -233,6 +233,18 @@ impl Shell {
                 super::print_line("");
                 Ok(Some(CtlExit::Ok))
             }
+            Some(Next::Run(words, command)) if super::command_line::streams(&command).is_some() => {
+                // On a connection of its own, while the shell waits: its own stays as it is.
+                let attach = super::command_line::streams(&command) == Some(true);
+                match super::attach::run(&self.path, &words, attach, false) {
+                    Ok(super::attach::Ended::Signalled) => return Ok(Some(CtlExit::Ok)),
+                    Ok(_) => self.session.answer(""),
+                    Err(message) => self.session.answer(&message),
+                }
+                let typed = self.editor.continued();
+                self.session.take(typed);
+                self.run_typed()
+            }
             Some(Next::Run(words, command)) => {
                 let request = request(&words);
                 if let Err(e) = super::encode(&request) {

@@ -57,6 +57,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         stdout,
         stderr,
         run_as,
+        tty,
         // Fields that only say how it is supervised: a change applies in place.
         autostart,
         autorestart,
@@ -77,7 +78,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *umask != old.umask
         || *stdout != old.stdout
         || *stderr != old.stderr
-        || *run_as != old.run_as;
+        || *run_as != old.run_as
+        || *tty != old.tty;
     let supervises = *autostart != old.autostart
         || *autorestart != old.autorestart
         || *exitcodes != old.exitcodes
@@ -136,6 +138,7 @@ fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
         admins,
         syslog_address,
         alerts,
+        detach_key,
     } = new;
     [
         ("logfile", *logfile != old.logfile),
@@ -148,6 +151,7 @@ fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
         ("admins", *admins != old.admins),
         ("syslog_address", *syslog_address != old.syslog_address),
         ("alerts", *alerts != old.alerts),
+        ("detach_key", *detach_key != old.detach_key),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)

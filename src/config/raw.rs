@@ -23,6 +23,7 @@ pub const DAEMON_KEYS: &[&str] = &[
     "admins",
     "syslog_address",
     "alerts",
+    "detach_key",
 ];
 
 /// Keys of a program, in the order `--check` prints them.
@@ -47,6 +48,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "stderr",
     "env",
     "tail_bytes",
+    "tty",
 ];
 
 /// supervisord's names for our keys, so that a config carried over gets a pointed hint.
@@ -73,6 +75,7 @@ pub(crate) const DEFAULT_STOPSIGNAL: Signal = Signal::SIGTERM;
 pub(crate) const DEFAULT_STOPTIME: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_STOPASGROUP: bool = false;
 pub(crate) const DEFAULT_CRITICAL: bool = false;
+pub(crate) const DEFAULT_TTY: bool = false;
 pub(crate) const DEFAULT_TAIL_BYTES: usize = 16 * 1024;
 /// Kept per stream and process at most: enough for any screen, bounded for thousands of them.
 pub(crate) const MAX_TAIL_BYTES: usize = 16 * 1024 * 1024;
@@ -88,6 +91,15 @@ pub(crate) type Read<T> = Result<T, String>;
 
 fn found(expected: &str, node: &Node) -> String {
     format!("expected {expected}, found {}", node.kind())
+}
+
+/// `detach_key: ctrl-]`.
+pub(crate) fn read_detach_key(node: &Node) -> Read<super::spec::DetachKey> {
+    let expected = "a control key such as ctrl-] or ctrl-a";
+    match node {
+        Node::Str(text) => super::spec::DetachKey::parse(text).ok_or_else(|| found(expected, node)),
+        other => Err(found(expected, other)),
+    }
 }
 
 pub(crate) fn read_bool(node: &Node) -> Read<bool> {

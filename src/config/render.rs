@@ -35,6 +35,7 @@ struct DaemonView {
     admins: Vec<String>,
     syslog_address: String,
     alerts: Option<crate::config::alerts::AlertsView>,
+    detach_key: String,
 }
 
 impl From<&DaemonSpec> for DaemonView {
@@ -50,6 +51,7 @@ impl From<&DaemonSpec> for DaemonView {
             admins: d.admins.written.clone(),
             syslog_address: d.syslog_address.to_string(),
             alerts: d.alerts.as_ref().map(crate::config::alerts::AlertsView::from),
+            detach_key: d.detach_key.to_string(),
         }
     }
 }
@@ -77,6 +79,7 @@ struct ProgramView<'a> {
     stderr: Option<String>,
     env: &'a BTreeMap<String, String>,
     tail_bytes: usize,
+    tty: bool,
 }
 
 impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
@@ -102,6 +105,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             stderr: p.stderr.as_deref().map(text),
             env: &p.env,
             tail_bytes: p.tail_bytes,
+            tty: p.tty,
         }
     }
 }

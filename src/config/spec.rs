@@ -36,6 +36,44 @@ pub(crate) struct DaemonSpec {
     pub(crate) syslog_address: SyslogAddress,
     /// `None`: no alerts are sent.
     pub(crate) alerts: Option<AlertsSpec>,
+    /// The key that leaves an `attach` (taskmaster(1), ATTACH).
+    pub(crate) detach_key: DetachKey,
+}
+
+/// `detach_key: ctrl-]`: a control key, as the one byte the terminal sends for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DetachKey(pub(crate) u8);
+
+impl DetachKey {
+    /// The keys that can be named: Ctrl with a letter or with one of `@[\]^_`.
+    pub(crate) fn parse(text: &str) -> Option<DetachKey> {
+        let lower = text.trim().to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("ctrl-")
+            .or_else(|| lower.strip_prefix("ctrl+"))
+            .or_else(|| lower.strip_prefix('^'))?;
+        match rest.as_bytes() {
+            [c @ b'a'..=b'z'] => Some(DetachKey(c - b'a' + 1)),
+            [c @ (b'@' | b'[' | b'\\' | b']' | b'^' | b'_')] => Some(DetachKey(c - b'@')),
+            _ => None,
+        }
+    }
+}
+
+impl Default for DetachKey {
+    fn default() -> Self {
+        DetachKey(0x1d)
+    }
+}
+
+/// `ctrl-]`, as it is written in the file.
+impl fmt::Display for DetachKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            b @ 1..=26 => write!(f, "ctrl-{}", char::from(b'a' + b - 1)),
+            b => write!(f, "ctrl-{}", char::from(b + b'@')),
+        }
+    }
 }
 
 impl DaemonSpec {
@@ -129,6 +167,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) run_as: Option<RunAs>,
     /// How much of each stream's last output is kept in memory (0: none).
     pub(crate) tail_bytes: usize,
+    /// Runs on a pseudo-terminal of its own, which is its stdin, stdout and stderr.
+    pub(crate) tty: bool,
 }
 
 impl ProgramSpec {

@@ -6,7 +6,7 @@ use super::alerts::{DEFAULT_SYSLOG_ADDRESS, SyslogAddress};
 use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
 use super::raw::*;
-use super::spec::{CommandLine, Config, DaemonSpec, LogLevel, ProgramSpec};
+use super::spec::{CommandLine, Config, DaemonSpec, DetachKey, LogLevel, ProgramSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -272,6 +272,7 @@ impl Validator<'_> {
         let default_address = SyslogAddress::Unix(DEFAULT_SYSLOG_ADDRESS.into());
         let syslog_address = self.key(&e, "syslog_address", alerts::read_syslog_address, default_address);
         let alerts = self.alerts(&e, syslog_address.clone()?);
+        let detach_key = self.key(&e, "detach_key", read_detach_key, DetachKey::default());
         let socket = socket?;
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {
@@ -291,6 +292,7 @@ impl Validator<'_> {
             admins: admins?,
             syslog_address: syslog_address?,
             alerts: alerts?,
+            detach_key: detach_key?,
         })
     }
 
@@ -402,6 +404,14 @@ impl Validator<'_> {
         let stderr = self.key(&e, "stderr", nullable_path, None);
         let run_as = self.run_as(at, &e);
         let tail_bytes = self.key(&e, "tail_bytes", |n| read_bytes(n, MAX_TAIL_BYTES), DEFAULT_TAIL_BYTES);
+        let tty = self.key(&e, "tty", read_bool, DEFAULT_TTY);
+        if tty == Some(true) && matches!(stderr, Some(Some(_))) {
+            let here = e.get("stderr").map_or(at.clone(), |(h, _)| h.clone());
+            let msg =
+                "a program with `tty: true` has one terminal for both streams: its output goes to `stdout`"
+                    .into();
+            self.problem(&here, Some("stderr"), msg);
+        }
         let env = match e.get("env") {
             Some((here, node)) => self.env(here, name, node),
             None => Some(BTreeMap::new()),
@@ -428,6 +438,7 @@ impl Validator<'_> {
             env: env?,
             run_as: run_as?,
             tail_bytes: tail_bytes?,
+            tty: tty?,
         })
     }
 

@@ -50,7 +50,8 @@ pub(crate) fn needs_admin(command: &Command) -> bool {
         | Command::Quit
         | Command::Tail { .. }
         | Command::Alerts { test: false } => false,
-        Command::Alerts { test: true } => true,
+        // Keys typed into a program are as good as any command.
+        Command::Alerts { test: true } | Command::Attach { .. } => true,
         Command::Order(
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) | Order::Shutdown,
         )
@@ -97,6 +98,7 @@ pub(crate) fn refused_names(command: &Command, name: &str) -> Vec<String> {
         | Command::Version
         | Command::Quit
         | Command::Tail { .. }
+        | Command::Attach { .. }
         | Command::Alerts { .. } => vec![name.to_string()],
     }
 }

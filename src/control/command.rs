@@ -21,8 +21,10 @@ pub enum Args {
     OptionalCommand,
     /// Optional flags (`reload --dry-run`).
     Flags(&'static [&'static str]),
-    /// `[-n LINES] NAME [stdout|stderr]`.
+    /// `[-f] [-n LINES] NAME [stdout|stderr]`.
     Tail,
+    /// One process (`attach`).
+    Process,
 }
 
 /// One row of the table.
@@ -91,9 +93,25 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "tail",
         args: Args::Tail,
-        usage: "tail [-n LINES] NAME [stdout|stderr]",
-        help: "print the last lines a process wrote (10 of stdout unless told; kept in memory, see tail_bytes)",
+        usage: "tail [-f] [-n LINES] NAME [stdout|stderr]",
+        help: "print the last lines a process wrote (10 of stdout unless told; kept in memory, see tail_bytes); \
+               -f: go on printing what it writes until Ctrl-C",
         build: build_tail,
+    },
+    CommandSpec {
+        name: "attach",
+        args: Args::Process,
+        usage: "attach NAME",
+        help: "connect the terminal to a process: its recent output, then live; keys go to it if it has a \
+               terminal (tty: true); the detach key (ctrl-] unless detach_key says) leaves it running",
+        build: |a| Ok(Command::Attach { name: a[0].clone() }),
+    },
+    CommandSpec {
+        name: "fg",
+        args: Args::Process,
+        usage: "fg NAME",
+        help: "same as attach",
+        build: |a| Ok(Command::Attach { name: a[0].clone() }),
     },
     CommandSpec {
         name: "alerts",
@@ -153,11 +171,17 @@ pub(crate) enum Command {
     Version,
     /// Leaves a shell (taskmaster's own: shuts down).
     Quit,
-    /// The last lines of a process's output, answered from what taskmaster keeps in memory.
+    /// The last lines of a process's output, answered from what taskmaster keeps in memory;
+    /// `follow`: then what it writes, as it comes.
     Tail {
         name: String,
         stream: crate::tail::Stream,
         lines: usize,
+        follow: bool,
+    },
+    /// The user's terminal connected to a process (taskmaster(1), ATTACH).
+    Attach {
+        name: String,
     },
     /// The alert channels and their counts; `test`: a test alert through each (taskmaster(1),
     /// ALERTS).
@@ -209,13 +233,20 @@ pub(crate) fn parse(name: &str, args: &[String]) -> Result<Command, String> {
             }
         }
         Args::Tail if args.is_empty() => return Err(format!("{name} needs a process; {}", usage())),
+        Args::Process if args.len() != 1 => {
+            return Err(format!("{name} takes one process; {}", usage()));
+        }
+        Args::Process if args[0].starts_with('-') => {
+            return Err(format!("{name}: unknown option `{}`; {}", args[0], usage()));
+        }
         Args::None
         | Args::AnyTargets
         | Args::Targets
         | Args::OptionalTarget
         | Args::OptionalCommand
         | Args::SignalThenTargets
-        | Args::Tail => {}
+        | Args::Tail
+        | Args::Process => {}
     }
     (spec.build)(args).map_err(|why| format!("{why}; {}", usage()))
 }
@@ -230,22 +261,34 @@ fn build_signal(args: &[String]) -> Result<Command, String> {
 /// The most lines `tail` prints: more than any tail_bytes holds of real lines.
 const MAX_TAIL_LINES: usize = 100_000;
 
-/// `tail [-n LINES] NAME [stdout|stderr]`.
+/// `tail [-f] [-n LINES] NAME [stdout|stderr]`, the options in any order (`-fn5` too).
 fn build_tail(args: &[String]) -> Result<Command, String> {
     let mut lines = 10;
+    let mut follow = false;
     let mut rest = args;
-    match rest.first().map(String::as_str) {
-        Some("-f") => return Err("`-f` (follow) is not there yet: run it again".to_string()),
-        Some("-n") => {
-            let count = rest.get(1).ok_or("-n needs a number of lines")?;
-            lines = count.parse().map_err(|_| format!("`{count}` is not a number of lines"))?;
-            rest = &rest[2..];
+    while let Some(flag) = rest.first().filter(|a| a.starts_with('-')) {
+        rest = &rest[1..];
+        for (i, letter) in flag[1..].char_indices() {
+            match letter {
+                'f' => follow = true,
+                'n' => {
+                    let count = match &flag[i + 2..] {
+                        "" => {
+                            let count = rest.first().ok_or("-n needs a number of lines")?;
+                            rest = &rest[1..];
+                            count.as_str()
+                        }
+                        attached => attached,
+                    };
+                    lines = count.parse().map_err(|_| format!("`{count}` is not a number of lines"))?;
+                    break;
+                }
+                _ => return Err(format!("unknown option `{flag}`")),
+            }
         }
-        Some(flag) if flag.starts_with("-n") => {
-            lines = flag[2..].parse().map_err(|_| format!("`{flag}` is not -n LINES"))?;
-            rest = &rest[1..];
+        if flag == "-" {
+            return Err("unknown option `-`".to_string());
         }
-        _ => {}
     }
     let stream = match rest.get(1).map(String::as_str) {
         None | Some("stdout") => crate::tail::Stream::Stdout,
@@ -254,7 +297,7 @@ fn build_tail(args: &[String]) -> Result<Command, String> {
     };
     match rest {
         [name] | [name, _] if !name.starts_with('-') => {
-            Ok(Command::Tail { name: name.clone(), stream, lines: lines.min(MAX_TAIL_LINES) })
+            Ok(Command::Tail { name: name.clone(), stream, lines: lines.min(MAX_TAIL_LINES), follow })
         }
         [] => Err("tail needs a process".to_string()),
         _ => Err("tail takes one process, and stdout or stderr".to_string()),
@@ -334,7 +377,10 @@ mod tests {
     #[test]
     fn tail_takes_a_count_a_process_and_a_stream() {
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let tail = |name: &str, stream, lines| Command::Tail { name: name.into(), stream, lines };
+        let tail =
+            |name: &str, stream, lines| Command::Tail { name: name.into(), stream, lines, follow: false };
+        let follow =
+            |name: &str, stream, lines| Command::Tail { name: name.into(), stream, lines, follow: true };
         use crate::tail::Stream::{Stderr, Stdout};
         assert_eq!(parse("tail", &words(&["web"])), Ok(tail("web", Stdout, 10)));
         assert_eq!(
@@ -342,12 +388,31 @@ mod tests {
             Ok(tail("web:web_01", Stderr, 3))
         );
         assert_eq!(parse("tail", &words(&["-n5", "web"])), Ok(tail("web", Stdout, 5)));
-        for bad in
-            [&["-f", "web"][..], &["web", "stdin"], &["-n", "x", "web"], &["-n", "3"], &["a", "b", "c"]]
-        {
+        assert_eq!(parse("tail", &words(&["-f", "web"])), Ok(follow("web", Stdout, 10)));
+        assert_eq!(parse("tail", &words(&["-fn", "2", "web", "stderr"])), Ok(follow("web", Stderr, 2)));
+        assert_eq!(parse("tail", &words(&["-n", "2", "-f", "web"])), Ok(follow("web", Stdout, 2)));
+        for bad in [
+            &["-x", "web"][..],
+            &["-", "web"],
+            &["web", "stdin"],
+            &["-n", "x", "web"],
+            &["-n", "3"],
+            &["a", "b", "c"],
+            &["-f"],
+        ] {
             assert!(parse("tail", &words(bad)).is_err(), "{bad:?}");
         }
         assert!(parse("tail", &[]).unwrap_err().contains("needs a process"));
+    }
+
+    #[test]
+    fn attach_and_fg_take_one_process() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse("attach", &words(&["web"])), Ok(Command::Attach { name: "web".into() }));
+        assert_eq!(parse("fg", &words(&["web:web_01"])), Ok(Command::Attach { name: "web:web_01".into() }));
+        assert!(parse("attach", &[]).unwrap_err().contains("takes one process"));
+        assert!(parse("fg", &words(&["a", "b"])).unwrap_err().contains("takes one process"));
+        assert!(parse("attach", &words(&["-x"])).unwrap_err().contains("unknown option"));
     }
 
     #[test]

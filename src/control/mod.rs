@@ -8,3 +8,4 @@ pub(crate) mod render;
 pub(crate) mod reply;
 pub(crate) mod server;
 pub(crate) mod socket_file;
+pub(crate) mod stream;

@@ -83,6 +83,13 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             false => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
         },
         Reply::Tail(tail) => tail.lines.join("\n"),
+        Reply::Attached(a) if a.tty => {
+            format!("[attached to {} (pid {}): {} detaches]", a.name, a.pid, a.detach_key)
+        }
+        Reply::Attached(a) => format!(
+            "[attached to {} (pid {}), output only: it has no terminal (tty: false); {} or Ctrl-C detaches]",
+            a.name, a.pid, a.detach_key
+        ),
         Reply::Alerts(None) => NO_ALERTS.to_string(),
         Reply::Alerts(Some(report)) => alerts_text(report),
         Reply::AlertsTested(results) => {
@@ -145,6 +152,7 @@ fn data(reply: &Reply) -> Value {
         Reply::Tail(tail) => json!({"name": tail.name, "stream": tail.stream.name(), "lines": tail.lines}),
         Reply::Alerts(report) => json!(report),
         Reply::AlertsTested(results) => json!(results),
+        Reply::Attached(attached) => json!(attached),
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown

@@ -29,6 +29,19 @@ pub(crate) enum Reply {
     Alerts(Option<AlertsReport>),
     /// `alerts test`: one result per channel.
     AlertsTested(Vec<ChannelResult>),
+    /// `attach`: what follows on the connection is the process's output (taskmaster(1), ATTACH).
+    Attached(AttachReply),
+}
+
+/// The answer to `attach`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct AttachReply {
+    pub(crate) name: String,
+    pub(crate) pid: i32,
+    /// It has a terminal (`tty: true`): keys go to it.
+    pub(crate) tty: bool,
+    /// `ctrl-]`.
+    pub(crate) detach_key: String,
 }
 
 /// The answer to `alerts` (taskmaster(1), ALERTS).
@@ -91,7 +104,12 @@ impl Reply {
             Reply::Pids(Pids::Daemon(_)) => true,
             Reply::Pids(Pids::Processes(pids)) => pids.iter().all(|(_, pid)| pid.is_some()),
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
-            Reply::ShutDown | Reply::Version | Reply::Help(_) | Reply::Tail(_) | Reply::Alerts(_) => true,
+            Reply::ShutDown
+            | Reply::Version
+            | Reply::Help(_)
+            | Reply::Tail(_)
+            | Reply::Alerts(_)
+            | Reply::Attached(_) => true,
             Reply::AlertsTested(results) => results.iter().all(|r| r.ok),
             Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
         }

@@ -67,27 +67,36 @@ impl Daemon {
                     self.io.reply(from, reply);
                 }
             }
-            Command::Tail { name, stream, lines } => {
+            Command::Tail { name, stream, lines, follow: true } => self.follow(from, name, stream, lines),
+            Command::Tail { name, stream, lines, follow: false } => {
                 let reply = self.tail(name, stream, lines);
                 self.io.reply(from, reply);
             }
+            Command::Attach { name } => self.attach(from, name),
         }
     }
 
     /// The last lines of a process's output, from what capture keeps in memory.
-    fn tail(&self, name: String, stream: crate::tail::Stream, count: usize) -> Reply {
-        let found = self.sup.processes().find(|p| p.name == name);
-        let Some(process) = found else {
-            let of_program: Vec<&str> =
-                self.sup.processes().filter(|p| p.program == name).map(|p| p.name.as_str()).collect();
-            return Reply::Refused(match of_program.as_slice() {
-                [] => format!("{name}: ERROR (no such process)"),
-                names => {
-                    format!("{name} has {} processes: tail one of them ({})", names.len(), names.join(", "))
-                }
-            });
+    pub(super) fn tail(&self, name: String, stream: crate::tail::Stream, count: usize) -> Reply {
+        let process = match self.process_named(&name, "tail") {
+            Ok(process) => process,
+            Err(why) => return Reply::Refused(why),
         };
         let lines = self.io.capture.tails.last_lines(&name, stream, count);
         Reply::Tail(TailReply { name, stream, lines, kept: process.spec.tail_bytes > 0 })
+    }
+
+    /// The one process `name` names; the refusal says what it names instead.
+    pub(super) fn process_named(&self, name: &str, verb: &str) -> Result<&crate::supervisor::Process, String> {
+        if let Some(process) = self.sup.processes().find(|p| p.name == name) {
+            return Ok(process);
+        }
+        let mut of_program: Vec<&str> =
+            self.sup.processes().filter(|p| p.program == name).map(|p| p.name.as_str()).collect();
+        of_program.sort();
+        Err(match of_program.as_slice() {
+            [] => format!("{name}: ERROR (no such process)"),
+            names => format!("{name} has {} processes: {verb} one of them ({})", names.len(), names.join(", ")),
+        })
     }
 }

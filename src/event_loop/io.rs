@@ -15,6 +15,8 @@ use crate::shell::complete::target_names;
 use crate::shell::session::Session;
 use crate::supervisor::{Hands, ProcId, Requester, SpawnPlan};
 use crate::sys;
+use crate::sys::spawn::ChildOutput;
+use crate::tail::Stream::{Stderr, Stdout};
 use mio::{Poll, Token};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -31,6 +33,8 @@ pub(super) struct Io {
     pub(super) server: Server,
     pub(super) capture: Capture,
     pub(super) alerting: super::alerting::Alerting,
+    /// Who follows or is attached to which process, and the processes' terminals.
+    pub(super) attach: super::attaching::Attachments,
     pub(super) log: Logging,
     pub(super) typist: Typist,
     /// What is typed at taskmaster's own shell (or piped to it) and its answers.
@@ -78,12 +82,26 @@ impl Hands for Io {
         let [out, err] = sinks?;
         let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)
             .map_err(|e| e.to_string())?;
+        let pipes = match child.output {
+            ChildOutput::Pipes { stdout, stderr } => vec![(stdout, out, Stdout), (stderr, err, Stderr)],
+            ChildOutput::Terminal(master) => {
+                // A second descriptor of the terminal, for the keys of whoever attaches.
+                match master.try_clone() {
+                    Ok(keys) => self.attach.terminals.add(child.pid, keys),
+                    Err(e) => self.log.log(
+                        LogLevel::Warn,
+                        &format!("{name} gets no keys from `attach`: {}", crate::config::describe_io(&e)),
+                    ),
+                }
+                vec![(master, out, Stdout)]
+            }
+        };
         let next = &mut self.next_token;
         let problems = self.capture.add(
             self.poll.registry(),
             || take_token(next),
             (child.pid, name),
-            [(child.stdout, out), (child.stderr, err)],
+            pipes,
             spec.tail_bytes,
         );
         self.log_all(LogLevel::Error, problems);

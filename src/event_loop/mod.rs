@@ -4,6 +4,7 @@
 //! With nothing due, `poll` sleeps until the next deadline: there is no periodic tick.
 
 mod alerting;
+mod attaching;
 mod commands;
 mod io;
 
@@ -118,6 +119,7 @@ impl Daemon {
             server,
             capture: Capture::default(),
             alerting: alerting::Alerting::new(config.daemon.alerts.clone()),
+            attach: attaching::Attachments::default(),
             log,
             session: Session::new(console.clone()),
             console,
@@ -229,6 +231,9 @@ impl Daemon {
                     io.hot.push(t);
                 }
                 io.log_all(LogLevel::Error, problems);
+                if !io.capture.fed.is_empty() {
+                    self.pass_output();
+                }
             }
             t if io.server.owns(t) => {
                 let mut events = Vec::new();
@@ -259,6 +264,7 @@ impl Daemon {
     /// A requester went away: nothing it waited for is answered.
     fn gone(&mut self, from: Requester, now: Now) {
         self.io.alerting.gone(from);
+        self.unwatch(from);
         self.apply(Input::Gone { from }, now);
     }
 
@@ -270,6 +276,8 @@ impl Daemon {
                     self.io.reply(Requester::Client(t.0), Reply::Refused(why.to_string()));
                 }
                 ClientEvent::Closed(t) => self.gone(Requester::Client(t.0), now),
+                ClientEvent::Keys(t, keys) => self.on_keys(t, &keys),
+                ClientEvent::Resize(t, size) => self.on_resize(t, size),
             }
         }
     }
@@ -315,6 +323,7 @@ impl Daemon {
                     self.io.log.log(LogLevel::Info, "received SIGHUP, reloading configuration");
                     self.reload(None, false, now);
                 }
+                SIGWINCH if self.io.attach.console_attached() => self.console_resized(),
                 SIGWINCH => {
                     let typed = self.io.typist.resized();
                     self.io.session.take(typed);
@@ -334,6 +343,9 @@ impl Daemon {
     /// Ctrl-C at the shell: abandons a command's wait (the operation goes on), or clears the line.
     /// It never reaches a supervised process: they have process groups of their own.
     fn on_interrupt(&mut self, now: Now) {
+        if self.io.attach.console_attached() {
+            return self.console_interrupted();
+        }
         match self.io.session.interrupt() {
             true => {
                 self.gone(Requester::Console, now);
@@ -354,6 +366,9 @@ impl Daemon {
             let mut problems = Vec::new();
             io.capture.drain(io.poll.registry(), pid, &mut problems);
             problems.extend(io.setup.groups.ended(pid.as_raw()));
+            self.pass_output();
+            self.on_attached_exit(pid, exit);
+            let io = &mut self.io;
             if io.alerting.owns(pid) {
                 io.log_all(LogLevel::Error, problems);
                 for (to, reply) in io.alerting.on_reaped(pid, exit, now, &mut io.capture.tails, &io.log) {
@@ -367,6 +382,9 @@ impl Daemon {
     }
 
     fn on_stdin(&mut self, now: Now) {
+        if self.io.attach.console_attached() {
+            return self.on_console_keys();
+        }
         // Lines still waiting to run are enough: more are read once they have (see `run_typed`).
         self.io.stdin_unread = self.io.session.has_pending();
         if !self.io.stdin_unread {

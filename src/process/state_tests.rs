@@ -22,6 +22,7 @@ fn spec() -> ProgramSpec {
         env: BTreeMap::new(),
         run_as: None,
         tail_bytes: 0,
+        tty: false,
         critical: false,
         alerts: true,
     }

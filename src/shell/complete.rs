@@ -28,7 +28,12 @@ pub(crate) fn candidates(before: &[&str], word: &str, targets: &[String]) -> Vec
                 }
                 _ => Vec::new(),
             },
-            Some(Args::None | Args::OptionalTarget | Args::OptionalCommand) | None => Vec::new(),
+            Some(Args::Process) if args.is_empty() => {
+                targets.iter().filter(|t| !t.contains('*') && *t != "all").cloned().collect()
+            }
+            Some(Args::None | Args::OptionalTarget | Args::OptionalCommand | Args::Process) | None => {
+                Vec::new()
+            }
         },
     };
     let upper = word.to_ascii_uppercase();

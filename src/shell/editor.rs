@@ -127,6 +127,7 @@ impl Editor {
             behind: self.behind.clone(),
             outbox: self.outbox.clone(),
             loss_note: self.loss_note,
+            held: Mutex::new(None),
         })
     }
 
@@ -352,7 +353,12 @@ struct EditorConsole {
     behind: Arc<AtomicBool>,
     outbox: Outbox,
     loss_note: &'static str,
+    /// Lines that wait while the shell is attached, and how many more there were.
+    held: Mutex<Option<(Vec<String>, usize)>>,
 }
+
+/// Lines kept while the shell is attached; the rest are counted (they are in the log file).
+const HELD_LINES: usize = 500;
 
 impl EditorConsole {
     fn tell_loss(&self) {
@@ -374,6 +380,15 @@ impl EditorConsole {
 
 impl Console for EditorConsole {
     fn line(&self, text: &str) {
+        if let Ok(mut held) = self.held.lock()
+            && let Some((lines, more)) = held.as_mut()
+        {
+            match lines.len() < HELD_LINES {
+                true => lines.push(text.to_string()),
+                false => *more += 1,
+            }
+            return;
+        }
         if !self.gone.load(Ordering::Relaxed) {
             // A loss is told before the lines that follow it.
             self.flush();
@@ -389,6 +404,31 @@ impl Console for EditorConsole {
         if !self.gone.load(Ordering::Relaxed) {
             self.outbox.flush();
             self.tell_loss();
+        }
+    }
+
+    fn raw(&self, bytes: &[u8]) {
+        if !self.gone.load(Ordering::Relaxed) {
+            self.outbox.write(bytes);
+        }
+    }
+
+    fn hold(&self, on: bool) {
+        let released = match self.held.lock() {
+            Ok(mut held) if on => {
+                held.get_or_insert_with(|| (Vec::new(), 0));
+                None
+            }
+            Ok(mut held) => held.take(),
+            Err(_) => None,
+        };
+        if let Some((lines, more)) = released {
+            for line in lines {
+                self.line(&line);
+            }
+            if more > 0 {
+                self.line(&format!("({more} more lines were logged meanwhile: see the log file)"));
+            }
         }
     }
 }

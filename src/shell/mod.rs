@@ -41,6 +41,11 @@ impl Typist {
         }
     }
 
+    /// A person at a terminal with the line editor (who can attach to a process).
+    pub(crate) fn is_editor(&self) -> bool {
+        matches!(self, Typist::Editor(editor) if !editor.is_gone())
+    }
+
     /// stdin has bytes (or cannot be watched, and is read a budget a turn).
     pub(crate) fn on_readable(&mut self) -> Vec<Typed> {
         match self {

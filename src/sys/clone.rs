@@ -118,6 +118,8 @@ pub(super) struct Prepared {
     pub(super) no_signals: SigSet,
     /// The program's user, when taskmaster is root and the program has one.
     pub(super) credentials: Option<Credentials>,
+    /// Its stdin is a terminal (`tty: true`) to take as its controlling terminal.
+    pub(super) controlling_terminal: bool,
 }
 
 /// A user to become: every group, then the group, then the user (real, effective and saved, so
@@ -168,6 +170,12 @@ fn child(
     // taskmaster's shell or the shell behind it (TIOCSTI), or read from it.
     // SAFETY: setsid(2) takes nothing.
     if unsafe { libc::setsid() } < 0 {
+        return (Stage::Setup, Errno::last_raw());
+    }
+    // A program on a terminal of its own (`tty: true`) takes it as its controlling terminal, the
+    // one its shell's job control, Ctrl-C and SIGWINCH go through.
+    // SAFETY: ioctl(2) TIOCSCTTY on descriptor 0 with an integer argument.
+    if p.controlling_terminal && unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
         return (Stage::Setup, Errno::last_raw());
     }
     // Before the user changes: raising a hard limit takes root.

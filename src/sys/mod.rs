@@ -10,6 +10,7 @@ pub(crate) mod nodelay;
 pub(crate) mod outbox;
 pub(crate) mod peer;
 pub(crate) mod privileges;
+pub(crate) mod pty;
 pub(crate) mod reap;
 pub(crate) mod signals;
 pub(crate) mod spawn;

@@ -1,6 +1,6 @@
 //! Spawning a child (taskmaster(1), PROCESS STATES): its own session and process group (no
 //! controlling terminal), its user (PRIVILEGES), stdin from /dev/null,
-//! stdout and stderr into pipes, every signal at its default disposition with an empty mask, no
+//! stdout and stderr into pipes (or all three on a pseudo-terminal of its own, `tty: true`), every signal at its default disposition with an empty mask, no
 //! descriptor but 0, 1 and 2, the configured umask, working directory and environment, and SIGKILL
 //! if taskmaster dies (see `clone` for how). Exec failures come back as errors, never panics.
 //! Taskmaster's own helpers (an alert's delivery) are started the same way.
@@ -18,12 +18,19 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// A child that was started: its pid and the read ends of its output pipes.
+/// A child that was started: its pid and where its output comes from.
 #[derive(Debug)]
 pub(crate) struct Child {
     pub(crate) pid: Pid,
-    pub(crate) stdout: OwnedFd,
-    pub(crate) stderr: OwnedFd,
+    pub(crate) output: ChildOutput,
+}
+
+#[derive(Debug)]
+pub(crate) enum ChildOutput {
+    /// The read ends of its stdout and stderr pipes.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// The master side of its terminal (`tty: true`): its output, and where its keys go.
+    Terminal(OwnedFd),
 }
 
 /// Why a process could not be started; `Display` is the reason a person reads after
@@ -129,14 +136,24 @@ pub(crate) fn spawn(
     let mut prepared = Prepared::new(spec, identity, &program)?;
     prepared.nofile = libc::rlimit { rlim_cur: nofile.0, rlim_max: nofile.1 };
     let short = |what| move |errno| SpawnError::Resource { what, errno };
-    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(short("create a pipe"));
-    let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-    let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(short("open /dev/null"))?;
-    let launched = launch(&prepared, [&null, &out_w, &err_w]);
-    drop((out_w, err_w, null));
+    let (launched, output) = match spec.tty {
+        true => {
+            let owner = prepared.credentials.as_ref().map(|c| c.uid);
+            let pair = super::pty::open_pair(owner).map_err(short("open a pseudo-terminal"))?;
+            prepared.controlling_terminal = true;
+            let t = &pair.terminal;
+            (launch(&prepared, [t, t, t]), ChildOutput::Terminal(pair.master))
+        }
+        false => {
+            let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(short("create a pipe"));
+            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+            let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(short("open /dev/null"))?;
+            (launch(&prepared, [&null, &out_w, &err_w]), ChildOutput::Pipes { stdout: out_r, stderr: err_r })
+        }
+    };
     match launched {
-        Ok(pid) => Ok(Child { pid, stdout: out_r, stderr: err_r }),
+        Ok(pid) => Ok(Child { pid, output }),
         Err(Launch::Resource { what, errno }) => Err(SpawnError::Resource { what, errno }),
         Err(Launch::Failed(stage, errno)) => {
             // Refused to the program's user, not to taskmaster: said, or it reads as nonsense
@@ -196,6 +213,7 @@ pub(crate) fn spawn_helper(
         fd_limit: libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX),
         no_signals: SigSet::empty(),
         credentials: None,
+        controlling_terminal: false,
     };
     match launch(&prepared, stdio) {
         Ok(pid) => Ok(pid),
@@ -242,6 +260,7 @@ impl Prepared {
                 .map_or(1024, |(soft, _)| libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX)),
             no_signals: SigSet::empty(),
             credentials,
+            controlling_terminal: false,
         })
     }
 }

@@ -45,6 +45,25 @@ pub(crate) fn is_foreground() -> bool {
     nix::unistd::tcgetpgrp(stdin.as_fd()).is_ok_and(|pgrp| pgrp == nix::unistd::getpgrp())
 }
 
+/// The shell attaches to a process: with `keys`, every key is the process's (Ctrl-C, Ctrl-Z,
+/// Ctrl-V included: no signal, no special key); without, Ctrl-C stays a signal to leave by.
+/// Returns the mode to go back to.
+pub(crate) fn enter_attached(keys: bool) -> Option<Termios> {
+    let stdin = std::io::stdin();
+    let before = termios::tcgetattr(stdin.as_fd()).ok()?;
+    let mut mode = super::terminal::character_mode(&before, keys);
+    if keys {
+        mode.local_flags.remove(termios::LocalFlags::IEXTEN);
+    }
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &mode).ok()?;
+    Some(before)
+}
+
+/// Back from an attachment, to the mode `enter_attached` returned.
+pub(crate) fn leave_attached(mode: &Termios) {
+    let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, mode);
+}
+
 /// Puts the terminal back as it was found. Harmless when nothing was changed.
 pub(crate) fn restore() {
     let saved = ORIGINAL.lock().ok().and_then(|mut s| s.take());
@@ -65,4 +84,57 @@ fn install_panic_restore() {
 pub(crate) fn is_gone() -> bool {
     let stdin = std::io::stdin();
     !stdin.is_terminal() || termios::tcgetattr(stdin.as_fd()).is_err()
+}
+
+/// Puts the user's terminal back if the client dies attached, however it dies (even by
+/// SIGKILL, which no handler sees): a small process of its own, forked before the terminal's
+/// mode is changed, waits on a pipe; the client's end closes when the client ends, and unless
+/// the client said "done" first, the watchdog restores the mode it was given.
+pub(crate) struct Watchdog {
+    done: Option<std::os::fd::OwnedFd>,
+    pid: nix::unistd::Pid,
+}
+
+impl Watchdog {
+    /// Starts the watchdog over stdin's terminal, to restore `mode`. `None` when it cannot
+    /// (no pipe, no fork): the client still restores the mode itself on every way out it sees.
+    pub(crate) fn start(mode: &Termios) -> Option<Watchdog> {
+        use nix::unistd::{ForkResult, fork, pipe2};
+        let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        // SAFETY: taskmasterctl runs one thread, so the child is a whole copy of it; the child
+        // only makes system calls (read, tcsetattr, sigaction) and leaves by _exit(2), running
+        // nothing of the parent's.
+        match unsafe { fork() }.ok()? {
+            ForkResult::Child => {
+                drop(write_end);
+                for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGHUP, libc::SIGWINCH] {
+                    // SAFETY: SIG_IGN for a signal number; no handler runs.
+                    unsafe { libc::signal(signal, libc::SIG_IGN) };
+                }
+                let mut byte = [0u8; 1];
+                let said = loop {
+                    match nix::unistd::read(&read_end, &mut byte) {
+                        Err(nix::errno::Errno::EINTR) => {}
+                        other => break other,
+                    }
+                };
+                if said == Ok(0) {
+                    let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, mode);
+                }
+                // SAFETY: _exit(2) ends the watchdog without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => Some(Watchdog { done: Some(write_end), pid: child }),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    /// The client restored the terminal itself: the watchdog leaves it alone and ends.
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = nix::unistd::write(&done, b"x");
+        }
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
 }

@@ -235,7 +235,8 @@ impl Alerting {
             match self.launch(&delivery) {
                 Ok((pid, [out, err])) => {
                     let name = output_name(delivery.id);
-                    let pipes = [(out, Sink::Discard), (err, Sink::Discard)];
+                    let pipes =
+                        vec![(out, Sink::Discard, Stream::Stdout), (err, Sink::Discard, Stream::Stderr)];
                     let next = &mut *output.next_token;
                     let problems = output.capture.add(
                         output.registry,

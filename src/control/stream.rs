@@ -1,0 +1,120 @@
+//! A connection after `attach` or `tail -f` has been answered (taskmaster(1), CONTROL PROTOCOL):
+//! taskmaster sends the process's output as it comes, a plain byte stream (so `socat` shows it as
+//! it is), with its own notes in brackets on lines of their own; the client sends frames, each a
+//! kind byte, a length (2 bytes, big-endian) and that many bytes: 1, keys for the process; 2, the
+//! window size (rows and columns, 2 bytes each). Pure: bytes in, frames out, and back.
+
+use crate::sys::pty::WindowSize;
+
+const KEYS: u8 = 1;
+const RESIZE: u8 = 2;
+const HEADER: usize = 3;
+/// The most keys one frame carries (more are sent in several).
+pub(crate) const MAX_KEYS: usize = 4096;
+
+/// What a client sends on a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frame {
+    Keys(Vec<u8>),
+    Resize(WindowSize),
+}
+
+impl Frame {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let (kind, payload) = match self {
+            Frame::Keys(keys) => (KEYS, keys.clone()),
+            Frame::Resize(size) => (RESIZE, [size.rows.to_be_bytes(), size.cols.to_be_bytes()].concat()),
+        };
+        let length = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(&payload[..usize::from(length)]);
+        bytes
+    }
+}
+
+/// Frames as they arrive, whole or in pieces.
+#[derive(Debug, Default)]
+pub(crate) struct FrameReader {
+    pending: Vec<u8>,
+}
+
+impl FrameReader {
+    /// Adds bytes; returns the frames completed, or what is wrong with the stream (the
+    /// connection is then closed: nothing after a bad frame can be read right).
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, String> {
+        self.pending.extend_from_slice(bytes);
+        let mut frames = Vec::new();
+        let mut used = 0;
+        while let [kind, high, low, ..] = self.pending[used..] {
+            let length = usize::from(u16::from_be_bytes([high, low]));
+            let Some(payload) = self.pending.get(used + HEADER..used + HEADER + length) else { break };
+            frames.push(match (kind, payload) {
+                (KEYS, keys) if keys.len() <= MAX_KEYS => Frame::Keys(keys.to_vec()),
+                (KEYS, _) => return Err(format!("a frame of keys longer than {MAX_KEYS} bytes")),
+                (RESIZE, &[r1, r2, c1, c2]) => Frame::Resize(WindowSize {
+                    rows: u16::from_be_bytes([r1, r2]),
+                    cols: u16::from_be_bytes([c1, c2]),
+                }),
+                (RESIZE, _) => return Err("a window size is 4 bytes".to_string()),
+                (other, _) => return Err(format!("unknown frame kind {other}")),
+            });
+            used += HEADER + length;
+        }
+        self.pending.drain(..used);
+        Ok(frames)
+    }
+}
+
+/// Ctrl-C.
+pub(crate) const CTRL_C: u8 = 0x03;
+
+/// Keys typed while attached, up to the one that leaves: the detach key, or Ctrl-C too where
+/// keys go nowhere (`also_ctrl_c`). Returns the keys before it, and whether it came.
+pub(crate) fn until_detach(keys: &[u8], detach: u8, also_ctrl_c: bool) -> (&[u8], bool) {
+    match keys.iter().position(|&k| k == detach || (also_ctrl_c && k == CTRL_C)) {
+        Some(i) => (&keys[..i], true),
+        None => (keys, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_survive_any_cut() {
+        let frames = vec![
+            Frame::Keys(b"ls\r".to_vec()),
+            Frame::Resize(WindowSize { rows: 10, cols: 266 }),
+            Frame::Keys(Vec::new()),
+            Frame::Keys(vec![b'\n'; 300]),
+        ];
+        let bytes: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        for cut in 0..bytes.len() {
+            let mut reader = FrameReader::default();
+            let mut got = reader.push(&bytes[..cut]).expect("good frames");
+            got.extend(reader.push(&bytes[cut..]).expect("good frames"));
+            assert_eq!(got, frames, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn the_detach_key_ends_the_keys() {
+        assert_eq!(until_detach(b"ls\r", 0x1d, false), (&b"ls\r"[..], false));
+        assert_eq!(until_detach(b"ab\x1dcd", 0x1d, false), (&b"ab"[..], true));
+        assert_eq!(until_detach(b"a\x03b", 0x1d, false), (&b"a\x03b"[..], false));
+        assert_eq!(until_detach(b"a\x03b", 0x1d, true), (&b"a"[..], true));
+    }
+
+    #[test]
+    fn a_bad_frame_is_named() {
+        let mut reader = FrameReader::default();
+        assert!(reader.push(&[9, 0, 0]).unwrap_err().contains("unknown frame kind 9"));
+        let mut reader = FrameReader::default();
+        assert!(reader.push(&[2, 0, 1, 5]).unwrap_err().contains("4 bytes"));
+        let mut reader = FrameReader::default();
+        let long = [&[1u8, 0x20, 0][..], &[b'x'; 0x2000]].concat();
+        assert!(reader.push(&long).unwrap_err().contains("longer than"));
+    }
+}

@@ -1,0 +1,342 @@
+//! `tail -f` and `attach` (taskmaster(1), ATTACH): who follows which process's output, the
+//! terminals of `tty: true` processes with the keys and window sizes sent to them, and
+//! taskmaster's own shell while it follows or is attached. Output is passed on as capture reads
+//! it (its `fed`), to a client's stream (bounded: see `Server::stream_out`) or to the console;
+//! nothing is kept for a follower beyond that, and a process nobody follows costs nothing more.
+
+use super::Daemon;
+use crate::control::reply::{AttachReply, Reply};
+use crate::control::stream::until_detach;
+use crate::process::ExitKind;
+use crate::supervisor::{Hands, Requester};
+use crate::sys::pty::{self, WindowSize};
+use crate::tail::Stream;
+use mio::Token;
+use nix::sys::signal::Signal;
+use nix::sys::termios::Termios;
+use nix::unistd::Pid;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, OwnedFd};
+
+/// Lines of recent output shown again on attach.
+const REPLAY_LINES: usize = 20;
+/// Bytes of keys read from taskmaster's own terminal at once while attached.
+const KEYS_AT_ONCE: usize = 4096;
+
+#[derive(Default)]
+pub(super) struct Attachments {
+    watches: Vec<Watch>,
+    pub(super) terminals: Terminals,
+    /// taskmaster's own shell follows or is attached to a process.
+    console: Option<ConsoleView>,
+}
+
+struct Watch {
+    who: Requester,
+    name: String,
+    /// `None`: both streams (attach).
+    stream: Option<Stream>,
+    /// Attached to this run of the process: the attachment ends with it.
+    pid: Option<Pid>,
+    /// Keys go to it: it has a terminal.
+    keys: bool,
+}
+
+/// taskmaster's own shell while it follows or is attached.
+struct ConsoleView {
+    name: String,
+    /// The terminal's mode to go back to.
+    mode: Option<Termios>,
+    /// Keys go nowhere, so Ctrl-C leaves too.
+    ctrl_c_leaves: bool,
+    /// The last byte shown ended a line (the note on leaving starts a line of its own).
+    at_line_start: bool,
+    /// `tail -f` (left without a note), not `attach`.
+    following: bool,
+}
+
+/// The master side of each `tty: true` process's terminal, by pid.
+#[derive(Default)]
+pub(super) struct Terminals(HashMap<Pid, OwnedFd>);
+
+impl Terminals {
+    pub(super) fn add(&mut self, pid: Pid, master: OwnedFd) {
+        self.0.insert(pid, master);
+    }
+
+    pub(super) fn remove(&mut self, pid: Pid) {
+        self.0.remove(&pid);
+    }
+
+    /// Keys for the program. What its terminal does not take now (it does not read its input)
+    /// is dropped: taskmaster never waits for it.
+    fn type_keys(&self, pid: Pid, mut keys: &[u8]) {
+        let Some(master) = self.0.get(&pid) else { return };
+        while !keys.is_empty() {
+            match nix::unistd::write(master, keys) {
+                Ok(0) => return,
+                Ok(n) => keys = &keys[n..],
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The attached user's window size; the program hears SIGWINCH even when the size is the
+    /// same, so that a full-screen program draws itself again for the new viewer.
+    fn resize(&self, pid: Pid, size: WindowSize) {
+        let Some(master) = self.0.get(&pid) else { return };
+        let before = pty::size_of(master.as_fd());
+        let _ = pty::set_size(master.as_fd(), size);
+        if before == Some(size)
+            && let Ok(group) = nix::unistd::tcgetpgrp(master)
+        {
+            let _ = crate::sys::signals::send(group, Signal::SIGWINCH, true);
+        }
+    }
+}
+
+impl Attachments {
+    fn watched(&self) -> HashSet<String> {
+        self.watches.iter().map(|w| w.name.clone()).collect()
+    }
+
+    fn of(&self, who: Requester) -> Option<&Watch> {
+        self.watches.iter().find(|w| w.who == who)
+    }
+
+    pub(super) fn console_attached(&self) -> bool {
+        self.console.is_some()
+    }
+}
+
+impl Daemon {
+    /// `tail -f`: the last lines, then what the process writes, until the follower leaves.
+    pub(super) fn follow(&mut self, from: Requester, name: String, stream: Stream, lines: usize) {
+        let reply = self.tail(name.clone(), stream, lines);
+        if !matches!(reply, Reply::Tail(_)) {
+            return self.io.reply(from, reply);
+        }
+        if from == Requester::Console && !self.console_may_attach() {
+            let why = "tail -f needs taskmaster's shell on a terminal (Ctrl-C ends it); elsewhere use \
+                       `taskmasterctl tail -f`";
+            return self.io.reply(from, Reply::Refused(why.to_string()));
+        }
+        if !self.open_stream(from, &reply) {
+            return;
+        }
+        if from == Requester::Console {
+            let note = format!("[following {} of {name}: Ctrl-C stops]", stream.name());
+            self.io.console.line(&note);
+            self.enter_console(&name, true, true);
+        }
+        self.io.attach.watches.push(Watch { who: from, name, stream: Some(stream), pid: None, keys: false });
+        self.io.capture.watched = self.io.attach.watched();
+    }
+
+    /// `attach`: the recent output, then live output and, for a `tty: true` process, keys.
+    pub(super) fn attach(&mut self, from: Requester, name: String) {
+        let process = match self.process_named(&name, "attach to") {
+            Ok(process) => process,
+            Err(why) => return self.io.reply(from, Reply::Refused(why)),
+        };
+        let (state, tty) = (process.machine.state.name().as_str(), process.spec.tty);
+        let Some(pid) = process.machine.state.pid() else {
+            let why = format!(
+                "{name} is not running ({state}): start it first (`tail {name}` shows what it wrote)"
+            );
+            return self.io.reply(from, Reply::Refused(why));
+        };
+        if from == Requester::Console && !self.console_may_attach() {
+            let why = "attach needs taskmaster's shell on a terminal; elsewhere use `taskmasterctl attach` \
+                       (or `tail -f` to follow the output)";
+            return self.io.reply(from, Reply::Refused(why.to_string()));
+        }
+        let keys = tty && self.io.attach.terminals.0.contains_key(&pid);
+        let detach_key = self.io.daemon.detach_key.to_string();
+        let reply =
+            Reply::Attached(AttachReply { name: name.clone(), pid: pid.as_raw(), tty: keys, detach_key });
+        if !self.open_stream(from, &reply) {
+            return;
+        }
+        let replay = self.io.capture.tails.last_bytes(&name, Stream::Stdout, REPLAY_LINES);
+        match from {
+            Requester::Client(token) => {
+                let io = &mut self.io;
+                io.server.stream_out(io.poll.registry(), Token(token), &replay);
+            }
+            Requester::Console => {
+                self.enter_console(&name, !keys, false);
+                self.show(&replay);
+                if keys && let Some(size) = pty::size_of(std::io::stdin().as_fd()) {
+                    self.io.attach.terminals.resize(pid, size);
+                }
+            }
+        }
+        self.io.attach.watches.push(Watch { who: from, name, stream: None, pid: Some(pid), keys });
+        self.io.capture.watched = self.io.attach.watched();
+    }
+
+    /// Answers a follower and turns its connection into a stream; false when it is gone already.
+    fn open_stream(&mut self, from: Requester, reply: &Reply) -> bool {
+        match from {
+            Requester::Console => {
+                let text = crate::control::render::text(reply, self.io.color);
+                self.io.console.line(&text);
+                true
+            }
+            Requester::Client(token) => {
+                self.io.reply(from, reply.clone());
+                let io = &mut self.io;
+                io.server.stream(io.poll.registry(), Token(token));
+                io.server.owns(Token(token))
+            }
+        }
+    }
+
+    /// What capture read from followed processes, to their followers.
+    pub(super) fn pass_output(&mut self) {
+        let io = &mut self.io;
+        for (name, stream, bytes) in std::mem::take(&mut io.capture.fed) {
+            let to =
+                io.attach.watches.iter().filter(|w| w.name == name && w.stream.is_none_or(|s| s == stream));
+            for watch in to {
+                match watch.who {
+                    Requester::Client(token) => {
+                        io.server.stream_out(io.poll.registry(), Token(token), &bytes)
+                    }
+                    Requester::Console => {
+                        io.console.raw(&bytes);
+                        if let Some(view) = io.attach.console.as_mut() {
+                            view.at_line_start = bytes.ends_with(b"\n");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A process was reaped: whoever was attached to it is told how it ended and let go.
+    pub(super) fn on_attached_exit(&mut self, pid: Pid, exit: ExitKind) {
+        self.io.attach.terminals.remove(pid);
+        let (ended, kept) =
+            std::mem::take(&mut self.io.attach.watches).into_iter().partition(|w| w.pid == Some(pid));
+        self.io.attach.watches = kept;
+        let ended: Vec<Watch> = ended;
+        for watch in ended {
+            let note = format!("[{} exited: {exit}]", watch.name);
+            match watch.who {
+                Requester::Client(token) => {
+                    let io = &mut self.io;
+                    io.server.end_stream(
+                        io.poll.registry(),
+                        Token(token),
+                        format!("\r\n{note}\r\n").as_bytes(),
+                    );
+                }
+                Requester::Console => self.leave_console(&note),
+            }
+        }
+        self.io.capture.watched = self.io.attach.watched();
+    }
+
+    /// Keys from an attached client.
+    pub(super) fn on_keys(&mut self, token: Token, keys: &[u8]) {
+        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Client(token.0))
+        {
+            self.io.attach.terminals.type_keys(*pid, keys);
+        }
+    }
+
+    /// An attached client's window changed size.
+    pub(super) fn on_resize(&mut self, token: Token, size: WindowSize) {
+        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Client(token.0))
+        {
+            self.io.attach.terminals.resize(*pid, size);
+        }
+    }
+
+    /// A follower went away (a client closed, Ctrl-C at the shell).
+    pub(super) fn unwatch(&mut self, who: Requester) {
+        self.io.attach.watches.retain(|w| w.who != who);
+        self.io.capture.watched = self.io.attach.watched();
+    }
+
+    fn console_may_attach(&self) -> bool {
+        self.io.typist.is_editor() && crate::sys::tty::is_foreground()
+    }
+
+    fn enter_console(&mut self, name: &str, ctrl_c_leaves: bool, following: bool) {
+        let mode = crate::sys::tty::enter_attached(!ctrl_c_leaves);
+        self.io.console.hold(true);
+        let name = name.to_string();
+        self.io.attach.console =
+            Some(ConsoleView { name, mode, ctrl_c_leaves, at_line_start: true, following });
+    }
+
+    fn show(&mut self, bytes: &[u8]) {
+        if let Some(view) = self.io.attach.console.as_mut()
+            && !bytes.is_empty()
+        {
+            self.io.console.raw(bytes);
+            view.at_line_start = bytes.ends_with(b"\n");
+        }
+    }
+
+    /// Back to the prompt: the terminal's mode as it was, the log lines held meanwhile, `note`.
+    pub(super) fn leave_console(&mut self, note: &str) {
+        let Some(view) = self.io.attach.console.take() else { return };
+        self.unwatch(Requester::Console);
+        if let Some(mode) = &view.mode {
+            crate::sys::tty::leave_attached(mode);
+        }
+        if !view.at_line_start {
+            self.io.console.raw(b"\r\n");
+        }
+        // The note first, then what was logged meanwhile.
+        if !note.is_empty() {
+            self.io.console.raw(format!("{note}\r\n").as_bytes());
+        }
+        self.io.console.hold(false);
+        self.io.session.answer("");
+        self.io.answered = true;
+    }
+
+    /// Ctrl-C at the shell while it follows or is attached with no keys to send: it leaves.
+    pub(super) fn console_interrupted(&mut self) {
+        if let Some(view) = &self.io.attach.console {
+            let note = match view.following {
+                true => String::new(),
+                false => format!("[detached from {}]", view.name),
+            };
+            self.leave_console(&note);
+        }
+    }
+
+    /// Keys typed at taskmaster's own terminal while attached: to the process, up to the detach
+    /// key (taskmaster(1), ATTACH).
+    pub(super) fn on_console_keys(&mut self) {
+        let Some(view) = &self.io.attach.console else { return };
+        let (detach, ctrl_c) = (self.io.daemon.detach_key.0, view.ctrl_c_leaves);
+        let mut buf = [0u8; KEYS_AT_ONCE];
+        let n = nix::unistd::read(std::io::stdin().as_fd(), &mut buf).unwrap_or(0);
+        let (keys, leave) = until_detach(&buf[..n], detach, ctrl_c);
+        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Console) {
+            self.io.attach.terminals.type_keys(*pid, keys);
+        }
+        if leave {
+            self.console_interrupted();
+        } else if n == buf.len() {
+            self.io.hot.push(super::STDIN);
+        }
+    }
+
+    /// taskmaster's window changed size while attached: so does the process's terminal.
+    pub(super) fn console_resized(&mut self) {
+        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Console)
+            && let Some(size) = pty::size_of(std::io::stdin().as_fd())
+        {
+            self.io.attach.terminals.resize(*pid, size);
+        }
+    }
+}
