@@ -87,7 +87,11 @@ impl Daemon {
     }
 
     /// The one process `name` names; the refusal says what it names instead.
-    pub(super) fn process_named(&self, name: &str, verb: &str) -> Result<&crate::supervisor::Process, String> {
+    pub(super) fn process_named(
+        &self,
+        name: &str,
+        verb: &str,
+    ) -> Result<&crate::supervisor::Process, String> {
         if let Some(process) = self.sup.processes().find(|p| p.name == name) {
             return Ok(process);
         }
@@ -96,7 +100,9 @@ impl Daemon {
         of_program.sort();
         Err(match of_program.as_slice() {
             [] => format!("{name}: ERROR (no such process)"),
-            names => format!("{name} has {} processes: {verb} one of them ({})", names.len(), names.join(", ")),
+            names => {
+                format!("{name} has {} processes: {verb} one of them ({})", names.len(), names.join(", "))
+            }
         })
     }
 }

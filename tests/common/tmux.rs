@@ -97,6 +97,11 @@ impl Tmux {
         let _ = self.raw(&["resize-window", "-t", "t", "-x", &columns.to_string()]);
     }
 
+    /// Gives the window a new size, as a user resizing the terminal does.
+    pub fn resize_to(&self, columns: u16, rows: u16) {
+        let _ = self.raw(&["resize-window", "-t", "t", "-x", &columns.to_string(), "-y", &rows.to_string()]);
+    }
+
     /// The tmux server's pid: stopping it stands for a terminal that stops reading.
     pub fn server_pid(&self) -> i32 {
         self.display("#{pid}").parse().expect("a pid")

@@ -328,3 +328,29 @@ fn a_deeply_nested_file_is_refused_before_it_is_parsed() {
     let shallow = one("programs:\n  a: {cmd: a, exitcodes: [0, 1], env: {A: '[x]'}}\n");
     assert_eq!(shallow.env["A"], "[x]", "shallow nesting reads as before");
 }
+
+#[test]
+fn a_terminal_program_has_one_stream_and_the_detach_key_is_a_control_key() {
+    let spec = one("programs:\n  py:\n    cmd: python3 -q\n    tty: true\n    stdout: py.log\n");
+    assert!(spec.tty);
+    assert!(!one("programs:\n  a:\n    cmd: a\n").tty, "off unless asked");
+    assert_error(
+        "programs:\n  py:\n    cmd: python3 -q\n    tty: true\n    stderr: py.err\n",
+        &["t.yaml:5:5", "stderr", "one terminal for both streams"],
+    );
+    let key = |text: &str| {
+        ok(&format!("taskmaster:\n  detach_key: {text}\nprograms:\n  a: {{cmd: a}}\n")).daemon.detach_key
+    };
+    assert_eq!(ok("programs:\n  a: {cmd: a}\n").daemon.detach_key, DetachKey(0x1d), "ctrl-] unless told");
+    assert_eq!(key("ctrl-a"), DetachKey(1));
+    assert_eq!(key("Ctrl-Q"), DetachKey(17));
+    assert_eq!(key("'^\\'"), DetachKey(0x1c));
+    assert_eq!(key("ctrl-_").to_string(), "ctrl-_");
+    assert_eq!(key("ctrl-]").to_string(), "ctrl-]");
+    for bad in ["x", "ctrl-1", "ctrl-ab", "12", "alt-x"] {
+        assert_error(
+            &format!("taskmaster:\n  detach_key: {bad}\nprograms:\n  a: {{cmd: a}}\n"),
+            &["detach_key", "a control key such as ctrl-]"],
+        );
+    }
+}

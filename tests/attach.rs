@@ -1,0 +1,327 @@
+//! `attach`, `tail -f` and `tty: true` (taskmaster(1), ATTACH), on real terminals (tmux) and over
+//! the raw socket: keys in, output out, window sizes followed, the detach key, the process's exit,
+//! a terminal always given back, and a follower that never reads holding nothing back.
+
+mod common;
+
+use common::tmux::Tmux;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// `echo` answers each line it reads; `shell` is an interactive sh; `ticker` writes a line a
+/// tenth of a second on both streams, with no terminal.
+const PROGRAMS: &str = "  echo:\n    cmd: sh -c 'while read -r l; do echo \"got $l\"; done'\n    tty: true\n  \
+                        shell:\n    cmd: sh -i\n    tty: true\n    env: {PS1: 'sh$ '}\n  \
+                        ticker:\n    cmd: sh -c 'i=0; while :; do i=$((i+1)); echo \"tick $i\"; echo \"err $i\" >&2; sleep 0.1; done'\n  \
+                        quick:\n    cmd: sh -c 'read x; echo \"read $x\"; exit 3'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
+
+fn attach_line(d: &Daemon, name: &str) -> String {
+    format!("{TASKMASTERCTL} -s {} attach {name}", d.socket().display())
+}
+
+/// The terminal's mode as `stty -a` shows it: whether it is back to line editing with echo.
+fn cooked(stty: &str) -> bool {
+    let words: Vec<&str> = stty.split([' ', ';', '\n']).collect();
+    words.contains(&"icanon") && words.contains(&"echo") && words.contains(&"isig")
+}
+
+#[test]
+fn keys_reach_a_terminal_program_and_the_detach_key_leaves_it_running() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("echo", "RUNNING");
+    let pid = d.pid_of("echo").expect("a pid");
+    let tmux = Tmux::start("sh");
+    tmux.text(&attach_line(&d, "echo"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[attached to echo (pid");
+    tmux.text("hello there");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("got hello there");
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("[detached from echo]");
+    assert_eq!(d.pid_of("echo"), Some(pid), "the same process");
+    assert_eq!(d.state("echo"), "RUNNING");
+    // The terminal is the shell's again, in its own mode.
+    tmux.text("stty -a; echo END");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("END\n");
+    assert!(cooked(&screen), "{screen}");
+}
+
+#[test]
+fn the_window_size_follows_the_users_terminal() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("shell", "RUNNING");
+    let tmux = Tmux::start("sh");
+    tmux.text(&attach_line(&d, "shell"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[attached to shell");
+    tmux.text("stty size");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("40 120");
+    tmux.resize_to(100, 30);
+    tmux.wait("the window to shrink", |s| s.lines().count() <= 30);
+    tmux.text("stty size");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("30 100");
+    // Ctrl-C is the program's: it interrupts what runs there, and the attachment stays.
+    tmux.text("sleep 100");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["C-c"]);
+    tmux.text("echo still here");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("\nstill here");
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("[detached from shell]");
+}
+
+/// Every process whose command line holds `needle`, found in /proc (to kill one by pid).
+fn pids_with(needle: &str) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn the_terminal_comes_back_when_the_attached_client_is_killed() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("shell", "RUNNING");
+    let after = d.dir.join("stty.after");
+    let tmux =
+        Tmux::start(&format!("{}; stty -a > {}; exec sleep 1000", attach_line(&d, "shell"), after.display()));
+    tmux.wait_for("[attached to shell");
+    let needle = format!("attach shell");
+    let client = wait_until("the attached client", || {
+        pids_with(&needle).into_iter().find(|p| {
+            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("taskmasterctl"))
+        })
+    });
+    kill(Pid::from_raw(client), Signal::SIGKILL).expect("kill the client");
+    let stty = wait_until("stty after the client", || {
+        std::fs::read_to_string(&after).ok().filter(|s| !s.is_empty())
+    });
+    assert!(cooked(&stty), "the terminal was left raw: {stty}");
+    assert_eq!(d.state("shell"), "RUNNING", "the process is untouched");
+}
+
+/// Sends a request on a new connection and reads its answer; the connection is the stream after.
+fn open_stream(d: &Daemon, command: &str, args: &[&str]) -> (serde_json::Value, BufReader<UnixStream>) {
+    let mut stream = UnixStream::connect(d.socket()).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    writeln!(stream, "{}", serde_json::json!({"command": command, "args": args})).expect("send");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("the answer");
+    (serde_json::from_str(&line).expect("JSON"), reader)
+}
+
+/// Reads the stream until `text` has come; returns all read.
+fn read_until(reader: &mut BufReader<UnixStream>, text: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(text) {
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("the stream ended before `{text}`: {}", String::from_utf8_lossy(&seen)),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no `{text}` in time ({e}): {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![kind];
+    bytes.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[test]
+fn tail_f_over_the_socket_follows_one_stream_across_a_restart() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("ticker", "RUNNING");
+    wait_until("some ticks", || {
+        d.call("tail", &["ticker"])["data"]["lines"].as_array().filter(|l| l.len() >= 3).map(|_| ())
+    });
+    let (answer, mut stream) = open_stream(&d, "tail", &["-f", "-n", "2", "ticker", "stderr"]);
+    assert_eq!(answer["ok"], true, "{answer}");
+    let lines = answer["data"]["lines"].as_array().expect("lines").clone();
+    assert_eq!(lines.len(), 2, "{answer}");
+    assert!(lines.iter().all(|l| l.as_str().is_some_and(|l| l.starts_with("err "))), "{answer}");
+    let seen = read_until(&mut stream, "\n");
+    assert!(!seen.contains("tick"), "stderr only: {seen}");
+    // The follower stays through a restart, as `tail -f` stays on a log file.
+    let pid = d.pid_of("ticker").expect("a pid");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+    d.wait_new_pid("ticker", pid);
+    read_until(&mut stream, "err 1\n");
+    // taskmasterctl's own tail -f prints the same, until it is stopped.
+    let mut ctl = Guarded(
+        std::process::Command::new(TASKMASTERCTL)
+            .args(["-s", d.socket().to_str().expect("utf-8"), "tail", "-f", "ticker"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("taskmasterctl tail -f"),
+    );
+    let mut out = BufReader::new(ctl.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    for _ in 0..15 {
+        first.clear();
+        out.read_line(&mut first).expect("a line");
+        assert!(first.starts_with("tick "), "{first:?}");
+    }
+    kill(Pid::from_raw(ctl.id() as i32), Signal::SIGINT).expect("Ctrl-C");
+    assert_eq!(ctl.wait().expect("ends").code(), Some(0), "Ctrl-C ends tail -f quietly");
+}
+
+#[test]
+fn keys_as_frames_and_the_exit_said_at_the_end_of_the_stream() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("quick", "RUNNING");
+    let (answer, mut stream) = open_stream(&d, "attach", &["quick"]);
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["data"]["tty"], true);
+    assert_eq!(answer["data"]["detach_key"], "ctrl-]");
+    stream.get_mut().write_all(&frame(2, &[0, 50, 0, 132])).expect("a size");
+    stream.get_mut().write_all(&frame(1, b"word\r")).expect("keys");
+    let seen = read_until(&mut stream, "[quick exited: exit status 3]");
+    assert!(seen.contains("read word"), "{seen}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("closed after the exit");
+    // A frame of an unknown kind closes that connection, and only it.
+    d.wait_state("echo", "RUNNING");
+    let (_, mut bad) = open_stream(&d, "attach", &["echo"]);
+    bad.get_mut().write_all(&frame(9, b"??")).expect("a bad frame");
+    let mut rest = Vec::new();
+    bad.read_to_end(&mut rest).expect("closed");
+    assert_eq!(d.state("echo"), "RUNNING");
+    assert_eq!(d.call("status", &[])["ok"], true);
+}
+
+#[test]
+fn what_cannot_be_attached_says_why() {
+    let d = Daemon::start(&format!(
+        "{PROGRAMS}  idle:\n    cmd: sleep 1000\n    autostart: false\n  pair:\n    cmd: sleep 1000\n    numprocs: 2\n"
+    ));
+    d.wait_state("echo", "RUNNING");
+    let refused = |args: &[&str]| {
+        let out = d.ctl(args);
+        (out.status.code(), format!("{}{}", stdout(&out), stderr(&out)).trim_end().to_string())
+    };
+    let (code, text) = refused(&["attach", "echo"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("attach needs a terminal") && text.contains("tail -f"), "{text}");
+    let tmux = Tmux::start("sh");
+    let idle = attach_line(&d, "idle");
+    tmux.text(&format!("{idle}; echo \"rc=$?\""));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("idle is not running (STOPPED): start it first");
+    tmux.wait_for("rc=1");
+    assert_eq!(
+        d.call("attach", &["pair"])["output"],
+        "pair has 2 processes: attach to one of them (pair:pair_00, pair:pair_01)"
+    );
+    assert_eq!(d.call("attach", &["nope"])["output"], "nope: ERROR (no such process)");
+    assert_eq!(d.call("tail", &["-f", "nope"])["output"], "nope: ERROR (no such process)");
+    // taskmasterctl reading commands from a pipe cannot give its connection away.
+    let mut piped = std::process::Command::new(TASKMASTERCTL)
+        .args(["-s", d.socket().to_str().expect("utf-8")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("taskmasterctl");
+    piped.stdin.take().expect("stdin").write_all(b"tail -f ticker\npid echo\n").expect("commands");
+    let out = piped.wait_with_output().expect("ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("attach and tail -f run alone"), "{text}");
+    assert!(text.contains(&d.pid_of("echo").expect("pid").to_string()), "the next command ran: {text}");
+}
+
+#[test]
+fn a_follower_that_never_reads_holds_nothing_back() {
+    let flood = "  flood:\n    cmd: sh -c 'sleep 1; head -c 100000000 /dev/zero | tr \"\\\\0\" x; echo; echo done; exec sleep 1000'\n    starttime: 0\n";
+    let d = Daemon::start(flood);
+    d.wait_state("flood", "RUNNING");
+    // Attached and following, and reading nothing.
+    let (answer, mut stalled) = open_stream(&d, "attach", &["flood"]);
+    assert_eq!(answer["ok"], true, "{answer}");
+    let (_, _also_stalled) = open_stream(&d, "tail", &["-f", "flood"]);
+    let mut answered = 0;
+    while !d.call("tail", &["-n", "1", "flood"])["data"]["lines"].to_string().contains("done") {
+        assert_eq!(d.call("status", &[])["ok"], true);
+        answered += 1;
+    }
+    assert!(answered > 0);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
+    let peak: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    assert!(peak < 64 * 1024, "taskmaster grew to {peak} KiB for 100 MB nobody read");
+    // Once it reads again, it is told what it missed.
+    let seen = read_until(&mut stalled, "bytes of output dropped: this client did not keep up]");
+    assert!(seen.len() < 100_000_000);
+}
+
+#[test]
+fn taskmasters_own_shell_attaches_and_shows_what_was_logged_meanwhile_after() {
+    let dir = TempDir::new("own");
+    let config = dir.write("taskmaster.yaml", &Daemon::yaml("", PROGRAMS));
+    let tmux = Tmux::start(&format!(
+        "cd {}; {TASKMASTER} -c {}; exec sleep 1000",
+        dir.path().display(),
+        config.display()
+    ));
+    tmux.wait_for("taskmaster>");
+    wait_until("shell to run", || dir.read("tm.log").contains("success: shell").then_some(()));
+    tmux.text("attach shell");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[attached to shell");
+    tmux.text("echo $((6*7))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("\n42");
+    // An event while attached waits for the prompt.
+    let log = dir.read("tm.log");
+    let ticker: i32 = log
+        .lines()
+        .find_map(|l| l.split("spawned: 'ticker' with pid ").nth(1))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("ticker's pid");
+    kill(Pid::from_raw(ticker), Signal::SIGKILL).expect("kill ticker");
+    wait_until("the restart in the log", || dir.read("tm.log").contains("exited: ticker").then_some(()));
+    assert!(!tmux.screen().contains("exited: ticker"), "shown while attached:\n{}", tmux.screen());
+    tmux.keys(&["C-]"]);
+    let screen = tmux.wait_for("exited: ticker");
+    let detached = screen.find("[detached from shell]").expect("the note");
+    assert!(
+        detached < screen.find("exited: ticker").expect("the event"),
+        "the note, then the events:\n{screen}"
+    );
+    tmux.wait("the prompt", |s| s.lines().last().is_some_and(|l| l.starts_with("taskmaster>")));
+    // tail -f until Ctrl-C, which leaves the process alone.
+    tmux.text("tail -f ticker");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[following stdout of ticker: Ctrl-C stops]");
+    tmux.wait_for("tick 12\n");
+    tmux.keys(&["C-c"]);
+    tmux.wait("the prompt", |s| s.lines().last().is_some_and(|l| l.starts_with("taskmaster>")));
+    tmux.text("attach quick");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[attached to quick");
+    tmux.text("bye");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[quick exited: exit status 3]");
+    tmux.wait("the prompt", |s| s.lines().last().is_some_and(|l| l.starts_with("taskmaster>")));
+    tmux.text("status ticker");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("RUNNING   pid");
+    tmux.text("shutdown");
+    tmux.keys(&["Enter"]);
+    wait_until("the shutdown", || dir.read("tm.log").contains("shutdown complete").then_some(()));
+}
