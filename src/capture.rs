@@ -50,6 +50,9 @@ struct Stream {
     which: tail::Stream,
     /// How much of it is kept in memory (see `tail`).
     tail_bytes: usize,
+    /// A pseudo-terminal (`tty: true`), whose reads bring at most 4 KiB each: a short read does
+    /// not mean it is empty.
+    terminal: bool,
 }
 
 /// How a read pass over one pipe ended.
@@ -121,7 +124,7 @@ impl Capture {
         }
     }
 
-    /// Takes the pipes of a new process (or its terminal, as its stdout), with the sinks `open`
+    /// Takes the pipes of a new process (or its `terminal`, as its stdout), with the sinks `open`
     /// gave, keeping `tail_bytes` of each in memory. Returns the log lines of pipes that could not
     /// be watched.
     pub(crate) fn add(
@@ -130,7 +133,7 @@ impl Capture {
         mut next_token: impl FnMut() -> Token,
         (pid, name): (Pid, &str),
         pipes: Vec<(OwnedFd, Sink, tail::Stream)>,
-        tail_bytes: usize,
+        (tail_bytes, terminal): (usize, bool),
     ) -> Vec<String> {
         let mut problems = Vec::new();
         for (fd, sink, which) in pipes {
@@ -143,7 +146,7 @@ impl Capture {
                 problems.push(format!("couldn't watch the output of {name}: {}", describe_io(&e)));
                 continue;
             }
-            let stream = Stream { pid, name: name.to_string(), pipe, sink, which, tail_bytes };
+            let stream = Stream { pid, name: name.to_string(), pipe, sink, which, tail_bytes, terminal };
             self.streams.insert(token, stream);
             self.by_pid.entry(pid).or_default().push(token);
         }
@@ -241,7 +244,7 @@ impl Capture {
                     if let Some(line) = deliver(stream, &self.buf[..n], &mut self.failing) {
                         problems.push(line);
                     }
-                    if n < self.buf.len() && !to_the_end {
+                    if n < self.buf.len() && !to_the_end && !stream.terminal {
                         return Drained::Empty;
                     }
                 }

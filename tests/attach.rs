@@ -95,9 +95,9 @@ fn the_terminal_comes_back_when_the_attached_client_is_killed() {
     let tmux =
         Tmux::start(&format!("{}; stty -a > {}; exec sleep 1000", attach_line(&d, "shell"), after.display()));
     tmux.wait_for("[attached to shell");
-    let needle = format!("attach shell");
+    let needle = "attach shell";
     let client = wait_until("the attached client", || {
-        pids_with(&needle).into_iter().find(|p| {
+        pids_with(needle).into_iter().find(|p| {
             std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("taskmasterctl"))
         })
     });

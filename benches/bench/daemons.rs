@@ -165,6 +165,10 @@ impl Taskmaster {
         Taskmaster { child, socket, dir }
     }
 
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// One request; the answer's line as received (not parsed: the round trip is the daemon's
     /// time, as for supervisord, whose answers are not parsed either).
     pub(crate) fn call(&self, command: &str, args: &[&str]) -> String {

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod alerts;
+mod attach;
 mod daemons;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
@@ -52,7 +53,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,stop,alerts,status`).
+/// (`spawn,user,restart,busy,idle,log,stop,alerts,attach,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -242,6 +243,9 @@ fn main() {
     }
     if wanted("alerts") {
         rows.extend(alerts::rows(quick));
+    }
+    if wanted("attach") {
+        rows.extend(attach::rows(quick));
     }
     let statuses: &[usize] = match (quick, wanted("status")) {
         (_, false) => &[],

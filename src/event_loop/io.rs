@@ -102,7 +102,7 @@ impl Hands for Io {
             || take_token(next),
             (child.pid, name),
             pipes,
-            spec.tail_bytes,
+            (spec.tail_bytes, spec.tty),
         );
         self.log_all(LogLevel::Error, problems);
         if let Some(problem) = self.setup.groups.started(child.pid.as_raw()) {

@@ -243,7 +243,7 @@ impl Alerting {
                         || take_token(next),
                         (pid, &name),
                         pipes,
-                        ANSWER_BYTES,
+                        (ANSWER_BYTES, false),
                     );
                     for problem in problems {
                         log.log(LogLevel::Error, &problem);
