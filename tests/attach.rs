@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 /// `echo` answers each line it reads; `shell` is an interactive sh; `ticker` writes a line a
 /// tenth of a second on both streams, with no terminal.
 const PROGRAMS: &str = "  echo:\n    cmd: sh -c 'while read -r l; do echo \"got $l\"; done'\n    tty: true\n  \
-                        shell:\n    cmd: sh -i\n    tty: true\n    env: {PS1: 'sh$ '}\n  \
+                        shell:\n    cmd: sh -i\n    tty: true\n    stopsignal: HUP\n    env: {PS1: 'sh$ '}\n  \
                         ticker:\n    cmd: sh -c 'i=0; while :; do i=$((i+1)); echo \"tick $i\"; echo \"err $i\" >&2; sleep 0.1; done'\n  \
                         quick:\n    cmd: sh -c 'read x; echo \"read $x\"; exit 3'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
 
@@ -324,4 +324,21 @@ fn taskmasters_own_shell_attaches_and_shows_what_was_logged_meanwhile_after() {
     tmux.text("shutdown");
     tmux.keys(&["Enter"]);
     wait_until("the shutdown", || dir.read("tm.log").contains("shutdown complete").then_some(()));
+}
+
+#[test]
+fn a_follower_of_a_program_a_reload_removed_is_let_go() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("ticker", "RUNNING");
+    let (answer, mut stream) = open_stream(&d, "tail", &["-f", "ticker"]);
+    assert_eq!(answer["ok"], true, "{answer}");
+    read_until(&mut stream, "tick");
+    let without = PROGRAMS.split("  ticker:").next().expect("the others").to_string()
+        + "  quick:\n    cmd: sh -c 'read x; echo \"read $x\"; exit 3'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
+    std::fs::write(&d.config, Daemon::yaml("", &without)).expect("the new file");
+    assert_eq!(d.call("reload", &[])["ok"], true);
+    let seen = read_until(&mut stream, "[ticker is no longer in the configuration]");
+    assert!(seen.contains("tick"), "{seen}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("closed");
 }

@@ -240,6 +240,35 @@ impl Daemon {
         self.io.capture.watched = self.io.attach.watched();
     }
 
+    /// Followers of a process that a reload took away (its program removed, or scaled down) are
+    /// told and let go once it is gone: nothing more will come.
+    pub(super) fn end_follows_of_removed(&mut self) {
+        if self.io.attach.watches.is_empty() {
+            return;
+        }
+        let sup = &self.sup;
+        let kept = |name: &str| sup.processes().any(|p| p.name == name && !p.retiring);
+        let (gone, kept): (Vec<Watch>, Vec<Watch>) = std::mem::take(&mut self.io.attach.watches)
+            .into_iter()
+            .partition(|w| w.pid.is_none() && !kept(&w.name));
+        self.io.attach.watches = kept;
+        for watch in gone {
+            let note = format!("[{} is no longer in the configuration]", watch.name);
+            match watch.who {
+                Requester::Client(token) => {
+                    let io = &mut self.io;
+                    io.server.end_stream(
+                        io.poll.registry(),
+                        Token(token),
+                        format!("\r\n{note}\r\n").as_bytes(),
+                    );
+                }
+                Requester::Console => self.leave_console(&note),
+            }
+        }
+        self.io.capture.watched = self.io.attach.watched();
+    }
+
     /// Keys from an attached client.
     pub(super) fn on_keys(&mut self, token: Token, keys: &[u8]) {
         if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Client(token.0))

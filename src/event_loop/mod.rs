@@ -378,6 +378,7 @@ impl Daemon {
             }
             io.log_all(LogLevel::Error, problems);
             self.apply(Input::Reaped { pid, exit }, now);
+            self.end_follows_of_removed();
         }
     }
 
@@ -450,6 +451,7 @@ impl Daemon {
     fn reload(&mut self, from: Option<Requester>, dry_run: bool, now: Now) {
         let loaded = config::load(&self.io.setup.config_path);
         self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
+        self.end_follows_of_removed();
     }
 }
 
