@@ -342,3 +342,29 @@ fn a_follower_of_a_program_a_reload_removed_is_let_go() {
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).expect("closed");
 }
+
+#[test]
+fn commands_piped_to_taskmaster_cannot_attach_and_go_on() {
+    let dir = TempDir::new("piped");
+    let config =
+        dir.write("taskmaster.yaml", &Daemon::yaml("", "  idle:\n    cmd: sleep 1000\n    stoptime: 0.5\n"));
+    let mut child = std::process::Command::new(TASKMASTER)
+        .args(["-c", config.to_str().expect("utf-8")])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("taskmaster");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"attach idle\ntail -f idle\nversion\nshutdown\n")
+        .expect("commands");
+    let out = child.wait_with_output().expect("ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("attach needs taskmaster's shell on a terminal"), "{text}");
+    assert!(text.contains("tail -f needs taskmaster's shell on a terminal"), "{text}");
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "the commands after ran: {text}");
+}
