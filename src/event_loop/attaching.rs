@@ -219,25 +219,7 @@ impl Daemon {
     /// A process was reaped: whoever was attached to it is told how it ended and let go.
     pub(super) fn on_attached_exit(&mut self, pid: Pid, exit: ExitKind) {
         self.io.attach.terminals.remove(pid);
-        let (ended, kept) =
-            std::mem::take(&mut self.io.attach.watches).into_iter().partition(|w| w.pid == Some(pid));
-        self.io.attach.watches = kept;
-        let ended: Vec<Watch> = ended;
-        for watch in ended {
-            let note = format!("[{} exited: {exit}]", watch.name);
-            match watch.who {
-                Requester::Client(token) => {
-                    let io = &mut self.io;
-                    io.server.end_stream(
-                        io.poll.registry(),
-                        Token(token),
-                        format!("\r\n{note}\r\n").as_bytes(),
-                    );
-                }
-                Requester::Console => self.leave_console(&note),
-            }
-        }
-        self.io.capture.watched = self.io.attach.watched();
+        self.end_watches(|w| w.pid == Some(pid), |name| format!("[{name} exited: {exit}]"));
     }
 
     /// Followers of a process that a reload took away (its program removed, or scaled down) are
@@ -247,21 +229,26 @@ impl Daemon {
             return;
         }
         let sup = &self.sup;
-        let kept = |name: &str| sup.processes().any(|p| p.name == name && !p.retiring);
-        let (gone, kept): (Vec<Watch>, Vec<Watch>) = std::mem::take(&mut self.io.attach.watches)
-            .into_iter()
-            .partition(|w| w.pid.is_none() && !kept(&w.name));
+        let removed: HashSet<String> = (self.io.attach.watches.iter())
+            .filter(|w| w.pid.is_none() && !sup.processes().any(|p| p.name == w.name && !p.retiring))
+            .map(|w| w.name.clone())
+            .collect();
+        let note = |name: &str| format!("[{name} is no longer in the configuration]");
+        self.end_watches(|w| w.pid.is_none() && removed.contains(&w.name), note);
+    }
+
+    /// Ends the watches `which` picks, each with its note (on a line of its own).
+    fn end_watches(&mut self, which: impl Fn(&Watch) -> bool, note: impl Fn(&str) -> String) {
+        let (ended, kept): (Vec<Watch>, Vec<Watch>) =
+            std::mem::take(&mut self.io.attach.watches).into_iter().partition(|w| which(w));
         self.io.attach.watches = kept;
-        for watch in gone {
-            let note = format!("[{} is no longer in the configuration]", watch.name);
+        for watch in ended {
+            let note = note(&watch.name);
             match watch.who {
                 Requester::Client(token) => {
                     let io = &mut self.io;
-                    io.server.end_stream(
-                        io.poll.registry(),
-                        Token(token),
-                        format!("\r\n{note}\r\n").as_bytes(),
-                    );
+                    let last = format!("\r\n{note}\r\n");
+                    io.server.end_stream(io.poll.registry(), Token(token), last.as_bytes());
                 }
                 Requester::Console => self.leave_console(&note),
             }
