@@ -78,6 +78,14 @@ pub(crate) fn run(path: &Path, words: &[String], attach: bool, json: bool) -> Re
             if !text.is_empty() {
                 super::print_line(&text);
             }
+            if !json && std::io::stdout().is_terminal() {
+                let (name, which) = (answer.data["name"].as_str(), answer.data["stream"].as_str());
+                super::print_line(&format!(
+                    "[following {} of {}: Ctrl-C stops]",
+                    which.unwrap_or_default(),
+                    name.unwrap_or_default()
+                ));
+            }
             stream(socket, &early, None).map(|(ended, _)| ended)
         }
         true => {
