@@ -82,6 +82,9 @@ pub(crate) struct Capture {
     /// `fed`, for the loop to pass on.
     pub(crate) watched: HashSet<String>,
     pub(crate) fed: Vec<(String, tail::Stream, Vec<u8>)>,
+    /// Processes whose terminal was closed on their side (all of it: reading it says EIO), for
+    /// the loop to let go of its own copy too (see `attaching`).
+    pub(crate) closed_terminals: Vec<Pid>,
     buf: Vec<u8>,
 }
 
@@ -262,6 +265,9 @@ impl Capture {
     fn close(&mut self, registry: &Registry, token: Token) {
         if let Some(mut stream) = self.streams.remove(&token) {
             let _ = registry.deregister(&mut stream.pipe);
+            if stream.terminal {
+                self.closed_terminals.push(stream.pid);
+            }
             if let Some(tokens) = self.by_pid.get_mut(&stream.pid) {
                 tokens.retain(|t| *t != token);
             }

@@ -368,3 +368,71 @@ fn commands_piped_to_taskmaster_cannot_attach_and_go_on() {
     assert!(text.contains("tail -f needs taskmaster's shell on a terminal"), "{text}");
     assert!(text.contains(env!("CARGO_PKG_VERSION")), "the commands after ran: {text}");
 }
+
+#[test]
+fn a_client_done_sending_still_follows_and_frames_may_come_with_the_request() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("ticker", "RUNNING");
+    // As `nc -N` and socat do: the request, then the end of what it sends.
+    let mut stream = UnixStream::connect(d.socket()).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.write_all(b"{\"command\":\"tail\",\"args\":[\"-f\",\"-n\",\"1\",\"ticker\"]}\n").expect("send");
+    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut reader = BufReader::new(stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).expect("the answer");
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    let first = read_until(&mut reader, "tick");
+    let more = read_until(&mut reader, "\n");
+    assert!(format!("{first}{more}").matches("tick").count() >= 1);
+    // Frames in the same write as the request, a newline byte among them, are the stream's.
+    d.wait_state("quick", "RUNNING");
+    let mut stream = UnixStream::connect(d.socket()).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut bytes = b"{\"command\":\"attach\",\"args\":[\"quick\"]}\n".to_vec();
+    bytes.extend(frame(2, &[0, 10, 0, 10]));
+    bytes.extend(frame(1, b"early\r"));
+    stream.write_all(&bytes).expect("send");
+    let mut reader = BufReader::new(stream);
+    let seen = read_until(&mut reader, "[quick exited: exit status 3]");
+    assert!(seen.contains("read early"), "{seen}");
+}
+
+#[test]
+fn a_terminal_its_program_closed_is_let_go_so_its_next_write_fails_instead_of_hanging() {
+    // It ignores the hang-up it gets when its terminal goes (as a daemon does).
+    let closer = "  closer:\n    cmd: sh -c 'trap \"\" HUP; echo first; exec </dev/null >/dev/null 2>&1; sleep 0.5; seq 1 100000 > /dev/tty; exit 4'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
+    let d = Daemon::start(closer);
+    d.wait_log("exited: closer");
+    assert!(d.log().contains("exited: closer (exit status 4"), "{}", d.log());
+}
+
+#[test]
+fn taskmasterctl_leaves_at_once_while_output_floods_a_slow_reader() {
+    let flood = "  flood:\n    cmd: yes\n";
+    let d = Daemon::start(flood);
+    d.wait_state("flood", "RUNNING");
+    let mut ctl = Guarded(
+        std::process::Command::new(TASKMASTERCTL)
+            .args(["-s", d.socket().to_str().expect("utf-8"), "tail", "-f", "flood"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("taskmasterctl tail -f"),
+    );
+    // A reader that takes a little now and then.
+    let mut out = ctl.stdout.take().expect("stdout");
+    let mut buf = [0u8; 1024];
+    out.read_exact(&mut buf).expect("some output");
+    kill(Pid::from_raw(ctl.id() as i32), Signal::SIGTERM).expect("TERM");
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        for _ in 0..64 {
+            if out.read(&mut buf).map_or(true, |n| n == 0) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    wait_until("taskmasterctl to end", || ctl.try_wait().ok().flatten());
+    let _ = reader.join();
+}

@@ -12,7 +12,7 @@ use crate::sys::pty::{self, WindowSize};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::termios::{self, SetArg, Termios};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
+use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::io::{BufRead, ErrorKind, IsTerminal, Read, Write};
 use std::os::fd::AsFd;
@@ -94,7 +94,8 @@ pub(crate) fn run(path: &Path, words: &[String], attach: bool, json: bool) -> Re
             let name = answer.data["name"].as_str().unwrap_or_default().to_string();
             let raw = RawTerminal::enter(keys)?;
             write_out(format!("{text}\r\n").as_bytes());
-            let ended = stream(socket, &early, Some(Attached { detach, keys }));
+            let before = raw.before.clone();
+            let ended = stream(socket, &early, Some(Attached { detach, keys, before }));
             drop(raw);
             if let Ok((Ended::Left, at_line_start)) = ended {
                 // Said once the mode is back, on a line of its own.
@@ -111,6 +112,15 @@ struct Attached {
     detach: DetachKey,
     /// The process has a terminal: keys go to it (else Ctrl-C leaves, as the detach key does).
     keys: bool,
+    /// The terminal's mode before, to make the attached one from again.
+    before: Termios,
+}
+
+impl Attached {
+    fn reenter(&self) {
+        let mode = crate::sys::tty::attached_mode(&self.before, self.keys);
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &mode);
+    }
 }
 
 fn lost(path: &Path, e: &std::io::Error) -> String {
@@ -134,15 +144,16 @@ fn read_answer(connection: &mut Connection, path: &Path) -> Result<Response, Str
 }
 
 /// Copies the stream to stdout (and, attached, keys and window sizes to it) until it ends; says
-/// too whether the output ended a line.
+/// too whether the output ended a line. Output is read a few chunks at a time, keys and signals
+/// looked at in between: a flood on the way in never keeps the user from leaving.
 fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Result<(Ended, bool), String> {
     write_out(early);
     let mut at_line_start = early.is_empty() || early.ends_with(b"\n");
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let mut socket = mio::net::UnixStream::from_std(socket);
-    let poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH]).map_err(|e| e.to_string())?;
+        Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCONT]).map_err(|e| e.to_string())?;
     let registry = poll.registry();
     registry.register(&mut signals, SIGNALS, Interest::READABLE).map_err(|e| e.to_string())?;
     registry.register(&mut socket, SOCKET, Interest::READABLE).map_err(|e| e.to_string())?;
@@ -150,29 +161,45 @@ fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Resul
         registry.register(&mut SourceFd(&0), STDIN, Interest::READABLE).map_err(|e| e.to_string())?;
         send_size(&mut socket);
     }
-    let mut poll = poll;
     let mut events = Events::with_capacity(8);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; OUTPUT_CHUNK];
+    // The socket had more than one pass took: poll only looks at the rest, then it goes on.
+    let mut unread = false;
     loop {
-        match poll.poll(&mut events, None) {
+        let timeout = unread.then_some(std::time::Duration::ZERO);
+        match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.to_string()),
         }
-        for event in events.iter() {
-            match event.token() {
-                SOCKET => loop {
-                    match socket.read(&mut buf) {
-                        Ok(0) => return Ok((Ended::Closed, at_line_start)),
-                        Ok(n) => {
-                            write_out(&buf[..n]);
-                            at_line_start = buf[n - 1] == b'\n';
+        let mut tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+        if unread {
+            tokens.push(SOCKET);
+        }
+        // Keys and signals first: the way out.
+        tokens.sort_by_key(|t| *t == SOCKET);
+        tokens.dedup();
+        for token in tokens {
+            match token {
+                SOCKET => {
+                    unread = false;
+                    for _ in 0..CHUNKS_AT_ONCE {
+                        match socket.read(&mut buf) {
+                            Ok(0) => return Ok((Ended::Closed, at_line_start)),
+                            Ok(n) => {
+                                write_out(&buf[..n]);
+                                at_line_start = buf[n - 1] == b'\n';
+                                unread = true;
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                unread = false;
+                                break;
+                            }
+                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                            Err(_) => return Ok((Ended::Closed, at_line_start)),
                         }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => return Ok((Ended::Closed, at_line_start)),
                     }
-                },
+                }
                 STDIN => {
                     let Some(attached) = &attached else { continue };
                     let n = nix::unistd::read(std::io::stdin().as_fd(), &mut buf[..MAX_KEYS]).unwrap_or(0);
@@ -186,10 +213,12 @@ fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Resul
                 }
                 _ => {
                     for signal in signals.pending() {
-                        match signal {
-                            SIGWINCH if attached.is_some() => send_size(&mut socket),
-                            SIGWINCH => {}
-                            SIGINT => return Ok((Ended::Left, at_line_start)),
+                        match (signal, &attached) {
+                            (SIGWINCH, Some(_)) => send_size(&mut socket),
+                            // Back from a stop: the shell that stopped it had its own mode.
+                            (SIGCONT, Some(attached)) => attached.reenter(),
+                            (SIGWINCH | SIGCONT, None) => {}
+                            (SIGINT, _) => return Ok((Ended::Left, at_line_start)),
                             _ => return Ok((Ended::Signalled, at_line_start)),
                         }
                     }
@@ -199,17 +228,29 @@ fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Resul
     }
 }
 
-/// Frames are small and rare (keys as typed, a window size): a blocking write of each is
-/// fine, and a taskmaster that takes none is gone.
+/// Bytes of output read at once, and reads before keys and signals are looked at again: a
+/// slow standard output (a pipe to a slow reader) holds the way out back by one chunk at most.
+const OUTPUT_CHUNK: usize = 16 * 1024;
+const CHUNKS_AT_ONCE: usize = 4;
+
+/// Frames are small and rare (keys as typed, a window size): each is written whole, waiting a
+/// second at most for the socket to take it; a taskmaster that takes nothing for that long
+/// (stopped, say) loses the frame, and the user can still leave.
 fn send(socket: &mut mio::net::UnixStream, frame: &Frame) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let bytes = frame.encode();
     let mut sent = 0;
     while sent < bytes.len() {
         match socket.write(&bytes[sent..]) {
             Ok(0) => return,
             Ok(n) => sent += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                std::thread::yield_now();
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let fd = std::os::fd::AsFd::as_fd(socket);
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                if !matches!(poll(&mut fds, PollTimeout::from(1000u16)), Ok(n) if n > 0) {
+                    return;
+                }
             }
             Err(_) => return,
         }
@@ -243,10 +284,7 @@ impl RawTerminal {
         let before = termios::tcgetattr(stdin.as_fd())
             .map_err(|e| format!("cannot use the terminal: {}", e.desc()))?;
         let watchdog = crate::sys::tty::Watchdog::start(&before);
-        let mut mode = crate::sys::terminal::character_mode(&before, keys);
-        if keys {
-            mode.local_flags.remove(termios::LocalFlags::IEXTEN);
-        }
+        let mode = crate::sys::tty::attached_mode(&before, keys);
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &mode)
             .map_err(|e| format!("cannot use the terminal: {}", e.desc()))?;
         Ok(RawTerminal { before, _watchdog: watchdog })

@@ -97,7 +97,13 @@ fn found(expected: &str, node: &Node) -> String {
 pub(crate) fn read_detach_key(node: &Node) -> Read<super::spec::DetachKey> {
     let expected = "a control key such as ctrl-] or ctrl-a";
     match node {
-        Node::Str(text) => super::spec::DetachKey::parse(text).ok_or_else(|| found(expected, node)),
+        Node::Str(text) => match super::spec::DetachKey::parse(text) {
+            Some(key) => match key.unusable() {
+                Some(why) => Err(format!("{key} cannot leave an attach: {why} (ctrl-] is the default)")),
+                None => Ok(key),
+            },
+            None => Err(found(expected, node)),
+        },
         other => Err(found(expected, other)),
     }
 }

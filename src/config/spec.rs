@@ -60,6 +60,20 @@ impl DetachKey {
     }
 }
 
+impl DetachKey {
+    /// Why a key is no good for leaving: terminals send it for keys typed every day.
+    pub(crate) fn unusable(self) -> Option<&'static str> {
+        match self.0 {
+            0x1b => Some("it is Escape, which arrow and function keys begin with"),
+            0x0d | 0x0a => Some("it is Enter"),
+            0x09 => Some("it is Tab"),
+            0x08 => Some("it is Backspace on many terminals"),
+            0x00 => Some("it is what Ctrl-Space sends"),
+            _ => None,
+        }
+    }
+}
+
 impl Default for DetachKey {
     fn default() -> Self {
         DetachKey(0x1d)

@@ -90,8 +90,9 @@ pub(crate) enum Framed {
 }
 
 impl LineBuffer {
-    /// Adds bytes and returns every complete line (empty lines skipped), or `TooLong` once a line
-    /// exceeds the limit.
+    /// Adds bytes and returns every complete line (blank ones too: the server skips them, and
+    /// gives them back as they came when the connection becomes a stream), or `TooLong` once a
+    /// line exceeds the limit.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<Framed> {
         let mut out = Vec::new();
         let mut rest = bytes;
@@ -103,15 +104,18 @@ impl LineBuffer {
                 out.push(Framed::TooLong);
                 return out;
             }
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                out.push(Framed::Line(line));
-            }
+            out.push(Framed::Line(line));
         }
         self.pending.extend_from_slice(rest);
         if self.pending.len() > MAX_LINE {
             out.push(Framed::TooLong);
         }
         out
+    }
+
+    /// The unfinished line's bytes, taken (the connection becomes a stream: they are frames).
+    pub(crate) fn take_partial(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Whether an unfinished line is held.
@@ -164,10 +168,13 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_split_across_reads_and_empty_ones_skipped() {
+    fn lines_are_split_across_reads_blank_ones_included() {
         let mut b = LineBuffer::default();
         assert_eq!(b.push(b"{\"a\":"), vec![]);
-        assert_eq!(b.push(b"1}\n\n  \n{\"b\""), vec![Framed::Line(b"{\"a\":1}".to_vec())]);
+        assert_eq!(
+            b.push(b"1}\n\n  \n{\"b\""),
+            vec![Framed::Line(b"{\"a\":1}".to_vec()), Framed::Line(Vec::new()), Framed::Line(b"  ".to_vec())]
+        );
         assert_eq!(b.push(b":2}\n"), vec![Framed::Line(b"{\"b\":2}".to_vec())]);
     }
 

@@ -310,6 +310,10 @@ impl Server {
         }
         // One request at a time, and one per turn: a client that sends many is served in turns
         // with the others and the supervision.
+        // Blank lines are no requests (kept until now for a stream's sake: see `stream`).
+        while client.lines.front().is_some_and(|l| l.iter().all(u8::is_ascii_whitespace)) {
+            client.lines.pop_front();
+        }
         if !client.unanswered
             && client.output.len() < BACKLOG_PAUSE
             && let Some(line) = client.lines.pop_front()
@@ -427,7 +431,7 @@ fn flush(client: &mut Client) -> Result<(), ()> {
 
 /// After the end of a client's input: whether it closed the connection altogether (hang-up)
 /// rather than only its writing side.
-fn peer_gone(stream: &UnixStream) -> bool {
+pub(super) fn peer_gone(stream: &UnixStream) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLOUT)];
     match poll(&mut fds, PollTimeout::ZERO) {

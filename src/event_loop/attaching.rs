@@ -6,7 +6,7 @@
 
 use super::Daemon;
 use crate::control::reply::{AttachReply, Reply};
-use crate::control::stream::until_detach;
+use crate::control::stream::{Frame, until_detach};
 use crate::process::ExitKind;
 use crate::supervisor::{Hands, Requester};
 use crate::sys::pty::{self, WindowSize};
@@ -85,11 +85,15 @@ impl Terminals {
     /// The attached user's window size; the program hears SIGWINCH even when the size is the
     /// same, so that a full-screen program draws itself again for the new viewer.
     fn resize(&self, pid: Pid, size: WindowSize) {
-        let Some(master) = self.0.get(&pid) else { return };
+        // A terminal of no size says nothing (a client that could not tell its own).
+        let Some(master) = self.0.get(&pid).filter(|_| size.rows > 0 && size.cols > 0) else { return };
         let before = pty::size_of(master.as_fd());
         let _ = pty::set_size(master.as_fd(), size);
+        // A terminal with no foreground group says 0, and killpg(0) would be taskmaster's own.
         if before == Some(size)
             && let Ok(group) = nix::unistd::tcgetpgrp(master)
+            && group.as_raw() > 1
+            && group != nix::unistd::getpgrp()
         {
             let _ = crate::sys::signals::send(group, Signal::SIGWINCH, true);
         }
@@ -122,9 +126,7 @@ impl Daemon {
                        `taskmasterctl tail -f`";
             return self.io.reply(from, Reply::Refused(why.to_string()));
         }
-        if !self.open_stream(from, &reply) {
-            return;
-        }
+        let Some(early) = self.open_stream(from, &reply) else { return };
         if from == Requester::Console {
             let note = format!("[following {} of {name}: Ctrl-C stops]", stream.name());
             self.io.console.line(&note);
@@ -132,6 +134,7 @@ impl Daemon {
         }
         self.io.attach.watches.push(Watch { who: from, name, stream: Some(stream), pid: None, keys: false });
         self.io.capture.watched = self.io.attach.watched();
+        self.apply_frames(from, early);
     }
 
     /// `attach`: the recent output, then live output and, for a `tty: true` process, keys.
@@ -156,9 +159,7 @@ impl Daemon {
         let detach_key = self.io.daemon.detach_key.to_string();
         let reply =
             Reply::Attached(AttachReply { name: name.clone(), pid: pid.as_raw(), tty: keys, detach_key });
-        if !self.open_stream(from, &reply) {
-            return;
-        }
+        let Some(early) = self.open_stream(from, &reply) else { return };
         let replay = self.io.capture.tails.last_bytes(&name, Stream::Stdout, REPLAY_LINES);
         match from {
             Requester::Client(token) => {
@@ -175,21 +176,35 @@ impl Daemon {
         }
         self.io.attach.watches.push(Watch { who: from, name, stream: None, pid: Some(pid), keys });
         self.io.capture.watched = self.io.attach.watched();
+        self.apply_frames(from, early);
     }
 
-    /// Answers a follower and turns its connection into a stream; false when it is gone already.
-    fn open_stream(&mut self, from: Requester, reply: &Reply) -> bool {
+    /// Answers a follower and turns its connection into a stream. Returns the frames it sent
+    /// with its request, to apply once it is watching; `None` when it is gone.
+    fn open_stream(&mut self, from: Requester, reply: &Reply) -> Option<Vec<Frame>> {
         match from {
             Requester::Console => {
                 let text = crate::control::render::text(reply, self.io.color);
                 self.io.console.line(&text);
-                true
+                Some(Vec::new())
             }
             Requester::Client(token) => {
-                self.io.reply(from, reply.clone());
+                // A stream first, so that a client done sending is not closed after the answer.
                 let io = &mut self.io;
-                io.server.stream(io.poll.registry(), Token(token));
-                io.server.owns(Token(token))
+                let early = io.server.stream(io.poll.registry(), Token(token));
+                self.io.reply(from, reply.clone());
+                early
+            }
+        }
+    }
+
+    /// Frames a client sent before its stream began.
+    fn apply_frames(&mut self, from: Requester, frames: Vec<Frame>) {
+        let Requester::Client(token) = from else { return };
+        for frame in frames {
+            match frame {
+                Frame::Keys(keys) => self.on_keys(Token(token), &keys),
+                Frame::Resize(size) => self.on_resize(Token(token), size),
             }
         }
     }
@@ -345,6 +360,14 @@ impl Daemon {
         } else if n == buf.len() {
             self.io.hot.push(super::STDIN);
         }
+    }
+
+    /// taskmaster goes on after a stop while attached: the terminal gets the attached mode back.
+    pub(super) fn console_continued(&mut self) {
+        if let Some(ConsoleView { mode: Some(mode), ctrl_c_leaves, .. }) = &self.io.attach.console {
+            crate::sys::tty::reenter_attached(mode, !ctrl_c_leaves);
+        }
+        self.console_resized();
     }
 
     /// taskmaster's window changed size while attached: so does the process's terminal.

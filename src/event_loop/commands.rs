@@ -12,6 +12,10 @@ use crate::control::reply::{Denial, Reply, TailReply};
 use crate::supervisor::{Hands, Input, Now, Requester};
 use mio::Token;
 
+/// The most of a process's output one `tail` answers with (the end of it): with its escapes in
+/// JSON it stays well within what a client may be sent at once.
+const TAIL_REPLY_BYTES: usize = 1024 * 1024;
+
 impl Daemon {
     /// A request from a client: parsed here, once, and carried out if the client may
     /// (taskmaster(1), PRIVILEGES); what changes something is logged with who asked.
@@ -82,7 +86,7 @@ impl Daemon {
             Ok(process) => process,
             Err(why) => return Reply::Refused(why),
         };
-        let lines = self.io.capture.tails.last_lines(&name, stream, count);
+        let lines = self.io.capture.tails.last_lines_within(&name, stream, count, TAIL_REPLY_BYTES);
         Reply::Tail(TailReply { name, stream, lines, kept: process.spec.tail_bytes > 0 })
     }
 

@@ -51,12 +51,25 @@ pub(crate) fn is_foreground() -> bool {
 pub(crate) fn enter_attached(keys: bool) -> Option<Termios> {
     let stdin = std::io::stdin();
     let before = termios::tcgetattr(stdin.as_fd()).ok()?;
-    let mut mode = super::terminal::character_mode(&before, keys);
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &attached_mode(&before, keys)).ok()?;
+    Some(before)
+}
+
+/// The mode of a terminal attached to a process, from the mode it had before.
+pub(crate) fn attached_mode(before: &Termios, keys: bool) -> Termios {
+    let mut mode = super::terminal::character_mode(before, keys);
     if keys {
         mode.local_flags.remove(termios::LocalFlags::IEXTEN);
     }
-    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &mode).ok()?;
-    Some(before)
+    mode
+}
+
+/// Attached again after a stop and continue (the shell that stopped taskmaster put its own
+/// mode back meanwhile); `before` is what `enter_attached` returned.
+pub(crate) fn reenter_attached(before: &Termios, keys: bool) {
+    if is_foreground() {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &attached_mode(before, keys));
+    }
 }
 
 /// Back from an attachment, to the mode `enter_attached` returned.

@@ -347,6 +347,12 @@ fn a_terminal_program_has_one_stream_and_the_detach_key_is_a_control_key() {
     assert_eq!(key("'^\\'"), DetachKey(0x1c));
     assert_eq!(key("ctrl-_").to_string(), "ctrl-_");
     assert_eq!(key("ctrl-]").to_string(), "ctrl-]");
+    for (bad, why) in [("ctrl-[", "it is Escape"), ("ctrl-m", "it is Enter"), ("ctrl-i", "it is Tab")] {
+        assert_error(
+            &format!("taskmaster:\n  detach_key: {bad}\nprograms:\n  a: {{cmd: a}}\n"),
+            &["detach_key", "cannot leave an attach", why],
+        );
+    }
     for bad in ["x", "ctrl-1", "ctrl-ab", "12", "alt-x"] {
         assert_error(
             &format!("taskmaster:\n  detach_key: {bad}\nprograms:\n  a: {{cmd: a}}\n"),

@@ -2,7 +2,7 @@
 //! PROTOCOL): output of the followed process to it, bounded by dropping what it does not take
 //! (never by holding the process or the loop back), and frames (keys, window sizes) from it.
 
-use super::{ClientEvent, READ_BUDGET, Server, flush};
+use super::{ClientEvent, Server, flush, peer_gone};
 use crate::control::stream::{Frame, FrameReader};
 use mio::{Registry, Token};
 use std::io::{ErrorKind, Read};
@@ -10,6 +10,9 @@ use std::io::{ErrorKind, Read};
 /// Output of a followed process queued for a client, at most: what it does not take beyond
 /// this is dropped for it (and it is told), never queued without bound.
 const STREAM_QUEUE: usize = 256 * 1024;
+/// Bytes of frames read from one client per turn: keys come as fast as hands type or paste,
+/// and a client that sends more only waits (its keys stay in the socket), never the others.
+const FRAMES_PER_TURN: usize = 16 * 1024;
 
 /// A client's stream: frames from it, output to it.
 #[derive(Default)]
@@ -19,17 +22,33 @@ pub(super) struct Streaming {
     dropped: u64,
     /// taskmaster has said its last (the process exited): closed once that is sent.
     pub(super) ending: bool,
+    /// The client closed its writing side (`nc -N`, socat): it still gets the output.
+    done_sending: bool,
 }
 
 impl Server {
-    /// Turns a connection whose `attach` or `tail -f` was just answered into a stream.
-    pub(crate) fn stream(&mut self, registry: &Registry, token: Token) {
-        if let Some(client) = self.clients.get_mut(&token) {
-            client.streaming = Some(Streaming::default());
-            client.partial_since = None;
-            client.lines.clear();
+    /// Turns a connection whose `attach` or `tail -f` was just answered into a stream. What the
+    /// client sent after its request, read already as lines, is taken as the frames it is and
+    /// returned. `None`: the client is gone, or sent what is no frame (it is dropped).
+    pub(crate) fn stream(&mut self, registry: &Registry, token: Token) -> Option<Vec<Frame>> {
+        let client = self.clients.get_mut(&token)?;
+        let mut early: Vec<u8> =
+            client.lines.drain(..).flat_map(|line| [line, vec![b'\n']]).flatten().collect();
+        early.extend(client.input.take_partial());
+        let mut streaming = Streaming { done_sending: client.done_sending, ..Streaming::default() };
+        client.partial_since = None;
+        let frames = streaming.frames.push(&early);
+        client.streaming = Some(streaming);
+        match frames {
+            Ok(frames) => {
+                self.update_interest(registry, token);
+                Some(frames)
+            }
+            Err(_) => {
+                self.drop_client(registry, token);
+                None
+            }
         }
-        self.update_interest(registry, token);
     }
 
     /// Queues a followed process's output for a streaming client. What does not fit is dropped
@@ -71,7 +90,8 @@ impl Server {
         self.update_interest(registry, token);
     }
 
-    /// Readiness on a streaming client: sends what waits, reads its frames.
+    /// Readiness on a streaming client: sends what waits, reads its frames (a budget a turn:
+    /// the keys in one event, the last window size in another).
     pub(super) fn ready_stream(
         &mut self,
         registry: &Registry,
@@ -80,36 +100,51 @@ impl Server {
     ) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         let mut closed = flush(client).is_err();
-        let mut budget = READ_BUDGET;
-        let mut buf = [0u8; 16 * 1024];
+        let Some(stream) = client.streaming.as_mut() else { return false };
+        let mut budget = FRAMES_PER_TURN;
+        let mut buf = [0u8; 4 * 1024];
         let mut more = false;
-        while !closed {
+        let (mut keys, mut size) = (Vec::new(), None);
+        while !closed && !stream.done_sending {
             if budget == 0 {
                 more = true;
                 break;
             }
-            match client.streaming.is_some().then(|| client.stream.read(&mut buf)) {
-                Some(Ok(0)) | None => closed = true,
-                Some(Ok(n)) => {
-                    budget = budget.saturating_sub(n);
-                    let frames = client.streaming.as_mut().map(|s| s.frames.push(&buf[..n]));
-                    match frames {
-                        Some(Ok(frames)) => events.extend(frames.into_iter().map(|f| match f {
-                            Frame::Keys(keys) => ClientEvent::Keys(token, keys),
-                            Frame::Resize(size) => ClientEvent::Resize(token, size),
-                        })),
-                        Some(Err(_)) | None => closed = true,
+            match client.stream.read(&mut buf[..budget.min(4 * 1024)]) {
+                // Gone, or only done sending: then the output goes on.
+                Ok(0) => match peer_gone(&client.stream) {
+                    true => closed = true,
+                    false => stream.done_sending = true,
+                },
+                Ok(n) => {
+                    budget -= n;
+                    match stream.frames.push(&buf[..n]) {
+                        Ok(frames) => {
+                            for frame in frames {
+                                match frame {
+                                    Frame::Keys(more_keys) => keys.extend(more_keys),
+                                    Frame::Resize(new) => size = Some(new),
+                                }
+                            }
+                        }
+                        Err(_) => closed = true,
                     }
                 }
-                Some(Err(e)) if e.kind() == ErrorKind::WouldBlock => break,
-                Some(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
-                Some(Err(_)) => closed = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => closed = true,
             }
         }
         if closed || client.finished() {
             self.drop_client(registry, token);
             events.push(ClientEvent::Closed(token));
             return false;
+        }
+        if !keys.is_empty() {
+            events.push(ClientEvent::Keys(token, keys));
+        }
+        if let Some(size) = size {
+            events.push(ClientEvent::Resize(token, size));
         }
         self.update_interest(registry, token);
         more
