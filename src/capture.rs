@@ -53,6 +53,9 @@ struct Stream {
     /// A pseudo-terminal (`tty: true`), whose reads bring at most 4 KiB each: a short read does
     /// not mean it is empty.
     terminal: bool,
+    /// Its program switched the terminal to the alternate screen (a full-screen program), as far
+    /// as its output says: an attached terminal is switched back on leaving.
+    alternate_screen: bool,
 }
 
 /// How a read pass over one pipe ended.
@@ -149,7 +152,16 @@ impl Capture {
                 problems.push(format!("couldn't watch the output of {name}: {}", describe_io(&e)));
                 continue;
             }
-            let stream = Stream { pid, name: name.to_string(), pipe, sink, which, tail_bytes, terminal };
+            let stream = Stream {
+                pid,
+                name: name.to_string(),
+                pipe,
+                sink,
+                which,
+                tail_bytes,
+                terminal,
+                alternate_screen: false,
+            };
             self.streams.insert(token, stream);
             self.by_pid.entry(pid).or_default().push(token);
         }
@@ -202,6 +214,12 @@ impl Capture {
         self.streams.len() + files
     }
 
+    /// Whether the process's terminal shows the alternate screen (see `Stream`).
+    pub(crate) fn on_alternate_screen(&self, pid: Pid) -> bool {
+        let tokens = self.by_pid.get(&pid).map_or(&[][..], Vec::as_slice);
+        tokens.iter().any(|t| self.streams.get(t).is_some_and(|s| s.alternate_screen))
+    }
+
     pub(crate) fn owns(&self, token: Token) -> bool {
         self.streams.contains_key(&token)
     }
@@ -241,6 +259,11 @@ impl Capture {
                 }
                 Ok(n) => {
                     self.tails.push(&stream.name, stream.which, &self.buf[..n], stream.tail_bytes);
+                    if stream.terminal
+                        && let Some(on) = crate::control::stream::screen_switch(&self.buf[..n])
+                    {
+                        stream.alternate_screen = on;
+                    }
                     if self.watched.contains(&stream.name) {
                         self.fed.push((stream.name.clone(), stream.which, self.buf[..n].to_vec()));
                     }

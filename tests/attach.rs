@@ -126,12 +126,17 @@ fn read_until(reader: &mut BufReader<UnixStream>, text: &str) -> String {
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains(text) {
         match reader.read(&mut buf) {
-            Ok(0) => panic!("the stream ended before `{text}`: {}", String::from_utf8_lossy(&seen)),
+            Ok(0) => panic!("the stream ended before `{text}`: {}", last(&seen)),
             Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("no `{text}` in time ({e}): {}", String::from_utf8_lossy(&seen)),
+            Err(e) => panic!("no `{text}` in time ({e}): {}", last(&seen)),
         }
     }
     String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// The end of what a stream brought, for a failure's message.
+fn last(seen: &[u8]) -> String {
+    format!("({} bytes) ...{}", seen.len(), String::from_utf8_lossy(&seen[seen.len().saturating_sub(600)..]))
 }
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {

@@ -7,13 +7,14 @@
 use super::{ClientError, Connection, CtlExit, MAX_ANSWER};
 use crate::config::DetachKey;
 use crate::control::protocol::Response;
-use crate::control::stream::{Frame, MAX_KEYS, until_detach};
+use crate::control::stream::{ALTERNATE_SCREEN_OFF, Frame, MAX_KEYS, MODES_OFF, screen_switch, until_detach};
 use crate::sys::pty::{self, WindowSize};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::termios::{self, SetArg, Termios};
 use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
+use std::cell::Cell;
 use std::io::{BufRead, ErrorKind, IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -30,8 +31,11 @@ pub(crate) enum Ended {
     Refused,
     /// The detach key (or Ctrl-C where keys go nowhere, or to stop `tail -f`).
     Left,
-    /// The end of the stream: the process exited (taskmaster said so in it), or taskmaster went.
+    /// The end of the stream, said by taskmaster in it (the process exited, taskmaster shuts
+    /// down).
     Closed,
+    /// The connection ended with nothing said: taskmaster went away (exit status 2).
+    Lost,
     /// A signal from elsewhere (SIGTERM, SIGHUP): the client ends too.
     Signalled,
 }
@@ -40,6 +44,7 @@ impl Ended {
     pub(crate) fn exit(&self) -> CtlExit {
         match self {
             Ended::Refused => CtlExit::Failed,
+            Ended::Lost => CtlExit::Usage,
             Ended::Left | Ended::Closed | Ended::Signalled => CtlExit::Ok,
         }
     }
@@ -73,7 +78,7 @@ pub(crate) fn run(path: &Path, words: &[String], attach: bool, json: bool) -> Re
     // Bytes of the stream that came with the answer.
     let early = connection.reader.buffer().to_vec();
     let socket = connection.reader.into_inner();
-    match attach {
+    let ended = match attach {
         false => {
             if !text.is_empty() {
                 super::print_line(&text);
@@ -95,7 +100,16 @@ pub(crate) fn run(path: &Path, words: &[String], attach: bool, json: bool) -> Re
             let raw = RawTerminal::enter(keys)?;
             write_out(format!("{text}\r\n").as_bytes());
             let before = raw.before.clone();
-            let ended = stream(socket, &early, Some(Attached { detach, keys, before }));
+            let alternate_screen = Cell::new(answer.data["alternate_screen"].as_bool().unwrap_or(false));
+            let attached = Attached { detach, keys, before, alternate_screen };
+            let ended = stream(socket, &early, Some(&attached));
+            // What a full-screen program left on in the terminal goes with it.
+            if keys {
+                if attached.alternate_screen.get() {
+                    write_out(ALTERNATE_SCREEN_OFF);
+                }
+                write_out(MODES_OFF);
+            }
             drop(raw);
             if let Ok((Ended::Left, at_line_start)) = ended {
                 // Said once the mode is back, on a line of its own.
@@ -104,7 +118,12 @@ pub(crate) fn run(path: &Path, words: &[String], attach: bool, json: bool) -> Re
             }
             ended.map(|(ended, _)| ended)
         }
+    };
+    if let Ok(Ended::Lost) = ended {
+        // On a line of its own, after whatever the stream left unfinished.
+        eprintln!("\ntaskmasterctl: {}", lost(path, &std::io::Error::other("taskmaster went away")));
     }
+    ended
 }
 
 /// What an attachment needs besides the socket.
@@ -114,6 +133,8 @@ struct Attached {
     keys: bool,
     /// The terminal's mode before, to make the attached one from again.
     before: Termios,
+    /// The program's terminal shows the alternate screen, as far as its output says.
+    alternate_screen: Cell<bool>,
 }
 
 impl Attached {
@@ -146,9 +167,11 @@ fn read_answer(connection: &mut Connection, path: &Path) -> Result<Response, Str
 /// Copies the stream to stdout (and, attached, keys and window sizes to it) until it ends; says
 /// too whether the output ended a line. Output is read a few chunks at a time, keys and signals
 /// looked at in between: a flood on the way in never keeps the user from leaving.
-fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Result<(Ended, bool), String> {
+fn stream(socket: UnixStream, early: &[u8], attached: Option<&Attached>) -> Result<(Ended, bool), String> {
     write_out(early);
     let mut at_line_start = early.is_empty() || early.ends_with(b"\n");
+    // taskmaster ends a stream with a note of its own: without one, it went away.
+    let mut noted = early.ends_with(b"]\r\n");
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let mut socket = mio::net::UnixStream::from_std(socket);
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
@@ -185,23 +208,28 @@ fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Resul
                     unread = false;
                     for _ in 0..CHUNKS_AT_ONCE {
                         match socket.read(&mut buf) {
-                            Ok(0) => return Ok((Ended::Closed, at_line_start)),
+                            Ok(0) if noted => return Ok((Ended::Closed, at_line_start)),
+                            Ok(0) => return Ok((Ended::Lost, at_line_start)),
                             Ok(n) => {
                                 write_out(&buf[..n]);
                                 at_line_start = buf[n - 1] == b'\n';
+                                noted = buf[..n].ends_with(b"]\r\n");
                                 unread = true;
+                                if let (Some(attached), Some(on)) = (attached, screen_switch(&buf[..n])) {
+                                    attached.alternate_screen.set(on);
+                                }
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                                 unread = false;
                                 break;
                             }
                             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                            Err(_) => return Ok((Ended::Closed, at_line_start)),
+                            Err(_) => return Ok((Ended::Lost, at_line_start)),
                         }
                     }
                 }
                 STDIN => {
-                    let Some(attached) = &attached else { continue };
+                    let Some(attached) = attached else { continue };
                     let n = nix::unistd::read(std::io::stdin().as_fd(), &mut buf[..MAX_KEYS]).unwrap_or(0);
                     let (keys, leave) = until_detach(&buf[..n], attached.detach.0, !attached.keys);
                     if attached.keys && !keys.is_empty() {
@@ -213,7 +241,7 @@ fn stream(socket: UnixStream, early: &[u8], attached: Option<Attached>) -> Resul
                 }
                 _ => {
                     for signal in signals.pending() {
-                        match (signal, &attached) {
+                        match (signal, attached) {
                             (SIGWINCH, Some(_)) => send_size(&mut socket),
                             // Back from a stop: the shell that stopped it had its own mode.
                             (SIGCONT, Some(attached)) => attached.reenter(),

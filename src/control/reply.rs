@@ -42,6 +42,9 @@ pub(crate) struct AttachReply {
     pub(crate) tty: bool,
     /// `ctrl-]`.
     pub(crate) detach_key: String,
+    /// Its terminal shows the alternate screen (a full-screen program): the client switches
+    /// back when it leaves.
+    pub(crate) alternate_screen: bool,
 }
 
 /// The answer to `alerts` (taskmaster(1), ALERTS).

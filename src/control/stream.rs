@@ -69,6 +69,37 @@ impl FrameReader {
 /// Ctrl-C.
 pub(crate) const CTRL_C: u8 = 0x03;
 
+/// What a full-screen program may have left on in the user's terminal, turned off on leaving
+/// (each is harmless when it was off): application cursor keys and keypad, mouse reports,
+/// bracketed paste, a hidden cursor, colours.
+pub(crate) const MODES_OFF: &[u8] =
+    b"\x1b[?1l\x1b>\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?25h\x1b[0m";
+
+/// Back from the alternate screen (sent only when the program is on it: elsewhere it would move
+/// the cursor to a position saved long ago).
+pub(crate) const ALTERNATE_SCREEN_OFF: &[u8] = b"\x1b[?1049l";
+
+/// Whether output switches the terminal to its alternate screen (`Some(true)`) or back, by its
+/// last switch; `None` when it does neither.
+pub(crate) fn screen_switch(bytes: &[u8]) -> Option<bool> {
+    let mut last = None;
+    let mut at = 0;
+    while let Some(i) = bytes[at..].iter().position(|&b| b == 0x1b) {
+        let rest = &bytes[at + i..];
+        for code in [&b"\x1b[?1049"[..], b"\x1b[?1047", b"\x1b[?47"] {
+            if let Some(&end) = rest.strip_prefix(code).and_then(|r| r.first()) {
+                match end {
+                    b'h' => last = Some(true),
+                    b'l' => last = Some(false),
+                    _ => {}
+                }
+            }
+        }
+        at += i + 1;
+    }
+    last
+}
+
 /// Keys typed while attached, up to the one that leaves: the detach key, or Ctrl-C too where
 /// keys go nowhere (`also_ctrl_c`). Returns the keys before it, and whether it came.
 pub(crate) fn until_detach(keys: &[u8], detach: u8, also_ctrl_c: bool) -> (&[u8], bool) {
@@ -105,6 +136,15 @@ mod tests {
         assert_eq!(until_detach(b"ab\x1dcd", 0x1d, false), (&b"ab"[..], true));
         assert_eq!(until_detach(b"a\x03b", 0x1d, false), (&b"a\x03b"[..], false));
         assert_eq!(until_detach(b"a\x03b", 0x1d, true), (&b"a"[..], true));
+    }
+
+    #[test]
+    fn the_alternate_screen_is_followed_by_its_last_switch() {
+        assert_eq!(screen_switch(b"plain\r\n\x1b[1m"), None);
+        assert_eq!(screen_switch(b"\x1b[?1049h\x1b[H"), Some(true));
+        assert_eq!(screen_switch(b"\x1b[?1049h..\x1b[?1049l"), Some(false));
+        assert_eq!(screen_switch(b"\x1b[?47h"), Some(true));
+        assert_eq!(screen_switch(b"x\x1b[?1047l\x1b"), Some(false));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use super::Daemon;
 use crate::control::reply::{AttachReply, Reply};
-use crate::control::stream::{Frame, until_detach};
+use crate::control::stream::{ALTERNATE_SCREEN_OFF, Frame, MODES_OFF, screen_switch, until_detach};
 use crate::process::ExitKind;
 use crate::supervisor::{Hands, Requester};
 use crate::sys::pty::{self, WindowSize};
@@ -29,6 +29,8 @@ pub(super) struct Attachments {
     pub(super) terminals: Terminals,
     /// taskmaster's own shell follows or is attached to a process.
     console: Option<ConsoleView>,
+    /// Window sizes told so far, to order them.
+    sizes_told: u64,
 }
 
 struct Watch {
@@ -40,6 +42,9 @@ struct Watch {
     pid: Option<Pid>,
     /// Keys go to it: it has a terminal.
     keys: bool,
+    /// Its window's size, and when it was last told (a count): the terminal takes the size of
+    /// the last one resized, and of the one before when that one leaves.
+    size: Option<(WindowSize, u64)>,
 }
 
 /// taskmaster's own shell while it follows or is attached.
@@ -53,6 +58,8 @@ struct ConsoleView {
     at_line_start: bool,
     /// `tail -f` (left without a note), not `attach`.
     following: bool,
+    /// The process's terminal shows the alternate screen (see `capture::Stream`).
+    alternate_screen: bool,
 }
 
 /// The master side of each `tty: true` process's terminal, by pid.
@@ -101,6 +108,29 @@ impl Terminals {
 }
 
 impl Attachments {
+    /// `who`'s window has `size`: so has the terminal it is attached to, if it takes keys.
+    fn resize(&mut self, who: Requester, size: WindowSize) {
+        self.sizes_told += 1;
+        let told = self.sizes_told;
+        if let Some(watch) = self.watches.iter_mut().find(|w| w.who == who && w.keys)
+            && let Some(pid) = watch.pid
+        {
+            watch.size = Some((size, told));
+            self.terminals.resize(pid, size);
+        }
+    }
+
+    /// `who` leaves: the terminal it was attached to takes the size of the last one still there.
+    fn remove(&mut self, who: Requester) {
+        let left: Vec<Watch> = self.watches.extract_if(.., |w| w.who == who).collect();
+        for pid in left.iter().filter(|w| w.keys && w.size.is_some()).filter_map(|w| w.pid) {
+            let sizes = self.watches.iter().filter(|w| w.pid == Some(pid)).filter_map(|w| w.size);
+            if let Some((size, _)) = sizes.max_by_key(|(_, told)| *told) {
+                self.terminals.resize(pid, size);
+            }
+        }
+    }
+
     fn watched(&self) -> HashSet<String> {
         self.watches.iter().map(|w| w.name.clone()).collect()
     }
@@ -132,7 +162,8 @@ impl Daemon {
             self.io.console.line(&note);
             self.enter_console(&name, true, true);
         }
-        self.io.attach.watches.push(Watch { who: from, name, stream: Some(stream), pid: None, keys: false });
+        let watch = Watch { who: from, name, stream: Some(stream), pid: None, keys: false, size: None };
+        self.io.attach.watches.push(watch);
         self.io.capture.watched = self.io.attach.watched();
         self.apply_frames(from, early);
     }
@@ -157,8 +188,14 @@ impl Daemon {
         }
         let keys = tty && self.io.attach.terminals.0.contains_key(&pid);
         let detach_key = self.io.daemon.detach_key.to_string();
-        let reply =
-            Reply::Attached(AttachReply { name: name.clone(), pid: pid.as_raw(), tty: keys, detach_key });
+        let alternate_screen = keys && self.io.capture.on_alternate_screen(pid);
+        let reply = Reply::Attached(AttachReply {
+            name: name.clone(),
+            pid: pid.as_raw(),
+            tty: keys,
+            detach_key,
+            alternate_screen,
+        });
         let Some(early) = self.open_stream(from, &reply) else { return };
         let replay = self.io.capture.tails.last_bytes(&name, Stream::Stdout, REPLAY_LINES);
         match from {
@@ -168,14 +205,23 @@ impl Daemon {
             }
             Requester::Console => {
                 self.enter_console(&name, !keys, false);
-                self.show(&replay);
-                if keys && let Some(size) = pty::size_of(std::io::stdin().as_fd()) {
-                    self.io.attach.terminals.resize(pid, size);
+                if let Some(view) = self.io.attach.console.as_mut() {
+                    view.alternate_screen = alternate_screen;
                 }
+                self.show(&replay);
             }
         }
-        self.io.attach.watches.push(Watch { who: from, name, stream: None, pid: Some(pid), keys });
+        let watch = Watch { who: from, name, stream: None, pid: Some(pid), keys, size: None };
+        self.io.attach.watches.push(watch);
         self.io.capture.watched = self.io.attach.watched();
+        if from == Requester::Console {
+            self.console_resized();
+            // What was typed ahead of the attach was meant for the process.
+            let typed_ahead = if keys { self.io.session.take_typed_ahead() } else { Vec::new() };
+            for line in typed_ahead {
+                self.io.attach.terminals.type_keys(pid, format!("{line}\r").as_bytes());
+            }
+        }
         self.apply_frames(from, early);
     }
 
@@ -224,6 +270,9 @@ impl Daemon {
                         io.console.raw(&bytes);
                         if let Some(view) = io.attach.console.as_mut() {
                             view.at_line_start = bytes.ends_with(b"\n");
+                            if let Some(on) = screen_switch(&bytes) {
+                                view.alternate_screen = on;
+                            }
                         }
                     }
                 }
@@ -262,13 +311,19 @@ impl Daemon {
             match watch.who {
                 Requester::Client(token) => {
                     let io = &mut self.io;
-                    let last = format!("\r\n{note}\r\n");
-                    io.server.end_stream(io.poll.registry(), Token(token), last.as_bytes());
+                    io.server.end_stream(io.poll.registry(), Token(token), &note);
                 }
                 Requester::Console => self.leave_console(&note),
             }
         }
         self.io.capture.watched = self.io.attach.watched();
+    }
+
+    /// taskmaster shuts down: followers are told (the attached are told each process's end).
+    pub(super) fn end_follows_at_shutdown(&mut self) {
+        if self.sup.is_shutting_down() && self.io.attach.watches.iter().any(|w| w.pid.is_none()) {
+            self.end_watches(|w| w.pid.is_none(), |_| "[taskmaster is shutting down]".to_string());
+        }
     }
 
     /// Keys from an attached client.
@@ -281,15 +336,12 @@ impl Daemon {
 
     /// An attached client's window changed size.
     pub(super) fn on_resize(&mut self, token: Token, size: WindowSize) {
-        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Client(token.0))
-        {
-            self.io.attach.terminals.resize(*pid, size);
-        }
+        self.io.attach.resize(Requester::Client(token.0), size);
     }
 
     /// A follower went away (a client closed, Ctrl-C at the shell).
     pub(super) fn unwatch(&mut self, who: Requester) {
-        self.io.attach.watches.retain(|w| w.who != who);
+        self.io.attach.remove(who);
         self.io.capture.watched = self.io.attach.watched();
     }
 
@@ -301,8 +353,14 @@ impl Daemon {
         let mode = crate::sys::tty::enter_attached(!ctrl_c_leaves);
         self.io.console.hold(true);
         let name = name.to_string();
-        self.io.attach.console =
-            Some(ConsoleView { name, mode, ctrl_c_leaves, at_line_start: true, following });
+        self.io.attach.console = Some(ConsoleView {
+            name,
+            mode,
+            ctrl_c_leaves,
+            at_line_start: true,
+            following,
+            alternate_screen: false,
+        });
     }
 
     fn show(&mut self, bytes: &[u8]) {
@@ -320,6 +378,13 @@ impl Daemon {
         self.unwatch(Requester::Console);
         if let Some(mode) = &view.mode {
             crate::sys::tty::leave_attached(mode);
+        }
+        // What a full-screen program left on in the terminal goes with it.
+        if !view.ctrl_c_leaves {
+            if view.alternate_screen {
+                self.io.console.raw(ALTERNATE_SCREEN_OFF);
+            }
+            self.io.console.raw(MODES_OFF);
         }
         if !view.at_line_start {
             self.io.console.raw(b"\r\n");
@@ -372,10 +437,8 @@ impl Daemon {
 
     /// taskmaster's window changed size while attached: so does the process's terminal.
     pub(super) fn console_resized(&mut self) {
-        if let Some(Watch { pid: Some(pid), keys: true, .. }) = self.io.attach.of(Requester::Console)
-            && let Some(size) = pty::size_of(std::io::stdin().as_fd())
-        {
-            self.io.attach.terminals.resize(*pid, size);
+        if let Some(size) = pty::size_of(std::io::stdin().as_fd()) {
+            self.io.attach.resize(Requester::Console, size);
         }
     }
 }

@@ -185,6 +185,7 @@ impl Daemon {
                 self.on_continued(now);
             }
             self.apply(Input::Tick, now);
+            self.end_follows_at_shutdown();
             self.pump_alerts(now);
             if self.io.exiting {
                 // Alerts still pending get a few seconds to go out (taskmaster(1), ALERTS).
@@ -201,6 +202,8 @@ impl Daemon {
                 self.run_typed(now);
             }
         }
+        // Whatever held the shell's terminal lets it go, and what was held is shown.
+        self.leave_console("");
         self.io.server.flush_all();
         // Every process was stopped and reaped: nothing is left for a next taskmaster to clean.
         self.io.setup.groups.remove();

@@ -54,8 +54,8 @@ impl Tty {
 }
 
 /// Character mode: no echo, no line buffering, no Ctrl-S/Ctrl-Q flow control (a stopped
-/// terminal is what this module is about), no Ctrl-Z, Ctrl-C and Ctrl-\ kept unless
-/// `block_signals`.
+/// terminal is what this module is about), no Ctrl-Z and no Ctrl-\; Ctrl-C is a signal unless
+/// `block_signals` (then every key is a byte).
 pub(crate) fn character_mode(mode: &Termios, block_signals: bool) -> Termios {
     let mut raw = mode.clone();
     raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
@@ -64,8 +64,10 @@ pub(crate) fn character_mode(mode: &Termios, block_signals: bool) -> Termios {
         true => raw.local_flags.remove(LocalFlags::ISIG),
         false => raw.local_flags.insert(LocalFlags::ISIG),
     }
-    // Ctrl-Z is no key here: a suspended taskmaster supervises nothing (taskmaster(1), SIGNALS).
+    // Ctrl-Z is no key here: a suspended taskmaster supervises nothing; nor is Ctrl-\, one key
+    // that would stop every program (taskmaster(1), SIGNALS).
     raw.control_chars[SpecialCharacterIndices::VSUSP as usize] = 0;
+    raw.control_chars[SpecialCharacterIndices::VQUIT as usize] = 0;
     raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
     raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
     raw

@@ -24,6 +24,8 @@ pub(super) struct Streaming {
     pub(super) ending: bool,
     /// The client closed its writing side (`nc -N`, socat): it still gets the output.
     done_sending: bool,
+    /// The output sent so far stops in the middle of a line: a note needs a line break first.
+    mid_line: bool,
 }
 
 impl Server {
@@ -59,15 +61,11 @@ impl Server {
         if client.output.len() + bytes.len() > STREAM_QUEUE {
             stream.dropped += bytes.len() as u64;
         } else {
-            if stream.dropped > 0 {
-                let note = format!(
-                    "\r\n[{} bytes of output dropped: this client did not keep up]\r\n",
-                    stream.dropped
-                );
-                client.output.extend_from_slice(note.as_bytes());
-                stream.dropped = 0;
-            }
+            tell_drops(stream, &mut client.output);
             client.output.extend_from_slice(bytes);
+            if let Some(last) = bytes.last() {
+                stream.mid_line = *last != b'\n';
+            }
         }
         if flush(client).is_err() {
             // Gone: its readiness (hang-up) says so to the loop.
@@ -76,13 +74,14 @@ impl Server {
         self.update_interest(registry, token);
     }
 
-    /// Ends a client's stream with `last` (the exit of the process it was attached to): closed
-    /// once it is sent.
-    pub(crate) fn end_stream(&mut self, registry: &Registry, token: Token, last: &[u8]) {
+    /// Ends a client's stream with `note` on a line of its own (the exit of the process it was
+    /// attached to): closed once it is sent.
+    pub(crate) fn end_stream(&mut self, registry: &Registry, token: Token, note: &str) {
         let Some(client) = self.clients.get_mut(&token) else { return };
         let Some(stream) = client.streaming.as_mut() else { return };
         stream.ending = true;
-        client.output.extend_from_slice(last);
+        let before = if stream.mid_line || stream.dropped > 0 { "\r\n" } else { "" };
+        client.output.extend_from_slice(format!("{before}{note}\r\n").as_bytes());
         if flush(client).is_err() || client.finished() {
             self.drop_client(registry, token);
             return;
@@ -100,6 +99,12 @@ impl Server {
     ) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         let mut closed = flush(client).is_err();
+        let Some(stream) = client.streaming.as_mut() else { return false };
+        // Caught up after a loss: it is told now, not only when more output comes.
+        if client.output.is_empty() && stream.dropped > 0 && !stream.ending {
+            tell_drops(stream, &mut client.output);
+            closed |= flush(client).is_err();
+        }
         let Some(stream) = client.streaming.as_mut() else { return false };
         let mut budget = FRAMES_PER_TURN;
         let mut buf = [0u8; 4 * 1024];
@@ -148,5 +153,16 @@ impl Server {
         }
         self.update_interest(registry, token);
         more
+    }
+}
+
+/// Says how much output a client missed, on a line of its own, once there is room to.
+fn tell_drops(stream: &mut Streaming, output: &mut Vec<u8>) {
+    if stream.dropped > 0 {
+        let note =
+            format!("\r\n[{} bytes of output dropped: this client did not keep up]\r\n", stream.dropped);
+        output.extend_from_slice(note.as_bytes());
+        stream.dropped = 0;
+        stream.mid_line = false;
     }
 }
