@@ -2,7 +2,8 @@
 //! taskmaster sends the process's output as it comes, a plain byte stream (so `socat` shows it as
 //! it is), with its own notes in brackets on lines of their own; the client sends frames, each a
 //! kind byte, a length (2 bytes, big-endian) and that many bytes: 1, keys for the process; 2, the
-//! window size (rows and columns, 2 bytes each). Pure: bytes in, frames out, and back.
+//! window size (rows and columns, 2 bytes each). Pure: bytes in, frames out, and back; and what
+//! a terminal program's output holds (its escapes, its alternate screen), for those who show it.
 
 use crate::sys::pty::WindowSize;
 
@@ -109,6 +110,39 @@ pub(crate) fn until_detach(keys: &[u8], detach: u8, also_ctrl_c: bool) -> (&[u8]
     }
 }
 
+/// A line without its escape sequences and control characters (tabs kept).
+pub(crate) fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                // CSI: parameters up to a final byte.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +179,13 @@ mod tests {
         assert_eq!(screen_switch(b"\x1b[?1049h..\x1b[?1049l"), Some(false));
         assert_eq!(screen_switch(b"\x1b[?47h"), Some(true));
         assert_eq!(screen_switch(b"x\x1b[?1047l\x1b"), Some(false));
+    }
+
+    #[test]
+    fn a_tail_is_shown_without_the_escapes_it_holds() {
+        assert_eq!(printable("\x1b[?1049h\x1b[1;31mred\x1b[0m\tplain\x07"), "red\tplain");
+        assert_eq!(printable("a\x1b]0;title\x07b\x1b]2;t\x1b\\c\x1b[6nd\x1b>e"), "abcde");
+        assert_eq!(printable("ünïcode ok"), "ünïcode ok");
     }
 
     #[test]
