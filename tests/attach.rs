@@ -323,6 +323,8 @@ fn taskmasters_own_shell_attaches_and_shows_what_was_logged_meanwhile_after() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("[quick exited: exit status 3]");
     tmux.wait("the prompt", |s| s.lines().last().is_some_and(|l| l.starts_with("taskmaster>")));
+    // Ctrl-\\ at the prompt is no key that quits (it would stop every program).
+    tmux.keys(&["C-\\"]);
     tmux.text("status ticker");
     tmux.keys(&["Enter"]);
     tmux.wait_for("RUNNING   pid");
@@ -440,4 +442,70 @@ fn taskmasterctl_leaves_at_once_while_output_floods_a_slow_reader() {
     });
     wait_until("taskmasterctl to end", || ctl.try_wait().ok().flatten());
     let _ = reader.join();
+}
+
+#[test]
+fn leaving_a_full_screen_program_gives_the_terminal_back_as_it_was() {
+    let full = "  full:\n    cmd: sh -c 'printf \"\\\\033[?1049h\\\\033[?1000h\\\\033[?2004hFULL SCREEN\"; exec cat'\n    tty: true\n";
+    let d = Daemon::start(full);
+    d.wait_state("full", "RUNNING");
+    let tmux = Tmux::start("sh");
+    tmux.text(&attach_line(&d, "full"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("FULL SCREEN");
+    assert_eq!(tmux.format("#{alternate_on}"), "1", "the program's own screen");
+    assert_eq!(tmux.format("#{mouse_any_flag}"), "1");
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("[detached from full]");
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "back on the normal screen");
+    assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "mouse reports off");
+    // Attached again, later: taskmaster knew the program was on its alternate screen.
+    tmux.text(&attach_line(&d, "full"));
+    tmux.keys(&["Enter"]);
+    wait_until("the alternate screen again", || (tmux.format("#{alternate_on}") == "1").then_some(()));
+    tmux.keys(&["C-]"]);
+    tmux.wait("the second detach", |s| s.matches("[detached from full]").count() == 2);
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+}
+
+#[test]
+fn the_terminal_takes_the_size_of_the_last_attached_still_there() {
+    let d = Daemon::start(PROGRAMS);
+    d.wait_state("shell", "RUNNING");
+    let (_, mut first) = open_stream(&d, "attach", &["shell"]);
+    first.get_mut().write_all(&frame(2, &[0, 30, 0, 100])).expect("a size");
+    let (_, mut second) = open_stream(&d, "attach", &["shell"]);
+    second.get_mut().write_all(&frame(2, &[0, 41, 0, 121])).expect("a size");
+    first.get_mut().write_all(&frame(1, b"stty size\r")).expect("keys");
+    read_until(&mut first, "41 121");
+    drop(second);
+    // Asked until the second's leaving has been seen.
+    wait_until("the first one's size again", || {
+        first.get_mut().write_all(&frame(1, b"stty size\r")).expect("keys");
+        let seen = read_until(&mut first, "sh$ ");
+        seen.contains("30 100").then_some(())
+    });
+}
+
+#[test]
+fn taskmasterctl_says_when_taskmaster_goes_away_mid_stream() {
+    let mut d = Daemon::start(PROGRAMS);
+    d.wait_state("ticker", "RUNNING");
+    let ctl = std::process::Command::new(TASKMASTERCTL)
+        .args(["-s", d.socket().to_str().expect("utf-8"), "tail", "-f", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("taskmasterctl tail -f");
+    let mut ctl = Guarded(ctl);
+    let mut out = BufReader::new(ctl.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("a line");
+    d.signal(Signal::SIGKILL);
+    d.wait_exit();
+    let _ = std::io::copy(&mut out, &mut std::io::sink());
+    let mut err = String::new();
+    ctl.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    assert_eq!(ctl.wait().expect("ends").code(), Some(2), "{err}");
+    assert!(err.contains("taskmaster went away"), "{err}");
 }

@@ -84,7 +84,9 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         },
         // Shown, not played: a terminal program's escapes (the alternate screen, a cursor
         // query a terminal answers as if typed) would act on the reader's terminal.
-        Reply::Tail(tail) => tail.lines.iter().map(|l| super::stream::printable(l)).collect::<Vec<_>>().join("\n"),
+        Reply::Tail(tail) => {
+            tail.lines.iter().map(|l| super::stream::printable(l)).collect::<Vec<_>>().join("\n")
+        }
         Reply::Attached(a) if a.tty => {
             format!("[attached to {} (pid {}): {} detaches]", a.name, a.pid, a.detach_key)
         }

@@ -216,11 +216,6 @@ impl Daemon {
         self.io.capture.watched = self.io.attach.watched();
         if from == Requester::Console {
             self.console_resized();
-            // What was typed ahead of the attach was meant for the process.
-            let typed_ahead = if keys { self.io.session.take_typed_ahead() } else { Vec::new() };
-            for line in typed_ahead {
-                self.io.attach.terminals.type_keys(pid, format!("{line}\r").as_bytes());
-            }
         }
         self.apply_frames(from, early);
     }

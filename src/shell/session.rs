@@ -99,16 +99,6 @@ impl Session {
         self.busy
     }
 
-    /// The lines typed ahead of an `attach`, which were meant for the process: taken.
-    pub(crate) fn take_typed_ahead(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Some(Typed::Line(line)) = self.pending.front() {
-            lines.push(line.clone());
-            self.pending.pop_front();
-        }
-        lines
-    }
-
     /// Lines typed ahead wait to run.
     pub(crate) fn has_pending(&self) -> bool {
         !self.pending.is_empty()

@@ -112,6 +112,11 @@ impl Tmux {
         self.display("#{pane_tty}")
     }
 
+    /// A tmux format about the pane (`#{alternate_on}`, `#{mouse_any_flag}`).
+    pub fn format(&self, format: &str) -> String {
+        self.display(format)
+    }
+
     fn display(&self, format: &str) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.server, "-f", "/dev/null", "display-message", "-p", "-t", "t", format])
