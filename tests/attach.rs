@@ -229,9 +229,17 @@ fn what_cannot_be_attached_says_why() {
     tmux.wait_for("rc=1");
     assert_eq!(
         d.call("attach", &["pair"])["output"],
-        "pair has 2 processes: attach to one of them (pair:pair_00, pair:pair_01)"
+        "pair names 2 processes: attach to one of them (pair:pair_00, pair:pair_01)"
+    );
+    assert_eq!(
+        d.call("fg", &["pair:*"])["output"],
+        "pair:* names 2 processes: attach to one of them (pair:pair_00, pair:pair_01)"
     );
     assert_eq!(d.call("attach", &["nope"])["output"], "nope: ERROR (no such process)");
+    assert_eq!(
+        d.call("tail", &["echo", "stderr"])["output"],
+        "(echo has a terminal (tty: true): all it writes is on stdout)"
+    );
     assert_eq!(d.call("tail", &["-f", "nope"])["output"], "nope: ERROR (no such process)");
     // taskmasterctl reading commands from a pipe cannot give its connection away.
     let mut piped = std::process::Command::new(TASKMASTERCTL)

@@ -44,7 +44,7 @@ fn what_cannot_be_tailed_says_why() {
     let (code, text) = output(&d, &["tail", "many"]);
     assert_eq!(
         (code, text.as_str()),
-        (Some(1), "many has 2 processes: tail one of them (many:many_00, many:many_01)")
+        (Some(1), "many names 2 processes: tail one of them (many:many_00, many:many_01)")
     );
     assert_eq!(output(&d, &["tail", "nope"]), (Some(1), "nope: ERROR (no such process)".into()));
     assert_eq!(output(&d, &["tail", "many:many_01"]).1, "(many:many_01: nothing on stdout yet)");

@@ -78,9 +78,12 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         }
         Reply::Version => crate::VERSION.to_string(),
         Reply::Help(text) | Reply::Refused(text) => text.clone(),
-        Reply::Tail(tail) if tail.lines.is_empty() => match tail.kept {
-            true => format!("({}: nothing on {} yet)", tail.name, tail.stream.name()),
-            false => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
+        Reply::Tail(tail) if tail.lines.is_empty() => match (tail.kept, tail.terminal, tail.stream) {
+            (_, true, crate::tail::Stream::Stderr) => {
+                format!("({} has a terminal (tty: true): all it writes is on stdout)", tail.name)
+            }
+            (true, _, _) => format!("({}: nothing on {} yet)", tail.name, tail.stream.name()),
+            (false, _, _) => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
         },
         // Shown, not played: a terminal program's escapes (the alternate screen, a cursor
         // query a terminal answers as if typed) would act on the reader's terminal.
@@ -91,7 +94,7 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             format!("[attached to {} (pid {}): {} detaches]", a.name, a.pid, a.detach_key)
         }
         Reply::Attached(a) => format!(
-            "[attached to {} (pid {}), output only: it has no terminal (tty: false); {} or Ctrl-C detaches]",
+            "[attached to {} (pid {}), output only: it has no terminal (tty: false); {} or ctrl-c detaches]",
             a.name, a.pid, a.detach_key
         ),
         Reply::Alerts(None) => NO_ALERTS.to_string(),

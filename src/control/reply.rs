@@ -86,6 +86,8 @@ pub(crate) struct TailReply {
     pub(crate) lines: Vec<String>,
     /// Its program keeps nothing (`tail_bytes: 0`).
     pub(crate) kept: bool,
+    /// Its program has a terminal (`tty: true`): all it writes is on stdout.
+    pub(crate) terminal: bool,
 }
 
 /// A refusal for lack of rights.

@@ -87,7 +87,8 @@ impl Daemon {
             Err(why) => return Reply::Refused(why),
         };
         let lines = self.io.capture.tails.last_lines_within(&name, stream, count, TAIL_REPLY_BYTES);
-        Reply::Tail(TailReply { name, stream, lines, kept: process.spec.tail_bytes > 0 })
+        let (kept, terminal) = (process.spec.tail_bytes > 0, process.spec.tty);
+        Reply::Tail(TailReply { name, stream, lines, kept, terminal })
     }
 
     /// The one process `name` names; the refusal says what it names instead.
@@ -99,13 +100,20 @@ impl Daemon {
         if let Some(process) = self.sup.processes().find(|p| p.name == name) {
             return Ok(process);
         }
-        let mut of_program: Vec<&str> =
-            self.sup.processes().filter(|p| p.program == name).map(|p| p.name.as_str()).collect();
+        // A program, `web:*` or `all`: each names processes, where one is wanted.
+        let program = name.strip_suffix(":*").unwrap_or(name);
+        let mut of_program: Vec<&str> = (self.sup.processes())
+            .filter(|p| p.program == program || name == "all")
+            .map(|p| p.name.as_str())
+            .collect();
         of_program.sort();
         Err(match of_program.as_slice() {
             [] => format!("{name}: ERROR (no such process)"),
+            names if names.len() > 12 => {
+                format!("{name} names {} processes: {verb} one of them", names.len())
+            }
             names => {
-                format!("{name} has {} processes: {verb} one of them ({})", names.len(), names.join(", "))
+                format!("{name} names {} processes: {verb} one of them ({})", names.len(), names.join(", "))
             }
         })
     }
