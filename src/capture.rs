@@ -85,9 +85,6 @@ pub(crate) struct Capture {
     /// `fed`, for the loop to pass on.
     pub(crate) watched: HashSet<String>,
     pub(crate) fed: Vec<(String, tail::Stream, Vec<u8>)>,
-    /// Processes whose terminal was closed on their side (all of it: reading it says EIO), for
-    /// the loop to let go of its own copy too (see `attaching`).
-    pub(crate) closed_terminals: Vec<Pid>,
     buf: Vec<u8>,
 }
 
@@ -275,6 +272,12 @@ impl Capture {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Drained::Empty,
+                // A terminal its program has closed on its side (it may open it again, as
+                // /dev/tty): nothing to read now. Closing it would hang it up, and the program
+                // with it (SIGHUP); keeping it unread would block the program's next write.
+                Err(e) if stream.terminal && !to_the_end && e.raw_os_error() == Some(libc::EIO) => {
+                    return Drained::Empty;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
                     self.close(registry, token);
@@ -288,9 +291,6 @@ impl Capture {
     fn close(&mut self, registry: &Registry, token: Token) {
         if let Some(mut stream) = self.streams.remove(&token) {
             let _ = registry.deregister(&mut stream.pipe);
-            if stream.terminal {
-                self.closed_terminals.push(stream.pid);
-            }
             if let Some(tokens) = self.by_pid.get_mut(&stream.pid) {
                 tokens.retain(|t| *t != token);
             }

@@ -33,6 +33,10 @@ pub(crate) trait Console: Send + Sync + std::panic::RefUnwindSafe {
     /// only a shell at a terminal shows them.
     fn raw(&self, _bytes: &[u8]) {}
 
+    /// A few bytes that must get there even while output is being dropped (the note on
+    /// leaving an attachment, the terminal's modes put back).
+    fn raw_note(&self, _bytes: &[u8]) {}
+
     /// While held, lines wait (a few hundred at most) and are shown when released: the shell is
     /// attached to a process and its output is on the screen.
     fn hold(&self, _held: bool) {}

@@ -414,12 +414,20 @@ fn a_client_done_sending_still_follows_and_frames_may_come_with_the_request() {
 }
 
 #[test]
-fn a_terminal_its_program_closed_is_let_go_so_its_next_write_fails_instead_of_hanging() {
-    // It ignores the hang-up it gets when its terminal goes (as a daemon does).
-    let closer = "  closer:\n    cmd: sh -c 'trap \"\" HUP; echo first; exec </dev/null >/dev/null 2>&1; sleep 0.5; seq 1 100000 > /dev/tty; exit 4'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
-    let d = Daemon::start(closer);
+fn a_program_that_leaves_its_terminal_runs_on_and_is_read_when_it_comes_back() {
+    // One moves its output elsewhere and runs on; one comes back to its terminal through
+    // /dev/tty after closing it. Neither is hung up, and neither waits for ever to write.
+    let programs = "  redirector:\n    cmd: sh -c 'echo hello; exec >/dev/null 2>&1 </dev/null; sleep 1.5; exit 7'\n    tty: true\n    autorestart: false\n  \
+                    closer:\n    cmd: sh -c 'echo first; exec </dev/null >/dev/null 2>&1; sleep 0.5; seq 1 100000 > /dev/tty; exit 4'\n    tty: true\n    autorestart: false\n    starttime: 0\n";
+    let d = Daemon::start(programs);
     d.wait_log("exited: closer");
     assert!(d.log().contains("exited: closer (exit status 4"), "{}", d.log());
+    assert_eq!(d.call("tail", &["-n", "1", "closer"])["data"]["lines"], serde_json::json!(["100000"]));
+    let cpu = |pid: i32| usage(pid).cpu_ticks;
+    let before = cpu(d.pid());
+    d.wait_log("exited: redirector");
+    assert!(d.log().contains("exited: redirector (exit status 7"), "not hung up: {}", d.log());
+    assert!(cpu(d.pid()) - before < 20, "a closed terminal is no busy loop");
 }
 
 #[test]
@@ -516,4 +524,43 @@ fn taskmasterctl_says_when_taskmaster_goes_away_mid_stream() {
     ctl.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
     assert_eq!(ctl.wait().expect("ends").code(), Some(2), "{err}");
     assert!(err.contains("taskmaster went away"), "{err}");
+}
+
+#[test]
+fn a_client_that_half_closes_then_leaves_is_let_go() {
+    // Quiet after its first line: no failed write tells taskmaster the client is gone.
+    let d = Daemon::start("  quiet:\n    cmd: sh -c 'echo once; exec sleep 1000'\n");
+    d.wait_state("quiet", "RUNNING");
+    let baseline = usage(d.pid()).fds;
+    for _ in 0..30 {
+        let mut stream = UnixStream::connect(d.socket()).expect("connect");
+        stream.write_all(b"{\"command\":\"tail\",\"args\":[\"-f\",\"quiet\"]}\n").expect("send");
+        stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+        let mut reader = BufReader::new(stream);
+        let mut answer = String::new();
+        reader.read_line(&mut answer).expect("the answer");
+        assert!(answer.contains("once"), "{answer}");
+    }
+    wait_until("every connection closed", || (usage(d.pid()).fds <= baseline).then_some(()));
+}
+
+#[test]
+fn a_replay_asks_nothing_and_puts_a_full_screen_program_on_its_screen() {
+    let programs = "  asker:\n    cmd: sh -c 'printf \"before\\\\033[6nafter\\\\n\"; exec cat'\n    tty: true\n  \
+                    full:\n    cmd: sh -c 'printf \"\\\\033[?1049h\"; seq 1 50; exec cat'\n    tty: true\n";
+    let d = Daemon::start(programs);
+    d.wait_state("asker", "RUNNING");
+    wait_until("asker's line", || {
+        d.call("tail", &["asker"])["output"].as_str()?.contains("after").then_some(())
+    });
+    let (_, mut stream) = open_stream(&d, "attach", &["asker"]);
+    let seen = read_until(&mut stream, "after");
+    assert!(seen.contains("beforeafter") && !seen.contains("\u{1b}[6n"), "{seen:?}");
+    wait_until("full's lines", || {
+        d.call("tail", &["-n", "1", "full"])["output"].as_str()?.contains("50").then_some(())
+    });
+    let (answer, mut stream) = open_stream(&d, "attach", &["full"]);
+    assert_eq!(answer["data"]["alternate_screen"], true, "{answer}");
+    let seen = read_until(&mut stream, "50");
+    assert!(seen.starts_with("\u{1b}[?1049h"), "the viewer goes to the alternate screen first: {seen:?}");
 }

@@ -103,13 +103,23 @@ pub(crate) struct Server {
     spare: Option<File>,
     /// User names by uid, looked up once each (the name service is not asked on every connect).
     names: HashMap<u32, Option<String>>,
+    /// Streaming clients whose socket failed while output was sent to them: closed at the end
+    /// of the turn, where the loop hears of it.
+    broken: Vec<Token>,
 }
 
 impl Server {
     /// Binds the socket (see `socket_file::bind` for what it checks first).
     pub(crate) fn bind(path: &Path, access: Access) -> Result<Server, String> {
         let (listener, file) = socket_file::bind(path, access)?;
-        Ok(Server { listener, file, clients: HashMap::new(), spare: spare(), names: HashMap::new() })
+        Ok(Server {
+            listener,
+            file,
+            clients: HashMap::new(),
+            spare: spare(),
+            names: HashMap::new(),
+            broken: Vec::new(),
+        })
     }
 
     /// Applies a reload's socket settings: moves the listener to `path` when it changed, binds
@@ -378,12 +388,32 @@ impl Server {
             self.drop_client(registry, token);
             events.push(ClientEvent::Closed(token));
         }
+        // Streams found broken while output was sent to them.
+        for token in std::mem::take(&mut self.broken) {
+            self.drop_client(registry, token);
+            events.push(ClientEvent::Closed(token));
+        }
     }
 
-    /// Sends what is still queued, for a last time before exit.
+    /// Sends what is still queued, for a last time before exit: a second at most, for clients
+    /// that read (a follower's last note), never for one that does not.
     pub(crate) fn flush_all(&mut self) {
-        for client in self.clients.values_mut() {
-            let _ = flush(client);
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        for _ in 0..10 {
+            let mut waiting: Vec<&mut Client> = Vec::new();
+            for client in self.clients.values_mut() {
+                if flush(client).is_ok() && !client.output.is_empty() {
+                    waiting.push(client);
+                }
+            }
+            if waiting.is_empty() {
+                return;
+            }
+            let mut fds: Vec<PollFd> =
+                waiting.iter().map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLOUT)).collect();
+            if !matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0) {
+                return;
+            }
         }
     }
 

@@ -73,8 +73,47 @@ pub(crate) const CTRL_C: u8 = 0x03;
 /// What a full-screen program may have left on in the user's terminal, turned off on leaving
 /// (each is harmless when it was off): application cursor keys and keypad, mouse reports,
 /// bracketed paste, a hidden cursor, colours.
-pub(crate) const MODES_OFF: &[u8] =
-    b"\x1b[?1l\x1b>\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?25h\x1b[0m";
+pub(crate) const MODES_OFF: &[u8] = b"\x1b[?1l\x1b>\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\
+\x1b[?2004l\x1b[>4m\x1b[?25h\x1b[0m";
+
+/// To the alternate screen: a viewer attaching to a program that is on it goes there too.
+pub(crate) const ALTERNATE_SCREEN_ON: &[u8] = b"\x1b[?1049h";
+
+/// Output shown again without the questions it asked the terminal (where the cursor is, what the
+/// terminal is, its colours): a viewer's terminal would answer them again, into the program.
+pub(crate) fn without_queries(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let sequence = match &bytes[i..] {
+            [0x1b, b'[', rest @ ..] => rest.iter().position(|b| (0x40..=0x7e).contains(b)).map(|end| {
+                let query = matches!(rest[end], b'n' | b'c' | b't');
+                (2 + end + 1, query)
+            }),
+            [0x1b, b']', rest @ ..] => {
+                let end = rest.windows(2).position(|w| w[0] == 0x07 || w == b"\x1b\\");
+                let end = end.or_else(|| (rest.last() == Some(&0x07)).then(|| rest.len() - 1));
+                end.map(|end| {
+                    let length = if rest[end] == 0x07 { end + 1 } else { end + 2 };
+                    (2 + length, rest[..end].contains(&b'?'))
+                })
+            }
+            _ => None,
+        };
+        match sequence {
+            Some((length, true)) => i += length,
+            Some((length, false)) => {
+                out.extend_from_slice(&bytes[i..i + length]);
+                i += length;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
 
 /// Back from the alternate screen (sent only when the program is on it: elsewhere it would move
 /// the cursor to a position saved long ago).
@@ -186,6 +225,15 @@ mod tests {
         assert_eq!(printable("\x1b[?1049h\x1b[1;31mred\x1b[0m\tplain\x07"), "red\tplain");
         assert_eq!(printable("a\x1b]0;title\x07b\x1b]2;t\x1b\\c\x1b[6nd\x1b>e"), "abcde");
         assert_eq!(printable("ünïcode ok"), "ünïcode ok");
+    }
+
+    #[test]
+    fn a_replay_asks_the_terminal_nothing() {
+        assert_eq!(without_queries(b"x\x1b[6ny\x1b[c\x1b[>0cz"), b"xyz");
+        assert_eq!(without_queries(b"\x1b]11;?\x07a\x1b]10;?\x1b\\b"), b"ab");
+        let drawn = b"\x1b[?1049h\x1b[1;1H\x1b[31mred\x1b]0;title\x07";
+        assert_eq!(without_queries(drawn), drawn, "what draws stays");
+        assert_eq!(without_queries(b"cut \x1b["), b"cut \x1b[");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 use super::Daemon;
 use crate::control::reply::{AttachReply, Reply};
-use crate::control::stream::{ALTERNATE_SCREEN_OFF, Frame, MODES_OFF, screen_switch, until_detach};
+use crate::control::stream::{
+    ALTERNATE_SCREEN_OFF, ALTERNATE_SCREEN_ON, Frame, MODES_OFF, screen_switch, until_detach, without_queries,
+};
 use crate::process::ExitKind;
 use crate::supervisor::{Hands, Requester};
 use crate::sys::pty::{self, WindowSize};
@@ -20,6 +22,8 @@ use std::os::fd::{AsFd, OwnedFd};
 
 /// Lines of recent output shown again on attach.
 const REPLAY_LINES: usize = 20;
+/// At most this much of them: a client's stream takes 256 KiB at once.
+const REPLAY_BYTES: usize = 64 * 1024;
 /// Bytes of keys read from taskmaster's own terminal at once while attached.
 const KEYS_AT_ONCE: usize = 4096;
 
@@ -58,6 +62,8 @@ struct ConsoleView {
     at_line_start: bool,
     /// `tail -f` (left without a note), not `attach`.
     following: bool,
+    /// The detach key when it began (a reload meanwhile does not change the key it told).
+    detach: u8,
     /// The process's terminal shows the alternate screen (see `capture::Stream`).
     alternate_screen: bool,
 }
@@ -73,6 +79,11 @@ impl Terminals {
 
     pub(super) fn remove(&mut self, pid: Pid) {
         self.0.remove(&pid);
+    }
+
+    /// The descriptors they hold (one each, besides the one capture reads).
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// Keys for the program. What its terminal does not take now (it does not read its input)
@@ -197,7 +208,7 @@ impl Daemon {
             alternate_screen,
         });
         let Some(early) = self.open_stream(from, &reply) else { return };
-        let replay = self.io.capture.tails.last_bytes(&name, Stream::Stdout, REPLAY_LINES);
+        let replay = self.replay(&name, alternate_screen);
         match from {
             Requester::Client(token) => {
                 let io = &mut self.io;
@@ -205,9 +216,6 @@ impl Daemon {
             }
             Requester::Console => {
                 self.enter_console(&name, !keys, false);
-                if let Some(view) = self.io.attach.console.as_mut() {
-                    view.alternate_screen = alternate_screen;
-                }
                 self.show(&replay);
             }
         }
@@ -218,6 +226,21 @@ impl Daemon {
             self.console_resized();
         }
         self.apply_frames(from, early);
+    }
+
+    /// What an attachment shows first: the process's last lines as they were written, at most
+    /// `REPLAY_BYTES`, without the questions they asked the terminal; on its alternate screen
+    /// when the program is (a full-screen program draws itself again at the window size).
+    fn replay(&self, name: &str, alternate_screen: bool) -> Vec<u8> {
+        let last = self.io.capture.tails.last_bytes(name, Stream::Stdout, REPLAY_LINES);
+        let cut = last.len().saturating_sub(REPLAY_BYTES);
+        let start = match cut {
+            0 => 0,
+            cut => last[cut..].iter().position(|&b| b == b'\n').map_or(last.len(), |i| cut + i + 1),
+        };
+        let mut replay = if alternate_screen { ALTERNATE_SCREEN_ON.to_vec() } else { Vec::new() };
+        replay.extend(without_queries(&last[start..]));
+        replay
     }
 
     /// Answers a follower and turns its connection into a stream. Returns the frames it sent
@@ -261,6 +284,8 @@ impl Daemon {
                     Requester::Client(token) => {
                         io.server.stream_out(io.poll.registry(), Token(token), &bytes)
                     }
+                    // Sent to the background, the shell leaves the terminal alone.
+                    Requester::Console if !crate::sys::tty::is_foreground() => {}
                     Requester::Console => {
                         io.console.raw(&bytes);
                         if let Some(view) = io.attach.console.as_mut() {
@@ -355,6 +380,7 @@ impl Daemon {
             at_line_start: true,
             following,
             alternate_screen: false,
+            detach: self.io.daemon.detach_key.0,
         });
     }
 
@@ -364,6 +390,9 @@ impl Daemon {
         {
             self.io.console.raw(bytes);
             view.at_line_start = bytes.ends_with(b"\n");
+            if let Some(on) = screen_switch(bytes) {
+                view.alternate_screen = on;
+            }
         }
     }
 
@@ -375,19 +404,21 @@ impl Daemon {
             crate::sys::tty::leave_attached(mode);
         }
         // What a full-screen program left on in the terminal goes with it.
+        let mut last = Vec::new();
         if !view.ctrl_c_leaves {
             if view.alternate_screen {
-                self.io.console.raw(ALTERNATE_SCREEN_OFF);
+                last.extend_from_slice(ALTERNATE_SCREEN_OFF);
             }
-            self.io.console.raw(MODES_OFF);
+            last.extend_from_slice(MODES_OFF);
         }
         if !view.at_line_start {
-            self.io.console.raw(b"\r\n");
+            last.extend_from_slice(b"\r\n");
         }
         // The note first, then what was logged meanwhile.
         if !note.is_empty() {
-            self.io.console.raw(format!("{note}\r\n").as_bytes());
+            last.extend_from_slice(format!("{note}\r\n").as_bytes());
         }
+        self.io.console.raw_note(&last);
         self.io.console.hold(false);
         self.io.session.answer("");
         self.io.answered = true;
@@ -408,7 +439,12 @@ impl Daemon {
     /// key (taskmaster(1), ATTACH).
     pub(super) fn on_console_keys(&mut self) {
         let Some(view) = &self.io.attach.console else { return };
-        let (detach, ctrl_c) = (self.io.daemon.detach_key.0, view.ctrl_c_leaves);
+        // In the background, reading the terminal would stop taskmaster (SIGTTIN); the keys
+        // wait for `fg`.
+        if !crate::sys::tty::is_foreground() {
+            return;
+        }
+        let (detach, ctrl_c) = (view.detach, view.ctrl_c_leaves);
         let mut buf = [0u8; KEYS_AT_ONCE];
         let n = nix::unistd::read(std::io::stdin().as_fd(), &mut buf).unwrap_or(0);
         let (keys, leave) = until_detach(&buf[..n], detach, ctrl_c);
@@ -423,11 +459,18 @@ impl Daemon {
     }
 
     /// taskmaster goes on after a stop while attached: the terminal gets the attached mode back.
-    pub(super) fn console_continued(&mut self) {
+    /// Returns whether taskmaster has its terminal (else it looks again later).
+    pub(super) fn console_continued(&mut self) -> bool {
+        if !crate::sys::tty::is_foreground() {
+            return false;
+        }
         if let Some(ConsoleView { mode: Some(mode), ctrl_c_leaves, .. }) = &self.io.attach.console {
             crate::sys::tty::reenter_attached(mode, !ctrl_c_leaves);
         }
         self.console_resized();
+        // Keys typed while it was away.
+        self.on_console_keys();
+        true
     }
 
     /// taskmaster's window changed size while attached: so does the process's terminal.

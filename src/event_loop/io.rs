@@ -67,7 +67,10 @@ impl Hands for Io {
     /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
     fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String> {
         let (spec, name) = (&plan.spec, &plan.name);
-        let in_use = self.baseline_fds + self.capture.descriptors() + self.server.client_count();
+        let in_use = self.baseline_fds
+            + self.capture.descriptors()
+            + self.attach.terminals.len()
+            + self.server.client_count();
         let limit = self.setup.files.current as usize;
         if in_use + SPAWN_FDS + RESERVED_FDS > limit {
             return Err(format!(

@@ -237,11 +237,6 @@ impl Daemon {
                 if !io.capture.fed.is_empty() {
                     self.pass_output();
                 }
-                // Nobody reads a terminal its program closed: the copy for keys goes too, so
-                // that the program's next write to it fails instead of waiting for ever.
-                for pid in std::mem::take(&mut self.io.capture.closed_terminals) {
-                    self.io.attach.terminals.remove(pid);
-                }
             }
             t if io.server.owns(t) => {
                 let mut events = Vec::new();
@@ -308,7 +303,10 @@ impl Daemon {
     fn on_continued(&mut self, now: Now) {
         self.io.foreground_check = None;
         if self.io.attach.console_attached() {
-            return self.console_continued();
+            if !self.console_continued() {
+                self.io.foreground_check = Some(now.mono + FOREGROUND_CHECK);
+            }
+            return;
         }
         let typed = self.io.typist.continued();
         if self.io.typist.in_background() {

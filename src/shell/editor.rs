@@ -413,6 +413,12 @@ impl Console for EditorConsole {
         }
     }
 
+    fn raw_note(&self, bytes: &[u8]) {
+        if !self.gone.load(Ordering::Relaxed) {
+            self.outbox.write_past_limit(bytes);
+        }
+    }
+
     fn hold(&self, on: bool) {
         let released = match self.held.lock() {
             Ok(mut held) if on => {

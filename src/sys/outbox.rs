@@ -150,6 +150,14 @@ impl Outbox {
         let _ = output.flush(fd);
     }
 
+    /// Queues a few bytes that must get there even past the limit (a note, the terminal's
+    /// modes put back), and sends what the reader takes now.
+    pub(crate) fn write_past_limit(&self, bytes: &[u8]) {
+        let (fd, mut output) = self.lock();
+        output.queue.extend_from_slice(bytes);
+        let _ = output.flush(fd);
+    }
+
     /// Sends what the reader takes now.
     pub(crate) fn flush(&self) {
         let (fd, mut output) = self.lock();

@@ -67,9 +67,9 @@ impl Server {
                 stream.mid_line = *last != b'\n';
             }
         }
-        if flush(client).is_err() {
-            // Gone: its readiness (hang-up) says so to the loop.
+        if flush(client).is_err() && !self.broken.contains(&token) {
             client.output.clear();
+            self.broken.push(token);
         }
         self.update_interest(registry, token);
     }
@@ -110,6 +110,8 @@ impl Server {
         let mut buf = [0u8; 4 * 1024];
         let mut more = false;
         let (mut keys, mut size) = (Vec::new(), None);
+        // Done sending, it is not read any more: a hang-up is looked for instead.
+        closed |= stream.done_sending && peer_gone(&client.stream);
         while !closed && !stream.done_sending {
             if budget == 0 {
                 more = true;
