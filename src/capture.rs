@@ -211,6 +211,19 @@ impl Capture {
         self.streams.len() + files
     }
 
+    /// A process goes by another name: its streams and its output in memory follow.
+    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+        for stream in self.streams.values_mut().filter(|s| s.name == from) {
+            stream.name = to.to_string();
+        }
+        self.tails.rename(from, to);
+    }
+
+    /// The names of the processes whose output is read now.
+    pub(crate) fn live_names(&self) -> std::collections::HashSet<String> {
+        self.streams.values().map(|s| s.name.clone()).collect()
+    }
+
     /// Whether the process's terminal shows the alternate screen (see `Stream`).
     pub(crate) fn on_alternate_screen(&self, pid: Pid) -> bool {
         let tokens = self.by_pid.get(&pid).map_or(&[][..], Vec::as_slice);

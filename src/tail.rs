@@ -143,6 +143,15 @@ impl Tails {
         self.rings.get(&(name.to_string(), stream)).map_or_else(Vec::new, |ring| ring.last_bytes(count))
     }
 
+    /// A process goes by another name: its output with it.
+    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(ring) = self.rings.remove(&(from.to_string(), stream)) {
+                self.rings.insert((to.to_string(), stream), ring);
+            }
+        }
+    }
+
     /// Forgets one name's output.
     pub(crate) fn remove(&mut self, name: &str) {
         for stream in [Stream::Stdout, Stream::Stderr] {

@@ -2,6 +2,9 @@
 //! the raw socket: keys in, output out, window sizes followed, the detach key, the process's exit,
 //! a terminal always given back, and a follower that never reads holding nothing back.
 
+// Tests read the clock to wait with deadlines.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::tmux::Tmux;
@@ -124,7 +127,9 @@ fn open_stream(d: &Daemon, command: &str, args: &[&str]) -> (serde_json::Value, 
 fn read_until(reader: &mut BufReader<UnixStream>, text: &str) -> String {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
+    let start = std::time::Instant::now();
     while !String::from_utf8_lossy(&seen).contains(text) {
+        assert!(start.elapsed() < PATIENCE, "no `{text}` in time: {}", last(&seen));
         match reader.read(&mut buf) {
             Ok(0) => panic!("the stream ended before `{text}`: {}", last(&seen)),
             Ok(n) => seen.extend_from_slice(&buf[..n]),
@@ -563,4 +568,27 @@ fn a_replay_asks_nothing_and_puts_a_full_screen_program_on_its_screen() {
     assert_eq!(answer["data"]["alternate_screen"], true, "{answer}");
     let seen = read_until(&mut stream, "50");
     assert!(seen.starts_with("\u{1b}[?1049h"), "the viewer goes to the alternate screen first: {seen:?}");
+}
+
+#[test]
+fn a_process_renamed_by_a_reload_keeps_its_output_and_its_followers() {
+    let web = |n: u32| {
+        format!(
+            "  web:\n    cmd: sh -c 'i=0; while :; do i=$((i+1)); echo \"line $i\"; sleep 0.1; done'\n    numprocs: {n}\n"
+        )
+    };
+    let d = Daemon::start(&web(1));
+    d.wait_state("web", "RUNNING");
+    let (_, mut stream) = open_stream(&d, "tail", &["-f", "web"]);
+    read_until(&mut stream, "line");
+    std::fs::write(&d.config, Daemon::yaml("", &web(2))).expect("the new file");
+    assert_eq!(d.call("reload", &[])["ok"], true);
+    // `web` is now `web:web_00`, the same process: its tail and its follower went with it.
+    let mut seen = String::new();
+    while seen.matches("line").count() < 20 {
+        seen.push_str(&read_until(&mut stream, "\n"));
+    }
+    assert!(!seen.contains("no longer"), "{}", last(seen.as_bytes()));
+    let lines = d.call("tail", &["-n", "40", "web:web_00"])["data"]["lines"].clone();
+    assert!(lines.as_array().is_some_and(|l| l.iter().any(|l| l == "line 2")), "{lines}");
 }

@@ -142,8 +142,15 @@ impl Attachments {
         }
     }
 
-    fn watched(&self) -> HashSet<String> {
+    pub(super) fn watched(&self) -> HashSet<String> {
         self.watches.iter().map(|w| w.name.clone()).collect()
+    }
+
+    /// A process goes by another name: so do its followers (see `Hands::renamed`).
+    pub(super) fn rename(&mut self, from: &str, to: &str) {
+        for watch in self.watches.iter_mut().filter(|w| w.name == from) {
+            watch.name = to.to_string();
+        }
     }
 
     fn of(&self, who: Requester) -> Option<&Watch> {

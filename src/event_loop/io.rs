@@ -161,7 +161,11 @@ impl Hands for Io {
         // The output kept of processes no longer in the file goes with them.
         let names: std::collections::HashSet<String> =
             config.programs.values().flat_map(|p| p.process_names()).collect();
-        self.capture.tails.retain(|name| name.starts_with('#') || names.contains(name));
+        // Kept too: what runs on under a name a reload is about to change (see `renamed`).
+        let live = self.capture.live_names();
+        self.capture
+            .tails
+            .retain(|name| name.starts_with('#') || names.contains(name) || live.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         self.reopen_logs();
         let daemon = &self.daemon;
@@ -202,6 +206,13 @@ impl Hands for Io {
 
     fn alert(&mut self, transition: crate::supervisor::Transition) {
         self.alerting.on_transition(transition, &self.capture.tails, &self.log);
+    }
+
+    /// Output in memory and followers go with the new name.
+    fn renamed(&mut self, from: &str, to: &str) {
+        self.capture.rename(from, to);
+        self.attach.rename(from, to);
+        self.capture.watched = self.attach.watched();
     }
 
     /// What a spawn had to say about its output files, said after the spawn's own line.

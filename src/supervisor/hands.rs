@@ -24,6 +24,9 @@ pub(crate) trait Hands {
     fn after_spawn(&mut self, _id: ProcId) {}
     /// A process moved in a way an alert may be about.
     fn alert(&mut self, _transition: Transition) {}
+
+    /// A process goes by another name from now on (see `Action::Renamed`).
+    fn renamed(&mut self, _from: &str, _to: &str) {}
     /// The time now, read again within a turn (after a spawn); `None`: the turn's.
     fn now(&mut self) -> Option<Now> {
         None

@@ -111,6 +111,12 @@ enum Action {
     Reconfigured,
     /// Something an alert may be about happened (taskmaster(1), ALERTS).
     Alert(Box<Transition>),
+    /// A process goes by another name from now on (`web` ↔ `web:web_00`, when numprocs moves
+    /// between 1 and more): what is kept by name (its output in memory, who follows it) follows.
+    Renamed {
+        from: String,
+        to: String,
+    },
     /// Every process is gone after a shutdown: exit.
     Exit,
 }
@@ -251,6 +257,7 @@ impl Supervisor {
                     Action::Reply { to, reply } => hands.reply(to, reply),
                     Action::Reconfigured => hands.reconfigured(&self.config),
                     Action::Alert(transition) => hands.alert(*transition),
+                    Action::Renamed { from, to } => hands.renamed(&from, &to),
                     Action::Exit => hands.exit(),
                 }
             }

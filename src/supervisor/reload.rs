@@ -185,7 +185,11 @@ impl Supervisor {
         let mut kept: Vec<ProcId> = procs[..keep].to_vec();
         for (index, id) in kept.iter().enumerate() {
             if let Some(process) = self.procs.get_mut(id) {
-                process.name = process_name(&spec.name, spec.numprocs, index as u32);
+                let name = process_name(&spec.name, spec.numprocs, index as u32);
+                if name != process.name {
+                    let from = std::mem::replace(&mut process.name, name.clone());
+                    self.actions.push(Action::Renamed { from, to: name });
+                }
             }
         }
         let added: Vec<ProcId> = (keep as u32..spec.numprocs).map(|i| self.attach(&spec, i)).collect();
