@@ -9,7 +9,7 @@
 //!   same client: taskmaster's CPU per GB written to the output file.
 
 use super::daemons::{Daemon, Taskmaster};
-use super::{Program, Row, median};
+use super::{Program, Row, measure_writer, median};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -45,15 +45,12 @@ fn script_per_gb(seconds: u64) -> Option<f64> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
-    let pid = child.id() as i32;
     std::thread::sleep(Duration::from_millis(500));
-    let (cpu0, bytes0) = (cpu_seconds(pid), size(&file));
-    std::thread::sleep(Duration::from_secs(seconds));
-    let (cpu1, bytes1) = (cpu_seconds(pid), size(&file));
+    let (_, per_gb) = measure_writer(&file, child.id() as i32, seconds);
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    Some((cpu1 - cpu0) / ((bytes1 - bytes0) as f64 / 1e9))
+    Some(per_gb)
 }
 
 /// Attaches to `name` and returns the stream (the answer read).
@@ -129,20 +126,9 @@ fn cpu_per_gb(tty: bool, seconds: u64) -> f64 {
         while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (cpu0, bytes0) = (cpu_seconds(d.pid()), size(&file));
-    std::thread::sleep(Duration::from_secs(seconds));
-    let (cpu1, bytes1) = (cpu_seconds(d.pid()), size(&file));
+    let (_, per_gb) = measure_writer(&file, d.pid(), seconds);
     Box::new(d).stop();
     let _ = drain.join();
     let _ = std::fs::remove_dir_all(&dir);
-    (cpu1 - cpu0) / ((bytes1 - bytes0) as f64 / 1e9)
-}
-
-fn size(file: &std::path::Path) -> u64 {
-    std::fs::metadata(file).map_or(0, |m| m.len())
-}
-
-fn cpu_seconds(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
-    stat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e9
+    per_gb
 }

@@ -415,7 +415,7 @@ fn log_throughput(kinds: &[Kind], run: &Launcher, seconds: u64) -> Vec<Row> {
 }
 
 /// How fast `file` grows while `writer` copies into it: MB/s, and the writer's CPU seconds per GB.
-fn measure_writer(file: &std::path::Path, writer: i32, seconds: u64) -> (f64, f64) {
+pub(crate) fn measure_writer(file: &std::path::Path, writer: i32, seconds: u64) -> (f64, f64) {
     let (size0, cpu0, t0) = (file_size(file), usage(writer).cpu_ticks, Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
     let (size1, cpu1, elapsed) = (file_size(file), usage(writer).cpu_ticks, t0.elapsed().as_secs_f64());
