@@ -51,7 +51,7 @@ pub(crate) fn needs_admin(command: &Command) -> bool {
         | Command::Tail { .. }
         | Command::Alerts { test: false } => false,
         // Keys typed into a program are as good as any command.
-        Command::Alerts { test: true } | Command::Attach { .. } => true,
+        Command::Alerts { test: true } | Command::Attach { .. } | Command::Reopen => true,
         Command::Order(
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) | Order::Shutdown,
         )
@@ -99,6 +99,7 @@ pub(crate) fn refused_names(command: &Command, name: &str) -> Vec<String> {
         | Command::Quit
         | Command::Tail { .. }
         | Command::Attach { .. }
+        | Command::Reopen
         | Command::Alerts { .. } => vec![name.to_string()],
     }
 }
@@ -136,7 +137,9 @@ mod tests {
         for line in ["status", "status web", "pid", "pid web", "version", "help", "help stop", "quit"] {
             assert!(!needs(line), "{line}");
         }
-        for line in ["start web", "stop all", "restart web:*", "signal HUP web", "shutdown", "reload"] {
+        for line in
+            ["start web", "stop all", "restart web:*", "signal HUP web", "shutdown", "reload", "reopen"]
+        {
             assert!(needs(line), "{line}");
         }
         assert!(needs("reload --dry-run"), "the file may be secret");

@@ -114,6 +114,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         build: |a| Ok(Command::Attach { name: a[0].clone() }),
     },
     CommandSpec {
+        name: "reopen",
+        args: Args::None,
+        usage: "reopen",
+        help: "close and open again the log file and every output file, as SIGUSR2 does (after logrotate moved them)",
+        build: |_| Ok(Command::Reopen),
+    },
+    CommandSpec {
         name: "alerts",
         args: Args::Flags(&["test"]),
         usage: "alerts [test]",
@@ -183,6 +190,8 @@ pub(crate) enum Command {
     Attach {
         name: String,
     },
+    /// Every log file closed and opened again (an outside rotation moved them).
+    Reopen,
     /// The alert channels and their counts; `test`: a test alert through each (taskmaster(1),
     /// ALERTS).
     Alerts {

@@ -97,6 +97,8 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             "[attached to {} (pid {}), output only: it has no terminal (tty: false); {} or ctrl-c detaches]",
             a.name, a.pid, a.detach_key
         ),
+        Reply::Reopened(problems) if problems.is_empty() => "the log files were reopened".to_string(),
+        Reply::Reopened(problems) => problems.join("\n"),
         Reply::Alerts(None) => NO_ALERTS.to_string(),
         Reply::Alerts(Some(report)) => alerts_text(report),
         Reply::AlertsTested(results) => {
@@ -160,6 +162,7 @@ fn data(reply: &Reply) -> Value {
         Reply::Alerts(report) => json!(report),
         Reply::AlertsTested(results) => json!(results),
         Reply::Attached(attached) => json!(attached),
+        Reply::Reopened(problems) => json!(problems),
         Reply::Pids(Pids::NoSuch(_))
         | Reply::Reload(ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored)
         | Reply::ShutDown

@@ -31,6 +31,8 @@ pub(crate) enum Reply {
     AlertsTested(Vec<ChannelResult>),
     /// `attach`: what follows on the connection is the process's output (taskmaster(1), ATTACH).
     Attached(AttachReply),
+    /// `reopen`: what could not be opened again (nothing: all went well).
+    Reopened(Vec<String>),
 }
 
 /// The answer to `attach`.
@@ -116,6 +118,7 @@ impl Reply {
             | Reply::Alerts(_)
             | Reply::Attached(_) => true,
             Reply::AlertsTested(results) => results.iter().all(|r| r.ok),
+            Reply::Reopened(problems) => problems.is_empty(),
             Reply::ShuttingDown | Reply::Refused(_) | Reply::Denied(_) => false,
         }
     }

@@ -77,6 +77,10 @@ impl Daemon {
                 self.io.reply(from, reply);
             }
             Command::Attach { name } => self.attach(from, name),
+            Command::Reopen => {
+                let problems = self.io.reopen_logs();
+                self.io.reply(from, Reply::Reopened(problems));
+            }
         }
     }
 

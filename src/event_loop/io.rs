@@ -167,7 +167,7 @@ impl Hands for Io {
             .tails
             .retain(|name| name.starts_with('#') || names.contains(name) || live.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
-        self.reopen_logs();
+        let _ = self.reopen_logs();
         let daemon = &self.daemon;
         let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
         match self.server.rebind(self.poll.registry(), LISTENER, &daemon.socket, access) {
@@ -225,13 +225,15 @@ impl Hands for Io {
 impl Io {
     /// Closes and opens again the main log and every output file (after an outside rotation);
     /// on failure the previous main log stays in use.
-    pub(super) fn reopen_logs(&mut self) {
-        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref()) {
-            self.log.log(LogLevel::Error, &format!("{e}; logging goes on to the previous file"));
-        }
+    /// Returns what could not be opened, as logged.
+    pub(super) fn reopen_logs(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref()) {
+            problems.push(format!("{e}; logging goes on to the previous file"));
+        }
         self.capture.reopen(&mut problems);
-        self.log_all(LogLevel::Error, problems);
+        self.log_all(LogLevel::Error, problems.clone());
+        problems
     }
 
     pub(super) fn log_all(&self, level: LogLevel, lines: Vec<String>) {

@@ -341,7 +341,7 @@ impl Daemon {
                 SIGCONT => self.on_continued(now),
                 SIGUSR2 => {
                     // Said after, so that the new files start with it.
-                    self.io.reopen_logs();
+                    let _ = self.io.reopen_logs();
                     self.io.log.log(LogLevel::Info, "received SIGUSR2: the log files were reopened");
                 }
                 _ => {}
