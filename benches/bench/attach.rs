@@ -72,7 +72,7 @@ fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fn round_trip(keys: usize) -> Row {
-    let cat = Program { name: "cat".into(), command: "cat".into(), numprocs: 1, stdout: None, user: None };
+    let cat = Program { command: "cat".into(), ..Program::sleepers("cat", 1) };
     let d = Taskmaster::start_with_extra("", &[cat], "    tty: true\n");
     std::thread::sleep(Duration::from_millis(300));
     let mut stream = attach(&d, "cat");
@@ -111,13 +111,7 @@ fn round_trip(keys: usize) -> Row {
 fn cpu_per_gb(tty: bool, seconds: u64) -> f64 {
     let dir = super::daemons::scratch("attach");
     let file = dir.join("yes.out");
-    let yes = Program {
-        name: "yes".into(),
-        command: "yes".into(),
-        numprocs: 1,
-        stdout: Some(file.clone()),
-        user: None,
-    };
+    let yes = Program::yes(&file);
     let extra = if tty { "    tty: true\n" } else { "" };
     let d = Taskmaster::start_with_extra("", &[yes], extra);
     let mut stream = attach(&d, "yes");

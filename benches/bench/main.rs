@@ -293,6 +293,16 @@ pub struct Program {
 }
 
 impl Program {
+    /// `yes`, its output captured into `file`: the log capture rows' writer.
+    pub(crate) fn yes(file: &std::path::Path) -> Program {
+        Program {
+            name: "yes".into(),
+            command: "yes".into(),
+            stdout: Some(file.to_path_buf()),
+            ..Program::sleepers("yes", 1)
+        }
+    }
+
     fn sleepers(name: &str, numprocs: usize) -> Program {
         Program {
             name: name.to_string(),
@@ -366,13 +376,7 @@ fn log_throughput(kinds: &[Kind], run: &Launcher, seconds: u64) -> Vec<Row> {
         for kind in kinds {
             let file = dir.join("yes.out");
             let _ = std::fs::remove_file(&file);
-            let program = Program {
-                name: "yes".into(),
-                command: "yes".into(),
-                numprocs: 1,
-                stdout: Some(file.clone()),
-                user: None,
-            };
+            let program = Program::yes(&file);
             let d = run(kind, &[program]);
             d.wait_running(1);
             let (mb_s, s_gb) = measure_writer(&file, d.pid(), seconds);
