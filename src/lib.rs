@@ -73,7 +73,6 @@
 
 mod alerts;
 mod append;
-mod capture;
 mod cli;
 mod client;
 mod config;
@@ -81,6 +80,7 @@ mod control;
 mod event_loop;
 mod leftovers;
 mod logging;
+mod output;
 mod preflight;
 mod process;
 mod shell;

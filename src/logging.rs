@@ -3,12 +3,12 @@
 //! the other mirrors them on the console (above the prompt, or as plain lines). The level can
 //! change and the file can be reopened at run time (reload, log rotation).
 
-use crate::append::{OpenError, open_append_for};
+use crate::append::OpenError;
 use crate::config::RunAs;
 use crate::config::{LogLevel, describe_io};
+use crate::output::Rotating;
 use crate::sys::outbox::Outbox;
 use slog::{Drain, Level, OwnedKVList, Record};
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,29 +111,38 @@ impl Drop for Queued {
     }
 }
 
-/// The log file and its path, shared with the drain so that it can be swapped on reopen.
+/// The log file, rotated by size (`logfile_maxbytes`), and the line being written to it: a
+/// line goes to the file whole, so that a rotation never cuts one.
+struct MainFile {
+    log: Rotating,
+    line: Vec<u8>,
+}
+
+/// The log file, shared with the drain so that it can be swapped on reopen.
 #[derive(Clone, Default)]
-struct SharedFile(Arc<Mutex<Option<(File, PathBuf)>>>);
+struct SharedFile(Arc<Mutex<Option<MainFile>>>);
 
 impl SharedFile {
     fn path(&self) -> Option<PathBuf> {
-        self.0.lock().ok().and_then(|f| f.as_ref().map(|(_, p)| p.clone()))
+        self.0.lock().ok().and_then(|f| f.as_ref().map(|f| f.log.path().to_path_buf()))
     }
 }
 
 impl Write for SharedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
-            Some((file, _)) => file.write(buf),
-            None => Ok(buf.len()),
+        let mut slot = self.0.lock().map_err(|_| io::Error::other("log lock poisoned"))?;
+        let Some(file) = slot.as_mut() else { return Ok(buf.len()) };
+        file.line.extend_from_slice(buf);
+        if let Some(end) = memchr::memrchr(b'\n', &file.line) {
+            let rest = file.line.split_off(end + 1);
+            let whole = std::mem::replace(&mut file.line, rest);
+            file.log.append(&whole, None).map_err(|trouble| io::Error::other(trouble.to_string()))?;
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.0.lock().ok().as_deref_mut().and_then(Option::as_mut) {
-            Some((file, _)) => file.flush(),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -204,18 +213,21 @@ pub(crate) struct Logging {
     owner: Option<RunAs>,
 }
 
+/// `logfile_maxbytes` and `logfile_backups`.
+pub(crate) type Rotation = (u64, u32);
+
 impl Logging {
     /// Opens the log file (if any) and builds the drains. Fails when the file cannot be opened.
     /// `owner`: the user taskmaster will run as, who opens (or gets) the file.
     pub(crate) fn new(
-        path: Option<&Path>,
+        (path, rotation): (Option<&Path>, Rotation),
         level: LogLevel,
         console: Option<Arc<dyn Console>>,
         owner: Option<&RunAs>,
     ) -> Result<Logging, String> {
         let file = SharedFile::default();
         if let Some(path) = path {
-            let opened = (open_log(path, owner)?, path.to_path_buf());
+            let opened = open_log(path, rotation, owner)?;
             *file.0.lock().map_err(|_| "log lock poisoned".to_string())? = Some(opened);
         }
         let level_cell = Arc::new(AtomicUsize::new(slog_level(level).as_usize()));
@@ -250,9 +262,8 @@ impl Logging {
     }
 
     /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
-    pub(crate) fn reopen(&mut self, path: Option<&Path>) -> Result<(), String> {
-        let file =
-            path.map(|p| open_log(p, self.owner.as_ref()).map(|f| (f, p.to_path_buf()))).transpose()?;
+    pub(crate) fn reopen(&mut self, path: Option<&Path>, rotation: Rotation) -> Result<(), String> {
+        let file = path.map(|p| open_log(p, rotation, self.owner.as_ref())).transpose()?;
         if let Ok(mut slot) = self.file.0.lock() {
             *slot = file;
         }
@@ -268,11 +279,12 @@ impl Logging {
     }
 }
 
-fn open_log(path: &Path, owner: Option<&RunAs>) -> Result<File, String> {
-    open_append_for(path, owner).map_err(|e| match e {
+fn open_log(path: &Path, (maxbytes, backups): Rotation, owner: Option<&RunAs>) -> Result<MainFile, String> {
+    let log = Rotating::open(path, maxbytes, backups, owner).map_err(|e| match e {
         OpenError::Refused(why) => format!("cannot use the log file: {why}"),
         OpenError::Failed(why) => format!("cannot open the log file {}: {why}", path.display()),
-    })
+    })?;
+    Ok(MainFile { log, line: Vec::new() })
 }
 
 fn slog_level(level: LogLevel) -> Level {
@@ -310,7 +322,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("main.log");
         let console = Arc::new(Lines::default());
-        let log = Logging::new(Some(&path), LogLevel::Info, Some(console.clone()), None).unwrap();
+        let log = Logging::new((Some(&path), (0, 0)), LogLevel::Info, Some(console.clone()), None).unwrap();
         log.log(LogLevel::Info, "spawned: 'a' with pid 1");
         log.log(LogLevel::Debug, "hidden");
         log.set_level(LogLevel::Debug);
@@ -332,9 +344,10 @@ mod tests {
 
     #[test]
     fn an_unwritable_log_file_is_an_error() {
-        let err = Logging::new(Some(Path::new("/nonexistent/dir/x.log")), LogLevel::Info, None, None)
-            .err()
-            .unwrap();
+        let err =
+            Logging::new((Some(Path::new("/nonexistent/dir/x.log")), (0, 0)), LogLevel::Info, None, None)
+                .err()
+                .unwrap();
         assert!(err.contains("/nonexistent/dir/x.log") && err.contains("No such file"), "{err}");
     }
 }

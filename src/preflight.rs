@@ -141,8 +141,9 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
             Err(_) => found.push(warn("workingdir", format!("{} does not exist", dir.display()))),
         }
     }
-    for (key, path) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
-        if let Some(message) = path.as_deref().and_then(output_problem) {
+    for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+        let path = output.as_ref().and_then(crate::config::Output::file).map(|f| f.path.as_path());
+        if let Some(message) = path.and_then(output_problem) {
             found.push(warn(key, message));
         }
     }

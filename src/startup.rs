@@ -87,7 +87,8 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let level = options.loglevel.unwrap_or(config.daemon.loglevel);
     let mirror = (!options.quiet).then(|| console.clone());
     let logfile = config.daemon.logfile.as_deref();
-    let log = Logging::new(logfile, level, mirror, config.daemon.user.as_ref())?;
+    let rotation = (config.daemon.logfile_maxbytes, config.daemon.logfile_backups);
+    let log = Logging::new((logfile, rotation), level, mirror, config.daemon.user.as_ref())?;
     let signals = crate::event_loop::watch_signals()?;
     let daemon = &config.daemon;
     let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };

@@ -6,10 +6,16 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Timers<K> {
     heap: BinaryHeap<Reverse<(Instant, K)>>,
     armed: HashMap<K, Instant>,
+}
+
+impl<K: Ord + std::hash::Hash> Default for Timers<K> {
+    fn default() -> Self {
+        Timers { heap: BinaryHeap::new(), armed: HashMap::new() }
+    }
 }
 
 impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
@@ -56,6 +62,10 @@ impl<K: Copy + Ord + std::hash::Hash> Timers<K> {
             }
         }
         due
+    }
+
+    pub(crate) fn is_armed(&self, key: K) -> bool {
+        self.armed.contains_key(&key)
     }
 
     #[cfg(test)]

@@ -129,6 +129,8 @@ pub(crate) fn plan(old: &Config, new: &Config) -> Plan {
 fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
     let DaemonSpec {
         logfile,
+        logfile_maxbytes,
+        logfile_backups,
         loglevel,
         socket,
         socket_mode,
@@ -142,6 +144,8 @@ fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
     } = new;
     [
         ("logfile", *logfile != old.logfile),
+        ("logfile_maxbytes", *logfile_maxbytes != old.logfile_maxbytes),
+        ("logfile_backups", *logfile_backups != old.logfile_backups),
         ("loglevel", *loglevel != old.loglevel),
         ("socket", *socket != old.socket),
         ("socket_mode", *socket_mode != old.socket_mode),

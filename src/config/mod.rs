@@ -6,6 +6,7 @@ pub(crate) mod alerts;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod node;
+pub(crate) mod output;
 pub(crate) mod raw;
 mod render;
 pub(crate) mod spec;

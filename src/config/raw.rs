@@ -14,6 +14,8 @@ pub const TOP_KEYS: &[&str] = &["taskmaster", "programs"];
 /// Keys of the `taskmaster:` section, in the order `--check` prints them.
 pub const DAEMON_KEYS: &[&str] = &[
     "logfile",
+    "logfile_maxbytes",
+    "logfile_backups",
     "loglevel",
     "socket",
     "socket_mode",
@@ -60,6 +62,7 @@ pub(crate) const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("stopwaitsecs", "stoptime"),
     ("stdout_logfile", "stdout"),
     ("stderr_logfile", "stderr"),
+    ("redirect_stderr", "stderr: stdout"),
     ("process_name", "numprocs"),
 ];
 
@@ -216,9 +219,9 @@ pub(crate) fn read_stopsignal(node: &Node) -> Read<Signal> {
 }
 
 /// A size in bytes: a whole number, or one with a unit (`16KiB`, `64K`, `1MB`: K and KB are
-/// 1000, KiB 1024, likewise M).
+/// 1000, KiB 1024, likewise M and G).
 pub(crate) fn read_bytes(node: &Node, max: usize) -> Read<usize> {
-    let expected = format!("a number of bytes from 0 to {max} (units: K, KiB, M, MiB)");
+    let expected = format!("a number of bytes from 0 to {max} (units: K, KiB, M, MiB, G, GiB)");
     let bytes = match node {
         Node::Int(i) => u128::try_from(*i).ok(),
         Node::Str(s) => {
@@ -231,6 +234,8 @@ pub(crate) fn read_bytes(node: &Node, max: usize) -> Read<usize> {
                 "kib" => Some(1024),
                 "m" | "mb" => Some(1_000_000),
                 "mib" => Some(1024 * 1024),
+                "g" | "gb" => Some(1_000_000_000),
+                "gib" => Some(1024 * 1024 * 1024),
                 _ => None,
             };
             digits.parse::<u128>().ok().zip(factor).map(|(n, f)| n.saturating_mul(f))

@@ -1,6 +1,7 @@
 //! The normalised configuration that `--check` prints: every key with its value, defaults filled
 //! in, canonical forms. The output is itself a valid configuration that normalises to itself.
 
+use super::output::OutputView;
 use super::spec::{Config, DaemonSpec, ProgramSpec, signal_name};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ struct ConfigView<'a> {
 #[derive(Serialize)]
 struct DaemonView {
     logfile: Option<String>,
+    logfile_maxbytes: u64,
+    logfile_backups: u32,
     loglevel: &'static str,
     socket: String,
     socket_mode: String,
@@ -42,6 +45,8 @@ impl From<&DaemonSpec> for DaemonView {
     fn from(d: &DaemonSpec) -> Self {
         DaemonView {
             logfile: d.logfile.as_deref().map(text),
+            logfile_maxbytes: d.logfile_maxbytes,
+            logfile_backups: d.logfile_backups,
             loglevel: d.loglevel.name(),
             socket: text(&d.socket),
             socket_mode: d.socket_mode.to_string(),
@@ -75,8 +80,8 @@ struct ProgramView<'a> {
     stopasgroup: bool,
     critical: bool,
     alerts: bool,
-    stdout: Option<String>,
-    stderr: Option<String>,
+    stdout: Option<OutputView>,
+    stderr: Option<OutputView>,
     env: &'a BTreeMap<String, String>,
     tail_bytes: usize,
     tty: bool,
@@ -101,8 +106,8 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             stopasgroup: p.stopasgroup,
             critical: p.critical,
             alerts: p.alerts,
-            stdout: p.stdout.as_deref().map(text),
-            stderr: p.stderr.as_deref().map(text),
+            stdout: p.stdout.as_ref().map(OutputView::from),
+            stderr: p.stderr.as_ref().map(OutputView::from),
             env: &p.env,
             tail_bytes: p.tail_bytes,
             tty: p.tty,

@@ -3,6 +3,7 @@
 
 pub(crate) use super::accounts::RunAs;
 use super::alerts::{AlertsSpec, SyslogAddress};
+pub(crate) use super::output::{LogFile, Output};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -22,6 +23,9 @@ pub(crate) struct Config {
 pub(crate) struct DaemonSpec {
     /// `None`: no log file (`logfile: null`).
     pub(crate) logfile: Option<PathBuf>,
+    /// The main log is rotated when a line would make it larger; 0: never.
+    pub(crate) logfile_maxbytes: u64,
+    pub(crate) logfile_backups: u32,
     pub(crate) loglevel: LogLevel,
     pub(crate) socket: PathBuf,
     pub(crate) socket_mode: Mode,
@@ -174,8 +178,9 @@ pub(crate) struct ProgramSpec {
     /// `false`: no alert is sent about its processes.
     pub(crate) alerts: bool,
     /// `None`: the stream is read and dropped.
-    pub(crate) stdout: Option<PathBuf>,
-    pub(crate) stderr: Option<PathBuf>,
+    pub(crate) stdout: Option<Output>,
+    /// Never `Output::Stdout` with `tty`, whose one terminal is stdout.
+    pub(crate) stderr: Option<Output>,
     pub(crate) env: BTreeMap<String, String>,
     /// `user` and `group`; `None`: taskmaster's own.
     pub(crate) run_as: Option<RunAs>,

@@ -5,6 +5,7 @@ use super::accounts::Accounts;
 use super::alerts::{DEFAULT_SYSLOG_ADDRESS, SyslogAddress};
 use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
+use super::output::Output;
 use super::raw::*;
 use super::spec::{CommandLine, Config, DaemonSpec, DetachKey, LogLevel, ProgramSpec};
 use std::collections::{BTreeMap, HashMap};
@@ -259,6 +260,7 @@ impl Validator<'_> {
             other => read_path(other, &dir, home.as_deref()).map(Some),
         };
         let logfile = self.key(&e, "logfile", nullable_path, Some(dir.join(DEFAULT_LOGFILE)));
+        let rotation = self.main_log_rotation(&e);
         let loglevel = self.key(&e, "loglevel", read_loglevel, LogLevel::Info);
         let socket = self.key(&e, "socket", path, self.ctx.default_socket());
         let mode_text = self.text_at(&["taskmaster", "socket_mode"]).map(str::to_string);
@@ -281,8 +283,11 @@ impl Validator<'_> {
             self.problem(&here, Some("socket"), msg);
             return None;
         }
+        let (logfile_maxbytes, logfile_backups) = rotation?;
         Some(DaemonSpec {
             logfile: logfile?,
+            logfile_maxbytes,
+            logfile_backups,
             loglevel: loglevel?,
             socket,
             socket_mode: socket_mode?,
@@ -400,12 +405,12 @@ impl Validator<'_> {
         let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
         let critical = self.key(&e, "critical", read_bool, DEFAULT_CRITICAL);
         let alerts = self.program_alerts(&e);
-        let stdout = self.key(&e, "stdout", nullable_path, None);
-        let stderr = self.key(&e, "stderr", nullable_path, None);
+        let stdout = self.output(&e, output::Which::Stdout);
+        let stderr = self.output(&e, output::Which::Stderr);
         let run_as = self.run_as(at, &e);
         let tail_bytes = self.key(&e, "tail_bytes", |n| read_bytes(n, MAX_TAIL_BYTES), DEFAULT_TAIL_BYTES);
         let tty = self.key(&e, "tty", read_bool, DEFAULT_TTY);
-        if tty == Some(true) && matches!(stderr, Some(Some(_))) {
+        if tty == Some(true) && matches!(stderr, Some(Some(ref o)) if *o != Output::Stdout) {
             let here = e.get("stderr").map_or(at.clone(), |(h, _)| h.clone());
             let msg =
                 "a program with `tty: true` has one terminal for both streams: its output goes to `stdout`"
@@ -490,6 +495,9 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
 mod alerts;
 #[cfg(test)]
 mod alerts_tests;
+mod output;
+#[cfg(test)]
+mod output_tests;
 mod privileges;
 #[cfg(test)]
 mod privileges_tests;

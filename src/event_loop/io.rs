@@ -3,13 +3,13 @@
 //! signalling, logging, answering the console or a client, applying a reload's own settings.
 
 use super::{LISTENER, RESERVED_FDS, SPAWN_FDS, Setup, take_token};
-use crate::capture::Capture;
 use crate::config::{Config, DaemonSpec, LogLevel};
 use crate::control::render;
 use crate::control::reply::Reply;
 use crate::control::server::Server;
 use crate::control::socket_file::Access;
 use crate::logging::{Console, Logging};
+use crate::output::Capture;
 use crate::shell::Typist;
 use crate::shell::complete::target_names;
 use crate::shell::session::Session;
@@ -79,14 +79,27 @@ impl Hands for Io {
         }
         let mut problems = Vec::new();
         let owner = spec.run_as.as_ref();
-        let paths = [spec.stdout.as_deref(), spec.stderr.as_deref()];
-        let sinks = self.capture.open(name, paths, owner, &mut problems);
+        let outputs = [spec.stdout.as_ref(), spec.stderr.as_ref()];
+        let to = (owner, &self.daemon.syslog_address);
+        let sinks = self.capture.open(name, outputs, to, &mut problems);
         self.spawn_problems.insert(id, problems);
         let [out, err] = sinks?;
-        let child = sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited)
-            .map_err(|e| e.to_string())?;
+        let child = match sys::spawn::spawn(spec, &plan.identity(), self.setup.files.inherited) {
+            Ok(child) => child,
+            Err(e) => {
+                self.capture.release([out, err]);
+                return Err(e.to_string());
+            }
+        };
+        let (out, err) = (out.of_pid(child.pid), err.of_pid(child.pid));
         let pipes = match child.output {
-            ChildOutput::Pipes { stdout, stderr } => vec![(stdout, out, Stdout), (stderr, err, Stderr)],
+            ChildOutput::Pipes { stdout, stderr: Some(stderr) } => {
+                vec![(stdout, out, Stdout), (stderr, err, Stderr)]
+            }
+            ChildOutput::Pipes { stdout, stderr: None } => {
+                self.capture.release([err]);
+                vec![(stdout, out, Stdout)]
+            }
             ChildOutput::Terminal(master) => {
                 // A second descriptor of the terminal, for the keys of whoever attaches.
                 match master.try_clone() {
@@ -96,6 +109,7 @@ impl Hands for Io {
                         &format!("{name} gets no keys from `attach`: {}", crate::config::describe_io(&e)),
                     ),
                 }
+                self.capture.release([err]);
                 vec![(master, out, Stdout)]
             }
         };
@@ -228,7 +242,8 @@ impl Io {
     /// Returns what could not be opened, as logged.
     pub(super) fn reopen_logs(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref()) {
+        let rotation = (self.daemon.logfile_maxbytes, self.daemon.logfile_backups);
+        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref(), rotation) {
             problems.push(format!("{e}; logging goes on to the previous file"));
         }
         self.capture.reopen(&mut problems);

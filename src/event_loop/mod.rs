@@ -8,7 +8,6 @@ mod attaching;
 mod commands;
 mod io;
 
-use crate::capture::{Capture, Drained};
 use crate::config::{self, Config, LogLevel};
 use crate::control::access;
 use crate::control::command::{Command, Order};
@@ -16,6 +15,7 @@ use crate::control::render;
 use crate::control::reply::Reply;
 use crate::control::server::{ClientEvent, Server};
 use crate::logging::{Console, Logging};
+use crate::output::{Capture, Drained};
 use crate::shell::Typist;
 use crate::shell::editor::Targets;
 use crate::shell::session::{Next, Session};
@@ -185,6 +185,7 @@ impl Daemon {
                 self.on_continued(now);
             }
             self.apply(Input::Tick, now);
+            self.flush_partial_lines(now);
             self.end_follows_at_shutdown();
             self.pump_alerts(now);
             if self.io.exiting {
@@ -230,7 +231,7 @@ impl Daemon {
             TERMINAL => io.console.flush(),
             t if io.capture.owns(t) => {
                 let mut problems = Vec::new();
-                if io.capture.read(io.poll.registry(), t, &mut problems) == Drained::More {
+                if io.capture.read(io.poll.registry(), t, now, &mut problems) == Drained::More {
                     io.hot.push(t);
                 }
                 io.log_all(LogLevel::Error, problems);
@@ -247,6 +248,15 @@ impl Daemon {
             }
             // A source that closed earlier in this turn.
             _ => {}
+        }
+    }
+
+    /// Lines without an end that waited long enough are written as they are.
+    fn flush_partial_lines(&mut self, now: Now) {
+        if self.io.capture.next_deadline().is_some_and(|at| at <= now.mono) {
+            let mut problems = Vec::new();
+            self.io.capture.flush_due(now, &mut problems);
+            self.io.log_all(LogLevel::Error, problems);
         }
     }
 
@@ -293,6 +303,7 @@ impl Daemon {
             self.io.server.next_deadline(),
             self.io.foreground_check,
             self.io.alerting.next_deadline(),
+            self.io.capture.next_deadline(),
         ];
         sources.into_iter().flatten().min()
     }
@@ -373,7 +384,7 @@ impl Daemon {
         for (pid, exit) in reaped {
             let io = &mut self.io;
             let mut problems = Vec::new();
-            io.capture.drain(io.poll.registry(), pid, &mut problems);
+            io.capture.drain(io.poll.registry(), pid, now, &mut problems);
             problems.extend(io.setup.groups.ended(pid.as_raw()));
             self.pass_output();
             self.on_attached_exit(pid, exit);

@@ -27,8 +27,9 @@ pub(crate) struct Child {
 
 #[derive(Debug)]
 pub(crate) enum ChildOutput {
-    /// The read ends of its stdout and stderr pipes.
-    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// The read ends of its stdout and stderr pipes; no stderr pipe when stderr is the stdout
+    /// pipe (`stderr: stdout`).
+    Pipes { stdout: OwnedFd, stderr: Option<OwnedFd> },
     /// The master side of its terminal (`tty: true`): its output, and where its keys go.
     Terminal(OwnedFd),
 }
@@ -146,10 +147,20 @@ pub(crate) fn spawn(
         }
         false => {
             let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(short("create a pipe"));
-            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+            let (out_r, out_w) = pipe()?;
             let null = open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
                 .map_err(short("open /dev/null"))?;
-            (launch(&prepared, [&null, &out_w, &err_w]), ChildOutput::Pipes { stdout: out_r, stderr: err_r })
+            match spec.stderr == Some(crate::config::Output::Stdout) {
+                true => (
+                    launch(&prepared, [&null, &out_w, &out_w]),
+                    ChildOutput::Pipes { stdout: out_r, stderr: None },
+                ),
+                false => {
+                    let (err_r, err_w) = pipe()?;
+                    let output = ChildOutput::Pipes { stdout: out_r, stderr: Some(err_r) };
+                    (launch(&prepared, [&null, &out_w, &err_w]), output)
+                }
+            }
         }
     };
     match launched {

@@ -15,6 +15,11 @@ fn ctx() -> Context {
     }
 }
 
+/// A plain output file.
+fn file(path: &str) -> Option<crate::config::Output> {
+    Some(crate::config::Output::File(crate::config::LogFile::plain(PathBuf::from(path))))
+}
+
 fn ok(text: &str) -> Config {
     validate(text, "t.yaml", &ctx()).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -53,7 +58,7 @@ fn the_subject_example_reads_as_users_mean_it() {
     assert_eq!(vogsphere.numprocs, 8);
     assert_eq!(nginx.starttime, Duration::from_secs(5));
     assert_eq!(nginx.autorestart, RestartPolicy::Unexpected);
-    assert_eq!(nginx.stdout, Some(PathBuf::from("/tmp/nginx.stdout")));
+    assert_eq!(nginx.stdout, file("/tmp/nginx.stdout"));
 }
 
 #[test]
@@ -134,8 +139,8 @@ fn every_program_key_is_read() {
     assert_eq!(p.stopsignal, Signal::SIGQUIT);
     assert_eq!(p.stoptime, Duration::from_secs(2));
     assert!(p.stopasgroup);
-    assert_eq!(p.stdout, Some(PathBuf::from("/etc/tm/out.log")));
-    assert_eq!(p.stderr, Some(PathBuf::from("/var/log/err.log")));
+    assert_eq!(p.stdout, file("/etc/tm/out.log"));
+    assert_eq!(p.stderr, file("/var/log/err.log"));
     let env: Vec<_> = p.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     assert_eq!(env, ["A=1.10", "B=yes", "C=true", "D=", "E=quoted text"]);
     assert_eq!(p.process_names(), ["app:app_00", "app:app_01", "app:app_02", "app:app_03"]);

@@ -15,11 +15,11 @@ use crate::alerts::deliver::{ChannelJob, FLAG, Job};
 use crate::alerts::event::{Alert, Message};
 use crate::alerts::queue::{ATTEMPT_LIMIT, Delivery, DeliveryId, MAX_WAITING, Outcome, Queue};
 use crate::alerts::throttle::Throttle;
-use crate::capture::{Capture, Sink};
 use crate::config::LogLevel;
 use crate::config::alerts::{AlertsSpec, Channel, EventKind};
 use crate::control::reply::{ChannelResult, Reply};
 use crate::logging::Logging;
+use crate::output::{Capture, Sink};
 use crate::process::ExitKind;
 use crate::supervisor::{Now, Requester, Transition};
 use crate::sys;
@@ -236,7 +236,7 @@ impl Alerting {
                 Ok((pid, [out, err])) => {
                     let name = output_name(delivery.id);
                     let pipes =
-                        vec![(out, Sink::Discard, Stream::Stdout), (err, Sink::Discard, Stream::Stderr)];
+                        vec![(out, Sink::discard(), Stream::Stdout), (err, Sink::discard(), Stream::Stderr)];
                     let next = &mut *output.next_token;
                     let problems = output.capture.add(
                         output.registry,

@@ -1,0 +1,99 @@
+//! A program's `stdout` and `stderr` (taskmaster(1), CHILD LOGS): a path, `syslog`, `stdout` (for
+//! stderr), or the mapping form with rotation and timestamps; and the main log's rotation keys.
+
+use super::super::node::Node;
+use super::super::output::{DEFAULT_BACKUPS, LogFile, MAX_BACKUPS, Output};
+use super::super::raw::{read_bool, read_bytes, read_count, read_path};
+use super::{Here, Validator};
+use std::collections::BTreeMap;
+
+type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
+
+const FILE_KEYS: &[&str] = &["path", "maxbytes", "backups", "timestamps"];
+/// 1 TB: beyond, a size is a mistake.
+pub(super) const MAX_LOG_BYTES: usize = 1 << 40;
+
+/// Which stream a destination is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Which {
+    Stdout,
+    Stderr,
+}
+
+impl Which {
+    fn key(self) -> &'static str {
+        match self {
+            Which::Stdout => "stdout",
+            Which::Stderr => "stderr",
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// `stdout` or `stderr` of a program; `Some(None)`: not configured (read and dropped).
+    pub(super) fn output(&mut self, e: &Entries, which: Which) -> Option<Option<Output>> {
+        let key = which.key();
+        let Some((at, node)) = e.get(key) else { return Some(None) };
+        let (dir, home) = (self.ctx.config_dir.clone(), self.ctx.home.clone());
+        let path = |n: &Node| read_path(n, &dir, home.as_deref());
+        match node {
+            Node::Null => Some(None),
+            Node::Str(s) if s.trim() == "syslog" => Some(Some(Output::Syslog)),
+            Node::Str(s) if s.trim() == "stdout" && which == Which::Stderr => Some(Some(Output::Stdout)),
+            Node::Str(s) if matches!(s.trim(), "stdout" | "stderr") => {
+                let msg = format!(
+                    "`{}` is not a destination for stdout (`stderr: stdout` sends stderr to stdout's \
+                     file; a file of that name is written `./{}`)",
+                    s.trim(),
+                    s.trim()
+                );
+                self.problem(at, Some(key), msg);
+                None
+            }
+            Node::Map(pairs) => {
+                let inner = self.entries(at, pairs, FILE_KEYS);
+                let file = match inner.get("path") {
+                    Some(_) => self.key(&inner, "path", |n| path(n).map(Some), None),
+                    None => {
+                        let msg = "needs `path`: the file the output goes to".to_string();
+                        self.problem(at, Some(key), msg);
+                        None
+                    }
+                };
+                let maxbytes = self.key(&inner, "maxbytes", |n| read_bytes(n, MAX_LOG_BYTES), 0);
+                let backups = self.key(&inner, "backups", |n| read_count(n, 0, MAX_BACKUPS), DEFAULT_BACKUPS);
+                let timestamps = self.key(&inner, "timestamps", read_bool, false);
+                Some(Some(Output::File(LogFile {
+                    path: file??,
+                    maxbytes: maxbytes? as u64,
+                    backups: backups?,
+                    timestamps: timestamps?,
+                })))
+            }
+            Node::Str(_) => match path(node) {
+                Ok(p) => Some(Some(Output::File(LogFile::plain(p)))),
+                Err(msg) => {
+                    self.problem(at, Some(key), msg);
+                    None
+                }
+            },
+            other => {
+                let msg = format!(
+                    "expected a path, `syslog`{}, or a mapping with `path` (and `maxbytes`, \
+                         `backups`, `timestamps`), found {}",
+                    if which == Which::Stderr { ", `stdout`" } else { "" },
+                    other.kind()
+                );
+                self.problem(at, Some(key), msg);
+                None
+            }
+        }
+    }
+
+    /// The main log's `logfile_maxbytes` and `logfile_backups`.
+    pub(super) fn main_log_rotation(&mut self, e: &Entries) -> Option<(u64, u32)> {
+        let maxbytes = self.key(e, "logfile_maxbytes", |n| read_bytes(n, MAX_LOG_BYTES), 0);
+        let backups = self.key(e, "logfile_backups", |n| read_count(n, 0, MAX_BACKUPS), DEFAULT_BACKUPS);
+        Some((maxbytes? as u64, backups?))
+    }
+}
