@@ -246,7 +246,9 @@ impl Io {
         if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref(), rotation) {
             problems.push(format!("{e}; logging goes on to the previous file"));
         }
-        self.capture.reopen(&mut problems);
+        let mut notes = Vec::new();
+        self.capture.reopen(&mut problems, &mut notes);
+        self.log_all(LogLevel::Warn, notes);
         self.log_all(LogLevel::Error, problems.clone());
         problems
     }

@@ -152,8 +152,14 @@ impl Rotating {
             let why = format!("couldn't rename it to {}.1: {}", self.path.display(), describe_io(e));
             return Err(Trouble::Rotate(why));
         }
-        *self = Rotating::open(&self.path, self.maxbytes, self.backups, owner)
-            .map_err(|e| Trouble::Gone(e.message().to_string()))?;
+        *self =
+            Rotating::open(&self.path, self.maxbytes, self.backups, owner).map_err(|e| match deleted {
+                true => Trouble::Gone(format!(
+                    "it had been deleted, and cannot be created again: {}",
+                    e.message()
+                )),
+                false => Trouble::Gone(e.message().to_string()),
+            })?;
         match renamed.is_err() || deleted {
             true => Err(Trouble::Deleted),
             false => Ok(()),

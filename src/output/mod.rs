@@ -176,8 +176,9 @@ impl Capture {
 
     /// Closes and opens again every output file (after an outside rotation moved them), so
     /// that output goes to the file at the configured path from now on; a file that could not
-    /// be opened is tried again.
-    pub(crate) fn reopen(&mut self, problems: &mut Vec<String>) {
+    /// be opened is tried again. `problems`: files that cannot be opened; `notes`: files found
+    /// deleted, created again.
+    pub(crate) fn reopen(&mut self, problems: &mut Vec<String>, notes: &mut Vec<String>) {
         let names = self
             .streams
             .values()
@@ -186,7 +187,7 @@ impl Capture {
                 To::Discard | To::Syslog(_) => None,
             })
             .collect();
-        self.files.reopen(&names, problems);
+        self.files.reopen(&names, problems, notes);
     }
 
     /// What is wrong now with the output of live processes, one line each (for `status`).

@@ -152,19 +152,32 @@ impl Files {
         }
     }
 
-    /// Closes and opens again every file, at its path (after an outside rotation moved it); a
-    /// file deleted meanwhile is said and created again.
-    pub(super) fn reopen(&mut self, names: &HashMap<PathBuf, String>, problems: &mut Vec<String>) {
+    /// Closes and opens again every file, at its path (after an outside rotation moved it).
+    /// What could not be opened goes to `problems`; a file deleted meanwhile, created again,
+    /// to `notes`.
+    pub(super) fn reopen(
+        &mut self,
+        names: &HashMap<PathBuf, String>,
+        problems: &mut Vec<String>,
+        notes: &mut Vec<String>,
+    ) {
         for (path, entry) in &mut self.entries {
             let name = names.get(path).map_or("a program", String::as_str);
-            if let Some(file) = &entry.file
-                && file.deleted()
-            {
-                problems.push(write_failure(name, path, DELETED));
-            }
+            let deleted = entry.file.as_ref().is_some_and(Rotating::deleted);
             entry.file = None;
             entry.retry_at = None;
-            let _ = entry.try_open(name, problems);
+            let mut why = Vec::new();
+            match (entry.try_open(name, &mut why), deleted) {
+                (Ok(()), true) => notes.push(write_failure(name, path, DELETED)),
+                (Ok(()), false) => {}
+                (Err(e), true) => {
+                    let line = format!("{GONE}, and cannot be created again: {}; {DROPPED}", e.message());
+                    let line = write_failure(name, path, &line);
+                    entry.failing = Some(line.clone());
+                    problems.push(line);
+                }
+                (Err(_), false) => problems.extend(why),
+            }
         }
     }
 
@@ -179,6 +192,7 @@ impl Files {
     }
 }
 
+const GONE: &str = "it had been deleted (what was written to it since is lost)";
 const DELETED: &str = "it had been deleted (what was written to it since is lost); it is created again";
 const DROPPED: &str = "the output is dropped until it can be (tried again each second, and at `reopen`)";
 
