@@ -33,8 +33,10 @@
 //!   logging, answering, applying a reload's own settings; commands from where they come in
 //!   (`commands`); alerts from a transition to a reaped helper (`alerting`).
 //! - `control::server` and `control::socket_file`: the socket's clients and its file.
-//! - `capture`: child output, from pipes to files; `append`: how every file taskmaster writes is
-//!   opened; `logging`: the main log and its mirror on the console.
+//! - `output`: child output, from pipes to its destinations (`sinks`): files shared by path and
+//!   rotated between lines (`files`, also the main log's), lines cut and stamped (`lines`),
+//!   syslog (`syslog`); `append`: how every file taskmaster writes is opened; `logging`: the main
+//!   log and its mirror on the console.
 //! - `leftovers`: the record of process groups that lets a taskmaster clean up after one that
 //!   was killed.
 //! - `shell`: who types (`Typist`): the line editor stepped from the loop (`editor`), piped lines
@@ -53,7 +55,7 @@
 //!    `event_loop::Daemon::run` wakes with the signals' token.
 //! 2. `Daemon::reap`: `sys::reap` looks at the dead child without reaping it, kills what is left
 //!    of its process group while the zombie still holds the group's number, then reaps it; its
-//!    pipes are drained (`capture`) and the groups file notes it (`leftovers`).
+//!    pipes are drained (`output`) and the groups file notes it (`leftovers`).
 //! 3. `Input::Reaped` goes to `Supervisor::run`, which finds the process by its pid and steps its
 //!    machine: `process::step` moves RUNNING to EXITED and, by `autorestart`, on to a spawn (or
 //!    arms a crash-loop delay in `timers`), with a log event.
@@ -67,9 +69,9 @@
 //!
 //! A command (`attach`, `tail`, `reopen`) is a row of `control::command`'s table and a variant of
 //! its `Command`; its answer a `control::reply` variant, printed by `control::render`. Output kept
-//! in memory belongs beside `capture`; a pseudo-terminal in `sys::tty`; checks, like alerts, are
+//! in memory belongs beside `output`; a pseudo-terminal in `sys::tty`; checks, like alerts, are
 //! a pure part with its deadlines (folded into `poll`'s timeout) and helpers run as children,
-//! their output read by `capture`.
+//! their output read by `output`.
 
 mod alerts;
 mod append;

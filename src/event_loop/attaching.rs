@@ -64,7 +64,7 @@ struct ConsoleView {
     following: bool,
     /// The detach key when it began (a reload meanwhile does not change the key it told).
     detach: u8,
-    /// The process's terminal shows the alternate screen (see `capture::Stream`).
+    /// The process's terminal shows the alternate screen (see `output::Stream`).
     alternate_screen: bool,
 }
 
