@@ -264,3 +264,24 @@ fn a_removed_folder_is_said_and_the_file_comes_back_with_it() {
     wait_until("lines in the file again", || (lines() > 5).then_some(()));
     assert_eq!(d.wait_state("talker", "RUNNING")["pid"].as_i64(), pid, "the program ran on");
 }
+
+#[test]
+fn a_reload_that_only_tunes_a_file_keeps_the_process() {
+    let d = Daemon::start(TALKER);
+    let pid = d.wait_state("talker", "RUNNING")["pid"].as_i64();
+    wait_until("some lines", || (numbers(&d.dir.read("out.log")).len() > 3).then_some(()));
+    let tuned = TALKER.replace("stdout: out.log", "stdout: {path: out.log, timestamps: true, maxbytes: 1MB}");
+    d.dir.write("taskmaster.yaml", &Daemon::yaml("", &tuned));
+    let out = d.ctl(&["reload"]);
+    assert!(stdout(&out).contains("updated: talker"), "{}", stdout(&out));
+    wait_until("stamped lines", || {
+        let text = d.dir.read("out.log");
+        (text.lines().filter(|l| l.contains("Z line ")).count() > 3).then_some(())
+    });
+    assert_eq!(d.wait_state("talker", "RUNNING")["pid"].as_i64(), pid, "not restarted");
+    // Every line once, stamped or not.
+    let text = d.dir.read("out.log");
+    let all: Vec<u64> =
+        text.lines().filter_map(|l| number_of(l.split_once("Z ").map_or(l, |(_, rest)| rest))).collect();
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
+}

@@ -1,6 +1,7 @@
 //! The reload plan: what changed between two configurations, program by program and field by field
 //! (taskmaster(1), RELOAD). Pure; the supervisor applies the plan.
 
+use super::output::same_place;
 use super::spec::{Config, DaemonSpec, ProgramSpec};
 use serde::Serialize;
 
@@ -54,10 +55,11 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         env,
         workingdir,
         umask,
-        stdout,
-        stderr,
         run_as,
         tty,
+        // Their place defines the process; how a file is written is supervision.
+        stdout,
+        stderr,
         // Fields that only say how it is supervised: a change applies in place.
         autostart,
         autorestart,
@@ -76,8 +78,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *env != old.env
         || *workingdir != old.workingdir
         || *umask != old.umask
-        || *stdout != old.stdout
-        || *stderr != old.stderr
+        || !same_place(stdout, &old.stdout)
+        || !same_place(stderr, &old.stderr)
         || *run_as != old.run_as
         || *tty != old.tty;
     let supervises = *autostart != old.autostart
@@ -90,7 +92,10 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *stopasgroup != old.stopasgroup
         || *critical != old.critical
         || *alerts != old.alerts
-        || *tail_bytes != old.tail_bytes;
+        || *tail_bytes != old.tail_bytes
+        // How a file is rotated or stamped (taskmaster(1), CHILD LOGS).
+        || *stdout != old.stdout
+        || *stderr != old.stderr;
     match (defines, supervises) {
         (true, _) => Change::Relaunch,
         (false, true) => Change::Retune,
@@ -226,6 +231,23 @@ mod tests {
             let p = plan(&config("  a: {cmd: a}\n"), &config(&changed));
             assert_eq!(p.restarted, ["a"], "{field}");
             assert!(p.updated.is_empty() && p.unchanged == 0, "{field}");
+        }
+    }
+
+    #[test]
+    fn where_output_goes_restarts_and_how_a_file_is_written_does_not() {
+        let before = "  a: {cmd: a, stdout: /tmp/o, stderr: /tmp/e}\n";
+        let tuned =
+            "  a: {cmd: a, stdout: {path: /tmp/o, maxbytes: 1MB, timestamps: true}, stderr: /tmp/e}\n";
+        let p = plan(&config(before), &config(tuned));
+        assert_eq!((p.updated.as_slice(), p.restarted.len()), (&["a".to_string()][..], 0));
+        for moved in [
+            "  a: {cmd: a, stdout: {path: /tmp/p, maxbytes: 1MB}, stderr: /tmp/e}\n",
+            "  a: {cmd: a, stdout: /tmp/o, stderr: stdout}\n",
+            "  a: {cmd: a, stdout: syslog, stderr: /tmp/e}\n",
+            "  a: {cmd: a, stdout: /tmp/o}\n",
+        ] {
+            assert_eq!(plan(&config(before), &config(moved)).restarted, ["a"], "{moved}");
         }
     }
 

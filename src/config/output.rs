@@ -42,6 +42,16 @@ impl LogFile {
     }
 }
 
+/// Whether two destinations are the same place (nothing, syslog, the stdout pipe, or the
+/// same file): a change of place restarts a process at reload, a change of how a file is
+/// rotated or stamped applies in place.
+pub(crate) fn same_place(a: &Option<Output>, b: &Option<Output>) -> bool {
+    match (a, b) {
+        (Some(Output::File(a)), Some(Output::File(b))) => a.path == b.path,
+        (a, b) => a.as_ref().map(std::mem::discriminant) == b.as_ref().map(std::mem::discriminant),
+    }
+}
+
 impl Output {
     /// The file it writes, if any.
     pub(crate) fn file(&self) -> Option<&LogFile> {

@@ -181,6 +181,16 @@ impl Hands for Io {
             .tails
             .retain(|name| name.starts_with('#') || names.contains(name) || live.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
+        let outputs = config
+            .programs
+            .values()
+            .flat_map(|p| {
+                p.process_names().into_iter().map(move |n| (n, [p.stdout.as_ref(), p.stderr.as_ref()]))
+            })
+            .collect();
+        let mut problems = Vec::new();
+        self.capture.retune(&outputs, super::now(), &mut problems);
+        self.log_all(LogLevel::Error, problems);
         let _ = self.reopen_logs();
         let daemon = &self.daemon;
         let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };

@@ -190,6 +190,45 @@ impl Capture {
         self.files.reopen(&names, problems, notes);
     }
 
+    /// A reload changed how files are rotated or stamped (`outputs`, by process name): the
+    /// streams writing to them follow from now on. A change of place restarts the process
+    /// instead (see `config::diff`).
+    pub(crate) fn retune(
+        &mut self,
+        outputs: &HashMap<String, [Option<&Output>; 2]>,
+        now: Now,
+        problems: &mut Vec<String>,
+    ) {
+        for stream in self.streams.values_mut() {
+            let Some(outputs) = outputs.get(&stream.name) else { continue };
+            let output = match stream.which {
+                tail::Stream::Stdout => outputs[0],
+                tail::Stream::Stderr => outputs[1],
+            };
+            let (To::File(path), Some(Output::File(spec))) = (&stream.sink.to, output) else { continue };
+            if *path != spec.path {
+                continue;
+            }
+            self.files.retune(spec);
+            match (&mut stream.sink.framer, spec.by_lines()) {
+                (Some(framer), true) => framer.stamp(spec.timestamps),
+                (None, true) => stream.sink.framer = Some(lines::Framer::new(spec.timestamps)),
+                (Some(_), false) => {
+                    let destinations = (&mut self.files, &mut self.syslog);
+                    sinks::flush(
+                        (&mut stream.sink, &stream.name),
+                        destinations,
+                        now.mono,
+                        &mut self.out,
+                        problems,
+                    );
+                    stream.sink.framer = None;
+                }
+                (None, false) => {}
+            }
+        }
+    }
+
     /// What is wrong now with the output of live processes, one line each (for `status`).
     pub(crate) fn failures(&self) -> Vec<String> {
         let syslog = self.syslog.as_ref().and_then(|s| s.failing.as_ref());

@@ -112,6 +112,16 @@ impl Files {
         }
     }
 
+    /// New rotation settings for a file in use.
+    pub(super) fn retune(&mut self, spec: &LogFile) {
+        if let Some(entry) = self.entries.get_mut(&spec.path) {
+            entry.spec = spec.clone();
+            if let Some(file) = &mut entry.file {
+                file.retune(spec.maxbytes, spec.backups);
+            }
+        }
+    }
+
     /// Appends `bytes` of `name`'s output to `path`. Log lines go to `problems`.
     pub(super) fn write(
         &mut self,
