@@ -26,6 +26,9 @@ pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
     let mut found: Vec<Warning> = root_warnings(config);
     found.extend(alerts_warnings(config));
     found.extend(config.programs.values().flat_map(program_warnings));
+    found.extend(
+        config.programs.values().flat_map(|p| syslog_output_warnings(p, &config.daemon.syslog_address)),
+    );
     for w in &mut found {
         let path = match &w.program {
             Some(program) => vec![Seg::key("programs"), Seg::key(program), Seg::key(w.key)],
@@ -148,6 +151,28 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
         }
     }
     found
+}
+
+/// A program whose output goes to syslog at a UNIX path where no datagram socket listens.
+fn syslog_output_warnings(
+    spec: &ProgramSpec,
+    address: &crate::config::alerts::SyslogAddress,
+) -> Vec<Warning> {
+    let crate::config::alerts::SyslogAddress::Unix(path) = address else { return Vec::new() };
+    let socket = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    [("stdout", &spec.stdout), ("stderr", &spec.stderr)]
+        .into_iter()
+        .filter(|(_, o)| *o == &Some(crate::config::Output::Syslog) && !socket)
+        .map(|(key, _)| Warning {
+            program: Some(spec.name.clone()),
+            key,
+            message: format!(
+                "syslog: {} is not a socket here (syslog_address): the lines will be dropped",
+                path.display()
+            ),
+            position: None,
+        })
+        .collect()
 }
 
 /// What would keep taskmaster from appending to `path`, if anything.
