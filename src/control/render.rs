@@ -82,6 +82,12 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
             (_, true, crate::tail::Stream::Stderr) => {
                 format!("({} has a terminal (tty: true): all it writes is on stdout)", tail.name)
             }
+            (_, _, crate::tail::Stream::Stderr) if tail.merged => {
+                format!(
+                    "({} writes stderr into stdout (stderr: stdout): `tail {}` shows both)",
+                    tail.name, tail.name
+                )
+            }
             (true, _, _) => format!("({}: nothing on {} yet)", tail.name, tail.stream.name()),
             (false, _, _) => format!("({} keeps no output in memory: its tail_bytes is 0)", tail.name),
         },

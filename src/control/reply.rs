@@ -90,6 +90,8 @@ pub(crate) struct TailReply {
     pub(crate) kept: bool,
     /// Its program has a terminal (`tty: true`): all it writes is on stdout.
     pub(crate) terminal: bool,
+    /// Its stderr is its stdout pipe (`stderr: stdout`).
+    pub(crate) merged: bool,
 }
 
 /// A refusal for lack of rights.

@@ -92,7 +92,8 @@ impl Daemon {
         };
         let lines = self.io.capture.tails.last_lines_within(&name, stream, count, TAIL_REPLY_BYTES);
         let (kept, terminal) = (process.spec.tail_bytes > 0, process.spec.tty);
-        Reply::Tail(TailReply { name, stream, lines, kept, terminal })
+        let merged = process.spec.stderr == Some(crate::config::Output::Stdout);
+        Reply::Tail(TailReply { name, stream, lines, kept, terminal, merged })
     }
 
     /// The one process `name` names; the refusal says what it names instead.
