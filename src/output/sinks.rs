@@ -64,6 +64,9 @@ struct Entry {
 #[derive(Default)]
 pub(super) struct Files {
     entries: HashMap<PathBuf, Entry>,
+    /// What was said of files that failed when their last stream let them go: a program
+    /// started again on a file that still fails is not said again.
+    said: HashMap<PathBuf, String>,
 }
 
 impl Files {
@@ -86,12 +89,13 @@ impl Files {
             }
             return Ok(());
         }
+        let failing = self.said.remove(&spec.path);
         let mut entry = Entry {
             file: None,
             spec: spec.clone(),
             owner: owner.cloned(),
             users: 1,
-            failing: None,
+            failing,
             retry_at: None,
         };
         match entry.try_open(name, problems) {
@@ -106,8 +110,10 @@ impl Files {
     pub(super) fn release(&mut self, path: &Path) {
         if let Some(entry) = self.entries.get_mut(path) {
             entry.users -= 1;
-            if entry.users == 0 {
-                self.entries.remove(path);
+            if entry.users == 0
+                && let Some(Entry { failing: Some(said), .. }) = self.entries.remove(path)
+            {
+                self.said.insert(path.to_path_buf(), said);
             }
         }
     }
