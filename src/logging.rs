@@ -6,7 +6,7 @@
 use crate::append::OpenError;
 use crate::config::RunAs;
 use crate::config::{LogLevel, describe_io};
-use crate::output::Rotating;
+use crate::output::{Rotating, Trouble};
 use crate::sys::outbox::Outbox;
 use slog::{Drain, Level, OwnedKVList, Record};
 use std::io::{self, Write};
@@ -114,7 +114,11 @@ impl Drop for Queued {
 /// The log file, rotated by size (`logfile_maxbytes`), and the line being written to it: a
 /// line goes to the file whole, so that a rotation never cuts one.
 struct MainFile {
-    log: Rotating,
+    /// `None`: it could not be created again (its folder was removed): tried again at each
+    /// line.
+    log: Option<Rotating>,
+    path: PathBuf,
+    rotation: Rotation,
     line: Vec<u8>,
 }
 
@@ -124,7 +128,7 @@ struct SharedFile(Arc<Mutex<Option<MainFile>>>);
 
 impl SharedFile {
     fn path(&self) -> Option<PathBuf> {
-        self.0.lock().ok().and_then(|f| f.as_ref().map(|f| f.log.path().to_path_buf()))
+        self.0.lock().ok().and_then(|f| f.as_ref().map(|f| f.path.clone()))
     }
 }
 
@@ -133,12 +137,23 @@ impl Write for SharedFile {
         let mut slot = self.0.lock().map_err(|_| io::Error::other("log lock poisoned"))?;
         let Some(file) = slot.as_mut() else { return Ok(buf.len()) };
         file.line.extend_from_slice(buf);
-        if let Some(end) = memchr::memrchr(b'\n', &file.line) {
-            let rest = file.line.split_off(end + 1);
-            let whole = std::mem::replace(&mut file.line, rest);
-            file.log.append(&whole, None).map_err(|trouble| io::Error::other(trouble.to_string()))?;
+        let Some(end) = memchr::memrchr(b'\n', &file.line) else { return Ok(buf.len()) };
+        let rest = file.line.split_off(end + 1);
+        let whole = std::mem::replace(&mut file.line, rest);
+        if file.log.is_none() {
+            let (maxbytes, backups) = file.rotation;
+            let opened = Rotating::open(&file.path, maxbytes, backups, None);
+            file.log = Some(opened.map_err(|e| io::Error::other(e.message().to_string()))?);
         }
-        Ok(buf.len())
+        let Some(log) = &mut file.log else { return Ok(buf.len()) };
+        match log.append(&whole, None) {
+            Ok(()) => Ok(buf.len()),
+            Err(trouble @ Trouble::Gone(_)) => {
+                file.log = None;
+                Err(io::Error::other(trouble.to_string()))
+            }
+            Err(trouble) => Err(io::Error::other(trouble.to_string())),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -262,15 +277,44 @@ impl Logging {
     }
 
     /// Opens `path` (again, or anew) and writes there from now on; `None` stops file logging.
-    pub(crate) fn reopen(&mut self, path: Option<&Path>, rotation: Rotation) -> Result<(), String> {
-        let file = path.map(|p| open_log(p, rotation, self.owner.as_ref())).transpose()?;
-        if let Ok(mut slot) = self.file.0.lock() {
-            *slot = file;
+    /// Ok: what to say of the file it replaces (deleted meanwhile). Err: why it cannot be
+    /// opened, and what happens to log lines meanwhile.
+    pub(crate) fn reopen(
+        &mut self,
+        path: Option<&Path>,
+        rotation: Rotation,
+    ) -> Result<Option<String>, String> {
+        let Ok(mut slot) = self.file.0.lock() else { return Err("log lock poisoned".into()) };
+        let gone = slot.as_ref().is_some_and(|f| f.log.as_ref().is_none_or(Rotating::deleted));
+        let note = gone.then(|| {
+            let path = slot.as_ref().map(|f| f.path.display().to_string()).unwrap_or_default();
+            format!("the log file {path} had been deleted (what was logged to it since is lost); it is created again")
+        });
+        let Some(path) = path else {
+            *slot = None;
+            return Ok(None);
+        };
+        match open_log(path, rotation, self.owner.as_ref()) {
+            Ok(file) => {
+                *slot = Some(file);
+                drop(slot);
+                if let Ok(mut failure) = self.failure.lock() {
+                    *failure = None;
+                }
+                Ok(note)
+            }
+            // The file in use is gone: lines wait for the new one, tried again at each line.
+            Err(e) if gone => {
+                *slot = Some(MainFile { log: None, path: path.to_path_buf(), rotation, line: Vec::new() });
+                drop(slot);
+                let why = format!("{e}; log lines are lost until it can be (tried again at each line)");
+                if let Ok(mut failure) = self.failure.lock() {
+                    *failure = Some(why.clone());
+                }
+                Err(why)
+            }
+            Err(e) => Err(format!("{e}; logging goes on to the previous file")),
         }
-        if let Ok(mut failure) = self.failure.lock() {
-            *failure = None;
-        }
-        Ok(())
     }
 
     /// Why the log file cannot be written, while it cannot.
@@ -284,7 +328,7 @@ fn open_log(path: &Path, (maxbytes, backups): Rotation, owner: Option<&RunAs>) -
         OpenError::Refused(why) => format!("cannot use the log file: {why}"),
         OpenError::Failed(why) => format!("cannot open the log file {}: {why}", path.display()),
     })?;
-    Ok(MainFile { log, line: Vec::new() })
+    Ok(MainFile { log: Some(log), path: path.to_path_buf(), rotation: (maxbytes, backups), line: Vec::new() })
 }
 
 fn slog_level(level: LogLevel) -> Level {

@@ -285,3 +285,54 @@ fn a_reload_that_only_tunes_a_file_keeps_the_process() {
         text.lines().filter_map(|l| number_of(l.split_once("Z ").map_or(l, |(_, rest)| rest))).collect();
     assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
 }
+
+#[test]
+fn the_main_log_comes_back_with_its_folder() {
+    let d = Daemon::start_with("", "  a:\n    cmd: sleep 1000\n", &["--no-shell"]);
+    // Moved under a folder of its own by a reload, so that the folder can go.
+    std::fs::create_dir(d.dir.join("logs")).expect("mkdir");
+    let yaml =
+        Daemon::yaml("", "  a:\n    cmd: sleep 1000\n").replace("logfile: tm.log", "logfile: logs/main.log");
+    d.dir.write("taskmaster.yaml", &yaml);
+    assert_eq!(d.ctl(&["reload"]).status.code(), Some(0));
+    wait_until("the new main log", || d.dir.join("logs/main.log").exists().then_some(()));
+    std::fs::remove_dir_all(d.dir.join("logs")).expect("rm -r");
+    let out = d.ctl(&["reopen"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("log lines are lost until it can be"), "{}", stdout(&out));
+    assert!(stdout(&d.ctl(&["status"])).contains("warning: cannot open the log file"));
+    std::fs::create_dir(d.dir.join("logs")).expect("mkdir again");
+    assert_eq!(d.ctl(&["restart", "a"]).status.code(), Some(0));
+    wait_until("lines in the main log again", || {
+        d.dir.read("logs/main.log").contains("spawned: 'a'").then_some(())
+    });
+    assert!(!stdout(&d.ctl(&["status"])).contains("warning"), "the warning is gone");
+}
+
+#[test]
+fn syslog_coming_back_is_said_with_what_was_lost() {
+    let dir = TempDir::new("syslog2");
+    let socket = dir.join("log.sock");
+    let bind = || {
+        let s = std::os::unix::net::UnixDatagram::bind(&socket).expect("a syslog socket");
+        s.set_read_timeout(Some(std::time::Duration::from_millis(200))).expect("timeout");
+        s
+    };
+    let listener = bind();
+    let settings = format!("  syslog_address: {}\n", socket.display());
+    let cmd = "sh -c 'i=0; while :; do i=$((i+1)); echo \"line $i\"; sleep 0.05; done'";
+    let d = Daemon::start_with(
+        &settings,
+        &format!("  talk:\n    cmd: {cmd}\n    stdout: syslog\n"),
+        &["--no-shell"],
+    );
+    let mut buf = [0u8; 4096];
+    wait_until("a message", || listener.recv(&mut buf).ok());
+    drop(listener);
+    std::fs::remove_file(&socket).expect("rm the socket");
+    d.wait_log("couldn't write output of talk to syslog at");
+    let listener = bind();
+    d.wait_log("can be reached again;");
+    wait_until("messages again", || listener.recv(&mut buf).ok());
+    assert!(d.log().contains("lines of output were lost meanwhile"), "{}", d.log());
+}

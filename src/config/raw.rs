@@ -53,6 +53,9 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "tty",
 ];
 
+/// Keys of the mapping form of `stdout` and `stderr` (taskmaster(1), CHILD LOGS).
+pub(crate) const STREAM_FILE_KEYS: &[&str] = &["path", "maxbytes", "backups", "timestamps"];
+
 /// supervisord's names for our keys, so that a config carried over gets a pointed hint.
 pub(crate) const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("command", "cmd"),
@@ -63,6 +66,12 @@ pub(crate) const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("stdout_logfile", "stdout"),
     ("stderr_logfile", "stderr"),
     ("redirect_stderr", "stderr: stdout"),
+    ("stdout_logfile_maxbytes", "stdout: {path: FILE, maxbytes: 50MB}"),
+    ("stdout_logfile_backups", "stdout: {path: FILE, backups: 10}"),
+    ("stderr_logfile_maxbytes", "stderr: {path: FILE, maxbytes: 50MB}"),
+    ("stderr_logfile_backups", "stderr: {path: FILE, backups: 10}"),
+    ("stdout_syslog", "stdout: syslog"),
+    ("stderr_syslog", "stderr: syslog"),
     ("process_name", "numprocs"),
 ];
 
@@ -221,7 +230,7 @@ pub(crate) fn read_stopsignal(node: &Node) -> Read<Signal> {
 /// A size in bytes: a whole number, or one with a unit (`16KiB`, `64K`, `1MB`: K and KB are
 /// 1000, KiB 1024, likewise M and G).
 pub(crate) fn read_bytes(node: &Node, max: usize) -> Read<usize> {
-    let expected = format!("a number of bytes from 0 to {max} (units: K, KiB, M, MiB, G, GiB)");
+    let expected = format!("a number of bytes from 0 to {max} (units: K, KB, KiB, M, MB, MiB, G, GB, GiB)");
     let bytes = match node {
         Node::Int(i) => u128::try_from(*i).ok(),
         Node::Str(s) => {

@@ -228,6 +228,12 @@ impl Validator<'_> {
                     .iter()
                     .find(|(theirs, _)| theirs == key)
                     .map(|(_, ours)| format!(" (taskmaster calls it `{ours}`)"))
+                    .or_else(|| {
+                        let misplaced = known == PROGRAM_KEYS && STREAM_FILE_KEYS.contains(&key.as_str());
+                        misplaced.then(|| {
+                            format!(" (it goes under stdout or stderr: `stdout: {{path: FILE, {key}: ...}}`)")
+                        })
+                    })
                     .or_else(|| nearest(key, known).map(|k| format!(" (did you mean `{k}`?)")))
                     .unwrap_or_else(|| format!(" (known keys: {})", known.join(", ")));
                 self.problem(&here, None, format!("unknown key `{key}`{hint}"));
@@ -358,6 +364,9 @@ impl Validator<'_> {
                 }
                 None => complete = false,
             }
+        }
+        if complete {
+            self.check_shared_files(at, &programs);
         }
         complete.then_some(programs)
     }

@@ -253,12 +253,13 @@ impl Io {
     pub(super) fn reopen_logs(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
         let rotation = (self.daemon.logfile_maxbytes, self.daemon.logfile_backups);
-        if let Err(e) = self.log.reopen(self.daemon.logfile.as_deref(), rotation) {
-            problems.push(format!("{e}; logging goes on to the previous file"));
-        }
         let mut notes = Vec::new();
+        match self.log.reopen(self.daemon.logfile.as_deref(), rotation) {
+            Ok(note) => notes.extend(note),
+            Err(e) => problems.push(e),
+        }
         self.capture.reopen(&mut problems, &mut notes);
-        self.log_all(LogLevel::Warn, notes);
+        self.log_all(LogLevel::Error, notes);
         self.log_all(LogLevel::Error, problems.clone());
         problems
     }

@@ -235,6 +235,8 @@ impl Daemon {
                     io.hot.push(t);
                 }
                 io.log_all(LogLevel::Error, problems);
+                let notes = io.capture.take_notes();
+                io.log_all(LogLevel::Info, notes);
                 if !io.capture.fed.is_empty() {
                     self.pass_output();
                 }

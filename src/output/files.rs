@@ -69,10 +69,6 @@ impl Rotating {
         Ok(Rotating { file, path: path.to_path_buf(), maxbytes, backups, size, at_line_start: true })
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// New rotation settings (a reload), from the next write on.
     pub(crate) fn retune(&mut self, maxbytes: u64, backups: u32) {
         let regular = self.file.metadata().is_ok_and(|m| m.is_file());
@@ -143,9 +139,13 @@ impl Rotating {
             self.size = 0;
             return emptied.map_err(|e| Trouble::Rotate(format!("couldn't empty it: {}", describe_io(&e))));
         }
+        // A deleted file is not moved aside: the backups keep their numbers.
         let deleted = self.deleted();
         self.size = 0;
-        let renamed = as_owner(owner, || shift(&self.path, self.backups)).map_err(Trouble::Rotate)?;
+        let renamed = match deleted {
+            true => Ok(()),
+            false => as_owner(owner, || shift(&self.path, self.backups)).map_err(Trouble::Rotate)?,
+        };
         if let Err(e) = &renamed
             && e.kind() != ErrorKind::NotFound
         {
@@ -281,10 +281,12 @@ mod tests {
         let path = dir.join("out.log");
         let mut log = Rotating::open(&path, 6, 1, None).expect("open");
         log.append(b"one\n", None).expect("append");
+        std::fs::write(dir.join("out.log.1"), "zero\n").expect("a backup");
         std::fs::remove_file(&path).expect("rm");
         assert!(log.deleted());
         assert_eq!(log.append(b"two\n", None), Err(Trouble::Deleted));
         assert_eq!(read(&path), "two\n");
+        assert_eq!(read(&dir.join("out.log.1")), "zero\n", "the backups keep their numbers");
         std::fs::remove_dir_all(dir).expect("clean");
     }
 }

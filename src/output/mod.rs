@@ -10,7 +10,7 @@ mod lines;
 mod sinks;
 mod syslog;
 
-pub(crate) use files::Rotating;
+pub(crate) use files::{Rotating, Trouble};
 pub(crate) use sinks::Sink;
 
 use crate::config::alerts::SyslogAddress;
@@ -227,6 +227,16 @@ impl Capture {
                 (None, false) => {}
             }
         }
+    }
+
+    /// What came back (a file that can be opened again, syslog that can be reached), to be
+    /// logged as news, not as errors.
+    pub(crate) fn take_notes(&mut self) -> Vec<String> {
+        let mut notes = std::mem::take(&mut self.files.notes);
+        if let Some(syslog) = &mut self.syslog {
+            notes.append(&mut syslog.notes);
+        }
+        notes
     }
 
     /// What is wrong now with the output of live processes, one line each (for `status`).

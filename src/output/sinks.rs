@@ -67,6 +67,8 @@ pub(super) struct Files {
     /// What was said of files that failed when their last stream let them go: a program
     /// started again on a file that still fails is not said again.
     said: HashMap<PathBuf, String>,
+    /// Recoveries, to be logged as such.
+    pub(super) notes: Vec<String>,
 }
 
 impl Files {
@@ -146,6 +148,7 @@ impl Files {
             if entry.try_open(name, problems).is_err() {
                 return;
             }
+            self.notes.push(format!("the output of {name} goes to {} again", path.display()));
         }
         let Some(file) = &mut entry.file else { return };
         match file.append(bytes, entry.owner.as_ref()) {

@@ -29,6 +29,8 @@ pub(crate) struct Syslog {
     pub(crate) failing: Option<String>,
     /// Lines dropped since the last that got through.
     dropped: u64,
+    /// Recoveries, to be logged as such.
+    pub(crate) notes: Vec<String>,
     buf: Vec<u8>,
 }
 
@@ -53,7 +55,15 @@ impl Syslog {
             SyslogAddress::Udp(_) => nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()),
             SyslogAddress::Unix(_) => None,
         };
-        Syslog { address: address.clone(), socket, host, failing: None, dropped: 0, buf: Vec::new() }
+        Syslog {
+            address: address.clone(),
+            socket,
+            host,
+            failing: None,
+            dropped: 0,
+            notes: Vec::new(),
+            buf: Vec::new(),
+        }
     }
 
     pub(crate) fn address(&self) -> &SyslogAddress {
@@ -85,14 +95,24 @@ impl Syslog {
             };
             match sent {
                 Ok(()) => {
-                    self.failing = None;
                     if self.dropped > 0 {
-                        said.push(format!(
-                            "{} lines of output were not sent to syslog at {}: it did not keep up",
-                            std::mem::take(&mut self.dropped),
-                            self.address
-                        ));
+                        let dropped = std::mem::take(&mut self.dropped);
+                        let said = match self.failing.is_some() {
+                            true => &mut self.notes,
+                            false => &mut said,
+                        };
+                        said.push(match self.failing.take() {
+                            Some(_) => format!(
+                                "syslog at {} can be reached again; {dropped} lines of output were lost meanwhile",
+                                self.address
+                            ),
+                            None => format!(
+                                "{dropped} lines of output were not sent to syslog at {}: it did not keep up",
+                                self.address
+                            ),
+                        });
                     }
+                    self.failing = None;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.dropped += 1,
                 Err(e) => {

@@ -3,13 +3,13 @@
 
 use super::super::node::Node;
 use super::super::output::{DEFAULT_BACKUPS, LogFile, MAX_BACKUPS, Output};
-use super::super::raw::{read_bool, read_bytes, read_count, read_path};
+use super::super::raw::{STREAM_FILE_KEYS, read_bool, read_bytes, read_count, read_path};
+use super::super::spec::ProgramSpec;
 use super::{Here, Validator};
 use std::collections::BTreeMap;
 
 type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
 
-const FILE_KEYS: &[&str] = &["path", "maxbytes", "backups", "timestamps"];
 /// 1 TB: beyond, a size is a mistake.
 pub(super) const MAX_LOG_BYTES: usize = 1 << 40;
 
@@ -38,9 +38,11 @@ impl Validator<'_> {
         let path = |n: &Node| read_path(n, &dir, home.as_deref());
         match node {
             Node::Null => Some(None),
-            Node::Str(s) if s.trim() == "syslog" => Some(Some(Output::Syslog)),
-            Node::Str(s) if s.trim() == "stdout" && which == Which::Stderr => Some(Some(Output::Stdout)),
-            Node::Str(s) if matches!(s.trim(), "stdout" | "stderr") => {
+            Node::Str(s) if s.trim().eq_ignore_ascii_case("syslog") => Some(Some(Output::Syslog)),
+            Node::Str(s) if s.trim().eq_ignore_ascii_case("stdout") && which == Which::Stderr => {
+                Some(Some(Output::Stdout))
+            }
+            Node::Str(s) if matches!(s.trim().to_ascii_lowercase().as_str(), "stdout" | "stderr") => {
                 let msg = format!(
                     "`{}` is not a destination for stdout (`stderr: stdout` sends stderr to stdout's \
                      file; a file of that name is written `./{}`)",
@@ -51,7 +53,7 @@ impl Validator<'_> {
                 None
             }
             Node::Map(pairs) => {
-                let inner = self.entries(at, pairs, FILE_KEYS);
+                let inner = self.entries(at, pairs, STREAM_FILE_KEYS);
                 let file = match inner.get("path") {
                     Some(_) => self.key(&inner, "path", |n| path(n).map(Some), None),
                     None => {
@@ -86,6 +88,39 @@ impl Validator<'_> {
                 );
                 self.problem(at, Some(key), msg);
                 None
+            }
+        }
+    }
+
+    /// Streams that write one file share its rotation: they must agree on it.
+    pub(super) fn check_shared_files(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>) {
+        let mut seen: BTreeMap<&std::path::Path, (&str, &str, &LogFile)> = BTreeMap::new();
+        for (name, spec) in programs {
+            for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+                let Some(Output::File(file)) = output else { continue };
+                match seen.get(file.path.as_path()) {
+                    None => {
+                        seen.insert(&file.path, (name, key, file));
+                    }
+                    Some((other, other_key, first))
+                        if (first.maxbytes, first.backups) != (file.maxbytes, file.backups) =>
+                    {
+                        let msg = format!(
+                            "writes {} like the {other_key} of program '{other}', but rotated otherwise \
+                             (maxbytes {} and backups {} there, {} and {} here): one file has one rotation, \
+                             give both the same",
+                            file.path.display(),
+                            first.maxbytes,
+                            first.backups,
+                            file.maxbytes,
+                            file.backups
+                        );
+                        let here = at.key(name, 0).key(key, 0);
+                        let here = Here { section: format!("program '{name}'"), ..here };
+                        self.problem(&here, Some(key), msg);
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }

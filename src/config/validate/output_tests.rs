@@ -27,6 +27,8 @@ fn the_mapping_form_reads_sizes_with_units_and_defaults() {
 fn syslog_and_stderr_to_stdout_are_words_of_their_own() {
     let p = program("    stdout: syslog\n    stderr: stdout\n").expect("valid");
     assert_eq!((p.stdout, p.stderr), (Some(Output::Syslog), Some(Output::Stdout)));
+    let p = program("    stdout: SysLog\n    stderr: STDOUT\n").expect("any case");
+    assert_eq!((p.stdout, p.stderr), (Some(Output::Syslog), Some(Output::Stdout)));
     let p = program("    stdout: ./stdout\n").expect("a file of that name");
     assert_eq!(p.stdout, Some(Output::File(LogFile::plain("/etc/tm/stdout".into()))));
     let p = program("    tty: true\n    stderr: stdout\n").expect("what a terminal does anyway");
@@ -44,6 +46,8 @@ fn mistakes_name_the_key_and_its_place() {
         ("    stdout:\n      path: o\n      timestamp: true\n", "t.yaml:6:7", "did you mean `timestamps`"),
         ("    stderr: [a]\n", "t.yaml:4:5", "`stdout`, or a mapping with `path`"),
         ("    redirect_stderr: true\n", "t.yaml:4:5", "`stderr: stdout`"),
+        ("    stdout_logfile_maxbytes: 1MB\n", "t.yaml:4:5", "`stdout: {path: FILE, maxbytes: 50MB}`"),
+        ("    maxbytes: 1MB\n", "t.yaml:4:5", "it goes under stdout or stderr"),
     ];
     for (body, place, words) in cases {
         let error = program(body).expect_err(body);
@@ -76,4 +80,13 @@ fn check_prints_the_scalar_form_when_it_says_everything() {
         again.programs["a"].stdout,
         validate(text, "t.yaml", &ctx()).expect("valid").programs["a"].stdout
     );
+}
+
+#[test]
+fn streams_sharing_a_file_agree_on_its_rotation() {
+    let text = "programs:\n  a:\n    cmd: a\n    stdout: {path: /l/x.log, maxbytes: 1KB, backups: 2}\n    stderr: /l/x.log\n";
+    let error = validate(text, "t.yaml", &ctx()).expect_err("two rotations of one file").to_string();
+    assert!(error.contains("t.yaml:5:5") && error.contains("like the stdout of program 'a'"), "{error}");
+    let text = "programs:\n  a:\n    cmd: a\n    stdout: {path: /l/x.log, maxbytes: 1KB}\n  b:\n    cmd: b\n    stdout: {path: /l/x.log, maxbytes: 1KB, timestamps: true}\n    stderr: stdout\n";
+    assert!(validate(text, "t.yaml", &ctx()).is_ok(), "the same rotation, each its own stamps");
 }
