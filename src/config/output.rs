@@ -36,8 +36,8 @@ impl LogFile {
         LogFile { path, maxbytes: 0, backups: DEFAULT_BACKUPS, timestamps: false }
     }
 
-    /// Whether lines must be seen whole (to be cut between, or stamped).
-    pub(crate) fn by_lines(&self) -> bool {
+    /// Whether the scalar form would not say it all.
+    pub(crate) fn tuned(&self) -> bool {
         self.maxbytes > 0 || self.timestamps
     }
 }
@@ -73,7 +73,7 @@ pub(crate) enum OutputView {
 impl From<&Output> for OutputView {
     fn from(output: &Output) -> Self {
         match output {
-            Output::File(f) if !f.by_lines() => OutputView::Text(f.path.to_string_lossy().into_owned()),
+            Output::File(f) if !f.tuned() => OutputView::Text(f.path.to_string_lossy().into_owned()),
             Output::File(f) => OutputView::File {
                 path: f.path.to_string_lossy().into_owned(),
                 maxbytes: f.maxbytes,

@@ -1,7 +1,7 @@
-//! Output cut into lines, for the destinations that need whole lines: a file that is rotated (a
-//! line never spans two files), one with timestamps, syslog (a message per line). A line not yet
-//! ended is held, and let go as it is after `PARTIAL_WAIT` or when its stream ends
-//! (taskmaster(1), CHILD LOGS).
+//! Output cut into lines, for the destinations that need whole lines: a file with timestamps,
+//! syslog (a message per line). A line not yet ended is held, and let go as it is after
+//! `PARTIAL_WAIT` or when its stream ends (taskmaster(1), CHILD LOGS). A rotated file needs no
+//! framing: it is cut only where a line ends (see `files`).
 
 use crate::supervisor::Now;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,11 +31,6 @@ pub(crate) struct Framer {
 impl Framer {
     pub(crate) fn new(stamps: bool) -> Framer {
         Framer { stamps, pending: Vec::new(), since: None, continues: false }
-    }
-
-    /// Stamps lines from the next one on, or stops.
-    pub(crate) fn stamp(&mut self, stamps: bool) {
-        self.stamps = stamps;
     }
 
     /// Takes bytes read at `now`; appends to `out` every line they end (stamped if asked). The

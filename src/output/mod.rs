@@ -104,7 +104,7 @@ impl Capture {
                 None | Some(Output::Stdout) => Ok(Sink::discard()),
                 Some(Output::File(spec)) => self.files.open(name, spec, owner, problems).map(|()| Sink {
                     to: To::File(spec.path.clone()),
-                    framer: spec.by_lines().then(|| lines::Framer::new(spec.timestamps)),
+                    framer: spec.timestamps.then(|| lines::Framer::new(true)),
                 }),
                 Some(Output::Syslog) => {
                     if self.syslog.as_ref().is_none_or(|s| s.address() != syslog_address) {
@@ -210,9 +210,9 @@ impl Capture {
                 continue;
             }
             self.files.retune(spec);
-            match (&mut stream.sink.framer, spec.by_lines()) {
-                (Some(framer), true) => framer.stamp(spec.timestamps),
-                (None, true) => stream.sink.framer = Some(lines::Framer::new(spec.timestamps)),
+            match (&mut stream.sink.framer, spec.timestamps) {
+                (Some(_), true) => {}
+                (None, true) => stream.sink.framer = Some(lines::Framer::new(true)),
                 (Some(_), false) => {
                     let destinations = (&mut self.files, &mut self.syslog);
                     sinks::flush(
