@@ -92,6 +92,11 @@ fn not_taskmasters(path: &Path, file: File) -> Result<File, OpenError> {
 /// belongs to root, and may be written by no one else, or, above the last one, is sticky (like
 /// /tmp: no one else may move or remove root's folder in it). A link on the way (even one
 /// root made: where it leads may be someone else's) or a `..` gives none.
+/// Whether no one but root controls the folders on the way to `path` (see `root_folder`).
+pub(crate) fn root_controlled(path: &Path) -> bool {
+    nix::unistd::geteuid().is_root() && root_folder(path).is_some()
+}
+
 fn root_folder(path: &Path) -> Option<(OwnedFd, std::ffi::OsString)> {
     use nix::fcntl::{OFlag, open, openat};
     use std::path::Component;

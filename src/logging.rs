@@ -120,6 +120,10 @@ struct MainFile {
     path: PathBuf,
     rotation: Rotation,
     line: Vec<u8>,
+    /// What was said of a failed rotation, until one works.
+    rotate_failing: Option<String>,
+    /// What is to be logged about the file itself (see `Logging::take_notes`).
+    notes: Vec<String>,
 }
 
 /// The log file, shared with the drain so that it can be swapped on reopen.
@@ -146,11 +150,27 @@ impl Write for SharedFile {
             file.log = Some(opened.map_err(|e| io::Error::other(e.message().to_string()))?);
         }
         let Some(log) = &mut file.log else { return Ok(buf.len()) };
-        match log.append(&whole, None) {
-            Ok(()) => Ok(buf.len()),
+        let mut rotations = u32::MAX;
+        match log.append(&whole, None, &mut rotations) {
+            Ok(()) => {
+                if rotations < u32::MAX {
+                    file.rotate_failing = None;
+                }
+                Ok(buf.len())
+            }
             Err(trouble @ Trouble::Gone(_)) => {
                 file.log = None;
                 Err(io::Error::other(trouble.to_string()))
+            }
+            // The line was written: said once, as news, not as a lost line.
+            Err(Trouble::Rotate(why)) => {
+                let line =
+                    format!("couldn't rotate the log file {}: {why}; it grows on", file.path.display());
+                if file.rotate_failing.as_ref() != Some(&line) {
+                    file.notes.push(line.clone());
+                    file.rotate_failing = Some(line);
+                }
+                Ok(buf.len())
             }
             Err(trouble) => Err(io::Error::other(trouble.to_string())),
         }
@@ -305,7 +325,14 @@ impl Logging {
             }
             // The file in use is gone: lines wait for the new one, tried again at each line.
             Err(e) if gone => {
-                *slot = Some(MainFile { log: None, path: path.to_path_buf(), rotation, line: Vec::new() });
+                *slot = Some(MainFile {
+                    log: None,
+                    path: path.to_path_buf(),
+                    rotation,
+                    line: Vec::new(),
+                    rotate_failing: None,
+                    notes: Vec::new(),
+                });
                 drop(slot);
                 let why = format!("{e}; log lines are lost until it can be (tried again at each line)");
                 if let Ok(mut failure) = self.failure.lock() {
@@ -315,6 +342,13 @@ impl Logging {
             }
             Err(e) => Err(format!("{e}; logging goes on to the previous file")),
         }
+    }
+
+    /// What the log file itself had to say (a rotation that failed), logged by the loop once
+    /// the line that met it is written.
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        let mut slot = self.file.0.lock().ok();
+        slot.as_deref_mut().and_then(Option::as_mut).map(|f| std::mem::take(&mut f.notes)).unwrap_or_default()
     }
 
     /// Why the log file cannot be written, while it cannot.
@@ -328,7 +362,14 @@ fn open_log(path: &Path, (maxbytes, backups): Rotation, owner: Option<&RunAs>) -
         OpenError::Refused(why) => format!("cannot use the log file: {why}"),
         OpenError::Failed(why) => format!("cannot open the log file {}: {why}", path.display()),
     })?;
-    Ok(MainFile { log: Some(log), path: path.to_path_buf(), rotation: (maxbytes, backups), line: Vec::new() })
+    Ok(MainFile {
+        log: Some(log),
+        path: path.to_path_buf(),
+        rotation: (maxbytes, backups),
+        line: Vec::new(),
+        rotate_failing: None,
+        notes: Vec::new(),
+    })
 }
 
 fn slog_level(level: LogLevel) -> Level {

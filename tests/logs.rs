@@ -336,3 +336,30 @@ fn syslog_coming_back_is_said_with_what_was_lost() {
     wait_until("messages again", || listener.recv(&mut buf).ok());
     assert!(d.log().contains("lines of output were lost meanwhile"), "{}", d.log());
 }
+
+#[test]
+fn processes_sharing_a_file_write_whole_lines() {
+    // Each line in two writes: without care, one process's half line gets another's after it.
+    let cmd =
+        "sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); printf \"p$$ line \"; printf \"$i\\n\"; done'";
+    let d = Daemon::start(&format!(
+        "  halves:\n    cmd: {cmd}\n    numprocs: 3\n    autorestart: never\n    starttime: 0\n    \
+         stdout: {{path: out.log, maxbytes: 64KB, backups: 100}}\n"
+    ));
+    for n in 0..3 {
+        d.wait_state(&format!("halves:halves_0{n}"), "EXITED");
+    }
+    let mut by_pid: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (file, text) in rotated(&d, "out.log", 100) {
+        for line in text.lines() {
+            let (pid, n) = line.split_once(" line ").unwrap_or_else(|| panic!("{file}: `{line}` is spliced"));
+            let n = n.parse().unwrap_or_else(|_| panic!("{file}: `{line}` is spliced"));
+            assert!(pid.starts_with('p') && pid[1..].bytes().all(|b| b.is_ascii_digit()), "{file}: `{line}`");
+            by_pid.entry(pid.to_string()).or_default().push(n);
+        }
+    }
+    assert_eq!(by_pid.len(), 3);
+    for numbers in by_pid.values() {
+        assert_eq!(*numbers, (1..=3000).collect::<Vec<u64>>(), "each line once, in order");
+    }
+}

@@ -186,6 +186,8 @@ impl Daemon {
             }
             self.apply(Input::Tick, now);
             self.flush_partial_lines(now);
+            let notes = self.io.log.take_notes();
+            self.io.log_all(LogLevel::Warn, notes);
             self.end_follows_at_shutdown();
             self.pump_alerts(now);
             if self.io.exiting {

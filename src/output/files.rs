@@ -24,6 +24,9 @@ pub(crate) struct Rotating {
     size: u64,
     /// The last byte written ended a line.
     at_line_start: bool,
+    /// The highest backup number there may be: looked for once, then kept up to date, so that
+    /// a rotation renames only the backups there are.
+    seen: Option<u32>,
 }
 
 /// What went wrong in an append.
@@ -66,7 +69,15 @@ impl Rotating {
         let meta = file.metadata().map_err(|e| OpenError::Failed(describe_io(&e)))?;
         let maxbytes = if meta.is_file() { maxbytes } else { 0 };
         let size = meta.len();
-        Ok(Rotating { file, path: path.to_path_buf(), maxbytes, backups, size, at_line_start: true })
+        Ok(Rotating {
+            file,
+            path: path.to_path_buf(),
+            maxbytes,
+            backups,
+            size,
+            at_line_start: true,
+            seen: None,
+        })
     }
 
     /// New rotation settings (a reload), from the next write on.
@@ -81,33 +92,44 @@ impl Rotating {
         self.file.metadata().is_ok_and(|m| m.nlink() == 0)
     }
 
-    /// Appends `bytes`, rotating as many times as the size asks. `owner` renames and creates
-    /// the files (as it opened the first).
-    pub(crate) fn append(&mut self, mut bytes: &[u8], owner: Option<&RunAs>) -> Result<(), Trouble> {
+    /// Appends `bytes`, rotating when the size asks, as many times as `rotations` still allows
+    /// (a program writing faster than that makes larger files, rather than a loop busy
+    /// renaming). `owner` renames and creates the files (as it opened the first).
+    pub(crate) fn append(
+        &mut self,
+        mut bytes: &[u8],
+        owner: Option<&RunAs>,
+        rotations: &mut u32,
+    ) -> Result<(), Trouble> {
         let mut trouble = None;
         while !bytes.is_empty() {
             let room = self.maxbytes.saturating_sub(self.size);
-            if self.maxbytes == 0 || bytes.len() as u64 <= room {
+            if self.maxbytes == 0 || bytes.len() as u64 <= room || *rotations == 0 {
                 self.write(bytes)?;
                 break;
             }
-            let fits = &bytes[..room as usize];
-            let cut = match memchr::memrchr(b'\n', fits) {
+            let cut = match memchr::memrchr(b'\n', &bytes[..room as usize]) {
                 Some(i) => Some(i + 1),
-                // The file is empty or ends inside a line: the next line goes in whole.
-                None if self.size == 0 || !self.at_line_start => match memchr::memchr(b'\n', bytes) {
-                    Some(i) => Some(i + 1),
-                    None => {
-                        self.write(bytes)?;
-                        break;
+                // The file is empty or ends inside a line: that line goes in whole, up to
+                // twice `maxbytes` (an endless line must not grow a file for ever).
+                None if self.size == 0 || !self.at_line_start => {
+                    let limit = (2 * self.maxbytes).saturating_sub(self.size) as usize;
+                    match memchr::memchr(b'\n', bytes) {
+                        Some(i) if i < limit => Some(i + 1),
+                        _ if bytes.len() <= limit => {
+                            self.write(bytes)?;
+                            break;
+                        }
+                        _ => (limit > 0).then_some(limit),
                     }
-                },
+                }
                 None => None,
             };
             if let Some(cut) = cut {
                 self.write(&bytes[..cut])?;
                 bytes = &bytes[cut..];
             }
+            *rotations -= 1;
             match self.rotate(owner) {
                 Ok(()) => {}
                 // Tried again once the file has grown by `maxbytes` more.
@@ -132,7 +154,8 @@ impl Rotating {
     }
 
     /// `PATH` becomes `PATH.1` and so on; a new `PATH` is opened. With no backups, the file is
-    /// emptied instead. A file deleted meanwhile is created again, and said.
+    /// emptied instead. A file deleted meanwhile is created again, and said; one moved away by
+    /// someone else (an outside rotation without `reopen`) is just followed by a new one.
     fn rotate(&mut self, owner: Option<&RunAs>) -> Result<(), Trouble> {
         if self.backups == 0 {
             let emptied = self.file.set_len(0);
@@ -142,60 +165,73 @@ impl Rotating {
         // A deleted file is not moved aside: the backups keep their numbers.
         let deleted = self.deleted();
         self.size = 0;
+        let (path, backups) = (self.path.clone(), self.backups);
+        let seen = *self.seen.get_or_insert_with(|| highest_backup(&path, backups));
         let renamed = match deleted {
             true => Ok(()),
-            false => as_owner(owner, || shift(&self.path, self.backups)).map_err(Trouble::Rotate)?,
+            // In a folder only root may write to (/var/log), the program's user could not
+            // rename: root does, as root created the file there (see `append`).
+            false if crate::append::root_controlled(&path) => {
+                shift(&path, backups, seen).map_err(Trouble::Rotate)?
+            }
+            false => as_owner(owner, || shift(&path, backups, seen)).map_err(Trouble::Rotate)?,
         };
         if let Err(e) = &renamed
             && e.kind() != ErrorKind::NotFound
         {
-            let why = format!("couldn't rename it to {}.1: {}", self.path.display(), describe_io(e));
+            let why = format!("couldn't rename it to {}.1: {}", path.display(), describe_io(e));
             return Err(Trouble::Rotate(why));
         }
-        *self =
-            Rotating::open(&self.path, self.maxbytes, self.backups, owner).map_err(|e| match deleted {
-                true => Trouble::Gone(format!(
-                    "it had been deleted, and cannot be created again: {}",
-                    e.message()
-                )),
-                false => Trouble::Gone(e.message().to_string()),
-            })?;
-        match renamed.is_err() || deleted {
+        let reopened = Rotating::open(&path, self.maxbytes, backups, owner).map_err(|e| match deleted {
+            true => {
+                Trouble::Gone(format!("it had been deleted, and cannot be created again: {}", e.message()))
+            }
+            false => Trouble::Gone(e.message().to_string()),
+        })?;
+        *self = Rotating { seen: Some(if deleted { seen } else { (seen + 1).min(backups) }), ..reopened };
+        match deleted {
             true => Err(Trouble::Deleted),
             false => Ok(()),
         }
     }
 }
 
-/// Removes `PATH.N`, renames `PATH.k` to `PATH.k+1` from the oldest down, then `PATH` to
-/// `PATH.1`. The outer Err: the folder cannot be worked in; the inner: renaming `PATH` itself.
-fn shift(path: &Path, backups: u32) -> Result<std::io::Result<()>, String> {
-    let numbered = |n: u32| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
-    };
-    match std::fs::remove_file(numbered(backups)) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            return Err(format!("couldn't remove {}: {}", numbered(backups).display(), describe_io(&e)));
-        }
-        _ => {}
+/// `PATH.N`.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// The highest `N` for which `PATH.N` exists, up to `backups`; 0 if none does.
+fn highest_backup(path: &Path, backups: u32) -> u32 {
+    (1..=backups).rev().find(|n| numbered(path, *n).exists()).unwrap_or(0)
+}
+
+/// Removes `PATH.N`, renames `PATH.k` to `PATH.k+1` from the oldest down (those up to `seen`,
+/// the highest there may be), then `PATH` to `PATH.1`. The outer Err: the folder cannot be
+/// worked in; the inner: renaming `PATH` itself (not found: moved away by someone else).
+fn shift(path: &Path, backups: u32, seen: u32) -> Result<std::io::Result<()>, String> {
+    if seen >= backups
+        && let Err(e) = std::fs::remove_file(numbered(path, backups))
+        && e.kind() != ErrorKind::NotFound
+    {
+        return Err(format!("couldn't remove {}: {}", numbered(path, backups).display(), describe_io(&e)));
     }
-    for n in (1..backups).rev() {
-        match std::fs::rename(numbered(n), numbered(n + 1)) {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                let (from, to) = (numbered(n), numbered(n + 1));
-                return Err(format!(
-                    "couldn't rename {} to {}: {}",
-                    from.display(),
-                    to.display(),
-                    describe_io(&e)
-                ));
-            }
-            _ => {}
+    for n in (1..=seen.min(backups - 1)).rev() {
+        let (from, to) = (numbered(path, n), numbered(path, n + 1));
+        if let Err(e) = std::fs::rename(&from, &to)
+            && e.kind() != ErrorKind::NotFound
+        {
+            return Err(format!(
+                "couldn't rename {} to {}: {}",
+                from.display(),
+                to.display(),
+                describe_io(&e)
+            ));
         }
     }
-    Ok(std::fs::rename(path, numbered(1)))
+    Ok(std::fs::rename(path, numbered(path, 1)))
 }
 
 /// Runs `act` with the file rights of `owner` under a root taskmaster, as the file was opened.
@@ -242,8 +278,8 @@ mod tests {
         let dir = folder("lines");
         let path = dir.join("out.log");
         let mut log = Rotating::open(&path, 10, 2, None).expect("open");
-        log.append(b"aaaa\nbbbb\ncccc\ndd", None).expect("append");
-        log.append(b"d\neeeeeeeeeeeeeee\nf\n", None).expect("append");
+        log.append(b"aaaa\nbbbb\ncccc\ndd", None, &mut 100).expect("append");
+        log.append(b"d\neeeeeeeeeeeeeee\nf\n", None, &mut 100).expect("append");
         // Each file holds whole lines; the long one has a file of its own.
         assert_eq!(read(&dir.join("out.log.2")), "cccc\nddd\n");
         assert_eq!(read(&dir.join("out.log.1")), "eeeeeeeeeeeeeee\n");
@@ -257,8 +293,8 @@ mod tests {
         let dir = folder("partial");
         let path = dir.join("out.log");
         let mut log = Rotating::open(&path, 8, 1, None).expect("open");
-        log.append(b"abcdef", None).expect("append");
-        log.append(b"ghij\nk\n", None).expect("append");
+        log.append(b"abcdef", None, &mut 100).expect("append");
+        log.append(b"ghij\nk\n", None, &mut 100).expect("append");
         assert_eq!(read(&dir.join("out.log.1")), "abcdefghij\n");
         assert_eq!(read(&path), "k\n");
         std::fs::remove_dir_all(dir).expect("clean");
@@ -269,7 +305,7 @@ mod tests {
         let dir = folder("empty");
         let path = dir.join("out.log");
         let mut log = Rotating::open(&path, 6, 0, None).expect("open");
-        log.append(b"one\ntwo\nsix\n", None).expect("append");
+        log.append(b"one\ntwo\nsix\n", None, &mut 100).expect("append");
         assert_eq!(read(&path), "six\n");
         assert!(!dir.join("out.log.1").exists());
         std::fs::remove_dir_all(dir).expect("clean");
@@ -280,11 +316,11 @@ mod tests {
         let dir = folder("deleted");
         let path = dir.join("out.log");
         let mut log = Rotating::open(&path, 6, 1, None).expect("open");
-        log.append(b"one\n", None).expect("append");
+        log.append(b"one\n", None, &mut 100).expect("append");
         std::fs::write(dir.join("out.log.1"), "zero\n").expect("a backup");
         std::fs::remove_file(&path).expect("rm");
         assert!(log.deleted());
-        assert_eq!(log.append(b"two\n", None), Err(Trouble::Deleted));
+        assert_eq!(log.append(b"two\n", None, &mut 100), Err(Trouble::Deleted));
         assert_eq!(read(&path), "two\n");
         assert_eq!(read(&dir.join("out.log.1")), "zero\n", "the backups keep their numbers");
         std::fs::remove_dir_all(dir).expect("clean");

@@ -33,6 +33,11 @@ impl Framer {
         Framer { stamps, pending: Vec::new(), since: None, continues: false }
     }
 
+    /// Stamps lines from the next one on, or stops.
+    pub(crate) fn stamp(&mut self, stamps: bool) {
+        self.stamps = stamps;
+    }
+
     /// Takes bytes read at `now`; appends to `out` every line they end (stamped if asked). The
     /// rest waits for its end.
     pub(crate) fn feed(&mut self, bytes: &[u8], now: Now, out: &mut Vec<u8>) {

@@ -102,12 +102,18 @@ impl Capture {
         {
             let sink = match output {
                 None | Some(Output::Stdout) => Ok(Sink::discard()),
-                Some(Output::File(spec)) => self.files.open(name, spec, owner, problems).map(|()| Sink {
-                    to: To::File(spec.path.clone()),
-                    framer: spec.timestamps.then(|| lines::Framer::new(true)),
+                Some(Output::File(spec)) => self.files.open(name, spec, owner, problems).map(|writers| {
+                    if writers == 2 {
+                        self.frame_writers_of(&spec.path);
+                    }
+                    let framer =
+                        (spec.timestamps || writers > 1).then(|| lines::Framer::new(spec.timestamps));
+                    Sink { to: To::File(spec.path.clone()), framer }
                 }),
                 Some(Output::Syslog) => {
-                    if self.syslog.as_ref().is_none_or(|s| s.address() != syslog_address) {
+                    // Made again when its address changed, or when it could not be made (a host
+                    // name that could not be looked up).
+                    if self.syslog.as_ref().is_none_or(|s| s.address() != syslog_address || !s.usable()) {
                         self.syslog = Some(syslog::Syslog::new(syslog_address));
                     }
                     let tag = syslog::Tag { name: name.to_string(), pid: 0, severity };
@@ -124,6 +130,16 @@ impl Capture {
         }
         let [out, err]: [Sink; 2] = sinks.try_into().map_err(|_| "two streams".to_string())?;
         Ok([out, err])
+    }
+
+    /// A file gets a second writer: from now on each stream writing it writes whole lines, so
+    /// that one's unfinished line is not continued by another's.
+    fn frame_writers_of(&mut self, path: &std::path::Path) {
+        for stream in self.streams.values_mut() {
+            if matches!(&stream.sink.to, To::File(p) if p == path) && stream.sink.framer.is_none() {
+                stream.sink.framer = Some(lines::Framer::new(false));
+            }
+        }
     }
 
     /// Sinks `open` gave for a process that did not start after all.
@@ -210,9 +226,10 @@ impl Capture {
                 continue;
             }
             self.files.retune(spec);
-            match (&mut stream.sink.framer, spec.timestamps) {
-                (Some(_), true) => {}
-                (None, true) => stream.sink.framer = Some(lines::Framer::new(true)),
+            let framed = spec.timestamps || self.files.writers(path) > 1;
+            match (&mut stream.sink.framer, framed) {
+                (Some(framer), true) => framer.stamp(spec.timestamps),
+                (None, true) => stream.sink.framer = Some(lines::Framer::new(spec.timestamps)),
                 (Some(_), false) => {
                     let destinations = (&mut self.files, &mut self.syslog);
                     sinks::flush(
@@ -241,7 +258,8 @@ impl Capture {
 
     /// What is wrong now with the output of live processes, one line each (for `status`).
     pub(crate) fn failures(&self) -> Vec<String> {
-        let syslog = self.syslog.as_ref().and_then(|s| s.failing.as_ref());
+        let to_syslog = self.streams.values().any(|s| matches!(s.sink.to, To::Syslog(_)));
+        let syslog = self.syslog.as_ref().filter(|_| to_syslog).and_then(|s| s.failing.as_ref());
         let mut lines: Vec<String> = self.files.failures().chain(syslog).cloned().collect();
         lines.sort();
         lines

@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Renames one file's rotations may cost in a turn of the loop.
+const RENAMES_PER_TURN: u32 = 2048;
+
 /// How often a file that could not be opened is tried again while its output comes.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -58,6 +61,10 @@ struct Entry {
     failing: Option<String>,
     /// When a file that could not be opened is tried again.
     retry_at: Option<Instant>,
+    /// What was said of its rotation's failure, until a rotation works.
+    rotate_failing: Option<String>,
+    /// The turn of the loop it was last written in, and how many rotations that turn has left.
+    rotated_in: Option<(Instant, u32)>,
 }
 
 /// Every open output file, by path.
@@ -72,8 +79,8 @@ pub(super) struct Files {
 }
 
 impl Files {
-    /// Takes `spec`'s file for one more stream, opening it if no other stream has. Err: a path
-    /// that must not be written to. A file that cannot be opened is reported in `problems`
+    /// Takes `spec`'s file for one more stream, opening it if no other stream has; Ok: how many
+    /// streams write to it now. Err: a path that must not be written to. A file that cannot be opened is reported in `problems`
     /// (once) and tried again later.
     pub(super) fn open(
         &mut self,
@@ -81,7 +88,7 @@ impl Files {
         spec: &LogFile,
         owner: Option<&RunAs>,
         problems: &mut Vec<String>,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
         if let Some(entry) = self.entries.get_mut(&spec.path) {
             entry.users += 1;
             entry.spec = spec.clone();
@@ -89,7 +96,7 @@ impl Files {
             if let Some(file) = &mut entry.file {
                 file.retune(spec.maxbytes, spec.backups);
             }
-            return Ok(());
+            return Ok(entry.users);
         }
         let failing = self.said.remove(&spec.path);
         let mut entry = Entry {
@@ -99,13 +106,20 @@ impl Files {
             users: 1,
             failing,
             retry_at: None,
+            rotate_failing: None,
+            rotated_in: None,
         };
         match entry.try_open(name, problems) {
             Err(OpenError::Refused(why)) => return Err(why),
             Ok(()) | Err(OpenError::Failed(_)) => {}
         }
         self.entries.insert(spec.path.clone(), entry);
-        Ok(())
+        Ok(1)
+    }
+
+    /// How many streams write to `path`.
+    pub(super) fn writers(&self, path: &Path) -> usize {
+        self.entries.get(path).map_or(0, |e| e.users)
     }
 
     /// One stream fewer writes to `path`; the last one closes it.
@@ -151,12 +165,31 @@ impl Files {
             self.notes.push(format!("the output of {name} goes to {} again", path.display()));
         }
         let Some(file) = &mut entry.file else { return };
-        match file.append(bytes, entry.owner.as_ref()) {
+        // Rotations a turn are bounded by the renames they cost, so that a tiny `maxbytes`
+        // makes larger files rather than a loop busy renaming.
+        let budget = RENAMES_PER_TURN / (entry.spec.backups + 1);
+        let mut rotations = match entry.rotated_in {
+            Some((turn, left)) if turn == now => left,
+            _ => budget.max(1),
+        };
+        let before = rotations;
+        let result = file.append(bytes, entry.owner.as_ref(), &mut rotations);
+        if rotations < before && result.is_ok() {
+            entry.rotate_failing = None;
+        }
+        entry.rotated_in = Some((now, rotations));
+        match result {
             Ok(()) => entry.failing = None,
             Err(Trouble::Write(why)) => entry.fail(problems, write_failure(name, path, &why)),
+            // Said once: it is tried again after each `maxbytes` more.
             Err(Trouble::Rotate(why)) => {
                 entry.failing = None;
-                problems.push(format!("couldn't rotate {} (output of {name}): {why}", path.display()));
+                let line =
+                    format!("couldn't rotate {} (output of {name}): {why}; it grows on", path.display());
+                if entry.rotate_failing.as_ref() != Some(&line) {
+                    problems.push(line.clone());
+                    entry.rotate_failing = Some(line);
+                }
             }
             Err(Trouble::Deleted) => {
                 entry.failing = None;
@@ -202,7 +235,7 @@ impl Files {
 
     /// The failures of files in use, one line each.
     pub(super) fn failures(&self) -> impl Iterator<Item = &String> {
-        self.entries.values().filter_map(|e| e.failing.as_ref())
+        self.entries.values().flat_map(|e| e.failing.iter().chain(&e.rotate_failing))
     }
 
     /// The descriptors the files hold.

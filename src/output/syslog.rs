@@ -66,6 +66,11 @@ impl Syslog {
         }
     }
 
+    /// Whether its socket could be made.
+    pub(crate) fn usable(&self) -> bool {
+        self.socket.is_ok()
+    }
+
     pub(crate) fn address(&self) -> &SyslogAddress {
         &self.address
     }

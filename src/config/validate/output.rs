@@ -95,9 +95,32 @@ impl Validator<'_> {
     /// Streams that write one file share its rotation: they must agree on it.
     pub(super) fn check_shared_files(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>) {
         let mut seen: BTreeMap<&std::path::Path, (&str, &str, &LogFile)> = BTreeMap::new();
+        let mut users: BTreeMap<&std::path::Path, (&str, Option<&str>)> = BTreeMap::new();
         for (name, spec) in programs {
             for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
                 let Some(Output::File(file)) = output else { continue };
+                let user = spec.run_as.as_ref().map(|r| r.user.as_str());
+                match users.get(file.path.as_path()) {
+                    Some((other, theirs)) if *theirs != user => {
+                        let who = |u: Option<&str>| {
+                            u.map_or("taskmaster's own user".to_string(), |u| format!("user '{u}'"))
+                        };
+                        let msg = format!(
+                            "writes {} like program '{other}', but as {} where '{other}' runs as {}: \
+                             a file is created and rotated with one user's rights, give both the same",
+                            file.path.display(),
+                            who(user),
+                            who(*theirs)
+                        );
+                        let here = at.key(name, 0).key(key, 0);
+                        self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        users.insert(&file.path, (name, user));
+                    }
+                }
                 match seen.get(file.path.as_path()) {
                     None => {
                         seen.insert(&file.path, (name, key, file));

@@ -90,3 +90,10 @@ fn streams_sharing_a_file_agree_on_its_rotation() {
     let text = "programs:\n  a:\n    cmd: a\n    stdout: {path: /l/x.log, maxbytes: 1KB}\n  b:\n    cmd: b\n    stdout: {path: /l/x.log, maxbytes: 1KB, timestamps: true}\n    stderr: stdout\n";
     assert!(validate(text, "t.yaml", &ctx()).is_ok(), "the same rotation, each its own stamps");
 }
+
+#[test]
+fn programs_sharing_a_file_run_as_one_user() {
+    let text = "programs:\n  a:\n    cmd: a\n    user: alice\n    stdout: /l/x.log\n  b:\n    cmd: b\n    stdout: /l/x.log\n";
+    let error = validate(text, "t.yaml", &ctx()).expect_err("two users for one file").to_string();
+    assert!(error.contains("t.yaml:8:5") && error.contains("where 'a' runs as user 'alice'"), "{error}");
+}
