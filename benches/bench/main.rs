@@ -8,6 +8,7 @@
 mod alerts;
 mod attach;
 mod daemons;
+mod logs;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
 use std::io::Write;
@@ -53,7 +54,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,stop,alerts,attach,status`).
+/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -220,6 +221,9 @@ fn main() {
     }
     if wanted("log") {
         rows.extend(log_throughput(&kinds, &run, if quick { 2 } else { 5 }));
+    }
+    if wanted("logs") {
+        rows.extend(logs::rows(if quick { 2 } else { 5 }));
     }
     let stops: &[usize] = match (quick, wanted("stop")) {
         (_, false) => &[],
@@ -420,10 +424,16 @@ fn log_throughput(kinds: &[Kind], run: &Launcher, seconds: u64) -> Vec<Row> {
 
 /// How fast `file` grows while `writer` copies into it: MB/s, and the writer's CPU seconds per GB.
 pub(crate) fn measure_writer(file: &std::path::Path, writer: i32, seconds: u64) -> (f64, f64) {
-    let (size0, cpu0, t0) = (file_size(file), usage(writer).cpu_ticks, Instant::now());
+    measure_count(|| file_size(file), writer, seconds)
+}
+
+/// How fast a count of bytes grows while `writer` works: MB/s, and the writer's CPU seconds per
+/// GB counted.
+pub(crate) fn measure_count(bytes: impl Fn() -> u64, writer: i32, seconds: u64) -> (f64, f64) {
+    let (count0, cpu0, t0) = (bytes(), usage(writer).cpu_ticks, Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
-    let (size1, cpu1, elapsed) = (file_size(file), usage(writer).cpu_ticks, t0.elapsed().as_secs_f64());
-    let bytes = size1.saturating_sub(size0) as f64;
+    let (count1, cpu1, elapsed) = (bytes(), usage(writer).cpu_ticks, t0.elapsed().as_secs_f64());
+    let bytes = count1.saturating_sub(count0) as f64;
     (bytes / elapsed / 1e6, (cpu1 - cpu0) as f64 / 100.0 / (bytes / 1e9))
 }
 

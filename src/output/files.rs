@@ -27,6 +27,8 @@ pub(crate) struct Rotating {
     /// The highest backup number there may be: looked for once, then kept up to date, so that
     /// a rotation renames only the backups there are.
     seen: Option<u32>,
+    /// Whether only root controls its folders (see `rotate`): looked at once.
+    root_folder: Option<bool>,
 }
 
 /// What went wrong in an append.
@@ -77,6 +79,7 @@ impl Rotating {
             size,
             at_line_start: true,
             seen: None,
+            root_folder: None,
         })
     }
 
@@ -171,7 +174,7 @@ impl Rotating {
             true => Ok(()),
             // In a folder only root may write to (/var/log), the program's user could not
             // rename: root does, as root created the file there (see `append`).
-            false if crate::append::root_controlled(&path) => {
+            false if *self.root_folder.get_or_insert_with(|| crate::append::root_controlled(&path)) => {
                 shift(&path, backups, seen).map_err(Trouble::Rotate)?
             }
             false => as_owner(owner, || shift(&path, backups, seen)).map_err(Trouble::Rotate)?,
@@ -188,7 +191,8 @@ impl Rotating {
             }
             false => Trouble::Gone(e.message().to_string()),
         })?;
-        *self = Rotating { seen: Some(if deleted { seen } else { (seen + 1).min(backups) }), ..reopened };
+        let seen = Some(if deleted { seen } else { (seen + 1).min(backups) });
+        *self = Rotating { seen, root_folder: self.root_folder, ..reopened };
         match deleted {
             true => Err(Trouble::Deleted),
             false => Ok(()),
