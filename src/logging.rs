@@ -122,8 +122,10 @@ struct MainFile {
     line: Vec<u8>,
     /// What was said of a failed rotation, until one works.
     rotate_failing: Option<String>,
-    /// What is to be logged about the file itself (see `Logging::take_notes`).
+    /// What is to be logged about the file itself (see `Logging::end_turn`).
     notes: Vec<String>,
+    /// What rotations may still cost in renames in this turn of the loop.
+    renames_left: u32,
 }
 
 /// The log file, shared with the drain so that it can be swapped on reopen.
@@ -150,10 +152,15 @@ impl Write for SharedFile {
             file.log = Some(opened.map_err(|e| io::Error::other(e.message().to_string()))?);
         }
         let Some(log) = &mut file.log else { return Ok(buf.len()) };
-        let mut rotations = u32::MAX;
-        match log.append(&whole, None, &mut rotations) {
+        // As for child output (see `output::sinks`): the renames of a turn are bounded.
+        let cost = log.rotation_cost();
+        let mut rotations = file.renames_left / cost;
+        let before = rotations;
+        let result = log.append(&whole, None, &mut rotations);
+        file.renames_left -= (before - rotations) * cost;
+        match result {
             Ok(()) => {
-                if rotations < u32::MAX {
+                if rotations < before {
                     file.rotate_failing = None;
                 }
                 Ok(buf.len())
@@ -248,6 +255,9 @@ pub(crate) struct Logging {
     owner: Option<RunAs>,
 }
 
+/// What the main log's rotations may cost in renames in a turn of the loop.
+const RENAMES_PER_TURN: u32 = 1024;
+
 /// `logfile_maxbytes` and `logfile_backups`.
 pub(crate) type Rotation = (u64, u32);
 
@@ -332,6 +342,7 @@ impl Logging {
                     line: Vec::new(),
                     rotate_failing: None,
                     notes: Vec::new(),
+                    renames_left: RENAMES_PER_TURN,
                 });
                 drop(slot);
                 let why = format!("{e}; log lines are lost until it can be (tried again at each line)");
@@ -344,11 +355,14 @@ impl Logging {
         }
     }
 
-    /// What the log file itself had to say (a rotation that failed), logged by the loop once
+    /// A turn of the loop ends: the rotations of the next may cost renames again. Returns
+    /// what the log file itself had to say (a rotation that failed), for the loop to log once
     /// the line that met it is written.
-    pub(crate) fn take_notes(&self) -> Vec<String> {
-        let mut slot = self.file.0.lock().ok();
-        slot.as_deref_mut().and_then(Option::as_mut).map(|f| std::mem::take(&mut f.notes)).unwrap_or_default()
+    pub(crate) fn end_turn(&self) -> Vec<String> {
+        let Ok(mut slot) = self.file.0.lock() else { return Vec::new() };
+        let Some(file) = slot.as_mut() else { return Vec::new() };
+        file.renames_left = RENAMES_PER_TURN;
+        std::mem::take(&mut file.notes)
     }
 
     /// Why the log file cannot be written, while it cannot.
@@ -369,6 +383,7 @@ fn open_log(path: &Path, (maxbytes, backups): Rotation, owner: Option<&RunAs>) -
         line: Vec::new(),
         rotate_failing: None,
         notes: Vec::new(),
+        renames_left: RENAMES_PER_TURN,
     })
 }
 

@@ -363,3 +363,17 @@ fn processes_sharing_a_file_write_whole_lines() {
         assert_eq!(*numbers, (1..=3000).collect::<Vec<u64>>(), "each line once, in order");
     }
 }
+
+#[test]
+fn the_two_streams_of_one_process_in_one_file_write_whole_lines() {
+    let cmd = "sh -c 'i=0; while [ $i -lt 500 ]; do i=$((i+1)); printf \"OUT-$i-a-\"; echo \"ERR-$i\" >&2; printf \"b\\n\"; done'";
+    let d = Daemon::start(&format!(
+        "  two:\n    cmd: {cmd}\n    autorestart: never\n    starttime: 0\n    stdout: both.log\n    stderr: both.log\n"
+    ));
+    d.wait_state("two", "EXITED");
+    let text = d.dir.read("both.log");
+    let (outs, errs): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with("OUT-"));
+    let expected: Vec<String> = (1..=500).map(|i| format!("OUT-{i}-a-b")).collect();
+    assert_eq!(outs, expected, "stdout's lines whole");
+    assert_eq!(errs, (1..=500).map(|i| format!("ERR-{i}")).collect::<Vec<_>>(), "stderr's lines whole");
+}

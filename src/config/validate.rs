@@ -207,6 +207,9 @@ impl Validator<'_> {
                 None
             }
         };
+        if let (Some(daemon), Some(programs), Some((at, _))) = (&daemon, &programs, entries.get("programs")) {
+            self.check_main_log(at, daemon, programs);
+        }
         Some(Config { daemon: daemon?, programs: programs? })
     }
 

@@ -80,7 +80,7 @@ impl Hands for Io {
         let mut problems = Vec::new();
         let owner = spec.run_as.as_ref();
         let outputs = [spec.stdout.as_ref(), spec.stderr.as_ref()];
-        let to = (owner, &self.daemon.syslog_address);
+        let to = (owner, &self.daemon.syslog_address, super::now().mono);
         let sinks = self.capture.open(name, outputs, to, &mut problems);
         self.spawn_problems.insert(id, problems);
         let [out, err] = sinks?;

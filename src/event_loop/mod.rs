@@ -186,7 +186,7 @@ impl Daemon {
             }
             self.apply(Input::Tick, now);
             self.flush_partial_lines(now);
-            let notes = self.io.log.take_notes();
+            let notes = self.io.log.end_turn();
             self.io.log_all(LogLevel::Warn, notes);
             self.end_follows_at_shutdown();
             self.pump_alerts(now);

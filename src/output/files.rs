@@ -90,6 +90,11 @@ impl Rotating {
         self.backups = backups;
     }
 
+    /// The renames a rotation costs now: one per backup there is, and the file itself.
+    pub(crate) fn rotation_cost(&self) -> u32 {
+        self.seen.unwrap_or(self.backups).min(self.backups) + 1
+    }
+
     /// Whether the file was deleted (or moved out of the way and deleted) since it was opened.
     pub(crate) fn deleted(&self) -> bool {
         self.file.metadata().is_ok_and(|m| m.nlink() == 0)
@@ -113,17 +118,18 @@ impl Rotating {
             }
             let cut = match memchr::memrchr(b'\n', &bytes[..room as usize]) {
                 Some(i) => Some(i + 1),
-                // The file is empty or ends inside a line: that line goes in whole, up to
-                // twice `maxbytes` (an endless line must not grow a file for ever).
+                // The file is empty or ends inside a line: that line goes in whole when its end
+                // is here; one still without an end is cut at twice `maxbytes` (an endless line
+                // must not grow a file for ever).
                 None if self.size == 0 || !self.at_line_start => {
                     let limit = (2 * self.maxbytes).saturating_sub(self.size) as usize;
                     match memchr::memchr(b'\n', bytes) {
-                        Some(i) if i < limit => Some(i + 1),
-                        _ if bytes.len() <= limit => {
+                        Some(i) => Some(i + 1),
+                        None if bytes.len() <= limit => {
                             self.write(bytes)?;
                             break;
                         }
-                        _ => (limit > 0).then_some(limit),
+                        None => (limit > 0).then_some(limit),
                     }
                 }
                 None => None,
@@ -301,6 +307,26 @@ mod tests {
         log.append(b"ghij\nk\n", None, &mut 100).expect("append");
         assert_eq!(read(&dir.join("out.log.1")), "abcdefghij\n");
         assert_eq!(read(&path), "k\n");
+        std::fs::remove_dir_all(dir).expect("clean");
+    }
+
+    #[test]
+    fn a_long_line_is_whole_and_an_endless_one_cut_at_twice_maxbytes() {
+        let dir = folder("long");
+        let path = dir.join("out.log");
+        let mut log = Rotating::open(&path, 10, 5, None).expect("open");
+        let long = format!("short\n{}\nafter\n", "A".repeat(50));
+        log.append(long.as_bytes(), None, &mut 100).expect("append");
+        assert_eq!(read(&dir.join("out.log.1")), format!("{}\n", "A".repeat(50)), "whole, alone");
+        assert_eq!(read(&path), "after\n");
+        let endless = "x".repeat(25);
+        log.append(endless.as_bytes(), None, &mut 100).expect("append");
+        log.append(endless.as_bytes(), None, &mut 100).expect("append");
+        // 50 bytes without an end: files of 20 (twice maxbytes), then the rest.
+        assert_eq!(read(&dir.join("out.log.3")), "after\n");
+        assert_eq!(read(&dir.join("out.log.2")), "x".repeat(20));
+        assert_eq!(read(&dir.join("out.log.1")), "x".repeat(20));
+        assert_eq!(read(&path), "x".repeat(10));
         std::fs::remove_dir_all(dir).expect("clean");
     }
 

@@ -63,6 +63,7 @@ impl Framer {
             out.extend_from_slice(&ended[..end]);
             self.pending.clear();
             self.continues = false;
+            self.shrink();
             start = end;
         }
         match self.stamps {
@@ -92,6 +93,14 @@ impl Framer {
         }
         out.append(&mut self.pending);
         self.continues = true;
+        self.shrink();
+    }
+
+    /// A long line held once does not keep its memory for ever.
+    fn shrink(&mut self) {
+        if self.pending.capacity() > 4096 {
+            self.pending = Vec::new();
+        }
     }
 
     /// When the unfinished line is to be let go, if there is one.

@@ -93,7 +93,7 @@ impl Capture {
         &mut self,
         name: &str,
         outputs: [Option<&Output>; 2],
-        (owner, syslog_address): (Option<&RunAs>, &SyslogAddress),
+        (owner, syslog_address, now): (Option<&RunAs>, &SyslogAddress, Instant),
         problems: &mut Vec<String>,
     ) -> Result<[Sink; 2], String> {
         let mut sinks = Vec::new();
@@ -112,9 +112,10 @@ impl Capture {
                 }),
                 Some(Output::Syslog) => {
                     // Made again when its address changed, or when it could not be made (a host
-                    // name that could not be looked up).
-                    if self.syslog.as_ref().is_none_or(|s| s.address() != syslog_address || !s.usable()) {
-                        self.syslog = Some(syslog::Syslog::new(syslog_address));
+                    // name that could not be looked up: a minute later, since it waits).
+                    let again = |s: &syslog::Syslog| !s.usable() && now >= s.made_at + syslog::RETRY;
+                    if self.syslog.as_ref().is_none_or(|s| s.address() != syslog_address || again(s)) {
+                        self.syslog = Some(syslog::Syslog::new(syslog_address, now));
                     }
                     let tag = syslog::Tag { name: name.to_string(), pid: 0, severity };
                     Ok(Sink { to: To::Syslog(tag), framer: Some(lines::Framer::new(false)) })
@@ -163,7 +164,15 @@ impl Capture {
         (tail_bytes, terminal): (usize, bool),
     ) -> Vec<String> {
         let mut problems = Vec::new();
-        for (fd, sink, which) in pipes {
+        for (fd, mut sink, which) in pipes {
+            // A file with another writer (the process's other stream, opened with this one)
+            // takes whole lines from each.
+            if let To::File(path) = &sink.to
+                && sink.framer.is_none()
+                && self.files.writers(path) > 1
+            {
+                sink.framer = Some(lines::Framer::new(false));
+            }
             let mut pipe = Receiver::from(fd);
             let token = next_token();
             let registered = pipe

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Renames one file's rotations may cost in a turn of the loop.
+/// Renames the rotations of all files may cost in a turn of the loop (a few milliseconds).
 const RENAMES_PER_TURN: u32 = 2048;
 
 /// How often a file that could not be opened is tried again while its output comes.
@@ -63,8 +63,6 @@ struct Entry {
     retry_at: Option<Instant>,
     /// What was said of its rotation's failure, until a rotation works.
     rotate_failing: Option<String>,
-    /// The turn of the loop it was last written in, and how many rotations that turn has left.
-    rotated_in: Option<(Instant, u32)>,
 }
 
 /// Every open output file, by path.
@@ -76,6 +74,9 @@ pub(super) struct Files {
     said: HashMap<PathBuf, String>,
     /// Recoveries, to be logged as such.
     pub(super) notes: Vec<String>,
+    /// The turn of the loop files were last written in, and the renames it has left.
+    turn: Option<Instant>,
+    renames_left: u32,
 }
 
 impl Files {
@@ -107,7 +108,6 @@ impl Files {
             failing,
             retry_at: None,
             rotate_failing: None,
-            rotated_in: None,
         };
         match entry.try_open(name, problems) {
             Err(OpenError::Refused(why)) => return Err(why),
@@ -165,19 +165,20 @@ impl Files {
             self.notes.push(format!("the output of {name} goes to {} again", path.display()));
         }
         let Some(file) = &mut entry.file else { return };
-        // Rotations a turn are bounded by the renames they cost, so that a tiny `maxbytes`
-        // makes larger files rather than a loop busy renaming.
-        let budget = RENAMES_PER_TURN / (entry.spec.backups + 1);
-        let mut rotations = match entry.rotated_in {
-            Some((turn, left)) if turn == now => left,
-            _ => budget.max(1),
-        };
+        // The rotations of all files in a turn are bounded by the renames they cost, so that a
+        // tiny `maxbytes` makes larger files rather than a loop busy renaming.
+        if self.turn != Some(now) {
+            self.turn = Some(now);
+            self.renames_left = RENAMES_PER_TURN;
+        }
+        let cost = file.rotation_cost();
+        let mut rotations = self.renames_left / cost;
         let before = rotations;
         let result = file.append(bytes, entry.owner.as_ref(), &mut rotations);
+        self.renames_left -= (before - rotations) * cost;
         if rotations < before && result.is_ok() {
             entry.rotate_failing = None;
         }
-        entry.rotated_in = Some((now, rotations));
         match result {
             Ok(()) => entry.failing = None,
             Err(Trouble::Write(why)) => entry.fail(problems, write_failure(name, path, &why)),

@@ -9,6 +9,7 @@ use crate::config::describe_io;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
+use std::time::Instant;
 use syslog::{Facility, Formatter3164, LogFormat, Severity};
 
 /// The longest line sent whole; the rest of a longer one is cut off (a datagram has a size
@@ -32,7 +33,13 @@ pub(crate) struct Syslog {
     /// Recoveries, to be logged as such.
     pub(crate) notes: Vec<String>,
     buf: Vec<u8>,
+    /// When it was made (a failed lookup is tried again `RETRY` later).
+    pub(crate) made_at: Instant,
 }
+
+/// How long a syslog socket that could not be made (a host name not found) waits before the
+/// next start of a program tries again: the lookup blocks the loop.
+pub(crate) const RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Who a line is from.
 pub(crate) struct Tag {
@@ -43,7 +50,7 @@ pub(crate) struct Tag {
 
 impl Syslog {
     /// A socket to send to `address` (a host name is looked up once, here).
-    pub(crate) fn new(address: &SyslogAddress) -> Syslog {
+    pub(crate) fn new(address: &SyslogAddress, now: Instant) -> Syslog {
         let socket = match address {
             SyslogAddress::Unix(path) => UnixDatagram::unbound()
                 .and_then(|s| s.set_nonblocking(true).map(|()| s))
@@ -63,6 +70,7 @@ impl Syslog {
             dropped: 0,
             notes: Vec::new(),
             buf: Vec::new(),
+            made_at: now,
         }
     }
 

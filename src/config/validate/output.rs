@@ -4,7 +4,7 @@
 use super::super::node::Node;
 use super::super::output::{DEFAULT_BACKUPS, LogFile, MAX_BACKUPS, Output};
 use super::super::raw::{STREAM_FILE_KEYS, read_bool, read_bytes, read_count, read_path};
-use super::super::spec::ProgramSpec;
+use super::super::spec::{DaemonSpec, ProgramSpec};
 use super::{Here, Validator};
 use std::collections::BTreeMap;
 
@@ -143,6 +143,28 @@ impl Validator<'_> {
                         self.problem(&here, Some(key), msg);
                     }
                     Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// A program's output is not the main log: their rotations would move each other's file.
+    pub(super) fn check_main_log(
+        &mut self,
+        at: &Here,
+        daemon: &DaemonSpec,
+        programs: &BTreeMap<String, ProgramSpec>,
+    ) {
+        let Some(logfile) = &daemon.logfile else { return };
+        for (name, spec) in programs {
+            for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+                if matches!(output, Some(Output::File(file)) if file.path == *logfile) {
+                    let msg = format!(
+                        "writes {}, taskmaster's own log (logfile): give the program a file of its own",
+                        logfile.display()
+                    );
+                    let here = at.key(name, 0).key(key, 0);
+                    self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
                 }
             }
         }

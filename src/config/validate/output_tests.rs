@@ -97,3 +97,10 @@ fn programs_sharing_a_file_run_as_one_user() {
     let error = validate(text, "t.yaml", &ctx()).expect_err("two users for one file").to_string();
     assert!(error.contains("t.yaml:8:5") && error.contains("where 'a' runs as user 'alice'"), "{error}");
 }
+
+#[test]
+fn a_program_does_not_write_the_main_log() {
+    let text = "taskmaster:\n  logfile: /l/tm.log\nprograms:\n  a:\n    cmd: a\n    stderr: /l/tm.log\n";
+    let error = validate(text, "t.yaml", &ctx()).expect_err("the main log").to_string();
+    assert!(error.contains("t.yaml:6:5") && error.contains("taskmaster's own log"), "{error}");
+}
