@@ -256,7 +256,7 @@ pub(crate) struct Logging {
 }
 
 /// What the main log's rotations may cost in renames in a turn of the loop.
-const RENAMES_PER_TURN: u32 = 1024;
+const RENAMES_PER_TURN: u32 = 128;
 
 /// `logfile_maxbytes` and `logfile_backups`.
 pub(crate) type Rotation = (u64, u32);

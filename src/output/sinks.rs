@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Renames the rotations of all files may cost in a turn of the loop (a few milliseconds).
-const RENAMES_PER_TURN: u32 = 2048;
+const RENAMES_PER_TURN: u32 = 256;
 
 /// How often a file that could not be opened is tried again while its output comes.
 const RETRY: Duration = Duration::from_secs(1);
