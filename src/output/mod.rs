@@ -240,14 +240,7 @@ impl Capture {
                 (Some(framer), true) => framer.stamp(spec.timestamps),
                 (None, true) => stream.sink.framer = Some(lines::Framer::new(spec.timestamps)),
                 (Some(_), false) => {
-                    let destinations = (&mut self.files, &mut self.syslog);
-                    sinks::flush(
-                        (&mut stream.sink, &stream.name),
-                        destinations,
-                        now.mono,
-                        &mut self.out,
-                        problems,
-                    );
+                    let_go(stream, (&mut self.files, &mut self.syslog, &mut self.out), now.mono, problems);
                     stream.sink.framer = None;
                 }
                 (None, false) => {}
@@ -317,14 +310,7 @@ impl Capture {
             match stream.sink.framer.as_ref().and_then(lines::Framer::deadline) {
                 Some(at) if at > now.mono => self.partial.set(token, Some(at)),
                 Some(_) => {
-                    let destinations = (&mut self.files, &mut self.syslog);
-                    sinks::flush(
-                        (&mut stream.sink, &stream.name),
-                        destinations,
-                        now.mono,
-                        &mut self.out,
-                        problems,
-                    );
+                    let_go(stream, (&mut self.files, &mut self.syslog, &mut self.out), now.mono, problems);
                 }
                 None => {}
             }
@@ -424,11 +410,21 @@ impl Capture {
                 tokens.retain(|t| *t != token);
             }
             self.partial.set(token, None);
-            let destinations = (&mut self.files, &mut self.syslog);
-            sinks::flush((&mut stream.sink, &stream.name), destinations, now.mono, &mut self.out, problems);
+            let_go(&mut stream, (&mut self.files, &mut self.syslog, &mut self.out), now.mono, problems);
             self.release([stream.sink]);
         }
     }
+}
+
+/// Lets a stream's unfinished line go as it is (its wait is over, its stream ended, its
+/// file no longer needs whole lines).
+fn let_go(
+    stream: &mut Stream,
+    (files, syslog, out): (&mut Files, &mut Option<syslog::Syslog>, &mut Vec<u8>),
+    now: Instant,
+    problems: &mut Vec<String>,
+) {
+    sinks::flush((&mut stream.sink, &stream.name), (files, syslog), now, out, problems);
 }
 
 /// Why the output of a process cannot be watched, as logged.
