@@ -71,6 +71,16 @@ fn the_window_size_follows_the_users_terminal() {
     // Ctrl-C is the program's: it interrupts what runs there, and the attachment stays.
     tmux.text("sleep 100");
     tmux.keys(&["Enter"]);
+    // Ctrl-C only once sleep holds the terminal: sent earlier, the shell takes it and sleep runs on.
+    let shell = d.pid_of("shell").expect("the shell's pid");
+    wait_until("sleep in the terminal's foreground", || {
+        all_pids().into_iter().find(|&p| {
+            let stat = stat_fields(p);
+            stat.get(1).is_some_and(|ppid| *ppid == shell.to_string())
+                && stat.get(2).is_some_and(|pgrp| stat.get(5) == Some(pgrp))
+                && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\0100\0")
+        })
+    });
     tmux.keys(&["C-c"]);
     tmux.text("echo still here");
     tmux.keys(&["Enter"]);
