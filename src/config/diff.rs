@@ -32,6 +32,10 @@ pub(crate) struct Plan {
     pub(crate) unchanged: usize,
     /// Keys of the taskmaster section that changed (`alerts`, `loglevel`...).
     pub(crate) settings: Vec<&'static str>,
+    /// The programs it stops, in the order they stop (filled in by the supervisor).
+    pub(crate) stop_order: Vec<String>,
+    /// The programs it starts, in the order they start.
+    pub(crate) start_order: Vec<String>,
 }
 
 /// How one program changed.
@@ -72,6 +76,10 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         critical,
         alerts,
         tail_bytes,
+        priority,
+        depends_on,
+        ready,
+        healthcheck,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv
@@ -93,6 +101,11 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *critical != old.critical
         || *alerts != old.alerts
         || *tail_bytes != old.tail_bytes
+        // Order and checks apply from the next start or look (taskmaster(1), ORDER AND HEALTH).
+        || *priority != old.priority
+        || *depends_on != old.depends_on
+        || *ready != old.ready
+        || *healthcheck != old.healthcheck
         // How a file is rotated or stamped (taskmaster(1), CHILD LOGS).
         || *stdout != old.stdout
         || *stderr != old.stderr;

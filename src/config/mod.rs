@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod alerts;
+pub(crate) mod checks;
 pub(crate) mod diff;
 mod error;
 pub(crate) mod node;

@@ -51,7 +51,16 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "env",
     "tail_bytes",
     "tty",
+    "priority",
+    "depends_on",
+    "ready",
+    "healthcheck",
 ];
+
+/// Keys of `ready:` (taskmaster(1), ORDER AND HEALTH): one probe and its timeout.
+pub(crate) const READY_KEYS: &[&str] = &["tcp", "http", "cmd", "file", "log", "timeout"];
+/// Keys of `healthcheck:`.
+pub(crate) const HEALTH_KEYS: &[&str] = &["tcp", "http", "cmd", "interval", "timeout", "retries"];
 
 /// Keys of the mapping form of `stdout` and `stderr` (taskmaster(1), CHILD LOGS).
 pub(crate) const STREAM_FILE_KEYS: &[&str] = &["path", "maxbytes", "backups", "timestamps"];

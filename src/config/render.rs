@@ -85,6 +85,31 @@ struct ProgramView<'a> {
     env: &'a BTreeMap<String, String>,
     tail_bytes: usize,
     tty: bool,
+    priority: i32,
+    depends_on: &'a [String],
+    ready: Option<ReadyView>,
+    healthcheck: Option<HealthView>,
+}
+
+/// `ready:` as `--check` prints it.
+#[derive(Serialize)]
+struct ReadyView {
+    #[serde(flatten)]
+    probe: BTreeMap<&'static str, String>,
+    timeout: f64,
+}
+
+#[derive(Serialize)]
+struct HealthView {
+    #[serde(flatten)]
+    probe: BTreeMap<&'static str, String>,
+    interval: f64,
+    timeout: f64,
+    retries: u32,
+}
+
+fn probe_view(probe: &crate::config::Probe) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([(probe.kind(), probe.target())])
 }
 
 impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
@@ -111,6 +136,15 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             env: &p.env,
             tail_bytes: p.tail_bytes,
             tty: p.tty,
+            priority: p.priority,
+            depends_on: &p.depends_on,
+            ready: p.ready.as_ref().map(|r| ReadyView { probe: probe_view(&r.probe), timeout: seconds(r.timeout) }),
+            healthcheck: p.healthcheck.as_ref().map(|h| HealthView {
+                probe: probe_view(&h.probe),
+                interval: seconds(h.interval),
+                timeout: seconds(h.timeout),
+                retries: h.retries,
+            }),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) use super::accounts::RunAs;
 use super::alerts::{AlertsSpec, SyslogAddress};
+pub(crate) use super::checks::{HealthCheck, Probe, Readiness};
 pub(crate) use super::output::{LogFile, Output};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -188,6 +189,14 @@ pub(crate) struct ProgramSpec {
     pub(crate) tail_bytes: usize,
     /// Runs on a pseudo-terminal of its own, which is its stdin, stdout and stderr.
     pub(crate) tty: bool,
+    /// Lower starts first and stops last, in what acts on many programs at once.
+    pub(crate) priority: i32,
+    /// Programs that must be RUNNING before this one starts, and that stop after it; in the
+    /// order written, each known, without cycles.
+    pub(crate) depends_on: Vec<String>,
+    /// `None`: RUNNING once it stayed up `starttime`.
+    pub(crate) ready: Option<Readiness>,
+    pub(crate) healthcheck: Option<HealthCheck>,
 }
 
 impl ProgramSpec {

@@ -370,6 +370,7 @@ impl Validator<'_> {
         }
         if complete {
             self.check_shared_files(at, &programs);
+            self.check_order(at, &programs);
         }
         complete.then_some(programs)
     }
@@ -433,6 +434,11 @@ impl Validator<'_> {
             Some((here, node)) => self.env(here, name, node),
             None => Some(BTreeMap::new()),
         };
+        let priority = self.priority(&e);
+        let depends_on = self.depends_on(&e, name);
+        let base = workingdir.clone().flatten().unwrap_or_else(|| self.ctx.config_dir.clone());
+        let ready = self.ready(&e, &base);
+        let healthcheck = self.healthcheck(&e, &base);
         let workingdir = workingdir?;
         Some(ProgramSpec {
             name: name.to_string(),
@@ -456,6 +462,10 @@ impl Validator<'_> {
             run_as: run_as?,
             tail_bytes: tail_bytes?,
             tty: tty?,
+            priority: priority?,
+            depends_on: depends_on?,
+            ready: ready?,
+            healthcheck: healthcheck?,
         })
     }
 
@@ -507,6 +517,9 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
 mod alerts;
 #[cfg(test)]
 mod alerts_tests;
+mod order;
+#[cfg(test)]
+mod order_tests;
 mod output;
 #[cfg(test)]
 mod output_tests;

@@ -4,7 +4,9 @@
 //! prints them with the same functions.
 
 use super::protocol::Response;
-use super::reply::{Denial, Detail, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply, Verdict};
+use super::reply::{
+    Denial, Detail, HealthView, Outcome, Pids, ProcessView, ReloadOutcome, Reply, StatusReply, Verdict,
+};
 use crate::config::diff::Plan;
 use crate::process::StateName;
 use chrono::{DateTime, Local};
@@ -30,6 +32,9 @@ pub(crate) struct StatusRecord {
     pub(crate) description: String,
     /// For EXITED: whether the end was expected.
     pub(crate) expected: Option<bool>,
+    /// Its last health check, when it has one (taskmaster(1), ORDER AND HEALTH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) health: Option<HealthView>,
 }
 
 /// One line of a `start`, `stop`, `restart` or `signal` answer's `data`.
@@ -66,7 +71,17 @@ pub(crate) fn text(reply: &Reply, color: bool) -> String {
         Reply::Pids(Pids::NoSuch(target)) => format!("{target}: ERROR (no such process)"),
         Reply::Reload(ReloadOutcome::Applied(plan)) => plan_lines(plan).join("\n"),
         Reply::Reload(ReloadOutcome::DryRun(plan)) => {
-            format!("dry run: nothing was changed\n{}", plan_lines(plan).join("\n"))
+            let mut lines = plan_lines(plan);
+            // The order, where there is one to see (taskmaster(1), ORDER AND HEALTH).
+            let unchanged = lines.pop();
+            if plan.stop_order.len() > 1 {
+                lines.push(format!("stop order: {}", plan.stop_order.join(", ")));
+            }
+            if plan.start_order.len() > 1 {
+                lines.push(format!("start order: {}", plan.start_order.join(", ")));
+            }
+            lines.extend(unchanged);
+            format!("dry run: nothing was changed\n{}", lines.join("\n"))
         }
         Reply::Reload(ReloadOutcome::Invalid(errors)) => {
             format!("the configuration has errors; nothing changed\n{errors}")
@@ -179,11 +194,21 @@ fn data(reply: &Reply) -> Value {
 }
 
 fn outcome_line(o: &Outcome) -> String {
-    format!("{}: {}", o.name, verdict_text(o.verdict))
+    format!("{}: {}", o.name, outcome_message(o))
 }
 
 fn outcome_record(o: &Outcome) -> OutcomeRecord {
-    OutcomeRecord { name: o.name.clone(), ok: o.verdict.ok(), message: verdict_text(o.verdict).to_string() }
+    OutcomeRecord { name: o.name.clone(), ok: o.verdict.ok(), message: outcome_message(o) }
+}
+
+/// What follows `NAME: `: the verdict, and why when there is a note (`started (app depends on
+/// it)`, `ERROR (it depends on db, which is FATAL)`).
+fn outcome_message(o: &Outcome) -> String {
+    match (&o.note, o.verdict) {
+        (None, verdict) => verdict_text(verdict).to_string(),
+        (Some(note), Verdict::DependencyFailed) => format!("ERROR ({note})"),
+        (Some(note), verdict) => format!("{} ({note})", verdict_text(verdict)),
+    }
 }
 
 /// What an outcome's line says after `NAME: ` (supervisord's words).
@@ -196,6 +221,7 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NotRunning => "ERROR (not running)",
         Verdict::SpawnError => "ERROR (spawn error)",
         Verdict::Abnormal => "ERROR (abnormal termination)",
+        Verdict::DependencyFailed => "ERROR (a dependency is not running)",
         Verdict::NoSuchProcess => "ERROR (no such process)",
         Verdict::ShuttingDown => "ERROR (shutting down)",
     }
@@ -225,6 +251,7 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
     if !plan.settings.is_empty() {
         lines.push(format!("settings: {}", plan.settings.join(", ")));
     }
+
     lines.push(format!("unchanged: {}", plan.unchanged));
     lines
 }
@@ -248,7 +275,8 @@ fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
             exitstatus: p.last_exit.and_then(|e| e.code()),
             signal: p.last_exit.and_then(|e| e.signo()).map(crate::process::exit::signal_name),
             retries: p.retries,
-            description: describe(&p.detail),
+            description: describe_all(p),
+            health: p.health.clone(),
             expected: p.expected,
         })
         .collect()
@@ -297,6 +325,25 @@ fn color_of(r: &StatusRecord) -> Option<&'static str> {
 /// Whether to colour what goes to standard output: a terminal, and no `NO_COLOR`.
 pub(crate) fn color_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// The description column: the state's, then health, then what a queued move waits for.
+fn describe_all(p: &ProcessView) -> String {
+    let health = p.health.as_ref().map(|h| match (h.healthy, &h.why) {
+        (true, _) => "healthy".to_string(),
+        (false, why) => format!(
+            "health check failed {} of {}{}",
+            h.failures,
+            h.retries,
+            why.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
+        ),
+    });
+    let parts: Vec<String> = [Some(describe(&p.detail)), health, p.waiting.clone()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join(", ")
 }
 
 /// The description column.
@@ -366,6 +413,8 @@ mod tests {
             retries: 0,
             expected,
             detail,
+            health: None,
+            waiting: None,
         }
     }
 

@@ -152,6 +152,21 @@ pub(crate) struct ProcessView {
     /// For EXITED: whether the end was expected.
     pub(crate) expected: Option<bool>,
     pub(crate) detail: Detail,
+    /// What its last health check found, once one ran in this run.
+    pub(crate) health: Option<HealthView>,
+    /// What a queued start or stop waits for (taskmaster(1), ORDER AND HEALTH).
+    pub(crate) waiting: Option<String>,
+}
+
+/// The last health check of a RUNNING process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct HealthView {
+    pub(crate) healthy: bool,
+    /// Failures in a row, and how many restart it.
+    pub(crate) failures: u32,
+    pub(crate) retries: u32,
+    /// Why the last one failed.
+    pub(crate) why: Option<String>,
 }
 
 /// What the description column says, by state.
@@ -183,11 +198,13 @@ pub(crate) enum Detail {
 pub(crate) struct Outcome {
     pub(crate) name: String,
     pub(crate) verdict: Verdict,
+    /// Why, when it is not the obvious: `app depends on it`, `db is FATAL`.
+    pub(crate) note: Option<String>,
 }
 
 impl Outcome {
     pub(crate) fn new(name: &str, verdict: Verdict) -> Outcome {
-        Outcome { name: name.to_string(), verdict }
+        Outcome { name: name.to_string(), verdict, note: None }
     }
 }
 
@@ -203,6 +220,8 @@ pub(crate) enum Verdict {
     SpawnError,
     /// A start still waiting when its process was stopped.
     Abnormal,
+    /// A start that could not come: a program it depends on is down (the note says which).
+    DependencyFailed,
     NoSuchProcess,
     ShuttingDown,
 }
@@ -215,6 +234,7 @@ impl Verdict {
             | Verdict::NotRunning
             | Verdict::SpawnError
             | Verdict::Abnormal
+            | Verdict::DependencyFailed
             | Verdict::NoSuchProcess
             | Verdict::ShuttingDown => false,
         }

@@ -20,11 +20,14 @@ pub(crate) enum ProcState {
     Spawning {
         retries: u32,
     },
-    /// Up, but not yet for `starttime`.
+    /// Up, but not yet for `starttime` (until `up_at`; `None` once it has been), or not yet
+    /// ready (its `ready` probe has until `ready_by`; `None` once it passed, or without one).
+    /// Never both `None`: that is RUNNING.
     Starting {
         pid: Pid,
         since: Instant,
-        ready_at: Instant,
+        up_at: Option<Instant>,
+        ready_by: Option<Instant>,
         retries: u32,
     },
     Running {
@@ -38,11 +41,11 @@ pub(crate) enum ProcState {
         reason: Reason,
     },
     /// The stop signal was sent; SIGKILL follows at `kill_at` (`None` once it was sent).
-    /// `then_start`: start again once it is gone (a restart, or a start that came meanwhile).
+    /// `then`: what comes once it is gone.
     Stopping {
         pid: Pid,
         kill_at: Option<Instant>,
-        then_start: bool,
+        then: Then,
     },
     /// Left RUNNING on its own at `at`. `restart_at`: when autorestart will start it again.
     Exited {
@@ -57,6 +60,18 @@ pub(crate) enum ProcState {
     },
 }
 
+/// What a STOPPING process does once it is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Then {
+    /// Nothing: STOPPED.
+    Stay,
+    /// Start again (a restart, or a start that came meanwhile).
+    Start,
+    /// It was stopped for not becoming ready in time: a failed start, tried again from BACKOFF
+    /// (or FATAL once `startretries` are used).
+    Retry { retries: u32, reason: Reason },
+}
+
 /// Why a start failed: what BACKOFF and FATAL say after their name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reason {
@@ -66,6 +81,8 @@ pub(crate) enum Reason {
     Backgrounded,
     /// It could not be spawned; the text says why.
     SpawnError(String),
+    /// Its `ready` probe did not pass within its timeout.
+    NotReady(Duration),
 }
 
 impl std::fmt::Display for Reason {
@@ -74,6 +91,9 @@ impl std::fmt::Display for Reason {
             Reason::TooQuick => f.write_str(EXITED_TOO_QUICKLY),
             Reason::Backgrounded => f.write_str(BACKGROUNDED),
             Reason::SpawnError(why) => f.write_str(why),
+            Reason::NotReady(timeout) => {
+                write!(f, "Not ready within {} seconds", timeout.as_secs_f64())
+            }
         }
     }
 }
@@ -145,7 +165,11 @@ impl ProcState {
     /// When this state wants to be woken, if ever.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self {
-            ProcState::Starting { ready_at, .. } => Some(*ready_at),
+            ProcState::Starting { up_at, ready_by, .. } => match (up_at, ready_by) {
+                (Some(a), Some(b)) => Some(*a.min(b)),
+                (Some(at), None) | (None, Some(at)) => Some(*at),
+                (None, None) => None,
+            },
             ProcState::Backoff { until, .. } => Some(*until),
             ProcState::Stopping { kill_at, .. } => *kill_at,
             ProcState::Exited { restart_at, .. } => *restart_at,
@@ -201,6 +225,8 @@ pub(crate) enum Trigger {
     },
     /// The state's deadline has come (an early or stale one is ignored).
     Deadline,
+    /// Its `ready` probe passed.
+    Ready,
 }
 
 /// What `step` asks the world to do.
@@ -228,6 +254,14 @@ pub(crate) enum Event {
     },
     Success {
         starttime: Duration,
+    },
+    /// RUNNING because its `ready` probe passed (`probe`: which, as a person reads it).
+    Ready {
+        probe: String,
+    },
+    /// Its `ready` probe did not pass in time: it is stopped, and the start counts as failed.
+    NotReady {
+        timeout: Duration,
     },
     Exited {
         exit: ExitKind,
@@ -318,9 +352,9 @@ pub(crate) fn step(
             | ProcState::Backoff { .. },
             Trigger::Start,
         ) => {}
-        // STOPPING → STOPPING: start again once it is gone.
+        // STOPPING → STOPPING: start again once it is gone (a retry becomes a fresh start).
         (ProcState::Stopping { pid, kill_at, .. }, Trigger::Start) => {
-            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: true };
+            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then: Then::Start };
         }
 
         // STARTING/RUNNING → STOPPING: the stop signal is sent, SIGKILL armed for stoptime.
@@ -328,11 +362,11 @@ pub(crate) fn step(
             let (pid, group) = (*pid, spec.stopasgroup);
             t.signal(pid, spec.stopsignal, group);
             t.log(Event::Waiting);
-            t.m.state = ProcState::Stopping { pid, kill_at: Some(now + spec.stoptime), then_start: false };
+            t.m.state = ProcState::Stopping { pid, kill_at: Some(now + spec.stoptime), then: Then::Stay };
         }
-        // STOPPING → STOPPING: already stopping; a start that was waiting is called off.
+        // STOPPING → STOPPING: already stopping; a start or retry that was waiting is called off.
         (ProcState::Stopping { pid, kill_at, .. }, Trigger::Stop) => {
-            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then_start: false };
+            t.m.state = ProcState::Stopping { pid: *pid, kill_at: *kill_at, then: Then::Stay };
         }
         // BACKOFF → STOPPED: the pending retry is cancelled, nothing to signal.
         (ProcState::Backoff { .. }, Trigger::Stop | Trigger::Kill) => {
@@ -355,23 +389,26 @@ pub(crate) fn step(
 
         // STARTING/RUNNING → STOPPING: SIGKILL to the whole group at once.
         (ProcState::Starting { pid, .. } | ProcState::Running { pid, .. }, Trigger::Kill) => {
-            t.kill(*pid, false);
+            t.kill(*pid, Then::Stay);
         }
         // STOPPING → STOPPING: escalate to SIGKILL now (unless it was already sent); a kill means
         // nothing starts again.
         (ProcState::Stopping { pid, kill_at, .. }, Trigger::Kill) => match kill_at {
-            Some(_) => t.kill(*pid, false),
-            None => t.m.state = ProcState::Stopping { pid: *pid, kill_at: None, then_start: false },
+            Some(_) => t.kill(*pid, Then::Stay),
+            None => t.m.state = ProcState::Stopping { pid: *pid, kill_at: None, then: Then::Stay },
         },
 
-        // SPAWNING → STARTING: the process exists; RUNNING at once when starttime is 0.
+        // SPAWNING → STARTING: the process exists; RUNNING at once when starttime is 0 and no
+        // `ready` probe is to pass.
         (ProcState::Spawning { retries }, Trigger::Spawned { pid }) => {
             t.log(Event::Spawned { pid: *pid });
-            match spec.starttime.is_zero() {
-                true => t.running(*pid, now),
-                false => {
-                    let ready_at = now + spec.starttime;
-                    t.m.state = ProcState::Starting { pid: *pid, since: now, ready_at, retries: *retries };
+            let up_at = (!spec.starttime.is_zero()).then(|| now + spec.starttime);
+            let ready_by = spec.ready.as_ref().map(|r| now + r.timeout);
+            match (up_at, ready_by) {
+                (None, None) => t.running(*pid, now),
+                _ => {
+                    let (pid, retries) = (*pid, *retries);
+                    t.m.state = ProcState::Starting { pid, since: now, up_at, ready_by, retries };
                 }
             }
         }
@@ -418,18 +455,20 @@ pub(crate) fn step(
                 _ => t.m.state = ProcState::Exited { at: now, exit: *exit, expected, restart_at },
             }
         }
-        // STOPPING → STOPPED, or STARTING when a start came meanwhile.
-        (ProcState::Stopping { then_start, .. }, Trigger::Exited { exit }) => {
+        // STOPPING → STOPPED, STARTING when a start came meanwhile, BACKOFF (or FATAL) when it
+        // was stopped for not becoming ready.
+        (ProcState::Stopping { then, .. }, Trigger::Exited { exit }) => {
             let expected =
                 exit.code().is_some_and(|c| spec.expects(c)) || exit.signo() == Some(spec.stopsignal as i32);
             t.exited(*exit);
             t.log(Event::Stopped { exit: *exit, expected });
-            match then_start {
-                true => {
+            match then {
+                Then::Start => {
                     t.m.streak = 0;
                     t.spawn(0);
                 }
-                false => t.m.state = ProcState::Stopped { since: Some(now) },
+                Then::Retry { retries, reason } => t.backoff(*retries, reason.clone()),
+                Then::Stay => t.m.state = ProcState::Stopped { since: Some(now) },
             }
         }
         // Anything else → same: only a state with a live process can see it exit.
@@ -442,18 +481,36 @@ pub(crate) fn step(
             Trigger::Exited { .. },
         ) => {}
 
-        // STARTING → RUNNING: it stayed up for starttime.
-        (ProcState::Starting { pid, since, ready_at, .. }, Trigger::Deadline) if *ready_at <= now => {
-            t.running(*pid, *since);
+        // STARTING → STOPPING, then BACKOFF: not ready in time, a failed start.
+        (ProcState::Starting { pid, ready_by: Some(by), retries, .. }, Trigger::Deadline) if *by <= now => {
+            let timeout = spec.ready.as_ref().map_or(Duration::ZERO, |r| r.timeout);
+            t.log(Event::NotReady { timeout });
+            let (pid, retries) = (*pid, *retries);
+            t.signal(pid, spec.stopsignal, spec.stopasgroup);
+            let then = Then::Retry { retries, reason: Reason::NotReady(timeout) };
+            t.m.state = ProcState::Stopping { pid, kill_at: Some(now + spec.stoptime), then };
+        }
+        // STARTING → RUNNING: it stayed up for starttime (and is ready, if it must be); else
+        // STARTING until it is.
+        (ProcState::Starting { pid, since, up_at: Some(at), ready_by, retries }, Trigger::Deadline)
+            if *at <= now =>
+        {
+            match ready_by {
+                None => t.running(*pid, *since),
+                Some(_) => {
+                    let (pid, since, ready_by, retries) = (*pid, *since, *ready_by, *retries);
+                    t.m.state = ProcState::Starting { pid, since, up_at: None, ready_by, retries };
+                }
+            }
         }
         // BACKOFF → STARTING: the delay is over; one more retry used.
         (ProcState::Backoff { retries, until, .. }, Trigger::Deadline) if *until <= now => {
             t.spawn(retries + 1);
         }
-        // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group. A start that waits
-        // for the stop (a restart) still starts once the process is gone.
-        (ProcState::Stopping { pid, kill_at: Some(at), then_start }, Trigger::Deadline) if *at <= now => {
-            t.kill(*pid, *then_start);
+        // STOPPING → STOPPING: stoptime passed; SIGKILL to the whole group. What waits for the
+        // stop (a restart's start, a retry) still comes once the process is gone.
+        (ProcState::Stopping { pid, kill_at: Some(at), then }, Trigger::Deadline) if *at <= now => {
+            t.kill(*pid, then.clone());
         }
         // EXITED → STARTING: the crash-loop delay is over.
         (ProcState::Exited { restart_at: Some(at), .. }, Trigger::Deadline) if *at <= now => {
@@ -470,6 +527,33 @@ pub(crate) fn step(
             | ProcState::Exited { .. }
             | ProcState::Fatal { .. },
             Trigger::Deadline,
+        ) => {}
+
+        // STARTING → RUNNING: ready, and up for starttime; else STARTING until starttime.
+        (ProcState::Starting { pid, since, up_at, ready_by: Some(_), retries }, Trigger::Ready) => {
+            match up_at {
+                None => {
+                    let probe = spec.ready.as_ref().map(|r| r.probe.to_string()).unwrap_or_default();
+                    t.log(Event::Ready { probe });
+                    t.m.state = ProcState::Running { pid: *pid, since: *since };
+                }
+                Some(_) => {
+                    let (pid, since, up_at, retries) = (*pid, *since, *up_at, *retries);
+                    t.m.state = ProcState::Starting { pid, since, up_at, ready_by: None, retries };
+                }
+            }
+        }
+        // Anything else → same: only a process waiting to be ready can become ready.
+        (
+            ProcState::Stopped { .. }
+            | ProcState::Spawning { .. }
+            | ProcState::Starting { ready_by: None, .. }
+            | ProcState::Running { .. }
+            | ProcState::Backoff { .. }
+            | ProcState::Stopping { .. }
+            | ProcState::Exited { .. }
+            | ProcState::Fatal { .. },
+            Trigger::Ready,
         ) => {}
     }
     (t.m, t.effects)
@@ -508,10 +592,10 @@ impl Transition<'_> {
 
     /// SIGKILL to the group, and no more deadline: the reap ends it (and starts it again when
     /// `then_start`).
-    fn kill(&mut self, pid: Pid, then_start: bool) {
+    fn kill(&mut self, pid: Pid, then: Then) {
         self.log(Event::Killing { pid });
         self.signal(pid, Signal::SIGKILL, true);
-        self.m.state = ProcState::Stopping { pid, kill_at: None, then_start };
+        self.m.state = ProcState::Stopping { pid, kill_at: None, then };
     }
 
     /// → BACKOFF, or FATAL once `startretries` retries are used.

@@ -25,6 +25,10 @@ fn spec() -> ProgramSpec {
         tty: false,
         critical: false,
         alerts: true,
+        priority: crate::config::checks::DEFAULT_PRIORITY,
+        depends_on: Vec::new(),
+        ready: None,
+        healthcheck: None,
     }
 }
 
@@ -59,6 +63,8 @@ fn event_name(e: &Event) -> &'static str {
         Event::Killing { .. } => "killing",
         Event::Cancelled { .. } => "cancelled",
         Event::Hint(_) => "hint",
+        Event::Ready { .. } => "ready",
+        Event::NotReady { .. } => "notready",
     }
 }
 
@@ -70,11 +76,23 @@ fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
         ("SPAWNING", ProcState::Spawning { retries: 0 }),
         (
             "STARTING",
-            ProcState::Starting { pid: pid(10), since: now - s(2), ready_at: now - s(1), retries: 0 },
+            ProcState::Starting { pid: pid(10), since: now - s(2), up_at: Some(now - s(1)), ready_by: None, retries: 0 },
+        ),
+        (
+            "STARTING+ready",
+            ProcState::Starting { pid: pid(10), since: now - s(2), up_at: None, ready_by: Some(now), retries: 0 },
         ),
         ("RUNNING", ProcState::Running { pid: pid(10), since: now - s(5) }),
         ("BACKOFF", ProcState::Backoff { retries: 1, until: now, reason: Reason::TooQuick }),
-        ("STOPPING", ProcState::Stopping { pid: pid(10), kill_at: Some(now - s(1)), then_start: false }),
+        ("STOPPING", ProcState::Stopping { pid: pid(10), kill_at: Some(now - s(1)), then: Then::Stay }),
+        (
+            "STOPPING+retry",
+            ProcState::Stopping {
+                pid: pid(10),
+                kill_at: Some(now - s(1)),
+                then: Then::Retry { retries: 0, reason: Reason::NotReady(s(1)) },
+            },
+        ),
         (
             "EXITED+restart",
             ProcState::Exited {
@@ -101,13 +119,14 @@ fn inputs() -> Vec<Trigger> {
         Trigger::SpawnFailed { reason: "boom".into() },
         Trigger::Exited { exit: ExitKind::Code(1) },
         Trigger::Deadline,
+        Trigger::Ready,
     ]
 }
 
 /// The whole (state × input) table; the man page's PROCESS STATES section says the same.
-/// Columns: Start, Stop, Kill, Spawned, SpawnFailed, Exited (code 1), Deadline (due).
-const TABLE: &[(&str, [&str; 7])] = &[
-    ("STOPPED", ["STARTING spawn", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED"]),
+/// Columns: Start, Stop, Kill, Spawned, SpawnFailed, Exited (code 1), Deadline (due), Ready.
+const TABLE: &[(&str, [&str; 8])] = &[
+    ("STOPPED", ["STARTING spawn", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED"]),
     (
         "SPAWNING",
         [
@@ -116,6 +135,7 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "STARTING",
             "STARTING log:spawned",
             "BACKOFF log:spawnerr",
+            "STARTING",
             "STARTING",
             "STARTING",
         ],
@@ -130,6 +150,20 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "STARTING",
             "BACKOFF log:exited",
             "RUNNING log:success",
+            "STARTING",
+        ],
+    ),
+    (
+        "STARTING+ready",
+        [
+            "STARTING",
+            "STOPPING sig:TERM log:waiting",
+            "STOPPING log:killing sig:KILL/g",
+            "STARTING",
+            "STARTING",
+            "BACKOFF log:exited",
+            "STOPPING log:notready sig:TERM",
+            "RUNNING log:ready",
         ],
     ),
     (
@@ -141,6 +175,7 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "RUNNING",
             "RUNNING",
             "STARTING log:exited spawn",
+            "RUNNING",
             "RUNNING",
         ],
     ),
@@ -154,6 +189,7 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "BACKOFF",
             "BACKOFF",
             "STARTING spawn",
+            "BACKOFF",
         ],
     ),
     (
@@ -166,6 +202,20 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "STOPPING",
             "STOPPED log:stopped",
             "STOPPING log:killing sig:KILL/g",
+            "STOPPING",
+        ],
+    ),
+    (
+        "STOPPING+retry",
+        [
+            "STOPPING",
+            "STOPPING",
+            "STOPPING log:killing sig:KILL/g",
+            "STOPPING",
+            "STOPPING",
+            "BACKOFF log:stopped",
+            "STOPPING log:killing sig:KILL/g",
+            "STOPPING",
         ],
     ),
     (
@@ -178,10 +228,11 @@ const TABLE: &[(&str, [&str; 7])] = &[
             "EXITED",
             "EXITED",
             "STARTING spawn",
+            "EXITED",
         ],
     ),
-    ("EXITED", ["STARTING spawn", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED"]),
-    ("FATAL", ["STARTING spawn", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL"]),
+    ("EXITED", ["STARTING spawn", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED", "EXITED"]),
+    ("FATAL", ["STARTING spawn", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL", "FATAL"]),
 ];
 
 #[test]
@@ -386,12 +437,12 @@ fn a_start_during_a_stop_starts_again_once_it_is_gone() {
     assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn");
     assert_eq!(m.streak, 0);
     let (m, _) = step(
-        &Machine { state: ProcState::Stopping { pid: pid(1), kill_at: None, then_start: true }, ..m },
+        &Machine { state: ProcState::Stopping { pid: pid(1), kill_at: None, then: Then::Start }, ..m },
         &Trigger::Stop,
         &spec,
         t0,
     );
-    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false });
+    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then: Then::Stay });
 }
 
 #[test]
@@ -407,11 +458,11 @@ fn a_start_waiting_for_a_stop_survives_the_sigkill() {
     assert_eq!(summary(&m, &effects), "STARTING log:stopped spawn", "the restart is not lost");
     // A kill asked for (a second SIGTERM at shutdown) calls the start off.
     let stopping = Machine {
-        state: ProcState::Stopping { pid: pid(1), kill_at: Some(t0), then_start: true },
+        state: ProcState::Stopping { pid: pid(1), kill_at: Some(t0), then: Then::Start },
         ..Machine::new()
     };
     let (m, _) = step(&stopping, &Trigger::Kill, &spec, t0);
-    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false });
+    assert_eq!(m.state, ProcState::Stopping { pid: pid(1), kill_at: None, then: Then::Stay });
 }
 
 #[test]
@@ -422,7 +473,8 @@ fn an_early_deadline_is_ignored() {
         state: ProcState::Starting {
             pid: pid(1),
             since: t0,
-            ready_at: t0 + Duration::from_secs(1),
+            up_at: Some(t0 + Duration::from_secs(1)),
+            ready_by: None,
             retries: 0,
         },
         ..Machine::new()
@@ -436,7 +488,7 @@ fn stopped_logs_say_whether_the_end_was_expected() {
     let spec = spec();
     let t0 = Instant::now();
     let stopping = Machine {
-        state: ProcState::Stopping { pid: pid(1), kill_at: None, then_start: false },
+        state: ProcState::Stopping { pid: pid(1), kill_at: None, then: Then::Stay },
         ..Machine::new()
     };
     let cases = [
@@ -456,7 +508,7 @@ fn a_clean_exit_before_starttime_says_it_may_have_gone_to_the_background() {
     let spec = ProgramSpec { startretries: 0, ..spec() };
     let t0 = Instant::now();
     let m = Machine {
-        state: ProcState::Starting { pid: pid(1), since: t0, ready_at: t0, retries: 0 },
+        state: ProcState::Starting { pid: pid(1), since: t0, up_at: Some(t0), ready_by: None, retries: 0 },
         ..Machine::new()
     };
     let (next, effects) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0);
@@ -533,4 +585,87 @@ fn the_manuals_state_table_is_the_machines() {
             assert!(seen.contains(&row), "the manual's table has no row for {} + {event}", state.as_str());
         }
     }
+}
+
+fn ready_spec(timeout: u64) -> ProgramSpec {
+    let probe = crate::config::Probe::Cmd("true".into());
+    let ready = crate::config::Readiness { probe, timeout: Duration::from_secs(timeout) };
+    ProgramSpec { ready: Some(ready), startretries: 1, ..spec() }
+}
+
+#[test]
+fn with_a_ready_probe_running_means_ready_and_up_for_starttime() {
+    let spec = ready_spec(30);
+    let t0 = Instant::now();
+    // Ready before starttime: RUNNING when starttime has passed.
+    let m = walk(
+        &spec,
+        t0,
+        &[
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (300, Trigger::Ready, "STARTING"),
+            (1000, Trigger::Deadline, "RUNNING log:success"),
+        ],
+    );
+    assert!(matches!(m.state, ProcState::Running { .. }));
+    // Up for starttime first: STARTING until ready, whatever the time.
+    let m = walk(
+        &spec,
+        t0,
+        &[
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (1000, Trigger::Deadline, "STARTING"),
+            (5000, Trigger::Deadline, "STARTING"),
+            (7000, Trigger::Ready, "RUNNING log:ready"),
+        ],
+    );
+    assert_eq!(m.state, ProcState::Running { pid: pid(1), since: t0 });
+    // With starttime 0, the probe alone decides.
+    let spec = ProgramSpec { starttime: Duration::ZERO, ..ready_spec(30) };
+    walk(
+        &spec,
+        t0,
+        &[
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (10, Trigger::Ready, "RUNNING log:ready"),
+        ],
+    );
+}
+
+#[test]
+fn not_ready_in_time_is_a_failed_start_once_the_process_is_gone() {
+    let spec = ready_spec(5);
+    let t0 = Instant::now();
+    let m = walk(
+        &spec,
+        t0,
+        &[
+            (0, Trigger::Start, "STARTING spawn"),
+            (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
+            (1000, Trigger::Deadline, "STARTING"),
+            (4999, Trigger::Deadline, "STARTING"),
+            (5000, Trigger::Deadline, "STOPPING log:notready sig:TERM"),
+            (5010, Trigger::Exited { exit: ExitKind::killed_by(Signal::SIGTERM) }, "BACKOFF log:stopped"),
+            (6010, Trigger::Deadline, "STARTING spawn"),
+            (6010, Trigger::Spawned { pid: pid(2) }, "STARTING log:spawned"),
+            (11010, Trigger::Deadline, "STOPPING log:notready sig:TERM"),
+            (11020, Trigger::Exited { exit: ExitKind::Code(0) }, "FATAL log:stopped log:gaveup"),
+        ],
+    );
+    assert_eq!(m.state, ProcState::Fatal { reason: Reason::NotReady(Duration::from_secs(5)) });
+    // A stop during that stop calls the retry off.
+    let stopping = Machine {
+        state: ProcState::Stopping {
+            pid: pid(1),
+            kill_at: Some(t0),
+            then: Then::Retry { retries: 0, reason: Reason::NotReady(Duration::from_secs(5)) },
+        },
+        ..Machine::new()
+    };
+    let (m, _) = step(&stopping, &Trigger::Stop, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(0) }, &spec, t0);
+    assert!(matches!(m.state, ProcState::Stopped { .. }), "{:?}", m.state);
 }

@@ -50,7 +50,7 @@ impl Supervisor {
 
     /// A `critical` program that gave up takes the whole service down (taskmaster(1), PROCESS
     /// STATES): everything is stopped, then taskmaster exits with status 1.
-    pub(super) fn on_fatal(&mut self, id: ProcId, now: Now) {
+    pub(super) fn on_fatal(&mut self, id: ProcId) {
         let Some(process) = self.procs.get(&id).filter(|p| p.spec.critical) else { return };
         if self.phase != Phase::Running {
             return;
@@ -58,7 +58,7 @@ impl Supervisor {
         let program = process.program.clone();
         self.log(LogLevel::Error, format!("critical program {program} entered FATAL: shutting down"));
         self.critical = Some(program);
-        self.begin_shutdown(now);
+        self.begin_shutdown();
     }
 
     /// The `critical` program whose FATAL shut taskmaster down, if one did.

@@ -4,11 +4,12 @@
 
 use super::status::view;
 use super::targets::Selection;
-use super::waits::{self, Goal, Item};
+use super::order::Move;
+use super::waits::{Goal, Item};
 use super::{Action, Now, Phase, ProcId, Requester, Supervisor};
 use crate::control::command::Order;
 use crate::control::reply::{Outcome, Pids, Reply, StatusReply, Verdict};
-use crate::process::{self, ProcState};
+use crate::process::ProcState;
 use nix::sys::signal::Signal;
 use std::collections::{HashMap, HashSet};
 
@@ -21,28 +22,27 @@ enum Verb {
 }
 
 /// How a verb meets a process's state.
-enum Move {
-    /// Feed these triggers, then wait for the goal.
-    Act(&'static [process::Trigger], Goal),
+enum Fit {
+    /// Queue this move, and answer when it is done.
+    Queue(Move),
     /// Already where the verb would take it: an error when the process was named alone.
     Already(Verdict),
 }
 
-fn plan(verb: Verb, state: &ProcState) -> Move {
-    use process::Trigger::{Start, Stop};
+fn plan(verb: Verb, state: &ProcState) -> Fit {
     match (verb, state) {
         (Verb::Start, ProcState::Stopped { .. } | ProcState::Exited { .. } | ProcState::Fatal { .. }) => {
-            Move::Act(&[Start], Goal::Started)
+            Fit::Queue(Move::Start)
         }
         // A start during a stop waits for the stop, then starts.
-        (Verb::Start, ProcState::Stopping { .. }) => Move::Act(&[Start], Goal::Started),
+        (Verb::Start, ProcState::Stopping { .. }) => Fit::Queue(Move::Start),
         (
             Verb::Start,
             ProcState::Spawning { .. }
             | ProcState::Starting { .. }
             | ProcState::Running { .. }
             | ProcState::Backoff { .. },
-        ) => Move::Already(Verdict::AlreadyStarted),
+        ) => Fit::Already(Verdict::AlreadyStarted),
         (
             Verb::Stop,
             ProcState::Starting { .. }
@@ -50,14 +50,14 @@ fn plan(verb: Verb, state: &ProcState) -> Move {
             | ProcState::Backoff { .. }
             | ProcState::Stopping { .. }
             | ProcState::Exited { restart_at: Some(_), .. },
-        ) => Move::Act(&[Stop], Goal::Stopped),
+        ) => Fit::Queue(Move::Stop),
         (
             Verb::Stop,
             ProcState::Stopped { .. }
             | ProcState::Exited { restart_at: None, .. }
             | ProcState::Fatal { .. }
             | ProcState::Spawning { .. },
-        ) => Move::Already(Verdict::NotRunning),
+        ) => Fit::Already(Verdict::NotRunning),
         // A restart stops what runs (or is about to run), then starts it.
         (
             Verb::Restart,
@@ -65,15 +65,15 @@ fn plan(verb: Verb, state: &ProcState) -> Move {
             | ProcState::Running { .. }
             | ProcState::Backoff { .. }
             | ProcState::Exited { restart_at: Some(_), .. },
-        ) => Move::Act(&[Stop, Start], Goal::Started),
+        ) => Fit::Queue(Move::StopThenStart),
         (
             Verb::Restart,
             ProcState::Stopped { .. }
             | ProcState::Exited { restart_at: None, .. }
             | ProcState::Fatal { .. }
             | ProcState::Stopping { .. },
-        ) => Move::Act(&[Start], Goal::Started),
-        (Verb::Restart, ProcState::Spawning { .. }) => Move::Already(Verdict::AlreadyStarted),
+        ) => Fit::Queue(Move::Start),
+        (Verb::Restart, ProcState::Spawning { .. }) => Fit::Already(Verdict::AlreadyStarted),
     }
 }
 
@@ -97,15 +97,15 @@ impl Supervisor {
             Order::Shutdown => {
                 self.log(crate::config::LogLevel::Info, "shutdown requested, stopping every process".into());
                 self.shutdown_waiters.push(from);
-                self.begin_shutdown(now);
+                self.begin_shutdown();
                 None
             }
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) if busy => {
                 Some(Reply::ShuttingDown)
             }
-            Order::Start(targets) => self.act(from, Verb::Start, &targets, now),
-            Order::Stop(targets) => self.act(from, Verb::Stop, &targets, now),
-            Order::Restart(targets) => self.act(from, Verb::Restart, &targets, now),
+            Order::Start(targets) => self.act(from, Verb::Start, &targets),
+            Order::Stop(targets) => self.act(from, Verb::Stop, &targets),
+            Order::Restart(targets) => self.act(from, Verb::Restart, &targets),
             Order::Signal(signal, targets) => Some(self.signal(signal, &targets)),
         }
     }
@@ -143,35 +143,69 @@ impl Supervisor {
         (chosen, unknown)
     }
 
-    fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Reply> {
+    /// Starts, stops or restarts through the queue (taskmaster(1), ORDER AND HEALTH): what the
+    /// targets depend on starts first, what depends on them stops first, each said in the answer
+    /// with why it is there.
+    fn act(&mut self, from: Requester, verb: Verb, targets: &[String]) -> Option<Reply> {
         let (chosen, unknown) = self.resolve(targets);
         let mut items: Vec<Item> = unknown.iter().map(|t| Item::settled(t, Verdict::NoSuchProcess)).collect();
-        let mut waiting = Vec::new();
+        let mut moves: Vec<(ProcId, Move)> = Vec::new();
         for (id, alone) in chosen {
+            let called_off = self.call_off(id, verb);
             let name = self.procs[&id].name.clone();
             match plan(verb, &self.procs[&id].machine.state) {
-                Move::Act(triggers, goal) => {
-                    for trigger in triggers {
-                        self.step(id, trigger, now);
-                    }
-                    waiting.push((id, name, goal));
+                Fit::Queue(step) => moves.push((id, step)),
+                // A start still waiting for its turn is stopped by being called off.
+                Fit::Already(_) if called_off && verb == Verb::Stop => {
+                    items.push(Item::settled(&name, Verdict::Stopped));
                 }
-                Move::Already(verdict) if alone => items.push(Item::settled(&name, verdict)),
-                Move::Already(_) => {}
+                Fit::Already(verdict) if alone => items.push(Item::settled(&name, verdict)),
+                Fit::Already(_) => {}
             }
         }
-        // Registered after the triggers ran, so a restart's own stop does not settle its start.
-        for (id, name, goal) in waiting {
-            let item = match waits::settled_now(goal, &self.procs[&id].machine.state) {
-                Some(verdict) => Item::settled(&name, verdict),
-                None => Item::waiting(&name, id, goal),
-            };
-            items.push(item);
+        let named = moves.len();
+        let mut pulled = match verb {
+            Verb::Start => Vec::new(),
+            Verb::Stop => self.pull_dependents(&mut moves, false),
+            Verb::Restart => self.pull_dependents(&mut moves, true),
+        };
+        if verb != Verb::Stop {
+            pulled.extend(self.pull_dependencies(&mut moves));
         }
+        let notes: HashMap<ProcId, String> = pulled.into_iter().collect();
+        // What was pulled in is answered first: it is what comes first.
+        let order: Vec<usize> = (named..moves.len()).chain(0..named).collect();
+        for index in order {
+            let (id, step) = moves[index];
+            let goal = match step {
+                Move::Stop => Goal::Stopped,
+                Move::Start | Move::StopThenStart => Goal::Started,
+            };
+            let name = self.procs[&id].name.clone();
+            items.push(Item::waiting(&name, id, goal).with_note(notes.get(&id).cloned()));
+        }
+        self.enqueue(moves);
         if let Some(action) = self.waits.add(from, items) {
             self.actions.push(action);
         }
         None
+    }
+
+    /// A queued move that the command undoes is called off, and what waited for it answered;
+    /// whether there was one.
+    fn call_off(&mut self, id: ProcId, verb: Verb) -> bool {
+        let conflicts = match (verb, self.queue.move_of(id)) {
+            (_, None) => false,
+            (Verb::Start, Some(queued)) => queued == Move::Stop,
+            (Verb::Stop, Some(queued)) => queued != Move::Stop,
+            (Verb::Restart, Some(_)) => true,
+        };
+        if conflicts {
+            self.queue.forget(id);
+            let replies = self.waits.settle(id, Verdict::Abnormal, None);
+            self.actions.extend(replies);
+        }
+        conflicts
     }
 
     fn signal(&mut self, signal: Signal, targets: &[String]) -> Reply {
@@ -201,7 +235,14 @@ impl Supervisor {
                 (self.ids_by_name(chosen.into_iter().map(|(id, _)| id)), unknown)
             }
         };
-        let processes = ids.iter().map(|id| view(&self.procs[id], now)).collect();
+        let processes = ids
+            .iter()
+            .map(|id| {
+                let mut view = view(&self.procs[id], now);
+                view.waiting = self.queue_note(*id);
+                view
+            })
+            .collect();
         Reply::Status(StatusReply { processes, unknown, warnings: Vec::new() })
     }
 

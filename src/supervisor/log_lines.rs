@@ -18,6 +18,14 @@ pub(super) fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
                 status::seconds(*starttime)
             ),
         ),
+        Event::Ready { probe } => (Info, format!("success: {name} entered RUNNING state, it is ready ({probe})")),
+        Event::NotReady { timeout } => (
+            Warn,
+            format!(
+                "not ready: {name} did not pass its ready probe within {} seconds; stopping it, the start failed",
+                status::seconds(*timeout)
+            ),
+        ),
         Event::Exited { exit, expected: true } => (Info, format!("exited: {name} ({exit}; expected)")),
         Event::Exited { exit, expected: false } => (Warn, format!("exited: {name} ({exit}; not expected)")),
         Event::GaveUp => {

@@ -6,6 +6,7 @@ mod alerting;
 mod commands;
 mod hands;
 mod log_lines;
+mod order;
 mod reload;
 mod status;
 mod targets;
@@ -19,6 +20,8 @@ use crate::timers::Timers;
 pub(crate) use alerting::Transition;
 pub(crate) use hands::{Hands, SpawnPlan};
 use log_lines::log_line;
+pub(crate) use order::Ranks;
+use order::{Move, Queue};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -172,6 +175,10 @@ pub(crate) struct Supervisor {
     actions: Vec<Action>,
     /// The `critical` program whose FATAL shut taskmaster down.
     critical: Option<String>,
+    /// Moves waiting for their turn (taskmaster(1), ORDER AND HEALTH).
+    queue: Queue,
+    /// The order of the programs in force.
+    ranks: Ranks,
 }
 
 impl Supervisor {
@@ -189,6 +196,8 @@ impl Supervisor {
             own_pid,
             actions: Vec::new(),
             critical: None,
+            queue: Queue::default(),
+            ranks: Ranks::of(&config.programs),
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());
@@ -270,7 +279,7 @@ impl Supervisor {
     /// Handles one input; returns what must be done, in order.
     fn handle(&mut self, input: Input, now: Now) -> Vec<Action> {
         match input {
-            Input::Boot => self.boot(now),
+            Input::Boot => self.boot(),
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
@@ -280,8 +289,9 @@ impl Supervisor {
                 self.shutdown_waiters.retain(|&w| w != from);
             }
             Input::Terminate(signal) => self.on_terminate(signal, now),
-            Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
+            Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run),
         }
+        self.advance(now);
         self.check_done();
         std::mem::take(&mut self.actions)
     }
@@ -310,16 +320,17 @@ impl Supervisor {
         self.phase != Phase::Running
     }
 
-    fn boot(&mut self, now: Now) {
-        let autostart: Vec<ProcId> = self
+    /// The autostart programs start, in order, with what they depend on.
+    fn boot(&mut self) {
+        let autostart: Vec<(ProcId, Move)> = self
             .programs
             .values()
             .filter(|p| p.spec.autostart)
-            .flat_map(|p| p.procs.iter().copied())
+            .flat_map(|p| p.procs.iter().map(|id| (*id, Move::Start)))
             .collect();
-        for id in autostart {
-            self.step(id, &process::Trigger::Start, now);
-        }
+        let mut moves = autostart;
+        self.pull_dependencies(&mut moves);
+        self.enqueue(moves);
     }
 
     fn on_reaped(&mut self, pid: Pid, exit: ExitKind, now: Now) {
@@ -348,20 +359,24 @@ impl Supervisor {
         match self.phase {
             Phase::Running => {
                 self.log(LogLevel::Info, format!("received {name}, shutting down"));
-                self.begin_shutdown(now);
+                self.begin_shutdown();
             }
             Phase::ShuttingDown => {
                 self.log(LogLevel::Warn, format!("received {name} again, killing every process now"));
                 self.phase = Phase::Forced;
+                self.drop_queue();
                 self.for_each(&process::Trigger::Kill, now);
             }
             Phase::Forced | Phase::Done => {}
         }
     }
 
-    fn begin_shutdown(&mut self, now: Now) {
+    /// Every process stops, in order: what depends on others and higher priorities first.
+    fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown;
-        self.for_each(&process::Trigger::Stop, now);
+        self.drop_queue();
+        let all: Vec<(ProcId, Move)> = self.procs.keys().map(|id| (*id, Move::Stop)).collect();
+        self.enqueue(all);
     }
 
     fn for_each(&mut self, input: &process::Trigger, now: Now) {
@@ -407,7 +422,11 @@ impl Supervisor {
         let late = self.phase != Phase::Running
             && matches!(old.state, ProcState::Spawning { .. })
             && new.state.pid().is_some();
-        let resolved = self.waits.observe(id, &old.state, &new.state);
+        // A queued process's answer waits for its move (a restart's stop settles nothing).
+        let resolved = match self.queue.holds(id) {
+            true => Vec::new(),
+            false => self.waits.observe(id, &old.state, &new.state),
+        };
         self.alert(id, &old, &effects, now);
         for effect in effects {
             match effect {
@@ -435,7 +454,7 @@ impl Supervisor {
         self.actions.extend(resolved);
         self.forget_if_retired(id);
         if to == StateName::Fatal && from != to {
-            self.on_fatal(id, now);
+            self.on_fatal(id);
         }
         if late {
             self.step(id, &process::Trigger::Stop, now);
@@ -463,6 +482,7 @@ impl Supervisor {
         if done {
             self.procs.remove(&id);
             self.timers.set(id, None);
+            self.queue.forget(id);
         }
     }
 

@@ -6,26 +6,27 @@
 //! every process of a changed program that is not running is brought to where its new configuration
 //! wants it, as if it had always had it (taskmaster(1), RELOAD).
 
-use super::{Action, Now, ProcId, Requester, Supervisor};
+use super::order::{Move, Ranks};
+use super::{Action, ProcId, Requester, Supervisor};
 use crate::config::diff::{self, Plan};
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec, process_name};
 use crate::control::reply::{ReloadOutcome, Reply};
-use crate::process::{self, ProcState};
+use crate::process::{self, ProcState, Then};
 use std::sync::Arc;
 
 /// Whether a process is meant to be running: it runs, is about to, or is waiting to try again.
-fn wanted(state: &ProcState) -> bool {
+pub(super) fn wanted(state: &ProcState) -> bool {
     match state {
         ProcState::Spawning { .. }
         | ProcState::Starting { .. }
         | ProcState::Running { .. }
         | ProcState::Backoff { .. }
         | ProcState::Exited { restart_at: Some(_), .. }
-        | ProcState::Stopping { then_start: true, .. } => true,
+        | ProcState::Stopping { then: Then::Start | Then::Retry { .. }, .. } => true,
         ProcState::Stopped { .. }
         | ProcState::Exited { restart_at: None, .. }
         | ProcState::Fatal { .. }
-        | ProcState::Stopping { then_start: false, .. } => false,
+        | ProcState::Stopping { then: Then::Stay, .. } => false,
     }
 }
 
@@ -61,7 +62,6 @@ impl Supervisor {
         from: Option<Requester>,
         loaded: Result<Config, ConfigError>,
         dry_run: bool,
-        now: Now,
     ) {
         let reply = |sup: &mut Supervisor, outcome: ReloadOutcome| {
             if let Some(to) = from {
@@ -90,6 +90,7 @@ impl Supervisor {
         let mut plan = diff::plan(&self.config, &config);
         let starts = self.brought_up(&plan, &config);
         plan.started = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.name.clone()).collect();
+        self.order_plan(&mut plan, &config, &starts);
         if dry_run {
             reply(self, ReloadOutcome::DryRun(plan));
             return;
@@ -98,10 +99,14 @@ impl Supervisor {
         // the summary before the stops and starts it causes.
         self.actions.push(Action::Reconfigured);
         self.log(LogLevel::Info, plan.log_line());
-        self.apply(&plan, &config, now);
-        for id in starts {
-            self.step(id, &process::Trigger::Start, now);
-        }
+        // Every stop and start of the reload is one batch, in order (taskmaster(1), ORDER AND
+        // HEALTH); what a start depends on and is down starts too.
+        let mut moves = Vec::new();
+        self.ranks = Ranks::of(&config.programs);
+        self.apply(&plan, &config, &mut moves);
+        moves.extend(starts.into_iter().map(|id| (id, Move::Start)));
+        self.pull_dependencies(&mut moves);
+        self.enqueue(moves);
         self.config = config;
         reply(self, ReloadOutcome::Applied(plan));
     }
@@ -127,30 +132,47 @@ impl Supervisor {
         starts
     }
 
-    fn apply(&mut self, plan: &Plan, config: &Config, now: Now) {
+    /// The order the plan stops and starts programs in, as `--dry-run` shows it: what stops
+    /// (removed, restarted, scaled down) by the order in force, what starts by the new one.
+    fn order_plan(&self, plan: &mut Plan, config: &Config, starts: &[ProcId]) {
+        let scaled_down = plan.scaled.iter().filter(|s| s.to < s.from).map(|s| s.program.clone());
+        let stops: Vec<String> = plan.removed.iter().chain(&plan.restarted).cloned().chain(scaled_down).collect();
+        plan.stop_order = self.ranks.stop_order(&stops);
+        let added = plan.added.iter().filter(|n| config.programs[*n].autostart).cloned();
+        let scaled_up = plan.scaled.iter().filter(|s| s.to > s.from).map(|s| s.program.clone());
+        let brought = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.program.clone());
+        let restarted = plan.restarted.iter().filter(|n| {
+            let running = self.programs.get(*n).is_some_and(|p| {
+                p.procs.iter().any(|id| self.procs.get(id).is_some_and(|q| wanted(&q.machine.state)))
+            });
+            running || config.programs[*n].autostart
+        });
+        let starting: Vec<String> = added.chain(restarted.cloned()).chain(scaled_up).chain(brought).collect();
+        plan.start_order = Ranks::of(&config.programs).start_order(&starting);
+    }
+
+    fn apply(&mut self, plan: &Plan, config: &Config, moves: &mut Vec<(ProcId, Move)>) {
         for name in &plan.removed {
             if let Some(program) = self.programs.remove(name) {
                 for id in program.procs {
-                    self.retire(id, now);
+                    self.retire(id, moves);
                 }
             }
         }
         for name in &plan.added {
             let ids = self.add_program(config.programs[name].clone());
             if config.programs[name].autostart {
-                for id in ids {
-                    self.step(id, &process::Trigger::Start, now);
-                }
+                moves.extend(ids.into_iter().map(|id| (id, Move::Start)));
             }
         }
         for scale in &plan.scaled {
-            self.rescale(&config.programs[&scale.program], now);
+            self.rescale(&config.programs[&scale.program], moves);
         }
         for name in &plan.updated {
             self.retune(&config.programs[name]);
         }
         for name in &plan.restarted {
-            self.relaunch(&config.programs[name], now);
+            self.relaunch(&config.programs[name], moves);
         }
     }
 
@@ -164,23 +186,23 @@ impl Supervisor {
     }
 
     /// Stops a process that no longer belongs to a program; it is forgotten once stopped.
-    fn retire(&mut self, id: ProcId, now: Now) {
+    fn retire(&mut self, id: ProcId, moves: &mut Vec<(ProcId, Move)>) {
         if let Some(process) = self.procs.get_mut(&id) {
             process.retiring = true;
         }
-        self.step(id, &process::Trigger::Stop, now);
-        self.forget_if_retired(id);
+        self.queue.forget(id);
+        moves.push((id, Move::Stop));
     }
 
     /// Adds or drops the highest-numbered processes; the others keep running, renamed when the
     /// names change (`web` ↔ `web:web_00`).
-    fn rescale(&mut self, spec: &ProgramSpec, now: Now) {
+    fn rescale(&mut self, spec: &ProgramSpec, moves: &mut Vec<(ProcId, Move)>) {
         let Some((spec, procs)) = self.redefine(spec) else { return };
         let keep = (spec.numprocs as usize).min(procs.len());
         let siblings_run =
             procs.iter().any(|id| self.procs.get(id).is_some_and(|p| wanted(&p.machine.state)));
         for id in &procs[keep..] {
-            self.retire(*id, now);
+            self.retire(*id, moves);
         }
         let mut kept: Vec<ProcId> = procs[..keep].to_vec();
         for (index, id) in kept.iter().enumerate() {
@@ -199,9 +221,7 @@ impl Supervisor {
         }
         // New instances start by autostart, or because the ones already there are running.
         if spec.autostart || siblings_run {
-            for id in added {
-                self.step(id, &process::Trigger::Start, now);
-            }
+            moves.extend(added.into_iter().map(|id| (id, Move::Start)));
         }
     }
 
@@ -217,7 +237,7 @@ impl Supervisor {
 
     /// The process definition changed: what runs is stopped (with its old settings) and started
     /// again with the new one; what does not run takes the new definition as it is.
-    fn relaunch(&mut self, spec: &ProgramSpec, now: Now) {
+    fn relaunch(&mut self, spec: &ProgramSpec, moves: &mut Vec<(ProcId, Move)>) {
         let Some((_, ids)) = self.redefine(spec) else { return };
         for id in ids {
             let Some(process) = self.procs.get(&id) else { continue };
@@ -226,9 +246,8 @@ impl Supervisor {
                 | ProcState::Running { .. }
                 | ProcState::Backoff { .. }
                 | ProcState::Exited { restart_at: Some(_), .. } => {
-                    self.step(id, &process::Trigger::Stop, now);
-                    self.take_current_spec(id);
-                    self.step(id, &process::Trigger::Start, now);
+                    self.queue.forget(id);
+                    moves.push((id, Move::StopThenStart));
                 }
                 // It takes the new definition when it spawns again, if it does.
                 ProcState::Stopping { .. } => {}

@@ -53,6 +53,8 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
         retries,
         expected,
         detail,
+        health: None,
+        waiting: None,
     }
 }
 

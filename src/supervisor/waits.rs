@@ -22,15 +22,22 @@ pub(crate) struct Item {
     pub(crate) pending: Option<(ProcId, Goal)>,
     /// Meaningful once settled.
     pub(crate) verdict: Verdict,
+    /// Why it is in the answer, or why it failed.
+    pub(crate) note: Option<String>,
 }
 
 impl Item {
     pub(crate) fn settled(name: &str, verdict: Verdict) -> Item {
-        Item { name: name.to_string(), pending: None, verdict }
+        Item { name: name.to_string(), pending: None, verdict, note: None }
     }
 
     pub(crate) fn waiting(name: &str, id: ProcId, goal: Goal) -> Item {
-        Item { name: name.to_string(), pending: Some((id, goal)), verdict: Verdict::Abnormal }
+        Item { name: name.to_string(), pending: Some((id, goal)), verdict: Verdict::Abnormal, note: None }
+    }
+
+    pub(crate) fn with_note(mut self, note: Option<String>) -> Item {
+        self.note = note;
+        self
     }
 
     fn settle(&mut self, verdict: Verdict) {
@@ -68,10 +75,6 @@ fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<Verdict> {
     }
 }
 
-/// Whether `state` already satisfies `goal` (for items registered after their triggers ran).
-pub(crate) fn settled_now(goal: Goal, state: &ProcState) -> Option<Verdict> {
-    outcome(goal, state, state)
-}
 
 #[derive(Debug)]
 struct Wait {
@@ -140,6 +143,27 @@ impl Waits {
         complete.into_iter().filter_map(|key| self.take(key)).map(reply).collect()
     }
 
+    /// Settles every item pending on a process with `verdict` (a queued move that will not
+    /// come); returns the replies that are now complete.
+    pub(crate) fn settle(&mut self, id: ProcId, verdict: Verdict, note: Option<String>) -> Vec<Action> {
+        let Some(keys) = self.by_process.remove(&id) else { return Vec::new() };
+        let mut complete = Vec::new();
+        for key in keys {
+            let Some(wait) = self.waits.get_mut(&key) else { continue };
+            for item in wait.items.iter_mut().filter(|i| i.pending.is_some_and(|(p, _)| p == id)) {
+                item.settle(verdict);
+                if note.is_some() {
+                    item.note = note.clone();
+                }
+                wait.pending -= 1;
+            }
+            if wait.pending == 0 {
+                complete.push(key);
+            }
+        }
+        complete.into_iter().filter_map(|key| self.take(key)).map(reply).collect()
+    }
+
     /// The requester went away: its waits are dropped without a reply.
     pub(crate) fn forget(&mut self, from: Requester) {
         for key in self.by_requester.get(&from).cloned().unwrap_or_default() {
@@ -170,6 +194,7 @@ impl Waits {
 }
 
 fn reply(wait: Wait) -> Action {
-    let outcomes = wait.items.into_iter().map(|i| Outcome { name: i.name, verdict: i.verdict }).collect();
+    let outcomes =
+        wait.items.into_iter().map(|i| Outcome { name: i.name, verdict: i.verdict, note: i.note }).collect();
     Action::Reply { to: wait.from, reply: Reply::Outcomes(outcomes) }
 }

@@ -1,0 +1,282 @@
+//! A program's `priority`, `depends_on`, `ready` and `healthcheck` (taskmaster(1), ORDER AND
+//! HEALTH), and the checks across programs: every name `depends_on` gives is a program, and no
+//! program depends on itself through others (the cycle is named).
+
+use super::super::checks::{
+    Address, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT, DEFAULT_PRIORITY,
+    DEFAULT_READY_TIMEOUT, HealthCheck, HttpTarget, LogPattern, MAX_HEALTH_RETRIES, Probe, Readiness,
+};
+use super::super::error::nearest;
+use super::super::node::Node;
+use super::super::raw::{HEALTH_KEYS, READY_KEYS, Read, read_count, read_path, read_seconds, read_text};
+use super::super::spec::ProgramSpec;
+use super::{Here, Validator};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
+
+/// Priorities are compared, never added: any reasonable number will do.
+const PRIORITY_RANGE: std::ops::RangeInclusive<i128> = -1_000_000..=1_000_000;
+/// The probes each section takes, in the order they are offered in messages.
+const READY_PROBES: &[&str] = &["tcp", "http", "cmd", "file", "log"];
+const HEALTH_PROBES: &[&str] = &["tcp", "http", "cmd"];
+
+impl Validator<'_> {
+    pub(super) fn priority(&mut self, e: &Entries) -> Option<i32> {
+        let read = |n: &Node| match n {
+            Node::Int(i) if PRIORITY_RANGE.contains(i) => Ok(*i as i32),
+            other => Err(format!("expected a whole number (lower starts first), found {}", other.kind())),
+        };
+        self.key(e, "priority", read, DEFAULT_PRIORITY)
+    }
+
+    /// `depends_on: db` or `depends_on: [db, cache]`; whether the names exist is seen later.
+    pub(super) fn depends_on(&mut self, e: &Entries, program: &str) -> Option<Vec<String>> {
+        let read = |n: &Node| -> Read<Vec<String>> {
+            let names = match n {
+                Node::Null => Vec::new(),
+                Node::Seq(items) => {
+                    items.iter().map(|i| read_text(i, "a program name")).collect::<Read<Vec<String>>>()?
+                }
+                other => vec![read_text(other, "a program name or a list of them, like [db, cache]")?],
+            };
+            let mut seen = BTreeSet::new();
+            for name in &names {
+                if name == program {
+                    return Err(format!("names `{name}` itself: a program cannot wait for itself"));
+                }
+                if !seen.insert(name) {
+                    return Err(format!("names `{name}` twice; keep one"));
+                }
+            }
+            Ok(names)
+        };
+        self.key(e, "depends_on", read, Vec::new())
+    }
+
+    pub(super) fn ready(&mut self, e: &Entries, base: &Path) -> Option<Option<Readiness>> {
+        let Some((at, node)) = e.get("ready") else { return Some(None) };
+        let inner = match node {
+            Node::Null => return Some(None),
+            Node::Map(pairs) => self.entries(at, pairs, READY_KEYS),
+            other => {
+                let msg = format!(
+                    "expected a mapping with one of {} (and `timeout`), found {}",
+                    keys(READY_PROBES),
+                    other.kind()
+                );
+                self.problem(at, Some("ready"), msg);
+                return None;
+            }
+        };
+        let probe = self.probe(at, "ready", &inner, READY_PROBES, base);
+        let timeout = self.key(&inner, "timeout", positive_seconds, DEFAULT_READY_TIMEOUT);
+        Some(Some(Readiness { probe: probe?, timeout: timeout? }))
+    }
+
+    pub(super) fn healthcheck(&mut self, e: &Entries, base: &Path) -> Option<Option<HealthCheck>> {
+        let Some((at, node)) = e.get("healthcheck") else { return Some(None) };
+        let inner = match node {
+            Node::Null => return Some(None),
+            Node::Map(pairs) => self.entries(at, pairs, HEALTH_KEYS),
+            other => {
+                let msg = format!(
+                    "expected a mapping with one of {} (and `interval`, `timeout`, `retries`), found {}",
+                    keys(HEALTH_PROBES),
+                    other.kind()
+                );
+                self.problem(at, Some("healthcheck"), msg);
+                return None;
+            }
+        };
+        let probe = self.probe(at, "healthcheck", &inner, HEALTH_PROBES, base);
+        let interval = self.key(&inner, "interval", positive_seconds, DEFAULT_HEALTH_INTERVAL);
+        let timeout = self.key(&inner, "timeout", positive_seconds, DEFAULT_HEALTH_TIMEOUT);
+        let retries =
+            self.key(&inner, "retries", |n| read_count(n, 1, MAX_HEALTH_RETRIES), DEFAULT_HEALTH_RETRIES);
+        Some(Some(HealthCheck { probe: probe?, interval: interval?, timeout: timeout?, retries: retries? }))
+    }
+
+    /// The one probe of a `ready` or `healthcheck` mapping.
+    fn probe(&mut self, at: &Here, section: &str, e: &Entries, allowed: &[&str], base: &Path) -> Option<Probe> {
+        let given: Vec<&str> = allowed.iter().copied().filter(|k| e.contains_key(*k)).collect();
+        let (kind, (here, node)) = match given.as_slice() {
+            [one] => (*one, &e[*one]),
+            [] => {
+                let msg = format!("needs one of {}: what to look at", keys(allowed));
+                self.problem(at, Some(section), msg);
+                return None;
+            }
+            [first, second, ..] => {
+                let msg = format!("has both `{first}` and `{second}`: one probe per `{section}`, keep one");
+                self.problem(at, Some(section), msg);
+                return None;
+            }
+        };
+        let read = match kind {
+            "tcp" => read_address(node).map(Probe::Tcp),
+            "http" => read_http(node).map(Probe::Http),
+            "cmd" => read_text(node, "a command for sh -c").map(Probe::Cmd),
+            "file" => read_path(node, base, self.ctx.home.as_deref()).map(Probe::File),
+            _ => read_text(node, "a regular expression").and_then(|text| {
+                regex::Regex::new(&text)
+                    .map(|regex| Probe::Log(LogPattern { regex }))
+                    .map_err(|e| format!("is not a regular expression: {}", one_line(&e.to_string())))
+            }),
+        };
+        match read {
+            Ok(probe) => Some(probe),
+            Err(message) => {
+                self.problem(here, Some(kind), message);
+                None
+            }
+        }
+    }
+
+    /// Every name in `depends_on` is a program, and following them never comes back.
+    pub(super) fn check_order(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>) {
+        let names: Vec<&str> = programs.keys().map(String::as_str).collect();
+        let mut known = true;
+        for (name, spec) in programs {
+            for dep in spec.depends_on.iter().filter(|d| !programs.contains_key(*d)) {
+                let hint = nearest(dep, &names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+                let msg = format!("names `{dep}`, which is not a program{hint}");
+                self.problem(&depends_on_at(at, name), Some("depends_on"), msg);
+                known = false;
+            }
+        }
+        if known {
+            for cycle in cycles(programs) {
+                let msg = format!("is a cycle: {}; no program of it could ever start", cycle.join(" -> "));
+                self.problem(&depends_on_at(at, &cycle[0]), Some("depends_on"), msg);
+            }
+        }
+    }
+}
+
+fn depends_on_at(programs: &Here, name: &str) -> Here {
+    let here = programs.key(name, 0).key("depends_on", 0);
+    Here { section: format!("program '{name}'"), ..here }
+}
+
+/// Each cycle once, as the names along it back to the first (`db -> cache -> db`), found by a
+/// depth-first walk in name order.
+pub(crate) fn cycles(programs: &BTreeMap<String, ProgramSpec>) -> Vec<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = programs.keys().map(|n| (n.as_str(), Mark::New)).collect();
+    let mut found = Vec::new();
+    for start in programs.keys() {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // The path from `start`, each with how many of its dependencies were walked.
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        marks.insert(start, Mark::OnPath);
+        while let Some((name, next)) = path.last_mut() {
+            let deps = &programs[*name].depends_on;
+            match deps.get(*next) {
+                None => {
+                    marks.insert(name, Mark::Done);
+                    path.pop();
+                }
+                Some(dep) => {
+                    *next += 1;
+                    match marks.get(dep.as_str()).copied() {
+                        Some(Mark::New) => {
+                            marks.insert(dep, Mark::OnPath);
+                            path.push((dep, 0));
+                        }
+                        Some(Mark::OnPath) => {
+                            let from = path.iter().position(|(n, _)| n == dep).unwrap_or(0);
+                            let mut cycle: Vec<String> = path[from..].iter().map(|(n, _)| n.to_string()).collect();
+                            cycle.push(dep.clone());
+                            found.push(cycle);
+                        }
+                        Some(Mark::Done) | None => {}
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn keys(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|k| format!("`{k}`")).collect();
+    quoted.join(", ")
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A time that is more than nothing (a check with no time could never pass).
+fn positive_seconds(node: &Node) -> Read<Duration> {
+    match read_seconds(node)? {
+        d if d.is_zero() => Err("must be more than 0 seconds".to_string()),
+        d => Ok(d),
+    }
+}
+
+/// `127.0.0.1:5432`, `[::1]:80`, `localhost:8080`, or a port alone (on 127.0.0.1).
+fn read_address(node: &Node) -> Read<Address> {
+    let expected = "HOST:PORT like 127.0.0.1:5432, or a port";
+    let text = match node {
+        Node::Int(port) => format!("127.0.0.1:{port}"),
+        other => read_text(other, expected)?.trim().to_string(),
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("expected {expected}, found `{text}`"))?;
+    let port: u16 = match port.parse() {
+        Ok(p) if p > 0 => p,
+        _ => return Err(format!("`{port}` is not a port (1 to 65535)")),
+    };
+    let addr = resolve(host.trim_start_matches('[').trim_end_matches(']'), port)?;
+    Ok(Address { text, addr })
+}
+
+/// `http://HOST[:PORT]/PATH`.
+fn read_http(node: &Node) -> Read<HttpTarget> {
+    let text = read_text(node, "a URL like http://127.0.0.1:8080/health")?.trim().to_string();
+    let url = url::Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err("https is not spoken by taskmaster's own checks: use `cmd: curl -fsS https://...`".into());
+        }
+        other => return Err(format!("`{other}:` is not http: use `cmd:` for anything else")),
+    }
+    let host = url.host_str().ok_or_else(|| format!("`{text}` names no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addr = resolve(host.trim_start_matches('[').trim_end_matches(']'), port)?;
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    Ok(HttpTarget { text, addr, host: authority, path })
+}
+
+/// An IP address as it is, a name looked up now (once, when the configuration is read).
+fn resolve(host: &str, port: u16) -> Read<SocketAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if host.is_empty() {
+        return Err("names no host: write 127.0.0.1:PORT".to_string());
+    }
+    match (host, port).to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| format!("host `{host}` has no address")),
+        Err(e) => Err(format!("host `{host}` cannot be looked up: {e}")),
+    }
+}

@@ -1,0 +1,167 @@
+//! Start and stop order through the queue (taskmaster(1), ORDER AND HEALTH).
+
+use super::*;
+
+/// db ← cache ← app, each RUNNING one second after its spawn.
+const TIERS: &str = "programs:\n  app: {cmd: app, depends_on: [cache]}\n  \
+                     cache: {cmd: cache, depends_on: db}\n  db: {cmd: db}\n";
+
+/// The `spawned:` lines, in order, by name.
+fn spawned(w: &World) -> Vec<String> {
+    w.logs
+        .iter()
+        .filter_map(|l| l.strip_prefix("spawned: '").and_then(|r| r.split('\'').next()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Three turns of a second: each tier RUNNING in turn.
+fn up(w: &mut World) {
+    for _ in 0..3 {
+        w.advance(1000);
+    }
+}
+
+#[test]
+fn autostart_waits_for_each_dependency_to_be_running() {
+    let mut w = world(TIERS);
+    assert_eq!(spawned(&w), ["db"], "only what depends on nothing starts at once");
+    assert_eq!(w.state("app"), "STOPPED");
+    w.ask("status app");
+    assert!(w.reply().output.contains("waiting for cache to be RUNNING"));
+    w.advance(1000);
+    assert_eq!(spawned(&w), ["db", "cache"]);
+    w.advance(1000);
+    assert_eq!(spawned(&w), ["db", "cache", "app"]);
+    w.advance(1000);
+    assert_eq!(w.state("app"), "RUNNING");
+}
+
+#[test]
+fn stop_all_and_shutdown_stop_dependents_first() {
+    let mut w = world(TIERS);
+    up(&mut w);
+    let pids = [w.pid("app"), w.pid("cache"), w.pid("db")];
+    w.ask("stop all");
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [pids[0]], "app first");
+    w.reap("app", TERMED);
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [pids[0], pids[1]]);
+    w.reap("cache", TERMED);
+    w.reap("db", TERMED);
+    assert_eq!(w.reply().output, "app: stopped\ncache: stopped\ndb: stopped");
+    // Shutdown: the same order.
+    let mut w = world(TIERS);
+    up(&mut w);
+    w.feed(Input::Terminate(Signal::SIGTERM));
+    assert_eq!(w.signals.len(), 1);
+    w.reap("app", TERMED);
+    w.reap("cache", TERMED);
+    assert_eq!(w.signals.len(), 3);
+    w.reap("db", TERMED);
+    assert!(w.exited);
+}
+
+#[test]
+fn starting_one_starts_what_it_depends_on_and_says_so() {
+    let yaml = TIERS.replace("{cmd: db}", "{cmd: db, autostart: false}").replace("cmd: cache,", "cmd: cache, autostart: false,").replace("cmd: app,", "cmd: app, autostart: false,");
+    let mut w = world(&yaml);
+    assert!(spawned(&w).is_empty());
+    w.ask("start app");
+    assert_eq!(spawned(&w), ["db"]);
+    w.advance(1000);
+    w.advance(1000);
+    w.advance(1000);
+    assert_eq!(w.reply().output, "db: started (cache depends on it)\ncache: started (app depends on it)\napp: started");
+}
+
+#[test]
+fn stopping_one_stops_what_depends_on_it_first_and_says_so() {
+    let mut w = world(TIERS);
+    up(&mut w);
+    w.ask("stop db");
+    assert_eq!(w.signals.len(), 1, "app first: {:?}", w.signals);
+    w.reap("app", TERMED);
+    w.reap("cache", TERMED);
+    w.reap("db", TERMED);
+    assert_eq!(
+        w.reply().output,
+        "app: stopped (it depends on cache)\ncache: stopped (it depends on db)\ndb: stopped"
+    );
+}
+
+#[test]
+fn restarting_a_dependency_restarts_its_dependents_around_it() {
+    let mut w = world(TIERS);
+    up(&mut w);
+    let before = spawned(&w).len();
+    w.ask("restart db");
+    w.reap("app", TERMED);
+    w.reap("cache", TERMED);
+    w.reap("db", TERMED);
+    assert_eq!(spawned(&w)[before..], ["db"]);
+    w.advance(1000);
+    w.advance(1000);
+    w.advance(1000);
+    assert_eq!(spawned(&w)[before..], ["db", "cache", "app"]);
+    let out = w.reply().output;
+    assert!(out.contains("app: started (it depends on cache)") && out.ends_with("db: started"), "{out}");
+}
+
+#[test]
+fn a_dependency_that_gives_up_fails_what_waits_for_it() {
+    let yaml = "programs:\n  db: {cmd: missing, startretries: 0, autostart: false}\n  app: {cmd: app, depends_on: db, autostart: false}\n";
+    let mut w = world(yaml);
+    w.ask("start app");
+    let out = w.reply().output;
+    assert_eq!(out, "db: ERROR (spawn error) (app depends on it)\napp: ERROR (it depends on db, which is FATAL)");
+    assert!(w.logged("not starting app: it depends on db, which is FATAL"));
+    assert_eq!(w.state("app"), "STOPPED");
+}
+
+#[test]
+fn priorities_start_in_waves_and_stop_in_reverse() {
+    let yaml = "programs:\n  late: {cmd: l, priority: 20}\n  early: {cmd: e, priority: 10}\n  also: {cmd: a, priority: 10}\n";
+    let mut w = world(yaml);
+    assert_eq!(spawned(&w), ["also", "early"], "ties together, the later one waits");
+    w.advance(1000);
+    assert_eq!(spawned(&w), ["also", "early", "late"]);
+    w.advance(1000);
+    w.feed(Input::Terminate(Signal::SIGTERM));
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [w.pid("late")]);
+    w.reap("late", TERMED);
+    assert_eq!(w.signals.len(), 3, "then both at once");
+}
+
+#[test]
+fn a_priority_never_makes_a_dependency_wait_for_its_dependent() {
+    let yaml = "programs:\n  app: {cmd: a, priority: 1, depends_on: db}\n  db: {cmd: d, priority: 500}\n  other: {cmd: o, priority: 100}\n";
+    let mut w = world(yaml);
+    assert_eq!(spawned(&w), ["db"], "db goes with app's priority, before other");
+    w.advance(1000);
+    assert_eq!(spawned(&w), ["db", "app"]);
+    w.advance(1000);
+    assert_eq!(spawned(&w), ["db", "app", "other"]);
+}
+
+#[test]
+fn a_stop_calls_off_a_queued_start() {
+    let mut w = world(TIERS);
+    w.ask("stop app");
+    assert_eq!(w.reply().output, "app: stopped");
+    w.advance(1000);
+    w.advance(1000);
+    assert!(!spawned(&w).contains(&"app".to_string()));
+}
+
+#[test]
+fn dry_run_shows_the_order() {
+    let mut w = world(TIERS);
+    up(&mut w);
+    w.feed(Input::Reload {
+        from: Some(ME),
+        loaded: Box::new(Ok(parse(&TIERS.replace("cmd: db", "cmd: db2").replace("cmd: app", "cmd: app2")))),
+        dry_run: true,
+    });
+    let out = w.reply().output;
+    assert!(out.contains("stop order: app, db") && out.contains("start order: db, app"), "{out}");
+}
