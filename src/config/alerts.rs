@@ -25,10 +25,12 @@ pub(crate) enum EventKind {
     Started,
     /// STOPPED.
     Stopped,
+    /// Its health check failed `retries` times in a row: it is restarted.
+    Unhealthy,
 }
 
 impl EventKind {
-    pub(crate) const ALL: [EventKind; 7] = [
+    pub(crate) const ALL: [EventKind; 8] = [
         EventKind::ExitedUnexpected,
         EventKind::Fatal,
         EventKind::Backoff,
@@ -36,10 +38,11 @@ impl EventKind {
         EventKind::Recovered,
         EventKind::Started,
         EventKind::Stopped,
+        EventKind::Unhealthy,
     ];
 
-    pub(crate) const DEFAULT: [EventKind; 3] =
-        [EventKind::ExitedUnexpected, EventKind::Fatal, EventKind::Recovered];
+    pub(crate) const DEFAULT: [EventKind; 4] =
+        [EventKind::ExitedUnexpected, EventKind::Fatal, EventKind::Recovered, EventKind::Unhealthy];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::Started => "started",
             EventKind::Stopped => "stopped",
+            EventKind::Unhealthy => "unhealthy",
         }
     }
 
@@ -61,7 +65,11 @@ impl EventKind {
     pub(crate) fn is_failure(self) -> bool {
         matches!(
             self,
-            EventKind::ExitedUnexpected | EventKind::Fatal | EventKind::Backoff | EventKind::SpawnError
+            EventKind::ExitedUnexpected
+                | EventKind::Fatal
+                | EventKind::Backoff
+                | EventKind::SpawnError
+                | EventKind::Unhealthy
         )
     }
 }

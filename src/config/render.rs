@@ -138,7 +138,10 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             tty: p.tty,
             priority: p.priority,
             depends_on: &p.depends_on,
-            ready: p.ready.as_ref().map(|r| ReadyView { probe: probe_view(&r.probe), timeout: seconds(r.timeout) }),
+            ready: p
+                .ready
+                .as_ref()
+                .map(|r| ReadyView { probe: probe_view(&r.probe), timeout: seconds(r.timeout) }),
             healthcheck: p.healthcheck.as_ref().map(|h| HealthView {
                 probe: probe_view(&h.probe),
                 interval: seconds(h.interval),

@@ -13,7 +13,7 @@ use crate::output::Capture;
 use crate::shell::Typist;
 use crate::shell::complete::target_names;
 use crate::shell::session::Session;
-use crate::supervisor::{Hands, ProcId, Requester, SpawnPlan};
+use crate::supervisor::{Hands, ProbeJob, ProcId, Requester, SpawnPlan};
 use crate::sys;
 use crate::sys::spawn::ChildOutput;
 use crate::tail::Stream::{Stderr, Stdout};
@@ -58,6 +58,8 @@ pub(super) struct Io {
     pub(super) foreground_check: Option<std::time::Instant>,
     /// Log lines of the spawns under way, for after their `spawned:` lines.
     pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
+    /// Ready and health probes under way (taskmaster(1), ORDER AND HEALTH).
+    pub(super) probes: super::probing::Probes,
     /// The console got an answer: the next typed command may run.
     pub(super) answered: bool,
     pub(super) exiting: bool,
@@ -243,6 +245,23 @@ impl Hands for Io {
     fn after_spawn(&mut self, id: ProcId) {
         let said = self.spawn_problems.remove(&id).unwrap_or_default();
         self.log_all(LogLevel::Error, said);
+    }
+
+    fn probe(&mut self, id: ProcId, seq: u64, job: ProbeJob) {
+        let mut problems = Vec::new();
+        let hands = super::probing::Hands {
+            registry: self.poll.registry(),
+            next_token: &mut self.next_token,
+            capture: &mut self.capture,
+            nofile: self.setup.files.inherited,
+            problems: &mut problems,
+        };
+        self.probes.start(id, seq, job, super::now().mono, hands);
+        self.log_all(LogLevel::Error, problems);
+    }
+
+    fn cancel_probe(&mut self, id: ProcId) {
+        self.probes.cancel(id, self.poll.registry(), &mut self.capture);
     }
 }
 

@@ -7,6 +7,7 @@ mod alerting;
 mod attaching;
 mod commands;
 mod io;
+mod probing;
 
 use crate::config::{self, Config, LogLevel};
 use crate::control::access;
@@ -131,6 +132,7 @@ impl Daemon {
             stdin_unread: false,
             foreground_check: None,
             spawn_problems: HashMap::new(),
+            probes: probing::Probes::default(),
             stdin_unwatched,
             answered: false,
             exiting: false,
@@ -184,6 +186,10 @@ impl Daemon {
             if self.io.foreground_check.is_some_and(|at| at <= now.mono) {
                 self.on_continued(now);
             }
+            if self.io.probes.next_deadline().is_some_and(|at| at <= now.mono) {
+                let io = &mut self.io;
+                io.probes.expire(now.mono, io.poll.registry(), &mut io.capture);
+            }
             self.apply(Input::Tick, now);
             self.flush_partial_lines(now);
             let notes = self.io.log.end_turn();
@@ -216,9 +222,28 @@ impl Daemon {
         }
     }
 
-    /// Hands an input to the supervisor, whose actions the loop's hands carry out.
+    /// Hands an input to the supervisor, whose actions the loop's hands carry out; then the
+    /// answers of the probes that came meanwhile.
     fn apply(&mut self, input: Input, now: Now) {
         self.sup.run(input, now, &mut self.io);
+        loop {
+            let answers = self.io.probes.take_answers();
+            if answers.is_empty() {
+                break;
+            }
+            for (id, seq, result) in answers {
+                self.sup.run(Input::Probed { id, seq, result }, now, &mut self.io);
+            }
+        }
+    }
+
+    /// Output some `log` probe waits for, and connections of probes that moved.
+    fn pass_heard(&mut self, now: Now) {
+        let io = &mut self.io;
+        for (pid, bytes) in std::mem::take(&mut io.capture.heard) {
+            io.probes.on_output(pid, &bytes, io.poll.registry(), &mut io.capture);
+        }
+        self.apply(Input::Tick, now);
     }
 
     fn dispatch(&mut self, token: Token, now: Now) {
@@ -242,6 +267,13 @@ impl Daemon {
                 if !io.capture.fed.is_empty() {
                     self.pass_output();
                 }
+                if !self.io.capture.heard.is_empty() {
+                    self.pass_heard(now);
+                }
+            }
+            t if io.probes.owns(t) => {
+                io.probes.on_ready(t, io.poll.registry(), &mut io.capture);
+                self.apply(Input::Tick, now);
             }
             t if io.server.owns(t) => {
                 let mut events = Vec::new();
@@ -308,6 +340,7 @@ impl Daemon {
             self.io.foreground_check,
             self.io.alerting.next_deadline(),
             self.io.capture.next_deadline(),
+            self.io.probes.next_deadline(),
         ];
         sources.into_iter().flatten().min()
     }
@@ -382,8 +415,8 @@ impl Daemon {
     /// Reaps every dead child: the rest of its group is killed first, its output drained.
     fn reap(&mut self, now: Now) {
         let mut reaped = Vec::new();
-        let (sup, alerting) = (&self.sup, &self.io.alerting);
-        let ours = |pid| sup.name_of_pid(pid).is_some() || alerting.owns(pid);
+        let (sup, alerting, probes) = (&self.sup, &self.io.alerting, &self.io.probes);
+        let ours = |pid| sup.name_of_pid(pid).is_some() || alerting.owns(pid) || probes.owns_pid(pid);
         sys::reap::reap_all(ours, |pid, exit| reaped.push((pid, exit)));
         for (pid, exit) in reaped {
             let io = &mut self.io;
@@ -393,6 +426,11 @@ impl Daemon {
             self.pass_output();
             self.on_attached_exit(pid, exit);
             let io = &mut self.io;
+            if io.probes.owns_pid(pid) {
+                io.log_all(LogLevel::Error, problems);
+                io.probes.on_reaped(pid, exit, &mut io.capture);
+                continue;
+            }
             if io.alerting.owns(pid) {
                 io.log_all(LogLevel::Error, problems);
                 for (to, reply) in io.alerting.on_reaped(pid, exit, now, &mut io.capture.tails, &io.log) {
@@ -403,6 +441,9 @@ impl Daemon {
             io.log_all(LogLevel::Error, problems);
             self.apply(Input::Reaped { pid, exit }, now);
             self.end_follows_of_removed();
+        }
+        if self.io.probes.has_answers() {
+            self.apply(Input::Tick, now);
         }
     }
 

@@ -82,6 +82,10 @@ pub(crate) struct Capture {
     /// `fed`, for the loop to pass on.
     pub(crate) watched: HashSet<String>,
     pub(crate) fed: Vec<(String, tail::Stream, Vec<u8>)>,
+    /// Processes a `log` probe reads (taskmaster(1), ORDER AND HEALTH): what they write is
+    /// also handed out in `heard`.
+    pub(crate) listened: HashSet<Pid>,
+    pub(crate) heard: Vec<(Pid, Vec<u8>)>,
     buf: Vec<u8>,
 }
 
@@ -366,6 +370,9 @@ impl Capture {
                     }
                     if self.watched.contains(&stream.name) {
                         self.fed.push((stream.name.clone(), stream.which, bytes.to_vec()));
+                    }
+                    if self.listened.contains(&stream.pid) {
+                        self.heard.push((stream.pid, bytes.to_vec()));
                     }
                     let destinations = (&mut self.files, &mut self.syslog);
                     sinks::deliver(

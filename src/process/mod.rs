@@ -5,4 +5,6 @@ pub(crate) mod state;
 
 pub(crate) use exit::ExitKind;
 pub use state::StateName;
-pub(crate) use state::{Cancelled, Effect, Event, Machine, ProcState, Reason, Then, Trigger, restarts_after, step};
+pub(crate) use state::{
+    Cancelled, Effect, Event, Machine, ProcState, Reason, Then, Trigger, restarts_after, step,
+};

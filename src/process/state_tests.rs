@@ -76,11 +76,23 @@ fn states(now: Instant) -> Vec<(&'static str, ProcState)> {
         ("SPAWNING", ProcState::Spawning { retries: 0 }),
         (
             "STARTING",
-            ProcState::Starting { pid: pid(10), since: now - s(2), up_at: Some(now - s(1)), ready_by: None, retries: 0 },
+            ProcState::Starting {
+                pid: pid(10),
+                since: now - s(2),
+                up_at: Some(now - s(1)),
+                ready_by: None,
+                retries: 0,
+            },
         ),
         (
             "STARTING+ready",
-            ProcState::Starting { pid: pid(10), since: now - s(2), up_at: None, ready_by: Some(now), retries: 0 },
+            ProcState::Starting {
+                pid: pid(10),
+                since: now - s(2),
+                up_at: None,
+                ready_by: Some(now),
+                retries: 0,
+            },
         ),
         ("RUNNING", ProcState::Running { pid: pid(10), since: now - s(5) }),
         ("BACKOFF", ProcState::Backoff { retries: 1, until: now, reason: Reason::TooQuick }),
@@ -126,7 +138,10 @@ fn inputs() -> Vec<Trigger> {
 /// The whole (state × input) table; the man page's PROCESS STATES section says the same.
 /// Columns: Start, Stop, Kill, Spawned, SpawnFailed, Exited (code 1), Deadline (due), Ready.
 const TABLE: &[(&str, [&str; 8])] = &[
-    ("STOPPED", ["STARTING spawn", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED"]),
+    (
+        "STOPPED",
+        ["STARTING spawn", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED", "STOPPED"],
+    ),
     (
         "SPAWNING",
         [

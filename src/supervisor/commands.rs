@@ -2,9 +2,9 @@
 //! applies to, the inputs it feeds their machines, and the answer (at once, or when the processes
 //! get there), as a typed `Reply`.
 
+use super::order::Move;
 use super::status::view;
 use super::targets::Selection;
-use super::order::Move;
 use super::waits::{Goal, Item};
 use super::{Action, Now, Phase, ProcId, Requester, Supervisor};
 use crate::control::command::Order;
@@ -238,8 +238,10 @@ impl Supervisor {
         let processes = ids
             .iter()
             .map(|id| {
-                let mut view = view(&self.procs[id], now);
+                let process = &self.procs[id];
+                let mut view = view(process, now);
                 view.waiting = self.queue_note(*id);
+                view.health = self.checks.health(*id, &process.spec);
                 view
             })
             .collect();

@@ -1,7 +1,7 @@
 //! The supervisor's edge: what carries out its actions (`Hands`: the event loop, or the tests'
 //! world) and what a spawn is handed.
 
-use super::{Now, ProcId, Requester, Transition};
+use super::{Now, ProbeJob, ProcId, Requester, Transition};
 use crate::config::{Config, LogLevel, ProgramSpec};
 use crate::control::reply::Reply;
 use nix::sys::signal::Signal;
@@ -24,6 +24,12 @@ pub(crate) trait Hands {
     fn after_spawn(&mut self, _id: ProcId) {}
     /// A process moved in a way an alert may be about.
     fn alert(&mut self, _transition: Transition) {}
+
+    /// Runs probe number `seq` of process `id` (taskmaster(1), ORDER AND HEALTH); its result
+    /// comes back as `Input::Probed`.
+    fn probe(&mut self, id: ProcId, seq: u64, job: ProbeJob);
+    /// The probe under way for `id` is no longer wanted.
+    fn cancel_probe(&mut self, id: ProcId);
 
     /// A process goes by another name from now on (see `Action::Renamed`).
     fn renamed(&mut self, _from: &str, _to: &str) {}

@@ -18,7 +18,9 @@ pub(super) fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
                 status::seconds(*starttime)
             ),
         ),
-        Event::Ready { probe } => (Info, format!("success: {name} entered RUNNING state, it is ready ({probe})")),
+        Event::Ready { probe } => {
+            (Info, format!("success: {name} entered RUNNING state, it is ready ({probe})"))
+        }
         Event::NotReady { timeout } => (
             Warn,
             format!(

@@ -3,6 +3,7 @@
 //! for into `Action`s for the event loop. Pure: no system call, no clock read.
 
 mod alerting;
+mod checks;
 mod commands;
 mod hands;
 mod log_lines;
@@ -18,12 +19,14 @@ use crate::control::reply::Reply;
 use crate::process::{self, Effect, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
 pub(crate) use alerting::Transition;
+pub(crate) use checks::ProbeJob;
 pub(crate) use hands::{Hands, SpawnPlan};
 use log_lines::log_line;
-pub(crate) use order::Ranks;
-use order::{Move, Queue};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+pub(crate) use order::Ranks;
+use order::{Move, Queue};
+pub(crate) use status::seconds;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -31,6 +34,15 @@ use waits::Waits;
 
 /// A process's identity; never reused, so a stale timer or reply cannot reach a newer process.
 pub(crate) type ProcId = u64;
+
+/// What a deadline of the one queue is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Due {
+    /// The deadline of a process's state.
+    State(ProcId),
+    /// Its next probe (taskmaster(1), ORDER AND HEALTH).
+    Check(ProcId),
+}
 
 /// Who asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,6 +84,12 @@ pub(crate) enum Input {
     },
     /// Deadlines may be due.
     Tick,
+    /// The answer to `Action::Probe` number `seq`.
+    Probed {
+        id: ProcId,
+        seq: u64,
+        result: Result<(), String>,
+    },
     Order {
         from: Requester,
         order: Order,
@@ -122,6 +140,16 @@ enum Action {
     },
     /// Every process is gone after a shutdown: exit.
     Exit,
+    /// Run one probe of a process and answer with `Input::Probed`.
+    Probe {
+        id: ProcId,
+        seq: u64,
+        job: Box<ProbeJob>,
+    },
+    /// The probe under way for a process is no longer wanted: stop it, answer nothing.
+    CancelProbe {
+        id: ProcId,
+    },
 }
 
 /// One process of a program.
@@ -164,7 +192,8 @@ pub(crate) struct Supervisor {
     programs: BTreeMap<String, Program>,
     procs: BTreeMap<ProcId, Process>,
     by_pid: HashMap<Pid, ProcId>,
-    timers: Timers<ProcId>,
+    timers: Timers<Due>,
+    checks: checks::Checks,
     waits: Waits,
     next_id: ProcId,
     phase: Phase,
@@ -189,6 +218,7 @@ impl Supervisor {
             procs: BTreeMap::new(),
             by_pid: HashMap::new(),
             timers: Timers::new(),
+            checks: checks::Checks::default(),
             waits: Waits::default(),
             next_id: 1,
             phase: Phase::Running,
@@ -268,6 +298,8 @@ impl Supervisor {
                     Action::Alert(transition) => hands.alert(*transition),
                     Action::Renamed { from, to } => hands.renamed(&from, &to),
                     Action::Exit => hands.exit(),
+                    Action::Probe { id, seq, job } => hands.probe(id, seq, *job),
+                    Action::CancelProbe { id } => hands.cancel_probe(id),
                 }
             }
             if let Some(id) = spawned {
@@ -283,6 +315,7 @@ impl Supervisor {
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
+            Input::Probed { id, seq, result } => self.on_probed(id, seq, result, now),
             Input::Order { from, order } => self.on_order(from, order, now),
             Input::Gone { from } => {
                 self.waits.forget(from);
@@ -349,8 +382,11 @@ impl Supervisor {
     }
 
     fn on_tick(&mut self, now: Now) {
-        for id in self.timers.due(now.mono) {
-            self.step(id, &process::Trigger::Deadline, now);
+        for due in self.timers.due(now.mono) {
+            match due {
+                Due::State(id) => self.step(id, &process::Trigger::Deadline, now),
+                Due::Check(id) => self.on_check_due(id, now),
+            }
         }
     }
 
@@ -416,7 +452,7 @@ impl Supervisor {
                 self.by_pid.insert(pid, id);
             }
         }
-        self.timers.set(id, new.state.deadline());
+        self.timers.set(Due::State(id), new.state.deadline());
         let (from, to) = (old.state.name(), new.state.name());
         // Spawned while a shutdown began (a critical program gave up in the same turn): stopped.
         let late = self.phase != Phase::Running
@@ -450,6 +486,7 @@ impl Supervisor {
         if from != to {
             self.log(LogLevel::Debug, format!("{name}: {} → {}", from.as_str(), to.as_str()));
         }
+        self.sync_checks(id, now);
         // Answers go after the log lines of what settled them, so they read in order.
         self.actions.extend(resolved);
         self.forget_if_retired(id);
@@ -481,8 +518,9 @@ impl Supervisor {
         });
         if done {
             self.procs.remove(&id);
-            self.timers.set(id, None);
+            self.timers.set(Due::State(id), None);
             self.queue.forget(id);
+            self.end_check(id);
         }
     }
 

@@ -263,7 +263,11 @@ impl Supervisor {
 
     /// Adds to `moves` the stops (or, with `restart`, the restarts) of what depends on the
     /// programs they stop and is running or about to; returns those (process, note).
-    pub(super) fn pull_dependents(&mut self, moves: &mut Vec<(ProcId, Move)>, restart: bool) -> Vec<(ProcId, String)> {
+    pub(super) fn pull_dependents(
+        &mut self,
+        moves: &mut Vec<(ProcId, Move)>,
+        restart: bool,
+    ) -> Vec<(ProcId, String)> {
         let stopping: BTreeSet<String> = moves
             .iter()
             .filter(|(_, m)| *m != Move::Start)
@@ -448,7 +452,9 @@ impl Supervisor {
                 let waiting_for = self.spec_of(id).depends_on.iter().find(|dep| {
                     self.programs.get(*dep).is_some_and(|p| {
                         p.procs.iter().any(|q| {
-                            self.procs.get(q).is_some_and(|o| !matches!(o.machine.state, ProcState::Running { .. }))
+                            self.procs
+                                .get(q)
+                                .is_some_and(|o| !matches!(o.machine.state, ProcState::Running { .. }))
                         })
                     })
                 });
@@ -461,5 +467,4 @@ impl Supervisor {
         };
         Some(note)
     }
-
 }

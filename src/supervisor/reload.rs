@@ -136,7 +136,8 @@ impl Supervisor {
     /// (removed, restarted, scaled down) by the order in force, what starts by the new one.
     fn order_plan(&self, plan: &mut Plan, config: &Config, starts: &[ProcId]) {
         let scaled_down = plan.scaled.iter().filter(|s| s.to < s.from).map(|s| s.program.clone());
-        let stops: Vec<String> = plan.removed.iter().chain(&plan.restarted).cloned().chain(scaled_down).collect();
+        let stops: Vec<String> =
+            plan.removed.iter().chain(&plan.restarted).cloned().chain(scaled_down).collect();
         plan.stop_order = self.ranks.stop_order(&stops);
         let added = plan.added.iter().filter(|n| config.programs[*n].autostart).cloned();
         let scaled_up = plan.scaled.iter().filter(|s| s.to > s.from).map(|s| s.program.clone());

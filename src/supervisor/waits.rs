@@ -75,7 +75,6 @@ fn outcome(goal: Goal, old: &ProcState, new: &ProcState) -> Option<Verdict> {
     }
 }
 
-
 #[derive(Debug)]
 struct Wait {
     from: Requester,

@@ -101,7 +101,14 @@ impl Validator<'_> {
     }
 
     /// The one probe of a `ready` or `healthcheck` mapping.
-    fn probe(&mut self, at: &Here, section: &str, e: &Entries, allowed: &[&str], base: &Path) -> Option<Probe> {
+    fn probe(
+        &mut self,
+        at: &Here,
+        section: &str,
+        e: &Entries,
+        allowed: &[&str],
+        base: &Path,
+    ) -> Option<Probe> {
         let given: Vec<&str> = allowed.iter().copied().filter(|k| e.contains_key(*k)).collect();
         let (kind, (here, node)) = match given.as_slice() {
             [one] => (*one, &e[*one]),
@@ -142,7 +149,8 @@ impl Validator<'_> {
         let mut known = true;
         for (name, spec) in programs {
             for dep in spec.depends_on.iter().filter(|d| !programs.contains_key(*d)) {
-                let hint = nearest(dep, &names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+                let hint =
+                    nearest(dep, &names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
                 let msg = format!("names `{dep}`, which is not a program{hint}");
                 self.problem(&depends_on_at(at, name), Some("depends_on"), msg);
                 known = false;
@@ -196,7 +204,8 @@ pub(crate) fn cycles(programs: &BTreeMap<String, ProgramSpec>) -> Vec<Vec<String
                         }
                         Some(Mark::OnPath) => {
                             let from = path.iter().position(|(n, _)| n == dep).unwrap_or(0);
-                            let mut cycle: Vec<String> = path[from..].iter().map(|(n, _)| n.to_string()).collect();
+                            let mut cycle: Vec<String> =
+                                path[from..].iter().map(|(n, _)| n.to_string()).collect();
                             cycle.push(dep.clone());
                             found.push(cycle);
                         }
@@ -249,7 +258,9 @@ fn read_http(node: &Node) -> Read<HttpTarget> {
     match url.scheme() {
         "http" => {}
         "https" => {
-            return Err("https is not spoken by taskmaster's own checks: use `cmd: curl -fsS https://...`".into());
+            return Err(
+                "https is not spoken by taskmaster's own checks: use `cmd: curl -fsS https://...`".into()
+            );
         }
         other => return Err(format!("`{other}:` is not http: use `cmd:` for anything else")),
     }

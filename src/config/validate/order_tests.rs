@@ -22,14 +22,19 @@ fn order_keys_default_to_nothing_special() {
 
 #[test]
 fn depends_on_takes_a_name_or_a_list_of_known_programs() {
-    let p = programs("  db: {cmd: a}\n  cache: {cmd: a}\n  app: {cmd: a, depends_on: [db, cache], priority: 5}\n")
-        .expect("valid");
+    let p = programs(
+        "  db: {cmd: a}\n  cache: {cmd: a}\n  app: {cmd: a, depends_on: [db, cache], priority: 5}\n",
+    )
+    .expect("valid");
     assert_eq!(p["app"].depends_on, ["db", "cache"]);
     assert_eq!(p["app"].priority, 5);
     let p = programs("  db: {cmd: a}\n  app: {cmd: a, depends_on: db}\n").expect("valid");
     assert_eq!(p["app"].depends_on, ["db"]);
     let e = programs("  db: {cmd: a}\n  app: {cmd: a, depends_on: [dbb]}\n").expect_err("unknown");
-    assert!(e.contains("t.yaml:3:") && e.contains("`dbb`, which is not a program (did you mean `db`?)"), "{e}");
+    assert!(
+        e.contains("t.yaml:3:") && e.contains("`dbb`, which is not a program (did you mean `db`?)"),
+        "{e}"
+    );
     let e = programs("  app: {cmd: a, depends_on: [app]}\n").expect_err("itself");
     assert!(e.contains("cannot wait for itself"), "{e}");
     let e = programs("  db: {cmd: a}\n  app: {cmd: a, depends_on: [db, db]}\n").expect_err("twice");
@@ -60,13 +65,22 @@ fn ready_and_healthcheck_read_their_probe_and_times() {
     assert!(matches!(p.ready.expect("ready").probe, Probe::Log(ref l) if l.regex.is_match("ready to serve")));
     let p = one("    workingdir: /srv\n    ready: {file: run/ready}\n").expect("valid");
     assert_eq!(p.ready.expect("ready").probe, Probe::File("/srv/run/ready".into()));
-    let p = one("    healthcheck: {http: 'http://localhost:8080/health?deep=1', interval: 2}\n").expect("valid");
+    let p =
+        one("    healthcheck: {http: 'http://localhost:8080/health?deep=1', interval: 2}\n").expect("valid");
     let check = p.healthcheck.expect("a check");
-    assert_eq!((check.interval, check.timeout, check.retries), (Duration::from_secs(2), Duration::from_secs(5), 3));
+    assert_eq!(
+        (check.interval, check.timeout, check.retries),
+        (Duration::from_secs(2), Duration::from_secs(5), 3)
+    );
     let Probe::Http(target) = check.probe else { panic!("http") };
-    assert_eq!((target.host.as_str(), target.path.as_str(), target.addr.port()), ("localhost:8080", "/health?deep=1", 8080));
+    assert_eq!(
+        (target.host.as_str(), target.path.as_str(), target.addr.port()),
+        ("localhost:8080", "/health?deep=1", 8080)
+    );
     let p = one("    healthcheck: {tcp: 6379}\n").expect("a port alone");
-    assert!(matches!(p.healthcheck.expect("a check").probe, Probe::Tcp(ref a) if a.addr.to_string() == "127.0.0.1:6379"));
+    assert!(
+        matches!(p.healthcheck.expect("a check").probe, Probe::Tcp(ref a) if a.addr.to_string() == "127.0.0.1:6379")
+    );
 }
 
 #[test]

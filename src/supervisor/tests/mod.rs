@@ -26,6 +26,9 @@ struct Recorder {
     alerts: Vec<Transition>,
     /// What the clock says after a spawn, when a test makes spawns take time.
     spawn_clock: Option<Now>,
+    /// Probes asked for, and called off.
+    probes: Vec<(ProcId, u64, ProbeJob)>,
+    cancelled: Vec<ProcId>,
 }
 
 impl Hands for Recorder {
@@ -66,6 +69,14 @@ impl Hands for Recorder {
 
     fn now(&mut self) -> Option<Now> {
         self.spawn_clock
+    }
+
+    fn probe(&mut self, id: ProcId, seq: u64, job: ProbeJob) {
+        self.probes.push((id, seq, job));
+    }
+
+    fn cancel_probe(&mut self, id: ProcId) {
+        self.cancelled.push(id);
     }
 }
 

@@ -63,7 +63,10 @@ fn stop_all_and_shutdown_stop_dependents_first() {
 
 #[test]
 fn starting_one_starts_what_it_depends_on_and_says_so() {
-    let yaml = TIERS.replace("{cmd: db}", "{cmd: db, autostart: false}").replace("cmd: cache,", "cmd: cache, autostart: false,").replace("cmd: app,", "cmd: app, autostart: false,");
+    let yaml = TIERS
+        .replace("{cmd: db}", "{cmd: db, autostart: false}")
+        .replace("cmd: cache,", "cmd: cache, autostart: false,")
+        .replace("cmd: app,", "cmd: app, autostart: false,");
     let mut w = world(&yaml);
     assert!(spawned(&w).is_empty());
     w.ask("start app");
@@ -71,7 +74,10 @@ fn starting_one_starts_what_it_depends_on_and_says_so() {
     w.advance(1000);
     w.advance(1000);
     w.advance(1000);
-    assert_eq!(w.reply().output, "db: started (cache depends on it)\ncache: started (app depends on it)\napp: started");
+    assert_eq!(
+        w.reply().output,
+        "db: started (cache depends on it)\ncache: started (app depends on it)\napp: started"
+    );
 }
 
 #[test]
@@ -113,7 +119,10 @@ fn a_dependency_that_gives_up_fails_what_waits_for_it() {
     let mut w = world(yaml);
     w.ask("start app");
     let out = w.reply().output;
-    assert_eq!(out, "db: ERROR (spawn error) (app depends on it)\napp: ERROR (it depends on db, which is FATAL)");
+    assert_eq!(
+        out,
+        "db: ERROR (spawn error) (app depends on it)\napp: ERROR (it depends on db, which is FATAL)"
+    );
     assert!(w.logged("not starting app: it depends on db, which is FATAL"));
     assert_eq!(w.state("app"), "STOPPED");
 }

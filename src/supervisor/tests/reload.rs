@@ -142,7 +142,10 @@ fn dry_run_only_shows_the_plan() {
         dry_run: true,
     });
     let r = w.reply();
-    assert_eq!(r.output, "dry run: nothing was changed\nadded: x\nremoved: keep, web\nstop order: web, keep\nunchanged: 0");
+    assert_eq!(
+        r.output,
+        "dry run: nothing was changed\nadded: x\nremoved: keep, web\nstop order: web, keep\nunchanged: 0"
+    );
     assert_eq!(r.data["added"], json!(["x"]));
     assert_eq!(w.names().len(), 3);
     assert_eq!(w.reconfigured, 0);
