@@ -78,7 +78,7 @@ fn the_window_size_follows_the_users_terminal() {
             let stat = stat_fields(p);
             stat.get(1).is_some_and(|ppid| *ppid == shell.to_string())
                 && stat.get(2).is_some_and(|pgrp| stat.get(5) == Some(pgrp))
-                && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\0100\0")
+                && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x00100\x00")
         })
     });
     tmux.keys(&["C-c"]);

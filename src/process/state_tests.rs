@@ -567,7 +567,9 @@ fn the_manuals_state_table_is_the_machines() {
             "stop" => Trigger::Stop,
             "exits" => Trigger::Exited { exit: ExitKind::Code(1) },
             "the spawn fails" => Trigger::SpawnFailed { reason: "r".into() },
-            "up for starttime" | "delay over" | "stoptime passed" | "restart delay over" => Trigger::Deadline,
+            "up for starttime" | "delay over" | "stoptime passed" | "restart delay over"
+            | "not ready in time" => Trigger::Deadline,
+            "ready" => Trigger::Ready,
             other => panic!("the manual names an event the machine does not have: {other}"),
         };
         // The state in which the event can happen (the spawn fails while STARTING's spawn runs;
@@ -575,6 +577,7 @@ fn the_manuals_state_table_is_the_machines() {
         let label = match (from.as_str(), event.as_str()) {
             ("STARTING", "the spawn fails") => "SPAWNING",
             ("EXITED", "stop" | "restart delay over") => "EXITED+restart",
+            ("STARTING", "ready" | "not ready in time") => "STARTING+ready",
             (state, _) => state,
         };
         let m = machine(label);
