@@ -2,6 +2,7 @@
 
 pub(crate) mod exit;
 pub(crate) mod state;
+mod words;
 
 pub(crate) use exit::ExitKind;
 pub use state::StateName;

@@ -3,6 +3,8 @@
 //! effects to carry out. It reads no clock and makes no system call; the event loop does both.
 
 use super::exit::ExitKind;
+pub use super::words::StateName;
+pub(crate) use super::words::{BACKGROUNDED, Cancelled, Effect, Event, Reason};
 use crate::config::{ProgramSpec, RestartPolicy};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -70,69 +72,6 @@ pub(crate) enum Then {
     /// It was stopped for not becoming ready in time: a failed start, tried again from BACKOFF
     /// (or FATAL once `startretries` are used).
     Retry { retries: u32, reason: Reason },
-}
-
-/// Why a start failed: what BACKOFF and FATAL say after their name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reason {
-    /// It died before `starttime`.
-    TooQuick,
-    /// It exited with status 0 before `starttime`: most often, it put itself in the background.
-    Backgrounded,
-    /// It could not be spawned; the text says why.
-    SpawnError(String),
-    /// Its `ready` probe did not pass within its timeout.
-    NotReady(Duration),
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            Reason::TooQuick => f.write_str(EXITED_TOO_QUICKLY),
-            Reason::Backgrounded => f.write_str(BACKGROUNDED),
-            Reason::SpawnError(why) => f.write_str(why),
-            Reason::NotReady(timeout) => {
-                write!(f, "Not ready within {} seconds", timeout.as_secs_f64())
-            }
-        }
-    }
-}
-
-/// The state names users see (`status`, logs, JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum StateName {
-    Stopped,
-    Starting,
-    Running,
-    Backoff,
-    Stopping,
-    Exited,
-    Fatal,
-}
-
-impl StateName {
-    pub const ALL: [StateName; 7] = [
-        StateName::Stopped,
-        StateName::Starting,
-        StateName::Running,
-        StateName::Backoff,
-        StateName::Stopping,
-        StateName::Exited,
-        StateName::Fatal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StateName::Stopped => "STOPPED",
-            StateName::Starting => "STARTING",
-            StateName::Running => "RUNNING",
-            StateName::Backoff => "BACKOFF",
-            StateName::Stopping => "STOPPING",
-            StateName::Exited => "EXITED",
-            StateName::Fatal => "FATAL",
-        }
-    }
 }
 
 impl ProcState {
@@ -229,80 +168,10 @@ pub(crate) enum Trigger {
     Ready,
 }
 
-/// What `step` asks the world to do.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Effect {
-    /// Spawn the process and answer with `Spawned` or `SpawnFailed`.
-    Spawn,
-    /// Send `signal` to `pid`, or to its whole process group.
-    Signal {
-        pid: Pid,
-        signal: Signal,
-        group: bool,
-    },
-    Log(Event),
-}
-
-/// Something worth a line in the log (taskmaster(1), LOG).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Event {
-    Spawned {
-        pid: Pid,
-    },
-    SpawnErr {
-        reason: String,
-    },
-    Success {
-        starttime: Duration,
-    },
-    /// RUNNING because its `ready` probe passed (`probe`: which, as a person reads it).
-    Ready {
-        probe: String,
-    },
-    /// Its `ready` probe did not pass in time: it is stopped, and the start counts as failed.
-    NotReady {
-        timeout: Duration,
-    },
-    Exited {
-        exit: ExitKind,
-        expected: bool,
-    },
-    GaveUp,
-    Waiting,
-    Stopped {
-        exit: ExitKind,
-        expected: bool,
-    },
-    Killing {
-        pid: Pid,
-    },
-    /// A pending retry or restart was called off by a stop.
-    Cancelled {
-        from: Cancelled,
-    },
-    /// What probably went wrong, for the person reading the log.
-    Hint(&'static str),
-}
-
-/// What a stop called off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cancelled {
-    /// The next attempt of a BACKOFF.
-    Retry,
-    /// The restart of an EXITED process.
-    Restart,
-}
-
 /// A run shorter than this counts towards the crash-loop delay.
 pub(crate) const QUICK_RUN: Duration = Duration::from_secs(1);
 /// The longest crash-loop delay.
 pub(crate) const MAX_CRASH_DELAY: Duration = Duration::from_secs(5);
-/// Why a process that died before `starttime` is in BACKOFF.
-const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
-/// Why one that exited with status 0 before `starttime` is: what probably happened.
-const BACKGROUNDED: &str =
-    "Exited with status 0 before starttime: does it put itself in the background? Run it in the foreground";
-
 /// The delay before restarting after `streak` quick runs in a row: 0.1 s, 0.2 s, 0.4 s, ...
 /// up to 5 s.
 pub(crate) fn crash_delay(streak: u32) -> Duration {

@@ -322,7 +322,7 @@ impl Supervisor {
                 self.shutdown_waiters.retain(|&w| w != from);
             }
             Input::Terminate(signal) => self.on_terminate(signal, now),
-            Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run),
+            Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
         }
         self.advance(now);
         self.check_done();

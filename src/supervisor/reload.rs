@@ -7,7 +7,7 @@
 //! wants it, as if it had always had it (taskmaster(1), RELOAD).
 
 use super::order::{Move, Ranks};
-use super::{Action, ProcId, Requester, Supervisor};
+use super::{Action, Now, ProcId, Requester, Supervisor};
 use crate::config::diff::{self, Plan};
 use crate::config::{Config, ConfigError, LogLevel, ProgramSpec, process_name};
 use crate::control::reply::{ReloadOutcome, Reply};
@@ -62,6 +62,7 @@ impl Supervisor {
         from: Option<Requester>,
         loaded: Result<Config, ConfigError>,
         dry_run: bool,
+        now: Now,
     ) {
         let reply = |sup: &mut Supervisor, outcome: ReloadOutcome| {
             if let Some(to) = from {
@@ -104,6 +105,13 @@ impl Supervisor {
         let mut moves = Vec::new();
         self.ranks = Ranks::of(&config.programs);
         self.apply(&plan, &config, &mut moves);
+        // A probe added or removed in place begins or ends now.
+        for name in &plan.updated {
+            let ids = self.programs.get(name).map(|p| p.procs.clone()).unwrap_or_default();
+            for id in ids {
+                self.sync_checks(id, now);
+            }
+        }
         moves.extend(starts.into_iter().map(|id| (id, Move::Start)));
         self.pull_dependencies(&mut moves);
         self.enqueue(moves);

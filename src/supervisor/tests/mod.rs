@@ -2,6 +2,7 @@
 //! named `missing`), time moves only when a test says so.
 
 mod alerts;
+mod checks;
 mod order;
 mod reload;
 

@@ -3,7 +3,7 @@
 use super::*;
 
 impl World {
-    fn reload(&mut self, yaml: &str) -> crate::control::protocol::Response {
+    pub(super) fn reload(&mut self, yaml: &str) -> crate::control::protocol::Response {
         let loaded = Box::new(Ok(parse(yaml)));
         self.feed(Input::Reload { from: Some(ME), loaded, dry_run: false });
         self.reply()
