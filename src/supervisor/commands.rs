@@ -169,12 +169,19 @@ impl Supervisor {
             Verb::Stop => self.pull_dependents(&mut moves, false),
             Verb::Restart => self.pull_dependents(&mut moves, true),
         };
+        let dependents = moves.len();
         if verb != Verb::Stop {
             pulled.extend(self.pull_dependencies(&mut moves));
         }
         let notes: HashMap<ProcId, String> = pulled.into_iter().collect();
-        // What was pulled in is answered first: it is what comes first.
-        let order: Vec<usize> = (named..moves.len()).chain(0..named).collect();
+        // The answer reads in the order things happen: what the targets depend on, the targets,
+        // and what depends on them (stopped first; started last, after a restart).
+        let order: Vec<usize> = match verb {
+            Verb::Restart => {
+                (dependents..moves.len()).chain(0..named).chain((named..dependents).rev()).collect()
+            }
+            Verb::Start | Verb::Stop => (named..moves.len()).chain(0..named).collect(),
+        };
         for index in order {
             let (id, step) = moves[index];
             let goal = match step {
