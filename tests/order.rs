@@ -228,3 +228,45 @@ fn a_tcp_check_says_what_refused_it() {
     ));
     d.wait_log("unhealthy: w (Connection refused)");
 }
+
+#[test]
+fn priorities_start_in_waves_and_stop_in_reverse() {
+    let programs = [
+        tier("late", "    priority: 20\n"),
+        tier("early", "    priority: 10\n"),
+        tier("also", "    priority: 10\n"),
+    ]
+    .concat();
+    let mut d = Daemon::start(&programs);
+    let started = wait_events(&d, 3, 3);
+    assert_eq!(started[2], "start late", "the higher priority after both of the lower: {started:?}");
+    for name in ["late", "early", "also"] {
+        d.wait_state(name, "RUNNING");
+    }
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    let stopped = wait_events(&d, 6, 3);
+    assert_eq!(stopped[0], "stop late", "the higher priority first: {stopped:?}");
+}
+
+#[test]
+fn a_server_that_never_answers_holds_up_nothing() {
+    // Accepts connections (the kernel's backlog) and never reads or answers.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = silent.local_addr().expect("an address").port();
+    let d = Daemon::start(&format!(
+        "  w:\n    cmd: sleep 1000\n    starttime: 0\n    \
+         healthcheck: {{http: 'http://127.0.0.1:{port}/', interval: 0.1, timeout: 1, retries: 3}}\n  \
+         other:\n    cmd: sleep 1001\n    starttime: 0\n    autostart: false\n"
+    ));
+    d.wait_state("w", "RUNNING");
+    // While the look waits for its answer, taskmaster answers and supervises as ever.
+    for _ in 0..5 {
+        let out = d.ctl(&["start", "other"]);
+        assert_eq!(stdout(&out), "other: started\n");
+        let out = d.ctl(&["stop", "other"]);
+        assert_eq!(stdout(&out), "other: stopped\n");
+    }
+    d.wait_log("health check of w failed (1 of 3): no answer within 1 seconds");
+    drop(silent);
+}
