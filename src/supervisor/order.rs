@@ -160,6 +160,23 @@ fn alive(state: &ProcState) -> bool {
     state.pid().is_some() || matches!(state, ProcState::Spawning { .. })
 }
 
+/// Every program reached from `names` by `next` (not among them), each with the one it was
+/// reached from.
+fn reach(names: &BTreeSet<String>, next: impl Fn(&str) -> Vec<String>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut stack: Vec<String> = names.iter().cloned().collect();
+    let mut seen: BTreeSet<String> = names.clone();
+    while let Some(name) = stack.pop() {
+        for other in next(&name) {
+            if seen.insert(other.clone()) {
+                found.push((other.clone(), name.clone()));
+                stack.push(other);
+            }
+        }
+    }
+    found
+}
+
 /// Down for good: nothing will start it again on its own.
 fn down(state: &ProcState) -> bool {
     matches!(
@@ -404,41 +421,22 @@ impl Supervisor {
         }
     }
 
-    /// The programs `names` depend on, directly or not, that are not among them, in the order
-    /// they must start (dependencies first).
-    /// Each with the program that needs it.
+    /// The programs `names` depend on, directly or not, that are not among them, each with the
+    /// program that needs it, in the order they start (dependencies first).
     pub(super) fn dependencies_of(&self, names: &BTreeSet<String>) -> Vec<(String, String)> {
-        let mut found: Vec<(String, String)> = Vec::new();
-        let mut stack: Vec<String> = names.iter().cloned().collect();
-        let mut seen: BTreeSet<String> = names.clone();
-        while let Some(name) = stack.pop() {
-            let Some(program) = self.programs.get(&name) else { continue };
-            for dep in &program.spec.depends_on {
-                if seen.insert(dep.clone()) {
-                    found.push((dep.clone(), name.clone()));
-                    stack.push(dep.clone());
-                }
-            }
-        }
+        let next =
+            |name: &str| self.programs.get(name).map(|p| p.spec.depends_on.clone()).unwrap_or_default();
+        let mut found = reach(names, next);
         let order = self.ranks.start_order(&found.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>());
         found.sort_by_key(|(d, _)| order.iter().position(|o| o == d));
         found
     }
 
     /// The programs that depend on `names`, directly or not, that are not among them, each with
-    /// the one it depends on, in the order they must stop (dependents first).
+    /// the one it depends on, in the order they stop (dependents first).
     pub(super) fn dependents_of(&self, names: &BTreeSet<String>) -> Vec<(String, String)> {
-        let mut found: Vec<(String, String)> = Vec::new();
-        let mut stack: Vec<String> = names.iter().cloned().collect();
-        let mut seen: BTreeSet<String> = names.clone();
-        while let Some(name) = stack.pop() {
-            for other in self.ranks.dependents.get(&name).into_iter().flatten() {
-                if seen.insert(other.clone()) {
-                    found.push((other.clone(), name.clone()));
-                    stack.push(other.clone());
-                }
-            }
-        }
+        let next = |name: &str| self.ranks.dependents.get(name).cloned().unwrap_or_default();
+        let mut found = reach(names, next);
         let order = self.ranks.stop_order(&found.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>());
         found.sort_by_key(|(d, _)| order.iter().position(|o| o == d));
         found

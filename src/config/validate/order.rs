@@ -58,46 +58,50 @@ impl Validator<'_> {
     }
 
     pub(super) fn ready(&mut self, e: &Entries, base: &Path) -> Option<Option<Readiness>> {
-        let Some((at, node)) = e.get("ready") else { return Some(None) };
-        let inner = match node {
-            Node::Null => return Some(None),
-            Node::Map(pairs) => self.entries(at, pairs, READY_KEYS),
-            other => {
-                let msg = format!(
-                    "expected a mapping with one of {} (and `timeout`), found {}",
-                    keys(READY_PROBES),
-                    other.kind()
-                );
-                self.problem(at, Some("ready"), msg);
-                return None;
-            }
+        let Some((at, inner)) = self.section(e, "ready", READY_KEYS, READY_PROBES, "`timeout`")? else {
+            return Some(None);
         };
-        let probe = self.probe(at, "ready", &inner, READY_PROBES, base);
+        let probe = self.probe(&at, "ready", &inner, READY_PROBES, base);
         let timeout = self.key(&inner, "timeout", positive_seconds, DEFAULT_READY_TIMEOUT);
         Some(Some(Readiness { probe: probe?, timeout: timeout? }))
     }
 
     pub(super) fn healthcheck(&mut self, e: &Entries, base: &Path) -> Option<Option<HealthCheck>> {
-        let Some((at, node)) = e.get("healthcheck") else { return Some(None) };
-        let inner = match node {
-            Node::Null => return Some(None),
-            Node::Map(pairs) => self.entries(at, pairs, HEALTH_KEYS),
-            other => {
-                let msg = format!(
-                    "expected a mapping with one of {} (and `interval`, `timeout`, `retries`), found {}",
-                    keys(HEALTH_PROBES),
-                    other.kind()
-                );
-                self.problem(at, Some("healthcheck"), msg);
-                return None;
-            }
+        let others = "`interval`, `timeout`, `retries`";
+        let Some((at, inner)) = self.section(e, "healthcheck", HEALTH_KEYS, HEALTH_PROBES, others)? else {
+            return Some(None);
         };
-        let probe = self.probe(at, "healthcheck", &inner, HEALTH_PROBES, base);
+        let probe = self.probe(&at, "healthcheck", &inner, HEALTH_PROBES, base);
         let interval = self.key(&inner, "interval", positive_seconds, DEFAULT_HEALTH_INTERVAL);
         let timeout = self.key(&inner, "timeout", positive_seconds, DEFAULT_HEALTH_TIMEOUT);
         let retries =
             self.key(&inner, "retries", |n| read_count(n, 1, MAX_HEALTH_RETRIES), DEFAULT_HEALTH_RETRIES);
         Some(Some(HealthCheck { probe: probe?, interval: interval?, timeout: timeout?, retries: retries? }))
+    }
+
+    /// The mapping under `key`: `Some(None)` when absent or null, `None` after a problem.
+    fn section<'n>(
+        &mut self,
+        e: &Entries<'n>,
+        key: &str,
+        known: &[&str],
+        probes: &[&str],
+        others: &str,
+    ) -> Option<Option<(Here, Entries<'n>)>> {
+        let Some((at, node)) = e.get(key) else { return Some(None) };
+        match node {
+            Node::Null => Some(None),
+            Node::Map(pairs) => Some(Some((at.clone(), self.entries(at, pairs, known)))),
+            other => {
+                let msg = format!(
+                    "expected a mapping with one of {} (and {others}), found {}",
+                    keys(probes),
+                    other.kind()
+                );
+                self.problem(at, Some(key), msg);
+                None
+            }
+        }
     }
 
     /// The one probe of a `ready` or `healthcheck` mapping.
