@@ -243,7 +243,9 @@ impl Daemon {
         for (pid, bytes) in std::mem::take(&mut io.capture.heard) {
             io.probes.on_output(pid, &bytes, io.poll.registry(), &mut io.capture);
         }
-        self.apply(Input::Tick, now);
+        if self.io.probes.has_answers() {
+            self.apply(Input::Tick, now);
+        }
     }
 
     fn dispatch(&mut self, token: Token, now: Now) {
@@ -273,7 +275,9 @@ impl Daemon {
             }
             t if io.probes.owns(t) => {
                 io.probes.on_ready(t, io.poll.registry(), &mut io.capture);
-                self.apply(Input::Tick, now);
+                if self.io.probes.has_answers() {
+                    self.apply(Input::Tick, now);
+                }
             }
             t if io.server.owns(t) => {
                 let mut events = Vec::new();
