@@ -325,14 +325,20 @@ impl Supervisor {
                 s.max_stop = s.max_stop.max(priority);
             }
         };
+        // A restart still to come is a start to come as well as a stop.
         for (id, q) in &self.queue.queued {
-            add(q.batch, self.priority_of(*id), q.step == Move::Start, q.step != Move::Start);
+            add(q.batch, self.priority_of(*id), q.step != Move::Stop, q.step != Move::Start);
         }
         for (batch, members) in &self.queue.released {
             for id in members {
                 let Some(p) = self.procs.get(id) else { continue };
                 let state = &p.machine.state;
-                let starting = matches!(state, ProcState::Spawning { .. } | ProcState::Starting { .. });
+                let starting = matches!(
+                    state,
+                    ProcState::Spawning { .. }
+                        | ProcState::Starting { .. }
+                        | ProcState::Stopping { then: Then::Start | Then::Retry { .. }, .. }
+                );
                 add(*batch, self.priority_of(*id), starting, alive(state) && !starting);
             }
         }

@@ -174,3 +174,17 @@ fn dry_run_shows_the_order() {
     let out = w.reply().output;
     assert!(out.contains("stop order: app, db") && out.contains("start order: db, app"), "{out}");
 }
+
+#[test]
+fn a_restart_keeps_the_priorities_both_ways() {
+    let yaml = "programs:\n  low: {cmd: l, priority: 1, starttime: 0}\n  high: {cmd: h, priority: 2, starttime: 0}\n";
+    let mut w = world(yaml);
+    let before = spawned(&w).len();
+    w.ask("restart all");
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [w.pid("high")], "the higher stops first");
+    w.reap("high", TERMED);
+    assert_eq!(spawned(&w).len(), before, "nothing starts before the lower one stopped and started");
+    w.reap("low", TERMED);
+    assert_eq!(spawned(&w)[before..], ["low", "high"]);
+    assert_eq!(w.reply().output, "high: started\nlow: started");
+}
