@@ -370,8 +370,10 @@ impl Validator<'_> {
         }
         if complete {
             self.check_shared_files(at, &programs);
-            self.check_order(at, &programs);
         }
+        // Said with every other problem, of the programs that could be read.
+        let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+        self.check_order(at, &programs, &names);
         complete.then_some(programs)
     }
 

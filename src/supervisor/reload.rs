@@ -77,12 +77,15 @@ impl Supervisor {
         let config = match loaded {
             Ok(config) => config,
             Err(errors) => {
-                self.log(
-                    LogLevel::Error,
-                    "reload failed: the configuration has errors; nothing changed".into(),
-                );
-                for line in errors.lines() {
-                    self.log(LogLevel::Error, line);
+                // A dry run only asked: the answer says it all.
+                if !dry_run {
+                    self.log(
+                        LogLevel::Error,
+                        "reload failed: the configuration has errors; nothing changed".into(),
+                    );
+                    for line in errors.lines() {
+                        self.log(LogLevel::Error, line);
+                    }
                 }
                 reply(self, ReloadOutcome::Invalid(errors));
                 return;

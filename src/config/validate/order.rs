@@ -147,24 +147,19 @@ impl Validator<'_> {
         }
     }
 
-    /// Every name in `depends_on` is a program, and following them never comes back.
-    pub(super) fn check_order(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>) {
-        let names: Vec<&str> = programs.keys().map(String::as_str).collect();
-        let mut known = true;
+    /// Every name in `depends_on` is a program of the file (`names`), and following them never
+    /// comes back (among `programs`, those that could be read).
+    pub(super) fn check_order(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>, names: &[&str]) {
         for (name, spec) in programs {
-            for dep in spec.depends_on.iter().filter(|d| !programs.contains_key(*d)) {
-                let hint =
-                    nearest(dep, &names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+            for dep in spec.depends_on.iter().filter(|d| !names.contains(&d.as_str())) {
+                let hint = nearest(dep, names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
                 let msg = format!("names `{dep}`, which is not a program{hint}");
                 self.problem(&depends_on_at(at, name), Some("depends_on"), msg);
-                known = false;
             }
         }
-        if known {
-            for cycle in cycles(programs) {
-                let msg = format!("is a cycle: {}; no program of it could ever start", cycle.join(" -> "));
-                self.problem(&depends_on_at(at, &cycle[0]), Some("depends_on"), msg);
-            }
+        for cycle in cycles(programs) {
+            let msg = format!("is a cycle: {}; no program of it could ever start", cycle.join(" -> "));
+            self.problem(&depends_on_at(at, &cycle[0]), Some("depends_on"), msg);
         }
     }
 }

@@ -104,3 +104,13 @@ fn probe_mistakes_are_named() {
         assert!(e.contains("t.yaml:4:"), "{body}: located: {e}");
     }
 }
+
+#[test]
+fn order_problems_are_said_with_every_other_one() {
+    let text = "  db: {cmd: a, depends_on: cache, numprocs: 0}\n  cache: {cmd: a, depends_on: [web]}\n  \
+                web: {cmd: a, depends_on: [cache, nope]}\n";
+    let e = programs(text).expect_err("three problems");
+    assert!(e.contains("numprocs"), "{e}");
+    assert!(e.contains("`nope`, which is not a program"), "{e}");
+    assert!(e.contains("is a cycle: cache -> web -> cache"), "{e}");
+}

@@ -38,6 +38,12 @@ fn an_invalid_file_changes_nothing() {
     assert!(!r.ok && r.output.starts_with("the configuration has errors; nothing changed"), "{}", r.output);
     assert_eq!(w.reconfigured, 0);
     assert!(w.logged("reload failed"));
+    // A dry run of it answers the same and logs nothing: nothing was tried.
+    let before = w.logs.len();
+    let errors = validate("programs: {}", "t.yaml", &Context::for_tests("/"));
+    w.feed(Input::Reload { from: Some(ME), loaded: Box::new(errors), dry_run: true });
+    assert!(w.reply().output.starts_with("the configuration has errors; nothing changed"));
+    assert_eq!(w.logs.len(), before);
 }
 
 #[test]
