@@ -267,6 +267,6 @@ fn a_server_that_never_answers_holds_up_nothing() {
         let out = d.ctl(&["stop", "other"]);
         assert_eq!(stdout(&out), "other: stopped\n");
     }
-    d.wait_log("health check of w failed (1 of 3): no answer within 1 seconds");
+    d.wait_log("health check of w failed (1 of 3): no answer within 1 second");
     drop(silent);
 }

@@ -204,10 +204,13 @@ fn outcome_record(o: &Outcome) -> OutcomeRecord {
 /// What follows `NAME: `: the verdict, and why when there is a note (`started (app depends on
 /// it)`, `ERROR (it depends on db, which is FATAL)`).
 fn outcome_message(o: &Outcome) -> String {
+    let text = verdict_text(o.verdict);
     match (&o.note, o.verdict) {
-        (None, verdict) => verdict_text(verdict).to_string(),
+        (None, _) => text.to_string(),
         (Some(note), Verdict::DependencyFailed) => format!("ERROR ({note})"),
-        (Some(note), verdict) => format!("{} ({note})", verdict_text(verdict)),
+        // One pair of parentheses: `ERROR (spawn error; app depends on it)`.
+        (Some(note), _) if text.ends_with(')') => format!("{}; {note})", &text[..text.len() - 1]),
+        (Some(note), _) => format!("{text} ({note})"),
     }
 }
 

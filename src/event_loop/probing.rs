@@ -168,10 +168,10 @@ impl Probes {
         for id in self.limits.due(now) {
             let Some(look) = self.looks.get(&id) else { continue };
             let seq = look.seq;
-            let within = crate::supervisor::seconds(look.allowed);
+            let within = crate::process::in_seconds(look.allowed);
             let why = match &look.kind {
-                Kind::Cmd { .. } => format!("it did not finish within {within} seconds: killed"),
-                Kind::Connect { .. } | Kind::Log { .. } => format!("no answer within {within} seconds"),
+                Kind::Cmd { .. } => format!("it did not finish within {within}: killed"),
+                Kind::Connect { .. } | Kind::Log { .. } => format!("no answer within {within}"),
             };
             self.cancel(id, registry, capture);
             self.answers.push((id, seq, Err(why)));

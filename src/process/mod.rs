@@ -3,6 +3,7 @@
 pub(crate) mod exit;
 pub(crate) mod state;
 mod words;
+pub(crate) use words::in_seconds;
 
 pub(crate) use exit::ExitKind;
 pub use state::StateName;

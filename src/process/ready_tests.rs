@@ -21,7 +21,7 @@ fn with_a_ready_probe_running_means_ready_and_up_for_starttime() {
             (0, Trigger::Start, "STARTING spawn"),
             (0, Trigger::Spawned { pid: pid(1) }, "STARTING log:spawned"),
             (300, Trigger::Ready, "STARTING"),
-            (1000, Trigger::Deadline, "RUNNING log:success"),
+            (1000, Trigger::Deadline, "RUNNING log:ready"),
         ],
     );
     assert!(matches!(m.state, ProcState::Running { .. }));

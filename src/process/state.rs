@@ -450,8 +450,13 @@ impl Transition<'_> {
         self.effects.push(Effect::Spawn);
     }
 
+    /// → RUNNING, said as what made it so: its ready probe passed, or it stayed up starttime.
     fn running(&mut self, pid: Pid, since: Instant) {
-        self.log(Event::Success { starttime: self.spec.starttime });
+        let event = match &self.spec.ready {
+            Some(ready) => Event::Ready { probe: ready.probe.to_string() },
+            None => Event::Success { starttime: self.spec.starttime },
+        };
+        self.log(event);
         self.m.state = ProcState::Running { pid, since };
     }
 

@@ -32,9 +32,7 @@ impl std::fmt::Display for Reason {
             Reason::TooQuick => f.write_str(EXITED_TOO_QUICKLY),
             Reason::Backgrounded => f.write_str(BACKGROUNDED),
             Reason::SpawnError(why) => f.write_str(why),
-            Reason::NotReady(timeout) => {
-                write!(f, "Not ready within {} seconds", timeout.as_secs_f64())
-            }
+            Reason::NotReady(timeout) => write!(f, "Not ready within {}", in_seconds(*timeout)),
         }
     }
 }
@@ -138,4 +136,30 @@ pub(crate) enum Cancelled {
     Retry,
     /// The restart of an EXITED process.
     Restart,
+}
+
+/// A time as a person says it: `1 second`, `0.5 seconds`, `30 seconds`.
+pub(crate) fn in_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let number = match s.fract() == 0.0 {
+        true => format!("{s:.0}"),
+        false => format!("{}", (s * 1000.0).round() / 1000.0),
+    };
+    match number.as_str() {
+        "1" => "1 second".to_string(),
+        _ => format!("{number} seconds"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_said() {
+        assert_eq!(in_seconds(Duration::from_secs(1)), "1 second");
+        assert_eq!(in_seconds(Duration::from_millis(500)), "0.5 seconds");
+        assert_eq!(in_seconds(Duration::from_secs(30)), "30 seconds");
+        assert_eq!(in_seconds(Duration::from_millis(1250)), "1.25 seconds");
+    }
 }

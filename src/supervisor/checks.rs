@@ -121,9 +121,13 @@ impl Supervisor {
             let stopped = self.procs.get(&id).is_some_and(|p| {
                 matches!(p.machine.state, ProcState::Stopping { then: process::Then::Retry { .. }, .. })
             });
-            if let (Purpose::Ready, true, Some(Err(why))) = (check.purpose, stopped, &check.last) {
+            if check.purpose == Purpose::Ready && stopped {
                 let name = self.procs.get(&id).map(|p| p.name.clone()).unwrap_or_default();
-                self.log(LogLevel::Warn, format!("{name}: its ready probe last said: {why}"));
+                let said = match &check.last {
+                    Some(Err(why)) => format!("{name}: its ready probe last said: {why}"),
+                    Some(Ok(())) | None => format!("{name}: its ready probe had not answered yet"),
+                };
+                self.log(LogLevel::Warn, said);
             }
         }
     }
@@ -162,6 +166,7 @@ impl Supervisor {
             return;
         };
         check.running = false;
+        let recovered = result.is_ok() && check.failures > 0;
         check.failures = match &result {
             Ok(()) => 0,
             Err(_) => check.failures + 1,
@@ -181,6 +186,9 @@ impl Supervisor {
                         LogLevel::Info,
                         format!("health check of {name} failed ({failures} of {}): {why}", health.retries),
                     ),
+                    Ok(()) if recovered => {
+                        self.log(LogLevel::Info, format!("health check of {name} passes again"))
+                    }
                     Ok(()) => {}
                 }
                 self.timers.set(Due::Check(id), Some(now.mono + health.interval));

@@ -247,7 +247,7 @@ impl Supervisor {
             .map(|id| {
                 let process = &self.procs[id];
                 let mut view = view(process, now);
-                view.waiting = self.queue_note(*id);
+                view.waiting = self.queue_note(*id).or_else(|| process.blocked.clone());
                 view.health = self.checks.health(*id, &process.spec);
                 view
             })

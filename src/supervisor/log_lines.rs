@@ -24,8 +24,8 @@ pub(super) fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
         Event::NotReady { timeout } => (
             Warn,
             format!(
-                "not ready: {name} did not pass its ready probe within {} seconds; stopping it, the start failed",
-                status::seconds(*timeout)
+                "not ready: {name} did not pass its ready probe within {}; stopping it, the start failed",
+                crate::process::in_seconds(*timeout)
             ),
         ),
         Event::Exited { exit, expected: true } => (Info, format!("exited: {name} ({exit}; expected)")),

@@ -26,7 +26,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 pub(crate) use order::Ranks;
 use order::{Move, Queue};
-pub(crate) use status::seconds;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -168,6 +167,8 @@ pub(crate) struct Process {
     pub(crate) number: u32,
     /// It failed since it last ran: its next RUNNING is a recovery (taskmaster(1), ALERTS).
     pub(crate) failing: bool,
+    /// Why its last queued start could not come (a dependency is down), until it moves again.
+    pub(crate) blocked: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +265,7 @@ impl Supervisor {
             retiring: false,
             number: index,
             failing: false,
+            blocked: None,
         };
         self.procs.insert(id, process);
         id
@@ -485,6 +487,9 @@ impl Supervisor {
         }
         if from != to {
             self.log(LogLevel::Debug, format!("{name}: {} → {}", from.as_str(), to.as_str()));
+            if let Some(process) = self.procs.get_mut(&id) {
+                process.blocked = None;
+            }
         }
         self.sync_checks(id, now);
         // Answers go after the log lines of what settled them, so they read in order.

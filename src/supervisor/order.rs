@@ -200,6 +200,9 @@ impl Supervisor {
         self.queue.next_batch += 1;
         for (id, step) in moves {
             self.queue.queued.insert(id, Queued { step, batch });
+            if let Some(process) = self.procs.get_mut(&id) {
+                process.blocked = None;
+            }
         }
     }
 
@@ -308,7 +311,9 @@ impl Supervisor {
 
     fn fail(&mut self, id: ProcId, why: &str) {
         self.queue.queued.remove(&id);
-        let Some(name) = self.procs.get(&id).map(|p| p.name.clone()) else { return };
+        let Some(process) = self.procs.get_mut(&id) else { return };
+        process.blocked = Some(why.to_string());
+        let name = process.name.clone();
         self.log(LogLevel::Warn, format!("not starting {name}: {why}"));
         let replies = self.waits.settle(id, Verdict::DependencyFailed, Some(why.to_string()));
         self.actions.extend(replies);

@@ -59,7 +59,7 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
 }
 
 /// Seconds as a person writes them: `5`, `0.5`, `1.25`.
-pub(crate) fn seconds(d: Duration) -> String {
+pub(super) fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
     match s.fract() == 0.0 {
         true => format!("{s:.0}"),

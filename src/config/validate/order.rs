@@ -8,7 +8,9 @@ use super::super::checks::{
 };
 use super::super::error::nearest;
 use super::super::node::Node;
-use super::super::raw::{HEALTH_KEYS, READY_KEYS, Read, read_count, read_path, read_seconds, read_text};
+use super::super::raw::{
+    HEALTH_KEYS, MAX_SECONDS, READY_KEYS, Read, read_count, read_path, read_seconds, read_text,
+};
 use super::super::spec::ProgramSpec;
 use super::{Here, Validator};
 use std::collections::{BTreeMap, BTreeSet};
@@ -149,7 +151,12 @@ impl Validator<'_> {
 
     /// Every name in `depends_on` is a program of the file (`names`), and following them never
     /// comes back (among `programs`, those that could be read).
-    pub(super) fn check_order(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>, names: &[&str]) {
+    pub(super) fn check_order(
+        &mut self,
+        at: &Here,
+        programs: &BTreeMap<String, ProgramSpec>,
+        names: &[&str],
+    ) {
         for (name, spec) in programs {
             for dep in spec.depends_on.iter().filter(|d| !names.contains(&d.as_str())) {
                 let hint = nearest(dep, names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
@@ -228,9 +235,11 @@ fn one_line(text: &str) -> String {
 
 /// A time that is more than nothing (a check with no time could never pass).
 fn positive_seconds(node: &Node) -> Read<Duration> {
-    match read_seconds(node)? {
-        d if d.is_zero() => Err("must be more than 0 seconds".to_string()),
-        d => Ok(d),
+    match read_seconds(node) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => {
+            Err(format!("expected a number of seconds above 0, at most {MAX_SECONDS}, found {}", node.kind()))
+        }
     }
 }
 
@@ -253,6 +262,9 @@ fn read_address(node: &Node) -> Read<Address> {
 /// `http://HOST[:PORT]/PATH`.
 fn read_http(node: &Node) -> Read<HttpTarget> {
     let text = read_text(node, "a URL like http://127.0.0.1:8080/health")?.trim().to_string();
+    if !text.contains("://") {
+        return Err(format!("`{text}` is not a URL: write it with http://, like http://{text}"));
+    }
     let url = url::Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     match url.scheme() {
         "http" => {}

@@ -121,10 +121,15 @@ fn a_dependency_that_gives_up_fails_what_waits_for_it() {
     let out = w.reply().output;
     assert_eq!(
         out,
-        "db: ERROR (spawn error) (app depends on it)\napp: ERROR (it depends on db, which is FATAL)"
+        "db: ERROR (spawn error; app depends on it)\napp: ERROR (it depends on db, which is FATAL)"
     );
     assert!(w.logged("not starting app: it depends on db, which is FATAL"));
     assert_eq!(w.state("app"), "STOPPED");
+    w.ask("status app");
+    assert!(
+        w.reply().output.ends_with("Not started, it depends on db, which is FATAL"),
+        "said until it moves"
+    );
 }
 
 #[test]
