@@ -8,7 +8,7 @@
 //!   message written by a local SMTP server (aiosmtpd, as the tests use).
 //! - The daemon's own CPU per alert: the cost of starting and reaping one helper.
 
-use super::daemons::{Daemon, Taskmaster, children};
+use super::daemons::{Daemon, Taskmaster, children, cpu_ms};
 use super::{Program, Row, comm, median};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -86,13 +86,6 @@ fn kill_sleeper_and_time(daemon: i32) -> f64 {
             return f64::NAN;
         }
     }
-}
-
-/// The CPU time a (single-threaded) process has used, in ms, to the nanosecond
-/// (/proc/PID/schedstat), where /proc/PID/stat counts in 10 ms ticks.
-fn cpu_ms(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
-    stat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6
 }
 
 /// aiosmtpd through the tests' server script, writing each message to a file.

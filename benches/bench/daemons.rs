@@ -52,8 +52,12 @@ pub(crate) fn children(pid: i32) -> Vec<i32> {
 pub(crate) struct Usage {
     pub(crate) rss_kib: u64,
     pub(crate) cpu_ticks: u64,
+    /// The CPU ticks of its reaped children (cutime + cstime).
+    pub(crate) children_ticks: u64,
     /// Context switches, voluntary and not: each wakeup of a sleeping daemon is one.
     pub(crate) switches: u64,
+    /// Of which voluntary: the times it went to sleep (in epoll_wait, or a vfork's wait).
+    pub(crate) voluntary: u64,
 }
 
 pub(crate) fn usage(pid: i32) -> Usage {
@@ -71,8 +75,17 @@ pub(crate) fn usage(pid: i32) -> Usage {
     Usage {
         rss_kib: field("VmRSS:"),
         cpu_ticks: tick(11) + tick(12),
+        children_ticks: tick(13) + tick(14),
         switches: field("voluntary_ctxt_switches:") + field("nonvoluntary_ctxt_switches:"),
+        voluntary: field("voluntary_ctxt_switches:"),
     }
+}
+
+/// The CPU time a (single-threaded) process has used, in ms, to the nanosecond
+/// (/proc/PID/schedstat), where /proc/PID/stat counts in 10 ms ticks.
+pub(crate) fn cpu_ms(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+    stat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6
 }
 
 fn wait_socket(path: &Path, child: &mut Child) {
@@ -145,8 +158,10 @@ impl Taskmaster {
             ];
             yaml.push_str(&format!("  {}:\n", p.name));
             // `extra` replaces a key rather than repeating it (taskmaster refuses duplicates).
-            let replaced =
-                |line: &String| line.split(':').next().is_some_and(|k| extra.contains(&format!("{k}:")));
+            // A key of the program's own level: `cmd:` of a nested `healthcheck:` is not `cmd:`.
+            let replaced = |line: &String| {
+                line.split(':').next().is_some_and(|k| extra.lines().any(|e| e.starts_with(&format!("{k}:"))))
+            };
             yaml.extend(base.iter().filter(|l| !replaced(l)).map(String::as_str));
             if let Some(user) = &p.user {
                 yaml.push_str(&format!("    user: {user}\n"));

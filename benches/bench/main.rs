@@ -7,6 +7,7 @@
 
 mod alerts;
 mod attach;
+mod checks;
 mod daemons;
 mod logs;
 
@@ -54,7 +55,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,status`).
+/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -250,6 +251,9 @@ fn main() {
     }
     if wanted("attach") {
         rows.extend(attach::rows(quick));
+    }
+    if wanted("checks") {
+        rows.extend(checks::rows(quick));
     }
     let statuses: &[usize] = match (quick, wanted("status")) {
         (_, false) => &[],
