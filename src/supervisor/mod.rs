@@ -522,6 +522,15 @@ impl Supervisor {
                 && !matches!(p.machine.state, ProcState::Spawning { .. })
         });
         if done {
+            // Whoever waits for it is answered as its state says (a queued move it never made
+            // too): nothing is left to wait for.
+            if let Some(process) = self.procs.get(&id) {
+                let state = process.machine.state.clone();
+                let replies = self.waits.observe(id, &state, &state);
+                self.actions.extend(replies);
+                let replies = self.waits.settle(id, crate::control::reply::Verdict::Abnormal, None);
+                self.actions.extend(replies);
+            }
             self.procs.remove(&id);
             self.timers.set(Due::State(id), None);
             self.queue.forget(id);

@@ -193,3 +193,25 @@ fn a_restart_keeps_the_priorities_both_ways() {
     assert_eq!(spawned(&w)[before..], ["low", "high"]);
     assert_eq!(w.reply().output, "high: started\nlow: started");
 }
+
+#[test]
+fn a_process_removed_while_queued_still_gets_its_answer() {
+    let yaml = "programs:\n  slow: {cmd: s, starttime: 0, priority: 1000}\n  w: {cmd: w, numprocs: 2, autostart: false, starttime: 5}\n";
+    // w:w_01 is queued to stop behind `slow` (both removed), and dies on its own meanwhile.
+    let yaml2 = "programs:\n  w: {cmd: w, numprocs: 1, autostart: false, starttime: 5}\n";
+    let mut w = world(yaml);
+    w.ask("start w");
+    w.feed(Input::Reload {
+        from: Some(Requester::Console),
+        loaded: Box::new(Ok(parse(yaml2))),
+        dry_run: false,
+    });
+    w.rec.replies.retain(|(to, _)| *to != Requester::Console);
+    assert_eq!(w.state("slow"), "STOPPING", "the higher priority stops first");
+    w.reap("w:w_01", ExitKind::Code(3));
+    assert!(!w.sup.processes().any(|p| p.name == "w:w_01"), "forgotten");
+    w.reap("slow", TERMED);
+    w.advance(5000);
+    let out = w.reply().output;
+    assert!(out.contains("w:w_01: ERROR"), "answered for the one forgotten: {out}");
+}
