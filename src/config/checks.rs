@@ -62,8 +62,8 @@ impl fmt::Display for Probe {
     }
 }
 
-/// `HOST:PORT` as written, and where it leads (a host name is looked up once, when the
-/// configuration is read: the loop never waits for a resolver).
+/// `HOST:PORT` as written, and where it leads (an IP address, or localhost: no name is looked up,
+/// as the loop never waits for a resolver).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Address {
     pub(crate) text: String,

@@ -14,7 +14,7 @@ use super::super::raw::{
 use super::super::spec::ProgramSpec;
 use super::{Here, Validator};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -248,7 +248,10 @@ fn read_address(node: &Node) -> Read<Address> {
     let expected = "HOST:PORT like 127.0.0.1:5432, or a port";
     let text = match node {
         Node::Int(port) => format!("127.0.0.1:{port}"),
-        other => read_text(other, expected)?.trim().to_string(),
+        other => match read_text(other, expected)?.trim() {
+            port if port.bytes().all(|b| b.is_ascii_digit()) => format!("127.0.0.1:{port}"),
+            text => text.to_string(),
+        },
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("expected {expected}, found `{text}`"))?;
     let port: u16 = match port.parse() {
@@ -276,7 +279,10 @@ fn read_http(node: &Node) -> Read<HttpTarget> {
         other => return Err(format!("`{other}:` is not http: use `cmd:` for anything else")),
     }
     let host = url.host_str().ok_or_else(|| format!("`{text}` names no host"))?;
-    let port = url.port_or_known_default().unwrap_or(80);
+    let port = match url.port_or_known_default().unwrap_or(80) {
+        0 => return Err("port 0 is not a port (1 to 65535)".to_string()),
+        port => port,
+    };
     let addr = resolve(host.trim_start_matches('[').trim_end_matches(']'), port)?;
     let authority = match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -289,16 +295,18 @@ fn read_http(node: &Node) -> Read<HttpTarget> {
     Ok(HttpTarget { text, addr, host: authority, path })
 }
 
-/// An IP address as it is, a name looked up now (once, when the configuration is read).
+/// An IP address, or `localhost`. Any other name would be looked up with the system's resolver,
+/// which blocks: the configuration is read again at reload, in the one loop, which must never
+/// wait for a DNS server.
 fn resolve(host: &str, port: u16) -> Read<SocketAddr> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    if host.is_empty() {
-        return Err("names no host: write 127.0.0.1:PORT".to_string());
-    }
-    match (host, port).to_socket_addrs() {
-        Ok(mut addrs) => addrs.next().ok_or_else(|| format!("host `{host}` has no address")),
-        Err(e) => Err(format!("host `{host}` cannot be looked up: {e}")),
+    match host {
+        "" => Err("names no host: write 127.0.0.1:PORT".to_string()),
+        h if h.eq_ignore_ascii_case("localhost") => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        _ => Err(format!(
+            "host `{host}`: write its IP address (or localhost): taskmaster does not wait for a name server"
+        )),
     }
 }

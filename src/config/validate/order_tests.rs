@@ -77,6 +77,8 @@ fn ready_and_healthcheck_read_their_probe_and_times() {
         (target.host.as_str(), target.path.as_str(), target.addr.port()),
         ("localhost:8080", "/health?deep=1", 8080)
     );
+    let p = one("    healthcheck: {tcp: '6379'}\n").expect("a port alone, quoted");
+    assert!(matches!(p.healthcheck.expect("a check").probe, Probe::Tcp(ref a) if a.addr.port() == 6379));
     let p = one("    healthcheck: {tcp: 6379}\n").expect("a port alone");
     assert!(
         matches!(p.healthcheck.expect("a check").probe, Probe::Tcp(ref a) if a.addr.to_string() == "127.0.0.1:6379")
@@ -90,6 +92,8 @@ fn probe_mistakes_are_named() {
         ("    ready: {tcp: 1.2.3.4:5, cmd: x}\n", "has both `tcp` and `cmd`"),
         ("    ready: {log: 'a(b'}\n", "is not a regular expression"),
         ("    ready: {tcp: localhost}\n", "expected HOST:PORT"),
+        ("    ready: {tcp: 'db.example:5432'}\n", "host `db.example`: write its IP address (or localhost)"),
+        ("    healthcheck: {http: 'http://api.example/'}\n", "host `api.example`: write its IP address"),
         ("    ready: {tcp: '1.2.3.4:99999'}\n", "is not a port"),
         ("    ready: {cmd: x, timeout: 0}\n", "seconds above 0, at most 86400, found `0`"),
         ("    ready: {cmd: x, timeout: -1}\n", "seconds above 0, at most 86400, found `-1`"),
@@ -97,6 +101,7 @@ fn probe_mistakes_are_named() {
         ("    ready: true\n", "expected a mapping with one of"),
         ("    healthcheck: {log: x}\n", "unknown key `log`"),
         ("    healthcheck: {http: 'https://x/'}\n", "https is not spoken"),
+        ("    healthcheck: {http: 'http://127.0.0.1:0/'}\n", "port 0 is not a port"),
         ("    healthcheck: {cmd: x, retries: 0}\n", "from 1 to 100"),
         ("    priority: high\n", "expected a whole number"),
     ];
