@@ -150,6 +150,8 @@ impl Supervisor {
         let (chosen, unknown) = self.resolve(targets);
         let mut items: Vec<Item> = unknown.iter().map(|t| Item::settled(t, Verdict::NoSuchProcess)).collect();
         let mut moves: Vec<(ProcId, Move)> = Vec::new();
+        let chosen_programs: std::collections::BTreeSet<String> =
+            chosen.iter().filter_map(|(id, _)| self.procs.get(id)).map(|p| p.program.clone()).collect();
         for (id, alone) in chosen {
             let called_off = self.call_off(id, verb);
             let name = self.procs[&id].name.clone();
@@ -162,6 +164,10 @@ impl Supervisor {
                 Fit::Already(verdict) if alone => items.push(Item::settled(&name, verdict)),
                 Fit::Already(_) => {}
             }
+        }
+        if verb != Verb::Stop {
+            let programs = chosen_programs.iter().cloned().collect();
+            self.keep_dependencies(&programs);
         }
         let named = moves.len();
         let mut pulled = match verb {

@@ -281,6 +281,20 @@ impl Supervisor {
         pulled
     }
 
+    /// A start of `programs` calls off the queued stops of what they depend on: what a running
+    /// program needs is not stopped under it. Those stops are answered as called off.
+    pub(super) fn keep_dependencies(&mut self, programs: &BTreeSet<String>) {
+        for (dep, _) in self.dependencies_of(programs) {
+            for id in self.programs.get(&dep).map(|p| p.procs.clone()).unwrap_or_default() {
+                if self.queue.move_of(id) == Some(Move::Stop) {
+                    self.queue.forget(id);
+                    let replies = self.waits.settle(id, Verdict::Abnormal, None);
+                    self.actions.extend(replies);
+                }
+            }
+        }
+    }
+
     /// Adds to `moves` the stops (or, with `restart`, the restarts) of what depends on the
     /// programs they stop and is running or about to; returns those (process, note).
     pub(super) fn pull_dependents(

@@ -258,8 +258,14 @@ impl Supervisor {
                 | ProcState::Running { .. }
                 | ProcState::Backoff { .. }
                 | ProcState::Exited { restart_at: Some(_), .. } => {
-                    self.queue.forget(id);
-                    moves.push((id, Move::StopThenStart));
+                    // A stop a person asked for, still waiting for its turn, stays a stop.
+                    match self.queue.move_of(id) {
+                        Some(Move::Stop) => self.take_current_spec(id),
+                        Some(Move::Start | Move::StopThenStart) | None => {
+                            self.queue.forget(id);
+                            moves.push((id, Move::StopThenStart));
+                        }
+                    }
                 }
                 // It takes the new definition when it spawns again, if it does.
                 ProcState::Stopping { .. } => {}

@@ -215,3 +215,36 @@ fn a_process_removed_while_queued_still_gets_its_answer() {
     let out = w.reply().output;
     assert!(out.contains("w:w_01: ERROR"), "answered for the one forgotten: {out}");
 }
+
+/// a ← b ← d, d slow to stop.
+const SLOW_TOP: &str = "programs:\n  a: {cmd: a, starttime: 0}\n  b: {cmd: b, starttime: 0, depends_on: a}\n  \
+                        d: {cmd: d, starttime: 0, depends_on: b}\n";
+
+#[test]
+fn a_start_during_a_queued_stop_keeps_what_it_depends_on() {
+    let mut w = world(SLOW_TOP);
+    w.ask_as(Requester::Client(1), "stop a");
+    assert_eq!(w.state("d"), "STOPPING");
+    w.ask_as(Requester::Client(2), "start b");
+    w.reap("d", TERMED);
+    assert_eq!((w.state("a"), w.state("b")), ("RUNNING", "RUNNING"), "b runs, and what it needs too");
+    let answers: Vec<String> = w.rec.replies.iter().map(|(_, r)| r.output.clone()).collect();
+    assert!(answers.contains(&"b: ERROR (already started)".to_string()), "{answers:?}");
+    assert!(
+        answers.iter().any(|a| a.contains("a: ERROR (abnormal termination)")),
+        "the stop called off: {answers:?}"
+    );
+}
+
+#[test]
+fn a_reload_keeps_a_stop_a_person_asked_for() {
+    let mut w = world(SLOW_TOP);
+    w.ask("stop a");
+    w.reload(&SLOW_TOP.replace("{cmd: a,", "{cmd: a2,"));
+    w.rec.replies.clear();
+    w.reap("d", TERMED);
+    w.reap("b", TERMED);
+    w.reap("a", TERMED);
+    assert_eq!(w.state("a"), "STOPPED", "not started again by the reload");
+    assert_eq!(w.process("a").spec.cmd.program(), "a2", "it takes the new definition");
+}
