@@ -270,3 +270,15 @@ fn a_server_that_never_answers_holds_up_nothing() {
     d.wait_log("health check of w failed (1 of 3): no answer within 1 second");
     drop(silent);
 }
+
+#[test]
+fn a_log_probe_never_reads_a_line_made_of_both_streams() {
+    let d = Daemon::start(
+        "  a:\n    cmd: sh -c 'printf warn_ >&2; sleep 0.2; echo listening on 80; exec sleep 1000'\n    \
+         starttime: 0\n    ready: {log: '^listening'}\n  \
+         b:\n    cmd: sh -c 'printf rea >&2; sleep 0.2; echo dy; exec sleep 1000'\n    \
+         starttime: 0\n    startretries: 0\n    ready: {log: '^ready$', timeout: 1}\n",
+    );
+    d.wait_state("a", "RUNNING");
+    d.wait_state("b", "FATAL");
+}

@@ -255,8 +255,9 @@ impl Hands for Io {
             capture: &mut self.capture,
             nofile: self.setup.files.inherited,
             problems: &mut problems,
+            groups: &mut self.setup.groups,
         };
-        self.probes.start(id, seq, job, super::now().mono, hands);
+        self.probes.start(id, seq, job, hands);
         self.log_all(LogLevel::Error, problems);
     }
 

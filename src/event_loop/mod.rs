@@ -240,8 +240,8 @@ impl Daemon {
     /// Output some `log` probe waits for, and connections of probes that moved.
     fn pass_heard(&mut self, now: Now) {
         let io = &mut self.io;
-        for (pid, bytes) in std::mem::take(&mut io.capture.heard) {
-            io.probes.on_output(pid, &bytes, io.poll.registry(), &mut io.capture);
+        for (pid, stream, bytes) in std::mem::take(&mut io.capture.heard) {
+            io.probes.on_output(pid, stream, &bytes, io.poll.registry(), &mut io.capture);
         }
         if self.io.probes.has_answers() {
             self.apply(Input::Tick, now);

@@ -46,10 +46,11 @@ enum Kind {
     Cmd {
         pid: Pid,
     },
+    /// The line so far of each stream (stdout, stderr): never one made of both.
     Log {
         pid: Pid,
         regex: regex::Regex,
-        line: Vec<u8>,
+        lines: [Vec<u8>; 2],
     },
 }
 
@@ -82,6 +83,8 @@ pub(super) struct Hands<'a> {
     pub(super) nofile: (u64, u64),
     /// What went wrong on the way, for the log.
     pub(super) problems: &'a mut Vec<String>,
+    /// The record of process groups a next taskmaster cleans up if this one is killed.
+    pub(super) groups: &'a mut crate::leftovers::Groups,
 }
 
 impl Probes {
@@ -106,7 +109,7 @@ impl Probes {
     }
 
     /// Starts a look; a file probe, or one that cannot even begin, is answered at once.
-    pub(super) fn start(&mut self, id: ProcId, seq: u64, job: ProbeJob, now: Instant, hands: Hands) {
+    pub(super) fn start(&mut self, id: ProcId, seq: u64, job: ProbeJob, hands: Hands) {
         self.cancel(id, hands.registry, hands.capture);
         let started = match &job.probe {
             Probe::File(path) => {
@@ -124,7 +127,7 @@ impl Probes {
             Probe::Log(pattern) => {
                 hands.capture.listened.insert(job.pid);
                 self.listening.insert(job.pid, id);
-                Ok(Kind::Log { pid: job.pid, regex: pattern.regex.clone(), line: Vec::new() })
+                Ok(Kind::Log { pid: job.pid, regex: pattern.regex.clone(), lines: [Vec::new(), Vec::new()] })
             }
         };
         match started {
@@ -136,8 +139,7 @@ impl Probes {
                 if !matches!(kind, Kind::Log { .. }) {
                     self.limits.set(id, Some(job.limit));
                 }
-                let allowed = job.limit.saturating_duration_since(now);
-                self.looks.insert(id, Look { seq, kind, allowed });
+                self.looks.insert(id, Look { seq, kind, allowed: job.allowed });
             }
             Err(why) => self.answers.push((id, seq, Err(why))),
         }
@@ -193,10 +195,18 @@ impl Probes {
     }
 
     /// Output of a process some `log` probe listens to.
-    pub(super) fn on_output(&mut self, pid: Pid, bytes: &[u8], registry: &Registry, capture: &mut Capture) {
+    pub(super) fn on_output(
+        &mut self,
+        pid: Pid,
+        stream: Stream,
+        bytes: &[u8],
+        registry: &Registry,
+        capture: &mut Capture,
+    ) {
         let Some(&id) = self.listening.get(&pid) else { return };
         let Some(look) = self.looks.get_mut(&id) else { return };
-        let Kind::Log { regex, line, .. } = &mut look.kind else { return };
+        let Kind::Log { regex, lines, .. } = &mut look.kind else { return };
+        let line = &mut lines[usize::from(stream == Stream::Stderr)];
         let mut found = false;
         for piece in bytes.split_inclusive(|b| *b == b'\n') {
             if line.len() < MAX_LINE {
@@ -299,9 +309,12 @@ fn progress(stream: &mut TcpStream, http: &mut Option<Exchange>) -> Progress {
             Ok(n) => {
                 let room = MAX_ANSWER.saturating_sub(exchange.answer.len());
                 exchange.answer.extend_from_slice(&buf[..n.min(room)]);
-                match verdict(&exchange.answer, room <= n) {
+                match verdict(&exchange.answer, false) {
                     Ok(()) => return Progress::Done(Ok(())),
                     Err(why) if !why.is_empty() => return Progress::Done(Err(why)),
+                    Err(_) if room <= n => {
+                        return Progress::Done(Err("the head of the answer is over 64 KiB".to_string()));
+                    }
                     Err(_) => {}
                 }
             }
@@ -315,11 +328,13 @@ fn progress(stream: &mut TcpStream, http: &mut Option<Exchange>) -> Progress {
 /// An answer's head: 2xx passes, anything else says its status. `Err("")`: not all of the
 /// head yet (an error once `over`: the connection ended, or the answer is too large).
 fn verdict(answer: &[u8], over: bool) -> Result<(), String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(answer) {
-        Ok(httparse::Status::Complete(_)) => match response.code {
+        Ok(httparse::Status::Complete(head)) => match response.code {
             Some(code) if (200..300).contains(&code) => Ok(()),
+            // `100 Continue` and the like come before the answer itself.
+            Some(code) if (100..200).contains(&code) => verdict(&answer[head..], over),
             Some(code) => Err(format!("HTTP {code} {}", response.reason.unwrap_or_default())),
             None => Err("an answer without a status".to_string()),
         },
@@ -357,6 +372,7 @@ fn run(job: &ProbeJob, text: &str, hands: Hands) -> Result<Pid, String> {
         );
         hands.problems.extend(problems);
     }
+    hands.problems.extend(hands.groups.started(child.pid.as_raw()));
     Ok(child.pid)
 }
 
@@ -378,6 +394,12 @@ mod tests {
         );
         assert!(verdict(b"", true).is_err_and(|e| e.contains("without an answer")));
         assert!(verdict(b"SSH-2.0-OpenSSH\r\n\r\n", false).is_err_and(|e| e.contains("not an HTTP answer")));
+        assert_eq!(verdict(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", false), Ok(()));
+        assert_eq!(
+            verdict(b"HTTP/1.1 100 Continue\r\n\r\n", false),
+            Err(String::new()),
+            "the answer is still to come"
+        );
     }
 
     #[test]

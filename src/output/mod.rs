@@ -85,7 +85,7 @@ pub(crate) struct Capture {
     /// Processes a `log` probe reads (taskmaster(1), ORDER AND HEALTH): what they write is
     /// also handed out in `heard`.
     pub(crate) listened: HashSet<Pid>,
-    pub(crate) heard: Vec<(Pid, Vec<u8>)>,
+    pub(crate) heard: Vec<(Pid, tail::Stream, Vec<u8>)>,
     buf: Vec<u8>,
 }
 
@@ -372,7 +372,7 @@ impl Capture {
                         self.fed.push((stream.name.clone(), stream.which, bytes.to_vec()));
                     }
                     if self.listened.contains(&stream.pid) {
-                        self.heard.push((stream.pid, bytes.to_vec()));
+                        self.heard.push((stream.pid, stream.which, bytes.to_vec()));
                     }
                     let destinations = (&mut self.files, &mut self.syslog);
                     sinks::deliver(

@@ -38,6 +38,8 @@ pub(crate) struct ProbeJob {
     pub(crate) spec: Arc<ProgramSpec>,
     /// Not answered by then: a failure, and a `cmd` probe is killed.
     pub(crate) limit: Instant,
+    /// How long that is from the look's start, as its failure says it.
+    pub(crate) allowed: Duration,
 }
 
 /// The probing of one process.
@@ -78,6 +80,13 @@ impl Supervisor {
     /// After a step: the probing a process's new state wants begins, or ends.
     pub(super) fn sync_checks(&mut self, id: ProcId, now: Now) {
         let Some(process) = self.procs.get(&id) else { return self.end_check(id) };
+        // Its ready probe was removed (by a reload) while it waited for it: nothing to wait for.
+        if matches!(process.machine.state, ProcState::Starting { ready_by: Some(_), .. })
+            && process.spec.ready.is_none()
+        {
+            self.end_check(id);
+            return self.step(id, &process::Trigger::Ready, now);
+        }
         let wanted = match &process.machine.state {
             ProcState::Starting { pid, ready_by: Some(_), .. } if process.spec.ready.is_some() => {
                 Some((Purpose::Ready, *pid))
@@ -156,7 +165,8 @@ impl Supervisor {
         let Some(check) = self.checks.by_process.get_mut(&id) else { return };
         check.seq = seq;
         check.running = true;
-        let job = ProbeJob { probe, pid: check.pid, name, spec, limit };
+        let allowed = limit.saturating_duration_since(now.mono);
+        let job = ProbeJob { probe, pid: check.pid, name, spec, limit, allowed };
         self.actions.push(Action::Probe { id, seq, job: Box::new(job) });
     }
 

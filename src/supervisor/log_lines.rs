@@ -18,6 +18,9 @@ pub(super) fn log_line(name: &str, event: &Event) -> (LogLevel, String) {
                 status::seconds(*starttime)
             ),
         ),
+        Event::Ready { probe } if probe.is_empty() => {
+            (Info, format!("success: {name} entered RUNNING state, its ready probe was removed"))
+        }
         Event::Ready { probe } => {
             (Info, format!("success: {name} entered RUNNING state, it is ready ({probe})"))
         }

@@ -344,9 +344,11 @@ impl Supervisor {
                 s.max_stop = s.max_stop.max(priority);
             }
         };
-        // A restart still to come is a start to come as well as a stop.
+        // A restart still to come is a start to come as well as a stop. A start that waits for
+        // its dependencies holds no one back: one of them may be failing for a long while.
         for (id, q) in &self.queue.queued {
-            add(q.batch, self.priority_of(*id), q.step != Move::Stop, q.step != Move::Start);
+            let start = q.step != Move::Stop && self.dependencies_up(*id);
+            add(q.batch, self.priority_of(*id), start, q.step != Move::Start);
         }
         for (batch, members) in &self.queue.released {
             for id in members {
@@ -387,11 +389,11 @@ impl Supervisor {
                             | ProcState::Exited { restart_at: None, .. }
                             | ProcState::Fatal { .. }
                             | ProcState::Stopping { then: Then::Stay, .. }) => {
-                                return Gate::Fail(format!(
-                                    "it depends on {}, which is {}",
-                                    other.name,
-                                    state.name().as_str()
-                                ));
+                                let state = state.name().as_str();
+                                return Gate::Fail(match other.name == *dep {
+                                    true => format!("it depends on {dep}, which is {state}"),
+                                    false => format!("it depends on {dep}, whose {} is {state}", other.name),
+                                });
                             }
                         }
                     }
@@ -422,6 +424,21 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Whether every process of every program `id` depends on is RUNNING, with no move to come.
+    fn dependencies_up(&self, id: ProcId) -> bool {
+        self.spec_of(id).depends_on.iter().all(|dep| {
+            self.programs.get(dep).is_none_or(|p| {
+                p.procs.iter().all(|q| {
+                    !self.queue.holds(*q)
+                        && self
+                            .procs
+                            .get(q)
+                            .is_none_or(|o| matches!(o.machine.state, ProcState::Running { .. }))
+                })
+            })
+        })
     }
 
     fn released_in(&self, batch: u64, id: ProcId) -> bool {

@@ -83,3 +83,17 @@ fn a_health_check_added_by_reload_begins_at_once_and_one_removed_ends() {
     w.reload("programs:\n  w: {cmd: w, starttime: 0}\n");
     assert_eq!(w.sup.next_deadline(), None, "no probe, no wakeup");
 }
+
+#[test]
+fn a_ready_probe_removed_by_reload_lets_the_process_run() {
+    let ready = "programs:\n  db: {cmd: db, starttime: 0, ready: {file: /nonexistent, timeout: 4}}\n";
+    let mut w = world(ready);
+    assert_eq!(w.state("db"), "STARTING");
+    let pid = w.pid("db");
+    w.reload("programs:\n  db: {cmd: db, starttime: 0}\n");
+    assert_eq!(w.state("db"), "RUNNING");
+    assert_eq!(w.pid("db"), pid, "the same process");
+    assert!(w.logged("success: db entered RUNNING state, its ready probe was removed"));
+    w.advance(5000);
+    assert_eq!(w.state("db"), "RUNNING", "the old deadline is gone with its state");
+}

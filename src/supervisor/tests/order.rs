@@ -248,3 +248,15 @@ fn a_reload_keeps_a_stop_a_person_asked_for() {
     assert_eq!(w.state("a"), "STOPPED", "not started again by the reload");
     assert_eq!(w.process("a").spec.cmd.program(), "a2", "it takes the new definition");
 }
+
+#[test]
+fn a_start_waiting_for_a_failing_dependency_holds_no_priority_back() {
+    let yaml = "programs:\n  db: {cmd: db, starttime: 5, startretries: 100, priority: 1}\n  \
+                app: {cmd: app, depends_on: db, priority: 1}\n  x: {cmd: x, priority: 5}\n";
+    let mut w = world(yaml);
+    assert_eq!(spawned(&w), ["db"]);
+    w.reap("db", ExitKind::Code(1));
+    assert_eq!(w.state("db"), "BACKOFF");
+    assert_eq!(spawned(&w), ["db", "x"], "x goes while app waits for a db that keeps failing");
+    assert_eq!(w.state("app"), "STOPPED");
+}
