@@ -69,10 +69,7 @@ impl Hands for Io {
     /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
     fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String> {
         let (spec, name) = (&plan.spec, &plan.name);
-        let in_use = self.baseline_fds
-            + self.capture.descriptors()
-            + self.attach.terminals.len()
-            + self.server.client_count();
+        let in_use = self.descriptors_in_use();
         let limit = self.setup.files.current as usize;
         if in_use + SPAWN_FDS + RESERVED_FDS > limit {
             return Err(format!(
@@ -248,6 +245,15 @@ impl Hands for Io {
     }
 
     fn probe(&mut self, id: ProcId, seq: u64, job: ProbeJob) {
+        // A probe never takes what a spawn or the control socket needs: it waits its next turn.
+        let limit = self.setup.files.current as usize;
+        if self.descriptors_in_use() + SPAWN_FDS + RESERVED_FDS > limit {
+            return self.probes.skip(
+                id,
+                seq,
+                format!("taskmaster is short of descriptors ({limit} at most)"),
+            );
+        }
         let mut problems = Vec::new();
         let hands = super::probing::Hands {
             registry: self.poll.registry(),
@@ -267,6 +273,16 @@ impl Hands for Io {
 }
 
 impl Io {
+    /// The descriptors taskmaster holds: its own, the programs' pipes and files, terminals,
+    /// clients and probes' connections.
+    fn descriptors_in_use(&self) -> usize {
+        self.baseline_fds
+            + self.capture.descriptors()
+            + self.attach.terminals.len()
+            + self.server.client_count()
+            + self.probes.connections()
+    }
+
     /// Closes and opens again the main log and every output file (after an outside rotation);
     /// on failure the previous main log stays in use.
     /// Returns what could not be opened, as logged.

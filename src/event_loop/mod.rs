@@ -226,13 +226,12 @@ impl Daemon {
     /// answers of the probes that came meanwhile.
     fn apply(&mut self, input: Input, now: Now) {
         self.sup.run(input, now, &mut self.io);
-        loop {
-            let answers = self.io.probes.take_answers();
-            if answers.is_empty() {
-                break;
-            }
-            for (id, seq, result) in answers {
+        while self.io.probes.has_answers() {
+            for (id, seq, result) in self.io.probes.take_answers() {
                 self.sup.run(Input::Probed { id, seq, result }, now, &mut self.io);
+            }
+            for (id, seq, why) in self.io.probes.take_skipped() {
+                self.sup.run(Input::ProbeSkipped { id, seq, why }, now, &mut self.io);
             }
         }
     }

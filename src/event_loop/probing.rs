@@ -73,6 +73,8 @@ pub(super) struct Probes {
     listening: HashMap<Pid, ProcId>,
     limits: Timers<ProcId>,
     answers: Vec<Answer>,
+    /// Looks that could not even begin, and why: not the probe's failure.
+    skipped: Vec<(ProcId, u64, String)>,
 }
 
 /// What a probe needs of the loop.
@@ -97,11 +99,25 @@ impl Probes {
     }
 
     pub(super) fn has_answers(&self) -> bool {
-        !self.answers.is_empty()
+        !self.answers.is_empty() || !self.skipped.is_empty()
     }
 
     pub(super) fn take_answers(&mut self) -> Vec<Answer> {
         std::mem::take(&mut self.answers)
+    }
+
+    pub(super) fn take_skipped(&mut self) -> Vec<(ProcId, u64, String)> {
+        std::mem::take(&mut self.skipped)
+    }
+
+    /// A look that taskmaster cannot make now.
+    pub(super) fn skip(&mut self, id: ProcId, seq: u64, why: String) {
+        self.skipped.push((id, seq, why));
+    }
+
+    /// The connections of probes under way.
+    pub(super) fn connections(&self) -> usize {
+        self.by_token.len()
     }
 
     pub(super) fn next_deadline(&mut self) -> Option<Instant> {

@@ -54,6 +54,8 @@ pub(super) struct Check {
     failures: u32,
     /// The last look's outcome: `None` before the first.
     last: Option<Result<(), String>>,
+    /// A look that could not run was said.
+    skip_said: bool,
 }
 
 #[derive(Debug, Default)]
@@ -110,9 +112,10 @@ impl Supervisor {
         let interval = process.spec.healthcheck.as_ref().map_or(Duration::ZERO, |h| h.interval);
         self.end_check(id);
         let Some((purpose, pid)) = wanted else { return };
-        self.checks
-            .by_process
-            .insert(id, Check { purpose, pid, seq: 0, running: false, failures: 0, last: None });
+        self.checks.by_process.insert(
+            id,
+            Check { purpose, pid, seq: 0, running: false, failures: 0, last: None, skip_said: false },
+        );
         match purpose {
             Purpose::Ready => self.look(id, now),
             Purpose::Health => self.timers.set(Due::Check(id), Some(now.mono + interval)),
@@ -204,6 +207,29 @@ impl Supervisor {
                 self.timers.set(Due::Check(id), Some(now.mono + health.interval));
             }
         }
+    }
+
+    /// A look could not begin (taskmaster is short of descriptors): said once per process's
+    /// probing, neither passed nor failed, tried again at its next time.
+    pub(super) fn on_probe_skipped(&mut self, id: ProcId, seq: u64, why: &str, now: Now) {
+        let Some(check) = self.checks.by_process.get_mut(&id).filter(|c| c.seq == seq && c.running) else {
+            return;
+        };
+        check.running = false;
+        let (purpose, said) = (check.purpose, std::mem::replace(&mut check.skip_said, true));
+        let Some(process) = self.procs.get(&id) else { return };
+        let (name, spec) = (process.name.clone(), process.spec.clone());
+        if !said {
+            self.log(
+                LogLevel::Warn,
+                format!("{name}: a probe could not run: {why}; it is tried again later"),
+            );
+        }
+        let next = match (purpose, &spec.healthcheck) {
+            (Purpose::Health, Some(health)) => health.interval,
+            (Purpose::Ready, _) | (Purpose::Health, None) => READY_RETRY,
+        };
+        self.timers.set(Due::Check(id), Some(now.mono + next));
     }
 
     /// `retries` health checks failed in a row: said, alerted, and the process restarted.

@@ -89,6 +89,12 @@ pub(crate) enum Input {
         seq: u64,
         result: Result<(), String>,
     },
+    /// `Action::Probe` number `seq` could not even begin (`why`): not a failure of the probe.
+    ProbeSkipped {
+        id: ProcId,
+        seq: u64,
+        why: String,
+    },
     Order {
         from: Requester,
         order: Order,
@@ -318,6 +324,7 @@ impl Supervisor {
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
             Input::Probed { id, seq, result } => self.on_probed(id, seq, result, now),
+            Input::ProbeSkipped { id, seq, why } => self.on_probe_skipped(id, seq, &why, now),
             Input::Order { from, order } => self.on_order(from, order, now),
             Input::Gone { from } => {
                 self.waits.forget(from);

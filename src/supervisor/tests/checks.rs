@@ -97,3 +97,23 @@ fn a_ready_probe_removed_by_reload_lets_the_process_run() {
     w.advance(5000);
     assert_eq!(w.state("db"), "RUNNING", "the old deadline is gone with its state");
 }
+
+#[test]
+fn a_look_that_could_not_run_is_no_failure() {
+    let mut w = world(CHECKED);
+    w.advance(10_000);
+    let (id, seq, _) = w.probes[0].clone();
+    w.feed(Input::ProbeSkipped { id, seq, why: "short of descriptors".into() });
+    assert!(w.logged("w: a probe could not run: short of descriptors; it is tried again later"));
+    assert!(!w.logged("failed"), "not a failure");
+    w.advance(10_000);
+    let (id, seq, _) = w.probes[1].clone();
+    w.feed(Input::ProbeSkipped { id, seq, why: "short of descriptors".into() });
+    assert_eq!(w.logs.iter().filter(|l| l.contains("could not run")).count(), 1, "said once");
+    w.advance(10_000);
+    answer(&mut w, Err("refused".into()));
+    assert!(
+        w.logged("health check of w failed (1 of 2): refused"),
+        "the count starts from the first real failure"
+    );
+}
