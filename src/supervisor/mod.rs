@@ -215,6 +215,8 @@ pub(crate) struct Supervisor {
     queue: Queue,
     /// The order of the programs in force.
     ranks: Ranks,
+    /// The order before the last reload, for the programs it removed while they stop.
+    retired_ranks: Ranks,
 }
 
 impl Supervisor {
@@ -235,6 +237,7 @@ impl Supervisor {
             critical: None,
             queue: Queue::default(),
             ranks: Ranks::of(&config.programs),
+            retired_ranks: Ranks::default(),
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());

@@ -147,6 +147,13 @@ struct Summary {
     max_stop: i32,
 }
 
+/// One pass over the queue: the batches' summaries, and the (batch, program) pairs that some
+/// member still to stop depends on.
+struct Pass {
+    summaries: HashMap<u64, Summary>,
+    held: HashSet<(u64, String)>,
+}
+
 /// Whether a move may go.
 enum Gate {
     Go,
@@ -211,12 +218,11 @@ impl Supervisor {
     pub(super) fn advance(&mut self, now: Now) {
         while !self.queue.queued.is_empty() {
             let ids: Vec<ProcId> = self.queue.queued.keys().copied().collect();
-            let summaries = self.summaries();
+            let pass = self.pass();
             let mut moved = false;
             for id in ids {
                 let Some(queued) = self.queue.queued.get(&id).copied() else { continue };
-                let Some(summary) = summaries.get(&queued.batch).copied() else { continue };
-                match self.gate(id, queued, summary) {
+                match self.gate(id, queued, &pass) {
                     Gate::Wait => continue,
                     Gate::Go => self.release(id, queued, now),
                     Gate::Fail(why) => self.fail(id, &why),
@@ -228,9 +234,33 @@ impl Supervisor {
                 members.retain(|id| procs.get(id).is_some_and(|p| !settled(&p.machine.state)));
             }
             self.queue.released.retain(|_, members| !members.is_empty());
-            if !moved {
+            if !moved && !self.unjam(&pass, now) {
                 break;
             }
+        }
+    }
+
+    /// Priorities of programs removed by a reload (the order they ran under) and of those kept
+    /// (the new order) may cross where they depend on each other, and each stop then waits for
+    /// the other. Where a batch has nothing under way and no stop may go, the one that nothing
+    /// in it depends on goes: dependencies win over priorities. Whether one went.
+    fn unjam(&mut self, pass: &Pass, now: Now) -> bool {
+        let stuck = self
+            .queue
+            .queued
+            .iter()
+            .find(|(_, q)| q.step != Move::Start && !self.queue.released.contains_key(&q.batch));
+        let free = self.queue.queued.iter().find(|(id, q)| {
+            q.step != Move::Start
+                && Some(q.batch) == stuck.map(|(_, s)| s.batch)
+                && self.procs.get(id).is_some_and(|p| !pass.held.contains(&(q.batch, p.program.clone())))
+        });
+        match free.map(|(id, q)| (*id, *q)) {
+            Some((id, queued)) => {
+                self.release(id, queued, now);
+                true
+            }
+            None => false,
         }
     }
 
@@ -333,8 +363,17 @@ impl Supervisor {
         self.actions.extend(replies);
     }
 
-    fn summaries(&self) -> HashMap<u64, Summary> {
+    /// What the gates of one pass compare with.
+    fn pass(&self) -> Pass {
         let mut summaries: HashMap<u64, Summary> = HashMap::new();
+        let mut held: HashSet<(u64, String)> = HashSet::new();
+        // What a member still to stop, or still alive after its stop, depends on, by the
+        // definition it runs with (a removed program's too): those stop after it.
+        let mut hold = |batch: u64, id: ProcId| {
+            for dep in self.procs.get(&id).map_or(&[][..], |p| &p.spec.depends_on[..]) {
+                held.insert((batch, dep.clone()));
+            }
+        };
         let mut add = |batch: u64, priority: i32, start: bool, stop: bool| {
             let s = summaries.entry(batch).or_insert(Summary { min_start: i32::MAX, max_stop: i32::MIN });
             if start {
@@ -349,6 +388,9 @@ impl Supervisor {
         for (id, q) in &self.queue.queued {
             let start = q.step != Move::Stop && self.dependencies_up(*id);
             add(q.batch, self.priority_of(*id), start, q.step != Move::Start);
+            if q.step != Move::Start {
+                hold(q.batch, *id);
+            }
         }
         for (batch, members) in &self.queue.released {
             for id in members {
@@ -361,12 +403,16 @@ impl Supervisor {
                         | ProcState::Stopping { then: Then::Start | Then::Retry { .. }, .. }
                 );
                 add(*batch, self.priority_of(*id), starting, alive(state) && !starting);
+                if alive(state) && !starting {
+                    hold(*batch, *id);
+                }
             }
         }
-        summaries
+        Pass { summaries, held }
     }
 
-    fn gate(&self, id: ProcId, queued: Queued, summary: Summary) -> Gate {
+    fn gate(&self, id: ProcId, queued: Queued, pass: &Pass) -> Gate {
+        let Some(summary) = pass.summaries.get(&queued.batch).copied() else { return Gate::Wait };
         let Some(process) = self.procs.get(&id) else { return Gate::Go };
         let priority = self.priority_of(id);
         match queued.step {
@@ -404,21 +450,8 @@ impl Supervisor {
                 }
             }
             Move::Stop | Move::StopThenStart => {
-                if summary.max_stop > priority {
-                    return Gate::Wait;
-                }
-                let dependents = self.ranks.dependents.get(&process.program).into_iter().flatten();
-                let procs = dependents.filter_map(|d| self.programs.get(d)).flat_map(|p| p.procs.iter());
-                let blocked = procs.copied().any(|q| {
-                    let waiting_stop = matches!(
-                        self.queue.queued.get(&q),
-                        Some(o) if o.batch == queued.batch && o.step != Move::Start
-                    );
-                    let going = self.released_in(queued.batch, q)
-                        && self.procs.get(&q).is_some_and(|o| alive(&o.machine.state));
-                    waiting_stop || going
-                });
-                match blocked {
+                let held = pass.held.contains(&(queued.batch, process.program.clone()));
+                match held || summary.max_stop > priority {
                     true => Gate::Wait,
                     false => Gate::Go,
                 }
@@ -441,10 +474,6 @@ impl Supervisor {
         })
     }
 
-    fn released_in(&self, batch: u64, id: ProcId) -> bool {
-        self.queue.released.get(&batch).is_some_and(|m| m.contains(&id))
-    }
-
     /// The definition that orders a process: its program's, or its own once removed.
     fn spec_of(&self, id: ProcId) -> &crate::config::ProgramSpec {
         let process = &self.procs[&id];
@@ -454,13 +483,15 @@ impl Supervisor {
         }
     }
 
-    /// The priority the queue orders a process by (see `Ranks`); a removed program's own.
+    /// The priority the queue orders a process by (see `Ranks`); a removed program's is the one
+    /// it ran under.
     fn priority_of(&self, id: ProcId) -> i32 {
         let Some(process) = self.procs.get(&id) else { return 0 };
-        match process.retiring {
-            true => process.spec.priority,
-            false => self.ranks.priority.get(&process.program).copied().unwrap_or(process.spec.priority),
-        }
+        let ranks = match process.retiring {
+            true => &self.retired_ranks,
+            false => &self.ranks,
+        };
+        ranks.priority.get(&process.program).copied().unwrap_or(process.spec.priority)
     }
 
     /// The programs `names` depend on, directly or not, that are not among them, each with the

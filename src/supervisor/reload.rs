@@ -106,7 +106,7 @@ impl Supervisor {
         // Every stop and start of the reload is one batch, in order (taskmaster(1), ORDER AND
         // HEALTH); what a start depends on and is down starts too.
         let mut moves = Vec::new();
-        self.ranks = Ranks::of(&config.programs);
+        self.retired_ranks = std::mem::replace(&mut self.ranks, Ranks::of(&config.programs));
         self.apply(&plan, &config, &mut moves);
         // A probe added or removed in place begins or ends now.
         for name in &plan.updated {

@@ -260,3 +260,27 @@ fn a_start_waiting_for_a_failing_dependency_holds_no_priority_back() {
     assert_eq!(spawned(&w), ["db", "x"], "x goes while app waits for a db that keeps failing");
     assert_eq!(w.state("app"), "STOPPED");
 }
+
+#[test]
+fn a_reload_stops_removed_programs_in_the_order_they_ran_under() {
+    let yaml = "programs:\n  a: {cmd: a, starttime: 0}\n  b: {cmd: b, starttime: 0, depends_on: a}\n  keep: {cmd: k, starttime: 0}\n";
+    let mut w = world(yaml);
+    w.reload("programs:\n  keep: {cmd: k, starttime: 0}\n");
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [w.pid("b")], "b first: it depended on a");
+    w.reap("b", TERMED);
+    assert_eq!(w.signals.len(), 2, "then a");
+}
+
+#[test]
+fn priorities_that_cross_at_a_reload_never_jam_the_stops() {
+    // r (removed) ran depending on k with priority 1; k, restarted, now has priority 500.
+    let yaml =
+        "programs:\n  k: {cmd: k, starttime: 0}\n  r: {cmd: r, starttime: 0, depends_on: k, priority: 1}\n";
+    let mut w = world(yaml);
+    w.reload("programs:\n  k: {cmd: k2, starttime: 0, priority: 500}\n");
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [w.pid("r")], "what depended on k first");
+    w.reap("r", TERMED);
+    assert_eq!(w.state("k"), "STOPPING");
+    w.reap("k", TERMED);
+    assert_eq!(w.state("k"), "RUNNING");
+}
