@@ -107,8 +107,12 @@ fn launch(mut command: Command, dir: TempDir, config: std::path::PathBuf) -> Dae
     Daemon::spawn_in(command, dir, config)
 }
 
+/// A process's environment; read again until it can be (a read that meets the process in the
+/// middle of its exec fails).
 fn environment(pid: i32) -> Vec<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let raw = wait_until(&format!("the environment of {pid}"), || {
+        std::fs::read(format!("/proc/{pid}/environ")).ok().filter(|raw| !raw.is_empty())
+    });
     raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
 }
 
