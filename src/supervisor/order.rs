@@ -72,6 +72,25 @@ impl Ranks {
         sorted.reverse();
         sorted
     }
+
+    /// The stop order of a reload's `names`: those `kept` by the `new` order, the others (removed)
+    /// by the `old` one they ran under.
+    pub(crate) fn stop_order_across(
+        old: &Ranks,
+        new: &Ranks,
+        names: &[String],
+        kept: &dyn Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let key = |n: &String| {
+            let ranks = if kept(n) { new } else { old };
+            (ranks.priority.get(n).copied().unwrap_or(0), ranks.depth.get(n).copied().unwrap_or(0), n.clone())
+        };
+        let mut sorted = names.to_vec();
+        sorted.sort_by_key(key);
+        sorted.dedup();
+        sorted.reverse();
+        sorted
+    }
 }
 
 /// The longest chain of dependencies under a program (0: it depends on nothing). Configurations

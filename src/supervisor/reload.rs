@@ -149,7 +149,11 @@ impl Supervisor {
         let scaled_down = plan.scaled.iter().filter(|s| s.to < s.from).map(|s| s.program.clone());
         let stops: Vec<String> =
             plan.removed.iter().chain(&plan.restarted).cloned().chain(scaled_down).collect();
-        plan.stop_order = self.ranks.stop_order(&stops);
+        // As the queue orders them: a removed program by the order it ran under, a kept one by
+        // the new.
+        let new_ranks = Ranks::of(&config.programs);
+        let kept = |name: &str| config.programs.contains_key(name);
+        plan.stop_order = Ranks::stop_order_across(&self.ranks, &new_ranks, &stops, &kept);
         let added = plan.added.iter().filter(|n| config.programs[*n].autostart).cloned();
         let scaled_up = plan.scaled.iter().filter(|s| s.to > s.from).map(|s| s.program.clone());
         let brought = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.program.clone());
@@ -160,7 +164,7 @@ impl Supervisor {
             running || config.programs[*n].autostart
         });
         let starting: Vec<String> = added.chain(restarted.cloned()).chain(scaled_up).chain(brought).collect();
-        plan.start_order = Ranks::of(&config.programs).start_order(&starting);
+        plan.start_order = new_ranks.start_order(&starting);
     }
 
     fn apply(&mut self, plan: &Plan, config: &Config, moves: &mut Vec<(ProcId, Move)>) {

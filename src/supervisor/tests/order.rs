@@ -284,3 +284,16 @@ fn priorities_that_cross_at_a_reload_never_jam_the_stops() {
     w.reap("k", TERMED);
     assert_eq!(w.state("k"), "RUNNING");
 }
+
+#[test]
+fn the_dry_run_orders_stops_as_the_reload_does() {
+    let yaml =
+        "programs:\n  y: {cmd: y, starttime: 0, priority: 10}\n  z: {cmd: z, starttime: 0, priority: 50}\n";
+    let changed = "programs:\n  z: {cmd: z2, starttime: 0, priority: 3}\n";
+    let mut w = world(yaml);
+    w.feed(Input::Reload { from: Some(ME), loaded: Box::new(Ok(parse(changed))), dry_run: true });
+    let out = w.reply().output;
+    assert!(out.contains("stop order: y, z"), "y (removed, 10) before z (kept, now 3): {out}");
+    w.reload(changed);
+    assert_eq!(w.signals.iter().map(|s| s.0).collect::<Vec<_>>(), [w.pid("y")], "and so does the reload");
+}
