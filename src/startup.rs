@@ -90,6 +90,9 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
     let rotation = (config.daemon.logfile_maxbytes, config.daemon.logfile_backups);
     let log = Logging::new((logfile, rotation), level, mirror, config.daemon.user.as_ref())?;
     let signals = crate::event_loop::watch_signals()?;
+    if let Err(e) = crate::sys::reap::become_subreaper() {
+        log.log(LogLevel::Warn, &format!("{e}: what programs leave running is not seen"));
+    }
     let daemon = &config.daemon;
     let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
     let server = Server::bind(&daemon.socket, access)?;

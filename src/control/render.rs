@@ -35,6 +35,9 @@ pub(crate) struct StatusRecord {
     /// Its last health check, when it has one (taskmaster(1), ORDER AND HEALTH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) health: Option<HealthView>,
+    /// The pids its main process left running when it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) left: Vec<i32>,
 }
 
 /// One line of a `start`, `stop`, `restart` or `signal` answer's `data`.
@@ -280,6 +283,7 @@ fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
             retries: p.retries,
             description: describe_all(p),
             health: p.health.clone(),
+            left: p.left.clone(),
             expected: p.expected,
         })
         .collect()
@@ -341,7 +345,12 @@ fn describe_all(p: &ProcessView) -> String {
             why.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
         ),
     });
-    let parts: Vec<String> = [Some(describe(&p.detail)), health, p.waiting.clone()]
+    let left = match p.left.as_slice() {
+        [] => None,
+        [one] => Some(format!("left {one} running")),
+        many => Some(format!("left {} processes running", many.len())),
+    };
+    let parts: Vec<String> = [Some(describe(&p.detail)), health, left, p.waiting.clone()]
         .into_iter()
         .flatten()
         .filter(|s| !s.is_empty())
@@ -418,6 +427,7 @@ mod tests {
             detail,
             health: None,
             waiting: None,
+            left: Vec::new(),
         }
     }
 

@@ -156,6 +156,8 @@ pub(crate) struct ProcessView {
     pub(crate) health: Option<HealthView>,
     /// What a queued start or stop waits for (taskmaster(1), ORDER AND HEALTH).
     pub(crate) waiting: Option<String>,
+    /// What its main process left running when it ended (taskmaster(1), PROGRAMS THAT ESCAPE).
+    pub(crate) left: Vec<i32>,
 }
 
 /// The last health check of a RUNNING process.

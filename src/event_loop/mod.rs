@@ -26,6 +26,7 @@ use io::Io;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use signal_hook::consts::{SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
@@ -415,12 +416,20 @@ impl Daemon {
         }
     }
 
-    /// Reaps every dead child: the rest of its group is killed first, its output drained.
+    /// Reaps every dead child: the rest of a stopped one's group is killed first, its output
+    /// drained; then what the ended ones left running is looked for (taskmaster(1), PROGRAMS
+    /// THAT ESCAPE).
     fn reap(&mut self, now: Now) {
         let mut reaped = Vec::new();
         let (sup, alerting, probes) = (&self.sup, &self.io.alerting, &self.io.probes);
-        let ours = |pid| sup.name_of_pid(pid).is_some() || alerting.owns(pid) || probes.owns_pid(pid);
-        sys::reap::reap_all(ours, |pid, exit| reaped.push((pid, exit)));
+        let kill_group = |pid| sup.kills_group_at_death(pid) || alerting.owns(pid) || probes.owns_pid(pid);
+        sys::reap::reap_all(kill_group, |pid, exit| reaped.push((pid, exit)));
+        let deaths: Vec<Pid> =
+            reaped.iter().map(|(pid, _)| *pid).filter(|&pid| self.sup.knows_child(pid)).collect();
+        if !deaths.is_empty() {
+            let orphans = self.orphans(&deaths);
+            self.apply(Input::Left { deaths, orphans }, now);
+        }
         for (pid, exit) in reaped {
             let io = &mut self.io;
             let mut problems = Vec::new();
@@ -448,6 +457,25 @@ impl Daemon {
         if self.io.probes.has_answers() {
             self.apply(Input::Tick, now);
         }
+    }
+
+    /// taskmaster's children that nothing of it spawned and that it does not track yet.
+    fn orphans(&self, deaths: &[Pid]) -> Vec<crate::supervisor::Orphan> {
+        let Some(children) = sys::reap::children() else { return Vec::new() };
+        let (sup, io) = (&self.sup, &self.io);
+        let known = |pid| {
+            sup.knows_child(pid) || io.alerting.owns(pid) || io.probes.owns_pid(pid) || deaths.contains(&pid)
+        };
+        children
+            .into_iter()
+            .filter(|&pid| !known(pid))
+            .filter_map(|pid| {
+                // A zombie is reaped in the next pass: it leaves nothing to track.
+                let (info, _) = crate::leftovers::info(pid.as_raw()).filter(|(_, state)| *state != 'Z')?;
+                let (pgrp, session) = (Pid::from_raw(info.pgrp), Pid::from_raw(info.session));
+                Some(crate::supervisor::Orphan { pid, pgrp, session })
+            })
+            .collect()
     }
 
     fn on_stdin(&mut self, now: Now) {

@@ -161,6 +161,12 @@ impl Supervisor {
                 Fit::Already(_) if called_off && verb == Verb::Stop => {
                     items.push(Item::settled(&name, Verdict::Stopped));
                 }
+                // Not running, but what it left is: stopping it kills that.
+                Fit::Already(_) if verb == Verb::Stop && !self.escapes.live_of(id).is_empty() => {
+                    let killed = self.kill_left(id, "stop");
+                    let note = format!("killed {}, which it left running", super::escapes::listed(&killed));
+                    items.push(Item::settled(&name, Verdict::Stopped).with_note(Some(note)));
+                }
                 Fit::Already(verdict) if alone => items.push(Item::settled(&name, verdict)),
                 Fit::Already(_) => {}
             }
@@ -255,6 +261,7 @@ impl Supervisor {
                 let mut view = view(process, now);
                 view.waiting = self.queue_note(*id).or_else(|| process.blocked.clone());
                 view.health = self.checks.health(*id, &process.spec);
+                view.left = self.escapes.live_of(*id);
                 view
             })
             .collect();

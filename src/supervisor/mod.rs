@@ -5,6 +5,7 @@
 mod alerting;
 mod checks;
 mod commands;
+mod escapes;
 mod hands;
 mod log_lines;
 mod order;
@@ -20,6 +21,7 @@ use crate::process::{self, Effect, ExitKind, Machine, ProcState, StateName};
 use crate::timers::Timers;
 pub(crate) use alerting::Transition;
 pub(crate) use checks::ProbeJob;
+pub(crate) use escapes::Orphan;
 pub(crate) use hands::{Hands, SpawnPlan};
 use log_lines::log_line;
 use nix::sys::signal::Signal;
@@ -75,6 +77,12 @@ pub(crate) enum Input {
     Reaped {
         pid: Pid,
         exit: ExitKind,
+    },
+    /// Children taskmaster did not spawn, found after a pass of reaping that took `deaths`;
+    /// before that pass's `Reaped` inputs (taskmaster(1), PROGRAMS THAT ESCAPE).
+    Left {
+        deaths: Vec<Pid>,
+        orphans: Vec<Orphan>,
     },
     /// The answer to `Action::Spawn`.
     Spawned {
@@ -217,6 +225,8 @@ pub(crate) struct Supervisor {
     ranks: Ranks,
     /// The order before the last reload, for the programs it removed while they stop.
     retired_ranks: Ranks,
+    /// What programs left running (taskmaster(1), PROGRAMS THAT ESCAPE).
+    escapes: escapes::Escapes,
 }
 
 impl Supervisor {
@@ -238,6 +248,7 @@ impl Supervisor {
             queue: Queue::default(),
             ranks: Ranks::of(&config.programs),
             retired_ranks: Ranks::default(),
+            escapes: escapes::Escapes::default(),
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());
@@ -324,6 +335,7 @@ impl Supervisor {
         match input {
             Input::Boot => self.boot(),
             Input::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
+            Input::Left { deaths, orphans } => self.on_left(&deaths, &orphans),
             Input::Spawned { id, result } => self.on_spawned(id, result, now),
             Input::Tick => self.on_tick(now),
             Input::Probed { id, seq, result } => self.on_probed(id, seq, result, now),
@@ -352,11 +364,6 @@ impl Supervisor {
         Some(SpawnPlan { spec: p.spec.clone(), name: p.name.clone(), number: p.number })
     }
 
-    /// The name of the process that has `pid`, if it is one of ours.
-    pub(crate) fn name_of_pid(&self, pid: Pid) -> Option<&str> {
-        self.by_pid.get(&pid).and_then(|id| self.procs.get(id)).map(|p| p.name.as_str())
-    }
-
     pub(crate) fn processes(&self) -> impl Iterator<Item = &Process> {
         self.procs.values()
     }
@@ -380,7 +387,11 @@ impl Supervisor {
 
     fn on_reaped(&mut self, pid: Pid, exit: ExitKind, now: Now) {
         match self.by_pid.get(&pid).copied() {
-            Some(id) => self.step(id, &process::Trigger::Exited { exit }, now),
+            Some(id) => {
+                self.step(id, &process::Trigger::Exited { exit }, now);
+                self.say_left(id);
+            }
+            None if self.on_leftover_reaped(pid, exit, now) => {}
             None => self.log(LogLevel::Debug, format!("reaped unknown pid {pid} ({exit})")),
         }
     }
@@ -413,6 +424,7 @@ impl Supervisor {
                 self.log(LogLevel::Warn, format!("received {name} again, killing every process now"));
                 self.phase = Phase::Forced;
                 self.drop_queue();
+                self.kill_all_left();
                 self.for_each(&process::Trigger::Kill, now);
             }
             Phase::Forced | Phase::Done => {}
@@ -423,6 +435,7 @@ impl Supervisor {
     fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown;
         self.drop_queue();
+        self.kill_all_left();
         let all: Vec<(ProcId, Move)> = self.procs.keys().map(|id| (*id, Move::Stop)).collect();
         self.enqueue(all);
     }
@@ -482,6 +495,8 @@ impl Supervisor {
                     // Nothing new starts while shutting down: the spawn is refused as a failure.
                     self.step(id, &process::Trigger::SpawnFailed { reason: "shutting down".into() }, now);
                 }
+                // What its last run left must be gone before the new one meets it.
+                Effect::Spawn if self.hold_spawn(id) => {}
                 Effect::Spawn => {
                     self.take_current_spec(id);
                     self.actions.push(Action::Spawn { id });
@@ -513,6 +528,19 @@ impl Supervisor {
         }
     }
 
+    /// A spawn that waited for what the last run left goes on (refused when shutting down).
+    fn release_spawn(&mut self, id: ProcId, now: Now) {
+        match self.phase {
+            Phase::Running => {
+                self.take_current_spec(id);
+                self.actions.push(Action::Spawn { id });
+            }
+            Phase::ShuttingDown | Phase::Forced | Phase::Done => {
+                self.step(id, &process::Trigger::SpawnFailed { reason: "shutting down".into() }, now);
+            }
+        }
+    }
+
     /// A process about to be spawned runs its program's current definition.
     fn take_current_spec(&mut self, id: ProcId) {
         let Some(process) = self.procs.get(&id) else { return };
@@ -541,6 +569,7 @@ impl Supervisor {
                 let replies = self.waits.settle(id, crate::control::reply::Verdict::Abnormal, None);
                 self.actions.extend(replies);
             }
+            self.kill_left(id, "its program was removed");
             self.procs.remove(&id);
             self.timers.set(Due::State(id), None);
             self.queue.forget(id);

@@ -55,6 +55,7 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
         detail,
         health: None,
         waiting: None,
+        left: Vec::new(),
     }
 }
 

@@ -51,3 +51,23 @@ fn peek() -> Option<Pid> {
         return (pid > 0).then(|| Pid::from_raw(pid));
     }
 }
+
+/// Makes taskmaster a child subreaper: what its programs start and leave behind (a daemon's
+/// double fork) is handed to taskmaster, reaped by it and killed with its program
+/// (taskmaster(1), PROGRAMS THAT ESCAPE). As PID 1 it is so anyway.
+pub(crate) fn become_subreaper() -> Result<(), String> {
+    // SAFETY: prctl(2) with plain integers; it changes an attribute of this process only.
+    match unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } {
+        0 => Ok(()),
+        _ => Err(format!("cannot become a child subreaper: {}", Errno::last().desc())),
+    }
+}
+
+/// taskmaster's children now: what it spawned, and what was handed to it. One read of
+/// `/proc/self/task/PID/children` (taskmaster has one thread); `None` where the kernel does not
+/// have that file.
+pub(crate) fn children() -> Option<Vec<Pid>> {
+    let pid = std::process::id();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    Some(text.split_ascii_whitespace().filter_map(|w| w.parse().ok()).map(Pid::from_raw).collect())
+}

@@ -107,6 +107,25 @@ pub fn alive(pid: i32) -> bool {
     stat_fields(pid).first().is_some_and(|state| state != "Z")
 }
 
+/// Whether a process is gone for good: not even a zombie waiting to be reaped.
+pub fn gone(pid: i32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}")).is_err()
+}
+
+/// Processes a test must end if it fails before they are (ones taskmaster does not own, or
+/// ones it is expected to kill): SIGKILL on drop to those still alive.
+pub struct KillOnDrop(pub Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 /// A process's process group.
 pub fn pgrp(pid: i32) -> Option<i32> {
     stat_fields(pid).get(2).and_then(|g| g.parse().ok())

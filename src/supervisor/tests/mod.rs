@@ -3,6 +3,7 @@
 
 mod alerts;
 mod checks;
+mod escapes;
 mod order;
 mod reload;
 

@@ -1,0 +1,275 @@
+//! What a program leaves running when its main process ends (taskmaster(1), PROGRAMS THAT
+//! ESCAPE). taskmaster is a child subreaper: a descendant whose parent ended becomes its child.
+//! The event loop looks for such orphans after each pass of reaping that took a program's
+//! process (or something one left); each is put down to a process: the one whose session or
+//! group it is in, else the one process whose end (or whose leftover's end) the pass saw. One
+//! nothing can be put down to is a stray, killed at shutdown. What a process left is killed
+//! when the process is stopped, started again or removed; what it leaves while it is being
+//! stopped is killed at once. An orphan is taskmaster's child, unreaped while it is tracked:
+//! its pid, and the group it leads or shares with it, cannot be taken by another process, so
+//! killing them by number is safe.
+
+use super::{Action, Now, ProcId, Supervisor};
+use crate::config::LogLevel;
+use crate::process::{ExitKind, ProcState};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A child of taskmaster's that it did not spawn, as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Orphan {
+    pub(crate) pid: Pid,
+    pub(crate) pgrp: Pid,
+    pub(crate) session: Pid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Process(ProcId),
+    Stray,
+}
+
+#[derive(Debug, Clone)]
+struct Leftover {
+    orphan: Orphan,
+    owner: Owner,
+    /// The group of the ended process it is still in (that group lives while it does).
+    old_group: Option<Pid>,
+    /// Killed: what it leaves in turn is killed too.
+    doomed: bool,
+}
+
+/// Every orphan taskmaster tracks, by pid.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Escapes {
+    left: BTreeMap<Pid, Leftover>,
+    /// Processes whose leftovers were not said in the log yet (said after their exit's line).
+    unsaid: BTreeSet<ProcId>,
+    /// Processes whose spawn waits until what their last run left is gone (a port, a lock).
+    held: BTreeSet<ProcId>,
+}
+
+impl Escapes {
+    pub(crate) fn tracks(&self, pid: Pid) -> bool {
+        self.left.contains_key(&pid)
+    }
+
+    fn any_of(&self, id: ProcId) -> bool {
+        self.left.values().any(|l| l.owner == Owner::Process(id))
+    }
+
+    /// What `id` left that still runs and was not killed, for `status`.
+    pub(crate) fn live_of(&self, id: ProcId) -> Vec<i32> {
+        self.left
+            .values()
+            .filter(|l| l.owner == Owner::Process(id) && !l.doomed)
+            .map(|l| l.orphan.pid.as_raw())
+            .collect()
+    }
+}
+
+/// `4243` or `4243, 4250 and 4251`.
+pub(super) fn listed(pids: &[i32]) -> String {
+    let words: Vec<String> = pids.iter().map(i32::to_string).collect();
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => words.concat(),
+    }
+}
+
+impl Supervisor {
+    /// Whether the rest of the group of `pid`, which has ended, is killed before it is reaped:
+    /// a process being stopped is stopped whole, and so is a leftover already killed.
+    pub(crate) fn kills_group_at_death(&self, pid: Pid) -> bool {
+        match self.by_pid.get(&pid).and_then(|id| self.procs.get(id)) {
+            Some(p) => matches!(p.machine.state, ProcState::Stopping { .. }),
+            None => self.escapes.left.get(&pid).is_some_and(|l| l.doomed && l.orphan.pgrp == pid),
+        }
+    }
+
+    /// Whether taskmaster knows this child: a process's, or one left by one.
+    pub(crate) fn knows_child(&self, pid: Pid) -> bool {
+        self.by_pid.contains_key(&pid) || self.escapes.tracks(pid)
+    }
+
+    /// The orphans found after a pass of reaping that took `deaths`. Comes before that pass's
+    /// `Reaped` inputs: a restart they cause kills what was left first.
+    pub(super) fn on_left(&mut self, deaths: &[Pid], orphans: &[Orphan]) {
+        let ended: Vec<(Pid, Owner, bool)> =
+            deaths.iter().filter_map(|&pid| self.owner_of_end(pid)).collect();
+        for &orphan in orphans {
+            if self.knows_child(orphan.pid) {
+                continue;
+            }
+            let here = |pid: Pid| orphan.pgrp == pid || orphan.session == pid;
+            // Still in the session of a running process: a grandchild whose parent ended.
+            let running = self.by_pid.iter().find(|(pid, _)| here(**pid) && !deaths.contains(pid));
+            let by_place = ended.iter().find(|(pid, ..)| here(*pid));
+            let alone = match ended.as_slice() {
+                [first, rest @ ..] if rest.iter().all(|e| e.1 == first.1) => Some(first),
+                _ => None,
+            };
+            let (owner, doomed) = match (running, by_place.or(alone)) {
+                (Some((_, id)), _) => (Owner::Process(*id), false),
+                (None, Some((_, owner, doomed))) => (*owner, *doomed),
+                (None, None) => (Owner::Stray, false),
+            };
+            let old_group = by_place.map(|e| e.0).filter(|&pid| orphan.pgrp == pid);
+            self.escapes.left.insert(orphan.pid, Leftover { orphan, owner, old_group, doomed: false });
+            match (owner, doomed || self.is_shutting_down()) {
+                (_, true) => self.kill_pids(&[orphan.pid], owner),
+                (Owner::Stray, false) => self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{} was left running by a process that ended, which taskmaster cannot tell: \
+                         it is killed at shutdown",
+                        orphan.pid
+                    ),
+                ),
+                (Owner::Process(id), false) => {
+                    if running.is_none() {
+                        self.escapes.unsaid.insert(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Who an ended pid was, and whether what it leaves is killed at once.
+    fn owner_of_end(&self, pid: Pid) -> Option<(Pid, Owner, bool)> {
+        if let Some(&id) = self.by_pid.get(&pid) {
+            let stopping = matches!(self.procs.get(&id)?.machine.state, ProcState::Stopping { .. });
+            return Some((pid, Owner::Process(id), stopping));
+        }
+        self.escapes.left.get(&pid).map(|l| (pid, l.owner, l.doomed))
+    }
+
+    /// Whether the spawn of `id` waits: what it left is killed, and it starts once that is
+    /// reaped.
+    pub(super) fn hold_spawn(&mut self, id: ProcId) -> bool {
+        self.kill_left(id, "it starts again");
+        let held = self.escapes.any_of(id);
+        if held {
+            self.escapes.held.insert(id);
+        }
+        held
+    }
+
+    /// A leftover was reaped: forgotten, and said unless taskmaster killed it; the spawn that
+    /// waited for it goes on.
+    pub(super) fn on_leftover_reaped(&mut self, pid: Pid, exit: ExitKind, now: Now) -> bool {
+        let Some(leftover) = self.escapes.left.remove(&pid) else { return false };
+        if let Owner::Process(id) = leftover.owner
+            && !self.escapes.any_of(id)
+            && self.escapes.held.remove(&id)
+        {
+            self.release_spawn(id, now);
+        }
+        let level = if leftover.doomed { LogLevel::Debug } else { LogLevel::Info };
+        let message = match leftover.owner {
+            Owner::Process(id) => match self.procs.get(&id) {
+                Some(p) => format!("{}: {pid}, which it left running, exited ({exit})", p.name),
+                None => format!("{pid}, left running by a removed program, exited ({exit})"),
+            },
+            Owner::Stray => format!("{pid}, left running by a process that ended, exited ({exit})"),
+        };
+        self.log(level, message);
+        true
+    }
+
+    /// The warning for what `id` left when its main process ended, after its exit's line.
+    pub(super) fn say_left(&mut self, id: ProcId) {
+        if !self.escapes.unsaid.remove(&id) {
+            return;
+        }
+        let pids = self.escapes.live_of(id);
+        if let (Some(p), false) = (self.procs.get(&id), pids.is_empty()) {
+            let message = format!(
+                "{} exited but left {} running (it may have daemonized itself: run it in the foreground)",
+                p.name,
+                listed(&pids)
+            );
+            self.log(LogLevel::Warn, message);
+        }
+    }
+
+    /// Kills what `id` left running (it is stopped, started again or removed), saying `why`;
+    /// the pids killed.
+    pub(super) fn kill_left(&mut self, id: ProcId, why: &str) -> Vec<i32> {
+        self.say_left(id);
+        let pids = self.escapes.live_of(id);
+        if !pids.is_empty() {
+            let name = self.procs.get(&id).map(|p| p.name.clone()).unwrap_or_default();
+            self.log(
+                LogLevel::Info,
+                format!("{name}: killing {}, which it left running ({why})", listed(&pids)),
+            );
+            let pids: Vec<Pid> = pids.iter().map(|&p| Pid::from_raw(p)).collect();
+            self.kill_pids(&pids, Owner::Process(id));
+        }
+        pids
+    }
+
+    /// At shutdown: everything left running, strays too.
+    pub(super) fn kill_all_left(&mut self) {
+        let owners: BTreeSet<ProcId> = self
+            .escapes
+            .left
+            .values()
+            .filter_map(|l| match (l.owner, l.doomed) {
+                (Owner::Process(id), false) => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in owners {
+            self.kill_left(id, "shutting down");
+        }
+        let strays: Vec<Pid> = self
+            .escapes
+            .left
+            .values()
+            .filter(|l| l.owner == Owner::Stray && !l.doomed)
+            .map(|l| l.orphan.pid)
+            .collect();
+        if !strays.is_empty() {
+            let raw: Vec<i32> = strays.iter().map(|p| p.as_raw()).collect();
+            self.log(
+                LogLevel::Info,
+                format!("killing {}, left running by processes that ended", listed(&raw)),
+            );
+            self.kill_pids(&strays, Owner::Stray);
+        }
+    }
+
+    /// SIGKILL to these leftovers, and to the groups they lead or keep alive.
+    fn kill_pids(&mut self, pids: &[Pid], owner: Owner) {
+        let mut groups = BTreeSet::new();
+        for pid in pids {
+            let Some(leftover) = self.escapes.left.get_mut(pid) else { continue };
+            leftover.doomed = true;
+            leftover.owner = owner;
+            let o = leftover.orphan;
+            match o.pgrp == o.pid || leftover.old_group == Some(o.pgrp) {
+                true => groups.insert(o.pgrp),
+                false => false,
+            };
+            self.actions.push(Action::Signal { pid: o.pid, signal: Signal::SIGKILL, group: false });
+        }
+        for group in groups {
+            self.actions.push(Action::Signal { pid: group, signal: Signal::SIGKILL, group: true });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listed;
+
+    #[test]
+    fn pids_are_listed_as_a_person_writes_them() {
+        assert_eq!(listed(&[4243]), "4243");
+        assert_eq!(listed(&[1, 2]), "1 and 2");
+        assert_eq!(listed(&[1, 2, 3]), "1, 2 and 3");
+    }
+}

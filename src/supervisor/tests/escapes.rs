@@ -1,0 +1,136 @@
+//! What programs leave running (taskmaster(1), PROGRAMS THAT ESCAPE).
+
+use super::*;
+
+const EXIT_0: ExitKind = ExitKind::Code(0);
+
+fn orphan(pid: i32, pgrp: i32, session: i32) -> Orphan {
+    let p = Pid::from_raw;
+    Orphan { pid: p(pid), pgrp: p(pgrp), session: p(session) }
+}
+
+impl World {
+    /// A pass of reaping: `names`' processes end, and taskmaster finds `orphans`.
+    fn end_leaving(&mut self, names: &[&str], orphans: &[Orphan], exit: ExitKind) {
+        let deaths: Vec<Pid> = names.iter().map(|n| Pid::from_raw(self.pid(n))).collect();
+        self.feed(Input::Left { deaths: deaths.clone(), orphans: orphans.to_vec() });
+        for pid in deaths {
+            self.feed(Input::Reaped { pid, exit });
+        }
+    }
+
+    fn kills(&self, pid: i32, group: bool) -> bool {
+        self.signals.contains(&(pid, Signal::SIGKILL, group))
+    }
+
+    fn status_line(&mut self, name: &str) -> String {
+        self.ask(&format!("status {name}"));
+        self.reply().output
+    }
+
+    fn index_of(&self, text: &str) -> usize {
+        self.logs
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not in {:?}", self.logs))
+    }
+}
+
+const DAEMON: &str =
+    "programs:\n  d: {cmd: d, starttime: 0, autorestart: false}\n  other: {cmd: o, starttime: 0}\n";
+
+#[test]
+fn a_daemon_is_said_after_its_exit_tracked_and_killed_by_stop() {
+    let mut w = world(DAEMON);
+    let main = w.pid("d");
+    w.end_leaving(&["d"], &[orphan(500, 500, 500)], EXIT_0);
+    assert_eq!(w.state("d"), "EXITED");
+    let warned = "d exited but left 500 running (it may have daemonized itself: run it in the foreground)";
+    assert!(w.index_of("exited: d (exit status 0; expected)") < w.index_of(warned), "{:?}", w.logs);
+    assert!(!w.signals.iter().any(|s| s.0 == 500), "not killed while nobody asks");
+    assert!(w.status_line("d").ends_with("left 500 running"), "{}", w.status_line("d"));
+    w.ask("stop d");
+    let r = w.reply();
+    assert_eq!((r.ok, r.output.as_str()), (true, "d: stopped (killed 500, which it left running)"));
+    assert!(w.kills(500, false) && w.kills(500, true), "{:?}", w.signals);
+    assert!(!w.kills(main, true), "the old group number is not the orphan's: left alone");
+    w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
+    assert!(!w.status_line("d").contains("left"));
+    assert!(!w.logged("reaped unknown pid 500"));
+}
+
+#[test]
+fn a_restart_kills_what_the_last_run_left_before_spawning() {
+    let mut w = world("programs:\n  d: {cmd: d, starttime: 0, autorestart: true}\n");
+    w.end_leaving(&["d"], &[orphan(500, 500, 500)], EXIT_0);
+    assert!(!w.kills(500, false), "alive until the restart");
+    w.advance(5000);
+    assert!(w.kills(500, false));
+    assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 1, "waits until 500 is gone");
+    w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
+    let spawns: Vec<usize> =
+        w.logs.iter().enumerate().filter(|(_, l)| l.starts_with("spawned: 'd'")).map(|(i, _)| i).collect();
+    assert_eq!(spawns.len(), 2, "{:?}", w.logs);
+    let killing = w.index_of("d: killing 500, which it left running (it starts again)");
+    assert!(w.index_of("d exited but left 500 running") < killing && killing < spawns[1], "{:?}", w.logs);
+}
+
+#[test]
+fn what_a_stopping_process_leaves_is_killed_at_once_with_its_group() {
+    let mut w = world(DAEMON);
+    let main = w.pid("d");
+    w.ask("stop d");
+    w.end_leaving(&["d"], &[orphan(600, main, main)], TERMED);
+    assert!(w.kills(600, false) && w.kills(main, true), "the old group lives while 600 is in it");
+    assert!(!w.logged("exited but left"), "{:?}", w.logs);
+}
+
+#[test]
+fn what_a_leftover_leaves_belongs_to_the_same_program() {
+    let mut w = world(DAEMON);
+    w.end_leaving(&["d"], &[orphan(500, 500, 500)], EXIT_0);
+    // The middle process of a double fork ends; its child is handed over.
+    w.feed(Input::Left { deaths: vec![Pid::from_raw(500)], orphans: vec![orphan(501, 500, 500)] });
+    w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: EXIT_0 });
+    assert!(w.logged("d: 500, which it left running, exited (exit status 0)"));
+    assert!(w.status_line("d").ends_with("left 501 running"));
+    w.ask("restart d");
+    assert!(w.kills(501, false) && w.kills(500, true), "{:?}", w.signals);
+}
+
+#[test]
+fn an_orphan_nobody_can_claim_is_a_stray_killed_at_shutdown() {
+    let mut w = world(DAEMON);
+    w.end_leaving(&["d", "other"], &[orphan(800, 800, 800)], EXIT_0);
+    assert!(w.logged("800 was left running by a process that ended, which taskmaster cannot tell"));
+    assert!(!w.logged("exited but left"));
+    w.feed(Input::Terminate(Signal::SIGTERM));
+    assert!(w.logged("killing 800, left running by processes that ended"));
+    assert!(w.kills(800, false));
+}
+
+#[test]
+fn an_orphan_in_a_running_programs_session_is_its_own() {
+    let mut w = world(DAEMON);
+    let other = w.pid("other");
+    w.end_leaving(&["d"], &[orphan(700, other, other)], EXIT_0);
+    assert!(!w.logged("exited but left"), "700 is other's, not d's: {:?}", w.logs);
+    assert!(w.status_line("other").ends_with("left 700 running"));
+    w.reload("programs:\n  d: {cmd: d, starttime: 0, autorestart: false}\n");
+    w.reap("other", TERMED);
+    assert!(w.logged("other: killing 700, which it left running (its program was removed)"), "{:?}", w.logs);
+    assert!(w.kills(700, false));
+}
+
+#[test]
+fn a_spawn_held_for_leftovers_is_refused_at_shutdown() {
+    let mut w = world("programs:\n  d: {cmd: d, starttime: 0, autorestart: false}\n");
+    w.end_leaving(&["d"], &[orphan(500, 500, 500)], EXIT_0);
+    w.ask("start d");
+    assert_eq!(w.state("d"), "STARTING", "{:?}", w.logs);
+    w.feed(Input::Terminate(Signal::SIGTERM));
+    assert!(!w.exited, "the held spawn is still to be settled");
+    w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
+    assert!(w.exited, "{:?}", w.logs);
+    assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 1);
+}
