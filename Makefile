@@ -4,9 +4,10 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
+UNITDIR := $(DESTDIR)$(PREFIX)/lib/systemd/system
 RELEASE := target/release
 
-.PHONY: all run test test-deps crash bench lint man install install-man clean help
+.PHONY: all run test test-deps crash bench lint man install install-man install-unit clean help
 
 all: ## Build the release binaries (the default)
 	$(CARGO) build --release
@@ -35,7 +36,7 @@ man: ## Check the manual page with mandoc -Tlint, then show it
 	mandoc -Tlint -W warning man/taskmaster.1
 	man -l man/taskmaster.1
 
-install: all install-man ## Install both binaries (stripped) and the man pages under $(DESTDIR)$(PREFIX)/bin and share/man
+install: all install-man install-unit ## Install both binaries (stripped), the man pages and the systemd unit under $(DESTDIR)$(PREFIX)
 	install -d $(BINDIR)
 	install -s -m 755 $(RELEASE)/taskmaster $(RELEASE)/taskmasterctl $(BINDIR)
 
@@ -43,6 +44,11 @@ install-man: ## Install the manual, as taskmaster(1) and taskmasterctl(1)
 	install -d $(MANDIR)
 	install -m 644 man/taskmaster.1 $(MANDIR)
 	ln -sf taskmaster.1 $(MANDIR)/taskmasterctl.1
+
+install-unit: ## Install the systemd unit, taskmaster.service, for the binary in $(PREFIX)/bin
+	install -d $(UNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/taskmaster.service > $(UNITDIR)/taskmaster.service
+	chmod 644 $(UNITDIR)/taskmaster.service
 
 clean: ## Remove build products
 	$(CARGO) clean

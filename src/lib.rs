@@ -127,10 +127,13 @@ pub enum Exit {
     Fatal = 1,
     /// A usage or configuration error at start.
     Usage = 2,
+    /// A shutdown that had to kill processes with SIGKILL (past their stoptime, or a second
+    /// SIGTERM).
+    Killed = 3,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 3] = [Exit::Clean, Exit::Fatal, Exit::Usage];
+    pub const ALL: [Exit; 4] = [Exit::Clean, Exit::Fatal, Exit::Usage, Exit::Killed];
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

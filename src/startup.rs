@@ -69,7 +69,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         return exit(Exit::Clean);
     }
     match run(&options, &path, &config) {
-        Ok(()) => exit(Exit::Clean),
+        Ok(code) => exit(code),
         Err(message) => {
             complain(&format!("taskmaster: {message}"));
             exit(Exit::Fatal)
@@ -78,8 +78,10 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
 }
 
 /// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
-fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), String> {
+fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, String> {
     crate::sys::limits::ensure_standard_fds();
+    // Before anything is spawned: no program may speak to systemd in taskmaster's name.
+    let service = crate::sys::service::take();
     let files = crate::sys::limits::raise_open_files();
     let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
     let targets = Arc::new(Mutex::new(names));
@@ -124,6 +126,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<(), St
         files,
         groups,
         signals: Some(signals),
+        service,
     };
     Daemon::new(config, log, console, server, typist, setup)?.run()
 }

@@ -60,6 +60,8 @@ pub(super) struct Io {
     pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
     /// Ready and health probes under way (taskmaster(1), ORDER AND HEALTH).
     pub(super) probes: super::probing::Probes,
+    /// sd_notify (taskmaster(1), RUNNING AS A SERVICE).
+    pub(super) notifier: super::notify::Notifier,
     /// The console got an answer: the next typed command may run.
     pub(super) answered: bool,
     pub(super) exiting: bool,

@@ -7,6 +7,7 @@ mod alerting;
 mod attaching;
 mod commands;
 mod io;
+mod notify;
 mod probing;
 
 use crate::config::{self, Config, LogLevel};
@@ -63,6 +64,8 @@ pub(crate) struct Setup {
     pub(crate) groups: crate::leftovers::Groups,
     /// From `watch_signals`, taken by the loop.
     pub(crate) signals: Option<Signals>,
+    /// What systemd handed over (taskmaster(1), RUNNING AS A SERVICE).
+    pub(crate) service: sys::service::ServiceEnv,
 }
 
 /// Takes over the signals taskmaster handles and ignores the stray ones (taskmaster(1),
@@ -112,6 +115,10 @@ impl Daemon {
                 .map_err(|e| format!("cannot watch the terminal: {e}"))?;
         }
         let color = typist.is_interactive() && render::color_wanted();
+        let (notifier, problem) = notify::Notifier::new(&setup.service, now().mono);
+        if let Some(problem) = problem {
+            log.log(LogLevel::Warn, &problem);
+        }
         let io = Io {
             baseline_fds: sys::limits::open_files(),
             daemon: config.daemon.clone(),
@@ -134,6 +141,7 @@ impl Daemon {
             foreground_check: None,
             spawn_problems: HashMap::new(),
             probes: probing::Probes::default(),
+            notifier,
             stdin_unwatched,
             answered: false,
             exiting: false,
@@ -141,8 +149,8 @@ impl Daemon {
         Ok(Daemon { sup: Supervisor::new(config, std::process::id()), io })
     }
 
-    /// Runs until shutdown is complete.
-    pub(crate) fn run(mut self) -> Result<(), String> {
+    /// Runs until shutdown is complete; whether it was clean.
+    pub(crate) fn run(mut self) -> Result<crate::Exit, String> {
         self.apply(Input::Boot, now());
         match self.io.stdin_unwatched {
             true => self.on_stdin(now()),
@@ -197,6 +205,7 @@ impl Daemon {
             self.io.log_all(LogLevel::Warn, notes);
             self.end_follows_at_shutdown();
             self.pump_alerts(now);
+            self.notify(now);
             if self.io.exiting {
                 // Alerts still pending get a few seconds to go out (taskmaster(1), ALERTS).
                 self.io.alerting.begin_drain(now, &self.io.log);
@@ -217,9 +226,10 @@ impl Daemon {
         self.io.server.flush_all();
         // Every process was stopped and reaped: nothing is left for a next taskmaster to clean.
         self.io.setup.groups.remove();
-        match self.sup.critical_failure() {
-            Some(program) => Err(format!("critical program {program} entered FATAL")),
-            None => Ok(()),
+        match (self.sup.critical_failure(), self.sup.shutdown_was_forced()) {
+            (Some(program), _) => Err(format!("critical program {program} entered FATAL")),
+            (None, true) => Ok(crate::Exit::Killed),
+            (None, false) => Ok(crate::Exit::Clean),
         }
     }
 
@@ -300,6 +310,16 @@ impl Daemon {
         }
     }
 
+    /// What systemd is told after a turn (taskmaster(1), RUNNING AS A SERVICE).
+    fn notify(&mut self, now: Now) {
+        let (sup, io) = (&self.sup, &mut self.io);
+        let said =
+            io.notifier.after_turn(|| sup.settled(), sup.is_shutting_down(), || sup.summary(), now.mono);
+        if let Some(problem) = said {
+            io.log.log(LogLevel::Warn, &problem);
+        }
+    }
+
     /// Digests due, deliveries to start or to kill; tests that are answered.
     fn pump_alerts(&mut self, now: Now) {
         let io = &mut self.io;
@@ -345,6 +365,7 @@ impl Daemon {
             self.io.alerting.next_deadline(),
             self.io.capture.next_deadline(),
             self.io.probes.next_deadline(),
+            self.io.notifier.next_deadline(),
         ];
         sources.into_iter().flatten().min()
     }
@@ -545,6 +566,9 @@ impl Daemon {
 
     /// Re-reads the configuration file and hands it to the supervisor, valid or not.
     fn reload(&mut self, from: Option<Requester>, dry_run: bool, now: Now) {
+        if !dry_run && let Some(problem) = self.io.notifier.reloading() {
+            self.io.log.log(LogLevel::Warn, &problem);
+        }
         let loaded = config::load(&self.io.setup.config_path);
         self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
         self.end_follows_of_removed();

@@ -227,6 +227,9 @@ pub(crate) struct Supervisor {
     retired_ranks: Ranks,
     /// What programs left running (taskmaster(1), PROGRAMS THAT ESCAPE).
     escapes: escapes::Escapes,
+    /// The processes a shutdown had to kill with SIGKILL: it was not clean (taskmaster(1),
+    /// EXIT STATUS).
+    killed_at_shutdown: Vec<String>,
 }
 
 impl Supervisor {
@@ -249,6 +252,7 @@ impl Supervisor {
             ranks: Ranks::of(&config.programs),
             retired_ranks: Ranks::default(),
             escapes: escapes::Escapes::default(),
+            killed_at_shutdown: Vec::new(),
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());
@@ -368,6 +372,11 @@ impl Supervisor {
         self.procs.values()
     }
 
+    /// Whether the shutdown had to kill a process with SIGKILL.
+    pub(crate) fn shutdown_was_forced(&self) -> bool {
+        !self.killed_at_shutdown.is_empty()
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.phase != Phase::Running
     }
@@ -454,7 +463,16 @@ impl Supervisor {
         };
         if matches!(self.phase, Phase::ShuttingDown | Phase::Forced) && self.procs.values().all(idle) {
             self.phase = Phase::Done;
-            self.log(LogLevel::Info, "shutdown complete".to_string());
+            match self.killed_at_shutdown.as_slice() {
+                [] => self.log(LogLevel::Info, "shutdown complete".to_string()),
+                killed => {
+                    let message = format!(
+                        "shutdown complete, not clean: {} had to be killed with SIGKILL",
+                        killed.join(", ")
+                    );
+                    self.log(LogLevel::Warn, message);
+                }
+            }
             for to in std::mem::take(&mut self.shutdown_waiters) {
                 self.actions.push(Action::Reply { to, reply: Reply::ShutDown });
             }
@@ -505,6 +523,9 @@ impl Supervisor {
                     self.actions.push(Action::Signal { pid, signal, group })
                 }
                 Effect::Log(event) => {
+                    if matches!(event, process::Event::Killing { .. }) && self.phase != Phase::Running {
+                        self.killed_at_shutdown.push(name.clone());
+                    }
                     let (level, message) = log_line(&name, &event);
                     self.log(level, message);
                 }

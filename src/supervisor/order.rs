@@ -140,6 +140,10 @@ impl Queue {
         self.queued.contains_key(&id)
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+
     pub(super) fn move_of(&self, id: ProcId) -> Option<Move> {
         self.queued.get(&id).map(|q| q.step)
     }

@@ -59,6 +59,34 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
     }
 }
 
+impl super::Supervisor {
+    /// Nothing is on its way up: no move waits in the queue, and no process is spawning,
+    /// starting or waiting to retry (taskmaster(1), RUNNING AS A SERVICE: when READY=1 is sent).
+    pub(crate) fn settled(&self) -> bool {
+        self.queue.is_empty()
+            && self.procs.values().all(|p| match p.machine.state {
+                ProcState::Spawning { .. } | ProcState::Starting { .. } | ProcState::Backoff { .. } => false,
+                ProcState::Stopped { .. }
+                | ProcState::Running { .. }
+                | ProcState::Stopping { .. }
+                | ProcState::Exited { .. }
+                | ProcState::Fatal { .. } => true,
+            })
+    }
+
+    /// How many processes are in each state, as `3 RUNNING, 1 FATAL`.
+    pub(crate) fn summary(&self) -> String {
+        let mut counts = std::collections::BTreeMap::new();
+        for p in self.procs.values() {
+            *counts.entry(p.machine.state.name().as_str()).or_insert(0) += 1;
+        }
+        match counts.is_empty() {
+            true => "no programs".to_string(),
+            false => counts.iter().map(|(state, n)| format!("{n} {state}")).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
 /// Seconds as a person writes them: `5`, `0.5`, `1.25`.
 pub(super) fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();

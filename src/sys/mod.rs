@@ -12,6 +12,7 @@ pub(crate) mod peer;
 pub(crate) mod privileges;
 pub(crate) mod pty;
 pub(crate) mod reap;
+pub(crate) mod service;
 pub(crate) mod signals;
 pub(crate) mod spawn;
 pub(crate) mod terminal;

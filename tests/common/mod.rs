@@ -157,8 +157,13 @@ impl Daemon {
         let mut sh = Command::new("sh");
         sh.arg("-c").arg(line);
         let daemon = Daemon::spawn_in(sh, dir, config);
-        let socket = daemon.socket();
-        // Answered, not only bound: the loop is running.
+        daemon.wait_answering();
+        daemon
+    }
+
+    /// Waits until the socket is answered, not only bound: the loop is running.
+    pub fn wait_answering(&self) {
+        let socket = self.socket();
         wait_until("the control socket", || {
             let mut stream = UnixStream::connect(&socket).ok()?;
             stream.write_all(b"{\"command\":\"version\"}\n").ok()?;
@@ -166,7 +171,6 @@ impl Daemon {
             BufReader::new(stream).read_line(&mut line).ok()?;
             line.contains("\"ok\":true").then_some(())
         });
-        daemon
     }
 
     /// Runs `command` (taskmaster, or something that runs it) in `dir`, its output on stderr
