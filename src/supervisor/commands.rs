@@ -163,7 +163,7 @@ impl Supervisor {
                 }
                 // Not running, but what it left is: stopping it kills that.
                 Fit::Already(_) if verb == Verb::Stop && !self.escapes.live_of(id).is_empty() => {
-                    let killed = self.kill_left(id, "stop");
+                    let killed = self.kill_left(id, "it is stopped");
                     let note = format!("killed {}, which it left running", super::escapes::listed(&killed));
                     items.push(Item::settled(&name, Verdict::Stopped).with_note(Some(note)));
                 }

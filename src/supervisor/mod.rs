@@ -537,6 +537,10 @@ impl Supervisor {
                 process.blocked = None;
             }
         }
+        // Stopped from BACKOFF (a retry called off) or after a run: what its last run left goes.
+        if to == StateName::Stopped && from != to {
+            self.kill_left(id, "it is stopped");
+        }
         self.sync_checks(id, now);
         // Answers go after the log lines of what settled them, so they read in order.
         self.actions.extend(resolved);

@@ -118,7 +118,7 @@ fn an_orphan_in_a_running_programs_session_is_its_own() {
     assert!(w.status_line("other").ends_with("left 700 running"));
     w.reload("programs:\n  d: {cmd: d, starttime: 0, autorestart: false}\n");
     w.reap("other", TERMED);
-    assert!(w.logged("other: killing 700, which it left running (its program was removed)"), "{:?}", w.logs);
+    assert!(w.logged("other: killing 700, which it left running"), "{:?}", w.logs);
     assert!(w.kills(700, false));
 }
 
@@ -133,4 +133,16 @@ fn a_spawn_held_for_leftovers_is_refused_at_shutdown() {
     w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
     assert!(w.exited, "{:?}", w.logs);
     assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 1);
+}
+
+#[test]
+fn a_stop_that_calls_off_a_retry_kills_what_the_last_run_left() {
+    let mut w = world("programs:\n  f: {cmd: f, starttime: 0, autorestart: true}\n");
+    w.end_leaving(&["f"], &[orphan(500, 500, 500)], ExitKind::Code(3));
+    assert!(!w.kills(500, false), "the restart waits its delay");
+    w.ask("stop f");
+    assert_eq!(w.reply().output, "f: stopped");
+    assert_eq!(w.state("f"), "STOPPED");
+    assert!(w.kills(500, false), "{:?}", w.logs);
+    assert!(w.logged("f: killing 500, which it left running (it is stopped)"));
 }
