@@ -252,6 +252,18 @@ impl Groups {
         self.report(written)
     }
 
+    /// A process a program left was handed to taskmaster (taskmaster(1), PROGRAMS THAT ESCAPE):
+    /// its group is recorded with the process's own start time, so that what is in it from then
+    /// on is killed by the next taskmaster if this one is killed.
+    pub(crate) fn adopted(&mut self, pgrp: i32, start: u64) -> Option<String> {
+        if self.live.contains_key(&pgrp) {
+            return None;
+        }
+        self.live.insert(pgrp, start);
+        let written = self.append(&format!("+ {pgrp} {start}\n"));
+        self.report(written)
+    }
+
     /// A process was reaped (and the rest of its group killed): its group is gone.
     pub(crate) fn ended(&mut self, pid: i32) -> Option<String> {
         self.live.remove(&pid)?;

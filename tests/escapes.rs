@@ -112,3 +112,27 @@ fn shutdown_kills_what_programs_left_and_orphans_are_reaped() {
     wait_until("the daemon killed at shutdown", || (!alive(daemon)).then_some(()));
     assert!(d.log().contains(&format!("d: killing {daemon}, which it left running (shutting down)")));
 }
+
+#[test]
+fn what_a_program_left_is_killed_by_the_next_taskmaster_if_this_one_is_killed() {
+    let d = Daemon::start(&format!(
+        "  d:\n    cmd: {}\n    starttime: 0\n    autorestart: false\n",
+        serde_json::to_string(DOUBLE_FORK).expect("json is yaml")
+    ));
+    let daemon: i32 = wait_until("the daemon's pid", || d.dir.read("daemon.pid").trim().parse().ok());
+    let _guard = KillOnDrop(vec![daemon]);
+    let left = format!("left {daemon} running");
+    wait_until("status to name the daemon", || description(&d, "d").contains(&left).then_some(()));
+    d.signal(Signal::SIGKILL);
+    let mut d = d;
+    d.wait_exit();
+    assert!(alive(daemon), "no parent-death signal reaches a daemon");
+    let config = d.config.clone();
+    let mut next = std::process::Command::new(TASKMASTER);
+    next.arg("-c").arg(&config).arg("--no-shell");
+    let dir = std::mem::replace(&mut d.dir, TempDir::new("unused"));
+    let next = Daemon::spawn_in(next, dir, config);
+    next.wait_answering();
+    wait_until("the daemon killed by the next taskmaster", || (!alive(daemon)).then_some(()));
+    assert!(next.log().contains("left running by the previous taskmaster"), "{}", next.log());
+}

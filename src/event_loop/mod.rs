@@ -447,15 +447,26 @@ impl Daemon {
         sys::reap::reap_all(kill_group, |pid, exit| reaped.push((pid, exit)));
         let deaths: Vec<Pid> =
             reaped.iter().map(|(pid, _)| *pid).filter(|&pid| self.sup.knows_child(pid)).collect();
+        // Groups that ended first: an orphan may take its group's number on (a double fork).
+        for (pid, _) in &reaped {
+            if let Some(problem) = self.io.setup.groups.ended(pid.as_raw()) {
+                self.io.log.log(LogLevel::Error, &problem);
+            }
+        }
         if !deaths.is_empty() {
-            let orphans = self.orphans(&deaths);
+            let found = self.orphans(&deaths);
+            for (orphan, start) in &found {
+                if let Some(problem) = self.io.setup.groups.adopted(orphan.pgrp.as_raw(), *start) {
+                    self.io.log.log(LogLevel::Error, &problem);
+                }
+            }
+            let orphans = found.into_iter().map(|(orphan, _)| orphan).collect();
             self.apply(Input::Left { deaths, orphans }, now);
         }
         for (pid, exit) in reaped {
             let io = &mut self.io;
             let mut problems = Vec::new();
             io.capture.drain(io.poll.registry(), pid, now, &mut problems);
-            problems.extend(io.setup.groups.ended(pid.as_raw()));
             self.pass_output();
             self.on_attached_exit(pid, exit);
             let io = &mut self.io;
@@ -480,8 +491,9 @@ impl Daemon {
         }
     }
 
-    /// taskmaster's children that nothing of it spawned and that it does not track yet.
-    fn orphans(&self, deaths: &[Pid]) -> Vec<crate::supervisor::Orphan> {
+    /// taskmaster's children that nothing of it spawned and that it does not track yet, with
+    /// their start times.
+    fn orphans(&self, deaths: &[Pid]) -> Vec<(crate::supervisor::Orphan, u64)> {
         let Some(children) = sys::reap::children() else { return Vec::new() };
         let (sup, io) = (&self.sup, &self.io);
         let known = |pid| {
@@ -494,7 +506,7 @@ impl Daemon {
                 // A zombie is reaped in the next pass: it leaves nothing to track.
                 let (info, _) = crate::leftovers::info(pid.as_raw()).filter(|(_, state)| *state != 'Z')?;
                 let (pgrp, session) = (Pid::from_raw(info.pgrp), Pid::from_raw(info.session));
-                Some(crate::supervisor::Orphan { pid, pgrp, session })
+                Some((crate::supervisor::Orphan { pid, pgrp, session }, info.start))
             })
             .collect()
     }
