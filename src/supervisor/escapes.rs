@@ -69,9 +69,15 @@ impl Escapes {
     }
 }
 
-/// `4243` or `4243, 4250 and 4251`.
+/// Pids named in one log line at most: a program that leaves thousands is said in a line.
+const LISTED: usize = 10;
+
+/// `4243`, `4243, 4250 and 4251`, or the first ten and `and 990 more`.
 pub(super) fn listed(pids: &[i32]) -> String {
-    let words: Vec<String> = pids.iter().map(i32::to_string).collect();
+    let words: Vec<String> = pids.iter().take(LISTED).map(i32::to_string).collect();
+    if pids.len() > LISTED {
+        return format!("{} and {} more", words.join(", "), pids.len() - LISTED);
+    }
     match words.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => words.concat(),
@@ -98,6 +104,7 @@ impl Supervisor {
     pub(super) fn on_left(&mut self, deaths: &[Pid], orphans: &[Orphan]) {
         let ended: Vec<(Pid, Owner, bool)> =
             deaths.iter().filter_map(|&pid| self.owner_of_end(pid)).collect();
+        let mut strays = Vec::new();
         for &orphan in orphans {
             if self.knows_child(orphan.pid) {
                 continue;
@@ -119,20 +126,21 @@ impl Supervisor {
             self.escapes.left.insert(orphan.pid, Leftover { orphan, owner, old_group, doomed: false });
             match (owner, doomed || self.is_shutting_down()) {
                 (_, true) => self.kill_pids(&[orphan.pid], owner),
-                (Owner::Stray, false) => self.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{} was left running by a process that ended, which taskmaster cannot tell: \
-                         it is killed at shutdown",
-                        orphan.pid
-                    ),
-                ),
+                (Owner::Stray, false) => strays.push(orphan.pid.as_raw()),
                 (Owner::Process(id), false) => {
                     if running.is_none() {
                         self.escapes.unsaid.insert(id);
                     }
                 }
             }
+        }
+        if !strays.is_empty() {
+            let message = format!(
+                "{} {} left running by a process that ended, which taskmaster cannot tell: killed at shutdown",
+                listed(&strays),
+                if strays.len() == 1 { "was" } else { "were" }
+            );
+            self.log(LogLevel::Warn, message);
         }
     }
 
@@ -271,5 +279,7 @@ mod tests {
         assert_eq!(listed(&[4243]), "4243");
         assert_eq!(listed(&[1, 2]), "1 and 2");
         assert_eq!(listed(&[1, 2, 3]), "1, 2 and 3");
+        let many: Vec<i32> = (1..=25).collect();
+        assert_eq!(listed(&many), "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 15 more");
     }
 }

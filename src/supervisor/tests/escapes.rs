@@ -102,7 +102,9 @@ fn what_a_leftover_leaves_belongs_to_the_same_program() {
 fn an_orphan_nobody_can_claim_is_a_stray_killed_at_shutdown() {
     let mut w = world(DAEMON);
     w.end_leaving(&["d", "other"], &[orphan(800, 800, 800)], EXIT_0);
-    assert!(w.logged("800 was left running by a process that ended, which taskmaster cannot tell"));
+    assert!(w.logged(
+        "800 was left running by a process that ended, which taskmaster cannot tell: killed at shutdown"
+    ));
     assert!(!w.logged("exited but left"));
     w.feed(Input::Terminate(Signal::SIGTERM));
     assert!(w.logged("killing 800, left running by processes that ended"));
