@@ -9,12 +9,15 @@
 //! its pid, and the group it leads or shares with it, cannot be taken by another process, so
 //! killing them by number is safe.
 
-use super::{Action, Now, ProcId, Supervisor};
+use super::{Action, Due, Now, ProcId, Supervisor};
 use crate::config::LogLevel;
 use crate::process::{ExitKind, ProcState};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The longest a spawn waits for what the last run left to be reaped after its SIGKILL.
+const HELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A child of taskmaster's that it did not spawn, as /proc shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,13 +158,37 @@ impl Supervisor {
 
     /// Whether the spawn of `id` waits: what it left is killed, and it starts once that is
     /// reaped.
-    pub(super) fn hold_spawn(&mut self, id: ProcId) -> bool {
+    pub(super) fn hold_spawn(&mut self, id: ProcId, now: Now) -> bool {
         self.kill_left(id, "it starts again");
         let held = self.escapes.any_of(id);
         if held {
             self.escapes.held.insert(id);
+            self.timers.set(Due::Held(id), Some(now.mono + HELD_AT_MOST));
         }
         held
+    }
+
+    /// What the last run left outlived its SIGKILL (a process stuck in the kernel): the
+    /// program starts anyway, and that is said.
+    pub(super) fn on_held_too_long(&mut self, id: ProcId, now: Now) {
+        if !self.escapes.held.remove(&id) {
+            return;
+        }
+        let pids: Vec<i32> = self
+            .escapes
+            .left
+            .values()
+            .filter(|l| l.owner == Owner::Process(id))
+            .map(|l| l.orphan.pid.as_raw())
+            .collect();
+        let name = self.procs.get(&id).map(|p| p.name.clone()).unwrap_or_default();
+        let message = format!(
+            "{} still there {} s after SIGKILL; {name} starts anyway",
+            listed(&pids),
+            HELD_AT_MOST.as_secs()
+        );
+        self.log(LogLevel::Warn, message);
+        self.release_spawn(id, now);
     }
 
     /// A leftover was reaped: forgotten, and said unless taskmaster killed it; the spawn that

@@ -43,6 +43,9 @@ pub(crate) enum Due {
     State(ProcId),
     /// Its next probe (taskmaster(1), ORDER AND HEALTH).
     Check(ProcId),
+    /// The longest its spawn waits for what its last run left to be gone (taskmaster(1),
+    /// PROGRAMS THAT ESCAPE).
+    Held(ProcId),
 }
 
 /// Who asked for something.
@@ -418,6 +421,7 @@ impl Supervisor {
             match due {
                 Due::State(id) => self.step(id, &process::Trigger::Deadline, now),
                 Due::Check(id) => self.on_check_due(id, now),
+                Due::Held(id) => self.on_held_too_long(id, now),
             }
         }
     }
@@ -514,7 +518,7 @@ impl Supervisor {
                     self.step(id, &process::Trigger::SpawnFailed { reason: "shutting down".into() }, now);
                 }
                 // What its last run left must be gone before the new one meets it.
-                Effect::Spawn if self.hold_spawn(id) => {}
+                Effect::Spawn if self.hold_spawn(id, now) => {}
                 Effect::Spawn => {
                     self.take_current_spec(id);
                     self.actions.push(Action::Spawn { id });
@@ -555,6 +559,7 @@ impl Supervisor {
 
     /// A spawn that waited for what the last run left goes on (refused when shutting down).
     fn release_spawn(&mut self, id: ProcId, now: Now) {
+        self.timers.set(Due::Held(id), None);
         match self.phase {
             Phase::Running => {
                 self.take_current_spec(id);

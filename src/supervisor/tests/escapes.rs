@@ -148,3 +148,19 @@ fn a_stop_that_calls_off_a_retry_kills_what_the_last_run_left() {
     assert!(w.kills(500, false), "{:?}", w.logs);
     assert!(w.logged("f: killing 500, which it left running (it is stopped)"));
 }
+
+#[test]
+fn a_leftover_that_outlives_its_sigkill_holds_the_spawn_five_seconds_at_most() {
+    let mut w = world("programs:\n  d: {cmd: d, starttime: 0, autorestart: false}\n");
+    w.end_leaving(&["d"], &[orphan(500, 500, 500)], EXIT_0);
+    w.ask("start d");
+    w.advance(4999);
+    assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 1);
+    w.advance(1);
+    assert!(w.logged("500 still there 5 s after SIGKILL; d starts anyway"), "{:?}", w.logs);
+    assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 2);
+    assert_eq!(w.reply().output, "d: started");
+    // Reaped at last: nothing more happens.
+    w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
+    assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 2);
+}
