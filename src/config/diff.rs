@@ -159,6 +159,7 @@ fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
         syslog_address,
         alerts,
         detach_key,
+        metrics,
     } = new;
     [
         ("logfile", *logfile != old.logfile),
@@ -174,6 +175,7 @@ fn settings(old: &DaemonSpec, new: &DaemonSpec) -> Vec<&'static str> {
         ("syslog_address", *syslog_address != old.syslog_address),
         ("alerts", *alerts != old.alerts),
         ("detach_key", *detach_key != old.detach_key),
+        ("metrics", *metrics != old.metrics),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)

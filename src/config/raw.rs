@@ -26,6 +26,7 @@ pub const DAEMON_KEYS: &[&str] = &[
     "syslog_address",
     "alerts",
     "detach_key",
+    "metrics",
 ];
 
 /// Keys of a program, in the order `--check` prints them.

@@ -39,6 +39,7 @@ struct DaemonView {
     syslog_address: String,
     alerts: Option<crate::config::alerts::AlertsView>,
     detach_key: String,
+    metrics: Option<String>,
 }
 
 impl From<&DaemonSpec> for DaemonView {
@@ -57,6 +58,7 @@ impl From<&DaemonSpec> for DaemonView {
             syslog_address: d.syslog_address.to_string(),
             alerts: d.alerts.as_ref().map(crate::config::alerts::AlertsView::from),
             detach_key: d.detach_key.to_string(),
+            metrics: d.metrics.as_ref().map(|a| a.addr.to_string()),
         }
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct DaemonSpec {
     pub(crate) alerts: Option<AlertsSpec>,
     /// The key that leaves an `attach` (taskmaster(1), ATTACH).
     pub(crate) detach_key: DetachKey,
+    /// Where `GET /metrics` is served (taskmaster(1), METRICS); `None`: no port is opened.
+    pub(crate) metrics: Option<super::checks::Address>,
 }
 
 /// `detach_key: ctrl-]`: a control key, as the one byte the terminal sends for it.

@@ -284,6 +284,16 @@ impl Validator<'_> {
         let syslog_address = self.key(&e, "syslog_address", alerts::read_syslog_address, default_address);
         let alerts = self.alerts(&e, syslog_address.clone()?);
         let detach_key = self.key(&e, "detach_key", read_detach_key, DetachKey::default());
+        // `metrics: null` is the default: no port is opened (taskmaster(1), METRICS).
+        let metrics = self.key(
+            &e,
+            "metrics",
+            |n| match n {
+                Node::Null => Ok(None),
+                other => order::read_address(other).map(Some),
+            },
+            None,
+        );
         let socket = socket?;
         let length = socket.as_os_str().len();
         if length > MAX_SOCKET_PATH {
@@ -307,6 +317,7 @@ impl Validator<'_> {
             syslog_address: syslog_address?,
             alerts: alerts?,
             detach_key: detach_key?,
+            metrics: metrics?,
         })
     }
 

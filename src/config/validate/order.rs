@@ -244,7 +244,7 @@ fn positive_seconds(node: &Node) -> Read<Duration> {
 }
 
 /// `127.0.0.1:5432`, `[::1]:80`, `localhost:8080`, or a port alone (on 127.0.0.1).
-fn read_address(node: &Node) -> Read<Address> {
+pub(super) fn read_address(node: &Node) -> Read<Address> {
     let expected = "HOST:PORT like 127.0.0.1:5432, or a port";
     let text = match node {
         Node::Int(port) => format!("127.0.0.1:{port}"),
