@@ -6,6 +6,7 @@ mod alerting;
 mod checks;
 mod commands;
 mod escapes;
+mod counters;
 mod hands;
 mod log_lines;
 mod order;
@@ -233,6 +234,8 @@ pub(crate) struct Supervisor {
     /// The processes a shutdown had to kill with SIGKILL: it was not clean (taskmaster(1),
     /// EXIT STATUS).
     killed_at_shutdown: Vec<String>,
+    /// Restarts and unexpected exits of each process (taskmaster(1), METRICS).
+    counters: counters::Counters,
 }
 
 impl Supervisor {
@@ -256,6 +259,7 @@ impl Supervisor {
             retired_ranks: Ranks::default(),
             escapes: escapes::Escapes::default(),
             killed_at_shutdown: Vec::new(),
+            counters: counters::Counters::default(),
         };
         for spec in config.programs.values() {
             sup.add_program(spec.clone());
@@ -511,6 +515,7 @@ impl Supervisor {
             false => self.waits.observe(id, &old.state, &new.state),
         };
         self.alert(id, &old, &effects, now);
+        self.counters.observe(id, &effects);
         for effect in effects {
             match effect {
                 Effect::Spawn if self.phase != Phase::Running => {
@@ -601,6 +606,7 @@ impl Supervisor {
             }
             self.kill_left(id, "its program was removed");
             self.procs.remove(&id);
+            self.counters.forget(id);
             self.timers.set(Due::State(id), None);
             self.queue.forget(id);
             self.end_check(id);
