@@ -82,6 +82,7 @@ mod control;
 mod event_loop;
 mod leftovers;
 mod logging;
+mod metrics;
 mod output;
 mod preflight;
 mod process;
