@@ -98,6 +98,11 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, 
     let daemon = &config.daemon;
     let access = Access { mode: daemon.socket_mode, owner: daemon.socket_chown() };
     let server = Server::bind(&daemon.socket, access)?;
+    // Bound before root is given up, so that a port below 1024 can be (taskmaster(1), METRICS).
+    let metrics = match &daemon.metrics {
+        Some(address) => crate::event_loop::Scrapes::bind(address)?,
+        None => crate::event_loop::Scrapes::default(),
+    };
     // Started once the socket is ours: a taskmaster refused for another's socket never says so.
     log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
@@ -127,6 +132,7 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, 
         groups,
         signals: Some(signals),
         service,
+        metrics,
     };
     Daemon::new(config, log, console, server, typist, setup)?.run()
 }

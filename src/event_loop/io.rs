@@ -2,7 +2,7 @@
 //! carry out the supervisor's actions (`Hands`): spawning with the output files and pipes,
 //! signalling, logging, answering the console or a client, applying a reload's own settings.
 
-use super::{LISTENER, RESERVED_FDS, SPAWN_FDS, Setup, take_token};
+use super::{LISTENER, METRICS, RESERVED_FDS, SPAWN_FDS, Setup, take_token};
 use crate::config::{Config, DaemonSpec, LogLevel};
 use crate::control::render;
 use crate::control::reply::Reply;
@@ -62,6 +62,8 @@ pub(super) struct Io {
     pub(super) probes: super::probing::Probes,
     /// sd_notify (taskmaster(1), RUNNING AS A SERVICE).
     pub(super) notifier: super::notify::Notifier,
+    /// The metrics endpoint and its scrapers (taskmaster(1), METRICS).
+    pub(super) scrapes: super::scraping::Scrapes,
     /// The console got an answer: the next typed command may run.
     pub(super) answered: bool,
     pub(super) exiting: bool,
@@ -181,6 +183,7 @@ impl Hands for Io {
         self.capture
             .tails
             .retain(|name| name.starts_with('#') || names.contains(name) || live.contains(name));
+        self.capture.written.retain(|name, _| names.contains(name) || live.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
         let outputs = config
             .programs
@@ -211,6 +214,11 @@ impl Hands for Io {
                 let message = format!("{e}; {path} is gone, so taskmasterctl cannot reach taskmaster");
                 self.log.log(LogLevel::Error, &message);
             }
+        }
+        match self.scrapes.rebind(self.poll.registry(), METRICS, self.daemon.metrics.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(done)) => self.log.log(LogLevel::Info, &done),
+            Err(e) => self.log.log(LogLevel::Error, &e),
         }
         self.typist.set_history(self.daemon.history.clone());
         if let Some(targets) = &self.setup.targets {
@@ -283,6 +291,7 @@ impl Io {
             + self.attach.terminals.len()
             + self.server.client_count()
             + self.probes.connections()
+            + self.scrapes.connection_count()
     }
 
     /// Closes and opens again the main log and every output file (after an outside rotation);

@@ -9,6 +9,7 @@ mod commands;
 mod io;
 mod notify;
 mod probing;
+mod scraping;
 
 use crate::config::{self, Config, LogLevel};
 use crate::control::access;
@@ -24,6 +25,7 @@ use crate::shell::session::{Next, Session};
 use crate::supervisor::{Hands, Input, Now, Requester, Supervisor};
 use crate::sys;
 use io::Io;
+pub(crate) use scraping::Scrapes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
@@ -41,6 +43,8 @@ const LISTENER: Token = Token(1);
 const STDIN: Token = Token(2);
 /// The console's terminal or pipe takes output again (see `Console::flush`).
 const TERMINAL: Token = Token(3);
+/// The metrics endpoint's listener (taskmaster(1), METRICS).
+const METRICS: Token = Token(4);
 /// Refused requests of one connection that are logged; the rest are not.
 const LOGGED_REFUSALS: u32 = 10;
 /// How often a shell sent to the background looks whether it is in front again.
@@ -49,7 +53,7 @@ const FOREGROUND_CHECK: Duration = Duration::from_millis(200);
 /// always.
 const TURN_BUDGET: Duration = Duration::from_millis(20);
 /// Tokens from here on are handed out to clients and pipes, never reused.
-const FIRST_DYNAMIC: usize = 4;
+const FIRST_DYNAMIC: usize = 5;
 
 /// What the loop needs beyond the configuration.
 pub(crate) struct Setup {
@@ -66,6 +70,8 @@ pub(crate) struct Setup {
     pub(crate) signals: Option<Signals>,
     /// What systemd handed over (taskmaster(1), RUNNING AS A SERVICE).
     pub(crate) service: sys::service::ServiceEnv,
+    /// The metrics endpoint, bound at start (see `bind_metrics`), taken by the loop.
+    pub(crate) metrics: Scrapes,
 }
 
 /// Takes over the signals taskmaster handles and ignores the stray ones (taskmaster(1),
@@ -105,6 +111,8 @@ impl Daemon {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("cannot watch signals: {e}"))?;
         server.register(poll.registry(), LISTENER).map_err(|e| format!("cannot watch the socket: {e}"))?;
+        let mut scrapes = std::mem::take(&mut setup.metrics);
+        scrapes.register(poll.registry(), METRICS).map_err(|e| format!("cannot watch metrics: {e}"))?;
         // A regular file or a device like /dev/zero cannot be watched: it is read a budget a
         // turn from the start (see `run`).
         let stdin_unwatched = typist.is_reading()
@@ -142,6 +150,7 @@ impl Daemon {
             spawn_problems: HashMap::new(),
             probes: probing::Probes::default(),
             notifier,
+            scrapes,
             stdin_unwatched,
             answered: false,
             exiting: false,
@@ -217,6 +226,7 @@ impl Daemon {
             let mut expired = Vec::new();
             self.io.server.expire(self.io.poll.registry(), now.mono, &mut expired);
             self.on_client_events(expired, now);
+            self.io.scrapes.expire(self.io.poll.registry(), now.mono);
             if std::mem::take(&mut self.io.answered) {
                 self.run_typed(now);
             }
@@ -266,6 +276,11 @@ impl Daemon {
                 let next = &mut io.next_token;
                 io.server.accept(io.poll.registry(), || take_token(next));
             }
+            METRICS => {
+                let next = &mut io.next_token;
+                io.scrapes.accept(io.poll.registry(), now.mono, || take_token(next));
+            }
+            t if io.scrapes.owns(t) => self.on_scraper(t, now),
             STDIN => self.on_stdin(now),
             TERMINAL => io.console.flush(),
             t if io.capture.owns(t) => {
@@ -366,6 +381,7 @@ impl Daemon {
             self.io.capture.next_deadline(),
             self.io.probes.next_deadline(),
             self.io.notifier.next_deadline(),
+            self.io.scrapes.next_deadline(),
         ];
         sources.into_iter().flatten().min()
     }

@@ -86,6 +86,8 @@ pub(crate) struct Capture {
     /// also handed out in `heard`.
     pub(crate) listened: HashSet<Pid>,
     pub(crate) heard: Vec<(Pid, tail::Stream, Vec<u8>)>,
+    /// Bytes read of each process's stdout and stderr, by name (taskmaster(1), METRICS).
+    pub(crate) written: HashMap<String, [u64; 2]>,
     buf: Vec<u8>,
 }
 
@@ -362,6 +364,7 @@ impl Capture {
                 }
                 Ok(n) => {
                     let bytes = &self.buf[..n];
+                    count(&mut self.written, &stream.name, stream.which, n);
                     self.tails.push(&stream.name, stream.which, bytes, stream.tail_bytes);
                     if stream.terminal
                         && let Some(on) = crate::control::stream::screen_switch(bytes)
@@ -437,4 +440,21 @@ fn let_go(
 /// Why the output of a process cannot be watched, as logged.
 fn unwatched(name: &str, e: &std::io::Error) -> String {
     format!("couldn't watch the output of {name}: {}", describe_io(e))
+}
+
+/// Adds `n` bytes to what a process wrote to one of its streams.
+fn count(written: &mut HashMap<String, [u64; 2]>, name: &str, which: tail::Stream, n: usize) {
+    let index = match which {
+        tail::Stream::Stdout => 0,
+        tail::Stream::Stderr => 1,
+    };
+    let n = n as u64;
+    match written.get_mut(name) {
+        Some(counts) => counts[index] += n,
+        None => {
+            let mut counts = [0, 0];
+            counts[index] = n;
+            written.insert(name.to_string(), counts);
+        }
+    }
 }
