@@ -93,11 +93,18 @@ impl Scrapes {
     }
 
     /// Accepts every pending connection; one too many is told so and closed.
-    pub(super) fn accept(&mut self, registry: &Registry, now: Instant, mut next_token: impl FnMut() -> Token) {
+    pub(super) fn accept(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        mut next_token: impl FnMut() -> Token,
+    ) {
         let Some((listener, _)) = &self.listener else { return };
         loop {
             match listener.accept() {
                 Ok((mut stream, _)) if self.connections.len() >= MAX_CONNECTIONS => {
+                    // What it sent already is read away: closed unread, it would be reset.
+                    let _ = stream.read(&mut [0u8; 1024]);
                     let _ = stream.write(&http::busy());
                     let _ = stream.shutdown(Shutdown::Write);
                 }
@@ -221,8 +228,9 @@ impl Scrapes {
 /// A non-blocking, close-on-exec listener (mio's own: `SO_REUSEADDR`, so a restarted taskmaster
 /// is not refused its port for the old one's closing connections).
 fn listen(address: &Address) -> Result<TcpListener, String> {
-    TcpListener::bind(address.addr)
-        .map_err(|e| format!("metrics: cannot listen on {}: {}", address.text, crate::config::describe_io(&e)))
+    TcpListener::bind(address.addr).map_err(|e| {
+        format!("metrics: cannot listen on {}: {}", address.text, crate::config::describe_io(&e))
+    })
 }
 
 impl Daemon {

@@ -14,7 +14,9 @@ pub(crate) enum Verdict {
     /// The head is not complete: read more.
     Incomplete,
     /// `GET /metrics` (`head_only`: `HEAD /metrics`).
-    Metrics { head_only: bool },
+    Metrics {
+        head_only: bool,
+    },
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -58,7 +60,9 @@ pub(crate) fn respond(verdict: Verdict, body: &str) -> Vec<u8> {
         Verdict::HeadTooLarge => {
             ("431 Request Header Fields Too Large", TEXT, "the request's head is too large\n", false, "")
         }
-        Verdict::BadRequest | Verdict::Incomplete => ("400 Bad Request", TEXT, "not an HTTP request\n", false, ""),
+        Verdict::BadRequest | Verdict::Incomplete => {
+            ("400 Bad Request", TEXT, "not an HTTP request\n", false, "")
+        }
     };
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",

@@ -68,11 +68,8 @@ impl Collector for Snapshot {
         let mut family = encoder.encode_descriptor("process_state", help, None, gauge(0).metric_type())?;
         for p in procs {
             for state in StateName::ALL {
-                let set = [
-                    ("name", p.name.as_str()),
-                    ("program", p.program.as_str()),
-                    ("state", state.as_str()),
-                ];
+                let set =
+                    [("name", p.name.as_str()), ("program", p.program.as_str()), ("state", state.as_str())];
                 gauge(i64::from(p.state == state)).encode(family.encode_family(&set)?)?;
             }
         }
@@ -176,10 +173,8 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        let snapshot = Snapshot {
-            processes: vec![sample("a\"b\\c\nd", "p", StateName::Stopped)],
-            channels: Vec::new(),
-        };
+        let snapshot =
+            Snapshot { processes: vec![sample("a\"b\\c\nd", "p", StateName::Stopped)], channels: Vec::new() };
         let text = encode(snapshot);
         let expected = r#"taskmaster_process_restarts_total{name="a\"b\\c\nd",program="p"} 3"#;
         assert!(text.lines().any(|l| l == expected), "{expected:?} missing from:\n{text}");
