@@ -200,7 +200,7 @@ fn bad_requests_get_their_status_and_the_connection_is_closed() {
         assert_eq!(got, *code, "{head}");
     }
     // A head larger than 8 KiB, still unfinished.
-    let long = [&cases[4].0[..], format!("X-Long: {}\r\n", "a".repeat(9000)).as_bytes()].concat();
+    let long = [cases[4].0, format!("X-Long: {}\r\n", "a".repeat(9000)).as_bytes()].concat();
     let (got, head, _) = exchange(port, &long);
     assert_eq!(got, 431, "{head}");
     assert_eq!(d.state("a"), "STOPPED", "taskmaster is well");

@@ -59,6 +59,9 @@ pub(crate) fn encode(snapshot: Snapshot) -> String {
 
 const STREAMS: [&str; 2] = ["stdout", "stderr"];
 
+/// A counter family of one kind of sample: its name, its help, its value in a sample.
+type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
+
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let procs = &self.processes;
@@ -81,7 +84,7 @@ impl Collector for Snapshot {
             ConstGauge::new(p.uptime.as_secs_f64()).encode(family.encode_family(&labels(p))?)?;
         }
 
-        let counters: [(&str, &str, fn(&ProcessSample) -> u64); 2] = [
+        let counters: [Family<ProcessSample>; 2] = [
             ("process_restarts", "Starts of the process after its first", |p| p.restarts),
             (
                 "process_unexpected_exits",
@@ -106,7 +109,7 @@ impl Collector for Snapshot {
             }
         }
 
-        let channels: [(&str, &str, fn(&ChannelSample) -> u64); 2] = [
+        let channels: [Family<ChannelSample>; 2] = [
             ("alert_deliveries", "Alerts delivered through the channel", |c| c.sent),
             ("alert_failures", "Alert deliveries through the channel that failed", |c| c.failed),
         ];
