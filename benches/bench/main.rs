@@ -10,6 +10,7 @@ mod attach;
 mod checks;
 mod daemons;
 mod logs;
+mod metrics;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
 use std::io::Write;
@@ -55,7 +56,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,status`).
+/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,metrics,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -259,6 +260,9 @@ fn main() {
     }
     if wanted("checks") {
         rows.extend(checks::rows(quick));
+    }
+    if wanted("metrics") {
+        rows.extend(metrics::rows(quick));
     }
     let statuses: &[usize] = match (quick, wanted("status")) {
         (_, false) => &[],
