@@ -18,8 +18,10 @@
 //!   effects each move asks for; `exit` says how a run ended.
 //! - `supervisor`: every program and process, the pid index, the deadline queue (`timers`), the
 //!   commands that wait for their processes (`waits`); it runs orders (`commands`), reloads
-//!   (`reload`) and builds the views `status` shows (`status`). `Supervisor::run` is the one
-//!   interpreter of its actions, through `Hands`.
+//!   (`reload`) and builds the views `status` shows (`status`) and the metrics count
+//!   (`counters`). `Supervisor::run` is the one interpreter of its actions, through `Hands`.
+//! - `metrics`: a snapshot of the processes and alert channels in the Prometheus text format,
+//!   and the verdicts of the endpoint's little HTTP (`http`).
 //! - `alerts`: what an alert says (`event`: JSON, email, syslog line), digests (`throttle`) and
 //!   the delivery queue (`queue`: limits, attempts, retries), all with `now` passed in; and the
 //!   hidden `taskmaster --deliver` mode (`deliver`, `email`) that sends one in a helper process.
@@ -31,7 +33,8 @@
 //! - `startup`: `taskmaster` from its command line (`cli`) to the running loop.
 //! - `event_loop`: the one `mio` loop (`mod`), and its hands (`io`): spawning, signalling,
 //!   logging, answering, applying a reload's own settings; commands from where they come in
-//!   (`commands`); alerts from a transition to a reaped helper (`alerting`).
+//!   (`commands`); alerts from a transition to a reaped helper (`alerting`); the metrics
+//!   endpoint's listener and scrapers (`scraping`).
 //! - `control::server` and `control::socket_file`: the socket's clients and its file.
 //! - `output`: child output, from pipes to its destinations (`sinks`): files shared by path and
 //!   rotated between lines (`files`, also the main log's), lines cut and stamped (`lines`),
