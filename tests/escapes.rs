@@ -136,3 +136,36 @@ fn what_a_program_left_is_killed_by_the_next_taskmaster_if_this_one_is_killed() 
     wait_until("the daemon killed by the next taskmaster", || (!alive(daemon)).then_some(()));
     assert!(next.log().contains("left running by the previous taskmaster"), "{}", next.log());
 }
+
+#[test]
+fn daemons_of_programs_that_end_together_each_stay_with_their_program() {
+    let mut programs = String::new();
+    for name in ["a", "b", "c", "d"] {
+        programs.push_str(&format!(
+            "  {name}:\n    cmd: sh -c 'setsid sleep 1000 & echo $! > {name}.pid; exit 0'\n    starttime: 0\n    \
+             autorestart: false\n"
+        ));
+    }
+    let d = Daemon::start(&programs);
+    let pids: Vec<(String, i32)> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                wait_until("a daemon's pid", || d.dir.read(&format!("{n}.pid")).trim().parse().ok()),
+            )
+        })
+        .collect();
+    let _guard = KillOnDrop(pids.iter().map(|(_, p)| *p).collect());
+    for (name, pid) in &pids {
+        let left = format!("left {pid} running");
+        wait_until("each program to own its daemon", || description(&d, name).contains(&left).then_some(()));
+    }
+    assert!(!d.log().contains("cannot tell"), "{}", d.log());
+    assert_eq!(
+        stdout(&d.ctl(&["stop", "a"])),
+        format!("a: stopped (killed {}, which it left running)\n", pids[0].1)
+    );
+    wait_until("a's daemon gone", || gone(pids[0].1).then_some(()));
+    assert!(pids[1..].iter().all(|(_, p)| alive(*p)), "the others' daemons are theirs");
+}

@@ -86,6 +86,24 @@ fn systemd_hears_ready_reloading_stopping_and_the_watchdog() {
     let usec = reloading.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").expect(&reloading);
     assert!(usec.split('\n').next().expect("a number").parse::<u64>().is_ok_and(|u| u > 0), "{reloading}");
     assert_eq!(manager.next_news(), "READY=1\nSTATUS=3 RUNNING", "after the added program is up");
+    // A reload that restarts slow: ready once the new slow is RUNNING, not while it stops.
+    std::fs::write(
+        &d.config,
+        Daemon::yaml(
+            "",
+            &format!(
+                "{}  added:\n    cmd: sleep 1000\n    starttime: 1\n",
+                PROGRAMS.replace("sleep 1000\n    starttime: 1", "sleep 1001\n    starttime: 1")
+            ),
+        ),
+    )
+    .expect("edit the config");
+    d.signal(Signal::SIGHUP);
+    assert!(manager.next_news().starts_with("RELOADING=1"));
+    assert_eq!(manager.next_news(), "READY=1\nSTATUS=3 RUNNING");
+    let log = d.log();
+    let restarted = log.rfind("success: slow entered RUNNING state").expect("slow restarted");
+    assert!(log[..restarted].contains("reload:"), "READY came after the restarted slow was up");
     d.signal(Signal::SIGTERM);
     assert_eq!(manager.next_news(), "STOPPING=1\nSTATUS=shutting down");
     assert_eq!(d.wait_exit(), Some(0));
@@ -186,7 +204,8 @@ fn make_install_writes_a_notify_unit_for_the_installed_binary() {
     for wanted in [
         "Type=notify",
         "ExecStart=/opt/tm/bin/taskmaster --no-shell -c /etc/taskmaster/taskmaster.yaml",
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=/opt/tm/bin/taskmasterctl -c /etc/taskmaster/taskmaster.yaml reload",
+        "RuntimeDirectory=taskmaster",
         "KillMode=mixed",
         "WatchdogSec=30",
     ] {

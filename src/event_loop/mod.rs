@@ -522,7 +522,8 @@ impl Daemon {
                 // A zombie is reaped in the next pass: it leaves nothing to track.
                 let (info, _) = crate::leftovers::info(pid.as_raw()).filter(|(_, state)| *state != 'Z')?;
                 let (pgrp, session) = (Pid::from_raw(info.pgrp), Pid::from_raw(info.session));
-                Some((crate::supervisor::Orphan { pid, pgrp, session }, info.start))
+                let from = process_name_in_environ(pid);
+                Some((crate::supervisor::Orphan { pid, pgrp, session, from }, info.start))
             })
             .collect()
     }
@@ -601,6 +602,19 @@ impl Daemon {
         self.apply(Input::Reload { from, loaded: Box::new(loaded), dry_run }, now);
         self.end_follows_of_removed();
     }
+}
+
+/// `TASKMASTER_PROCESS_NAME` in the environment a process was started with, read from the first
+/// 64 KiB of `/proc/PID/environ`.
+fn process_name_in_environ(pid: Pid) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(format!("/proc/{pid}/environ")).ok()?;
+    let mut environ = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut environ).ok()?;
+    environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(b"TASKMASTER_PROCESS_NAME="))
+        .map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
 fn take_token(next: &mut usize) -> Token {

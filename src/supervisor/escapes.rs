@@ -20,11 +20,24 @@ use std::collections::{BTreeMap, BTreeSet};
 const HELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A child of taskmaster's that it did not spawn, as /proc shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Orphan {
     pub(crate) pid: Pid,
     pub(crate) pgrp: Pid,
     pub(crate) session: Pid,
+    /// `TASKMASTER_PROCESS_NAME` in the environment it was started with: every process a
+    /// program starts inherits it, unless it clears its environment.
+    pub(crate) from: Option<String>,
+}
+
+/// A process or leftover the pass of reaping took.
+struct Ended {
+    pid: Pid,
+    owner: Owner,
+    /// What it leaves is killed at once: it was being stopped, or was killed.
+    doomed: bool,
+    /// A process's main process, not a leftover.
+    main: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,33 +118,40 @@ impl Supervisor {
     /// The orphans found after a pass of reaping that took `deaths`. Comes before that pass's
     /// `Reaped` inputs: a restart they cause kills what was left first.
     pub(super) fn on_left(&mut self, deaths: &[Pid], orphans: &[Orphan]) {
-        let ended: Vec<(Pid, Owner, bool)> =
-            deaths.iter().filter_map(|&pid| self.owner_of_end(pid)).collect();
+        let ended: Vec<Ended> = deaths.iter().filter_map(|&pid| self.ended(pid)).collect();
         let mut strays = Vec::new();
-        for &orphan in orphans {
+        for orphan in orphans {
             if self.knows_child(orphan.pid) {
                 continue;
             }
             let here = |pid: Pid| orphan.pgrp == pid || orphan.session == pid;
-            // Still in the session of a running process: a grandchild whose parent ended.
-            let running = self.by_pid.iter().find(|(pid, _)| here(**pid) && !deaths.contains(pid));
-            let by_place = ended.iter().find(|(pid, ..)| here(*pid));
+            // The process it says it comes from (its environment), a running process whose
+            // session or group it is in (a grandchild whose parent ended), an ended one's.
+            let named = orphan.from.as_deref().and_then(|name| self.id_named(name));
+            let running =
+                self.by_pid.iter().find(|(pid, _)| here(**pid) && !deaths.contains(pid)).map(|(_, id)| *id);
+            let by_place = ended.iter().find(|e| here(e.pid));
             let alone = match ended.as_slice() {
-                [first, rest @ ..] if rest.iter().all(|e| e.1 == first.1) => Some(first),
+                [first, rest @ ..] if rest.iter().all(|e| e.owner == first.owner) => Some(first),
                 _ => None,
             };
-            let (owner, doomed) = match (running, by_place.or(alone)) {
-                (Some((_, id)), _) => (Owner::Process(*id), false),
-                (None, Some((_, owner, doomed))) => (*owner, *doomed),
-                (None, None) => (Owner::Stray, false),
-            };
-            let old_group = by_place.map(|e| e.0).filter(|&pid| orphan.pgrp == pid);
-            self.escapes.left.insert(orphan.pid, Leftover { orphan, owner, old_group, doomed: false });
-            match (owner, doomed || self.is_shutting_down()) {
+            let owner = named
+                .or(running)
+                .map(Owner::Process)
+                .or(by_place.or(alone).map(|e| e.owner))
+                .unwrap_or(Owner::Stray);
+            let end = ended.iter().find(|e| e.owner == owner && owner != Owner::Stray);
+            let doomed = end.is_some_and(|e| e.doomed) || self.is_shutting_down();
+            let old_group = by_place.map(|e| e.pid).filter(|&pid| orphan.pgrp == pid);
+            let leftover = Leftover { orphan: orphan.clone(), owner, old_group, doomed: false };
+            self.escapes.left.insert(orphan.pid, leftover);
+            match (owner, doomed) {
                 (_, true) => self.kill_pids(&[orphan.pid], owner),
                 (Owner::Stray, false) => strays.push(orphan.pid.as_raw()),
+                // Said after the exit of its main process; what a leftover hands on is said
+                // with that leftover's end.
                 (Owner::Process(id), false) => {
-                    if running.is_none() {
+                    if end.is_some_and(|e| e.main) {
                         self.escapes.unsaid.insert(id);
                     }
                 }
@@ -147,13 +167,19 @@ impl Supervisor {
         }
     }
 
+    /// The process of that name (a retiring one of the same name too).
+    fn id_named(&self, name: &str) -> Option<ProcId> {
+        self.procs.values().find(|p| p.name == name).map(|p| p.id)
+    }
+
     /// Who an ended pid was, and whether what it leaves is killed at once.
-    fn owner_of_end(&self, pid: Pid) -> Option<(Pid, Owner, bool)> {
+    fn ended(&self, pid: Pid) -> Option<Ended> {
         if let Some(&id) = self.by_pid.get(&pid) {
             let stopping = matches!(self.procs.get(&id)?.machine.state, ProcState::Stopping { .. });
-            return Some((pid, Owner::Process(id), stopping));
+            return Some(Ended { pid, owner: Owner::Process(id), doomed: stopping, main: true });
         }
-        self.escapes.left.get(&pid).map(|l| (pid, l.owner, l.doomed))
+        let l = self.escapes.left.get(&pid)?;
+        Some(Ended { pid, owner: l.owner, doomed: l.doomed, main: false })
     }
 
     /// Whether the spawn of `id` waits: what it left is killed, and it starts once that is
@@ -201,11 +227,26 @@ impl Supervisor {
         {
             self.release_spawn(id, now);
         }
-        let level = if leftover.doomed { LogLevel::Debug } else { LogLevel::Info };
+        // A daemon that ends on its own is news; one handing over to its child (the middle of a
+        // double fork) says who runs on.
+        let still = match leftover.owner {
+            Owner::Process(id) => self.escapes.live_of(id),
+            Owner::Stray => Vec::new(),
+        };
+        let level = match (leftover.doomed, still.is_empty()) {
+            (true, _) => LogLevel::Debug,
+            (false, true) => LogLevel::Warn,
+            (false, false) => LogLevel::Info,
+        };
         let message = match leftover.owner {
-            Owner::Process(id) => match self.procs.get(&id) {
-                Some(p) => format!("{}: {pid}, which it left running, exited ({exit})", p.name),
-                None => format!("{pid}, left running by a removed program, exited ({exit})"),
+            Owner::Process(id) => match (self.procs.get(&id), still.is_empty()) {
+                (Some(p), true) => format!("{}: {pid}, which it left running, exited ({exit})", p.name),
+                (Some(p), false) => format!(
+                    "{}: {pid}, which it left running, exited ({exit}); {} runs on",
+                    p.name,
+                    listed(&still)
+                ),
+                (None, _) => format!("{pid}, left running by a removed program, exited ({exit})"),
             },
             Owner::Stray => format!("{pid}, left running by a process that ended, exited ({exit})"),
         };
@@ -284,7 +325,7 @@ impl Supervisor {
             let Some(leftover) = self.escapes.left.get_mut(pid) else { continue };
             leftover.doomed = true;
             leftover.owner = owner;
-            let o = leftover.orphan;
+            let o = leftover.orphan.clone();
             match o.pgrp == o.pid || leftover.old_group == Some(o.pgrp) {
                 true => groups.insert(o.pgrp),
                 false => false,

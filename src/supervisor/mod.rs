@@ -5,8 +5,8 @@
 mod alerting;
 mod checks;
 mod commands;
-mod escapes;
 mod counters;
+mod escapes;
 mod hands;
 mod log_lines;
 mod order;

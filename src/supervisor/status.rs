@@ -60,15 +60,18 @@ pub(super) fn view(p: &Process, now: &Now) -> ProcessView {
 }
 
 impl super::Supervisor {
-    /// Nothing is on its way up: no move waits in the queue, and no process is spawning,
-    /// starting or waiting to retry (taskmaster(1), RUNNING AS A SERVICE: when READY=1 is sent).
+    /// Nothing is on its way: no move waits in the queue, and no process is spawning,
+    /// starting, waiting to retry or stopping (a reload's restart stops first) (taskmaster(1),
+    /// RUNNING AS A SERVICE: when READY=1 is sent).
     pub(crate) fn settled(&self) -> bool {
         self.queue.is_empty()
             && self.procs.values().all(|p| match p.machine.state {
-                ProcState::Spawning { .. } | ProcState::Starting { .. } | ProcState::Backoff { .. } => false,
+                ProcState::Spawning { .. }
+                | ProcState::Starting { .. }
+                | ProcState::Backoff { .. }
+                | ProcState::Stopping { .. } => false,
                 ProcState::Stopped { .. }
                 | ProcState::Running { .. }
-                | ProcState::Stopping { .. }
                 | ProcState::Exited { .. }
                 | ProcState::Fatal { .. } => true,
             })

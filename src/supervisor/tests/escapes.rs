@@ -6,7 +6,7 @@ const EXIT_0: ExitKind = ExitKind::Code(0);
 
 fn orphan(pid: i32, pgrp: i32, session: i32) -> Orphan {
     let p = Pid::from_raw;
-    Orphan { pid: p(pid), pgrp: p(pgrp), session: p(session) }
+    Orphan { pid: p(pid), pgrp: p(pgrp), session: p(session), from: None }
 }
 
 impl World {
@@ -92,7 +92,7 @@ fn what_a_leftover_leaves_belongs_to_the_same_program() {
     // The middle process of a double fork ends; its child is handed over.
     w.feed(Input::Left { deaths: vec![Pid::from_raw(500)], orphans: vec![orphan(501, 500, 500)] });
     w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: EXIT_0 });
-    assert!(w.logged("d: 500, which it left running, exited (exit status 0)"));
+    assert!(w.logged("d: 500, which it left running, exited (exit status 0); 501 runs on"));
     assert!(w.status_line("d").ends_with("left 501 running"));
     w.ask("restart d");
     assert!(w.kills(501, false) && w.kills(500, true), "{:?}", w.signals);
@@ -163,4 +163,33 @@ fn a_leftover_that_outlives_its_sigkill_holds_the_spawn_five_seconds_at_most() {
     // Reaped at last: nothing more happens.
     w.feed(Input::Reaped { pid: Pid::from_raw(500), exit: KILLED });
     assert_eq!(w.logs.iter().filter(|l| l.starts_with("spawned: 'd'")).count(), 2);
+}
+
+#[test]
+fn orphans_of_programs_that_end_together_go_by_the_name_in_their_environment() {
+    let mut w = world(
+        "programs:\n  a: {cmd: a, starttime: 0, autorestart: false}\n  b: {cmd: b, starttime: 0, autorestart: false}\n",
+    );
+    let named = |pid: i32, from: &str| Orphan { from: Some(from.to_string()), ..orphan(pid, pid, pid) };
+    w.end_leaving(&["a", "b"], &[named(600, "b"), named(601, "a"), orphan(602, 602, 602)], EXIT_0);
+    assert!(w.logged("a exited but left 601 running"), "{:?}", w.logs);
+    assert!(w.logged("b exited but left 600 running"));
+    assert!(w.logged("602 was left running by a process that ended, which taskmaster cannot tell"));
+    w.ask("stop a");
+    assert_eq!(w.reply().output, "a: stopped (killed 601, which it left running)");
+    assert!(!w.kills(600, false));
+}
+
+#[test]
+fn a_reload_that_restarts_is_not_settled_until_the_new_process_is_up() {
+    let mut w = world("programs:\n  s: {cmd: s, starttime: 1}\n");
+    w.advance(1000);
+    assert!(w.sup.settled());
+    w.reload("programs:\n  s: {cmd: s2, starttime: 1}\n");
+    assert_eq!(w.state("s"), "STOPPING");
+    assert!(!w.sup.settled(), "stopping to restart");
+    w.reap("s", TERMED);
+    assert!(!w.sup.settled(), "starting");
+    w.advance(1000);
+    assert!(w.sup.settled());
 }
