@@ -11,6 +11,17 @@ use std::net::{TcpListener, TcpStream};
 /// `daemon.pid` and sleeps; both parents exit 0.
 const DOUBLE_FORK: &str = "python3 -c 'import os,time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        open(\"daemon.pid.tmp\",\"w\").write(str(os.getpid()))\n        os.rename(\"daemon.pid.tmp\",\"daemon.pid\")\n        time.sleep(1000)\n    os._exit(0)\nos._exit(0)'";
 
+/// taskmaster with program `d` the double fork; the daemon's pid, killed by the guard if the
+/// test fails first.
+fn double_fork() -> (Daemon, i32, KillOnDrop) {
+    let d = Daemon::start(&format!(
+        "  d:\n    cmd: {}\n    starttime: 0\n    autorestart: false\n",
+        serde_json::to_string(DOUBLE_FORK).expect("json is yaml")
+    ));
+    let daemon: i32 = wait_until("the daemon's pid", || d.dir.read("daemon.pid").trim().parse().ok());
+    (d, daemon, KillOnDrop(vec![daemon]))
+}
+
 fn ppid(pid: i32) -> Option<i32> {
     stat_fields(pid).get(1).and_then(|p| p.parse().ok())
 }
@@ -21,12 +32,7 @@ fn description(d: &Daemon, name: &str) -> String {
 
 #[test]
 fn a_double_fork_is_said_tracked_and_killed_by_stop() {
-    let d = Daemon::start(&format!(
-        "  d:\n    cmd: {}\n    starttime: 0\n    autorestart: false\n",
-        serde_json::to_string(DOUBLE_FORK).expect("json is yaml")
-    ));
-    let daemon: i32 = wait_until("the daemon's pid", || d.dir.read("daemon.pid").trim().parse().ok());
-    let _guard = KillOnDrop(vec![daemon]);
+    let (d, daemon, _guard) = double_fork();
     d.wait_log("d exited but left");
     d.wait_log("(it may have daemonized itself: run it in the foreground)");
     // The middle process ends; its child is taskmaster's now (a subreaper) and still d's.
@@ -115,12 +121,7 @@ fn shutdown_kills_what_programs_left_and_orphans_are_reaped() {
 
 #[test]
 fn what_a_program_left_is_killed_by_the_next_taskmaster_if_this_one_is_killed() {
-    let d = Daemon::start(&format!(
-        "  d:\n    cmd: {}\n    starttime: 0\n    autorestart: false\n",
-        serde_json::to_string(DOUBLE_FORK).expect("json is yaml")
-    ));
-    let daemon: i32 = wait_until("the daemon's pid", || d.dir.read("daemon.pid").trim().parse().ok());
-    let _guard = KillOnDrop(vec![daemon]);
+    let (d, daemon, _guard) = double_fork();
     let left = format!("left {daemon} running");
     wait_until("status to name the daemon", || description(&d, "d").contains(&left).then_some(()));
     d.signal(Signal::SIGKILL);

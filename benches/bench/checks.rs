@@ -51,14 +51,11 @@ pub(crate) fn rows(quick: bool) -> Vec<Row> {
 fn idle(seconds: u64) -> Row {
     let d = Taskmaster::start(&[Program::sleepers("idle", PROCESSES)]);
     d.wait_running(PROCESSES);
-    std::thread::sleep(Duration::from_millis(500));
-    let before = usage(d.pid()).switches;
-    std::thread::sleep(Duration::from_secs(seconds));
-    let after = usage(d.pid()).switches;
+    let wakeups = super::daemons::wakeups_per_second(d.pid(), seconds);
     Box::new(d).stop();
     let mut row =
         Row::new(format!("checks: idle, {PROCESSES} sleeping children, no health checks: wakeups"), "/s");
-    row.taskmaster = Some((after - before) as f64 / seconds as f64);
+    row.taskmaster = Some(wakeups);
     row
 }
 

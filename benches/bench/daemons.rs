@@ -60,6 +60,15 @@ pub(crate) struct Usage {
     pub(crate) voluntary: u64,
 }
 
+/// Wakeups per second of an idle daemon: its context switches over `seconds`, after half a
+/// second to settle.
+pub(crate) fn wakeups_per_second(pid: i32, seconds: u64) -> f64 {
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = usage(pid).switches;
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    (usage(pid).switches - before) as f64 / seconds as f64
+}
+
 pub(crate) fn usage(pid: i32) -> Usage {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| -> u64 {

@@ -8,11 +8,11 @@
 //! - Idle, `metrics` on, 100 sleeping children and no scraper: wakeups per second (a wakeup is a
 //!   context switch of the daemon; with no connection there is no deadline, so none).
 
-use super::daemons::{Daemon, Taskmaster, usage};
+use super::daemons::{Daemon, Taskmaster};
 use super::{Program, Row, median};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PROCESSES: usize = 1000;
 
@@ -63,13 +63,10 @@ fn idle(seconds: u64) -> Row {
     d.wait_running(100);
     // One scrape first: a connection that came and went leaves no deadline behind.
     let _ = once(port);
-    std::thread::sleep(Duration::from_millis(500));
-    let before = usage(d.pid()).switches;
-    std::thread::sleep(Duration::from_secs(seconds));
-    let after = usage(d.pid()).switches;
+    let wakeups = super::daemons::wakeups_per_second(d.pid(), seconds);
     Box::new(d).stop();
     let mut row =
         Row::new("metrics: idle, metrics on, 100 sleeping children, no scraper: wakeups".to_string(), "/s");
-    row.taskmaster = Some((after - before) as f64 / seconds as f64);
+    row.taskmaster = Some(wakeups);
     row
 }
