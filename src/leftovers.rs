@@ -39,13 +39,16 @@ pub(crate) struct Record {
     pub(crate) owner_start: u64,
     /// Live groups: process group id → its leader's start time.
     pub(crate) groups: BTreeMap<i32, u64>,
+    /// Processes programs left running (taskmaster(1), PROGRAMS THAT ESCAPE): pid → start time.
+    pub(crate) pids: BTreeMap<i32, u64>,
 }
 
 const HEADER: &str = "taskmaster-groups 1";
 
 impl Record {
-    /// Reads the file's lines: a header, then `+ PGID START` when a group starts and `- PGID`
-    /// when it is gone. Lines it does not understand are skipped.
+    /// Reads the file's lines: a header, then `+ PGID START` when a group starts, `= PID START`
+    /// when a process a program left is handed over, and `- PGID` or `- PID` when it is gone.
+    /// Lines it does not understand are skipped.
     pub(crate) fn parse(text: &str) -> Option<Record> {
         let mut lines = text.lines();
         if lines.next()? != HEADER {
@@ -66,9 +69,15 @@ impl Record {
                         record.groups.insert(pgid, start);
                     }
                 }
-                ["-", pgid] => {
-                    if let Ok(pgid) = pgid.parse::<i32>() {
-                        record.groups.remove(&pgid);
+                ["=", pid, start] => {
+                    if let (Ok(pid), Ok(start)) = (pid.parse(), start.parse()) {
+                        record.pids.insert(pid, start);
+                    }
+                }
+                ["-", number] => {
+                    if let Ok(number) = number.parse::<i32>() {
+                        record.groups.remove(&number);
+                        record.pids.remove(&number);
                     }
                 }
                 _ => {}
@@ -103,7 +112,15 @@ pub(crate) fn leftovers(record: &Record, boot: &str, processes: &[ProcInfo]) -> 
                 .map(|p| p.pid),
         );
     }
+    // A process a program left: the very one (same pid, same start), and the group it leads.
+    for (pid, start) in &record.pids {
+        if processes.iter().any(|p| p.pid == *pid && p.start == *start) {
+            doomed.extend(processes.iter().filter(|p| p.pgrp == *pid && p.start >= *start).map(|p| p.pid));
+            doomed.push(*pid);
+        }
+    }
     doomed.sort_unstable();
+    doomed.dedup();
     doomed
 }
 
@@ -229,6 +246,8 @@ pub(crate) struct Groups {
     /// The file this taskmaster wrote (device, inode): another one at the path is not ours.
     identity: Option<(u64, u64)>,
     live: BTreeMap<i32, u64>,
+    /// Processes programs left running, with their start times.
+    adopted: BTreeMap<i32, u64>,
     lines: usize,
     /// The last write failed (and was said).
     failed: bool,
@@ -237,8 +256,15 @@ pub(crate) struct Groups {
 impl Groups {
     /// Starts a new file (replacing the previous taskmaster's, cleaned up by then).
     pub(crate) fn create(path: PathBuf) -> (Groups, Option<String>) {
-        let mut groups =
-            Groups { path, file: None, identity: None, live: BTreeMap::new(), lines: 0, failed: false };
+        let mut groups = Groups {
+            path,
+            file: None,
+            identity: None,
+            live: BTreeMap::new(),
+            adopted: BTreeMap::new(),
+            lines: 0,
+            failed: false,
+        };
         let written = groups.rewrite();
         let problem = groups.report(written);
         (groups, problem)
@@ -253,21 +279,22 @@ impl Groups {
     }
 
     /// A process a program left was handed to taskmaster (taskmaster(1), PROGRAMS THAT ESCAPE):
-    /// its group is recorded with the process's own start time, so that what is in it from then
-    /// on is killed by the next taskmaster if this one is killed.
-    pub(crate) fn adopted(&mut self, pgrp: i32, start: u64) -> Option<String> {
-        if self.live.contains_key(&pgrp) {
+    /// recorded by pid and start time (one identity, whatever group it moves to), so that the
+    /// next taskmaster kills it, and the group it leads, if this one is killed.
+    pub(crate) fn adopted(&mut self, pid: i32, start: u64) -> Option<String> {
+        if self.adopted.insert(pid, start).is_some() {
             return None;
         }
-        self.live.insert(pgrp, start);
-        let written = self.append(&format!("+ {pgrp} {start}\n"));
+        let written = self.append(&format!("= {pid} {start}\n"));
         self.report(written)
     }
 
-    /// A process was reaped (and the rest of its group killed): its group is gone.
+    /// A process was reaped (and the rest of its group killed): its group, or it, is gone.
     pub(crate) fn ended(&mut self, pid: i32) -> Option<String> {
-        self.live.remove(&pid)?;
-        let written = match self.lines > 2 * self.live.len() + 64 {
+        if self.live.remove(&pid).is_none() && self.adopted.remove(&pid).is_none() {
+            return None;
+        }
+        let written = match self.lines > 2 * (self.live.len() + self.adopted.len()) + 64 {
             true => self.rewrite(),
             false => self.append(&format!("- {pid}\n")),
         };
@@ -337,6 +364,9 @@ impl Groups {
         for (pgid, start) in &self.live {
             text.push_str(&format!("+ {pgid} {start}\n"));
         }
+        for (pid, start) in &self.adopted {
+            text.push_str(&format!("= {pid} {start}\n"));
+        }
         let shown = self.path.display();
         let mut temp = self.path.clone().into_os_string();
         temp.push(".new");
@@ -355,7 +385,7 @@ impl Groups {
             .map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
         let meta = file.metadata().map_err(|e| format!("couldn't write {shown}: {}", describe_io(&e)))?;
         self.identity = Some((meta.dev(), meta.ino()));
-        self.lines = self.live.len();
+        self.lines = self.live.len() + self.adopted.len();
         self.file = Some(file);
         Ok(())
     }
@@ -376,7 +406,22 @@ mod tests {
             owner: 1,
             owner_start: 5,
             groups: groups.iter().copied().collect(),
+            pids: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_process_a_program_left_is_killed_by_its_identity_with_the_group_it_leads() {
+        let text = "taskmaster-groups 1\nboot b\nsession 7\npid 1 5\n= 40 100\n= 41 100\n- 41\n= 50 300\n";
+        let record = Record::parse(text).expect("a record");
+        assert_eq!(record.pids.keys().copied().collect::<Vec<_>>(), [40, 50]);
+        let procs = [
+            p(40, 40, 40, 100), // the daemon, leading its group
+            p(42, 40, 40, 120), // its worker
+            p(50, 9, 9, 999),   // pid 50 taken by another process since: left alone
+            p(51, 50, 50, 1000),
+        ];
+        assert_eq!(leftovers(&record, "b", &procs), [40, 42]);
     }
 
     #[test]

@@ -124,8 +124,8 @@ impl Daemon {
         }
         let color = typist.is_interactive() && render::color_wanted();
         let (notifier, problem) = notify::Notifier::new(&setup.service, now().mono);
-        if let Some(problem) = problem {
-            log.log(LogLevel::Warn, &problem);
+        for problem in setup.service.problems.iter().chain(&problem) {
+            log.log(LogLevel::Warn, problem);
         }
         let io = Io {
             baseline_fds: sys::limits::open_files(),
@@ -472,7 +472,7 @@ impl Daemon {
         if !deaths.is_empty() {
             let found = self.orphans(&deaths);
             for (orphan, start) in &found {
-                if let Some(problem) = self.io.setup.groups.adopted(orphan.pgrp.as_raw(), *start) {
+                if let Some(problem) = self.io.setup.groups.adopted(orphan.pid.as_raw(), *start) {
                     self.io.log.log(LogLevel::Error, &problem);
                 }
             }

@@ -9,6 +9,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, Instant};
 
+/// The shortest time between two WATCHDOG=1.
+const WATCHDOG_FLOOR: Duration = Duration::from_millis(100);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Starting, or reloading: READY=1 comes once things settle.
@@ -40,7 +43,19 @@ impl Notifier {
             }
         });
         // Half the interval, as sd_watchdog_enabled(3) advises.
-        let watchdog = env.watchdog_usec.filter(|_| target.is_some()).map(|us| Duration::from_micros(us / 2));
+        // Never more often than every WATCHDOG_FLOOR, whatever is asked: a loop that spins is
+        // no watchdog's purpose.
+        let watchdog = env.watchdog_usec.filter(|_| target.is_some()).map(|us| {
+            let half = Duration::from_micros(us / 2);
+            if half < WATCHDOG_FLOOR {
+                problem = Some(format!(
+                    "WATCHDOG_USEC={us} is less than {} ms: WATCHDOG=1 goes every {} ms",
+                    2 * WATCHDOG_FLOOR.as_millis(),
+                    WATCHDOG_FLOOR.as_millis()
+                ));
+            }
+            half.max(WATCHDOG_FLOOR)
+        });
         let next_watchdog = watchdog.map(|every| now + every);
         (Notifier { target, phase: Phase::Coming, watchdog, next_watchdog, failing: false }, problem)
     }
@@ -156,7 +171,7 @@ mod tests {
     fn ready_waits_until_settled_then_reload_and_stop_are_said_once() {
         let (socket, path) = listener("a");
         let now = Instant::now();
-        let env = ServiceEnv { notify_socket: Some(path.clone()), watchdog_usec: None };
+        let env = ServiceEnv { notify_socket: Some(path.clone()), watchdog_usec: None, problems: Vec::new() };
         let (mut n, problem) = Notifier::new(&env, now);
         assert_eq!(problem, None);
         assert_eq!(n.next_deadline(), None, "no watchdog: nothing wakes the loop");
@@ -180,7 +195,11 @@ mod tests {
     fn the_watchdog_is_fed_at_half_its_interval() {
         let (socket, path) = listener("w");
         let now = Instant::now();
-        let env = ServiceEnv { notify_socket: Some(path.clone()), watchdog_usec: Some(2_000_000) };
+        let env = ServiceEnv {
+            notify_socket: Some(path.clone()),
+            watchdog_usec: Some(2_000_000),
+            problems: Vec::new(),
+        };
         let (mut n, _) = Notifier::new(&env, now);
         assert_eq!(n.next_deadline(), Some(now + Duration::from_secs(1)));
         n.after_turn(|| false, false, String::new, now + Duration::from_millis(999));
@@ -192,8 +211,24 @@ mod tests {
     }
 
     #[test]
+    fn a_watchdog_asked_too_often_is_fed_every_100_ms_and_said() {
+        let (_socket, path) = listener("f");
+        let now = Instant::now();
+        let env =
+            ServiceEnv { notify_socket: Some(path.clone()), watchdog_usec: Some(1), problems: Vec::new() };
+        let (n, problem) = Notifier::new(&env, now);
+        assert_eq!(n.next_deadline(), Some(now + Duration::from_millis(100)));
+        assert!(problem.is_some_and(|p| p.contains("WATCHDOG_USEC=1 is less than 200 ms")));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
     fn a_socket_that_is_not_there_is_said_once() {
-        let env = ServiceEnv { notify_socket: Some("/nonexistent/notify".into()), watchdog_usec: None };
+        let env = ServiceEnv {
+            notify_socket: Some("/nonexistent/notify".into()),
+            watchdog_usec: None,
+            problems: Vec::new(),
+        };
         let (mut n, problem) = Notifier::new(&env, Instant::now());
         assert_eq!(problem, None, "opened; the send finds out");
         let first = n.after_turn(|| true, false, String::new, Instant::now());
@@ -201,7 +236,7 @@ mod tests {
         n.reloading();
         assert_eq!(n.after_turn(|| true, false, String::new, Instant::now()), None, "said once");
         let (_, problem) = Notifier::new(
-            &ServiceEnv { notify_socket: Some("relative".into()), watchdog_usec: None },
+            &ServiceEnv { notify_socket: Some("relative".into()), watchdog_usec: None, problems: Vec::new() },
             Instant::now(),
         );
         assert!(problem.is_some_and(|p| p.contains("not an absolute path")));

@@ -103,9 +103,9 @@ impl Supervisor {
             Order::Start(_) | Order::Stop(_) | Order::Restart(_) | Order::Signal(..) if busy => {
                 Some(Reply::ShuttingDown)
             }
-            Order::Start(targets) => self.act(from, Verb::Start, &targets),
-            Order::Stop(targets) => self.act(from, Verb::Stop, &targets),
-            Order::Restart(targets) => self.act(from, Verb::Restart, &targets),
+            Order::Start(targets) => self.act(from, Verb::Start, &targets, now),
+            Order::Stop(targets) => self.act(from, Verb::Stop, &targets, now),
+            Order::Restart(targets) => self.act(from, Verb::Restart, &targets, now),
             Order::Signal(signal, targets) => Some(self.signal(signal, &targets)),
         }
     }
@@ -146,7 +146,7 @@ impl Supervisor {
     /// Starts, stops or restarts through the queue (taskmaster(1), ORDER AND HEALTH): what the
     /// targets depend on starts first, what depends on them stops first, each said in the answer
     /// with why it is there.
-    fn act(&mut self, from: Requester, verb: Verb, targets: &[String]) -> Option<Reply> {
+    fn act(&mut self, from: Requester, verb: Verb, targets: &[String], now: Now) -> Option<Reply> {
         let (chosen, unknown) = self.resolve(targets);
         let mut items: Vec<Item> = unknown.iter().map(|t| Item::settled(t, Verdict::NoSuchProcess)).collect();
         let mut moves: Vec<(ProcId, Move)> = Vec::new();
@@ -155,6 +155,11 @@ impl Supervisor {
         for (id, alone) in chosen {
             let called_off = self.call_off(id, verb);
             let name = self.procs[&id].name.clone();
+            // A spawn waiting for what the last run left to be gone does not happen.
+            if verb == Verb::Stop && self.call_off_held(id, now) {
+                items.push(Item::settled(&name, Verdict::Stopped));
+                continue;
+            }
             match plan(verb, &self.procs[&id].machine.state) {
                 Fit::Queue(step) => moves.push((id, step)),
                 // A start still waiting for its turn is stopped by being called off.

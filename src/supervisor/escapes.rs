@@ -50,8 +50,6 @@ enum Owner {
 struct Leftover {
     orphan: Orphan,
     owner: Owner,
-    /// The group of the ended process it is still in (that group lives while it does).
-    old_group: Option<Pid>,
     /// Killed: what it leaves in turn is killed too.
     doomed: bool,
 }
@@ -130,20 +128,14 @@ impl Supervisor {
             let named = orphan.from.as_deref().and_then(|name| self.id_named(name));
             let running =
                 self.by_pid.iter().find(|(pid, _)| here(**pid) && !deaths.contains(pid)).map(|(_, id)| *id);
+            // Nothing else: an orphan with no name and in no session of theirs may be anyone's
+            // (a `docker exec`, a process that cleared its environment): a stray.
             let by_place = ended.iter().find(|e| here(e.pid));
-            let alone = match ended.as_slice() {
-                [first, rest @ ..] if rest.iter().all(|e| e.owner == first.owner) => Some(first),
-                _ => None,
-            };
-            let owner = named
-                .or(running)
-                .map(Owner::Process)
-                .or(by_place.or(alone).map(|e| e.owner))
-                .unwrap_or(Owner::Stray);
+            let owner =
+                named.or(running).map(Owner::Process).or(by_place.map(|e| e.owner)).unwrap_or(Owner::Stray);
             let end = ended.iter().find(|e| e.owner == owner && owner != Owner::Stray);
             let doomed = end.is_some_and(|e| e.doomed) || self.is_shutting_down();
-            let old_group = by_place.map(|e| e.pid).filter(|&pid| orphan.pgrp == pid);
-            let leftover = Leftover { orphan: orphan.clone(), owner, old_group, doomed: false };
+            let leftover = Leftover { orphan: orphan.clone(), owner, doomed: false };
             self.escapes.left.insert(orphan.pid, leftover);
             match (owner, doomed) {
                 (_, true) => self.kill_pids(&[orphan.pid], owner),
@@ -192,6 +184,23 @@ impl Supervisor {
             self.timers.set(Due::Held(id), Some(now.mono + HELD_AT_MOST));
         }
         held
+    }
+
+    /// Spawns held when the shutdown began do not happen.
+    pub(super) fn release_held(&mut self, now: Now) {
+        for id in std::mem::take(&mut self.escapes.held) {
+            self.release_spawn(id, now);
+        }
+    }
+
+    /// `stop` of a process whose spawn waits: it does not happen. Whether there was one.
+    pub(super) fn call_off_held(&mut self, id: ProcId, now: Now) -> bool {
+        if !self.escapes.held.remove(&id) {
+            return false;
+        }
+        self.timers.set(Due::Held(id), None);
+        self.refuse_spawn(id, "stopped while what its last run left was still there", now);
+        true
     }
 
     /// What the last run left outlived its SIGKILL (a process stuck in the kernel): the
@@ -318,7 +327,8 @@ impl Supervisor {
         }
     }
 
-    /// SIGKILL to these leftovers, and to the groups they lead or keep alive.
+    /// SIGKILL to these leftovers, and to the groups they lead: what they started in them. What
+    /// they leave otherwise is handed over when they die, and killed then.
     fn kill_pids(&mut self, pids: &[Pid], owner: Owner) {
         let mut groups = BTreeSet::new();
         for pid in pids {
@@ -326,10 +336,11 @@ impl Supervisor {
             leftover.doomed = true;
             leftover.owner = owner;
             let o = leftover.orphan.clone();
-            match o.pgrp == o.pid || leftover.old_group == Some(o.pgrp) {
-                true => groups.insert(o.pgrp),
-                false => false,
-            };
+            // The group it leads is its own (no other process can have that number while it
+            // is unreaped); one it only joined may since be anyone's.
+            if o.pgrp == o.pid {
+                groups.insert(o.pgrp);
+            }
             self.actions.push(Action::Signal { pid: o.pid, signal: Signal::SIGKILL, group: false });
         }
         for group in groups {

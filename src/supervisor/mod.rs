@@ -359,6 +359,9 @@ impl Supervisor {
             Input::Terminate(signal) => self.on_terminate(signal, now),
             Input::Reload { from, loaded, dry_run } => self.on_reload(from, *loaded, dry_run, now),
         }
+        if self.phase != Phase::Running {
+            self.release_held(now);
+        }
         self.advance(now);
         self.check_done();
         std::mem::take(&mut self.actions)
@@ -562,18 +565,32 @@ impl Supervisor {
         }
     }
 
-    /// A spawn that waited for what the last run left goes on (refused when shutting down).
+    /// A spawn that waited for what the last run left goes on; or is refused and the process
+    /// stopped, when its program was removed or taskmaster shuts down meanwhile.
     fn release_spawn(&mut self, id: ProcId, now: Now) {
         self.timers.set(Due::Held(id), None);
-        match self.phase {
-            Phase::Running => {
+        let Some(process) = self.procs.get(&id) else { return };
+        if !matches!(process.machine.state, ProcState::Spawning { .. }) {
+            return;
+        }
+        let refused = match (self.phase, process.retiring) {
+            (Phase::Running, false) => None,
+            (Phase::Running, true) => Some("its program was removed"),
+            (Phase::ShuttingDown | Phase::Forced | Phase::Done, _) => Some("shutting down"),
+        };
+        match refused {
+            None => {
                 self.take_current_spec(id);
                 self.actions.push(Action::Spawn { id });
             }
-            Phase::ShuttingDown | Phase::Forced | Phase::Done => {
-                self.step(id, &process::Trigger::SpawnFailed { reason: "shutting down".into() }, now);
-            }
+            Some(reason) => self.refuse_spawn(id, reason, now),
         }
+    }
+
+    /// A spawn that will not happen: counted as failed, and the retry called off.
+    fn refuse_spawn(&mut self, id: ProcId, reason: &str, now: Now) {
+        self.step(id, &process::Trigger::SpawnFailed { reason: reason.to_string() }, now);
+        self.step(id, &process::Trigger::Stop, now);
     }
 
     /// A process about to be spawned runs its program's current definition.

@@ -8,6 +8,8 @@ pub(crate) struct ServiceEnv {
     pub(crate) notify_socket: Option<String>,
     /// `WATCHDOG_USEC`, when `WATCHDOG_PID` is unset or names taskmaster.
     pub(crate) watchdog_usec: Option<u64>,
+    /// What could not be used, to be logged.
+    pub(crate) problems: Vec<String>,
 }
 
 const VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
@@ -16,14 +18,29 @@ const VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 /// starts (they inherit its environment) speaks to systemd in taskmaster's name. Called at
 /// start, while taskmaster has one thread.
 pub(crate) fn take() -> ServiceEnv {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let for_us = get("WATCHDOG_PID").is_none_or(|pid| pid.trim() == std::process::id().to_string());
-    let env = ServiceEnv {
-        notify_socket: get("NOTIFY_SOCKET"),
-        watchdog_usec: get("WATCHDOG_USEC")
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&us| us > 0 && for_us),
+    let mut problems = Vec::new();
+    let mut get = |name: &str| match std::env::var(name) {
+        Ok(value) => Some(value).filter(|v| !v.is_empty()),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            problems.push(format!("{name} is not UTF-8: ignored"));
+            None
+        }
     };
+    let notify_socket = get("NOTIFY_SOCKET");
+    let watchdog_pid = get("WATCHDOG_PID");
+    let watchdog = get("WATCHDOG_USEC");
+    let for_us = watchdog_pid.is_none_or(|pid| pid.trim() == std::process::id().to_string());
+    let watchdog_usec = match watchdog.as_deref().map(|v| v.trim().parse::<u64>()) {
+        None => None,
+        Some(Ok(us)) if us > 0 => Some(us).filter(|_| for_us),
+        Some(_) => {
+            let value = watchdog.unwrap_or_default();
+            problems.push(format!("WATCHDOG_USEC={value} is not a number of microseconds: no watchdog"));
+            None
+        }
+    };
+    let env = ServiceEnv { notify_socket, watchdog_usec, problems };
     for name in VARIABLES {
         // SAFETY: taskmaster has one thread (no other can read the environment meanwhile).
         unsafe { std::env::remove_var(name) };
