@@ -36,6 +36,10 @@ pub(crate) struct Plan {
     pub(crate) stop_order: Vec<String>,
     /// The programs it starts, in the order they start.
     pub(crate) start_order: Vec<String>,
+    /// Settings that could not be applied (a socket or an address that could not be bound):
+    /// the old ones stay (filled in by the event loop, which binds them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) problems: Vec<String>,
 }
 
 /// How one program changed.

@@ -259,6 +259,7 @@ fn plan_lines(plan: &Plan) -> Vec<String> {
     }
 
     lines.push(format!("unchanged: {}", plan.unchanged));
+    lines.extend(plan.problems.iter().map(|p| format!("ERROR: {p}")));
     lines
 }
 

@@ -112,6 +112,7 @@ impl Reply {
             Reply::Pids(Pids::NoSuch(_)) => false,
             Reply::Pids(Pids::Daemon(_)) => true,
             Reply::Pids(Pids::Processes(pids)) => pids.iter().all(|(_, pid)| pid.is_some()),
+            Reply::Reload(ReloadOutcome::Applied(plan)) => plan.problems.is_empty(),
             Reply::Reload(r) => !matches!(r, ReloadOutcome::Invalid(_) | ReloadOutcome::Ignored),
             Reply::ShutDown
             | Reply::Version

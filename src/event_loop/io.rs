@@ -60,6 +60,11 @@ pub(super) struct Io {
     pub(super) spawn_problems: HashMap<ProcId, Vec<String>>,
     /// Ready and health probes under way (taskmaster(1), ORDER AND HEALTH).
     pub(super) probes: super::probing::Probes,
+    /// When to look again for orphans whose environment could not be read, and how many looks
+    /// were made (taskmaster(1), PROGRAMS THAT ESCAPE).
+    pub(super) orphan_look: Option<(std::time::Instant, u32)>,
+    /// What of the last reload's settings could not be bound, for its answer.
+    pub(super) reload_problems: Vec<String>,
     /// sd_notify (taskmaster(1), RUNNING AS A SERVICE).
     pub(super) notifier: super::notify::Notifier,
     /// The metrics endpoint and its scrapers (taskmaster(1), METRICS).
@@ -145,9 +150,14 @@ impl Hands for Io {
 
     /// An answer to whoever asked: printed on the console, or sent to the client.
     fn reply(&mut self, to: Requester, mut reply: Reply) {
-        // What is wrong with taskmaster's own files is known here, not to the supervisor.
-        if let Reply::Status(status) = &mut reply {
-            status.warnings = self.warnings();
+        // What is wrong with taskmaster's own files is known here, not to the supervisor; so is
+        // what of a reload's settings could not be bound.
+        match &mut reply {
+            Reply::Status(status) => status.warnings = self.warnings(),
+            Reply::Reload(crate::control::reply::ReloadOutcome::Applied(plan)) => {
+                plan.problems = std::mem::take(&mut self.reload_problems);
+            }
+            _ => {}
         }
         match to {
             Requester::Console => {
@@ -207,7 +217,9 @@ impl Hands for Io {
             }
             Err(e) if self.server.is_in_place() => {
                 let path = self.server.path().display();
-                self.log.log(LogLevel::Error, &format!("{e}; the socket stays at {path}"));
+                let message = format!("{e}; the socket stays at {path}");
+                self.log.log(LogLevel::Error, &message);
+                self.reload_problems.push(message);
             }
             Err(e) => {
                 let path = self.server.path().display();
@@ -218,7 +230,10 @@ impl Hands for Io {
         match self.scrapes.rebind(self.poll.registry(), METRICS, self.daemon.metrics.as_ref()) {
             Ok(None) => {}
             Ok(Some(done)) => self.log.log(LogLevel::Info, &done),
-            Err(e) => self.log.log(LogLevel::Error, &e),
+            Err(e) => {
+                self.log.log(LogLevel::Error, &e);
+                self.reload_problems.push(e);
+            }
         }
         self.typist.set_history(self.daemon.history.clone());
         if let Some(targets) = &self.setup.targets {

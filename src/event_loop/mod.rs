@@ -52,6 +52,10 @@ const FOREGROUND_CHECK: Duration = Duration::from_millis(200);
 /// Work is done for this long in a turn, at most, once the first source is served; signals
 /// always.
 const TURN_BUDGET: Duration = Duration::from_millis(20);
+/// An orphan whose environment could not be read is looked at again after this, ...
+const ORPHAN_LOOK_AGAIN: Duration = Duration::from_millis(50);
+/// ... this many times, then taken without a name.
+const ORPHAN_LOOKS: u32 = 10;
 /// Tokens from here on are handed out to clients and pipes, never reused.
 const FIRST_DYNAMIC: usize = 5;
 
@@ -150,6 +154,8 @@ impl Daemon {
             spawn_problems: HashMap::new(),
             probes: probing::Probes::default(),
             notifier,
+            reload_problems: Vec::new(),
+            orphan_look: None,
             scrapes,
             stdin_unwatched,
             answered: false,
@@ -203,6 +209,11 @@ impl Daemon {
             }
             if self.io.foreground_check.is_some_and(|at| at <= now.mono) {
                 self.on_continued(now);
+            }
+            if let Some((at, attempt)) = self.io.orphan_look
+                && at <= now.mono
+            {
+                self.look_for_orphans(Vec::new(), attempt, now);
             }
             if self.io.probes.next_deadline().is_some_and(|at| at <= now.mono) {
                 let io = &mut self.io;
@@ -381,6 +392,7 @@ impl Daemon {
             self.io.capture.next_deadline(),
             self.io.probes.next_deadline(),
             self.io.notifier.next_deadline(),
+            self.io.orphan_look.map(|(at, _)| at),
             self.io.scrapes.next_deadline(),
         ];
         sources.into_iter().flatten().min()
@@ -461,8 +473,11 @@ impl Daemon {
         let (sup, alerting, probes) = (&self.sup, &self.io.alerting, &self.io.probes);
         let kill_group = |pid| sup.kills_group_at_death(pid) || alerting.owns(pid) || probes.owns_pid(pid);
         sys::reap::reap_all(kill_group, |pid, exit| reaped.push((pid, exit)));
+        // Any end but a probe's or an alert helper's may hand orphans over: a program's process,
+        // a leftover, or a child of a program's that was itself handed over unseen.
+        let (alerting, probes) = (&self.io.alerting, &self.io.probes);
         let deaths: Vec<Pid> =
-            reaped.iter().map(|(pid, _)| *pid).filter(|&pid| self.sup.knows_child(pid)).collect();
+            reaped.iter().map(|(pid, _)| *pid).filter(|&pid| !alerting.owns(pid) && !probes.owns_pid(pid)).collect();
         // Groups that ended first: an orphan may take its group's number on (a double fork).
         for (pid, _) in &reaped {
             if let Some(problem) = self.io.setup.groups.ended(pid.as_raw()) {
@@ -470,14 +485,7 @@ impl Daemon {
             }
         }
         if !deaths.is_empty() {
-            let found = self.orphans(&deaths);
-            for (orphan, start) in &found {
-                if let Some(problem) = self.io.setup.groups.adopted(orphan.pid.as_raw(), *start) {
-                    self.io.log.log(LogLevel::Error, &problem);
-                }
-            }
-            let orphans = found.into_iter().map(|(orphan, _)| orphan).collect();
-            self.apply(Input::Left { deaths, orphans }, now);
+            self.look_for_orphans(deaths, 0, now);
         }
         for (pid, exit) in reaped {
             let io = &mut self.io;
@@ -507,25 +515,54 @@ impl Daemon {
         }
     }
 
+    /// Hands the supervisor the orphans the ends of `deaths` left (taskmaster(1), PROGRAMS THAT
+    /// ESCAPE), and records them for the next taskmaster. One whose environment cannot be read
+    /// yet (in the middle of an exec, or on its way out) is looked at again a moment later, a
+    /// few times, then taken as it is.
+    fn look_for_orphans(&mut self, deaths: Vec<Pid>, attempt: u32, now: Now) {
+        let (found, unsure) = self.orphans(&deaths, attempt >= ORPHAN_LOOKS);
+        self.io.orphan_look = unsure.then_some((now.mono + ORPHAN_LOOK_AGAIN, attempt + 1));
+        if found.is_empty() && deaths.is_empty() {
+            return;
+        }
+        for (orphan, start) in &found {
+            if let Some(problem) = self.io.setup.groups.adopted(orphan.pid.as_raw(), *start) {
+                self.io.log.log(LogLevel::Error, &problem);
+            }
+        }
+        let orphans = found.into_iter().map(|(orphan, _)| orphan).collect();
+        self.apply(Input::Left { deaths, orphans }, now);
+    }
+
     /// taskmaster's children that nothing of it spawned and that it does not track yet, with
-    /// their start times.
-    fn orphans(&self, deaths: &[Pid]) -> Vec<(crate::supervisor::Orphan, u64)> {
-        let Some(children) = sys::reap::children() else { return Vec::new() };
+    /// their start times; and whether some were left out for now (their environment unread),
+    /// unless `last`.
+    fn orphans(&self, deaths: &[Pid], last: bool) -> (Vec<(crate::supervisor::Orphan, u64)>, bool) {
+        let Some(children) = sys::reap::children() else { return (Vec::new(), false) };
         let (sup, io) = (&self.sup, &self.io);
         let known = |pid| {
             sup.knows_child(pid) || io.alerting.owns(pid) || io.probes.owns_pid(pid) || deaths.contains(&pid)
         };
-        children
+        let mut unsure = false;
+        let found = children
             .into_iter()
             .filter(|&pid| !known(pid))
             .filter_map(|pid| {
                 // A zombie is reaped in the next pass: it leaves nothing to track.
                 let (info, _) = crate::leftovers::info(pid.as_raw()).filter(|(_, state)| *state != 'Z')?;
                 let (pgrp, session) = (Pid::from_raw(info.pgrp), Pid::from_raw(info.session));
-                let from = process_name_in_environ(pid);
+                let from = match (process_name_in_environ(pid), last) {
+                    (Some(from), _) => from,
+                    (None, true) => None,
+                    (None, false) => {
+                        unsure = true;
+                        return None;
+                    }
+                };
                 Some((crate::supervisor::Orphan { pid, pgrp, session, from }, info.start))
             })
-            .collect()
+            .collect();
+        (found, unsure)
     }
 
     fn on_stdin(&mut self, now: Now) {
@@ -605,16 +642,21 @@ impl Daemon {
 }
 
 /// `TASKMASTER_PROCESS_NAME` in the environment a process was started with, read from the first
-/// 64 KiB of `/proc/PID/environ`.
-fn process_name_in_environ(pid: Pid) -> Option<String> {
+/// 64 KiB of `/proc/PID/environ`; `None` while there is nothing to read: in the middle of an
+/// exec, on its way out, or (rarely) an environment it emptied.
+fn process_name_in_environ(pid: Pid) -> Option<Option<String>> {
     use std::io::Read;
-    let file = std::fs::File::open(format!("/proc/{pid}/environ")).ok()?;
+    let Ok(file) = std::fs::File::open(format!("/proc/{pid}/environ")) else { return None };
     let mut environ = Vec::new();
-    file.take(64 * 1024).read_to_end(&mut environ).ok()?;
-    environ
-        .split(|&b| b == 0)
-        .find_map(|entry| entry.strip_prefix(b"TASKMASTER_PROCESS_NAME="))
-        .map(|name| String::from_utf8_lossy(name).into_owned())
+    if file.take(64 * 1024).read_to_end(&mut environ).is_err() || environ.is_empty() {
+        return None;
+    }
+    Some(
+        environ
+            .split(|&b| b == 0)
+            .find_map(|entry| entry.strip_prefix(b"TASKMASTER_PROCESS_NAME="))
+            .map(|name| String::from_utf8_lossy(name).into_owned()),
+    )
 }
 
 fn take_token(next: &mut usize) -> Token {

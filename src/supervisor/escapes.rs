@@ -140,15 +140,16 @@ impl Supervisor {
             match (owner, doomed) {
                 (_, true) => self.kill_pids(&[orphan.pid], owner),
                 (Owner::Stray, false) => strays.push(orphan.pid.as_raw()),
-                // Said after the exit of its main process; what a leftover hands on is said
-                // with that leftover's end.
+                // Said once its main process has exited (after that exit's line); what a tracked
+                // leftover hands on is said with that leftover's end.
                 (Owner::Process(id), false) => {
-                    if end.is_some_and(|e| e.main) {
+                    if running.is_none() && !end.is_some_and(|e| !e.main) {
                         self.escapes.unsaid.insert(id);
                     }
                 }
             }
         }
+        self.say_left_of_ended();
         if !strays.is_empty() {
             let message = format!(
                 "{} {} left running by a process that ended, which taskmaster cannot tell: killed at shutdown",
@@ -261,6 +262,21 @@ impl Supervisor {
         };
         self.log(level, message);
         true
+    }
+
+    /// The warnings not said yet of processes whose main process has ended (one handed over
+    /// later, by a child of theirs that taskmaster never tracked).
+    pub(super) fn say_left_of_ended(&mut self) {
+        let ended: Vec<ProcId> = self
+            .escapes
+            .unsaid
+            .iter()
+            .copied()
+            .filter(|id| self.procs.get(id).is_some_and(|p| p.machine.state.pid().is_none()))
+            .collect();
+        for id in ended {
+            self.say_left(id);
+        }
     }
 
     /// The warning for what `id` left when its main process ended, after its exit's line.

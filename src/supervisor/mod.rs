@@ -413,6 +413,7 @@ impl Supervisor {
             None if self.on_leftover_reaped(pid, exit, now) => {}
             None => self.log(LogLevel::Debug, format!("reaped unknown pid {pid} ({exit})")),
         }
+        self.say_left_of_ended();
     }
 
     fn on_spawned(&mut self, id: ProcId, result: Result<Pid, String>, now: Now) {
