@@ -105,6 +105,9 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, 
     };
     // Started once the socket is ours: a taskmaster refused for another's socket never says so.
     log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
+    if let Some(address) = &daemon.metrics {
+        log.log(LogLevel::Info, &format!("metrics: served on {}", address.text));
+    }
     // The socket is ours, so no other taskmaster runs on it: what its groups file still lists
     // was left by one that was killed. That goes before anything starts.
     let groups_file = leftovers::path_for(server.path());

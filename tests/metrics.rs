@@ -349,10 +349,23 @@ fn a_reload_moves_the_port_or_keeps_it_when_the_new_one_is_taken() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let busy = taken.local_addr().expect("address").port();
     std::fs::write(&d.config, Daemon::yaml(&settings(busy), programs)).expect("write");
-    d.ctl(&["reload"]);
+    let out = d.ctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "the answer says it: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("ERROR: metrics: cannot listen on 127.0.0.1:{busy}")),
+        "{}",
+        stdout(&out)
+    );
     d.wait_log(&format!("metrics: cannot listen on 127.0.0.1:{busy}"));
     assert!(d.log().contains(&format!("metrics are still served on 127.0.0.1:{second}")), "{}", d.log());
     assert_eq!(listening_ports(d.pid()), [second]);
+    // Another address of the same port: the old listener lets it go.
+    std::fs::write(&d.config, Daemon::yaml(&format!("  metrics: 0.0.0.0:{second}\n"), programs))
+        .expect("write");
+    let out = d.ctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    d.wait_log(&format!("metrics: served on 0.0.0.0:{second}"));
+    assert_eq!(counter(&scrape(second), "taskmaster_process_restarts_total", "a"), Some(1.0));
     // Off: the port is closed.
     std::fs::write(&d.config, Daemon::yaml("", programs)).expect("write");
     d.ctl(&["reload"]);

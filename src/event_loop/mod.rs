@@ -476,8 +476,11 @@ impl Daemon {
         // Any end but a probe's or an alert helper's may hand orphans over: a program's process,
         // a leftover, or a child of a program's that was itself handed over unseen.
         let (alerting, probes) = (&self.io.alerting, &self.io.probes);
-        let deaths: Vec<Pid> =
-            reaped.iter().map(|(pid, _)| *pid).filter(|&pid| !alerting.owns(pid) && !probes.owns_pid(pid)).collect();
+        let deaths: Vec<Pid> = reaped
+            .iter()
+            .map(|(pid, _)| *pid)
+            .filter(|&pid| !alerting.owns(pid) && !probes.owns_pid(pid))
+            .collect();
         // Groups that ended first: an orphan may take its group's number on (a double fork).
         for (pid, _) in &reaped {
             if let Some(problem) = self.io.setup.groups.ended(pid.as_raw()) {

@@ -78,7 +78,35 @@ impl Scrapes {
             Some(old) => format!("; metrics are still served on {old}"),
             None => String::new(),
         };
-        let mut listener = listen(address).map_err(|e| format!("{e}{kept}"))?;
+        let mut listener = match listen(address) {
+            Ok(listener) => listener,
+            // The old listener holds the port (127.0.0.1:P to 0.0.0.0:P): it goes first, and
+            // comes back if the new address still cannot be had.
+            Err(_) if current.is_some_and(|a| a.addr.port() == address.addr.port()) => {
+                let (mut old_listener, old_address) = self.listener.take().expect("looked at above");
+                let _ = registry.deregister(&mut old_listener);
+                drop(old_listener);
+                match listen(address) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let back = listen(&old_address).and_then(|mut l| {
+                            registry
+                                .register(&mut l, token, Interest::READABLE)
+                                .map_err(|e| e.to_string())?;
+                            Ok(l)
+                        });
+                        return match back {
+                            Ok(l) => {
+                                self.listener = Some((l, old_address));
+                                Err(format!("{e}{kept}"))
+                            }
+                            Err(_) => Err(format!("{e}; metrics are no longer served")),
+                        };
+                    }
+                }
+            }
+            Err(e) => return Err(format!("{e}{kept}")),
+        };
         registry
             .register(&mut listener, token, Interest::READABLE)
             .map_err(|e| format!("metrics: cannot watch {}: {e}{kept}", address.text))?;
@@ -241,7 +269,7 @@ impl Daemon {
             // HEAD says how long the answer would be: it is made all the same.
             Verdict::Metrics { .. } => crate::metrics::encode(self.snapshot(&now)),
             Verdict::Incomplete
-            | Verdict::NotFound
+            | Verdict::NotFound { .. }
             | Verdict::MethodNotAllowed
             | Verdict::BadRequest
             | Verdict::HeadTooLarge => String::new(),

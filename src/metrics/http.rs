@@ -17,7 +17,10 @@ pub(crate) enum Verdict {
     Metrics {
         head_only: bool,
     },
-    NotFound,
+    /// Another path (`head_only`: asked with HEAD, answered without a body).
+    NotFound {
+        head_only: bool,
+    },
     MethodNotAllowed,
     BadRequest,
     HeadTooLarge,
@@ -39,7 +42,7 @@ pub(crate) fn judge(bytes: &[u8]) -> Verdict {
             let path = request.path.unwrap_or_default();
             match path.split('?').next() == Some(PATH) {
                 true => Verdict::Metrics { head_only },
-                false => Verdict::NotFound,
+                false => Verdict::NotFound { head_only },
             }
         }
         Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => Verdict::HeadTooLarge,
@@ -53,7 +56,7 @@ pub(crate) fn judge(bytes: &[u8]) -> Verdict {
 pub(crate) fn respond(verdict: Verdict, body: &str) -> Vec<u8> {
     let (status, content_type, body, head_only, extra) = match verdict {
         Verdict::Metrics { head_only } => ("200 OK", super::CONTENT_TYPE, body, head_only, ""),
-        Verdict::NotFound => ("404 Not Found", TEXT, "only /metrics is here\n", false, ""),
+        Verdict::NotFound { head_only } => ("404 Not Found", TEXT, "only /metrics is here\n", head_only, ""),
         Verdict::MethodNotAllowed => {
             ("405 Method Not Allowed", TEXT, "only GET and HEAD\n", false, "Allow: GET, HEAD\r\n")
         }
@@ -92,13 +95,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_head_request_for_another_path_gets_no_body() {
+        let answer = String::from_utf8(respond(Verdict::NotFound { head_only: true }, "")).expect("utf-8");
+        assert!(answer.starts_with("HTTP/1.1 404 ") && answer.ends_with("\r\n\r\n"), "{answer}");
+    }
+
+    #[test]
     fn requests_get_their_verdicts() {
         let cases: &[(&[u8], Verdict)] = &[
             (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Verdict::Metrics { head_only: false }),
             (b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", Verdict::Metrics { head_only: false }),
             (b"HEAD /metrics HTTP/1.1\r\n\r\n", Verdict::Metrics { head_only: true }),
-            (b"GET / HTTP/1.1\r\n\r\n", Verdict::NotFound),
-            (b"GET /metricsx HTTP/1.1\r\n\r\n", Verdict::NotFound),
+            (b"GET / HTTP/1.1\r\n\r\n", Verdict::NotFound { head_only: false }),
+            (b"GET /metricsx HTTP/1.1\r\n\r\n", Verdict::NotFound { head_only: false }),
+            (b"HEAD /nope HTTP/1.1\r\n\r\n", Verdict::NotFound { head_only: true }),
             (b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Verdict::MethodNotAllowed),
             (b"GET /metrics HTTP/1.1\r\nHost: x\r\n", Verdict::Incomplete),
             (b"GET /met", Verdict::Incomplete),
@@ -131,9 +141,11 @@ mod tests {
         assert!(head.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"), "{head}");
         let no = String::from_utf8(respond(Verdict::MethodNotAllowed, "")).expect("text");
         assert!(no.starts_with("HTTP/1.1 405 ") && no.contains("Allow: GET, HEAD\r\n"), "{no}");
-        for (verdict, code) in
-            [(Verdict::NotFound, "404"), (Verdict::BadRequest, "400"), (Verdict::HeadTooLarge, "431")]
-        {
+        for (verdict, code) in [
+            (Verdict::NotFound { head_only: false }, "404"),
+            (Verdict::BadRequest, "400"),
+            (Verdict::HeadTooLarge, "431"),
+        ] {
             let text = String::from_utf8(respond(verdict, "ignored")).expect("text");
             assert!(text.starts_with(&format!("HTTP/1.1 {code} ")), "{text}");
             assert!(!text.contains("ignored"), "{text}");

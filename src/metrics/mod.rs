@@ -67,7 +67,7 @@ impl Collector for Snapshot {
         let procs = &self.processes;
         let labels = |p: &ProcessSample| [("name", p.name.clone()), ("program", p.program.clone())];
 
-        let help = "1 for the state the process is in, 0 for the others";
+        let help = "The process's state: 1 for the state it is in, 0 for the others";
         let mut family = encoder.encode_descriptor("process_state", help, None, gauge(0).metric_type())?;
         for p in procs {
             for state in StateName::ALL {
@@ -85,10 +85,14 @@ impl Collector for Snapshot {
         }
 
         let counters: [Family<ProcessSample>; 2] = [
-            ("process_restarts", "Starts of the process after its first", |p| p.restarts),
+            (
+                "process_restarts",
+                "Starts of the process after its first: autorestart, retries, health checks, commands, reloads",
+                |p| p.restarts,
+            ),
             (
                 "process_unexpected_exits",
-                "Exits the process was not asked for and its exitcodes do not expect",
+                "Exits the process was not asked for and its exitcodes do not expect, and deaths before starttime",
                 |p| p.unexpected_exits,
             ),
         ];
@@ -155,7 +159,7 @@ mod tests {
         };
         let text = encode(snapshot);
         for line in [
-            "# HELP taskmaster_process_state 1 for the state the process is in, 0 for the others",
+            "# HELP taskmaster_process_state The process's state: 1 for the state it is in, 0 for the others",
             "# TYPE taskmaster_process_state gauge",
             r#"taskmaster_process_state{name="web:web_00",program="web",state="RUNNING"} 1"#,
             r#"taskmaster_process_state{name="web:web_00",program="web",state="FATAL"} 0"#,
