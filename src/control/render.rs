@@ -521,7 +521,7 @@ mod tests {
         };
         assert_eq!(plan_lines(&plan), ["restarted: c", "updated: b", "scaled: a 1→3, b 2→1", "unchanged: 0"]);
         assert_eq!(plan_lines(&Plan { unchanged: 3, ..Plan::default() }), ["unchanged: 3"]);
-        let dry = text(&Reply::Reload(ReloadOutcome::DryRun(plan)), false);
+        let dry = text(&Reply::Reload(ReloadOutcome::DryRun(Box::new(plan))), false);
         assert!(dry.starts_with("dry run: nothing was changed\nrestarted: c\n"), "{dry}");
     }
 

@@ -258,8 +258,8 @@ pub(crate) enum Pids {
 /// The answer to `reload`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ReloadOutcome {
-    Applied(Plan),
-    DryRun(Plan),
+    Applied(Box<Plan>),
+    DryRun(Box<Plan>),
     /// The file has errors: nothing changed.
     Invalid(ConfigError),
     /// Taskmaster is shutting down.

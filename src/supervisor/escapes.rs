@@ -143,7 +143,7 @@ impl Supervisor {
                 // Said once its main process has exited (after that exit's line); what a tracked
                 // leftover hands on is said with that leftover's end.
                 (Owner::Process(id), false) => {
-                    if running.is_none() && !end.is_some_and(|e| !e.main) {
+                    if running.is_none() && end.is_none_or(|e| e.main) {
                         self.escapes.unsaid.insert(id);
                     }
                 }

@@ -96,7 +96,7 @@ impl Supervisor {
         plan.started = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.name.clone()).collect();
         self.order_plan(&mut plan, &config, &starts);
         if dry_run {
-            reply(self, ReloadOutcome::DryRun(plan));
+            reply(self, ReloadOutcome::DryRun(Box::new(plan)));
             return;
         }
         // The daemon's own settings first, so the summary goes to the (re)opened log file, and
@@ -119,7 +119,7 @@ impl Supervisor {
         self.pull_dependencies(&mut moves);
         self.enqueue(moves);
         self.config = config;
-        reply(self, ReloadOutcome::Applied(plan));
+        reply(self, ReloadOutcome::Applied(Box::new(plan)));
     }
 
     /// The processes of changed programs that the new configuration wants started (see
