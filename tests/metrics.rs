@@ -372,3 +372,30 @@ fn a_reload_moves_the_port_or_keeps_it_when_the_new_one_is_taken() {
     d.wait_log("metrics: no longer served");
     assert_eq!(listening_ports(d.pid()), Vec::<u16>::new());
 }
+
+#[test]
+fn scrapers_never_take_the_descriptors_a_restart_needs() {
+    let port = free_port();
+    let d = Daemon::launch(
+        "ulimit -n 45;",
+        &settings(port),
+        "  victim:\n    cmd: sleep 1000\n    starttime: 0\n    autorestart: true\n",
+        &["--no-shell"],
+    );
+    let pid = d.wait_state("victim", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    // Sixteen scrapers that never finish their request: as many as the endpoint serves.
+    let held: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"GET /met").expect("send a part");
+            s
+        })
+        .collect();
+    d.barrier();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill the victim");
+    let new = d.wait_new_pid("victim", pid);
+    assert!(alive(new));
+    assert_eq!(d.state("victim"), "RUNNING", "{}", d.log());
+    assert!(!d.log().contains("too many open files"), "{}", d.log());
+    drop(held);
+}

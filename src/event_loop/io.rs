@@ -272,7 +272,7 @@ impl Hands for Io {
     fn probe(&mut self, id: ProcId, seq: u64, job: ProbeJob) {
         // A probe never takes what a spawn or the control socket needs: it waits its next turn.
         let limit = self.setup.files.current as usize;
-        if self.descriptors_in_use() + SPAWN_FDS + RESERVED_FDS > limit {
+        if self.spare_descriptors() == 0 {
             return self.probes.skip(
                 id,
                 seq,
@@ -298,6 +298,13 @@ impl Hands for Io {
 }
 
 impl Io {
+    /// Descriptors a probe or a scraper may take: what is left beyond one more spawn and the
+    /// control socket's reserve.
+    pub(super) fn spare_descriptors(&self) -> usize {
+        let limit = self.setup.files.current as usize;
+        limit.saturating_sub(self.descriptors_in_use() + SPAWN_FDS + RESERVED_FDS)
+    }
+
     /// The descriptors taskmaster holds: its own, the programs' pipes and files, terminals,
     /// clients and probes' connections.
     fn descriptors_in_use(&self) -> usize {

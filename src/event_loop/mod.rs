@@ -288,8 +288,10 @@ impl Daemon {
                 io.server.accept(io.poll.registry(), || take_token(next));
             }
             METRICS => {
+                // A scraper never takes what a spawn or the control socket needs.
+                let room = io.spare_descriptors();
                 let next = &mut io.next_token;
-                io.scrapes.accept(io.poll.registry(), now.mono, || take_token(next));
+                io.scrapes.accept(io.poll.registry(), now.mono, room, || take_token(next));
             }
             t if io.scrapes.owns(t) => self.on_scraper(t, now),
             STDIN => self.on_stdin(now),

@@ -125,18 +125,22 @@ impl Scrapes {
         &mut self,
         registry: &Registry,
         now: Instant,
+        mut room: usize,
         mut next_token: impl FnMut() -> Token,
     ) {
         let Some((listener, _)) = &self.listener else { return };
         loop {
             match listener.accept() {
-                Ok((mut stream, _)) if self.connections.len() >= MAX_CONNECTIONS => {
+                // Past the cap, or short of descriptors (`room`: what a spawn and the control
+                // socket do not need): told so and closed at once.
+                Ok((mut stream, _)) if self.connections.len() >= MAX_CONNECTIONS || room == 0 => {
                     // What it sent already is read away: closed unread, it would be reset.
                     let _ = stream.read(&mut [0u8; 1024]);
                     let _ = stream.write(&http::busy());
                     let _ = stream.shutdown(Shutdown::Write);
                 }
                 Ok((mut stream, _)) => {
+                    room -= 1;
                     let token = next_token();
                     if registry.register(&mut stream, token, Interest::READABLE).is_ok() {
                         let connection = Connection {
@@ -221,9 +225,14 @@ impl Scrapes {
             }
         }
         // All sent. What the scraper sent beyond its head is read away first: a socket closed
-        // with unread input is reset, and a reset can overtake the answer on its way.
-        let mut sink = [0u8; 4096];
-        while matches!(connection.stream.read(&mut sink), Ok(n) if n > 0) {}
+        // with unread input is reset, and a reset can overtake the answer on its way. A little
+        // only: one that keeps sending is not worth the loop's time.
+        let mut sink = [0u8; 16 * 1024];
+        for _ in 0..4 {
+            if !matches!(connection.stream.read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
         let _ = connection.stream.shutdown(Shutdown::Write);
         self.close(registry, token);
     }

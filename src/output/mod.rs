@@ -287,6 +287,10 @@ impl Capture {
             }
         }
         self.tails.rename(from, to);
+        // Its byte counts go with it (taskmaster(1), METRICS: a reload keeps a process's counts).
+        if let Some(counts) = self.written.remove(from) {
+            self.written.insert(to.to_string(), counts);
+        }
     }
 
     /// The names of the processes whose output is read now.
@@ -456,5 +460,19 @@ fn count(written: &mut HashMap<String, [u64; 2]>, name: &str, which: tail::Strea
             counts[index] = n;
             written.insert(name.to_string(), counts);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_process_keeps_its_byte_counts() {
+        let mut capture = Capture::default();
+        capture.written.insert("web".to_string(), [32, 5]);
+        capture.rename("web", "web:web_00");
+        assert_eq!(capture.written.get("web:web_00"), Some(&[32, 5]));
+        assert!(!capture.written.contains_key("web"));
     }
 }
