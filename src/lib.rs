@@ -18,8 +18,9 @@
 //!   effects each move asks for; `exit` says how a run ended.
 //! - `supervisor`: every program and process, the pid index, the deadline queue (`timers`), the
 //!   commands that wait for their processes (`waits`); it runs orders (`commands`), reloads
-//!   (`reload`) and builds the views `status` shows (`status`) and the metrics count
-//!   (`counters`). `Supervisor::run` is the one interpreter of its actions, through `Hands`.
+//!   (`reload`), shutdowns (`shutdown`), tracks what programs leave running (`escapes`) and
+//!   builds the views `status` shows (`status`) and the metrics count (`counters`).
+//!   `Supervisor::run` is the one interpreter of its actions, through `Hands`.
 //! - `metrics`: a snapshot of the processes and alert channels in the Prometheus text format,
 //!   and the verdicts of the endpoint's little HTTP (`http`).
 //! - `alerts`: what an alert says (`event`: JSON, email, syslog line), digests (`throttle`) and
@@ -34,7 +35,8 @@
 //! - `event_loop`: the one `mio` loop (`mod`), and its hands (`io`): spawning, signalling,
 //!   logging, answering, applying a reload's own settings; commands from where they come in
 //!   (`commands`); alerts from a transition to a reaped helper (`alerting`); the metrics
-//!   endpoint's listener and scrapers (`scraping`).
+//!   endpoint's listener and scrapers (`scraping`); reaping and the orphans a death hands over
+//!   (`reaping`); what systemd is told (`notify`).
 //! - `control::server` and `control::socket_file`: the socket's clients and its file.
 //! - `output`: child output, from pipes to its destinations (`sinks`): files shared by path and
 //!   rotated between lines (`files`, also the main log's), lines cut and stamped (`lines`),
@@ -56,9 +58,11 @@
 //!
 //! 1. The kernel sends SIGCHLD; signal-hook's handler writes to its pipe, and `poll` in
 //!    `event_loop::Daemon::run` wakes with the signals' token.
-//! 2. `Daemon::reap`: `sys::reap` looks at the dead child without reaping it, kills what is left
-//!    of its process group while the zombie still holds the group's number, then reaps it; its
-//!    pipes are drained (`output`) and the groups file notes it (`leftovers`).
+//! 2. `Daemon::reap` (`event_loop::reaping`): `sys::reap` looks at the dead child without
+//!    reaping it, kills what is left of its process group while the zombie still holds the
+//!    group's number (when it was being stopped), then reaps it; taskmaster's children are
+//!    looked at for orphans it handed over (`Input::Left`); its pipes are drained (`output`) and
+//!    the groups file notes it (`leftovers`).
 //! 3. `Input::Reaped` goes to `Supervisor::run`, which finds the process by its pid and steps its
 //!    machine: `process::step` moves RUNNING to EXITED and, by `autorestart`, on to a spawn (or
 //!    arms a crash-loop delay in `timers`), with a log event.

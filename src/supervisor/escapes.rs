@@ -9,9 +9,9 @@
 //! its pid, and the group it leads or shares with it, cannot be taken by another process, so
 //! killing them by number is safe.
 
-use super::{Action, Due, Now, ProcId, Supervisor};
+use super::{Action, Due, Now, Phase, ProcId, Supervisor};
 use crate::config::LogLevel;
-use crate::process::{ExitKind, ProcState};
+use crate::process::{self, ExitKind, ProcState};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -185,6 +185,34 @@ impl Supervisor {
             self.timers.set(Due::Held(id), Some(now.mono + HELD_AT_MOST));
         }
         held
+    }
+
+    /// A spawn that waited for what the last run left goes on; or is refused and the process
+    /// stopped, when its program was removed or taskmaster shuts down meanwhile.
+    pub(super) fn release_spawn(&mut self, id: ProcId, now: Now) {
+        self.timers.set(Due::Held(id), None);
+        let Some(process) = self.procs.get(&id) else { return };
+        if !matches!(process.machine.state, ProcState::Spawning { .. }) {
+            return;
+        }
+        let refused = match (self.phase, process.retiring) {
+            (Phase::Running, false) => None,
+            (Phase::Running, true) => Some("its program was removed"),
+            (Phase::ShuttingDown | Phase::Forced | Phase::Done, _) => Some("shutting down"),
+        };
+        match refused {
+            None => {
+                self.take_current_spec(id);
+                self.actions.push(Action::Spawn { id });
+            }
+            Some(reason) => self.refuse_spawn(id, reason, now),
+        }
+    }
+
+    /// A spawn that will not happen: counted as failed, and the retry called off.
+    pub(super) fn refuse_spawn(&mut self, id: ProcId, reason: &str, now: Now) {
+        self.step(id, &process::Trigger::SpawnFailed { reason: reason.to_string() }, now);
+        self.step(id, &process::Trigger::Stop, now);
     }
 
     /// Spawns held when the shutdown began do not happen.

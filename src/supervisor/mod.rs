@@ -11,6 +11,7 @@ mod hands;
 mod log_lines;
 mod order;
 mod reload;
+mod shutdown;
 mod status;
 mod targets;
 mod waits;
@@ -382,15 +383,6 @@ impl Supervisor {
         self.procs.values()
     }
 
-    /// Whether the shutdown had to kill a process with SIGKILL.
-    pub(crate) fn shutdown_was_forced(&self) -> bool {
-        !self.killed_at_shutdown.is_empty()
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.phase != Phase::Running
-    }
-
     /// The autostart programs start, in order, with what they depend on.
     fn boot(&mut self) {
         let autostart: Vec<(ProcId, Move)> = self
@@ -431,64 +423,6 @@ impl Supervisor {
                 Due::Check(id) => self.on_check_due(id, now),
                 Due::Held(id) => self.on_held_too_long(id, now),
             }
-        }
-    }
-
-    fn on_terminate(&mut self, signal: Signal, now: Now) {
-        let name = signal.as_str();
-        match self.phase {
-            Phase::Running => {
-                self.log(LogLevel::Info, format!("received {name}, shutting down"));
-                self.begin_shutdown();
-            }
-            Phase::ShuttingDown => {
-                self.log(LogLevel::Warn, format!("received {name} again, killing every process now"));
-                self.phase = Phase::Forced;
-                self.drop_queue();
-                self.kill_all_left();
-                self.for_each(&process::Trigger::Kill, now);
-            }
-            Phase::Forced | Phase::Done => {}
-        }
-    }
-
-    /// Every process stops, in order: what depends on others and higher priorities first.
-    fn begin_shutdown(&mut self) {
-        self.phase = Phase::ShuttingDown;
-        self.drop_queue();
-        self.kill_all_left();
-        let all: Vec<(ProcId, Move)> = self.procs.keys().map(|id| (*id, Move::Stop)).collect();
-        self.enqueue(all);
-    }
-
-    fn for_each(&mut self, input: &process::Trigger, now: Now) {
-        let ids: Vec<ProcId> = self.procs.keys().copied().collect();
-        for id in ids {
-            self.step(id, input, now);
-        }
-    }
-
-    /// After a shutdown, once nothing is alive: exit (answering who asked for it).
-    fn check_done(&mut self) {
-        let idle = |p: &Process| {
-            p.machine.state.pid().is_none() && !matches!(p.machine.state, ProcState::Spawning { .. })
-        };
-        if matches!(self.phase, Phase::ShuttingDown | Phase::Forced) && self.procs.values().all(idle) {
-            self.phase = Phase::Done;
-            match self.killed_at_shutdown.as_slice() {
-                [] => self.log(LogLevel::Info, "shutdown complete".to_string()),
-                killed => {
-                    let message = format!(
-                        "shutdown complete, not clean: {} had to be killed with SIGKILL",
-                        killed.join(", ")
-                    );
-                    self.log(LogLevel::Warn, message);
-                }
-            }
-            for to in std::mem::take(&mut self.shutdown_waiters) {
-                self.actions.push(Action::Reply { to, reply: Reply::ShutDown });
-            }
-            self.actions.push(Action::Exit);
         }
     }
 
@@ -564,34 +498,6 @@ impl Supervisor {
         if late {
             self.step(id, &process::Trigger::Stop, now);
         }
-    }
-
-    /// A spawn that waited for what the last run left goes on; or is refused and the process
-    /// stopped, when its program was removed or taskmaster shuts down meanwhile.
-    fn release_spawn(&mut self, id: ProcId, now: Now) {
-        self.timers.set(Due::Held(id), None);
-        let Some(process) = self.procs.get(&id) else { return };
-        if !matches!(process.machine.state, ProcState::Spawning { .. }) {
-            return;
-        }
-        let refused = match (self.phase, process.retiring) {
-            (Phase::Running, false) => None,
-            (Phase::Running, true) => Some("its program was removed"),
-            (Phase::ShuttingDown | Phase::Forced | Phase::Done, _) => Some("shutting down"),
-        };
-        match refused {
-            None => {
-                self.take_current_spec(id);
-                self.actions.push(Action::Spawn { id });
-            }
-            Some(reason) => self.refuse_spawn(id, reason, now),
-        }
-    }
-
-    /// A spawn that will not happen: counted as failed, and the retry called off.
-    fn refuse_spawn(&mut self, id: ProcId, reason: &str, now: Now) {
-        self.step(id, &process::Trigger::SpawnFailed { reason: reason.to_string() }, now);
-        self.step(id, &process::Trigger::Stop, now);
     }
 
     /// A process about to be spawned runs its program's current definition.
