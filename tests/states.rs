@@ -334,3 +334,30 @@ fn a_critical_program_that_gives_up_stops_everything_and_taskmaster_exits_1() {
     let web = d.spawned_pids().into_iter().filter(|p| alive(*p)).collect::<Vec<_>>();
     assert!(web.is_empty(), "nothing left running: {web:?}");
 }
+
+/// The time of a log line, in milliseconds of the day: `2026-11-30 20:55:06,089 INFO ...`.
+fn log_millis(line: &str) -> Option<u64> {
+    let time = line.split_whitespace().nth(1)?;
+    let (hms, ms) = time.split_once(',')?;
+    let parts: Vec<u64> = hms.split(':').filter_map(|p| p.parse().ok()).collect();
+    let [h, m, s] = parts.as_slice() else { return None };
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<u64>().ok()?)
+}
+
+#[test]
+fn backoff_waits_base_times_the_attempt_up_to_max() {
+    let mut d = Daemon::start(
+        "  b:\n    cmd: sh -c 'exit 1'\n    starttime: 1\n    startretries: 3\n    backoff: {base: 0.3, max: 0.5}\n",
+    );
+    d.wait_state("b", "FATAL");
+    let log = d.log();
+    let spawns: Vec<u64> =
+        log.lines().filter(|l| l.contains("spawned: 'b'")).filter_map(log_millis).collect();
+    assert_eq!(spawns.len(), 4, "{log}");
+    let gaps: Vec<u64> = spawns.windows(2).map(|w| w[1] - w[0]).collect();
+    // min(0.5, 0.3 × k): 0.3 s, then 0.5 s twice. Never sooner; later only by the machine's delays.
+    for (gap, wanted) in gaps.iter().zip([300, 500, 500]) {
+        assert!(*gap >= wanted && *gap < wanted + 400, "gaps {gaps:?}, wanted {wanted} ms:\n{log}");
+    }
+    d.shutdown_clean();
+}

@@ -84,6 +84,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         depends_on,
         ready,
         healthcheck,
+        backoff,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv
@@ -110,6 +111,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *depends_on != old.depends_on
         || *ready != old.ready
         || *healthcheck != old.healthcheck
+        || *backoff != old.backoff
         // How a file is rotated or stamped (taskmaster(1), CHILD LOGS).
         || *stdout != old.stdout
         || *stderr != old.stderr;

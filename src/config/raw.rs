@@ -56,7 +56,11 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "depends_on",
     "ready",
     "healthcheck",
+    "backoff",
 ];
+
+/// Keys of `backoff:` (taskmaster(1), PROCESS STATES).
+pub(crate) const BACKOFF_KEYS: &[&str] = &["base", "max"];
 
 /// Keys of `ready:` (taskmaster(1), ORDER AND HEALTH): one probe and its timeout.
 pub(crate) const READY_KEYS: &[&str] = &["tcp", "http", "cmd", "file", "log", "timeout"];

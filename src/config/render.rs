@@ -91,6 +91,14 @@ struct ProgramView<'a> {
     depends_on: &'a [String],
     ready: Option<ReadyView>,
     healthcheck: Option<HealthView>,
+    backoff: BackoffView,
+}
+
+/// `backoff:` as `--check` prints it.
+#[derive(Serialize)]
+struct BackoffView {
+    base: f64,
+    max: Option<f64>,
 }
 
 /// `ready:` as `--check` prints it.
@@ -150,6 +158,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
                 timeout: seconds(h.timeout),
                 retries: h.retries,
             }),
+            backoff: BackoffView { base: seconds(p.backoff.base), max: p.backoff.max.map(seconds) },
         }
     }
 }

@@ -199,6 +199,30 @@ pub(crate) struct ProgramSpec {
     /// `None`: RUNNING once it stayed up `starttime`.
     pub(crate) ready: Option<Readiness>,
     pub(crate) healthcheck: Option<HealthCheck>,
+    /// The wait in BACKOFF before each retry (taskmaster(1), PROCESS STATES).
+    pub(crate) backoff: Backoff,
+}
+
+/// `backoff: {base, max}`: the wait before retry k (from 1) is min(max, base × k).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    pub(crate) base: Duration,
+    pub(crate) max: Option<Duration>,
+}
+
+impl Default for Backoff {
+    /// 1, 2, 3... seconds: supervisord's.
+    fn default() -> Backoff {
+        Backoff { base: Duration::from_secs(1), max: None }
+    }
+}
+
+impl Backoff {
+    /// The wait before the retry that follows `retries` failed starts.
+    pub(crate) fn delay(&self, retries: u32) -> Duration {
+        let delay = self.base.saturating_mul(retries.saturating_add(1));
+        self.max.map_or(delay, |max| delay.min(max))
+    }
 }
 
 impl ProgramSpec {

@@ -452,6 +452,7 @@ impl Validator<'_> {
         let base = workingdir.clone().flatten().unwrap_or_else(|| self.ctx.config_dir.clone());
         let ready = self.ready(&e, &base);
         let healthcheck = self.healthcheck(&e, &base);
+        let backoff = self.backoff(&e);
         let workingdir = workingdir?;
         Some(ProgramSpec {
             name: name.to_string(),
@@ -479,6 +480,7 @@ impl Validator<'_> {
             depends_on: depends_on?,
             ready: ready?,
             healthcheck: healthcheck?,
+            backoff: backoff?,
         })
     }
 
@@ -530,6 +532,7 @@ fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
 mod alerts;
 #[cfg(test)]
 mod alerts_tests;
+mod backoff;
 mod order;
 #[cfg(test)]
 mod order_tests;

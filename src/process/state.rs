@@ -193,11 +193,6 @@ pub(crate) fn restarts_after(spec: &ProgramSpec, exit: ExitKind) -> (bool, bool)
     (expected, restart)
 }
 
-/// The BACKOFF delay before attempt `retries + 1`: 1 s, 2 s, 3 s, ...
-pub(crate) fn backoff_delay(retries: u32) -> Duration {
-    Duration::from_secs(u64::from(retries) + 1)
-}
-
 /// One transition. See the module comment and taskmaster(1), PROCESS STATES; every arm says
 /// FROM → TO and why.
 pub(crate) fn step(
@@ -483,7 +478,7 @@ impl Transition<'_> {
                 self.m.state = ProcState::Fatal { reason };
             }
             false => {
-                let until = self.now + backoff_delay(retries);
+                let until = self.now + self.spec.backoff.delay(retries);
                 self.m.state = ProcState::Backoff { retries, until, reason };
             }
         }

@@ -29,6 +29,7 @@ fn spec() -> ProgramSpec {
         depends_on: Vec::new(),
         ready: None,
         healthcheck: None,
+        backoff: crate::config::Backoff::default(),
     }
 }
 
@@ -307,9 +308,29 @@ fn a_process_that_never_stays_up_is_spawned_startretries_plus_one_times_then_fat
 }
 
 #[test]
-fn backoff_delays_grow_one_second_per_retry() {
-    assert_eq!(backoff_delay(0), Duration::from_secs(1));
-    assert_eq!(backoff_delay(2), Duration::from_secs(3));
+fn backoff_delays_grow_by_base_up_to_max() {
+    let plain = crate::config::Backoff::default();
+    assert_eq!(plain.delay(0), Duration::from_secs(1));
+    assert_eq!(plain.delay(2), Duration::from_secs(3), "supervisord's 1, 2, 3 s by default");
+    let capped =
+        crate::config::Backoff { base: Duration::from_millis(500), max: Some(Duration::from_secs(1)) };
+    let delays: Vec<Duration> = (0..4).map(|k| capped.delay(k)).collect();
+    assert_eq!(delays, [500, 1000, 1000, 1000].map(Duration::from_millis));
+    assert!(plain.delay(u32::MAX) >= plain.delay(1000), "no overflow");
+}
+
+#[test]
+fn backoff_waits_what_the_program_says() {
+    let backoff = crate::config::Backoff { base: Duration::from_secs(2), max: Some(Duration::from_secs(3)) };
+    let spec = ProgramSpec { backoff, startretries: 5, ..spec() };
+    let t0 = Instant::now();
+    let (m, _) = step(&Machine::new(), &Trigger::Start, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Spawned { pid: pid(10) }, &spec, t0);
+    let (m, _) = step(&m, &Trigger::Exited { exit: ExitKind::Code(1) }, &spec, t0);
+    assert!(
+        matches!(m.state, ProcState::Backoff { until, .. } if until == t0 + Duration::from_secs(2)),
+        "{m:?}"
+    );
 }
 
 #[test]

@@ -365,3 +365,24 @@ fn a_terminal_program_has_one_stream_and_the_detach_key_is_a_control_key() {
         );
     }
 }
+
+#[test]
+fn backoff_reads_base_and_max_and_refuses_what_cannot_grow() {
+    use crate::config::Backoff;
+    let default = one("programs:\n  a: {cmd: a}\n");
+    assert_eq!(default.backoff, Backoff::default());
+    let set = one("programs:\n  a: {cmd: a, backoff: {base: 0.5, max: 30}}\n");
+    assert_eq!(set.backoff, Backoff { base: Duration::from_millis(500), max: Some(Duration::from_secs(30)) });
+    let base_only = one("programs:\n  a: {cmd: a, backoff: {base: 2}}\n");
+    assert_eq!(base_only.backoff, Backoff { base: Duration::from_secs(2), max: None });
+    assert_error(
+        "programs:\n  a: {cmd: a, backoff: {base: 5, max: 2}}\n",
+        &["t.yaml:2:", "max", "is below `base`"],
+    );
+    assert_error("programs:\n  a: {cmd: a, backoff: {base: 0}}\n", &["base", "above 0"]);
+    assert_error(
+        "programs:\n  a: {cmd: a, backoff: 3}\n",
+        &["backoff", "expected a mapping like {base: 1, max: 30}"],
+    );
+    assert_error("programs:\n  a: {cmd: a, backoff: {bsae: 1}}\n", &["bsae", "base"]);
+}
