@@ -254,3 +254,62 @@ fn each_process_knows_its_name_program_and_number() {
     assert_eq!(lines, ["w:w_00 w 0", "w:w_01 w 1"]);
     wait_until("solo's line", || (d.dir.read("solo.out") == "solo mine 0\n").then_some(()));
 }
+
+/// `Max open files   512   512   files` → (soft, hard), as /proc/PID/limits says.
+fn limit_of(pid: i32, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {limits}"));
+    let words: Vec<&str> = line[name.len()..].split_whitespace().collect();
+    (words[0].to_string(), words[1].to_string())
+}
+
+/// Whether this process may raise a hard limit (CAP_SYS_RESOURCE, bit 24): root in a container
+/// may not.
+fn may_raise_hard_limits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).expect("CapEff");
+    u64::from_str_radix(caps.trim(), 16).is_ok_and(|c| c & (1 << 24) != 0)
+}
+
+#[test]
+fn rlimits_are_set_in_the_child() {
+    let d = Daemon::launch(
+        "ulimit -n 2048;",
+        "",
+        "  limited:\n    cmd: sleep 1000\n    starttime: 0\n    rlimits: {nofile: 512, core: 0, stack: 4MiB}\n  \
+         plain:\n    cmd: sleep 1000\n    starttime: 0\n",
+        &["--no-shell"],
+    );
+    let limited = d.wait_state("limited", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let plain = d.wait_state("plain", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    assert_eq!(limit_of(limited, "Max open files"), ("512".into(), "512".into()));
+    assert_eq!(limit_of(limited, "Max core file size"), ("0".into(), "0".into()));
+    assert_eq!(limit_of(limited, "Max stack size"), ("4194304".into(), "4194304".into()));
+    assert_eq!(limit_of(plain, "Max open files"), ("2048".into(), "2048".into()), "what taskmaster had");
+}
+
+#[test]
+fn root_raises_a_hard_limit_for_its_program_or_says_why_it_cannot() {
+    assert!(nix::unistd::geteuid().is_root(), "the tests run as root (make test, CI)");
+    // taskmaster's own hard limit of files is 2048 here.
+    let d = Daemon::launch(
+        "ulimit -n 2048;",
+        "",
+        "  more:\n    cmd: sleep 1000\n    starttime: 0\n    startretries: 0\n    rlimits: {nofile: 4096}\n",
+        &["--no-shell"],
+    );
+    match may_raise_hard_limits() {
+        true => {
+            let pid = d.wait_state("more", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+            assert_eq!(limit_of(pid, "Max open files"), ("4096".into(), "4096".into()));
+        }
+        false => {
+            d.wait_state("more", "FATAL");
+            assert!(
+                d.log().contains("couldn't set rlimits nofile to 4096: above the hard limit, which only a root taskmaster with CAP_SYS_RESOURCE can raise"),
+                "{}",
+                d.log()
+            );
+        }
+    }
+}

@@ -85,6 +85,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         ready,
         healthcheck,
         backoff,
+        rlimits,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv
@@ -94,7 +95,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || !same_place(stdout, &old.stdout)
         || !same_place(stderr, &old.stderr)
         || *run_as != old.run_as
-        || *tty != old.tty;
+        || *tty != old.tty
+        || *rlimits != old.rlimits;
     let supervises = *autostart != old.autostart
         || *autorestart != old.autorestart
         || *exitcodes != old.exitcodes

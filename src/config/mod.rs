@@ -10,6 +10,7 @@ pub(crate) mod node;
 pub(crate) mod output;
 pub(crate) mod raw;
 mod render;
+pub(crate) mod rlimits;
 pub(crate) mod spec;
 mod validate;
 
@@ -50,6 +51,7 @@ impl Context {
             uid: nix::unistd::getuid().as_raw(),
             accounts: accounts::Accounts::System,
             purpose,
+            hard_limit: crate::sys::limits::hard_limit,
         }
     }
 }

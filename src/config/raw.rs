@@ -57,6 +57,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "ready",
     "healthcheck",
     "backoff",
+    "rlimits",
 ];
 
 /// Keys of `backoff:` (taskmaster(1), PROCESS STATES).

@@ -92,6 +92,15 @@ struct ProgramView<'a> {
     ready: Option<ReadyView>,
     healthcheck: Option<HealthView>,
     backoff: BackoffView,
+    rlimits: BTreeMap<&'static str, LimitView>,
+}
+
+/// A limit as written: a number, or `unlimited`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LimitView {
+    Number(u64),
+    Word(&'static str),
 }
 
 /// `backoff:` as `--check` prints it.
@@ -159,6 +168,14 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
                 retries: h.retries,
             }),
             backoff: BackoffView { base: seconds(p.backoff.base), max: p.backoff.max.map(seconds) },
+            rlimits: p
+                .rlimits
+                .iter()
+                .map(|(l, v)| match *v {
+                    crate::config::rlimits::UNLIMITED => (l.name(), LimitView::Word("unlimited")),
+                    n => (l.name(), LimitView::Number(n)),
+                })
+                .collect(),
         }
     }
 }

@@ -201,6 +201,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) healthcheck: Option<HealthCheck>,
     /// The wait in BACKOFF before each retry (taskmaster(1), PROCESS STATES).
     pub(crate) backoff: Backoff,
+    /// Resource limits set in the child before it runs the program.
+    pub(crate) rlimits: super::rlimits::Rlimits,
 }
 
 /// `backoff: {base, max}`: the wait before retry k (from 1) is min(max, base × k).

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What the defaults and relative paths depend on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Context {
     /// The folder of the config file (absolute).
     pub config_dir: PathBuf,
@@ -24,6 +24,8 @@ pub(crate) struct Context {
     /// Where users and groups are looked up.
     pub accounts: Accounts,
     pub purpose: Purpose,
+    /// taskmaster's own hard limit of a resource (what `rlimits` may ask without root).
+    pub hard_limit: fn(super::rlimits::Limit) -> u64,
 }
 
 /// What the configuration is read for: what a key that only root may use means depends on it
@@ -61,6 +63,7 @@ impl Context {
             uid: 0,
             accounts: super::accounts::tests::table(),
             purpose: Purpose::Run,
+            hard_limit: |_| super::rlimits::UNLIMITED,
         }
     }
 }
@@ -453,6 +456,7 @@ impl Validator<'_> {
         let ready = self.ready(&e, &base);
         let healthcheck = self.healthcheck(&e, &base);
         let backoff = self.backoff(&e);
+        let rlimits = self.rlimits(&e);
         let workingdir = workingdir?;
         Some(ProgramSpec {
             name: name.to_string(),
@@ -481,6 +485,7 @@ impl Validator<'_> {
             ready: ready?,
             healthcheck: healthcheck?,
             backoff: backoff?,
+            rlimits: rlimits?,
         })
     }
 
@@ -533,6 +538,7 @@ mod alerts;
 #[cfg(test)]
 mod alerts_tests;
 mod backoff;
+mod limits;
 mod order;
 #[cfg(test)]
 mod order_tests;

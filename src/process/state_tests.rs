@@ -30,6 +30,7 @@ fn spec() -> ProgramSpec {
         ready: None,
         healthcheck: None,
         backoff: crate::config::Backoff::default(),
+        rlimits: BTreeMap::new(),
     }
 }
 

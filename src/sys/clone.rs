@@ -18,6 +18,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stage {
     Chdir,
+    /// The program's limit number N (in the order of `Prepared::rlimits`).
+    Rlimit(usize),
     Exec,
     Setup,
     /// The credentials of `user` (see `Credentials`), step by step.
@@ -112,6 +114,8 @@ pub(super) struct Prepared {
     pub(super) workingdir: Option<CString>,
     pub(super) umask: Option<libc::mode_t>,
     pub(super) nofile: libc::rlimit,
+    /// The program's `rlimits`, soft and hard alike, set after `nofile`.
+    pub(super) rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
     /// Every descriptor number below this may be open in taskmaster (its own open-file limit).
     pub(super) fd_limit: libc::c_int,
     /// The empty signal set the program starts with.
@@ -181,6 +185,13 @@ fn child(
     // Before the user changes: raising a hard limit takes root.
     // SAFETY: setrlimit(2) reads a prepared `rlimit`; a failure leaves the limit as it was.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &p.nofile) };
+    for (n, (resource, limit)) in p.rlimits.iter().enumerate() {
+        // SAFETY: setrlimit(2) reads a prepared `rlimit`. A limit the program asked for and
+        // cannot have is a failed start, not a program run without it.
+        if unsafe { libc::setrlimit(*resource, limit) } != 0 {
+            return (Stage::Rlimit(n), Errno::last_raw());
+        }
+    }
     if let Some(credentials) = &p.credentials
         && let Err(failed) = become_user(credentials)
     {

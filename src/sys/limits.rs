@@ -3,6 +3,7 @@
 //! hard one, and gives its children the limit it was started with (programs that use select(2)
 //! break with descriptors above 1024).
 
+use crate::config::rlimits::Limit;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// The open-file limits: what taskmaster was started with, and what it runs with.
@@ -22,6 +23,25 @@ pub(crate) fn raise_open_files() -> FileLimits {
         Err(_) => inherited.0,
     };
     FileLimits { inherited, current }
+}
+
+/// The `setrlimit(2)` resource of a program's limit.
+pub(crate) fn resource_of(limit: Limit) -> Resource {
+    match limit {
+        Limit::Nofile => Resource::RLIMIT_NOFILE,
+        Limit::Nproc => Resource::RLIMIT_NPROC,
+        Limit::Core => Resource::RLIMIT_CORE,
+        Limit::Cpu => Resource::RLIMIT_CPU,
+        Limit::Fsize => Resource::RLIMIT_FSIZE,
+        Limit::Memlock => Resource::RLIMIT_MEMLOCK,
+        Limit::As => Resource::RLIMIT_AS,
+        Limit::Stack => Resource::RLIMIT_STACK,
+    }
+}
+
+/// taskmaster's own hard limit of a resource.
+pub(crate) fn hard_limit(limit: Limit) -> u64 {
+    getrlimit(resource_of(limit)).map_or(crate::config::rlimits::UNLIMITED, |(_, hard)| hard)
 }
 
 /// How many descriptors are open now (read once at start: afterwards the loop counts its own).

@@ -69,6 +69,12 @@ pub(crate) enum SpawnError {
     },
     /// The child could not set itself up (its standard streams, group, parent-death signal).
     Setup(Errno),
+    /// One of the program's `rlimits` could not be set.
+    Rlimit {
+        limit: &'static str,
+        value: String,
+        errno: Errno,
+    },
     /// The child could not take the program's user (the step: setgroups, setgid or setuid); it
     /// never runs with part of them.
     Credentials {
@@ -104,6 +110,14 @@ impl fmt::Display for SpawnError {
                 write!(f, "couldn't exec {}: {}", program.display(), errno.desc())
             }
             SpawnError::Setup(errno) => write!(f, "couldn't set up the process: {}", errno.desc()),
+            SpawnError::Rlimit { limit, value, errno: Errno::EPERM } => write!(
+                f,
+                "couldn't set rlimits {limit} to {value}: above the hard limit, which only a root \
+                 taskmaster with CAP_SYS_RESOURCE can raise"
+            ),
+            SpawnError::Rlimit { limit, value, errno } => {
+                write!(f, "couldn't set rlimits {limit} to {value}: {}", errno.desc())
+            }
             SpawnError::Credentials { step, user, errno } => {
                 write!(f, "couldn't become user '{user}' ({step}): {}", errno.desc())
             }
@@ -182,6 +196,10 @@ pub(crate) fn spawn(
                 }
                 Stage::Exec => as_user(SpawnError::Exec { program, errno }),
                 Stage::Setup => SpawnError::Setup(errno),
+                Stage::Rlimit(n) => {
+                    let (limit, value) = spec.rlimits.iter().nth(n).map_or(("?", 0), |(l, v)| (l.name(), *v));
+                    SpawnError::Rlimit { limit, value: crate::config::rlimits::shown(value), errno }
+                }
                 Stage::Setgroups | Stage::Setgid | Stage::Setuid => SpawnError::Credentials {
                     step: match stage {
                         Stage::Setgroups => "setgroups",
@@ -221,6 +239,7 @@ pub(crate) fn spawn_helper(
         workingdir: None,
         umask: None,
         nofile: libc::rlimit { rlim_cur: soft, rlim_max: hard },
+        rlimits: Vec::new(),
         fd_limit: libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX),
         no_signals: SigSet::empty(),
         credentials: None,
@@ -267,6 +286,14 @@ impl Prepared {
             workingdir: spec.workingdir.as_ref().map(|d| c(d.as_os_str().as_bytes())).transpose()?,
             umask: spec.umask.map(|m| m.0 as libc::mode_t),
             nofile: libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY },
+            rlimits: spec
+                .rlimits
+                .iter()
+                .map(|(limit, value)| {
+                    let resource = super::limits::resource_of(*limit) as libc::__rlimit_resource_t;
+                    (resource, libc::rlimit { rlim_cur: *value, rlim_max: *value })
+                })
+                .collect(),
             fd_limit: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
                 .map_or(1024, |(soft, _)| libc::c_int::try_from(soft).unwrap_or(libc::c_int::MAX)),
             no_signals: SigSet::empty(),

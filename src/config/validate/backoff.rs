@@ -27,7 +27,15 @@ impl Validator<'_> {
         let inner = self.entries(at, pairs, BACKOFF_KEYS);
         let defaults = Backoff::default();
         let base = self.key(&inner, "base", positive, defaults.base);
-        let max = self.key(&inner, "max", |n| Ok(Some(positive(n)?)), defaults.max);
+        let max = self.key(
+            &inner,
+            "max",
+            |n| match n {
+                Node::Null => Ok(None),
+                other => positive(other).map(Some),
+            },
+            defaults.max,
+        );
         let backoff = Backoff { base: base?, max: max? };
         if let Some(max) = backoff.max
             && max < backoff.base

@@ -11,6 +11,7 @@ fn as_uid(uid: u32, purpose: Purpose) -> Context {
         uid,
         accounts: crate::config::accounts::tests::table(),
         purpose,
+        hard_limit: |_| crate::config::rlimits::UNLIMITED,
     }
 }
 

@@ -12,6 +12,11 @@ fn ctx() -> Context {
         uid: 1000,
         accounts: crate::config::accounts::tests::table(),
         purpose: crate::config::Purpose::Run,
+        // Hard limits of a user's session: 4096 files, the rest unlimited.
+        hard_limit: |l| match l {
+            crate::config::rlimits::Limit::Nofile => 4096,
+            _ => crate::config::rlimits::UNLIMITED,
+        },
     }
 }
 
@@ -373,7 +378,7 @@ fn backoff_reads_base_and_max_and_refuses_what_cannot_grow() {
     assert_eq!(default.backoff, Backoff::default());
     let set = one("programs:\n  a: {cmd: a, backoff: {base: 0.5, max: 30}}\n");
     assert_eq!(set.backoff, Backoff { base: Duration::from_millis(500), max: Some(Duration::from_secs(30)) });
-    let base_only = one("programs:\n  a: {cmd: a, backoff: {base: 2}}\n");
+    let base_only = one("programs:\n  a: {cmd: a, backoff: {base: 2, max: null}}\n");
     assert_eq!(base_only.backoff, Backoff { base: Duration::from_secs(2), max: None });
     assert_error(
         "programs:\n  a: {cmd: a, backoff: {base: 5, max: 2}}\n",
@@ -385,4 +390,31 @@ fn backoff_reads_base_and_max_and_refuses_what_cannot_grow() {
         &["backoff", "expected a mapping like {base: 1, max: 30}"],
     );
     assert_error("programs:\n  a: {cmd: a, backoff: {bsae: 1}}\n", &["bsae", "base"]);
+}
+
+#[test]
+fn rlimits_take_ulimit_names_numbers_sizes_and_unlimited() {
+    use crate::config::rlimits::{Limit, UNLIMITED};
+    let p =
+        one("programs:\n  a: {cmd: a, rlimits: {nofile: 1024, core: 0, stack: 8MiB, memlock: unlimited}}\n");
+    assert_eq!(p.rlimits[&Limit::Nofile], 1024);
+    assert_eq!(p.rlimits[&Limit::Core], 0);
+    assert_eq!(p.rlimits[&Limit::Stack], 8 * 1024 * 1024);
+    assert_eq!(p.rlimits[&Limit::Memlock], UNLIMITED);
+    assert!(one("programs:\n  a: {cmd: a}\n").rlimits.is_empty());
+    assert_error("programs:\n  a: {cmd: a, rlimits: {nofiles: 10}}\n", &["nofiles", "did you mean `nofile`"]);
+    assert_error("programs:\n  a: {cmd: a, rlimits: {nproc: -1}}\n", &["nproc", "whole number"]);
+    assert_error("programs:\n  a: {cmd: a, rlimits: 4096}\n", &["rlimits", "expected a mapping"]);
+    // This taskmaster is not root, and its hard limit of files is 4096.
+    assert_error(
+        "programs:\n  a: {cmd: a, rlimits: {nofile: 8192}}\n",
+        &["t.yaml:2:", "nofile", "8192 is above taskmaster's own hard limit (4096): only root can raise it"],
+    );
+    let printed = render(&ok("programs:\n  a: {cmd: a, rlimits: {nofile: 1024, memlock: unlimited}}\n"));
+    assert!(printed.contains("rlimits:\n      memlock: unlimited\n      nofile: 1024"), "{printed}");
+    assert_eq!(
+        ok(&printed).programs["a"].rlimits,
+        ok("programs:\n  a: {cmd: a, rlimits: {nofile: 1024, memlock: unlimited}}\n").programs["a"].rlimits,
+        "--check reads back"
+    );
 }
