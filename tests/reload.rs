@@ -206,3 +206,29 @@ fn reload_brings_processes_to_what_the_new_configuration_asks_for() {
     wait_until("f to be tried again", || (d.count_log("spawned: 'f'") >= 2).then_some(()));
     assert_eq!(d.state("s"), "STOPPED", "what a person stopped stays stopped");
 }
+
+#[test]
+fn an_env_file_change_restarts_only_its_program() {
+    let dir = TempDir::new("envf");
+    let env = dir.write("a.env", "GREETING=hello\n");
+    let programs = format!(
+        "  a:\n    cmd: sleep 1000\n    starttime: 0\n    env_file: {}\n  b:\n    cmd: sleep 1000\n    starttime: 0\n",
+        env.display()
+    );
+    let d = Daemon::start(&programs);
+    let a = d.wait_state("a", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let b = d.wait_state("b", "RUNNING")["pid"].as_i64().expect("pid") as i32;
+    let environ = |pid: i32| {
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default())
+            .into_owned()
+    };
+    assert!(environ(a).contains("GREETING=hello"));
+    // The same file again: nothing to do.
+    assert!(stdout(&d.ctl(&["reload"])).contains("unchanged: 2"));
+    dir.write("a.env", "GREETING=bonjour\n");
+    let out = stdout(&d.ctl(&["reload"]));
+    assert!(out.contains("restarted: a"), "{out}");
+    let new = d.wait_new_pid("a", a);
+    wait_until("the new value", || environ(new).contains("GREETING=bonjour").then_some(()));
+    assert_eq!(d.pid_of("b"), Some(b), "b untouched");
+}

@@ -86,6 +86,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         healthcheck,
         backoff,
         rlimits,
+        // What it sets is in `env`: a change there restarts, a new path to the same values does not.
+        env_file: _,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv

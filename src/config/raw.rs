@@ -58,6 +58,7 @@ pub const PROGRAM_KEYS: &[&str] = &[
     "healthcheck",
     "backoff",
     "rlimits",
+    "env_file",
 ];
 
 /// Keys of `backoff:` (taskmaster(1), PROCESS STATES).

@@ -93,6 +93,7 @@ struct ProgramView<'a> {
     healthcheck: Option<HealthView>,
     backoff: BackoffView,
     rlimits: BTreeMap<&'static str, LimitView>,
+    env_file: Option<String>,
 }
 
 /// A limit as written: a number, or `unlimited`.
@@ -168,6 +169,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
                 retries: h.retries,
             }),
             backoff: BackoffView { base: seconds(p.backoff.base), max: p.backoff.max.map(seconds) },
+            env_file: p.env_file.as_deref().map(text),
             rlimits: p
                 .rlimits
                 .iter()

@@ -201,6 +201,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) healthcheck: Option<HealthCheck>,
     /// The wait in BACKOFF before each retry (taskmaster(1), PROCESS STATES).
     pub(crate) backoff: Backoff,
+    /// Where part of `env` was read from (its values are in `env`, under the ones written there).
+    pub(crate) env_file: Option<PathBuf>,
     /// Resource limits set in the child before it runs the program.
     pub(crate) rlimits: super::rlimits::Rlimits,
 }

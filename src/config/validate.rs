@@ -450,6 +450,16 @@ impl Validator<'_> {
             Some((here, node)) => self.env(here, name, node),
             None => Some(BTreeMap::new()),
         };
+        // Under `env`, which wins (taskmaster(1), the `env_file` key).
+        let config_dir = self.ctx.config_dir.clone();
+        let env_file = self.env_file(&e, &config_dir);
+        let (env_file, env) = match (env_file, env) {
+            (Some((file, mut vars)), Some(env)) => {
+                vars.extend(env);
+                (Some(file), Some(vars))
+            }
+            _ => (None, None),
+        };
         let priority = self.priority(&e);
         let depends_on = self.depends_on(&e, name);
         let base = workingdir.clone().flatten().unwrap_or_else(|| self.ctx.config_dir.clone());
@@ -477,6 +487,7 @@ impl Validator<'_> {
             stdout: stdout?,
             stderr: stderr?,
             env: env?,
+            env_file: env_file?,
             run_as: run_as?,
             tail_bytes: tail_bytes?,
             tty: tty?,
@@ -538,6 +549,7 @@ mod alerts;
 #[cfg(test)]
 mod alerts_tests;
 mod backoff;
+mod env_file;
 mod limits;
 mod order;
 #[cfg(test)]

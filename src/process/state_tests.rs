@@ -31,6 +31,7 @@ fn spec() -> ProgramSpec {
         healthcheck: None,
         backoff: crate::config::Backoff::default(),
         rlimits: BTreeMap::new(),
+        env_file: None,
     }
 }
 

@@ -418,3 +418,22 @@ fn rlimits_take_ulimit_names_numbers_sizes_and_unlimited() {
         "--check reads back"
     );
 }
+
+#[test]
+fn env_file_sets_what_env_does_not() {
+    let dir = std::env::temp_dir().join(format!("tm-envfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("web.env");
+    std::fs::write(&file, "# web\nDB=db.local\nPORT=\"80\"\n").expect("write");
+    let text =
+        format!("programs:\n  a:\n    cmd: a\n    env_file: {}\n    env: {{PORT: 8080}}\n", file.display());
+    let a = one(&text);
+    assert_eq!(a.env["DB"], "db.local");
+    assert_eq!(a.env["PORT"], "8080", "env wins");
+    assert_eq!(a.env_file.as_deref(), Some(file.as_path()));
+    std::fs::write(&file, "DB=db.local\noops\n").expect("write");
+    assert_error(&text, &["t.yaml:4:", "env_file", "web.env: line 2: expected KEY=VALUE"]);
+    std::fs::remove_file(&file).expect("remove");
+    assert_error(&text, &["env_file", "web.env", "o such file"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

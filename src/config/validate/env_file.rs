@@ -1,0 +1,95 @@
+//! A program's `env_file` (taskmaster(1), the `env_file` key): KEY=VALUE lines, read at load and
+//! at every reload, under `env` (which wins). Its values become part of the program's
+//! environment, so a change to the file is a change to `env`: the program restarts.
+
+use super::super::node::Node;
+use super::super::raw::{check_env_name, read_path};
+use super::{Here, Validator};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
+
+/// Larger is not an environment file.
+const MAX_ENV_FILE: u64 = 1024 * 1024;
+
+impl Validator<'_> {
+    /// The file and what it sets; `Some((None, empty))` without one.
+    pub(super) fn env_file(
+        &mut self,
+        e: &Entries,
+        dir: &Path,
+    ) -> Option<(Option<PathBuf>, BTreeMap<String, String>)> {
+        let Some((at, node)) = e.get("env_file") else { return Some((None, BTreeMap::new())) };
+        if matches!(node, Node::Null) {
+            return Some((None, BTreeMap::new()));
+        }
+        let home = self.ctx.home.clone();
+        let read = read_path(node, dir, home.as_deref()).and_then(|path| {
+            let vars = load(&path).map_err(|why| format!("{}: {why}", path.display()))?;
+            Ok((Some(path), vars))
+        });
+        match read {
+            Ok(found) => Some(found),
+            Err(msg) => {
+                self.problem(at, Some("env_file"), msg);
+                None
+            }
+        }
+    }
+}
+
+/// Reads the file: one `KEY=VALUE` a line, `#` comments and blank lines skipped, an optional
+/// `export ` before the key, the value's surrounding quotes (`"..."` or `'...'`) taken off.
+fn load(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| super::super::describe_io(&e))?;
+    if !meta.is_file() || meta.len() > MAX_ENV_FILE {
+        return Err(format!("not a regular file of at most {} KiB", MAX_ENV_FILE / 1024));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| super::super::describe_io(&e))?;
+    parse(&text)
+}
+
+pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut vars = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=VALUE, found `{line}`", n + 1));
+        };
+        let key = key.trim();
+        check_env_name(key).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let value = value.trim();
+        let unquoted =
+            ['"', '\''].iter().find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q)).unwrap_or(value);
+        if unquoted.contains('\0') {
+            return Err(format!("line {}: a value cannot contain a NUL byte", n + 1));
+        }
+        vars.insert(key.to_string(), unquoted.to_string());
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn lines_comments_quotes_and_export() {
+        let vars =
+            parse("# db\nDB_HOST=db.local\n\nexport PORT = 5432\nNAME=\"a b\"\nQ='it''s'\nEMPTY=\nURL=x=y\n")
+                .expect("parsed");
+        assert_eq!(vars["DB_HOST"], "db.local");
+        assert_eq!(vars["PORT"], "5432");
+        assert_eq!(vars["NAME"], "a b");
+        assert_eq!(vars["Q"], "it''s");
+        assert_eq!(vars["EMPTY"], "");
+        assert_eq!(vars["URL"], "x=y", "the first = splits");
+        assert_eq!(parse("A=1\nnot a pair\n").unwrap_err(), "line 2: expected KEY=VALUE, found `not a pair`");
+        assert!(parse("=1\n").unwrap_err().starts_with("line 1: "));
+    }
+}
