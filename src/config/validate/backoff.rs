@@ -42,11 +42,11 @@ impl Validator<'_> {
         {
             let here = inner.get("max").map_or(at.clone(), |(h, _)| h.clone());
             let msg = format!(
-                "is below `base` ({} s < {} s): the wait would never grow",
+                "`max` ({} s) is below `base` ({} s): the wait would never grow",
                 max.as_secs_f64(),
                 backoff.base.as_secs_f64()
             );
-            self.problem(&here, Some("max"), msg);
+            self.problem(&here, Some("backoff"), msg);
             return None;
         }
         Some(backoff)

@@ -382,7 +382,7 @@ fn backoff_reads_base_and_max_and_refuses_what_cannot_grow() {
     assert_eq!(base_only.backoff, Backoff { base: Duration::from_secs(2), max: None });
     assert_error(
         "programs:\n  a: {cmd: a, backoff: {base: 5, max: 2}}\n",
-        &["t.yaml:2:", "max", "is below `base`"],
+        &["t.yaml:2:", "backoff: `max` (2 s) is below `base` (5 s)"],
     );
     assert_error("programs:\n  a: {cmd: a, backoff: {base: 0}}\n", &["base", "above 0"]);
     assert_error(
