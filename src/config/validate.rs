@@ -11,6 +11,9 @@ use super::spec::{CommandLine, Config, DaemonSpec, DetachKey, LogLevel, ProgramS
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+/// The pairs of a YAML mapping.
+type Pairs<'n> = &'n [(String, Node)];
+
 /// What the defaults and relative paths depend on.
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
@@ -326,6 +329,29 @@ impl Validator<'_> {
 
     /// Reads one key with `read`, or gives `default` when it is absent. `None` means a problem
     /// was recorded.
+    /// The pairs of the mapping under `key`, and where it is: `Some(None)` when absent or null,
+    /// `None` after a problem (said, with what a mapping there looks like).
+    fn mapping<'n>(
+        &mut self,
+        e: &BTreeMap<String, (Here, &'n Node)>,
+        key: &str,
+        like: &str,
+    ) -> Option<Option<(Here, Pairs<'n>)>> {
+        let Some((at, node)) = e.get(key) else { return Some(None) };
+        match node {
+            Node::Null => Some(None),
+            Node::Map(pairs) => Some(Some((at.clone(), pairs.as_slice()))),
+            other => {
+                self.problem(
+                    at,
+                    Some(key),
+                    format!("expected a mapping like {like}, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
     fn key<T>(
         &mut self,
         entries: &BTreeMap<String, (Here, &Node)>,

@@ -13,18 +13,10 @@ type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
 impl Validator<'_> {
     /// `backoff`, absent or null: 1, 2, 3... seconds.
     pub(super) fn backoff(&mut self, e: &Entries) -> Option<Backoff> {
-        let Some((at, node)) = e.get("backoff") else { return Some(Backoff::default()) };
-        let pairs = match node {
-            Node::Null => return Some(Backoff::default()),
-            Node::Map(pairs) => pairs,
-            other => {
-                let msg =
-                    format!("expected a mapping like {{base: 1, max: 30}} (seconds), found {}", other.kind());
-                self.problem(at, Some("backoff"), msg);
-                return None;
-            }
+        let Some((at, pairs)) = self.mapping(e, "backoff", "{base: 1, max: 30} (seconds)")? else {
+            return Some(Backoff::default());
         };
-        let inner = self.entries(at, pairs, BACKOFF_KEYS);
+        let inner = self.entries(&at, pairs, BACKOFF_KEYS);
         let defaults = Backoff::default();
         let base = self.key(&inner, "base", positive, defaults.base);
         let max = self.key(
@@ -40,7 +32,7 @@ impl Validator<'_> {
         if let Some(max) = backoff.max
             && max < backoff.base
         {
-            let here = inner.get("max").map_or(at.clone(), |(h, _)| h.clone());
+            let here = inner.get("max").map_or(at, |(h, _)| h.clone());
             let msg = format!(
                 "`max` ({} s) is below `base` ({} s): the wait would never grow",
                 max.as_secs_f64(),

@@ -12,16 +12,8 @@ type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
 
 impl Validator<'_> {
     pub(super) fn rlimits(&mut self, e: &Entries) -> Option<Rlimits> {
-        let Some((at, node)) = e.get("rlimits") else { return Some(Rlimits::new()) };
-        let pairs = match node {
-            Node::Null => return Some(Rlimits::new()),
-            Node::Map(pairs) => pairs,
-            other => {
-                let msg =
-                    format!("expected a mapping like {{nofile: 4096, core: 0}}, found {}", other.kind());
-                self.problem(at, Some("rlimits"), msg);
-                return None;
-            }
+        let Some((at, pairs)) = self.mapping(e, "rlimits", "{nofile: 4096, core: 0}")? else {
+            return Some(Rlimits::new());
         };
         let names: Vec<&str> = Limit::ALL.iter().map(|l| l.name()).collect();
         let mut limits = Rlimits::new();
