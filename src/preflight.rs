@@ -19,6 +19,8 @@ pub(crate) struct Warning {
     pub(crate) key: &'static str,
     pub(crate) message: String,
     pub(crate) position: Option<Position>,
+    /// The included file the program is defined in; `None`: the main file.
+    pub(crate) file: Option<String>,
 }
 
 /// The warnings of `config`, located in `text` (the file it was read from), in file order.
@@ -29,19 +31,30 @@ pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
     found.extend(
         config.programs.values().flat_map(|p| syslog_output_warnings(p, &config.daemon.syslog_address)),
     );
+    // An included file is read again only to say where in it a warning is.
+    let mut included: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for w in &mut found {
         let path = match &w.program {
             Some(program) => vec![Seg::key("programs"), Seg::key(program), Seg::key(w.key)],
             None => vec![Seg::key("taskmaster"), Seg::key(w.key)],
         };
+        w.file = w.program.as_ref().and_then(|p| config.programs.get(p)).and_then(|p| p.origin.clone());
+        let text = match &w.file {
+            Some(file) => included
+                .entry(file.clone())
+                .or_insert_with(|| std::fs::read_to_string(file).unwrap_or_default()),
+            None => text,
+        };
         w.position = node::locate(text, &path);
     }
-    found.sort_by_key(|w| w.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
+    found.sort_by_key(|w| (w.file.clone(), w.position.map_or((usize::MAX, 0), |at| (at.line, at.column))));
     found
 }
 
-/// `t.yaml:3:5: warning: program 'web': cmd: can't find command 'nginxx'`
+/// `t.yaml:3:5: warning: program 'web': cmd: can't find command 'nginxx'`; `file`: the main
+/// file, for a warning about something written there.
 pub(crate) fn line(file: &str, w: &Warning) -> String {
+    let file = w.file.as_deref().unwrap_or(file);
     let place = match w.position {
         Some(at) => format!("{file}:{}:{}", at.line, at.column),
         None => file.to_string(),
@@ -63,6 +76,7 @@ fn root_warnings(config: &Config) -> Vec<Warning> {
         key,
         message: format!("{what} needs taskmaster to run as root (this check ran as uid {uid})"),
         position: None,
+        file: None,
     };
     let daemon = &config.daemon;
     let mut found = Vec::new();
@@ -85,7 +99,8 @@ fn root_warnings(config: &Config) -> Vec<Warning> {
 /// What would make every alert of a channel fail here (taskmaster(1), ALERTS).
 fn alerts_warnings(config: &Config) -> Vec<Warning> {
     let Some(alerts) = &config.daemon.alerts else { return Vec::new() };
-    let warn = |message: String| Warning { program: None, key: "alerts", message, position: None };
+    let warn =
+        |message: String| Warning { program: None, key: "alerts", message, position: None, file: None };
     let mut found = Vec::new();
     if alerts.events.is_empty() {
         found.push(warn("events is empty: only `alerts test` sends anything".to_string()));
@@ -121,6 +136,7 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
         key,
         message,
         position: None,
+        file: None,
     };
     let mut found = Vec::new();
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
@@ -171,6 +187,7 @@ fn syslog_output_warnings(
                 path.display()
             ),
             position: None,
+            file: None,
         })
         .collect()
 }

@@ -88,6 +88,8 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         rlimits,
         // What it sets is in `env`: a change there restarts, a new path to the same values does not.
         env_file: _,
+        // Moving a program to another file changes nothing about it.
+        origin: _,
     } = new;
     // The command as split, not as written: `sleep  10` is `sleep 10`.
     let defines = cmd.argv != old.cmd.argv

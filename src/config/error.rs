@@ -14,6 +14,8 @@ pub(crate) struct Problem {
     /// The key the problem is about, when there is one.
     pub(crate) key: Option<String>,
     pub(crate) message: String,
+    /// The included file it is in (as shown); `None`: the file the error is about.
+    pub(crate) file: Option<String>,
 }
 
 /// Every problem found in one file. Never empty.
@@ -27,7 +29,8 @@ pub(crate) struct ConfigError {
 impl ConfigError {
     /// An error about the file as a whole (unreadable, not YAML, ...).
     pub(crate) fn whole(file: &str, message: String, position: Option<Position>) -> ConfigError {
-        let problem = Problem { path: Vec::new(), position, section: String::new(), key: None, message };
+        let problem =
+            Problem { path: Vec::new(), position, section: String::new(), key: None, message, file: None };
         ConfigError { file: file.to_string(), problems: vec![problem] }
     }
 
@@ -37,9 +40,10 @@ impl ConfigError {
     }
 
     fn place(&self, p: &Problem) -> String {
+        let file = p.file.as_deref().unwrap_or(&self.file);
         match p.position {
-            Some(pos) => format!("{}:{}:{}", self.file, pos.line, pos.column),
-            None => self.file.clone(),
+            Some(pos) => format!("{file}:{}:{}", pos.line, pos.column),
+            None => file.to_string(),
         }
     }
 }
@@ -133,6 +137,7 @@ mod tests {
             section: "program 'web'".into(),
             key: Some(key.into()),
             message: message.into(),
+            file: None,
         };
         let err = ConfigError {
             file: "x.yaml".into(),

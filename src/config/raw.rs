@@ -27,6 +27,7 @@ pub const DAEMON_KEYS: &[&str] = &[
     "alerts",
     "detach_key",
     "metrics",
+    "include",
 ];
 
 /// Keys of a program, in the order `--check` prints them.

@@ -8,19 +8,32 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// The configuration as canonical YAML.
+/// The configuration as canonical YAML, in one file: the programs of included files are in it,
+/// each under a comment naming its file (taskmaster(1), INCLUDED FILES), and `include` is not.
 pub(crate) fn render(config: &Config) -> String {
-    let view = ConfigView {
-        taskmaster: DaemonView::from(&config.daemon),
-        programs: config.programs.iter().map(|(n, p)| (n.as_str(), ProgramView::from(p))).collect(),
-    };
-    serde_yaml::to_string(&view).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    let mut out = yaml(&DaemonSection { taskmaster: DaemonView::from(&config.daemon) });
+    out.push_str("programs:\n");
+    for (name, program) in &config.programs {
+        if let Some(file) = &program.origin {
+            out.push_str(&format!("  # from {file}\n"));
+        }
+        let one = yaml(&BTreeMap::from([(name.as_str(), ProgramView::from(program))]));
+        for line in one.lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn yaml<T: Serialize>(value: &T) -> String {
+    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
 #[derive(Serialize)]
-struct ConfigView<'a> {
+struct DaemonSection {
     taskmaster: DaemonView,
-    programs: BTreeMap<&'a str, ProgramView<'a>>,
 }
 
 /// Field names and order follow `raw::DAEMON_KEYS`.

@@ -205,6 +205,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) env_file: Option<PathBuf>,
     /// Resource limits set in the child before it runs the program.
     pub(crate) rlimits: super::rlimits::Rlimits,
+    /// The included file it is defined in, as shown; `None`: the main file.
+    pub(crate) origin: Option<String>,
 }
 
 /// `backoff: {base, max}`: the wait before retry k (from 1) is min(max, base × k).

@@ -5,11 +5,10 @@ use super::accounts::Accounts;
 use super::alerts::{DEFAULT_SYSLOG_ADDRESS, SyslogAddress};
 use super::error::{ConfigError, Problem, nearest};
 use super::node::{self, Node, Seg};
-use super::output::Output;
 use super::raw::*;
-use super::spec::{CommandLine, Config, DaemonSpec, DetachKey, LogLevel, ProgramSpec};
+use super::spec::{Config, DaemonSpec, DetachKey, LogLevel, ProgramSpec};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The pairs of a YAML mapping.
 type Pairs<'n> = &'n [(String, Node)];
@@ -88,9 +87,9 @@ const MAX_REREAD: usize = 16 * 1024 * 1024;
 pub(crate) fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
-    let mut v = Validator::new(text, ctx);
+    let mut v = Validator::new(text, file, ctx);
     let config = v.config(&root);
-    v.finish(config, text, file)
+    v.finish(config)
 }
 
 /// Validates only the `taskmaster` section of `text`: what a client needs (the socket) from a
@@ -98,18 +97,34 @@ pub(crate) fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, 
 pub(crate) fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<DaemonSpec, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
-    let mut v = Validator::new(text, ctx);
+    let mut v = Validator::new(text, file, ctx);
     let section = match &root {
         Node::Map(pairs) => pairs.iter().find(|(k, _)| k == "taskmaster").map(|(_, n)| n),
         _ => None,
     };
-    let top = Here { path: Vec::new(), section: String::new() };
-    let daemon = v.daemon(&top.key("taskmaster", 0), section.unwrap_or(&Node::Null));
-    v.finish(daemon, text, file)
+    let daemon = v.daemon(&Here::top(MAIN).key("taskmaster", 0), section.unwrap_or(&Node::Null));
+    v.finish(daemon)
 }
 
 impl<'c> Validator<'c> {
-    fn new(text: &str, ctx: &'c Context) -> Validator<'c> {
+    fn new(text: &str, file: &str, ctx: &'c Context) -> Validator<'c> {
+        let mut v = Validator {
+            ctx,
+            sources: Vec::new(),
+            texts: HashMap::new(),
+            problems: Vec::new(),
+            daemon_uid: ctx.uid,
+            daemon_user: None,
+            places: HashMap::new(),
+            includes: Vec::new(),
+        };
+        v.add_source(file, text, ctx.config_dir.clone());
+        v
+    }
+
+    /// Takes in one more file (the main one first); its number, for `Here::file`.
+    fn add_source(&mut self, shown: &str, text: &str, dir: PathBuf) -> usize {
+        let file = self.sources.len();
         let texts = node::scalar_texts(
             text,
             &[
@@ -120,54 +135,90 @@ impl<'c> Validator<'c> {
         );
         // Indexed, so that looking up thousands of `env` values stays linear; the first of a
         // duplicated path is the one kept, as the tree's walk meets it first.
-        let mut by_path = HashMap::with_capacity(texts.len());
+        self.texts.reserve(texts.len());
         for (path, text) in texts {
-            by_path.entry(path).or_insert(text);
+            self.texts.entry((file, path)).or_insert(text);
         }
-        Validator { ctx, texts: by_path, problems: Vec::new(), daemon_uid: ctx.uid, daemon_user: None }
+        self.sources.push(Source { shown: shown.to_string(), text: text.to_string(), dir });
+        file
     }
 
-    /// The value, or every problem found, located in the file and in file order.
-    fn finish<T>(self, value: Option<T>, text: &str, file: &str) -> Result<T, ConfigError> {
+    /// The value, or every problem found, located in its file and in file order.
+    fn finish<T>(self, value: Option<T>) -> Result<T, ConfigError> {
         match (value, self.problems.is_empty()) {
             (Some(value), true) => Ok(value),
             _ => {
                 let mut problems = self.problems;
-                let located = (MAX_REREAD / text.len().max(1)).clamp(10, MAX_LOCATED);
-                for p in problems.iter_mut().take(located) {
-                    p.position = node::locate(text, &p.path);
+                let length: usize = self.sources.iter().map(|s| s.text.len()).sum();
+                let located = (MAX_REREAD / length.max(1)).clamp(10, MAX_LOCATED);
+                let text_of = |file: &Option<String>| match file {
+                    Some(shown) => self.sources.iter().find(|s| s.shown == *shown).map(|s| s.text.as_str()),
+                    None => Some(self.sources[MAIN].text.as_str()),
+                };
+                for p in problems.iter_mut().filter(|p| p.position.is_none()).take(located) {
+                    p.position = text_of(&p.file).and_then(|text| node::locate(text, &p.path));
                 }
-                // In file order, as an editor would walk them; problems without a place go last.
-                problems.sort_by_key(|p| p.position.map_or((usize::MAX, 0), |at| (at.line, at.column)));
-                Err(ConfigError { file: file.to_string(), problems })
+                // The main file's first, then each included file's, each in file order as an
+                // editor would walk them; problems without a place go last.
+                let order = |p: &Problem| {
+                    let file = p.file.as_ref().map_or(MAIN, |f| {
+                        self.sources.iter().position(|s| s.shown == *f).unwrap_or(usize::MAX)
+                    });
+                    (file, p.position.map_or((usize::MAX, 0), |at| (at.line, at.column)))
+                };
+                problems.sort_by_key(order);
+                Err(ConfigError { file: self.sources[MAIN].shown.clone(), problems })
             }
         }
     }
 }
 
+/// The number of the main file among the sources; included files follow.
+const MAIN: usize = 0;
+
+/// One file read: the main one, or one it includes.
+struct Source {
+    /// As the user would name it: the main file as given, an included one from the same folder.
+    shown: String,
+    text: String,
+    /// The folder relative paths written in it start from (taskmaster(1), INCLUDED FILES).
+    dir: PathBuf,
+}
+
 struct Validator<'c> {
     ctx: &'c Context,
-    /// Scalars as written, by path (see `node::scalar_texts`).
-    texts: HashMap<Vec<String>, String>,
+    sources: Vec<Source>,
+    /// Scalars as written, by file and path (see `node::scalar_texts`).
+    texts: HashMap<(usize, Vec<String>), String>,
     problems: Vec<Problem>,
     /// The user taskmaster runs as once started: its own, or `taskmaster: user:`.
     daemon_uid: u32,
     /// `taskmaster: user:` as resolved: the user of every program that names none.
     daemon_user: Option<super::accounts::RunAs>,
+    /// Where each program is defined (the first time), for problems found across programs.
+    places: HashMap<String, Here>,
+    /// `include:` patterns, absolute, and where each is written.
+    includes: Vec<(Here, PathBuf)>,
 }
 
-/// Where the validator is: the document path and how a problem there is introduced.
+/// Where the validator is: the file, the document path and how a problem there is introduced.
 #[derive(Clone)]
 struct Here {
+    file: usize,
     path: Vec<Seg>,
     section: String,
 }
 
 impl Here {
+    /// The top of file number `file`.
+    fn top(file: usize) -> Here {
+        Here { file, path: Vec::new(), section: String::new() }
+    }
+
     fn key(&self, name: &str, nth: usize) -> Here {
         let mut path = self.path.clone();
         path.push(Seg { name: name.to_string(), nth });
-        Here { path, section: self.section.clone() }
+        Here { file: self.file, path, section: self.section.clone() }
     }
 }
 
@@ -179,16 +230,28 @@ impl Validator<'_> {
             section: at.section.clone(),
             key: key.map(str::to_string),
             message,
+            file: (at.file != MAIN).then(|| self.sources[at.file].shown.clone()),
         });
     }
 
-    fn text_at(&self, path: &[&str]) -> Option<&str> {
+    /// The scalar at `path` of the file `at` is in, as written.
+    fn text_at(&self, at: &Here, path: &[&str]) -> Option<&str> {
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-        self.texts.get(&path).map(String::as_str)
+        self.texts.get(&(at.file, path)).map(String::as_str)
+    }
+
+    /// Where program `name` is defined; `programs`'s own place for one never read.
+    fn place(&self, programs: &Here, name: &str) -> Here {
+        self.places.get(name).cloned().unwrap_or_else(|| programs.key(name, 0))
+    }
+
+    /// The folder relative paths of the file `at` is in start from.
+    fn dir(&self, at: &Here) -> PathBuf {
+        self.sources[at.file].dir.clone()
     }
 
     fn config(&mut self, root: &Node) -> Option<Config> {
-        let top = Here { path: Vec::new(), section: String::new() };
+        let top = Here::top(MAIN);
         let pairs = match root {
             Node::Map(pairs) => pairs,
             Node::Null => {
@@ -206,15 +269,47 @@ impl Validator<'_> {
             Some((at, node)) => self.daemon(at, node),
             None => self.daemon(&top.key("taskmaster", 0), &Node::Null),
         };
-        let programs = match entries.get("programs") {
-            Some((at, node)) => self.programs(at, node),
-            None => {
-                self.problem(&top, None, "no `programs:` section: there is nothing to supervise".into());
-                None
+        let included = self.read_included();
+        let programs_at =
+            entries.get("programs").map_or_else(|| top.key("programs", 0), |(at, _)| at.clone());
+        let mut sections = Vec::new();
+        let mut complete = true;
+        if let Some((at, node)) = entries.get("programs") {
+            match node {
+                Node::Map(pairs) => sections.push((at.clone(), pairs.as_slice())),
+                Node::Null => {}
+                other => {
+                    let msg =
+                        format!("expected a mapping of program names to settings, found {}", other.kind());
+                    self.problem(at, Some("programs"), msg);
+                    complete = false;
+                }
             }
-        };
-        if let (Some(daemon), Some(programs), Some((at, _))) = (&daemon, &programs, entries.get("programs")) {
-            self.check_main_log(at, daemon, programs);
+        }
+        for (file, root) in &included {
+            match self.included_programs(*file, root) {
+                Some(Some(section)) => sections.push(section),
+                Some(None) => {}
+                None => complete = false,
+            }
+        }
+        if complete && sections.iter().all(|(_, pairs)| pairs.is_empty()) {
+            let also = if self.includes.is_empty() { "" } else { " (nor do the files it includes)" };
+            match entries.get("programs") {
+                Some((at, _)) => {
+                    let msg = format!("is empty: define at least one program{also}");
+                    self.problem(at, Some("programs"), msg);
+                }
+                None => {
+                    let msg = format!("no `programs:` section: there is nothing to supervise{also}");
+                    self.problem(&top, None, msg);
+                }
+            }
+            return None;
+        }
+        let programs = self.programs(&programs_at, &sections).filter(|_| complete);
+        if let (Some(daemon), Some(programs)) = (&daemon, &programs) {
+            self.check_main_log(&programs_at, daemon, programs);
         }
         Some(Config { daemon: daemon?, programs: programs? })
     }
@@ -256,7 +351,7 @@ impl Validator<'_> {
     }
 
     fn daemon(&mut self, at: &Here, node: &Node) -> Option<DaemonSpec> {
-        let at = Here { path: at.path.clone(), section: "taskmaster".to_string() };
+        let at = Here { section: "taskmaster".to_string(), ..at.clone() };
         let empty = Vec::new();
         let pairs = match node {
             Node::Map(pairs) => pairs,
@@ -267,6 +362,7 @@ impl Validator<'_> {
             }
         };
         let e = self.entries(&at, pairs, DAEMON_KEYS);
+        self.include_patterns(&e);
         let dir = self.ctx.config_dir.clone();
         let home = self.ctx.home.clone();
         let path = |n: &Node| read_path(n, &dir, home.as_deref());
@@ -278,7 +374,7 @@ impl Validator<'_> {
         let rotation = self.main_log_rotation(&e);
         let loglevel = self.key(&e, "loglevel", read_loglevel, LogLevel::Info);
         let socket = self.key(&e, "socket", path, self.ctx.default_socket());
-        let mode_text = self.text_at(&["taskmaster", "socket_mode"]).map(str::to_string);
+        let mode_text = self.text_at(&at, &["taskmaster", "socket_mode"]).map(str::to_string);
         let socket_mode =
             self.key(&e, "socket_mode", |n| read_octal(n, mode_text.as_deref()), DEFAULT_SOCKET_MODE);
         let history_default = resolve_path(DEFAULT_HISTORY, &dir, home.as_deref()).ok();
@@ -371,32 +467,32 @@ impl Validator<'_> {
         }
     }
 
-    fn programs(&mut self, at: &Here, node: &Node) -> Option<BTreeMap<String, ProgramSpec>> {
-        let pairs = match node {
-            Node::Map(pairs) if !pairs.is_empty() => pairs,
-            Node::Map(_) | Node::Null => {
-                self.problem(at, Some("programs"), "is empty: define at least one program".into());
-                return None;
-            }
-            other => {
-                let msg = format!("expected a mapping of program names to settings, found {}", other.kind());
-                self.problem(at, Some("programs"), msg);
-                return None;
-            }
-        };
+    /// The programs of every section (the main file's, then each included file's), each name
+    /// once across all of them; `at`: the main file's `programs`.
+    fn programs(&mut self, at: &Here, sections: &[(Here, Pairs)]) -> Option<BTreeMap<String, ProgramSpec>> {
         let mut programs = BTreeMap::new();
         let mut complete = true;
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for (name, body) in pairs {
-            let nth = seen.entry(name).or_default();
-            let here = Here { section: format!("program '{name}'"), ..at.key(name, *nth) };
-            *nth += 1;
-            if *nth > 1 {
-                let msg = "is defined twice; program names must be unique".to_string();
+        let defined = sections.iter().flat_map(|(section, pairs)| {
+            let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+            pairs.iter().map(move |(name, body)| {
+                let nth = seen.entry(name).or_default();
+                *nth += 1;
+                (Here { section: format!("program '{name}'"), ..section.key(name, *nth - 1) }, name, body)
+            })
+        });
+        let mut names = Vec::new();
+        for (here, name, body) in defined {
+            if let Some(first) = self.places.get(name.as_str()) {
+                let msg = format!(
+                    "is defined twice (first at {}); program names must be unique",
+                    self.locate(first)
+                );
                 self.problem(&here, None, msg);
                 complete = false;
                 continue;
             }
+            self.places.insert(name.clone(), here.clone());
+            names.push(name.as_str());
             if let Err(message) = check_program_name(name) {
                 self.problem(&here, None, message);
                 complete = false;
@@ -412,163 +508,9 @@ impl Validator<'_> {
             self.check_shared_files(at, &programs);
         }
         // Said with every other problem, of the programs that could be read.
-        let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
         self.check_order(at, &programs, &names);
         complete.then_some(programs)
     }
-
-    fn program(&mut self, at: &Here, name: &str, node: &Node) -> Option<ProgramSpec> {
-        let Node::Map(pairs) = node else {
-            let msg = format!("expected a mapping of settings with at least `cmd`, found {}", node.kind());
-            self.problem(at, None, msg);
-            return None;
-        };
-        let e = self.entries(at, pairs, PROGRAM_KEYS);
-        let dir = self.ctx.config_dir.clone();
-        let home = self.ctx.home.clone();
-        let nullable_path = |n: &Node| match n {
-            Node::Null => Ok(None),
-            other => read_path(other, &dir, home.as_deref()).map(Some),
-        };
-        let cmd = match e.get("cmd") {
-            Some(_) => self.key(&e, "cmd", |n| read_cmd(n).map(Some), None),
-            None => {
-                self.problem(at, Some("cmd"), "is missing: every program needs a command".into());
-                None
-            }
-        };
-        let numprocs = self.key(&e, "numprocs", |n| read_count(n, 1, MAX_NUMPROCS), DEFAULT_NUMPROCS);
-        let umask_text = self.text_at(&["programs", name, "umask"]).map(str::to_string);
-        let umask = self.key(
-            &e,
-            "umask",
-            |n| match n {
-                Node::Null => Ok(None),
-                other => read_octal(other, umask_text.as_deref()).map(Some),
-            },
-            None,
-        );
-        let workingdir = self.key(&e, "workingdir", nullable_path, None);
-        let autostart = self.key(&e, "autostart", read_bool, DEFAULT_AUTOSTART);
-        let autorestart = self.key(&e, "autorestart", read_restart, DEFAULT_AUTORESTART);
-        let exitcodes = self.key(&e, "exitcodes", read_exitcodes, DEFAULT_EXITCODES.to_vec());
-        let retries = |n: &Node| read_count(n, 0, MAX_STARTRETRIES);
-        let startretries = self.key(&e, "startretries", retries, DEFAULT_STARTRETRIES);
-        let starttime = self.key(&e, "starttime", read_seconds, DEFAULT_STARTTIME);
-        let stopsignal = self.key(&e, "stopsignal", read_stopsignal, DEFAULT_STOPSIGNAL);
-        let stoptime = self.key(&e, "stoptime", read_seconds, DEFAULT_STOPTIME);
-        let stopasgroup = self.key(&e, "stopasgroup", read_bool, DEFAULT_STOPASGROUP);
-        let critical = self.key(&e, "critical", read_bool, DEFAULT_CRITICAL);
-        let alerts = self.program_alerts(&e);
-        let stdout = self.output(&e, output::Which::Stdout);
-        let stderr = self.output(&e, output::Which::Stderr);
-        let run_as = self.run_as(at, &e);
-        let tail_bytes = self.key(&e, "tail_bytes", |n| read_bytes(n, MAX_TAIL_BYTES), DEFAULT_TAIL_BYTES);
-        let tty = self.key(&e, "tty", read_bool, DEFAULT_TTY);
-        if tty == Some(true) && matches!(stderr, Some(Some(ref o)) if *o != Output::Stdout) {
-            let here = e.get("stderr").map_or(at.clone(), |(h, _)| h.clone());
-            let msg =
-                "a program with `tty: true` has one terminal for both streams: its output goes to `stdout`"
-                    .into();
-            self.problem(&here, Some("stderr"), msg);
-        }
-        let env = match e.get("env") {
-            Some((here, node)) => self.env(here, name, node),
-            None => Some(BTreeMap::new()),
-        };
-        // Under `env`, which wins (taskmaster(1), the `env_file` key).
-        let config_dir = self.ctx.config_dir.clone();
-        let env_file = self.env_file(&e, &config_dir);
-        let (env_file, env) = match (env_file, env) {
-            (Some((file, mut vars)), Some(env)) => {
-                vars.extend(env);
-                (Some(file), Some(vars))
-            }
-            _ => (None, None),
-        };
-        let priority = self.priority(&e);
-        let depends_on = self.depends_on(&e, name);
-        let base = workingdir.clone().flatten().unwrap_or_else(|| self.ctx.config_dir.clone());
-        let ready = self.ready(&e, &base);
-        let healthcheck = self.healthcheck(&e, &base);
-        let backoff = self.backoff(&e);
-        let rlimits = self.rlimits(&e);
-        let workingdir = workingdir?;
-        Some(ProgramSpec {
-            name: name.to_string(),
-            cmd: anchor_program(cmd??, workingdir.as_deref().unwrap_or(&self.ctx.config_dir)),
-            numprocs: numprocs?,
-            umask: umask?,
-            workingdir,
-            autostart: autostart?,
-            autorestart: autorestart?,
-            exitcodes: exitcodes?,
-            startretries: startretries?,
-            starttime: starttime?,
-            stopsignal: stopsignal?,
-            stoptime: stoptime?,
-            stopasgroup: stopasgroup?,
-            critical: critical?,
-            alerts: alerts?,
-            stdout: stdout?,
-            stderr: stderr?,
-            env: env?,
-            env_file: env_file?,
-            run_as: run_as?,
-            tail_bytes: tail_bytes?,
-            tty: tty?,
-            priority: priority?,
-            depends_on: depends_on?,
-            ready: ready?,
-            healthcheck: healthcheck?,
-            backoff: backoff?,
-            rlimits: rlimits?,
-        })
-    }
-
-    fn env(&mut self, at: &Here, program: &str, node: &Node) -> Option<BTreeMap<String, String>> {
-        let pairs = match node {
-            Node::Map(pairs) => pairs,
-            Node::Null => return Some(BTreeMap::new()),
-            other => {
-                let msg = format!("expected a mapping of NAME: value, found {}", other.kind());
-                self.problem(at, Some("env"), msg);
-                return None;
-            }
-        };
-        let mut env = BTreeMap::new();
-        let mut complete = true;
-        for (name, value) in pairs {
-            let here = at.key(name, 0);
-            let text = self.text_at(&["programs", program, "env", name]).map(str::to_string);
-            let checked = check_env_name(name).and_then(|()| read_env_value(value, text.as_deref()));
-            match checked {
-                Ok(_) if env.contains_key(name) => {
-                    let msg = format!("`{name}` is set twice; keep one");
-                    self.problem(&here, Some("env"), msg);
-                    complete = false;
-                }
-                Ok(value) => {
-                    env.insert(name.clone(), value);
-                }
-                Err(message) => {
-                    self.problem(&here, Some("env"), format!("{name}: {message}"));
-                    complete = false;
-                }
-            }
-        }
-        complete.then_some(env)
-    }
-}
-
-/// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
-/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
-fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
-    let program = Path::new(&cmd.argv[0]);
-    if program.is_relative() && cmd.argv[0].contains('/') {
-        cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
-    }
-    cmd
 }
 
 mod alerts;
@@ -576,6 +518,9 @@ mod alerts;
 mod alerts_tests;
 mod backoff;
 mod env_file;
+mod include;
+#[cfg(test)]
+mod include_tests;
 mod limits;
 mod order;
 #[cfg(test)]
@@ -586,5 +531,6 @@ mod output_tests;
 mod privileges;
 #[cfg(test)]
 mod privileges_tests;
+mod program;
 #[cfg(test)]
 mod tests;

@@ -32,6 +32,7 @@ fn spec() -> ProgramSpec {
         backoff: crate::config::Backoff::default(),
         rlimits: BTreeMap::new(),
         env_file: None,
+        origin: None,
     }
 }
 

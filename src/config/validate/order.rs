@@ -161,19 +161,16 @@ impl Validator<'_> {
             for dep in spec.depends_on.iter().filter(|d| !names.contains(&d.as_str())) {
                 let hint = nearest(dep, names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
                 let msg = format!("names `{dep}`, which is not a program{hint}");
-                self.problem(&depends_on_at(at, name), Some("depends_on"), msg);
+                let here = self.place(at, name).key("depends_on", 0);
+                self.problem(&here, Some("depends_on"), msg);
             }
         }
         for cycle in cycles(programs) {
             let msg = format!("is a cycle: {}; no program of it could ever start", cycle.join(" -> "));
-            self.problem(&depends_on_at(at, &cycle[0]), Some("depends_on"), msg);
+            let here = self.place(at, &cycle[0]).key("depends_on", 0);
+            self.problem(&here, Some("depends_on"), msg);
         }
     }
-}
-
-fn depends_on_at(programs: &Here, name: &str) -> Here {
-    let here = programs.key(name, 0).key("depends_on", 0);
-    Here { section: format!("program '{name}'"), ..here }
 }
 
 /// Each cycle once, as the names along it back to the first (`db -> cache -> db`), found by a

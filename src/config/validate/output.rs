@@ -34,7 +34,7 @@ impl Validator<'_> {
     pub(super) fn output(&mut self, e: &Entries, which: Which) -> Option<Option<Output>> {
         let key = which.key();
         let Some((at, node)) = e.get(key) else { return Some(None) };
-        let (dir, home) = (self.ctx.config_dir.clone(), self.ctx.home.clone());
+        let (dir, home) = (self.dir(at), self.ctx.home.clone());
         let path = |n: &Node| read_path(n, &dir, home.as_deref());
         match node {
             Node::Null => Some(None),
@@ -112,7 +112,7 @@ impl Validator<'_> {
                             who(user),
                             who(*theirs)
                         );
-                        let here = at.key(name, 0).key(key, 0);
+                        let here = self.place(at, name).key(key, 0);
                         self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
                         continue;
                     }
@@ -138,7 +138,7 @@ impl Validator<'_> {
                             file.maxbytes,
                             file.backups
                         );
-                        let here = at.key(name, 0).key(key, 0);
+                        let here = self.place(at, name).key(key, 0);
                         let here = Here { section: format!("program '{name}'"), ..here };
                         self.problem(&here, Some(key), msg);
                     }
@@ -163,7 +163,7 @@ impl Validator<'_> {
                         "writes {}, taskmaster's own log (logfile): give the program a file of its own",
                         logfile.display()
                     );
-                    let here = at.key(name, 0).key(key, 0);
+                    let here = self.place(at, name).key(key, 0);
                     self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
                 }
             }
