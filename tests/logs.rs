@@ -341,7 +341,7 @@ fn syslog_coming_back_is_said_with_what_was_lost() {
 fn processes_sharing_a_file_write_whole_lines() {
     // Each line in two writes: without care, one process's half line gets another's after it.
     let cmd =
-        "sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); printf \"p$$ line \"; printf \"$i\\n\"; done'";
+        "sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); printf \"p$$$$ line \"; printf \"$i\\n\"; done'";
     let d = Daemon::start(&format!(
         "  halves:\n    cmd: {cmd}\n    numprocs: 3\n    autorestart: never\n    starttime: 0\n    \
          stdout: {{path: out.log, maxbytes: 64KB, backups: 100}}\n"

@@ -65,6 +65,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         umask,
         run_as,
         tty,
+        per_process,
         // Their place defines the process; how a file is written is supervision.
         stdout,
         stderr,
@@ -100,7 +101,9 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || !same_place(stderr, &old.stderr)
         || *run_as != old.run_as
         || *tty != old.tty
-        || *rlimits != old.rlimits;
+        || *rlimits != old.rlimits
+        // What differs from one process to the next: the first's values may not show it.
+        || *per_process != old.per_process;
     let supervises = *autostart != old.autostart
         || *autorestart != old.autorestart
         || *exitcodes != old.exitcodes

@@ -6,8 +6,10 @@ pub(crate) mod alerts;
 pub(crate) mod checks;
 pub(crate) mod diff;
 mod error;
+pub(crate) mod expand;
 pub(crate) mod node;
 pub(crate) mod output;
+pub(crate) mod per_process;
 pub(crate) mod raw;
 mod render;
 pub(crate) mod rlimits;
@@ -52,6 +54,9 @@ impl Context {
             accounts: accounts::Accounts::System,
             purpose,
             hard_limit: crate::sys::limits::hard_limit,
+            environment: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
         }
     }
 }

@@ -355,6 +355,16 @@ pub(crate) fn read_cmd(node: &Node) -> Read<CommandLine> {
     }
 }
 
+/// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
+/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
+pub(crate) fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
+    let program = Path::new(&cmd.argv[0]);
+    if program.is_relative() && cmd.argv[0].contains('/') {
+        cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
+    }
+    cmd
+}
+
 /// Program names: letters, digits, `_`, `-` and `.`; not `all`, which means every program.
 pub(crate) fn check_program_name(name: &str) -> Read<()> {
     if name.is_empty() {

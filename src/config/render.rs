@@ -1,7 +1,9 @@
 //! The normalised configuration that `--check` prints: every key with its value, defaults filled
 //! in, canonical forms. The output is itself a valid configuration that normalises to itself.
 
-use super::output::OutputView;
+use super::expand::{Template, escape};
+use super::output::{Output, OutputView};
+use super::per_process::PerProcess;
 use super::spec::{Config, DaemonSpec, ProgramSpec, signal_name};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,14 +60,14 @@ struct DaemonView {
 impl From<&DaemonSpec> for DaemonView {
     fn from(d: &DaemonSpec) -> Self {
         DaemonView {
-            logfile: d.logfile.as_deref().map(text),
+            logfile: d.logfile.as_deref().map(expanded),
             logfile_maxbytes: d.logfile_maxbytes,
             logfile_backups: d.logfile_backups,
             loglevel: d.loglevel.name(),
-            socket: text(&d.socket),
+            socket: expanded(&d.socket),
             socket_mode: d.socket_mode.to_string(),
             socket_owner: d.socket_owner.as_ref().map(|o| o.text.clone()),
-            history: d.history.as_deref().map(text),
+            history: d.history.as_deref().map(expanded),
             user: d.user.as_ref().map(|u| u.user.clone()),
             admins: d.admins.written.clone(),
             syslog_address: d.syslog_address.to_string(),
@@ -79,7 +81,7 @@ impl From<&DaemonSpec> for DaemonView {
 /// Field names and order follow `raw::PROGRAM_KEYS`.
 #[derive(Serialize)]
 struct ProgramView<'a> {
-    cmd: &'a str,
+    cmd: String,
     numprocs: u32,
     umask: Option<String>,
     workingdir: Option<String>,
@@ -97,7 +99,7 @@ struct ProgramView<'a> {
     alerts: bool,
     stdout: Option<OutputView>,
     stderr: Option<OutputView>,
-    env: &'a BTreeMap<String, String>,
+    env: BTreeMap<&'a str, String>,
     tail_bytes: usize,
     tty: bool,
     priority: i32,
@@ -146,12 +148,17 @@ fn probe_view(probe: &crate::config::Probe) -> BTreeMap<&'static str, String> {
 }
 
 impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
+    /// Values where `${NAME}` is expanded are printed as read again they give the same: each
+    /// `$` doubled, a process's number or name by its variable (taskmaster(1), VARIABLES).
     fn from(p: &'a ProgramSpec) -> Self {
+        let holes = p.per_process.as_deref();
+        let hole = |pick: fn(&PerProcess) -> &Option<Template>| holes.and_then(|h| pick(h).as_ref());
+        let written = |t: Option<&Template>, fixed: &str| t.map_or_else(|| escape(fixed), Template::written);
         ProgramView {
-            cmd: &p.cmd.text,
+            cmd: written(hole(|h| &h.cmd), &p.cmd.text),
             numprocs: p.numprocs,
             umask: p.umask.map(|m| m.to_string()),
-            workingdir: p.workingdir.as_deref().map(text),
+            workingdir: p.workingdir.as_deref().map(|d| written(hole(|h| &h.workingdir), &text(d))),
             user: p.run_as.as_ref().map(|r| r.user.as_str()),
             group: p.run_as.as_ref().map(|r| r.group.as_str()),
             autostart: p.autostart,
@@ -164,9 +171,13 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             stopasgroup: p.stopasgroup,
             critical: p.critical,
             alerts: p.alerts,
-            stdout: p.stdout.as_ref().map(OutputView::from),
-            stderr: p.stderr.as_ref().map(OutputView::from),
-            env: &p.env,
+            stdout: p.stdout.as_ref().map(|o| output_view(o, hole(|h| &h.stdout))),
+            stderr: p.stderr.as_ref().map(|o| output_view(o, hole(|h| &h.stderr))),
+            env: p
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), written(holes.and_then(|h| h.env.get(k)), v)))
+                .collect(),
             tail_bytes: p.tail_bytes,
             tty: p.tty,
             priority: p.priority,
@@ -182,7 +193,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
                 retries: h.retries,
             }),
             backoff: BackoffView { base: seconds(p.backoff.base), max: p.backoff.max.map(seconds) },
-            env_file: p.env_file.as_deref().map(text),
+            env_file: p.env_file.as_deref().map(expanded),
             rlimits: p
                 .rlimits
                 .iter()
@@ -197,6 +208,25 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
 
 fn text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// A path where `${NAME}` is expanded, as written to be read back.
+fn expanded(path: &Path) -> String {
+    escape(&text(path))
+}
+
+/// `stdout` or `stderr`, a file's path as written to be read back.
+fn output_view(output: &Output, template: Option<&Template>) -> OutputView {
+    let path = match output {
+        Output::File(f) => template.map_or_else(|| expanded(&f.path), Template::written),
+        Output::Syslog | Output::Stdout => return OutputView::from(output),
+    };
+    match OutputView::from(output) {
+        OutputView::Text(_) => OutputView::Text(path),
+        OutputView::File { maxbytes, backups, timestamps, .. } => {
+            OutputView::File { path, maxbytes, backups, timestamps }
+        }
+    }
 }
 
 fn seconds(d: Duration) -> f64 {

@@ -207,6 +207,8 @@ pub(crate) struct ProgramSpec {
     pub(crate) rlimits: super::rlimits::Rlimits,
     /// The included file it is defined in, as shown; `None`: the main file.
     pub(crate) origin: Option<String>,
+    /// What differs from one of its processes to the next; `None`: nothing.
+    pub(crate) per_process: Option<Box<super::per_process::PerProcess>>,
 }
 
 /// `backoff: {base, max}`: the wait before retry k (from 1) is min(max, base × k).

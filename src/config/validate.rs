@@ -28,6 +28,8 @@ pub(crate) struct Context {
     pub purpose: Purpose,
     /// taskmaster's own hard limit of a resource (what `rlimits` may ask without root).
     pub hard_limit: fn(super::rlimits::Limit) -> u64,
+    /// taskmaster's environment, what `${NAME}` finds first (taskmaster(1), VARIABLES).
+    pub environment: BTreeMap<String, String>,
 }
 
 /// What the configuration is read for: what a key that only root may use means depends on it
@@ -66,6 +68,10 @@ impl Context {
             accounts: super::accounts::tests::table(),
             purpose: Purpose::Run,
             hard_limit: |_| super::rlimits::UNLIMITED,
+            environment: BTreeMap::from([
+                ("HOME".into(), "/root".into()),
+                ("PATH".into(), "/usr/bin:/bin".into()),
+            ]),
         }
     }
 }
@@ -362,6 +368,10 @@ impl Validator<'_> {
             }
         };
         let e = self.entries(&at, pairs, DAEMON_KEYS);
+        let ctx = self.ctx;
+        let scope = variables::Scope::outer(&ctx.environment, None, "");
+        let expanded = self.expand_entries(&e, variables::DAEMON_EXPANDED, &scope);
+        let e = variables::swap(&e, &expanded);
         self.include_patterns(&e);
         let dir = self.ctx.config_dir.clone();
         let home = self.ctx.home.clone();
@@ -534,3 +544,6 @@ mod privileges_tests;
 mod program;
 #[cfg(test)]
 mod tests;
+mod variables;
+#[cfg(test)]
+mod variables_tests;

@@ -77,7 +77,9 @@ pub(super) struct Io {
 impl Hands for Io {
     /// Starts a process and takes its output pipes, unless taskmaster is short of descriptors.
     fn spawn(&mut self, id: ProcId, plan: SpawnPlan) -> Result<Pid, String> {
-        let (spec, name) = (&plan.spec, &plan.name);
+        // Its own values where they name the process (taskmaster(1), VARIABLES).
+        let own = plan.spec.for_process(plan.number);
+        let (spec, name) = (own.as_ref().unwrap_or(&plan.spec), &plan.name);
         let in_use = self.descriptors_in_use();
         let limit = self.setup.files.current as usize;
         if in_use + SPAWN_FDS + RESERVED_FDS > limit {
@@ -195,13 +197,8 @@ impl Hands for Io {
             .retain(|name| name.starts_with('#') || names.contains(name) || live.contains(name));
         self.capture.written.retain(|name, _| names.contains(name) || live.contains(name));
         self.log.set_level(self.setup.cli_level.unwrap_or(self.daemon.loglevel));
-        let outputs = config
-            .programs
-            .values()
-            .flat_map(|p| {
-                p.process_names().into_iter().map(move |n| (n, [p.stdout.as_ref(), p.stderr.as_ref()]))
-            })
-            .collect();
+        let outputs =
+            config.programs.values().flat_map(|p| p.process_names().into_iter().zip(p.outputs())).collect();
         let mut problems = Vec::new();
         self.capture.retune(&outputs, super::now(), &mut problems);
         self.log_all(LogLevel::Error, problems);

@@ -366,7 +366,12 @@ fn verdict(answer: &[u8], over: bool) -> Result<(), String> {
 /// `sh -c TEXT` as the program would run: its user, working folder, umask and environment, its
 /// output kept (a little) for the reason it failed.
 fn run(job: &ProbeJob, text: &str, hands: Hands) -> Result<Pid, String> {
-    let mut spec = (*job.spec).clone();
+    // `web:web_02` is process 2 of `web`.
+    let number = match job.spec.numprocs {
+        1 => 0,
+        _ => job.name.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+    };
+    let mut spec = job.spec.for_process(number).unwrap_or_else(|| (*job.spec).clone());
     spec.cmd = crate::config::CommandLine {
         text: text.to_string(),
         argv: vec!["/bin/sh".to_string(), "-c".to_string(), text.to_string()],
@@ -374,7 +379,11 @@ fn run(job: &ProbeJob, text: &str, hands: Hands) -> Result<Pid, String> {
     spec.stdout = None;
     spec.stderr = Some(crate::config::Output::Stdout);
     spec.tty = false;
-    let identity = [("TASKMASTER_PROCESS_NAME", job.name.clone()), ("TASKMASTER_PROBE", "1".to_string())];
+    let identity = [
+        ("TASKMASTER_PROCESS_NAME", job.name.clone()),
+        ("TASKMASTER_PROCESS_NUM", number.to_string()),
+        ("TASKMASTER_PROBE", "1".to_string()),
+    ];
     let child =
         sys::spawn::spawn(&spec, &identity, hands.nofile).map_err(|e| format!("cannot run it: {e}"))?;
     if let sys::spawn::ChildOutput::Pipes { stdout, .. } = child.output {

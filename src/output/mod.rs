@@ -226,15 +226,15 @@ impl Capture {
     /// instead (see `config::diff`).
     pub(crate) fn retune(
         &mut self,
-        outputs: &HashMap<String, [Option<&Output>; 2]>,
+        outputs: &HashMap<String, [Option<Output>; 2]>,
         now: Now,
         problems: &mut Vec<String>,
     ) {
         for stream in self.streams.values_mut() {
             let Some(outputs) = outputs.get(&stream.name) else { continue };
             let output = match stream.which {
-                tail::Stream::Stdout => outputs[0],
-                tail::Stream::Stderr => outputs[1],
+                tail::Stream::Stdout => outputs[0].as_ref(),
+                tail::Stream::Stderr => outputs[1].as_ref(),
             };
             let (To::File(path), Some(Output::File(spec))) = (&stream.sink.to, output) else { continue };
             if *path != spec.path {

@@ -33,6 +33,7 @@ fn spec() -> ProgramSpec {
         rlimits: BTreeMap::new(),
         env_file: None,
         origin: None,
+        per_process: None,
     }
 }
 

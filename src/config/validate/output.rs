@@ -92,58 +92,71 @@ impl Validator<'_> {
         }
     }
 
-    /// Streams that write one file share its rotation: they must agree on it.
+    /// Streams that write one file share its rotation and its owner: they must agree on them.
+    /// Each process's own file counts where its path names the process.
     pub(super) fn check_shared_files(&mut self, at: &Here, programs: &BTreeMap<String, ProgramSpec>) {
+        let mut streams = Vec::new();
+        for (name, spec) in programs {
+            let user = spec.run_as.as_ref().map(|r| r.user.as_str());
+            let own = spec.per_process.as_ref().is_some_and(|h| h.stdout.is_some() || h.stderr.is_some());
+            let outputs = match own {
+                true => spec.outputs(),
+                false => vec![[spec.stdout.clone(), spec.stderr.clone()]],
+            };
+            for [stdout, stderr] in outputs {
+                for (key, output) in [("stdout", stdout), ("stderr", stderr)] {
+                    if let Some(Output::File(file)) = output {
+                        streams.push((name.as_str(), key, file, user));
+                    }
+                }
+            }
+        }
         let mut seen: BTreeMap<&std::path::Path, (&str, &str, &LogFile)> = BTreeMap::new();
         let mut users: BTreeMap<&std::path::Path, (&str, Option<&str>)> = BTreeMap::new();
-        for (name, spec) in programs {
-            for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
-                let Some(Output::File(file)) = output else { continue };
-                let user = spec.run_as.as_ref().map(|r| r.user.as_str());
-                match users.get(file.path.as_path()) {
-                    Some((other, theirs)) if *theirs != user => {
-                        let who = |u: Option<&str>| {
-                            u.map_or("taskmaster's own user".to_string(), |u| format!("user '{u}'"))
-                        };
-                        let msg = format!(
-                            "writes {} like program '{other}', but as {} where '{other}' runs as {}: \
-                             a file is created and rotated with one user's rights, give both the same",
-                            file.path.display(),
-                            who(user),
-                            who(*theirs)
-                        );
-                        let here = self.place(at, name).key(key, 0);
-                        self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => {
-                        users.insert(&file.path, (name, user));
-                    }
+        for (name, key, file, user) in &streams {
+            match users.get(file.path.as_path()) {
+                Some((other, theirs)) if theirs != user => {
+                    let who = |u: Option<&str>| {
+                        u.map_or("taskmaster's own user".to_string(), |u| format!("user '{u}'"))
+                    };
+                    let msg = format!(
+                        "writes {} like program '{other}', but as {} where '{other}' runs as {}: \
+                         a file is created and rotated with one user's rights, give both the same",
+                        file.path.display(),
+                        who(*user),
+                        who(*theirs)
+                    );
+                    let here = self.place(at, name).key(key, 0);
+                    self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
+                    continue;
                 }
-                match seen.get(file.path.as_path()) {
-                    None => {
-                        seen.insert(&file.path, (name, key, file));
-                    }
-                    Some((other, other_key, first))
-                        if (first.maxbytes, first.backups) != (file.maxbytes, file.backups) =>
-                    {
-                        let msg = format!(
-                            "writes {} like the {other_key} of program '{other}', but rotated otherwise \
-                             (maxbytes {} and backups {} there, {} and {} here): one file has one rotation, \
-                             give both the same",
-                            file.path.display(),
-                            first.maxbytes,
-                            first.backups,
-                            file.maxbytes,
-                            file.backups
-                        );
-                        let here = self.place(at, name).key(key, 0);
-                        let here = Here { section: format!("program '{name}'"), ..here };
-                        self.problem(&here, Some(key), msg);
-                    }
-                    Some(_) => {}
+                Some(_) => {}
+                None => {
+                    users.insert(&file.path, (name, *user));
                 }
+            }
+            match seen.get(file.path.as_path()) {
+                None => {
+                    seen.insert(&file.path, (name, key, file));
+                }
+                Some((other, other_key, first))
+                    if (first.maxbytes, first.backups) != (file.maxbytes, file.backups) =>
+                {
+                    let msg = format!(
+                        "writes {} like the {other_key} of program '{other}', but rotated otherwise \
+                         (maxbytes {} and backups {} there, {} and {} here): one file has one rotation, \
+                         give both the same",
+                        file.path.display(),
+                        first.maxbytes,
+                        first.backups,
+                        file.maxbytes,
+                        file.backups
+                    );
+                    let here = self.place(at, name).key(key, 0);
+                    let here = Here { section: format!("program '{name}'"), ..here };
+                    self.problem(&here, Some(key), msg);
+                }
+                Some(_) => {}
             }
         }
     }

@@ -12,6 +12,7 @@ fn as_uid(uid: u32, purpose: Purpose) -> Context {
         accounts: crate::config::accounts::tests::table(),
         purpose,
         hard_limit: |_| crate::config::rlimits::UNLIMITED,
+        environment: BTreeMap::new(),
     }
 }
 

@@ -1,11 +1,14 @@
 //! One program's settings (taskmaster(1), CONFIGURATION): every key read, each problem said,
 //! and the `ProgramSpec` they make.
 
+use super::super::expand::Template;
 use super::super::node::Node;
 use super::super::output::Output;
+use super::super::per_process::{self, PerProcess};
 use super::super::raw::*;
-use super::super::spec::{CommandLine, ProgramSpec};
+use super::super::spec::{ProgramSpec, process_name};
 use super::output::Which;
+use super::variables::{Expanded, PROGRAM_EXPANDED, Scope, swap, template};
 use super::{Here, MAIN, Validator};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,18 +23,40 @@ impl Validator<'_> {
         let e = self.entries(at, pairs, PROGRAM_KEYS);
         let dir = self.dir(at);
         let home = self.ctx.home.clone();
+        let numprocs = self.key(&e, "numprocs", |n| read_count(n, 1, MAX_NUMPROCS), DEFAULT_NUMPROCS);
+        // `${NAME}` (taskmaster(1), VARIABLES): the env file's path from taskmaster's environment,
+        // each `env` value from the ones before it, the env file and taskmaster's environment,
+        // the other values from all of them.
+        let first = process_name(name, numprocs.unwrap_or(1), 0);
+        let ctx = self.ctx;
+        let mut scope = Scope::outer(&ctx.environment, Some(name), &first);
+        let file_expanded = self.expand_entries(&e, &["env_file"], &scope);
+        let env_file = self.env_file(&swap(&e, &file_expanded), &dir);
+        let file_vars = env_file.as_ref().map_or_else(BTreeMap::new, |(_, vars)| vars.clone());
+        scope.file = &file_vars;
+        let env = match e.get("env") {
+            Some((here, node)) => self.env(here, name, node, &scope),
+            None => Some(BTreeMap::new()),
+        };
+        let nothing = BTreeMap::new();
+        scope.env = env.as_ref().unwrap_or(&nothing);
+        scope.per_process = true;
+        let expanded = self.expand_entries(&e, PROGRAM_EXPANDED, &scope);
+        let e = swap(&e, &expanded);
+        let per_process = self.per_process(&expanded, env.as_ref(), &dir);
         let nullable_path = |n: &Node| match n {
             Node::Null => Ok(None),
             other => read_path(other, &dir, home.as_deref()).map(Some),
         };
         let cmd = match e.get("cmd") {
             Some(_) => self.key(&e, "cmd", |n| read_cmd(n).map(Some), None),
+            // One that could not be expanded is said already.
+            None if expanded.contains_key("cmd") => None,
             None => {
                 self.problem(at, Some("cmd"), "is missing: every program needs a command".into());
                 None
             }
         };
-        let numprocs = self.key(&e, "numprocs", |n| read_count(n, 1, MAX_NUMPROCS), DEFAULT_NUMPROCS);
         let umask_text = self.text_at(at, &["programs", name, "umask"]).map(str::to_string);
         let umask = self.key(
             &e,
@@ -66,16 +91,10 @@ impl Validator<'_> {
                     .into();
             self.problem(&here, Some("stderr"), msg);
         }
-        let env = match e.get("env") {
-            Some((here, node)) => self.env(here, name, node),
-            None => Some(BTreeMap::new()),
-        };
         // Under `env`, which wins (taskmaster(1), the `env_file` key).
-        let config_dir = self.dir(at);
-        let env_file = self.env_file(&e, &config_dir);
-        let (env_file, env) = match (env_file, env) {
+        let (env_file, env) = match (env_file, &env) {
             (Some((file, mut vars)), Some(env)) => {
-                vars.extend(env);
+                vars.extend(env.iter().map(|(k, t)| (k.clone(), t.render(0, &first))));
                 (Some(file), Some(vars))
             }
             _ => (None, None),
@@ -118,10 +137,18 @@ impl Validator<'_> {
             backoff: backoff?,
             rlimits: rlimits?,
             origin: (at.file != MAIN).then(|| self.sources[at.file].shown.clone()),
+            per_process: per_process?,
         })
     }
 
-    fn env(&mut self, at: &Here, program: &str, node: &Node) -> Option<BTreeMap<String, String>> {
+    /// `env`, each value expanded in `scope` and the values before it.
+    fn env(
+        &mut self,
+        at: &Here,
+        program: &str,
+        node: &Node,
+        scope: &Scope,
+    ) -> Option<BTreeMap<String, Template>> {
         let pairs = match node {
             Node::Map(pairs) => pairs,
             Node::Null => return Some(BTreeMap::new()),
@@ -144,7 +171,13 @@ impl Validator<'_> {
                     complete = false;
                 }
                 Ok(value) => {
-                    env.insert(name.clone(), value);
+                    let before = Scope { env: &env, per_process: true, ..*scope };
+                    match self.expand_text(&here, "env", &value, &before) {
+                        Some(t) => {
+                            env.insert(name.clone(), t);
+                        }
+                        None => complete = false,
+                    }
                 }
                 Err(message) => {
                     self.problem(&here, Some("env"), format!("{name}: {message}"));
@@ -154,14 +187,32 @@ impl Validator<'_> {
         }
         complete.then_some(env)
     }
-}
 
-/// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
-/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
-fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
-    let program = Path::new(&cmd.argv[0]);
-    if program.is_relative() && cmd.argv[0].contains('/') {
-        cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
+    /// What differs between the processes: the templates among the expanded values and `env`;
+    /// `None` after a problem.
+    fn per_process(
+        &mut self,
+        expanded: &Expanded,
+        env: Option<&BTreeMap<String, Template>>,
+        dir: &Path,
+    ) -> Option<Option<Box<PerProcess>>> {
+        let home = self.ctx.home.clone();
+        let template = |key: &str| template(expanded, key);
+        let path =
+            |key: &str| template(key).map(|t| per_process::resolve(&t, dir, home.as_deref())).transpose();
+        let holes = PerProcess {
+            cmd: template("cmd"),
+            workingdir: path("workingdir").ok()?,
+            stdout: path("stdout").ok()?,
+            stderr: path("stderr").ok()?,
+            env: env
+                .into_iter()
+                .flatten()
+                .filter(|(_, t)| !t.is_fixed())
+                .map(|(k, t)| (k.clone(), t.clone()))
+                .collect(),
+            dir: dir.to_path_buf(),
+        };
+        Some((!holes.is_empty()).then(|| Box::new(holes)))
     }
-    cmd
 }

@@ -4,7 +4,7 @@ use crate::config::spec::{Mode, RestartPolicy};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
-fn ctx() -> Context {
+pub(super) fn ctx() -> Context {
     Context {
         config_dir: PathBuf::from("/etc/tm"),
         home: Some(PathBuf::from("/home/ann")),
@@ -17,6 +17,10 @@ fn ctx() -> Context {
             crate::config::rlimits::Limit::Nofile => 4096,
             _ => crate::config::rlimits::UNLIMITED,
         },
+        environment: [("HOME", "/home/ann"), ("PORT", "8080"), ("USER", "ann")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -25,11 +29,11 @@ fn file(path: &str) -> Option<crate::config::Output> {
     Some(crate::config::Output::File(crate::config::LogFile::plain(PathBuf::from(path))))
 }
 
-fn ok(text: &str) -> Config {
+pub(super) fn ok(text: &str) -> Config {
     validate(text, "t.yaml", &ctx()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn one(text: &str) -> ProgramSpec {
+pub(super) fn one(text: &str) -> ProgramSpec {
     ok(text).programs.into_values().next().expect("a program")
 }
 
@@ -38,7 +42,7 @@ fn errors(text: &str) -> Vec<String> {
     validate(text, "t.yaml", &ctx()).expect_err("should be invalid").lines()
 }
 
-fn assert_error(text: &str, wanted: &[&str]) {
+pub(super) fn assert_error(text: &str, wanted: &[&str]) {
     let lines = errors(text);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     for w in wanted {

@@ -1,0 +1,98 @@
+//! The values of a program that name the process they are for (taskmaster(1), VARIABLES):
+//! `${TASKMASTER_PROCESS_NUM}` and `${TASKMASTER_PROCESS_NAME}` in `cmd`, `env` values,
+//! `workingdir` and the paths of `stdout` and `stderr`. The program's spec holds them filled in
+//! for its first process (what `--check`'s warnings and a reload's comparison look at); each
+//! process is started from `ProgramSpec::for_process`.
+
+use super::expand::Template;
+use super::node::Node;
+use super::output::Output;
+use super::raw::{anchor_program, normalize, read_cmd};
+use super::spec::{ProgramSpec, process_name};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What differs between the processes of one program; paths are absolute.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct PerProcess {
+    pub(crate) cmd: Option<Template>,
+    pub(crate) workingdir: Option<Template>,
+    pub(crate) stdout: Option<Template>,
+    pub(crate) stderr: Option<Template>,
+    pub(crate) env: BTreeMap<String, Template>,
+    /// The folder of the file the program is written in: where a relative command is found
+    /// from when there is no `workingdir`.
+    pub(crate) dir: PathBuf,
+}
+
+impl PerProcess {
+    /// Nothing differs.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cmd.is_none()
+            && self.workingdir.is_none()
+            && self.stdout.is_none()
+            && self.stderr.is_none()
+            && self.env.is_empty()
+    }
+
+    /// Fills in `spec`'s values for process `number`, named `name`.
+    fn fill(&self, spec: &mut ProgramSpec, number: u32, name: &str) {
+        let path = |t: &Template| normalize(Path::new(&t.render(number, name)));
+        if let Some(t) = &self.workingdir {
+            spec.workingdir = Some(path(t));
+        }
+        for (key, t) in &self.env {
+            spec.env.insert(key.clone(), t.render(number, name));
+        }
+        // It split for the first process, and a number or a name adds no quote or space.
+        if let Some(t) = &self.cmd
+            && let Ok(cmd) = read_cmd(&Node::Str(t.render(number, name)))
+        {
+            spec.cmd = anchor_program(cmd, spec.workingdir.as_deref().unwrap_or(&self.dir));
+        }
+        for (t, output) in [(&self.stdout, &mut spec.stdout), (&self.stderr, &mut spec.stderr)] {
+            if let (Some(t), Some(Output::File(file))) = (t, output) {
+                file.path = path(t);
+            }
+        }
+    }
+}
+
+impl ProgramSpec {
+    /// The spec as process `number` runs it; `None` when it is the same for every process.
+    pub(crate) fn for_process(&self, number: u32) -> Option<ProgramSpec> {
+        let holes = self.per_process.as_deref()?;
+        let mut spec = self.clone();
+        holes.fill(&mut spec, number, &process_name(&self.name, self.numprocs, number));
+        Some(spec)
+    }
+
+    /// Each process's `stdout` and `stderr`, in order.
+    pub(crate) fn outputs(&self) -> Vec<[Option<Output>; 2]> {
+        (0..self.numprocs)
+            .map(|n| {
+                let spec = self.for_process(n);
+                let spec = spec.as_ref().unwrap_or(self);
+                [spec.stdout.clone(), spec.stderr.clone()]
+            })
+            .collect()
+    }
+}
+
+/// A path template made absolute as `raw::resolve_path` makes a path: `~` is `home`, and a
+/// relative one starts from `base`. A hole never starts with `/` or `~`.
+pub(crate) fn resolve(t: &Template, base: &Path, home: Option<&Path>) -> Result<Template, String> {
+    let written = t.render(0, "x");
+    let head = if written == "~" || written.starts_with("~/") {
+        let Some(home) = home else {
+            return Err(format!("`{}` starts with ~ but HOME is not set", t.written()));
+        };
+        let rest = t.strip_prefix(1);
+        return Ok(Template::text(&format!("{}/", home.display())).then(&rest));
+    } else if written.starts_with('/') {
+        return Ok(t.clone());
+    } else {
+        base
+    };
+    Ok(Template::text(&format!("{}/", head.display())).then(t))
+}
