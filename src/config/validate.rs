@@ -28,7 +28,7 @@ pub(crate) struct Context {
     pub purpose: Purpose,
     /// taskmaster's own hard limit of a resource (what `rlimits` may ask without root).
     pub hard_limit: fn(super::rlimits::Limit) -> u64,
-    /// taskmaster's environment, what `${NAME}` finds first (taskmaster(1), VARIABLES).
+    /// taskmaster's environment, where `${NAME}` looks after the program's own `env` (taskmaster(1), VARIABLES).
     pub environment: BTreeMap<String, String>,
 }
 
