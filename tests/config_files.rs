@@ -106,30 +106,36 @@ fn check_shows_where_each_program_comes_from() {
 fn each_process_listens_on_the_port_its_number_picks() {
     let base = 30_000 + std::process::id() % 3000 * 10;
     let prefix = base / 10;
+    // web_02 does not listen: the test does, in its place, once the others are up.
     let d = Daemon::start(&format!(
-        "  web:\n    cmd: python3 -m http.server --bind 127.0.0.1 ${{PREFIX}}${{TASKMASTER_PROCESS_NUM}}\n    \
-         numprocs: 3\n    starttime: 0\n    env: {{PREFIX: '{prefix}'}}\n    \
+        "  web:\n    cmd: sh -c 'test ${{TASKMASTER_PROCESS_NUM}} = 2 && exec sleep 1000; \
+         exec python3 -m http.server --bind 127.0.0.1 ${{PREFIX}}${{TASKMASTER_PROCESS_NUM}}'\n    \
+         numprocs: 3\n    env: {{PREFIX: '{prefix}'}}\n    \
+         ready: {{tcp: '127.0.0.1:${{PREFIX}}${{TASKMASTER_PROCESS_NUM}}', timeout: 60}}\n    \
          stderr: web-${{TASKMASTER_PROCESS_NUM}}.log\n"
     ));
-    for n in 0..3u32 {
+    for n in 0..2u32 {
         let name = format!("web:web_0{n}");
         d.wait_state(&name, "RUNNING");
         let port = base + n;
-        wait_until(&format!("{name} on port {port}"), || {
-            std::net::TcpStream::connect(("127.0.0.1", port as u16)).ok()
-        });
         let pid = d.pid_of(&name).expect("a pid");
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         assert!(cmdline.ends_with(format!("\0{port}\0").as_bytes()), "{}", String::from_utf8_lossy(&cmdline));
         // Its own log file: http.server logs each request on stderr.
         wait_until(&format!("{name}'s own log"), || {
-            d.dir.read(&format!("web-{n}.log")).contains("GET").then_some(()).or_else(|| {
-                let _ = std::net::TcpStream::connect(("127.0.0.1", port as u16)).map(|mut s| {
-                    use std::io::Write;
-                    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-                });
-                None
-            })
+            if d.dir.read(&format!("web-{n}.log")).contains("GET / ") {
+                return Some(());
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port as u16)) {
+                use std::io::Write;
+                let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            }
+            None
         });
     }
+    // Its probe looks at its own port, where nothing listens yet.
+    assert_eq!(d.state("web:web_02"), "STARTING");
+    let _listener =
+        std::net::TcpListener::bind(("127.0.0.1", (base + 2) as u16)).expect("bind web_02's port");
+    d.wait_state("web:web_02", "RUNNING");
 }

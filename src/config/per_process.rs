@@ -9,6 +9,7 @@ use super::node::Node;
 use super::output::Output;
 use super::raw::{anchor_program, normalize, read_cmd};
 use super::spec::{ProgramSpec, process_name};
+use super::validate::reprobe;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,9 +21,13 @@ pub(crate) struct PerProcess {
     pub(crate) stdout: Option<Template>,
     pub(crate) stderr: Option<Template>,
     pub(crate) env: BTreeMap<String, Template>,
+    /// The target of the `ready` and `healthcheck` probe (an address, a URL, a file) as written.
+    pub(crate) ready: Option<Template>,
+    pub(crate) healthcheck: Option<Template>,
     /// The folder of the file the program is written in: where a relative command is found
     /// from when there is no `workingdir`.
     pub(crate) dir: PathBuf,
+    pub(crate) home: Option<PathBuf>,
 }
 
 impl PerProcess {
@@ -33,6 +38,8 @@ impl PerProcess {
             && self.stdout.is_none()
             && self.stderr.is_none()
             && self.env.is_empty()
+            && self.ready.is_none()
+            && self.healthcheck.is_none()
     }
 
     /// Fills in `spec`'s values for process `number`, named `name`.
@@ -54,6 +61,19 @@ impl PerProcess {
             if let (Some(t), Some(Output::File(file))) = (t, output) {
                 file.path = path(t);
             }
+        }
+        // A file probe is found from the process's own folder.
+        let base = spec.workingdir.clone().unwrap_or_else(|| self.dir.clone());
+        let home = self.home.as_deref();
+        if let (Some(t), Some(ready)) = (&self.ready, &mut spec.ready)
+            && let Some(probe) = reprobe(&ready.probe, &t.render(number, name), &base, home)
+        {
+            ready.probe = probe;
+        }
+        if let (Some(t), Some(health)) = (&self.healthcheck, &mut spec.healthcheck)
+            && let Some(probe) = reprobe(&health.probe, &t.render(number, name), &base, home)
+        {
+            health.probe = probe;
         }
     }
 }
@@ -81,18 +101,16 @@ impl ProgramSpec {
 
 /// A path template made absolute as `raw::resolve_path` makes a path: `~` is `home`, and a
 /// relative one starts from `base`. A hole never starts with `/` or `~`.
-pub(crate) fn resolve(t: &Template, base: &Path, home: Option<&Path>) -> Result<Template, String> {
+pub(crate) fn resolve(t: &Template, base: &Template, home: Option<&Path>) -> Result<Template, String> {
     let written = t.render(0, "x");
-    let head = if written == "~" || written.starts_with("~/") {
+    if written == "~" || written.starts_with("~/") {
         let Some(home) = home else {
             return Err(format!("`{}` starts with ~ but HOME is not set", t.written()));
         };
-        let rest = t.strip_prefix(1);
-        return Ok(Template::text(&format!("{}/", home.display())).then(&rest));
-    } else if written.starts_with('/') {
-        return Ok(t.clone());
-    } else {
-        base
-    };
-    Ok(Template::text(&format!("{}/", head.display())).then(t))
+        return Ok(Template::text(&format!("{}/", home.display())).then(&t.strip_prefix(1)));
+    }
+    match written.starts_with('/') {
+        true => Ok(t.clone()),
+        false => Ok(base.clone().then(&Template::text("/")).then(t)),
+    }
 }

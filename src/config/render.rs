@@ -4,7 +4,7 @@
 use super::expand::{Template, escape};
 use super::output::{Output, OutputView};
 use super::per_process::PerProcess;
-use super::spec::{Config, DaemonSpec, ProgramSpec, signal_name};
+use super::spec::{Config, DaemonSpec, Probe, ProgramSpec, signal_name};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -143,8 +143,15 @@ struct HealthView {
     retries: u32,
 }
 
-fn probe_view(probe: &crate::config::Probe) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([(probe.kind(), probe.target())])
+/// A probe as written: an address, a URL or a file where `${NAME}` is expanded (each `$`
+/// doubled, or the template of a target that names the process); a command or a pattern as is.
+fn probe_view(probe: &Probe, template: Option<&Template>) -> BTreeMap<&'static str, String> {
+    let target = match (probe, template) {
+        (_, Some(t)) => t.written(),
+        (Probe::Tcp(_) | Probe::Http(_) | Probe::File(_), None) => escape(&probe.target()),
+        (Probe::Cmd(_) | Probe::Log(_), None) => probe.target(),
+    };
+    BTreeMap::from([(probe.kind(), target)])
 }
 
 impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
@@ -182,12 +189,12 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             tty: p.tty,
             priority: p.priority,
             depends_on: &p.depends_on,
-            ready: p
-                .ready
-                .as_ref()
-                .map(|r| ReadyView { probe: probe_view(&r.probe), timeout: seconds(r.timeout) }),
+            ready: p.ready.as_ref().map(|r| ReadyView {
+                probe: probe_view(&r.probe, hole(|h| &h.ready)),
+                timeout: seconds(r.timeout),
+            }),
             healthcheck: p.healthcheck.as_ref().map(|h| HealthView {
-                probe: probe_view(&h.probe),
+                probe: probe_view(&h.probe, hole(|h| &h.healthcheck)),
                 interval: seconds(h.interval),
                 timeout: seconds(h.timeout),
                 retries: h.retries,

@@ -533,6 +533,7 @@ mod include;
 mod include_tests;
 mod limits;
 mod order;
+pub(crate) use order::reprobe;
 #[cfg(test)]
 mod order_tests;
 mod output;

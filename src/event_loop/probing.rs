@@ -371,7 +371,8 @@ fn run(job: &ProbeJob, text: &str, hands: Hands) -> Result<Pid, String> {
         1 => 0,
         _ => job.name.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0),
     };
-    let mut spec = job.spec.for_process(number).unwrap_or_else(|| (*job.spec).clone());
+    // Its values are the process's own already (see `Supervisor::look`).
+    let mut spec = (*job.spec).clone();
     spec.cmd = crate::config::CommandLine {
         text: text.to_string(),
         argv: vec!["/bin/sh".to_string(), "-c".to_string(), text.to_string()],

@@ -154,7 +154,8 @@ impl Supervisor {
     /// Asks the loop for one look.
     fn look(&mut self, id: ProcId, now: Now) {
         let Some(process) = self.procs.get(&id) else { return };
-        let spec = process.spec.clone();
+        // Its own probe where the target names the process (taskmaster(1), VARIABLES).
+        let spec = process.spec.for_process(process.number).map_or_else(|| process.spec.clone(), Arc::new);
         let (probe, limit) = match (&process.machine.state, &spec.ready, &spec.healthcheck) {
             (ProcState::Starting { ready_by: Some(by), .. }, Some(ready), _) => {
                 (ready.probe.clone(), (now.mono + READY_LOOK).min(*by))

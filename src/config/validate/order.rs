@@ -241,6 +241,19 @@ fn positive_seconds(node: &Node) -> Read<Duration> {
 }
 
 /// `127.0.0.1:5432`, `[::1]:80`, `localhost:8080`, or a port alone (on 127.0.0.1).
+/// A probe of the kind of `like` at `text`, written for one process (taskmaster(1),
+/// VARIABLES); `None` for a kind that is not written with variables, or a text that does not
+/// read (it did for the first process, and a number or a name changes no syntax).
+pub(crate) fn reprobe(like: &Probe, text: &str, base: &Path, home: Option<&Path>) -> Option<Probe> {
+    let node = Node::Str(text.to_string());
+    match like {
+        Probe::Tcp(_) => read_address(&node).ok().map(Probe::Tcp),
+        Probe::Http(_) => read_http(&node).ok().map(Probe::Http),
+        Probe::File(_) => read_path(&node, base, home).ok().map(Probe::File),
+        Probe::Cmd(_) | Probe::Log(_) => None,
+    }
+}
+
 pub(super) fn read_address(node: &Node) -> Read<Address> {
     let expected = "HOST:PORT like 127.0.0.1:5432, or a port";
     let text = match node {

@@ -6,7 +6,7 @@ use super::super::node::Node;
 use super::super::output::Output;
 use super::super::per_process::{self, PerProcess};
 use super::super::raw::*;
-use super::super::spec::{ProgramSpec, process_name};
+use super::super::spec::{Probe, ProgramSpec, process_name};
 use super::output::Which;
 use super::variables::{Expanded, PROGRAM_EXPANDED, Scope, swap, template};
 use super::{Here, MAIN, Validator};
@@ -34,16 +34,15 @@ impl Validator<'_> {
         let env_file = self.env_file(&swap(&e, &file_expanded), &dir);
         let file_vars = env_file.as_ref().map_or_else(BTreeMap::new, |(_, vars)| vars.clone());
         scope.file = &file_vars;
-        let env = match e.get("env") {
+        let templates = match e.get("env") {
             Some((here, node)) => self.env(here, name, node, &scope),
             None => Some(BTreeMap::new()),
         };
         let nothing = BTreeMap::new();
-        scope.env = env.as_ref().unwrap_or(&nothing);
+        scope.env = templates.as_ref().unwrap_or(&nothing);
         scope.per_process = true;
         let expanded = self.expand_entries(&e, PROGRAM_EXPANDED, &scope);
         let e = swap(&e, &expanded);
-        let per_process = self.per_process(&expanded, env.as_ref(), &dir);
         let nullable_path = |n: &Node| match n {
             Node::Null => Ok(None),
             other => read_path(other, &dir, home.as_deref()).map(Some),
@@ -92,7 +91,7 @@ impl Validator<'_> {
             self.problem(&here, Some("stderr"), msg);
         }
         // Under `env`, which wins (taskmaster(1), the `env_file` key).
-        let (env_file, env) = match (env_file, &env) {
+        let (env_file, env) = match (env_file, &templates) {
             (Some((file, mut vars)), Some(env)) => {
                 vars.extend(env.iter().map(|(k, t)| (k.clone(), t.render(0, &first))));
                 (Some(file), Some(vars))
@@ -107,6 +106,12 @@ impl Validator<'_> {
         let backoff = self.backoff(&e);
         let rlimits = self.rlimits(&e);
         let workingdir = workingdir?;
+        let probes = [
+            ready.as_ref().and_then(|r| r.as_ref().map(|r| &r.probe)),
+            healthcheck.as_ref().and_then(|h| h.as_ref().map(|h| &h.probe)),
+        ];
+        let per_process =
+            self.per_process(&expanded, templates.as_ref(), (&dir, workingdir.as_deref()), probes);
         Some(ProgramSpec {
             name: name.to_string(),
             cmd: anchor_program(cmd??, workingdir.as_deref().unwrap_or(&self.dir(at))),
@@ -188,30 +193,45 @@ impl Validator<'_> {
         complete.then_some(env)
     }
 
-    /// What differs between the processes: the templates among the expanded values and `env`;
-    /// `None` after a problem.
+    /// What differs between the processes: the templates among the expanded values and `env`,
+    /// paths made absolute from `dir` (a file probe's from the working directory, `workingdir`
+    /// the first process's); `None` after a problem.
     fn per_process(
         &mut self,
         expanded: &Expanded,
         env: Option<&BTreeMap<String, Template>>,
-        dir: &Path,
+        (dir, workingdir): (&Path, Option<&Path>),
+        probes: [Option<&Probe>; 2],
     ) -> Option<Option<Box<PerProcess>>> {
         let home = self.ctx.home.clone();
         let template = |key: &str| template(expanded, key);
-        let path =
-            |key: &str| template(key).map(|t| per_process::resolve(&t, dir, home.as_deref())).transpose();
+        let from = |base: &Template, key: &str| {
+            template(key).map(|t| per_process::resolve(&t, base, home.as_deref())).transpose().ok()
+        };
+        let folder = Template::text(&dir.display().to_string());
+        let workingdir_t = from(&folder, "workingdir")?;
+        let base = workingdir_t
+            .clone()
+            .unwrap_or_else(|| Template::text(&workingdir.unwrap_or(dir).display().to_string()));
+        let probe = |key: &str, probe: Option<&Probe>| match probe {
+            Some(Probe::File(_)) => from(&base, key),
+            _ => Some(template(key)),
+        };
         let holes = PerProcess {
             cmd: template("cmd"),
-            workingdir: path("workingdir").ok()?,
-            stdout: path("stdout").ok()?,
-            stderr: path("stderr").ok()?,
+            workingdir: workingdir_t.clone(),
+            stdout: from(&folder, "stdout")?,
+            stderr: from(&folder, "stderr")?,
             env: env
                 .into_iter()
                 .flatten()
                 .filter(|(_, t)| !t.is_fixed())
                 .map(|(k, t)| (k.clone(), t.clone()))
                 .collect(),
+            ready: probe("ready", probes[0])?,
+            healthcheck: probe("healthcheck", probes[1])?,
             dir: dir.to_path_buf(),
+            home: home.clone(),
         };
         Some((!holes.is_empty()).then(|| Box::new(holes)))
     }

@@ -7,7 +7,13 @@ use super::{Here, Validator};
 use std::collections::BTreeMap;
 
 /// A program's keys whose values are expanded, each process's own where the value says so.
-pub(super) const PROGRAM_EXPANDED: &[&str] = &["cmd", "workingdir", "stdout", "stderr"];
+pub(super) const PROGRAM_EXPANDED: &[&str] =
+    &["cmd", "workingdir", "stdout", "stderr", "ready", "healthcheck"];
+
+/// Inside a mapping value of those keys, the keys expanded: a file's path, a probe's target (a
+/// probe's `cmd` runs in a shell that has the process's variables; a `log` pattern is a regular
+/// expression, whose `$` ends a line).
+const INNER_EXPANDED: &[&str] = &["path", "tcp", "http", "file"];
 /// The taskmaster section's keys whose values are expanded, from taskmaster's environment.
 pub(super) const DAEMON_EXPANDED: &[&str] = &["logfile", "socket", "history", "include"];
 
@@ -52,7 +58,7 @@ impl Lookup for Scope<'_> {
                 true => Found::Value(hole),
                 false => Found::NotHere(
                     "differs from one process of a program to the next: it has no one value here \
-                     (it may be used in cmd, env, workingdir, stdout and stderr)"
+                     (it may be used in cmd, env, workingdir, stdout, stderr, ready and healthcheck)"
                         .to_string(),
                 ),
             };
@@ -126,7 +132,7 @@ impl Validator<'_> {
                 Node::Map(pairs) => {
                     let (mut template, mut fine) = (None, true);
                     let mut pairs = pairs.clone();
-                    for (_, value) in pairs.iter_mut().filter(|(k, _)| k == "path") {
+                    for (_, value) in pairs.iter_mut().filter(|(k, _)| INNER_EXPANDED.contains(&k.as_str())) {
                         if let Node::Str(text) = value {
                             match one(self, text) {
                                 Some(found) => (*value, template) = found,

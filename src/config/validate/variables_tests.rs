@@ -115,3 +115,20 @@ fn processes_of_two_programs_may_not_share_a_file_unalike() {
         &["program 'b': stdout: writes /l/1.log like the stdout of program 'a', but rotated otherwise"],
     );
 }
+
+#[test]
+fn each_process_is_probed_at_its_own_address() {
+    let web =
+        one("programs:\n  web:\n    cmd: server --port 80${TASKMASTER_PROCESS_NUM}\n    numprocs: 2\n    \
+         ready: {tcp: '127.0.0.1:80${TASKMASTER_PROCESS_NUM}'}\n    \
+         healthcheck: {http: 'http://127.0.0.1:80${TASKMASTER_PROCESS_NUM}/health', interval: 5}\n");
+    let second = web.for_process(1).expect("it differs");
+    let ready = second.ready.expect("ready").probe;
+    assert_eq!(ready.target(), "127.0.0.1:801");
+    assert_eq!(second.healthcheck.expect("healthcheck").probe.target(), "http://127.0.0.1:801/health");
+    assert_eq!(web.ready.expect("ready").probe.target(), "127.0.0.1:800");
+    let shown = render(&ok(
+        "programs:\n  web:\n    cmd: s\n    numprocs: 2\n    ready: {file: 'run/${TASKMASTER_PROCESS_NUM}.up', timeout: 3}\n",
+    ));
+    assert!(shown.contains("file: /etc/tm/run/${TASKMASTER_PROCESS_NUM}.up"), "{shown}");
+}
