@@ -68,7 +68,7 @@ fn each_kind_of_change_touches_exactly_what_it_should() {
     let gone = before["gone"].expect("pid") as i32;
     assert!(!alive(gone));
     d.wait_log(
-        "reload: added [fresh] removed [gone] restarted [redo] updated [tune] scaled [web 2→3] started [] unchanged 1 settings []",
+        "reload: added [fresh] removed [gone] restarted [redo] updated [tune] scaled [web 2→3] started [] unchanged 1, settings []",
     );
 }
 
@@ -125,7 +125,7 @@ fn sighup_does_what_the_command_does() {
     d.signal(Signal::SIGHUP);
     d.wait_log("received SIGHUP, reloading configuration");
     d.wait_log(
-        "reload: added [] removed [] restarted [redo] updated [] scaled [web 2→3] started [] unchanged 3 settings []",
+        "reload: added [] removed [] restarted [redo] updated [] scaled [web 2→3] started [] unchanged 3, settings []",
     );
     let after = all_running(&d);
     assert_eq!(after["keep"], before["keep"]);

@@ -204,7 +204,7 @@ impl Plan {
         let scaled: Vec<String> =
             self.scaled.iter().map(|s| format!("{} {}→{}", s.program, s.from, s.to)).collect();
         format!(
-            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] started [{}] unchanged {} settings [{}]",
+            "reload: added [{}] removed [{}] restarted [{}] updated [{}] scaled [{}] started [{}] unchanged {}, settings [{}]",
             self.added.join(", "),
             self.removed.join(", "),
             self.restarted.join(", "),
@@ -326,7 +326,7 @@ mod tests {
         let p = plan(&config(BASE), &config("  a: {cmd: a, numprocs: 2}\n  d: {cmd: d}\n"));
         assert_eq!(
             p.log_line(),
-            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] started [] unchanged 0 settings []"
+            "reload: added [d] removed [b, c] restarted [] updated [] scaled [a 1→2] started [] unchanged 0, settings []"
         );
     }
 }

@@ -109,6 +109,8 @@ pub(crate) trait Lookup {
     fn find(&self, name: &str) -> Found;
     /// Every name it knows, for a hint when one is misspelt.
     fn names(&self) -> Vec<String>;
+    /// Where it looks, as a message says it: "taskmaster's environment".
+    fn places(&self) -> &'static str;
 }
 
 /// What a name stands for where a value is expanded.
@@ -133,7 +135,7 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
             out.push_text("$");
             rest = more;
         } else if let Some(inner) = after.strip_prefix('{') {
-            let Some(end) = inner.find('}') else {
+            let Some(end) = closing(inner) else {
                 return Err(format!("`${{` is not closed in {text:?}: write `${{NAME}}`, or `$$` for a `$`"));
             };
             let reference = &inner[..end];
@@ -149,7 +151,7 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
             }
             match (lookup.find(name), default) {
                 (Found::Value(value), _) => out.append(&value),
-                (Found::Unset, Some(default)) => out.push_text(default),
+                (Found::Unset, Some(default)) => out.append(&expand(default, lookup)?),
                 (Found::Unset, None) => {
                     // `nearest` reads the word in lower case; names are mostly upper.
                     let names = lookup.names();
@@ -160,9 +162,9 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
                         .map(|i| format!(" (did you mean `{}`?)", names[i]))
                         .unwrap_or_default();
                     return Err(format!(
-                        "`${{{name}}}` is not set: neither in taskmaster's environment nor in the \
-                         program's env{hint}; give it a default with `${{{name}:-value}}`, or write \
-                         `$${{{name}}}` for the text itself"
+                        "`${{{name}}}` is not set in {}{hint}; give it a default with \
+                         `${{{name}:-value}}`, or write `$${{{name}}}` for the text itself",
+                        lookup.places()
                     ));
                 }
                 (Found::NotHere(why), _) => return Err(format!("`${{{name}}}` {why}")),
@@ -175,6 +177,31 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
     }
     out.push_text(rest);
     Ok(out)
+}
+
+/// Where the `}` that closes a `${` is in `inner` (the text after it): a default may hold
+/// references of its own (`${A:-${B}}`).
+fn closing(inner: &str) -> Option<usize> {
+    let bytes = inner.as_bytes();
+    let (mut depth, mut i) = (1usize, 0);
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1)) {
+            (b'$', Some(b'$')) => i += 2,
+            (b'$', Some(b'{')) => {
+                depth += 1;
+                i += 2;
+            }
+            (b'}', _) => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// The hole a process variable leaves, for a lookup that allows them.
@@ -212,6 +239,10 @@ mod tests {
         fn names(&self) -> Vec<String> {
             vec!["PORT".into(), "SPACED".into()]
         }
+
+        fn places(&self) -> &'static str {
+            "the test's table"
+        }
     }
 
     fn fixed(text: &str) -> String {
@@ -229,6 +260,8 @@ mod tests {
         assert_eq!(fixed("$$$${PORT}"), "$${PORT}");
         assert_eq!(fixed("$$$$${PORT}"), "$$8080");
         assert_eq!(fixed("${NOPE:-none} ${NOPE:-} ${PORT:-x}"), "none  8080");
+        assert_eq!(fixed("${NOPE:-${PORT}} ${NOPE:-${NADA:-a}b}c"), "8080 abc");
+        assert_eq!(fixed("${NOPE:-a$$}b}"), "a$b}");
         assert_eq!(fixed("${SPACED}"), "a b");
         assert_eq!(fixed("plain"), "plain");
     }
@@ -251,6 +284,8 @@ mod tests {
         assert!(err("${PORTT}").starts_with("`${PORTT}` is not set"), "{}", err("${PORTT}"));
         assert!(err("${PORTT}").contains("did you mean `PORT`?"));
         assert!(err("${PORT").contains("is not closed"));
+        assert!(err("${X:-${PORT}").contains("is not closed"));
+        assert!(err("${X:-${NOPE}}").starts_with("`${NOPE}` is not set in the test's table"));
         assert!(err("${}").contains("does not name a variable"));
         assert!(err("${1X}").contains("does not name a variable"));
         assert!(err("${A B}").contains("does not name a variable"));

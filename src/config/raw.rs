@@ -89,7 +89,6 @@ pub(crate) const SUPERVISORD_NAMES: &[(&str, &str)] = &[
     ("stderr_logfile_backups", "stderr: {path: FILE, backups: 10}"),
     ("stdout_syslog", "stdout: syslog"),
     ("stderr_syslog", "stderr: syslog"),
-    ("process_name", "numprocs"),
 ];
 
 pub(crate) const DEFAULT_NUMPROCS: u32 = 1;

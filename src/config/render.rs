@@ -180,9 +180,12 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
             alerts: p.alerts,
             stdout: p.stdout.as_ref().map(|o| output_view(o, hole(|h| &h.stdout))),
             stderr: p.stderr.as_ref().map(|o| output_view(o, hole(|h| &h.stderr))),
+            // What the env file sets stays in the env file: it may be secret, and written here
+            // it would win over the file's next edit.
             env: p
                 .env
                 .iter()
+                .filter(|(k, v)| p.env_file.as_ref().is_none_or(|f| f.vars.get(*k) != Some(*v)))
                 .map(|(k, v)| (k.as_str(), written(holes.and_then(|h| h.env.get(k)), v)))
                 .collect(),
             tail_bytes: p.tail_bytes,
@@ -200,7 +203,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
                 retries: h.retries,
             }),
             backoff: BackoffView { base: seconds(p.backoff.base), max: p.backoff.max.map(seconds) },
-            env_file: p.env_file.as_deref().map(expanded),
+            env_file: p.env_file.as_ref().map(|f| expanded(&f.path)),
             rlimits: p
                 .rlimits
                 .iter()

@@ -202,13 +202,20 @@ pub(crate) struct ProgramSpec {
     /// The wait in BACKOFF before each retry (taskmaster(1), PROCESS STATES).
     pub(crate) backoff: Backoff,
     /// Where part of `env` was read from (its values are in `env`, under the ones written there).
-    pub(crate) env_file: Option<PathBuf>,
+    pub(crate) env_file: Option<EnvFile>,
     /// Resource limits set in the child before it runs the program.
     pub(crate) rlimits: super::rlimits::Rlimits,
     /// The included file it is defined in, as shown; `None`: the main file.
     pub(crate) origin: Option<String>,
     /// What differs from one of its processes to the next; `None`: nothing.
     pub(crate) per_process: Option<Box<super::per_process::PerProcess>>,
+}
+
+/// `env_file:` and what it set, before `env` (taskmaster(1), the `env_file` key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EnvFile {
+    pub(crate) path: PathBuf,
+    pub(crate) vars: BTreeMap<String, String>,
 }
 
 /// `backoff: {base, max}`: the wait before retry k (from 1) is min(max, base × k).

@@ -339,6 +339,13 @@ impl Validator<'_> {
                     .find(|(theirs, _)| theirs == key)
                     .map(|(_, ours)| format!(" (taskmaster calls it `{ours}`)"))
                     .or_else(|| {
+                        (key == "process_name").then(|| {
+                            " (taskmaster names the processes itself: PROG, or PROG:PROG_00, PROG:PROG_01 \
+                             ... with numprocs; ${TASKMASTER_PROCESS_NAME} gives the name)"
+                                .to_string()
+                        })
+                    })
+                    .or_else(|| {
                         let misplaced = known == PROGRAM_KEYS && STREAM_FILE_KEYS.contains(&key.as_str());
                         misplaced.then(|| {
                             format!(" (it goes under stdout or stderr: `stdout: {{path: FILE, {key}: ...}}`)")

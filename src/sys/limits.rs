@@ -61,3 +61,15 @@ pub(crate) fn ensure_standard_fds() {
         }
     }
 }
+
+/// This process may raise a hard limit (it has CAP_SYS_RESOURCE): root, unless a container or
+/// a service manager took the capability away.
+pub(crate) fn may_raise_hard_limits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(str::trim);
+    caps.and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .is_some_and(|bits| bits & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// capability(7)'s number of CAP_SYS_RESOURCE.
+const CAP_SYS_RESOURCE: u32 = 24;

@@ -16,6 +16,8 @@ impl Validator<'_> {
         let Some((at, pairs)) = self.mapping(e, "backoff", "{base: 1, max: 30} (seconds)")? else {
             return Some(Backoff::default());
         };
+        // Its keys' problems say whose they are: `program 'web': backoff: base: ...`.
+        let at = Here { section: format!("{}: backoff", at.section), ..at };
         let inner = self.entries(&at, pairs, BACKOFF_KEYS);
         let defaults = Backoff::default();
         let base = self.key(&inner, "base", positive, defaults.base);
@@ -33,12 +35,13 @@ impl Validator<'_> {
             && max < backoff.base
         {
             let here = inner.get("max").map_or(at, |(h, _)| h.clone());
+            let default = if inner.contains_key("base") { "" } else { ", the default" };
             let msg = format!(
-                "`max` ({} s) is below `base` ({} s): the wait would never grow",
+                "{} s is below base ({} s{default}): the wait would never grow",
                 max.as_secs_f64(),
                 backoff.base.as_secs_f64()
             );
-            self.problem(&here, Some("backoff"), msg);
+            self.problem(&here, Some("max"), msg);
             return None;
         }
         Some(backoff)

@@ -3,7 +3,7 @@
 //! environment, so a change to the file is a change to `env`: the program restarts.
 
 use super::super::node::Node;
-use super::super::raw::{check_env_name, read_path};
+use super::super::raw::read_path;
 use super::{Here, Validator};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ fn load(path: &Path) -> Result<BTreeMap<String, String>, String> {
 
 pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut vars = BTreeMap::new();
+    let mut wrong = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -59,19 +60,44 @@ pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("line {}: expected KEY=VALUE, found `{line}`", n + 1));
+            wrong.push(format!("line {}: expected KEY=VALUE, found `{line}`", n + 1));
+            continue;
         };
         let key = key.trim();
-        check_env_name(key).map_err(|e| format!("line {}: {e}", n + 1))?;
+        if !is_shell_name(key) {
+            let msg = format!(
+                "`{key}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+            );
+            wrong.push(format!("line {}: {msg}", n + 1));
+            continue;
+        }
         let value = value.trim();
         let unquoted =
             ['"', '\''].iter().find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q)).unwrap_or(value);
         if unquoted.contains('\0') {
-            return Err(format!("line {}: a value cannot contain a NUL byte", n + 1));
+            wrong.push(format!("line {}: a value cannot contain a NUL byte", n + 1));
+            continue;
         }
         vars.insert(key.to_string(), unquoted.to_string());
     }
-    Ok(vars)
+    match wrong.len() {
+        0 => Ok(vars),
+        // A file that is not one at all (a binary, a wrong path) is said in a few lines.
+        n if n > MAX_SAID => {
+            Err(format!("{}; and {} more lines", wrong[..MAX_SAID].join("; "), n - MAX_SAID))
+        }
+        _ => Err(wrong.join("; ")),
+    }
+}
+
+/// Bad lines said one by one, at most.
+const MAX_SAID: usize = 5;
+
+/// The names a shell would take from the file: other lines are mistakes.
+fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -91,5 +117,13 @@ mod tests {
         assert_eq!(vars["URL"], "x=y", "the first = splits");
         assert_eq!(parse("A=1\nnot a pair\n").unwrap_err(), "line 2: expected KEY=VALUE, found `not a pair`");
         assert!(parse("=1\n").unwrap_err().starts_with("line 1: "));
+        assert_eq!(
+            parse("1BAD=x\nA B=1\nOK=1\nexport\n").unwrap_err(),
+            "line 1: `1BAD` is not a variable name (letters, digits and `_`, not starting with a digit); \
+             line 2: `A B` is not a variable name (letters, digits and `_`, not starting with a digit); \
+             line 4: expected KEY=VALUE, found `export`"
+        );
+        let many = parse(&"x\n".repeat(9)).unwrap_err();
+        assert!(many.ends_with("line 5: expected KEY=VALUE, found `x`; and 4 more lines"), "{many}");
     }
 }

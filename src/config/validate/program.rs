@@ -6,7 +6,7 @@ use super::super::node::Node;
 use super::super::output::Output;
 use super::super::per_process::{self, PerProcess};
 use super::super::raw::*;
-use super::super::spec::{Probe, ProgramSpec, process_name};
+use super::super::spec::{EnvFile, Probe, ProgramSpec, process_name};
 use super::output::Which;
 use super::variables::{Expanded, PROGRAM_EXPANDED, Scope, swap, template};
 use super::{Here, MAIN, Validator};
@@ -34,6 +34,7 @@ impl Validator<'_> {
         let env_file = self.env_file(&swap(&e, &file_expanded), &dir);
         let file_vars = env_file.as_ref().map_or_else(BTreeMap::new, |(_, vars)| vars.clone());
         scope.file = &file_vars;
+        scope.partial = env_file.is_none();
         let templates = match e.get("env") {
             Some((here, node)) => self.env(here, name, node, &scope),
             None => Some(BTreeMap::new()),
@@ -92,9 +93,10 @@ impl Validator<'_> {
         }
         // Under `env`, which wins (taskmaster(1), the `env_file` key).
         let (env_file, env) = match (env_file, &templates) {
-            (Some((file, mut vars)), Some(env)) => {
-                vars.extend(env.iter().map(|(k, t)| (k.clone(), t.render(0, &first))));
-                (Some(file), Some(vars))
+            (Some((path, vars)), Some(env)) => {
+                let mut all = vars.clone();
+                all.extend(env.iter().map(|(k, t)| (k.clone(), t.render(0, &first))));
+                (Some(path.map(|path| EnvFile { path, vars })), Some(all))
             }
             _ => (None, None),
         };
@@ -165,7 +167,8 @@ impl Validator<'_> {
         };
         let mut env = BTreeMap::new();
         let mut complete = true;
-        for (name, value) in pairs {
+        let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+        for (i, (name, value)) in pairs.iter().enumerate() {
             let here = at.key(name, 0);
             let text = self.text_at(at, &["programs", program, "env", name]).map(str::to_string);
             let checked = check_env_name(name).and_then(|()| read_env_value(value, text.as_deref()));
@@ -176,7 +179,7 @@ impl Validator<'_> {
                     complete = false;
                 }
                 Ok(value) => {
-                    let before = Scope { env: &env, per_process: true, ..*scope };
+                    let before = Scope { env: &env, per_process: true, below: &names[i + 1..], ..*scope };
                     match self.expand_text(&here, "env", &value, &before) {
                         Some(t) => {
                             env.insert(name.clone(), t);

@@ -386,9 +386,16 @@ fn backoff_reads_base_and_max_and_refuses_what_cannot_grow() {
     assert_eq!(base_only.backoff, Backoff { base: Duration::from_secs(2), max: None });
     assert_error(
         "programs:\n  a: {cmd: a, backoff: {base: 5, max: 2}}\n",
-        &["t.yaml:2:", "backoff: `max` (2 s) is below `base` (5 s)"],
+        &["t.yaml:2:", "program 'a': backoff: max: 2 s is below base (5 s): the wait would never grow"],
     );
-    assert_error("programs:\n  a: {cmd: a, backoff: {base: 0}}\n", &["base", "above 0"]);
+    assert_error(
+        "programs:\n  a: {cmd: a, backoff: {max: 0.5}}\n",
+        &["program 'a': backoff: max: 0.5 s is below base (1 s, the default)"],
+    );
+    assert_error(
+        "programs:\n  a: {cmd: a, backoff: {base: 0}}\n",
+        &["program 'a': backoff: base:", "above 0"],
+    );
     assert_error(
         "programs:\n  a: {cmd: a, backoff: 3}\n",
         &["backoff", "expected a mapping like {base: 1, max: 30}"],
@@ -434,7 +441,12 @@ fn env_file_sets_what_env_does_not() {
     let a = one(&text);
     assert_eq!(a.env["DB"], "db.local");
     assert_eq!(a.env["PORT"], "8080", "env wins");
-    assert_eq!(a.env_file.as_deref(), Some(file.as_path()));
+    assert_eq!(a.env_file.as_ref().map(|f| f.path.as_path()), Some(file.as_path()));
+    let shown = crate::config::render(&ok(&text));
+    assert!(
+        shown.contains("PORT: '8080'") && !shown.contains("db.local"),
+        "the file's values stay in it: {shown}"
+    );
     std::fs::write(&file, "DB=db.local\noops\n").expect("write");
     assert_error(&text, &["t.yaml:4:", "env_file", "web.env: line 2: expected KEY=VALUE"]);
     std::fs::remove_file(&file).expect("remove");

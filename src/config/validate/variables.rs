@@ -33,6 +33,11 @@ pub(super) struct Scope<'a> {
     pub(super) per_process: bool,
     /// The name of the program's first process, whose values the spec holds.
     pub(super) first: &'a str,
+    /// For an `env` value: the names set below it, which it cannot see.
+    pub(super) below: &'a [&'a str],
+    /// The env file could not be read (that problem is said): a name it may have set is not
+    /// said to be missing, and stands for nothing.
+    pub(super) partial: bool,
 }
 
 /// No variables of a program's own.
@@ -47,18 +52,32 @@ impl<'a> Scope<'a> {
         program: Option<&'a str>,
         first: &'a str,
     ) -> Scope<'a> {
-        Scope { env: &NONE, file: &NO_FILE, outer, program, per_process: false, first }
+        Scope {
+            env: &NONE,
+            file: &NO_FILE,
+            outer,
+            program,
+            per_process: false,
+            first,
+            below: &[],
+            partial: false,
+        }
     }
 }
 
 impl Lookup for Scope<'_> {
     fn find(&self, name: &str) -> Found {
-        if let Some(hole) = expand::process_variable(name).filter(|_| self.program.is_some()) {
-            return match self.per_process {
-                true => Found::Value(hole),
-                false => Found::NotHere(
+        if let Some(hole) = expand::process_variable(name) {
+            return match (self.per_process, self.program) {
+                (true, Some(_)) => Found::Value(hole),
+                (false, Some(_)) => Found::NotHere(
                     "differs from one process of a program to the next: it has no one value here \
                      (it may be used in cmd, env, workingdir, stdout, stderr, ready and healthcheck)"
+                        .to_string(),
+                ),
+                (_, None) => Found::NotHere(
+                    "is a process's: it has no value in the taskmaster section (it may be used in a \
+                     program's cmd, env, workingdir, stdout, stderr, ready and healthcheck)"
                         .to_string(),
                 ),
             };
@@ -71,7 +90,19 @@ impl Lookup for Scope<'_> {
         }
         match self.file.get(name).or_else(|| self.outer.get(name)) {
             Some(value) => Found::Value(Template::text(value)),
+            None if self.below.contains(&name) => Found::NotHere(
+                "is set below this value in env: a value sees only the names set above it; move it up"
+                    .to_string(),
+            ),
+            None if self.partial => Found::Value(Template::default()),
             None => Found::Unset,
+        }
+    }
+
+    fn places(&self) -> &'static str {
+        match self.program {
+            Some(_) => "the program's env, its env_file or taskmaster's environment",
+            None => "taskmaster's environment",
         }
     }
 

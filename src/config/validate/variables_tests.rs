@@ -24,7 +24,7 @@ fn env_values_see_only_what_is_set_before_them() {
     assert_eq!(a.env["DATA"], "/srv/data");
     assert_error(
         "programs:\n  a:\n    cmd: a\n    env:\n      DATA: ${ROOT}/data\n      ROOT: /srv\n",
-        &["t.yaml:5:7: program 'a': env: `${ROOT}` is not set", "${ROOT:-value}"],
+        &["t.yaml:5:7: program 'a': env: `${ROOT}` is set below this value in env"],
     );
 }
 
@@ -49,7 +49,11 @@ fn an_unknown_variable_is_an_error_where_it_is_written() {
     );
     assert_error(
         "taskmaster:\n  socket: ${NOPE}/tm.sock\nprograms:\n  a: {cmd: a}\n",
-        &["t.yaml:2:3", "socket:"],
+        &["t.yaml:2:3", "socket: `${NOPE}` is not set in taskmaster's environment"],
+    );
+    assert_error(
+        "taskmaster:\n  include: ${TASKMASTER_PROCESS_NUM}.yaml\nprograms:\n  a: {cmd: a}\n",
+        &["t.yaml:2:3", "include: `${TASKMASTER_PROCESS_NUM}` is a process's"],
     );
     // A value that is not expanded keeps its dollars.
     let a = one("programs:\n  a:\n    cmd: a\n    ready: {log: 'up$'}\n");

@@ -172,7 +172,7 @@ fn an_exited_process_the_new_policy_would_restart_is_started() {
     assert_eq!(r.data["started"], json!(["x"]));
     assert_eq!(w.state("x"), "STARTING");
     assert!(w.logged(
-        "reload: added [] removed [] restarted [] updated [x] scaled [] started [x] unchanged 0 settings []"
+        "reload: added [] removed [] restarted [] updated [x] scaled [] started [x] unchanged 0, settings []"
     ));
 }
 

@@ -5,8 +5,11 @@
 //! checks a configuration is not always the one that runs it. Unlike the rest of `config`, this
 //! looks at the file system.
 
-use crate::config::node::{self, Position, Seg};
+mod hints;
+
+use crate::config::node::{self, Node, Position, Seg};
 use crate::config::{Config, ProgramSpec};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -25,27 +28,31 @@ pub(crate) struct Warning {
 
 /// The warnings of `config`, located in `text` (the file it was read from), in file order.
 pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
+    // Included files are read again only to say where in them a warning is, and how a `cmd` is
+    // written there.
+    let mut texts: HashMap<Option<&str>, String> = HashMap::from([(None, text.to_string())]);
+    for origin in config.programs.values().filter_map(|p| p.origin.as_deref()) {
+        texts.entry(Some(origin)).or_insert_with(|| std::fs::read_to_string(origin).unwrap_or_default());
+    }
+    let roots: HashMap<Option<&str>, Node> =
+        texts.iter().filter_map(|(file, text)| Some((*file, node::parse(text).ok()?))).collect();
     let mut found: Vec<Warning> = root_warnings(config);
     found.extend(alerts_warnings(config));
     found.extend(config.programs.values().flat_map(program_warnings));
+    found.extend(config.programs.values().flat_map(|p| {
+        let written = roots.get(&p.origin.as_deref()).and_then(|root| hints::written_cmd(root, &p.name));
+        hints::program_hints(p, written).into_iter().map(|(key, message)| about(p, key, message))
+    }));
     found.extend(
         config.programs.values().flat_map(|p| syslog_output_warnings(p, &config.daemon.syslog_address)),
     );
-    // An included file is read again only to say where in it a warning is.
-    let mut included: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for w in &mut found {
         let path = match &w.program {
             Some(program) => vec![Seg::key("programs"), Seg::key(program), Seg::key(w.key)],
             None => vec![Seg::key("taskmaster"), Seg::key(w.key)],
         };
         w.file = w.program.as_ref().and_then(|p| config.programs.get(p)).and_then(|p| p.origin.clone());
-        let text = match &w.file {
-            Some(file) => included
-                .entry(file.clone())
-                .or_insert_with(|| std::fs::read_to_string(file).unwrap_or_default()),
-            None => text,
-        };
-        w.position = node::locate(text, &path);
+        w.position = texts.get(&w.file.as_deref()).and_then(|text| node::locate(text, &path));
     }
     found.sort_by_key(|w| (w.file.clone(), w.position.map_or((usize::MAX, 0), |at| (at.line, at.column))));
     found
@@ -130,14 +137,13 @@ fn alerts_warnings(config: &Config) -> Vec<Warning> {
     found
 }
 
+/// A warning about `key` of program `spec`.
+fn about(spec: &ProgramSpec, key: &'static str, message: String) -> Warning {
+    Warning { program: Some(spec.name.clone()), key, message, position: None, file: None }
+}
+
 fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
-    let warn = |key: &'static str, message: String| Warning {
-        program: Some(spec.name.clone()),
-        key,
-        message,
-        position: None,
-        file: None,
-    };
+    let warn = |key: &'static str, message: String| about(spec, key, message);
     let mut found = Vec::new();
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
     if let Err(why) =
@@ -145,6 +151,32 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
     {
         found.push(warn("cmd", why.to_string()));
     }
+    let mut places = place_warnings(spec);
+    // Each process's own folder or file, where they name the process: the first that fails.
+    if spec
+        .per_process
+        .as_ref()
+        .is_some_and(|h| h.workingdir.is_some() || h.stdout.is_some() || h.stderr.is_some())
+    {
+        let names = spec.process_names();
+        let said: Vec<&str> = places.iter().map(|(key, _)| *key).collect();
+        for key in ["workingdir", "stdout", "stderr"].into_iter().filter(|k| !said.contains(k)) {
+            let failing = (1..spec.numprocs).find_map(|n| {
+                let own = spec.for_process(n)?;
+                let (_, message) = place_warnings(&own).into_iter().find(|(k, _)| *k == key)?;
+                Some((key, format!("{message} (for {}; each process has its own)", names[n as usize])))
+            });
+            places.extend(failing);
+        }
+    }
+    found.extend(places.into_iter().map(|(key, message)| warn(key, message)));
+    found
+}
+
+/// What keeps `spec`'s working directory or output files from being used here.
+fn place_warnings(spec: &ProgramSpec) -> Vec<(&'static str, String)> {
+    let warn = |key: &'static str, message: String| (key, message);
+    let mut found = Vec::new();
     if let Some(dir) = &spec.workingdir {
         match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => {
@@ -233,5 +265,47 @@ mod tests {
                 "t.yaml:8:5: warning: program 'b': stderr: /tmp is not a regular file (taskmaster appends only to files and devices)",
             ]
         );
+    }
+
+    #[test]
+    fn slips_a_supervisord_user_makes_are_pointed_out() {
+        let ctx = Context::for_tests("/tmp");
+        let text = "programs:\n  a:\n    cmd: \"sh -c 'echo $$; echo $$$$'\"\n  \
+                    b:\n    cmd: sleep 80%(process_num)02d\n    numprocs: 2\n  \
+                    c:\n    cmd: sleep 1\n    numprocs: 3\n    workingdir: DIR/${TASKMASTER_PROCESS_NUM}\n";
+        let dir = std::env::temp_dir().join(format!("tm-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("0")).expect("process 0's folder");
+        let text = text.replace("DIR", &dir.display().to_string());
+        let config = validate(&text, "t.yaml", &ctx).expect("valid");
+        let lines: Vec<String> = warnings(&config, &text).iter().map(|w| line("t.yaml", w)).collect();
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(
+            lines,
+            [
+                "t.yaml:3:5: warning: program 'a': cmd: `$$;` gives the program one `$` (`$$` is a `$` in this file): for the shell's own pid, write `$$$$`",
+                "t.yaml:5:5: warning: program 'b': cmd: `%(process_num)02d` is supervisord's syntax, taken here as text: write ${TASKMASTER_PROCESS_NUM} (from 0, not padded)",
+                &format!(
+                    "t.yaml:10:5: warning: program 'c': workingdir: {}/1 does not exist (for c:c_01; each process has its own)",
+                    dir.display()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_this_taskmaster_could_not_give_are_said() {
+        use crate::config::rlimits::Limit;
+        let hard = crate::sys::limits::hard_limit(Limit::Nofile);
+        if hard == crate::config::rlimits::UNLIMITED {
+            return;
+        }
+        let ctx = Context { purpose: crate::config::Purpose::Check, ..Context::for_tests("/tmp") };
+        let text = format!("programs:\n  a:\n    cmd: sleep 1\n    rlimits: {{nofile: {}}}\n", hard + 1);
+        let config = validate(&text, "t.yaml", &ctx).expect("valid");
+        let said = warnings(&config, &text)
+            .iter()
+            .any(|w| w.key == "rlimits" && w.message.contains("above the hard limit here"));
+        let may = nix::unistd::geteuid().is_root() && crate::sys::limits::may_raise_hard_limits();
+        assert_eq!(said, !may);
     }
 }
