@@ -94,3 +94,29 @@ pub(crate) fn describe_io(e: &std::io::Error) -> String {
         None => e.to_string(),
     }
 }
+
+/// The text of a file that is part of a configuration (an included file, an env file): only a
+/// regular file of at most `max` bytes. Opened without waiting, so that a FIFO or a device put
+/// in its place is refused instead of holding taskmaster (one thread) or filling its memory.
+pub(crate) fn read_small_file(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| describe_io(&e))?;
+    let meta = file.metadata().map_err(|e| describe_io(&e))?;
+    if meta.is_dir() {
+        return Err("is a folder, not a file".to_string());
+    }
+    if !meta.is_file() {
+        return Err("is not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| describe_io(&e))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("is larger than {} KiB", max / 1024));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text ({e})"))
+}

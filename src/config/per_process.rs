@@ -13,8 +13,9 @@ use super::validate::reprobe;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What differs between the processes of one program; paths are absolute.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What differs between the processes of one program; paths are absolute, and so is a command
+/// given by its path.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PerProcess {
     pub(crate) cmd: Option<Template>,
     pub(crate) workingdir: Option<Template>,
@@ -28,6 +29,16 @@ pub(crate) struct PerProcess {
     /// from when there is no `workingdir`.
     pub(crate) dir: PathBuf,
     pub(crate) home: Option<PathBuf>,
+}
+
+/// The same values: where they were written does not matter (a program moved to another file
+/// is the same program).
+impl PartialEq for PerProcess {
+    fn eq(&self, other: &PerProcess) -> bool {
+        (&self.cmd, &self.workingdir, &self.stdout, &self.stderr)
+            == (&other.cmd, &other.workingdir, &other.stdout, &other.stderr)
+            && (&self.env, &self.ready, &self.healthcheck) == (&other.env, &other.ready, &other.healthcheck)
+    }
 }
 
 impl PerProcess {
@@ -107,7 +118,8 @@ pub(crate) fn resolve(t: &Template, base: &Template, home: Option<&Path>) -> Res
         let Some(home) = home else {
             return Err(format!("`{}` starts with ~ but HOME is not set", t.written()));
         };
-        return Ok(Template::text(&format!("{}/", home.display())).then(&t.strip_prefix(1)));
+        // `~` and `~/x`: the `/` is the template's own.
+        return Ok(Template::text(&home.display().to_string()).then(&t.strip_prefix(1)));
     }
     match written.starts_with('/') {
         true => Ok(t.clone()),

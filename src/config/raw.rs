@@ -355,10 +355,11 @@ pub(crate) fn read_cmd(node: &Node) -> Read<CommandLine> {
 }
 
 /// A relative program path with a slash (`./run.sh`) is found from the working directory, as a
-/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time.
+/// shell that did `cd workingdir` would; a bare name is looked up in PATH at spawn time. A path
+/// made absolute from a file's folder (`/etc/tm/./run.sh`, see `per_process`) is tidied the same.
 pub(crate) fn anchor_program(mut cmd: CommandLine, dir: &Path) -> CommandLine {
     let program = Path::new(&cmd.argv[0]);
-    if program.is_relative() && cmd.argv[0].contains('/') {
+    if cmd.argv[0].contains("/./") || program.is_relative() && cmd.argv[0].contains('/') {
         cmd.argv[0] = normalize(&dir.join(program)).to_string_lossy().into_owned();
     }
     cmd

@@ -4,7 +4,7 @@
 use super::expand::{Template, escape};
 use super::output::{Output, OutputView};
 use super::per_process::PerProcess;
-use super::spec::{Config, DaemonSpec, Probe, ProgramSpec, signal_name};
+use super::spec::{CommandLine, Config, DaemonSpec, Probe, ProgramSpec, signal_name};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -162,7 +162,7 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
         let hole = |pick: fn(&PerProcess) -> &Option<Template>| holes.and_then(|h| pick(h).as_ref());
         let written = |t: Option<&Template>, fixed: &str| t.map_or_else(|| escape(fixed), Template::written);
         ProgramView {
-            cmd: written(hole(|h| &h.cmd), &p.cmd.text),
+            cmd: hole(|h| &h.cmd).map_or_else(|| fixed_cmd(&p.cmd), Template::written),
             numprocs: p.numprocs,
             umask: p.umask.map(|m| m.to_string()),
             workingdir: p.workingdir.as_deref().map(|d| written(hole(|h| &h.workingdir), &text(d))),
@@ -218,6 +218,16 @@ impl<'a> From<&'a ProgramSpec> for ProgramView<'a> {
 
 fn text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// A command as written to be read back: a program given by a relative path was made absolute
+/// (from its file's folder), and is printed so.
+fn fixed_cmd(cmd: &CommandLine) -> String {
+    let first = shell_words::split(&cmd.text).ok().and_then(|words| words.into_iter().next());
+    match first.as_deref() == Some(cmd.program()) {
+        true => escape(&cmd.text),
+        false => escape(&shell_words::join(&cmd.argv)),
+    }
 }
 
 /// A path where `${NAME}` is expanded, as written to be read back.

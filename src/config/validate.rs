@@ -203,8 +203,8 @@ struct Validator<'c> {
     daemon_user: Option<super::accounts::RunAs>,
     /// Where each program is defined (the first time), for problems found across programs.
     places: HashMap<String, Here>,
-    /// `include:` patterns, absolute, and where each is written.
-    includes: Vec<(Here, PathBuf)>,
+    /// `include:` patterns, and where each is written.
+    includes: Vec<(Here, include::Include)>,
 }
 
 /// Where the validator is: the file, the document path and how a problem there is introduced.

@@ -150,6 +150,18 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
         crate::sys::lookup::resolve(spec.cmd.program(), path_var.as_deref(), spec.run_as.as_ref())
     {
         found.push(warn("cmd", why.to_string()));
+    } else if spec.per_process.as_ref().is_some_and(|h| h.cmd.is_some()) {
+        // Each process's own command, where it names the process: the first not found.
+        let names = spec.process_names();
+        let missing = (1..spec.numprocs).find_map(|n| {
+            let own = spec.for_process(n)?;
+            let path_var = own.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
+            let why =
+                crate::sys::lookup::resolve(own.cmd.program(), path_var.as_deref(), own.run_as.as_ref())
+                    .err()?;
+            Some(format!("{why} (for {}; each process has its own)", names[n as usize]))
+        });
+        found.extend(missing.map(|message| warn("cmd", message)));
     }
     let mut places = place_warnings(spec);
     // Each process's own folder or file, where they name the process: the first that fails.
@@ -272,9 +284,11 @@ mod tests {
         let ctx = Context::for_tests("/tmp");
         let text = "programs:\n  a:\n    cmd: \"sh -c 'echo $$; echo $$$$'\"\n  \
                     b:\n    cmd: sleep 80%(process_num)02d\n    numprocs: 2\n  \
-                    c:\n    cmd: sleep 1\n    numprocs: 3\n    workingdir: DIR/${TASKMASTER_PROCESS_NUM}\n";
+                    c:\n    cmd: sleep 1\n    numprocs: 3\n    workingdir: DIR/${TASKMASTER_PROCESS_NUM}\n  \
+                    d:\n    cmd: DIR/${TASKMASTER_PROCESS_NUM}/run\n    numprocs: 2\n";
         let dir = std::env::temp_dir().join(format!("tm-preflight-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("0")).expect("process 0's folder");
+        std::fs::copy("/bin/true", dir.join("0/run")).expect("process 0's command");
         let text = text.replace("DIR", &dir.display().to_string());
         let config = validate(&text, "t.yaml", &ctx).expect("valid");
         let lines: Vec<String> = warnings(&config, &text).iter().map(|w| line("t.yaml", w)).collect();
@@ -286,6 +300,10 @@ mod tests {
                 "t.yaml:5:5: warning: program 'b': cmd: `%(process_num)02d` is supervisord's syntax, taken here as text: write ${TASKMASTER_PROCESS_NUM} (from 0, not padded)",
                 &format!(
                     "t.yaml:10:5: warning: program 'c': workingdir: {}/1 does not exist (for c:c_01; each process has its own)",
+                    dir.display()
+                ),
+                &format!(
+                    "t.yaml:12:5: warning: program 'd': cmd: can't find command '{}/1/run' (for d:d_01; each process has its own)",
                     dir.display()
                 ),
             ]

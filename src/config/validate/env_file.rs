@@ -42,12 +42,7 @@ impl Validator<'_> {
 /// Reads the file: one `KEY=VALUE` a line, `#` comments and blank lines skipped, an optional
 /// `export ` before the key, the value's surrounding quotes (`"..."` or `'...'`) taken off.
 fn load(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| super::super::describe_io(&e))?;
-    if !meta.is_file() || meta.len() > MAX_ENV_FILE {
-        return Err(format!("not a regular file of at most {} KiB", MAX_ENV_FILE / 1024));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| super::super::describe_io(&e))?;
-    parse(&text)
+    parse(&super::super::read_small_file(path, MAX_ENV_FILE)?)
 }
 
 pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {

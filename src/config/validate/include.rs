@@ -4,7 +4,7 @@
 //! includes is part of what it says.
 
 use super::super::node::{self, Node};
-use super::super::raw::{read_path, read_text};
+use super::super::raw::read_text;
 use super::{Here, MAIN, Pairs, Validator};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,9 +37,9 @@ impl Validator<'_> {
         let (dir, home) = (self.dir(at), self.ctx.home.clone());
         for (here, item) in items {
             let read = read_text(item, "a file or a pattern like \"conf.d/*.yaml\"")
-                .and_then(|_| read_path(item, &dir, home.as_deref()));
-            match read.and_then(|pattern| check_pattern(&pattern).map(|()| pattern)) {
-                Ok(pattern) => self.includes.push((here, pattern)),
+                .and_then(|written| anchored(&written, &dir, home.as_deref()).map(|p| (written, p)));
+            match read {
+                Ok((written, pattern)) => self.includes.push((here, Include { written, pattern })),
                 Err(message) => self.problem(&here, Some("include"), message),
             }
         }
@@ -52,8 +52,8 @@ impl Validator<'_> {
         let main = self.ctx.config_dir.join(self.sources[MAIN].shown.rsplit('/').next().unwrap_or(""));
         let mut seen: HashSet<PathBuf> = HashSet::from([canonical(&main)]);
         let mut roots = Vec::new();
-        for (at, pattern) in self.includes.clone() {
-            let paths = match matches(&pattern) {
+        for (at, include) in self.includes.clone() {
+            let paths = match matches(&include) {
                 Ok(paths) => paths,
                 Err(message) => {
                     self.problem(&at, Some("include"), message);
@@ -61,7 +61,7 @@ impl Validator<'_> {
                 }
             };
             if seen.len() + paths.len() > MAX_FILES {
-                let msg = format!("{} matches more than {MAX_FILES} files", pattern.display());
+                let msg = format!("{} matches more than {MAX_FILES} files", include.written);
                 self.problem(&at, Some("include"), msg);
                 return roots;
             }
@@ -70,7 +70,7 @@ impl Validator<'_> {
                     continue;
                 }
                 let shown = self.shown(&path);
-                match read(&path) {
+                match super::super::read_small_file(&path, MAX_INCLUDED) {
                     Ok(text) => {
                         let dir = path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
                         let file = self.add_source(&shown, &text, dir);
@@ -167,17 +167,33 @@ impl Validator<'_> {
     }
 }
 
-fn check_pattern(pattern: &Path) -> Result<(), String> {
-    glob::Pattern::new(&pattern.to_string_lossy())
-        .map(|_| ())
-        .map_err(|e| format!("{} is not a valid pattern: {}", pattern.display(), e.msg))
+/// One entry of `include`: as written, and as a pattern from the root.
+#[derive(Clone)]
+pub(super) struct Include {
+    written: String,
+    pattern: String,
 }
 
-/// The files `pattern` matches, sorted. A name without wildcards must exist: it names one file.
-fn matches(pattern: &Path) -> Result<Vec<PathBuf>, String> {
-    let text = pattern.to_string_lossy();
-    let entries =
-        glob::glob_with(&text, MATCHING).map_err(|e| format!("{text} is not a valid pattern: {}", e.msg))?;
+/// `written` as a pattern from the root: after the main file's folder (or the home folder for
+/// `~/`), whose name is matched as it is even if it has `[` or `*` in it.
+fn anchored(written: &str, dir: &Path, home: Option<&Path>) -> Result<String, String> {
+    let escape = |p: &Path| glob::Pattern::escape(&p.to_string_lossy());
+    let pattern = if let Some(rest) = written.strip_prefix("~/") {
+        let home = home.ok_or_else(|| format!("`{written}` starts with ~ but HOME is not set"))?;
+        format!("{}/{rest}", escape(home))
+    } else if written.starts_with('/') {
+        written.to_string()
+    } else {
+        format!("{}/{written}", escape(dir))
+    };
+    glob::Pattern::new(&pattern).map_err(|e| format!("{written} is not a valid pattern: {}", e.msg))?;
+    Ok(pattern)
+}
+
+/// The files `include` matches, sorted. A name without wildcards must exist: it names one file.
+fn matches(include: &Include) -> Result<Vec<PathBuf>, String> {
+    let entries = glob::glob_with(&include.pattern, MATCHING)
+        .map_err(|e| format!("{} is not a valid pattern: {}", include.written, e.msg))?;
     let mut paths = Vec::new();
     for entry in entries {
         match entry {
@@ -187,23 +203,11 @@ fn matches(pattern: &Path) -> Result<Vec<PathBuf>, String> {
             }
         }
     }
-    if paths.is_empty() && !text.contains(['*', '?', '[']) {
-        return Err(format!("{text}: No such file or directory"));
+    if paths.is_empty() && !include.written.contains(['*', '?', '[']) {
+        return Err(format!("{}: No such file or directory", include.written));
     }
     paths.sort();
     Ok(paths)
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| super::super::describe_io(&e))?;
-    if meta.is_dir() {
-        return Err("is a folder, not a configuration file".to_string());
-    }
-    if meta.len() > MAX_INCLUDED {
-        return Err(format!("is larger than {} MiB: not a configuration file", MAX_INCLUDED >> 20));
-    }
-    let bytes = std::fs::read(path).map_err(|e| super::super::describe_io(&e))?;
-    String::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text ({e})"))
 }
 
 /// The file itself, links followed: the same file matched twice is read once.

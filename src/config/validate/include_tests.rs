@@ -135,3 +135,56 @@ fn check_prints_one_file_that_says_where_each_program_came_from() {
         shown.replace("  # from conf.d/b.yaml\n", "")
     );
 }
+
+#[test]
+fn a_fifo_or_a_device_is_refused_without_waiting() {
+    let s = Scratch::new("fifo");
+    nix::unistd::mkfifo(&s.0.join("conf.d/f.yaml"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .expect("mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", s.0.join("conf.d/z.yaml")).expect("symlink");
+    // A hang would be the bug: the answer comes from another thread, or the test fails.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = s.0.clone();
+    std::thread::spawn(move || {
+        let r = validate(MAIN, "main.yaml", &Context::for_tests(&dir.display().to_string()));
+        let _ = tx.send(r.map(|_| ()).map_err(|e| e.lines()));
+    });
+    let lines = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("no hang").expect_err("refused");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].ends_with("conf.d/f.yaml: is not a regular file"), "{lines:#?}");
+    assert!(lines[1].ends_with("conf.d/z.yaml: is not a regular file"), "{lines:#?}");
+}
+
+#[test]
+fn the_main_files_folder_is_matched_as_it_is_named() {
+    let s = Scratch::new("brackets");
+    let odd = s.0.join("my[1]");
+    std::fs::create_dir_all(odd.join("conf.d")).expect("odd folder");
+    std::fs::create_dir_all(s.0.join("my1/conf.d")).expect("look-alike folder");
+    std::fs::write(odd.join("conf.d/r.yaml"), "programs:\n  right: {cmd: r}\n").expect("write");
+    std::fs::write(s.0.join("my1/conf.d/w.yaml"), "programs:\n  wrong: {cmd: w}\n").expect("write");
+    let ctx = Context::for_tests(&odd.display().to_string());
+    let config = validate(MAIN, "main.yaml", &ctx).expect("valid");
+    assert_eq!(config.programs.keys().collect::<Vec<_>>(), ["a", "right"]);
+    let lines = validate("taskmaster:\n  include: nope.yaml\nprograms:\n  a: {cmd: a}\n", "main.yaml", &ctx)
+        .expect_err("a file named outright")
+        .lines();
+    assert!(lines[0].ends_with("include: nope.yaml: No such file or directory"), "{lines:#?}");
+}
+
+#[test]
+fn a_relative_command_of_an_included_file_is_printed_where_it_is() {
+    let s = Scratch::new("relative");
+    s.write(
+        "conf.d/b.yaml",
+        "programs:\n  b: {cmd: ./run.sh --x}\n  c: {cmd: './run${TASKMASTER_PROCESS_NUM}.sh', numprocs: 2}\n",
+    );
+    let config = s.load(MAIN).expect("valid");
+    let here = s.0.join("conf.d");
+    let shown = render(&config);
+    assert!(shown.contains(&format!("cmd: {}/run.sh --x", here.display())), "{shown}");
+    let again = validate(&shown, "again.yaml", &Context::for_tests("/elsewhere")).expect("reads back");
+    assert_eq!(again.programs["b"].cmd.argv, config.programs["b"].cmd.argv);
+    let c = again.programs["c"].for_process(1).expect("per process");
+    assert_eq!(c.cmd.argv, [here.join("run1.sh").display().to_string()]);
+}

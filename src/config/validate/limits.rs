@@ -30,6 +30,10 @@ impl Validator<'_> {
             };
             let checked = read_limit(limit, value).and_then(|v| self.within_hard_limit(limit, v));
             match checked {
+                Ok(_) if limits.contains_key(&limit) => {
+                    self.problem(&here, None, format!("rlimits: `{name}` appears twice; keep one"));
+                    complete = false;
+                }
                 Ok(v) => {
                     limits.insert(limit, v);
                 }

@@ -43,12 +43,23 @@ impl Validator<'_> {
         scope.env = templates.as_ref().unwrap_or(&nothing);
         scope.per_process = true;
         let expanded = self.expand_entries(&e, PROGRAM_EXPANDED, &scope);
+        let written_cmd = e.get("cmd").map(|(_, n)| *n);
         let e = swap(&e, &expanded);
         let nullable_path = |n: &Node| match n {
             Node::Null => Ok(None),
             other => read_path(other, &dir, home.as_deref()).map(Some),
         };
         let cmd = match e.get("cmd") {
+            // Once `${...}` are filled in, the line as written is not said: a value may be secret.
+            Some((_, filled_in)) if written_cmd != Some(*filled_in) => {
+                let filled = |n: &Node| {
+                    read_cmd(n).map(Some).map_err(|m| match m.split_once(": ") {
+                        Some((what, _)) => format!("{what} once its variables are filled in"),
+                        None => m,
+                    })
+                };
+                self.key(&e, "cmd", filled, None)
+            }
             Some(_) => self.key(&e, "cmd", |n| read_cmd(n).map(Some), None),
             // One that could not be expanded is said already.
             None if expanded.contains_key("cmd") => None,
@@ -113,7 +124,7 @@ impl Validator<'_> {
             healthcheck.as_ref().and_then(|h| h.as_ref().map(|h| &h.probe)),
         ];
         let per_process =
-            self.per_process(&expanded, templates.as_ref(), (&dir, workingdir.as_deref()), probes);
+            self.per_process(&expanded, templates.as_ref(), (&dir, workingdir.as_deref()), probes, &first);
         Some(ProgramSpec {
             name: name.to_string(),
             cmd: anchor_program(cmd??, workingdir.as_deref().unwrap_or(&self.dir(at))),
@@ -205,6 +216,7 @@ impl Validator<'_> {
         env: Option<&BTreeMap<String, Template>>,
         (dir, workingdir): (&Path, Option<&Path>),
         probes: [Option<&Probe>; 2],
+        first: &str,
     ) -> Option<Option<Box<PerProcess>>> {
         let home = self.ctx.home.clone();
         let template = |key: &str| template(expanded, key);
@@ -220,8 +232,22 @@ impl Validator<'_> {
             Some(Probe::File(_)) => from(&base, key),
             _ => Some(template(key)),
         };
+        // A command given by a relative path is made absolute here, not at each start, so that
+        // `--check` prints where it is (a printed `./run` would be found from elsewhere).
+        let cmd = template("cmd").map(|t| {
+            let words = shell_words::split(&t.render(0, first)).unwrap_or_default();
+            match words.first() {
+                Some(program) if Path::new(program).is_relative() && program.contains('/') => {
+                    let head = workingdir_t.clone().unwrap_or_else(|| {
+                        Template::text(&shell_words::quote(&workingdir.unwrap_or(dir).to_string_lossy()))
+                    });
+                    head.then(&Template::text("/")).then(&t)
+                }
+                _ => t,
+            }
+        });
         let holes = PerProcess {
-            cmd: template("cmd"),
+            cmd,
             workingdir: workingdir_t.clone(),
             stdout: from(&folder, "stdout")?,
             stderr: from(&folder, "stderr")?,

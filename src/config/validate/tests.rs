@@ -38,7 +38,7 @@ pub(super) fn one(text: &str) -> ProgramSpec {
 }
 
 /// The problems as printed, one line each.
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     validate(text, "t.yaml", &ctx()).expect_err("should be invalid").lines()
 }
 
@@ -416,6 +416,10 @@ fn rlimits_take_ulimit_names_numbers_sizes_and_unlimited() {
     assert_error("programs:\n  a: {cmd: a, rlimits: {nofiles: 10}}\n", &["nofiles", "did you mean `nofile`"]);
     assert_error("programs:\n  a: {cmd: a, rlimits: {nproc: -1}}\n", &["nproc", "whole number"]);
     assert_error("programs:\n  a: {cmd: a, rlimits: 4096}\n", &["rlimits", "expected a mapping"]);
+    assert_error(
+        "programs:\n  a: {cmd: a, rlimits: {nofile: 10, nofile: 20}}\n",
+        &["rlimits: `nofile` appears twice; keep one"],
+    );
     // This taskmaster is not root, and its hard limit of files is 4096.
     assert_error(
         "programs:\n  a: {cmd: a, rlimits: {nofile: 8192}}\n",

@@ -136,3 +136,23 @@ fn each_process_is_probed_at_its_own_address() {
     ));
     assert!(shown.contains("file: /etc/tm/run/${TASKMASTER_PROCESS_NUM}.up"), "{shown}");
 }
+
+#[test]
+fn a_broken_line_once_filled_in_keeps_its_values_to_itself() {
+    let lines =
+        super::tests::errors("programs:\n  a:\n    cmd: \"login ${SECRET}\"\n    env: {SECRET: \"pa'ss\"}\n");
+    assert_eq!(
+        lines,
+        ["t.yaml:3:5: program 'a': cmd: has an unterminated quote once its variables are filled in"]
+    );
+}
+
+#[test]
+fn a_program_moved_to_another_folder_with_the_same_values_is_unchanged() {
+    use crate::config::diff::{Change, change};
+    let text = "programs:\n  q: {cmd: 'sleep 10${TASKMASTER_PROCESS_NUM}', numprocs: 2}\n";
+    let here = crate::config::validate(text, "t.yaml", &super::tests::ctx()).expect("valid");
+    let ctx = crate::config::Context { config_dir: "/elsewhere".into(), ..super::tests::ctx() };
+    let there = crate::config::validate(text, "t.yaml", &ctx).expect("valid");
+    assert_eq!(change(&here.programs["q"], &there.programs["q"]), Change::Unchanged);
+}
