@@ -18,7 +18,8 @@ pub(crate) struct Template(Vec<Piece>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
-    Number,
+    /// The number, with at least this many digits (zeros before).
+    Number(usize),
     Name,
 }
 
@@ -70,8 +71,8 @@ impl Template {
         for piece in &self.0 {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Number => {
-                    let _ = write!(out, "{number}");
+                Piece::Number(width) => {
+                    let _ = write!(out, "{number:0width$}");
                 }
                 Piece::Name => out.push_str(name),
             }
@@ -91,7 +92,8 @@ impl Template {
         for piece in &self.0 {
             match piece {
                 Piece::Text(text) => out.push_str(&escape(text)),
-                Piece::Number => out.push_str(&format!("${{{PROCESS_NUM}}}")),
+                Piece::Number(0) => out.push_str(&format!("${{{PROCESS_NUM}}}")),
+                Piece::Number(width) => out.push_str(&format!("${{{PROCESS_NUM}:0{width}}}")),
                 Piece::Name => out.push_str(&format!("${{{PROCESS_NAME}}}")),
             }
         }
@@ -143,6 +145,20 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
                 Some((name, default)) => (name, Some(default)),
                 None => (reference, None),
             };
+            // `${TASKMASTER_PROCESS_NUM:02}`: 00, 01 ... (supervisord's `%(process_num)02d`).
+            let (name, width) = match name.split_once(':') {
+                Some((name, digits)) if digits.starts_with('0') && digits.len() > 1 => {
+                    match (name, digits.parse::<usize>()) {
+                        (PROCESS_NUM, Ok(width)) if width <= 9 => (name, width),
+                        _ => {
+                            return Err(format!(
+                                "`${{{reference}}}`: only `${{{PROCESS_NUM}:0N}}` takes a width, of 1 to 9 digits"
+                            ));
+                        }
+                    }
+                }
+                _ => (name, 0),
+            };
             if !is_name(name) {
                 return Err(format!(
                     "`${{{reference}}}` does not name a variable (letters, digits and `_`, not starting \
@@ -150,6 +166,10 @@ pub(crate) fn expand(text: &str, lookup: &dyn Lookup) -> Result<Template, String
                 ));
             }
             match (lookup.find(name), default) {
+                (Found::Value(value), _) if width > 0 => out.0.extend(value.0.iter().map(|p| match p {
+                    Piece::Number(_) => Piece::Number(width),
+                    other => other.clone(),
+                })),
                 (Found::Value(value), _) => out.append(&value),
                 (Found::Unset, Some(default)) => out.append(&expand(default, lookup)?),
                 (Found::Unset, None) => {
@@ -207,7 +227,7 @@ fn closing(inner: &str) -> Option<usize> {
 /// The hole a process variable leaves, for a lookup that allows them.
 pub(crate) fn process_variable(name: &str) -> Option<Template> {
     let piece = match name {
-        PROCESS_NUM => Piece::Number,
+        PROCESS_NUM => Piece::Number(0),
         PROCESS_NAME => Piece::Name,
         _ => return None,
     };
@@ -274,6 +294,15 @@ mod tests {
         assert_eq!(t.render(0, "web:web_00"), "--port 800 --name=web:web_00$");
         assert_eq!(t.render(2, "web:web_02"), "--port 802 --name=web:web_02$");
         assert_eq!(t.written(), "--port 80${TASKMASTER_PROCESS_NUM} --name=${TASKMASTER_PROCESS_NAME}$$");
+        let padded = expand("80${TASKMASTER_PROCESS_NUM:02}", &Known).expect("valid");
+        assert_eq!(padded.render(3, "x"), "8003");
+        assert_eq!(padded.render(123, "x"), "80123");
+        assert_eq!(padded.written(), "80${TASKMASTER_PROCESS_NUM:02}");
+        assert!(
+            expand("${PORT:02}", &Known)
+                .unwrap_err()
+                .contains("only `${TASKMASTER_PROCESS_NUM:0N}` takes a width")
+        );
         let again = expand(&t.written(), &Known).expect("reads back");
         assert_eq!(again, t);
     }

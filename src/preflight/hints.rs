@@ -73,7 +73,10 @@ fn supervisord_syntax(value: &str) -> Option<(String, String)> {
     let end = close + 1 + conversion.len() + 1;
     let theirs = value.get(start..end.min(value.len()))?.to_string();
     let ours = match name {
-        "process_num" => "${TASKMASTER_PROCESS_NUM} (from 0, not padded)".to_string(),
+        "process_num" => match conversion.trim_end_matches('d').strip_prefix('0') {
+            Some(width) if !width.is_empty() => format!("${{TASKMASTER_PROCESS_NUM:0{width}}}"),
+            _ => "${TASKMASTER_PROCESS_NUM}".to_string(),
+        },
         "program_name" | "group_name" => "${TASKMASTER_PROGRAM}".to_string(),
         "process_name" => "${TASKMASTER_PROCESS_NAME}".to_string(),
         "here" => "a relative path (it is from this file's folder)".to_string(),
@@ -135,7 +138,7 @@ mod tests {
         let hint = |v: &str| supervisord_syntax(v).map(|(a, b)| format!("{a} -> {b}"));
         assert_eq!(
             hint("--port 80%(process_num)02d --x").as_deref(),
-            Some("%(process_num)02d -> ${TASKMASTER_PROCESS_NUM} (from 0, not padded)")
+            Some("%(process_num)02d -> ${TASKMASTER_PROCESS_NUM:02}")
         );
         assert_eq!(hint("%(ENV_HOME)s/x").as_deref(), Some("%(ENV_HOME)s -> ${HOME}"));
         assert_eq!(

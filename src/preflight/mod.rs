@@ -297,7 +297,7 @@ mod tests {
             lines,
             [
                 "t.yaml:3:5: warning: program 'a': cmd: `$$;` gives the program one `$` (`$$` is a `$` in this file): for the shell's own pid, write `$$$$`",
-                "t.yaml:5:5: warning: program 'b': cmd: `%(process_num)02d` is supervisord's syntax, taken here as text: write ${TASKMASTER_PROCESS_NUM} (from 0, not padded)",
+                "t.yaml:5:5: warning: program 'b': cmd: `%(process_num)02d` is supervisord's syntax, taken here as text: write ${TASKMASTER_PROCESS_NUM:02}",
                 &format!(
                     "t.yaml:10:5: warning: program 'c': workingdir: {}/1 does not exist (for c:c_01; each process has its own)",
                     dir.display()
