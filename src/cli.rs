@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 usage: taskmaster [-c FILE] [--no-shell] [--check [--strict]] [-q] [-l LEVEL] [-h] [-V]
+       taskmaster --import SUPERVISORD.conf [-o OUT.yaml]
 
 Runs the programs of FILE in the foreground, keeps them alive by their policy,
 and gives you a control shell on the terminal (prompt `taskmaster> `).
@@ -17,6 +18,10 @@ options:
       --check          validate FILE, print it normalised, and exit (0 valid, 2 not);
                        what cannot run on this machine is a warning
       --strict         a warning makes --check exit 2 too
+      --import FILE    write supervisord's configuration FILE (and its [include]
+                       files) as taskmaster's YAML, and exit; what has no
+                       equivalent is listed on stderr and as comments
+  -o, --output OUT     with --import: write to OUT instead of standard output
   -q, --quiet          do not print events on standard output
   -l, --loglevel LEVEL error, warn, info or debug (overrides `loglevel`)
   -h, --help           print this help and exit
@@ -39,6 +44,11 @@ pub(crate) struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Parsed {
     Run(Options),
+    /// `--import FROM [-o TO]`.
+    Import {
+        from: PathBuf,
+        to: Option<PathBuf>,
+    },
     Help,
     Version,
 }
@@ -47,6 +57,7 @@ pub(crate) enum Parsed {
 pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut options =
         Options { config: None, shell: true, check: false, strict: false, quiet: false, loglevel: None };
+    let (mut import, mut output) = (None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -60,6 +71,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
             "-c" | "--config" => options.config = Some(PathBuf::from(value(flag)?)),
             "--no-shell" => options.shell = false,
             "--check" => options.check = true,
+            "--import" => import = Some(PathBuf::from(value(flag)?)),
+            "-o" | "--output" => output = Some(PathBuf::from(value(flag)?)),
             "--strict" => options.strict = true,
             "-q" | "--quiet" => options.quiet = true,
             "-l" | "--loglevel" => {
@@ -80,7 +93,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Parsed, String> {
     if options.strict && !options.check {
         return Err("--strict goes with --check".to_string());
     }
-    Ok(Parsed::Run(options))
+    match (import, output) {
+        (Some(from), to) if options.config.is_none() && !options.check => Ok(Parsed::Import { from, to }),
+        (Some(_), _) => Err("--import goes alone (with -o OUT)".to_string()),
+        (None, Some(_)) => Err("-o goes with --import".to_string()),
+        (None, None) => Ok(Parsed::Run(options)),
+    }
 }
 
 #[cfg(test)]

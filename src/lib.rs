@@ -87,6 +87,7 @@ mod client;
 mod config;
 mod control;
 mod event_loop;
+mod import;
 mod leftovers;
 mod logging;
 mod metrics;

@@ -31,6 +31,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             println!("taskmaster {VERSION}");
             return exit(Exit::Clean);
         }
+        Ok(Parsed::Import { from, to }) => return exit(import(&from, to.as_deref())),
         Err(message) => {
             let usage = cli::USAGE.lines().next().unwrap_or_default();
             complain(&format!("taskmaster: {message}\n{usage}\n(`taskmaster --help` lists the options)"));
@@ -73,6 +74,48 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         Err(message) => {
             complain(&format!("taskmaster: {message}"));
             exit(Exit::Fatal)
+        }
+    }
+}
+
+/// `--import`: the YAML on standard output or in `to`, what is not carried over on standard
+/// error (taskmaster(1), SWITCHING FROM SUPERVISORD).
+fn import(from: &Path, to: Option<&Path>) -> Exit {
+    let (yaml, unmapped) = match crate::import::import(from) {
+        Ok(imported) => imported,
+        Err(why) => {
+            complain(&format!("taskmaster: {why}"));
+            return Exit::Usage;
+        }
+    };
+    if !unmapped.is_empty() {
+        complain(&format!("not carried over ({}; each is a comment in the output too):", unmapped.len()));
+        for line in &unmapped {
+            complain(&format!("  {line}"));
+        }
+    }
+    match to {
+        Some(path) => match std::fs::write(path, &yaml) {
+            Ok(()) => {
+                complain(&format!(
+                    "wrote {}; check it with `taskmaster --check -c {}`",
+                    path.display(),
+                    path.display()
+                ));
+                Exit::Clean
+            }
+            Err(e) => {
+                complain(&format!(
+                    "taskmaster: cannot write {}: {}",
+                    path.display(),
+                    config::describe_io(&e)
+                ));
+                Exit::Fatal
+            }
+        },
+        None => {
+            print!("{yaml}");
+            Exit::Clean
         }
     }
 }
