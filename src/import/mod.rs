@@ -2,6 +2,7 @@
 //! supervisord configuration, with its `[include]` files, written as taskmaster's YAML. Starts
 //! nothing.
 
+mod environment;
 mod ini;
 mod map;
 mod percent;
