@@ -429,8 +429,6 @@ fn why_not(key: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    const NAMES: Names = Names { program: Some("w"), here: "/etc/sv", numprocs: 1, host: "box" };
-
     #[test]
     fn levels_and_booleans() {
         assert_eq!(level("BLATHER"), "debug");
