@@ -234,7 +234,8 @@ pub(crate) fn process_variable(name: &str) -> Option<Template> {
     Some(Template(vec![piece]))
 }
 
-fn is_name(name: &str) -> bool {
+/// A variable's name as a shell takes it: letters, digits and `_`, not starting with a digit.
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -59,7 +59,7 @@ pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
             continue;
         };
         let key = key.trim();
-        if !is_shell_name(key) {
+        if !super::super::expand::is_name(key) {
             let msg = format!(
                 "`{key}` is not a variable name (letters, digits and `_`, not starting with a digit)"
             );
@@ -88,12 +88,6 @@ pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
 /// Bad lines said one by one, at most.
 const MAX_SAID: usize = 5;
 
-/// The names a shell would take from the file: other lines are mistakes.
-fn is_shell_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 #[cfg(test)]
 mod tests {
