@@ -2,6 +2,7 @@
 //! (taskmaster(1), RELOAD). Pure; the supervisor applies the plan.
 
 use super::output::same_place;
+use super::per_process::{checking, defining};
 use super::spec::{Config, DaemonSpec, ProgramSpec};
 use serde::Serialize;
 
@@ -103,7 +104,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *tty != old.tty
         || *rlimits != old.rlimits
         // What differs from one process to the next: the first's values may not show it.
-        || *per_process != old.per_process;
+        || defining(per_process.as_deref()) != defining(old.per_process.as_deref());
     let supervises = *autostart != old.autostart
         || *autorestart != old.autorestart
         || *exitcodes != old.exitcodes
@@ -121,6 +122,7 @@ pub(crate) fn change(old: &ProgramSpec, new: &ProgramSpec) -> Change {
         || *ready != old.ready
         || *healthcheck != old.healthcheck
         || *backoff != old.backoff
+        || checking(per_process.as_deref()) != checking(old.per_process.as_deref())
         // How a file is rotated or stamped (taskmaster(1), CHILD LOGS).
         || *stdout != old.stdout
         || *stderr != old.stderr;

@@ -47,6 +47,19 @@ impl Template {
         }
     }
 
+    /// The same holes, each text passed through `f` (to quote it, say).
+    pub(crate) fn map_text(&self, f: impl Fn(&str) -> String) -> Template {
+        Template(
+            self.0
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(text) => Piece::Text(f(text)),
+                    hole => hole.clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// This, then `other`.
     pub(crate) fn then(mut self, other: &Template) -> Template {
         self.append(other);

@@ -41,6 +41,16 @@ impl PartialEq for PerProcess {
     }
 }
 
+/// What defines each process (a change restarts it), and how it is checked (a change applies
+/// in place), of a program's values that differ between processes (taskmaster(1), RELOAD).
+pub(crate) fn defining(p: Option<&PerProcess>) -> impl PartialEq + use<'_> {
+    p.map(|p| (&p.cmd, &p.workingdir, &p.stdout, &p.stderr, &p.env))
+}
+
+pub(crate) fn checking(p: Option<&PerProcess>) -> impl PartialEq + use<'_> {
+    p.map(|p| (&p.ready, &p.healthcheck))
+}
+
 impl PerProcess {
     /// Nothing differs.
     pub(crate) fn is_empty(&self) -> bool {

@@ -17,7 +17,8 @@ pub(crate) fn render(config: &Config) -> String {
     out.push_str("programs:\n");
     for (name, program) in &config.programs {
         if let Some(file) = &program.origin {
-            out.push_str(&format!("  # from {file}\n"));
+            // A file's name may hold a newline: it stays in the comment.
+            out.push_str(&format!("  # from {}\n", file.escape_debug()));
         }
         let one = yaml(&BTreeMap::from([(name.as_str(), ProgramView::from(program))]));
         for line in one.lines() {

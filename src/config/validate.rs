@@ -104,6 +104,8 @@ pub(crate) fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<D
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
     let mut v = Validator::new(text, file, ctx);
+    // What the daemon includes is not the client's business, nor variables set only for it.
+    v.daemon_only = true;
     let section = match &root {
         Node::Map(pairs) => pairs.iter().find(|(k, _)| k == "taskmaster").map(|(_, n)| n),
         _ => None,
@@ -123,6 +125,7 @@ impl<'c> Validator<'c> {
             daemon_user: None,
             places: HashMap::new(),
             includes: Vec::new(),
+            daemon_only: false,
         };
         v.add_source(file, text, ctx.config_dir.clone());
         v
@@ -205,6 +208,8 @@ struct Validator<'c> {
     places: HashMap<String, Here>,
     /// `include:` patterns, and where each is written.
     includes: Vec<(Here, include::Include)>,
+    /// Only the taskmaster section is read, for a client: `include` is passed over.
+    daemon_only: bool,
 }
 
 /// Where the validator is: the file, the document path and how a problem there is introduced.
@@ -374,7 +379,10 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let e = self.entries(&at, pairs, DAEMON_KEYS);
+        let mut e = self.entries(&at, pairs, DAEMON_KEYS);
+        if self.daemon_only {
+            e.remove("include");
+        }
         let ctx = self.ctx;
         let scope = variables::Scope::outer(&ctx.environment, None, "");
         let expanded = self.expand_entries(&e, variables::DAEMON_EXPANDED, &scope);

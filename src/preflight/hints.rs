@@ -56,7 +56,8 @@ fn lone_pid(text: &str) -> Option<usize> {
         match (bytes[i + 1], bytes.get(i + 2), bytes.get(i + 3)) {
             (b'$', Some(b'$'), Some(b'$')) => i += 4,
             (b'$', None, _) => return Some(i),
-            (b'$', Some(c), _) if !(c.is_ascii_alphanumeric() || b"_{$".contains(c)) => return Some(i),
+            // `$$?`, `$$@` ... are the shell's `$?`, `$@`: written as they should be.
+            (b'$', Some(c), _) if !(c.is_ascii_alphanumeric() || b"_{$?@!#*-".contains(c)) => return Some(i),
             (b'$', _, _) => i += 2,
             _ => i += 1,
         }
@@ -131,6 +132,7 @@ mod tests {
         assert_eq!(lone_pid("echo $$"), Some(5));
         assert_eq!(lone_pid("sh -c 'echo $$$$'"), None, "written as it should be");
         assert_eq!(lone_pid("echo $${HOME} $$HOME $$_x ${A} $HOME 5$"), None);
+        assert_eq!(lone_pid("sh -c 'sleep 1; echo $$?; exec \"$$@\"; $$!'"), None);
     }
 
     #[test]

@@ -88,7 +88,6 @@ pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
 /// Bad lines said one by one, at most.
 const MAX_SAID: usize = 5;
 
-
 #[cfg(test)]
 mod tests {
     use super::parse;

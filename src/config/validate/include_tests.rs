@@ -188,3 +188,12 @@ fn a_relative_command_of_an_included_file_is_printed_where_it_is() {
     let c = again.programs["c"].for_process(1).expect("per process");
     assert_eq!(c.cmd.argv, [here.join("run1.sh").display().to_string()]);
 }
+
+#[test]
+fn a_file_name_with_a_newline_stays_in_its_comment() {
+    let s = Scratch::new("newline");
+    s.write("conf.d/a\n  evil: {cmd: rm}\n#.yaml", "programs:\n  b: {cmd: b}\n");
+    let shown = render(&s.load(MAIN).expect("valid"));
+    let again = validate(&shown, "again.yaml", &Context::for_tests("/elsewhere")).expect("reads back");
+    assert_eq!(again.programs.keys().collect::<Vec<_>>(), ["a", "b"], "{shown}");
+}

@@ -170,8 +170,15 @@ impl Validator<'_> {
     ) {
         let Some(logfile) = &daemon.logfile else { return };
         for (name, spec) in programs {
-            for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
-                if matches!(output, Some(Output::File(file)) if file.path == *logfile) {
+            let outputs = match spec.per_process.is_some() {
+                true => spec.outputs(),
+                false => vec![[spec.stdout.clone(), spec.stderr.clone()]],
+            };
+            let writes = |key: usize| {
+                outputs.iter().any(|o| matches!(&o[key], Some(Output::File(file)) if file.path == *logfile))
+            };
+            for (n, key) in ["stdout", "stderr"].into_iter().enumerate() {
+                if writes(n) {
                     let msg = format!(
                         "writes {}, taskmaster's own log (logfile): give the program a file of its own",
                         logfile.display()

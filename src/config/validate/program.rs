@@ -8,10 +8,13 @@ use super::super::per_process::{self, PerProcess};
 use super::super::raw::*;
 use super::super::spec::{EnvFile, Probe, ProgramSpec, process_name};
 use super::output::Which;
+use super::reprobe;
 use super::variables::{Expanded, PROGRAM_EXPANDED, Scope, swap, template};
 use super::{Here, MAIN, Validator};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+type Entries<'n> = BTreeMap<String, (Here, &'n Node)>;
 
 impl Validator<'_> {
     pub(super) fn program(&mut self, at: &Here, name: &str, node: &Node) -> Option<ProgramSpec> {
@@ -123,8 +126,16 @@ impl Validator<'_> {
             ready.as_ref().and_then(|r| r.as_ref().map(|r| &r.probe)),
             healthcheck.as_ref().and_then(|h| h.as_ref().map(|h| &h.probe)),
         ];
-        let per_process =
-            self.per_process(&expanded, templates.as_ref(), (&dir, workingdir.as_deref()), probes, &first);
+        let names: Vec<String> =
+            (0..numprocs.unwrap_or(1)).map(|n| process_name(name, numprocs.unwrap_or(1), n)).collect();
+        let per_process = self.per_process(
+            &e,
+            &expanded,
+            templates.as_ref(),
+            (&dir, workingdir.as_deref()),
+            probes,
+            &names,
+        );
         Some(ProgramSpec {
             name: name.to_string(),
             cmd: anchor_program(cmd??, workingdir.as_deref().unwrap_or(&self.dir(at))),
@@ -208,49 +219,58 @@ impl Validator<'_> {
     }
 
     /// What differs between the processes: the templates among the expanded values and `env`,
-    /// paths made absolute from `dir` (a file probe's from the working directory, `workingdir`
-    /// the first process's); `None` after a problem.
+    /// paths made absolute from `dir` (a relative command or file probe from the working
+    /// directory, each process's own when it names the process); `None` after a problem.
     fn per_process(
         &mut self,
+        e: &Entries,
         expanded: &Expanded,
         env: Option<&BTreeMap<String, Template>>,
         (dir, workingdir): (&Path, Option<&Path>),
         probes: [Option<&Probe>; 2],
-        first: &str,
+        names: &[String],
     ) -> Option<Option<Box<PerProcess>>> {
         let home = self.ctx.home.clone();
         let template = |key: &str| template(expanded, key);
-        let from = |base: &Template, key: &str| {
-            template(key).map(|t| per_process::resolve(&t, base, home.as_deref())).transpose().ok()
+        let from = |base: &Template, t: Option<Template>| {
+            t.map(|t| per_process::resolve(&t, base, home.as_deref())).transpose().ok()
         };
         let folder = Template::text(&dir.display().to_string());
-        let workingdir_t = from(&folder, "workingdir")?;
+        let workingdir_t = from(&folder, template("workingdir"))?;
+        let fixed = |t: Option<Template>, text: Option<&str>| match (&workingdir_t, t) {
+            (_, Some(t)) => Some(t),
+            (Some(_), None) => text.map(Template::text),
+            (None, None) => None,
+        };
+        // A relative command or file probe is from the working directory: a template of its
+        // own when that folder is each process's.
         let base = workingdir_t
             .clone()
             .unwrap_or_else(|| Template::text(&workingdir.unwrap_or(dir).display().to_string()));
         let probe = |key: &str, probe: Option<&Probe>| match probe {
-            Some(Probe::File(_)) => from(&base, key),
+            Some(Probe::File(_)) => from(&base, fixed(template(key), inner_text(expanded, key, "file"))),
             _ => Some(template(key)),
         };
         // A command given by a relative path is made absolute here, not at each start, so that
         // `--check` prints where it is (a printed `./run` would be found from elsewhere).
-        let cmd = template("cmd").map(|t| {
-            let words = shell_words::split(&t.render(0, first)).unwrap_or_default();
+        let cmd = fixed(template("cmd"), inner_text(expanded, "cmd", "")).and_then(|t| {
+            let words = shell_words::split(&t.render(0, &names[0])).unwrap_or_default();
             match words.first() {
                 Some(program) if Path::new(program).is_relative() && program.contains('/') => {
-                    let head = workingdir_t.clone().unwrap_or_else(|| {
-                        Template::text(&shell_words::quote(&workingdir.unwrap_or(dir).to_string_lossy()))
-                    });
-                    head.then(&Template::text("/")).then(&t)
+                    let head = workingdir_t.as_ref().map_or_else(
+                        || Template::text(&shell_words::quote(&workingdir.unwrap_or(dir).to_string_lossy())),
+                        |w| w.map_text(|text| shell_words::quote(text).into_owned()),
+                    );
+                    Some(head.then(&Template::text("/")).then(&t))
                 }
-                _ => t,
+                _ => template("cmd"),
             }
         });
         let holes = PerProcess {
             cmd,
             workingdir: workingdir_t.clone(),
-            stdout: from(&folder, "stdout")?,
-            stderr: from(&folder, "stderr")?,
+            stdout: from(&folder, template("stdout"))?,
+            stderr: from(&folder, template("stderr"))?,
             env: env
                 .into_iter()
                 .flatten()
@@ -262,6 +282,34 @@ impl Validator<'_> {
             dir: dir.to_path_buf(),
             home: home.clone(),
         };
+        // Each process's probe must read as the first's did.
+        let targets = [("ready", &holes.ready, probes[0]), ("healthcheck", &holes.healthcheck, probes[1])];
+        for (key, t, like) in targets {
+            let (Some(t), Some(like)) = (t, like) else { continue };
+            let base = holes.workingdir.as_ref().map_or_else(|| base.render(0, ""), |w| w.render(0, ""));
+            let wrong = names.iter().enumerate().skip(1).find_map(|(n, name)| {
+                let target = t.render(n as u32, name);
+                reprobe(like, &target, Path::new(&base), home.as_deref()).is_none().then_some((name, target))
+            });
+            if let (Some((name, target)), Some((here, _))) = (wrong, e.get(key)) {
+                let msg = format!("for {name} it is `{target}`, which is not a {} target", like.kind());
+                self.problem(here, Some(key), msg);
+                return None;
+            }
+        }
         Some((!holes.is_empty()).then(|| Box::new(holes)))
+    }
+}
+
+/// The text of `key` as expanded (for the first process), or of `inner` in its mapping.
+fn inner_text<'e>(expanded: &'e Expanded, key: &str, inner: &str) -> Option<&'e str> {
+    let (node, _) = expanded.get(key)?.as_ref()?;
+    let node = match node {
+        Node::Map(pairs) => &pairs.iter().find(|(k, _)| k == inner)?.1,
+        other => other,
+    };
+    match node {
+        Node::Str(text) => Some(text),
+        _ => None,
     }
 }

@@ -156,3 +156,57 @@ fn a_program_moved_to_another_folder_with_the_same_values_is_unchanged() {
     let there = crate::config::validate(text, "t.yaml", &ctx).expect("valid");
     assert_eq!(change(&here.programs["q"], &there.programs["q"]), Change::Unchanged);
 }
+
+#[test]
+fn a_per_process_folder_carries_what_is_relative_to_it() {
+    let h = one(
+        "programs:\n  h:\n    cmd: ./run x\n    numprocs: 2\n    workingdir: '/my dir/w${TASKMASTER_PROCESS_NUM}'\n    \
+         ready: {file: up.flag}\n",
+    );
+    let second = h.for_process(1).expect("per process");
+    assert_eq!(second.cmd.argv, ["/my dir/w1/run", "x"]);
+    assert_eq!(second.ready.expect("ready").probe.target(), "/my dir/w1/up.flag");
+    assert_eq!(h.cmd.argv, ["/my dir/w0/run", "x"]);
+    let again = ok(&render(&ok(
+        "programs:\n  h:\n    cmd: ./run x\n    numprocs: 2\n    workingdir: '/my dir/w${TASKMASTER_PROCESS_NUM}'\n",
+    )));
+    assert_eq!(again.programs["h"].for_process(1).expect("per process").cmd.argv, ["/my dir/w1/run", "x"]);
+}
+
+#[test]
+fn each_process_probe_target_must_read() {
+    assert_error(
+        "programs:\n  web:\n    cmd: s\n    numprocs: 7\n    ready: {tcp: '127.0.0.1:6553${TASKMASTER_PROCESS_NUM}'}\n",
+        &[
+            "t.yaml:5:5: program 'web': ready: for web:web_06 it is `127.0.0.1:65536`, which is not a tcp target",
+        ],
+    );
+}
+
+#[test]
+fn a_per_process_check_changed_applies_in_place() {
+    use crate::config::diff::{Change, change};
+    let yaml = |host: &str| {
+        format!(
+            "programs:\n  k:\n    cmd: s\n    numprocs: 2\n    healthcheck: {{tcp: '{host}:80${{TASKMASTER_PROCESS_NUM}}'}}\n"
+        )
+    };
+    let (before, after) = (one(&yaml("127.0.0.1")), one(&yaml("localhost")));
+    assert_eq!(change(&before, &after), Change::Retune);
+}
+
+#[test]
+fn no_process_writes_the_main_log() {
+    assert_error(
+        "taskmaster: {logfile: /l/w-1.log}\nprograms:\n  w:\n    cmd: s\n    numprocs: 2\n    \
+         stdout: /l/w-${TASKMASTER_PROCESS_NUM}.log\n",
+        &["program 'w': stdout: writes /l/w-1.log, taskmaster's own log"],
+    );
+}
+
+#[test]
+fn a_client_reads_the_socket_whatever_the_daemon_includes() {
+    let text = "taskmaster:\n  socket: /run/tm.sock\n  include: ${CONFD}/*.yaml\nprograms:\n  a: {cmd: a}\n";
+    let daemon = crate::config::validate_daemon(text, "t.yaml", &super::tests::ctx()).expect("the socket");
+    assert_eq!(daemon.socket, std::path::Path::new("/run/tm.sock"));
+}
