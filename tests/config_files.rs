@@ -139,3 +139,23 @@ fn each_process_listens_on_the_port_its_number_picks() {
         std::net::TcpListener::bind(("127.0.0.1", (base + 2) as u16)).expect("bind web_02's port");
     d.wait_state("web:web_02", "RUNNING");
 }
+
+#[test]
+fn a_process_renamed_by_scaling_takes_its_files_new_rotation() {
+    let program = |numprocs: u32, maxbytes: &str| {
+        format!(
+            "  w:\n    cmd: sh -c 'while :; do echo 0123456789012345678901234567890123456789; sleep 0.02; done'\n    \
+             numprocs: {numprocs}\n    starttime: 0\n    \
+             stdout: {{path: 'w-${{TASKMASTER_PROCESS_NUM}}.log', maxbytes: {maxbytes}, backups: 1}}\n"
+        )
+    };
+    let d = Daemon::start(&program(1, "100KB"));
+    d.wait_state("w", "RUNNING");
+    std::fs::write(&d.config, Daemon::yaml("", &program(2, "300B"))).expect("rewrite");
+    let out = d.ctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // `w` is now `w:w_00`: its file rotates at 300 bytes like its new sibling's.
+    wait_until("w-0.log rotated", || d.dir.join("w-0.log.1").exists().then_some(()));
+    wait_until("w-1.log rotated", || d.dir.join("w-1.log.1").exists().then_some(()));
+    assert!(std::fs::metadata(d.dir.join("w-0.log.1")).expect("w-0.log.1").len() <= 300);
+}

@@ -65,6 +65,9 @@ pub(super) struct Io {
     pub(super) orphan_look: Option<(std::time::Instant, u32)>,
     /// What of the last reload's settings could not be bound, for its answer.
     pub(super) reload_problems: Vec<String>,
+    /// Each process's output settings since the last reload, by name: a process renamed after
+    /// it (by scaling) takes its new name's.
+    pub(super) outputs: HashMap<String, [Option<crate::config::Output>; 2]>,
     /// sd_notify (taskmaster(1), RUNNING AS A SERVICE).
     pub(super) notifier: super::notify::Notifier,
     /// The metrics endpoint and its scrapers (taskmaster(1), METRICS).
@@ -201,6 +204,7 @@ impl Hands for Io {
             config.programs.values().flat_map(|p| p.process_names().into_iter().zip(p.outputs())).collect();
         let mut problems = Vec::new();
         self.capture.retune(&outputs, super::now(), &mut problems);
+        self.outputs = outputs;
         self.log_all(LogLevel::Error, problems);
         let _ = self.reopen_logs();
         let daemon = &self.daemon;
@@ -258,6 +262,13 @@ impl Hands for Io {
         self.capture.rename(from, to);
         self.attach.rename(from, to);
         self.capture.watched = self.attach.watched();
+        // The reload retuned the files by the names it gave: this one had not taken its own yet.
+        if let Some(outputs) = self.outputs.get(to) {
+            let mut problems = Vec::new();
+            let one = HashMap::from([(to.to_string(), outputs.clone())]);
+            self.capture.retune(&one, super::now(), &mut problems);
+            self.log_all(LogLevel::Error, problems);
+        }
     }
 
     /// What a spawn had to say about its output files, said after the spawn's own line.

@@ -151,6 +151,7 @@ impl Daemon {
             probes: probing::Probes::default(),
             notifier,
             reload_problems: Vec::new(),
+            outputs: HashMap::new(),
             orphan_look: None,
             scrapes,
             stdin_unwatched,
