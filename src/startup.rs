@@ -125,7 +125,8 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, 
     crate::sys::limits::ensure_standard_fds();
     // Before anything is spawned: no program may speak to systemd in taskmaster's name.
     let service = crate::sys::service::take();
-    let files = crate::sys::limits::raise_open_files();
+    let wanted = crate::event_loop::capacity::needed(config, crate::sys::limits::open_files() + 8);
+    let files = crate::sys::limits::raise_open_files(wanted as u64);
     let names = target_names(config.programs.iter().map(|(n, p)| (n.as_str(), p.process_names())));
     let targets = Arc::new(Mutex::new(names));
     let (typist, console) = typist(options, config, &targets);
@@ -148,6 +149,10 @@ fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, 
     };
     // Started once the socket is ours: a taskmaster refused for another's socket never says so.
     log.log(LogLevel::Info, &format!("taskmaster started with pid {}", std::process::id()));
+    let open = crate::sys::limits::open_files();
+    if let Some(short) = crate::event_loop::capacity::shortfall(config, open, files.current) {
+        log.log(LogLevel::Warn, &short);
+    }
     if let Some(address) = &daemon.metrics {
         log.log(LogLevel::Info, &format!("metrics: served on {}", address.text));
     }

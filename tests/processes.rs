@@ -313,3 +313,32 @@ fn root_raises_a_hard_limit_for_its_program_or_says_why_it_cannot() {
         }
     }
 }
+
+#[test]
+fn a_configuration_larger_than_the_open_file_limit_is_said_once_or_the_limit_raised() {
+    let programs = |n: u32| format!("  w:\n    cmd: sleep 1000\n    numprocs: {n}\n    starttime: 0\n");
+    let d = Daemon::launch("ulimit -n 64;", "", &programs(40), &["--no-shell"]);
+    let limit = |pid: i32| {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+        let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap_or_default().to_string();
+        line.split_whitespace().nth(3).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let taskmaster = d.pid();
+    if may_raise_hard_limits() {
+        // Root raises its own limit to what 40 processes need, as supervisord's minfds.
+        for n in 0..40 {
+            d.wait_state(&format!("w:w_{n:02}"), "RUNNING");
+        }
+        assert!(limit(taskmaster) > 64);
+        assert!(!d.log().contains("open files:"), "{}", d.log());
+    } else {
+        d.wait_log("open files: the 40 processes of this configuration need about");
+        assert!(d.log().contains("but taskmaster may open 64: about"), "{}", d.log());
+        assert_eq!(limit(taskmaster), 64);
+    }
+    // A reload to fewer processes says nothing more.
+    let said = d.count_log("open files:");
+    std::fs::write(&d.config, Daemon::yaml("", &programs(5))).expect("rewrite");
+    assert_eq!(d.ctl(&["reload"]).status.code(), Some(0));
+    assert_eq!(d.count_log("open files:"), said);
+}

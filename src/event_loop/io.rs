@@ -205,6 +205,12 @@ impl Hands for Io {
         let mut problems = Vec::new();
         self.capture.retune(&outputs, super::now(), &mut problems);
         self.outputs = outputs;
+        // More processes than the open-file limit holds: raised if it may be, else said.
+        let wanted = super::capacity::needed(config, self.baseline_fds) as u64;
+        self.setup.files.current = sys::limits::raise_hard(self.setup.files.current, wanted);
+        if let Some(short) = super::capacity::shortfall(config, self.baseline_fds, self.setup.files.current) {
+            self.log.log(LogLevel::Warn, &short);
+        }
         self.log_all(LogLevel::Error, problems);
         let _ = self.reopen_logs();
         let daemon = &self.daemon;

@@ -5,6 +5,7 @@
 
 mod alerting;
 mod attaching;
+pub(crate) mod capacity;
 mod commands;
 mod io;
 mod notify;

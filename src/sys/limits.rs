@@ -15,14 +15,32 @@ pub(crate) struct FileLimits {
     pub(crate) current: u64,
 }
 
-/// Raises the soft open-file limit as far as the hard limit allows.
-pub(crate) fn raise_open_files() -> FileLimits {
+/// Raises the soft open-file limit as far as the hard limit allows, and the hard limit too when
+/// `wanted` is above it and taskmaster may (root with CAP_SYS_RESOURCE), up to `fs.nr_open`, as
+/// supervisord's `minfds` does.
+pub(crate) fn raise_open_files(wanted: u64) -> FileLimits {
     let inherited = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
     let current = match setrlimit(Resource::RLIMIT_NOFILE, inherited.1, inherited.1) {
         Ok(()) => inherited.1,
         Err(_) => inherited.0,
     };
-    FileLimits { inherited, current }
+    FileLimits { inherited, current: raise_hard(current, wanted) }
+}
+
+/// The limit after trying to raise `current` (soft and hard) to `wanted`, at most `fs.nr_open`.
+pub(crate) fn raise_hard(current: u64, wanted: u64) -> u64 {
+    if wanted <= current || !may_raise_hard_limits() {
+        return current;
+    }
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let target = wanted.min(ceiling).max(current);
+    match setrlimit(Resource::RLIMIT_NOFILE, target, target) {
+        Ok(()) => target,
+        Err(_) => current,
+    }
 }
 
 /// The `setrlimit(2)` resource of a program's limit.
