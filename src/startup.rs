@@ -33,7 +33,8 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         }
         Ok(Parsed::Import { from, to }) => return exit(import(&from, to.as_deref())),
         Err(message) => {
-            let usage = cli::USAGE.lines().next().unwrap_or_default();
+            let usage: Vec<&str> = cli::USAGE.lines().take_while(|l| !l.is_empty()).collect();
+            let usage = usage.join("\n");
             complain(&format!("taskmaster: {message}\n{usage}\n(`taskmaster --help` lists the options)"));
             return exit(Exit::Usage);
         }
@@ -81,6 +82,12 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
 /// `--import`: the YAML on standard output or in `to`, what is not carried over on standard
 /// error (taskmaster(1), SWITCHING FROM SUPERVISORD).
 fn import(from: &Path, to: Option<&Path>) -> Exit {
+    if let Some(to) = to
+        && same_file(from, to)
+    {
+        complain(&format!("taskmaster: -o {} is the file imported: write the YAML elsewhere", to.display()));
+        return Exit::Usage;
+    }
     let (yaml, unmapped) = match crate::import::import(from) {
         Ok(imported) => imported,
         Err(why) => {
@@ -117,6 +124,15 @@ fn import(from: &Path, to: Option<&Path>) -> Exit {
             print!("{yaml}");
             Exit::Clean
         }
+    }
+}
+
+/// Both paths name one file (the same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -136,7 +136,8 @@ fn help_version_and_usage_errors() {
     assert_eq!(
         stderr(&out),
         "taskmaster: unknown option `--frobnicate`\nusage: taskmaster [-c FILE] [--no-shell] [--check [--strict]] \
-         [-q] [-l LEVEL] [-h] [-V]\n(`taskmaster --help` lists the options)\n",
+         [-q] [-l LEVEL] [-h] [-V]\n       taskmaster --import SUPERVISORD.conf [-o OUT.yaml]\n\
+         (`taskmaster --help` lists the options)\n",
         "short, and says where the rest is"
     );
 }

@@ -250,8 +250,8 @@ fn a_queue_worker_pool() {
     let text = head(&dir)
         + "[supervisord]\nenvironment=QUEUE_URL=\"redis://localhost:6379/0\"\numask=002\n\n\
            [program:worker]\ncommand=/bin/sh -c 'exec sleep 100%(process_num)d'\nnumprocs=4\n\
-           process_name=%(program_name)s_%(process_num)02d\nenvironment=QUEUE=\"jobs\",CONCURRENCY=\"2\",\n    WORKER_HOME=%(ENV_HOME)s\n\
-           directory=/tmp\nautorestart=true\nstopasgroup=true\nkillasgroup=true\nstartsecs=0\n\
+           process_name=%(program_name)s_%(process_num)02d\nenvironment=QUEUE=\"jobs\",CONCURRENCY=\"2\",\n    WORKER_HOME=%(ENV_HOME)s,POOL=%(group_name)s,QUEUE_URL=\"override\"\n\
+           directory=/tmp\nautorestart=true\nstopasgroup=true\nkillasgroup=true\nstartsecs=0_0\nautostart=Yes\n\
            stdout_logfile=NONE\nstderr_logfile=NONE\n\n\
            [program:scheduler]\ncommand=sleep 2000  ; runs the cron-like jobs\npriority=10\n\
            stdout_logfile=AUTO\n\n[group:queue]\nprograms=worker,scheduler\n";
@@ -263,25 +263,30 @@ fn a_queue_worker_pool() {
 fn a_conf_d_of_included_files() {
     let dir = TempDir::new("incl");
     std::fs::create_dir(dir.join("conf.d")).expect("conf.d");
-    let text = head(&dir) + "[include]\nfiles = conf.d/*.conf\n";
+    std::fs::create_dir(dir.join("extra")).expect("extra");
+    // `**` is `*` to supervisord's glob, which skips names with a leading dot: an editor's lock
+    // link (dangling) and a hidden file are not read by either.
+    let text = head(&dir) + "[include]\nfiles = conf.d/*.conf extra/**.conf\n";
     let conf = dir.write("supervisord.conf", &text);
     dir.write(
         "conf.d/api.conf",
         "[program:api]\ncommand=sleep 3000\ndirectory=%(here)s\nenvironment=ROLE=api\n",
     );
     dir.write("conf.d/mail.conf", "[program:mail]\ncommand=sleep 4000\numask=077\nautostart=true\n");
+    dir.write("conf.d/.hidden.conf", "[program:hidden]\ncommand=sleep 4100\n");
+    std::os::unix::fs::symlink("/nonexistent/lock", dir.join("conf.d/.#api.conf")).expect("lock link");
+    dir.write(
+        "extra/tool.conf",
+        "[program:tool]\ncommand=python3 -c \"import time; time.sleep(5000)\" \"\\$HOME\" 100%%\n",
+    );
     let out = run(TASKMASTER, &["--import", conf.to_str().expect("utf-8")]);
     assert!(stdout(&out).contains("  # from "), "{}", stdout(&out));
-    compare(&dir, &conf, 2);
-    // supervisord refuses a program defined twice; so does the import, naming both files.
-    dir.write("conf.d/zz.conf", "[program:api]\ncommand=sleep 1\n");
-    let out = run(TASKMASTER, &["--import", conf.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("zz.conf:1: [program:api] is defined twice (first at "),
-        "{}",
-        stderr(&out)
-    );
+    assert!(!stdout(&out).contains("hidden"), "{}", stdout(&out));
+    compare(&dir, &conf, 3);
+    // A section written again in a later file is merged into the first, its keys winning, as
+    // supervisord's parser does.
+    dir.write("conf.d/zz.conf", "[program:api]\ncommand=sleep 3001\nenvironment=ROLE=override\n");
+    compare(&dir, &conf, 3);
 }
 
 #[test]
@@ -294,6 +299,16 @@ fn what_cannot_be_read_is_said_and_exits_2() {
         stderr(&out).contains("bad.conf:3: `this line has no value` is not `key = value`"),
         "{}",
         stderr(&out)
+    );
+    let good = dir.write("good.conf", "[program:x]\ncommand=sleep 1\n");
+    let out =
+        run(TASKMASTER, &["--import", good.to_str().expect("utf-8"), "-o", good.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is the file imported"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&good).ok().as_deref(),
+        Some("[program:x]\ncommand=sleep 1\n"),
+        "untouched"
     );
     let out = run(TASKMASTER, &["--import", "/nonexistent.conf"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,69 +1,104 @@
-//! supervisord's `environment = KEY=value,KEY2="value 2"`, read as its `shlex` lexer reads it.
+//! supervisord's `environment = KEY=value,KEY2="value 2"`, read as it reads it: names filled in
+//! first, then cut by its non-POSIX lexer into `KEY = value` triples, each followed by one word
+//! it skips (meant to be the comma), each value's quotes stripped.
 
-use super::percent::{Into, Names, convert};
+use super::percent::{Into, Names, Piece, join, pieces};
+use super::shlex::words;
 
-/// `KEY=value,KEY2="value 2"` as supervisord reads it (values may be quoted), each value
-/// converted; `Err` when it is not pairs.
-pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<(String, String, usize)>, String> {
-    let mut pairs = Vec::new();
-    let mut chars = value.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Ok(pairs);
-        }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            return Err(format!("`{value}` is not KEY=value pairs"));
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut raw = String::new();
-        while let Some(&c) = chars.peek() {
-            match c {
-                '"' | '\'' => {
-                    chars.next();
-                    while let Some(q) = chars.next() {
-                        match q {
-                            q if q == c => break,
-                            '\\' if c == '"' => raw.extend(chars.next()),
-                            q => raw.push(q),
-                        }
-                    }
-                }
-                ',' => break,
-                c if c.is_whitespace() => break,
-                c => {
-                    raw.push(c);
-                    chars.next();
-                }
+/// Stands for a variable while the lexer runs: private-use characters it takes as a word.
+const OPEN: char = '\u{e000}';
+const CLOSE: char = '\u{e001}';
+
+/// The pairs in the order first written, a key written twice keeping its place and its last
+/// value, each value as taskmaster expands it; `Err` where supervisord refuses the value.
+pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<(String, String)>, String> {
+    let cut = pieces(value, names, Into::Expanded)?;
+    let mut variables = Vec::new();
+    let mut marked = String::new();
+    for piece in cut {
+        match piece {
+            Piece::Text(t) => marked.push_str(&t),
+            Piece::Variable(v) => {
+                marked.push_str(&format!("{OPEN}{}{CLOSE}", variables.len()));
+                variables.push(v);
             }
         }
-        pairs.push((key, convert(&raw, names, Into::Expanded)?, 0));
     }
+    let words = words(&marked, |c| c == OPEN || c == CLOSE)
+        .map_err(|why| format!("supervisord refuses it: {why} in `{value}`"))?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for triple in words.chunks(4) {
+        let [key, equals, v, ..] = triple else {
+            return Err(format!("supervisord refuses it: `{value}` ends in the middle of a KEY=value pair"));
+        };
+        if equals != "=" {
+            return Err(format!("supervisord refuses it: `{key}` is not followed by `=` in `{value}`"));
+        }
+        let key = restore(key, &variables);
+        let v = restore(v.trim_matches(['\'', '"']), &variables);
+        match pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some(pair) => pair.1 = v,
+            None => pairs.push((key, v)),
+        }
+    }
+    Ok(pairs)
+}
+
+/// `word` with its marks back to the variables they stand for, its text's `$` doubled.
+fn restore(word: &str, variables: &[String]) -> String {
+    let mut out = Vec::new();
+    let mut rest = word;
+    while let Some(at) = rest.find(OPEN) {
+        out.push(Piece::Text(rest[..at].to_string()));
+        let after = &rest[at + OPEN.len_utf8()..];
+        let end = after.find(CLOSE).unwrap_or(after.len());
+        let variable = after[..end].parse::<usize>().ok().and_then(|i| variables.get(i));
+        out.push(Piece::Variable(variable.cloned().unwrap_or_default()));
+        rest = after.get(end + CLOSE.len_utf8()..).unwrap_or("");
+    }
+    out.push(Piece::Text(rest.to_string()));
+    join(&out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NAMES: Names = Names { program: Some("w"), here: "/etc/sv", numprocs: 1, host: "box" };
+    const NAMES: Names = Names { program: Some("w"), group: None, here: "/etc/sv", numprocs: 1, host: "box" };
+
+    fn pairs(value: &str) -> Vec<(String, String)> {
+        environment(value, &NAMES).expect("pairs")
+    }
+
+    fn expect(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 
     #[test]
     fn environment_reads_as_supervisord_reads_it() {
-        let env = environment("A=1, B=\"two, three\",C='x y',PATH=\"/opt/bin:%(ENV_PATH)s\",D=$x", &NAMES)
-            .expect("pairs");
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v, _)| (k.as_str(), v.as_str())).collect();
         assert_eq!(
-            env,
-            [("A", "1"), ("B", "two, three"), ("C", "x y"), ("PATH", "/opt/bin:${PATH}"), ("D", "$$x")]
+            pairs("A=1, B=\"two, three\",C='x y',PATH=\"/opt/bin:%(ENV_PATH)s\",N=%(process_num)02d"),
+            expect(&[
+                ("A", "1"),
+                ("B", "two, three"),
+                ("C", "x y"),
+                ("PATH", "/opt/bin:${PATH}"),
+                ("N", "${TASKMASTER_PROCESS_NUM:02}")
+            ])
         );
-        assert!(environment("A", &NAMES).is_err());
+        // What the lexer makes of text a shell would read otherwise, as supervisord does.
+        assert_eq!(pairs("D=$x"), expect(&[("D", "$$")]));
+        assert_eq!(pairs("A=\"x\"y B=2"), expect(&[("A", "x"), ("B", "2")]), "`y` is skipped as the comma");
+        assert!(environment("A=\"x\"y,B=2", &NAMES).is_err());
+        assert_eq!(pairs("A=1,A=2,B=%(here)s"), expect(&[("A", "2"), ("B", "/etc/sv")]));
+        assert_eq!(pairs("A='\\n'"), expect(&[("A", "\\n")]), "no escapes inside quotes");
+    }
+
+    #[test]
+    fn what_supervisord_refuses_is_said() {
+        for bad in ["A", "A=1,B", "A=x*y", "A B=1", "A='x"] {
+            let why = environment(bad, &NAMES).unwrap_err();
+            assert!(why.starts_with("supervisord refuses it"), "{bad}: {why}");
+        }
     }
 }

@@ -6,9 +6,13 @@ mod environment;
 mod ini;
 mod map;
 mod percent;
+mod program;
+mod shlex;
+mod streams;
+mod values;
 mod yaml;
 
-use map::Source;
+use map::File;
 use std::path::{Path, PathBuf};
 
 /// More included files than this are a pattern that matches too much.
@@ -16,72 +20,129 @@ const MAX_FILES: usize = 10_000;
 /// A supervisord file larger than this is not one.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 
-/// Reads `from` and what it includes; the YAML and the keys not carried over, or why the files
+/// Reads `from` and what it includes; the YAML and what is not carried over, or why the files
 /// cannot be read.
 pub(crate) fn import(from: &Path) -> Result<(String, Vec<String>), String> {
     let shown = from.display().to_string();
-    let main = read(from, &shown)?;
-    let mut sources = vec![main];
-    let includes: Vec<(String, usize)> = sources[0]
-        .sections
-        .iter()
-        .filter(|s| s.name == "include")
-        .filter_map(|s| s.get("files").map(|e| (e.value.clone(), e.line)))
-        .collect();
-    for (files, line) in includes {
-        let here = sources[0].dir.to_string_lossy().into_owned();
-        let names = percent::Names { program: None, here: &here, numprocs: 1, host: "" };
-        let files = percent::convert(&files, &names, percent::Into::Literal)
-            .map_err(|why| format!("{shown}:{line}: [include] files: {why}"))?;
-        for pattern in files.split_whitespace() {
-            let full = match pattern.starts_with('/') {
-                true => pattern.to_string(),
-                false => format!("{}/{pattern}", glob::Pattern::escape(&here)),
-            };
-            let mut paths: Vec<PathBuf> = glob::glob(&full)
-                .map_err(|e| {
-                    format!("{shown}:{line}: [include] files: {pattern} is not a pattern: {}", e.msg)
-                })?
-                .filter_map(Result::ok)
-                .collect();
-            paths.sort();
-            if sources.len() + paths.len() > MAX_FILES {
-                return Err(format!("{shown}:{line}: [include] files: {pattern} matches too many files"));
-            }
-            for path in paths {
-                let shown = match (path.strip_prefix(&sources[0].dir), shown.rfind('/')) {
-                    (Ok(rest), Some(slash)) => format!("{}/{}", &shown[..slash], rest.display()),
-                    (Ok(rest), None) => rest.display().to_string(),
-                    (Err(_), _) => path.display().to_string(),
-                };
-                sources.push(read(&path, &shown)?);
-            }
-        }
-    }
-    check_programs_once(&sources)?;
+    let text = crate::config::read_small_file(from, MAX_FILE).map_err(|why| format!("{shown}: {why}"))?;
+    let mut ini = ini::Ini::default();
+    ini.read(&text, 0).map_err(|(line, why)| format!("{shown}:{line}: {why}"))?;
+    let main_dir = folder(from);
+    let mut files = vec![File { shown: shown.clone(), dir: main_dir.to_string_lossy().into_owned() }];
+    let mut warnings = Vec::new();
     let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    let imported = map::map(&sources, &host);
-    Ok((imported.yaml, imported.unmapped))
-}
-
-/// supervisord refuses a program defined in two files; so does taskmaster, naming both.
-fn check_programs_once(sources: &[Source]) -> Result<(), String> {
-    let mut seen: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
-    for source in sources {
-        for section in source.sections.iter().filter(|s| s.name.starts_with("program:")) {
-            let here = format!("{}:{}", source.shown, section.line);
-            if let Some(first) = seen.insert(&section.name, here.clone()) {
-                return Err(format!("{here}: [{}] is defined twice (first at {first})", section.name));
+    // supervisord reads the main file's `[include]` once, before the files it names.
+    let include = ini.section("include").map(|s| s.get("files").cloned().ok_or(s.line));
+    match include {
+        None => {}
+        Some(Err(line)) => {
+            return Err(format!("{shown}:{line}: [include] has no `files` (supervisord refuses it)"));
+        }
+        Some(Ok(entry)) => {
+            let names =
+                percent::Names { program: None, group: None, here: &files[0].dir, numprocs: 1, host: &host };
+            let line = entry.line;
+            let patterns = percent::convert(&entry.value, &names, percent::Into::Literal)
+                .map_err(|why| format!("{shown}:{line}: [include] files: {why}"))?;
+            for pattern in patterns.split_whitespace() {
+                let paths = matches(&main_dir, pattern)
+                    .map_err(|why| format!("{shown}:{line}: [include] files: {pattern} {why}"))?;
+                if paths.is_empty() {
+                    warnings.push(format!("{shown}:{line}: [include] files: {pattern} matches no file"));
+                }
+                for path in paths {
+                    let shown_path = match (path.strip_prefix(&main_dir), shown.rfind('/')) {
+                        (Ok(rest), Some(slash)) => format!("{}/{}", &shown[..slash], rest.display()),
+                        (Ok(rest), None) => rest.display().to_string(),
+                        (Err(_), _) => path.display().to_string(),
+                    };
+                    // supervisord skips a file it cannot open; so does the import, saying so.
+                    let text = match crate::config::read_small_file(&path, MAX_FILE) {
+                        Ok(text) => text,
+                        Err(why) => {
+                            warnings.push(format!("{shown_path}: {why}: skipped, as supervisord skips it"));
+                            continue;
+                        }
+                    };
+                    ini.read(&text, files.len())
+                        .map_err(|(line, why)| format!("{shown_path}:{line}: {why}"))?;
+                    files.push(File { shown: shown_path, dir: folder(&path).to_string_lossy().into_owned() });
+                }
             }
         }
     }
-    Ok(())
+    let imported = map::map(&ini, &files, &host);
+    warnings.extend(imported.unmapped);
+    Ok((imported.yaml, warnings))
 }
 
-fn read(path: &Path, shown: &str) -> Result<Source, String> {
-    let text = crate::config::read_small_file(path, MAX_FILE).map_err(|why| format!("{shown}: {why}"))?;
-    let sections = ini::parse(&text).map_err(|(line, why)| format!("{shown}:{line}: {why}"))?;
+/// The files `pattern` names from `dir`, sorted, as Python's `glob.glob` finds them: `*` does
+/// not match a leading dot, and `**` is `*` (supervisord does not search folders below).
+fn matches(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let mut pattern = pattern.to_string();
+    while pattern.contains("**") {
+        pattern = pattern.replace("**", "*");
+    }
+    let full = match pattern.starts_with('/') {
+        true => pattern,
+        false => format!("{}/{pattern}", glob::Pattern::escape(&dir.to_string_lossy())),
+    };
+    // The glob crate's own `require_literal_leading_dot` also drops what `.*` names (and panics
+    // on a name that is not UTF-8, which it otherwise never matches): each part of a path found
+    // is held to Python's rule here instead.
+    let parts: Vec<bool> = full.split('/').filter(|p| !p.is_empty()).map(|p| p.starts_with('.')).collect();
+    let shown_as_python = |path: &PathBuf| {
+        let names: Vec<bool> = path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::RootDir))
+            .map(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."))
+            .collect();
+        names.len() == parts.len() && names.iter().zip(&parts).all(|(hidden, dotted)| !hidden || *dotted)
+    };
+    let found = glob::glob(&full).map_err(|e| format!("is not a pattern: {}", e.msg))?;
+    let mut paths: Vec<PathBuf> =
+        found.filter_map(Result::ok).filter(shown_as_python).take(MAX_FILES + 1).collect();
+    if paths.len() > MAX_FILES {
+        return Err(format!("matches more than {MAX_FILES} files"));
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+fn folder(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    Ok(Source { shown: shown.to_string(), dir, sections })
+    absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_python_s_glob_matches() {
+        let dir = std::env::temp_dir().join(format!("tm-import-glob-{}", std::process::id()));
+        for sub in ["conf.d/deep/deeper", "conf.d/.git"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("folders");
+        }
+        for file in ["conf.d/a.conf", "conf.d/.b.conf", "conf.d/deep/c.conf", "conf.d/deep/deeper/d.conf"] {
+            std::fs::write(dir.join(file), "").expect("file");
+        }
+        let not_utf8 = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"x\xff.conf");
+        std::fs::write(dir.join("conf.d").join(not_utf8), "").expect("file");
+        let names = |pattern: &str| -> Vec<String> {
+            let found = matches(&dir, pattern).expect("pattern");
+            found.iter().map(|p| p.strip_prefix(&dir).expect("inside").display().to_string()).collect()
+        };
+        assert_eq!(
+            names("conf.d/*.conf"),
+            ["conf.d/a.conf"],
+            "no leading dot; a name not UTF-8 is not matched"
+        );
+        assert_eq!(names("conf.d/../conf.d/a.conf"), ["conf.d/../conf.d/a.conf"]);
+        assert_eq!(names("conf.d/**.conf"), ["conf.d/a.conf"], "`**` is `*`");
+        assert_eq!(names("conf.d/**/*.conf"), ["conf.d/deep/c.conf"], "one folder down, not two");
+        assert_eq!(names("conf.d/.*.conf"), ["conf.d/.b.conf"]);
+        assert!(matches(&dir, "conf.d/[").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

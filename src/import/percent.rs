@@ -5,7 +5,9 @@
 /// What the names of one section stand for.
 pub(crate) struct Names<'a> {
     pub(crate) program: Option<&'a str>,
-    /// The folder of the file the section is in.
+    /// The `[group:NAME]` that lists the program, if one does.
+    pub(crate) group: Option<&'a str>,
+    /// The folder of the file the value is in.
     pub(crate) here: &'a str,
     pub(crate) numprocs: u32,
     pub(crate) host: &'a str,
@@ -19,26 +21,56 @@ pub(crate) enum Into {
     Literal,
 }
 
-/// `value` converted; `Err`: a name supervisord knows but taskmaster cannot say here, or does not
-/// know (the caller lists it).
+/// A value cut at its names: text as it is, or a taskmaster variable (`${...}`, only where
+/// taskmaster expands).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Piece {
+    Text(String),
+    Variable(String),
+}
+
+/// `value` converted; `Err`: a name supervisord knows but taskmaster cannot say here, or one it
+/// does not know (the caller lists it).
 pub(crate) fn convert(value: &str, names: &Names, into: Into) -> Result<String, String> {
-    let mut out = String::new();
+    let pieces = pieces(value, names, into)?;
+    Ok(match into {
+        Into::Expanded => join(&pieces),
+        Into::Literal => pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) | Piece::Variable(t) => t.as_str(),
+            })
+            .collect(),
+    })
+}
+
+/// The pieces written as taskmaster reads them where it expands: `$` in text doubled.
+pub(crate) fn join(pieces: &[Piece]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.replace('$', "$$"),
+            Piece::Variable(v) => v.clone(),
+        })
+        .collect()
+}
+
+/// `value` cut at its names, each name filled in or made a variable.
+pub(crate) fn pieces(value: &str, names: &Names, into: Into) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut text = String::new();
     let mut rest = value;
-    let text = |out: &mut String, t: &str| match into {
-        Into::Expanded => out.push_str(&t.replace('$', "$$")),
-        Into::Literal => out.push_str(t),
-    };
     while let Some(at) = rest.find('%') {
-        text(&mut out, &rest[..at]);
+        text.push_str(&rest[..at]);
         let after = &rest[at + 1..];
         if let Some(more) = after.strip_prefix('%') {
-            text(&mut out, "%");
+            text.push('%');
             rest = more;
             continue;
         }
         let Some(inner) = after.strip_prefix('(') else {
-            // Python refuses it; supervisord with it. Kept as written.
-            text(&mut out, "%");
+            // Python refuses it, and supervisord the file; kept as written.
+            text.push('%');
             rest = after;
             continue;
         };
@@ -51,44 +83,69 @@ pub(crate) fn convert(value: &str, names: &Names, into: Into) -> Result<String, 
             return Err(format!("`%({name})` has no conversion (`s` or `d`) in `{value}`"));
         };
         rest = &inner[close + 1 + flags.len() + kind.len_utf8()..];
-        let width = flags.strip_prefix('0').and_then(|w| w.parse::<usize>().ok()).unwrap_or(0);
-        out.push_str(&name_as(name, width, names, into)?);
+        let width = match flags.as_str() {
+            "" => 0,
+            f if f.starts_with('0') && f[1..].parse::<usize>().is_ok() => f[1..].parse().unwrap_or(0),
+            f => {
+                return Err(format!(
+                    "`%({name}){f}{kind}`: only zero padding (`%({name})02d`) is carried over"
+                ));
+            }
+        };
+        match name_as(name, width, names, into)? {
+            Piece::Text(t) => text.push_str(&t),
+            variable => {
+                if !text.is_empty() {
+                    out.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                out.push(variable);
+            }
+        }
     }
-    text(&mut out, rest);
+    text.push_str(rest);
+    if !text.is_empty() {
+        out.push(Piece::Text(text));
+    }
     Ok(out)
 }
 
-fn name_as(name: &str, width: usize, names: &Names, into: Into) -> Result<String, String> {
-    let literal = |t: &str| match into {
-        Into::Expanded => t.replace('$', "$$"),
-        Into::Literal => t.to_string(),
-    };
-    Ok(match (name, into) {
-        ("here", _) => literal(names.here),
-        ("host_node_name", _) => literal(names.host),
-        ("numprocs", _) => names.numprocs.to_string(),
+fn name_as(name: &str, width: usize, names: &Names, into: Into) -> Result<Piece, String> {
+    let text = |t: &str| Ok(Piece::Text(format!("{t:0>width$}")));
+    match (name, into) {
+        ("here", _) => text(names.here),
+        ("host_node_name", _) => text(names.host),
+        ("numprocs", _) => text(&names.numprocs.to_string()),
+        ("group_name", _) if names.group.is_some() => text(names.group.unwrap_or_default()),
         ("program_name" | "group_name", Into::Expanded) if names.program.is_some() => {
-            "${TASKMASTER_PROGRAM}".to_string()
+            Ok(Piece::Variable("${TASKMASTER_PROGRAM}".to_string()))
         }
-        ("program_name" | "group_name", _) if names.program.is_some() => {
-            literal(names.program.unwrap_or_default())
+        ("program_name" | "group_name", Into::Literal) if names.program.is_some() => {
+            text(names.program.unwrap_or_default())
         }
-        ("process_num", Into::Expanded) if names.program.is_some() => match width {
+        ("process_num", Into::Expanded) if names.program.is_some() => Ok(Piece::Variable(match width {
             0 | 1 => "${TASKMASTER_PROCESS_NUM}".to_string(),
             w => format!("${{TASKMASTER_PROCESS_NUM:0{w}}}"),
+        })),
+        ("process_num", Into::Literal) if names.program.is_some() => {
+            Err("`%(process_num)` differs from process to process, which this key cannot say".to_string())
+        }
+        (env, Into::Expanded) if env.starts_with("ENV_") => {
+            Ok(Piece::Variable(format!("${{{}}}", &env[4..])))
+        }
+        (env, Into::Literal) if env.starts_with("ENV_") => match std::env::var(&env[4..]) {
+            Ok(v) => text(&v),
+            Err(_) => Err(format!("`%({env})s` names a variable this environment lacks")),
         },
-        (env, Into::Expanded) if env.starts_with("ENV_") => format!("${{{}}}", &env[4..]),
-        (env, Into::Literal) if env.starts_with("ENV_") => std::env::var(&env[4..])
-            .map_err(|_| format!("`%({env})s` names a variable this environment lacks"))?,
-        (other, _) => return Err(format!("`%({other})` cannot be said here")),
-    })
+        (other, _) => Err(format!("`%({other})` is not a name supervisord fills in here")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NAMES: Names = Names { program: Some("web"), here: "/etc/sv", numprocs: 4, host: "box" };
+    const NAMES: Names =
+        Names { program: Some("web"), group: None, here: "/etc/sv", numprocs: 4, host: "box" };
 
     #[test]
     fn names_become_variables_where_taskmaster_expands() {
@@ -101,16 +158,27 @@ mod tests {
             c("%(here)s/%(program_name)s-%(process_num)d.log").as_deref(),
             Ok("/etc/sv/${TASKMASTER_PROGRAM}-${TASKMASTER_PROCESS_NUM}.log")
         );
-        assert_eq!(c("%(ENV_HOME)s/x %(numprocs)d").as_deref(), Ok("${HOME}/x 4"));
+        assert_eq!(c("%(ENV_HOME)s/x %(numprocs)03d").as_deref(), Ok("${HOME}/x 004"));
         assert_eq!(c("date +%%s; echo $$ 100%").as_deref(), Ok("date +%s; echo $$$$ 100%"));
-        assert!(c("%(nope)s").unwrap_err().contains("`%(nope)` cannot be said here"));
+        assert!(c("%(nope)s").unwrap_err().contains("`%(nope)` is not a name"));
         assert!(c("%(here").unwrap_err().contains("is not closed"));
+        assert!(c("%(process_num)3d").unwrap_err().contains("only zero padding"));
+    }
+
+    #[test]
+    fn the_group_name_is_the_group_that_lists_the_program() {
+        let names = Names { group: Some("pool"), ..NAMES };
+        assert_eq!(
+            convert("%(group_name)s/%(program_name)s", &names, Into::Expanded).as_deref(),
+            Ok("pool/${TASKMASTER_PROGRAM}")
+        );
+        assert_eq!(convert("%(group_name)s", &NAMES, Into::Literal).as_deref(), Ok("web"));
     }
 
     #[test]
     fn names_are_filled_in_where_it_takes_text() {
         let c = |v: &str| convert(v, &NAMES, Into::Literal);
         assert_eq!(c("%(program_name)s $1").as_deref(), Ok("web $1"));
-        assert!(c("%(process_num)d").is_err());
+        assert!(c("%(process_num)d").unwrap_err().contains("differs from process to process"));
     }
 }

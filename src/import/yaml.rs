@@ -10,14 +10,42 @@ pub(crate) fn scalar(text: &str) -> String {
         && !text.contains(" #")
         && !text.ends_with(':')
         && !text.contains(['\n', '\t'])
+        && !text.chars().any(unprintable)
         && !reads_as_other(text);
     match plain {
         true => text.to_string(),
-        false if text.contains('\n') => {
-            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
-        }
+        false if text.chars().any(|c| c == '\n' || c == '\t' || unprintable(c)) => double_quoted(text),
         false => format!("'{}'", text.replace('\'', "''")),
     }
+}
+
+/// A character YAML does not keep as written in a plain or single-quoted scalar, or in a comment:
+/// control characters, and the line breaks of YAML 1.1 (NEL, LS, PS) and the byte-order mark.
+fn unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+fn double_quoted(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if unprintable(c) => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` fit for a comment line: what would end the line or not show is written escaped.
+pub(crate) fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if unprintable(c) { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// `text` as a scalar inside `{...}`, where `,` and brackets end a bare one.
@@ -56,8 +84,8 @@ impl Writer {
 
     /// A comment; each line of `text` is one.
     pub(crate) fn comment(&mut self, level: usize, text: &str) {
-        for line in text.lines() {
-            self.line(level, &format!("# {line}"));
+        for line in text.split('\n') {
+            self.line(level, &format!("# {}", comment_text(line)));
         }
     }
 
@@ -84,7 +112,21 @@ mod tests {
         assert_eq!(scalar("%(x)s"), "'%(x)s'");
         assert_eq!(scalar(""), "''");
         assert_eq!(scalar("a\nb"), "\"a\\nb\"");
-        for text in ["-x", "{a}", "[1]", "*x", "a #b", " lead", "no", "1e3", "~"] {
+        assert_eq!(scalar("a\rb\u{2028}"), "\"a\\u000Db\\u2028\"");
+        assert_eq!(comment_text("x\ry\u{85}"), "x\\ry\\u{85}");
+        for text in [
+            "-x",
+            "{a}",
+            "[1]",
+            "*x",
+            "a #b",
+            " lead",
+            "no",
+            "1e3",
+            "~",
+            "a\rb",
+            "\u{85}\u{2028}\u{feff}x\u{7}",
+        ] {
             let back: String = serde_yaml::from_str(&scalar(text)).expect("YAML");
             assert_eq!(back, text);
         }
