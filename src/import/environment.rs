@@ -9,10 +9,19 @@ use super::shlex::words;
 const OPEN: char = '\u{e000}';
 const CLOSE: char = '\u{e001}';
 
+/// One `KEY=value`: the value as taskmaster expands it, and as text (its variables as written).
+#[derive(Debug)]
+pub(crate) struct Pair {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) text: String,
+}
+
 /// The pairs in the order first written, a key written twice keeping its place and its last
-/// value, each value as taskmaster expands it; `Err` where supervisord refuses the value.
-pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<(String, String)>, String> {
-    let cut = pieces(value, names, Into::Expanded)?;
+/// value; `Err` where supervisord refuses the value. supervisord fills in `%(ENV_X)s` before it
+/// reads the pairs, so here they are filled in too.
+pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<Pair>, String> {
+    let cut = pieces(value, names, Into::EnvFilled)?;
     let mut variables = Vec::new();
     let mut marked = String::new();
     for piece in cut {
@@ -26,7 +35,8 @@ pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<(String, Str
     }
     let words = words(&marked, |c| c == OPEN || c == CLOSE)
         .map_err(|why| format!("supervisord refuses it: {why} in `{value}`"))?;
-    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut pairs: Vec<Pair> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for triple in words.chunks(4) {
         let [key, equals, v, ..] = triple else {
             return Err(format!("supervisord refuses it: `{value}` ends in the middle of a KEY=value pair"));
@@ -34,18 +44,21 @@ pub(crate) fn environment(value: &str, names: &Names) -> Result<Vec<(String, Str
         if equals != "=" {
             return Err(format!("supervisord refuses it: `{key}` is not followed by `=` in `{value}`"));
         }
-        let key = restore(key, &variables);
-        let v = restore(v.trim_matches(['\'', '"']), &variables);
-        match pairs.iter_mut().find(|(k, _)| *k == key) {
-            Some(pair) => pair.1 = v,
-            None => pairs.push((key, v)),
+        let key = restore(key, &variables).1;
+        let (value, text) = restore(v.trim_matches(['\'', '"']), &variables);
+        match index.get(&key) {
+            Some(&i) => (pairs[i].value, pairs[i].text) = (value, text),
+            None => {
+                index.insert(key.clone(), pairs.len());
+                pairs.push(Pair { key, value, text });
+            }
         }
     }
     Ok(pairs)
 }
 
-/// `word` with its marks back to the variables they stand for, its text's `$` doubled.
-fn restore(word: &str, variables: &[String]) -> String {
+/// `word` with its marks back to the variables they stand for: its text's `$` doubled, and not.
+fn restore(word: &str, variables: &[String]) -> (String, String) {
     let mut out = Vec::new();
     let mut rest = word;
     while let Some(at) = rest.find(OPEN) {
@@ -57,17 +70,28 @@ fn restore(word: &str, variables: &[String]) -> String {
         rest = after.get(end + CLOSE.len_utf8()..).unwrap_or("");
     }
     out.push(Piece::Text(rest.to_string()));
-    join(&out)
+    let text = out.iter().map(|p| match p {
+        Piece::Text(t) | Piece::Variable(t) => t.as_str(),
+    });
+    (join(&out), text.collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NAMES: Names = Names { program: Some("w"), group: None, here: "/etc/sv", numprocs: 1, host: "box" };
+    const NAMES: Names = Names {
+        program: Some("w"),
+        group: None,
+        here: "/etc/sv",
+        numprocs: 1,
+        host: "box",
+        program_is_name: true,
+        environ: &[],
+    };
 
     fn pairs(value: &str) -> Vec<(String, String)> {
-        environment(value, &NAMES).expect("pairs")
+        environment(value, &NAMES).expect("pairs").into_iter().map(|p| (p.key, p.value)).collect()
     }
 
     fn expect(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -82,7 +106,11 @@ mod tests {
                 ("A", "1"),
                 ("B", "two, three"),
                 ("C", "x y"),
-                ("PATH", "/opt/bin:${PATH}"),
+                (
+                    "PATH",
+                    format!("/opt/bin:{}", std::env::var("PATH").unwrap_or_default().replace('$', "$$"))
+                        .as_str()
+                ),
                 ("N", "${TASKMASTER_PROCESS_NUM:02}")
             ])
         );

@@ -34,6 +34,16 @@ impl Section {
         self.index.get(key).map(|&i| &self.entries[i])
     }
 
+    /// The section with the keys of `defaults` (`[DEFAULT]`) it does not set, as Python's parser
+    /// looks a key up.
+    pub(crate) fn with_defaults(&self, defaults: &Section, read: impl Fn(&str) -> bool) -> Section {
+        let mut section = self.clone();
+        for entry in defaults.entries.iter().filter(|e| self.get(&e.key).is_none() && read(&e.key)) {
+            section.set(entry.clone());
+        }
+        section
+    }
+
     /// Writes `entry`, replacing an earlier value of its key in place; its index.
     fn set(&mut self, entry: Entry) -> usize {
         match self.index.get(&entry.key) {
@@ -80,7 +90,7 @@ impl Ini {
                 }
                 continue;
             }
-            let indent = raw.len() - raw.trim_start().len();
+            let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
             if let (Some(s), Some(entry)) = (current, open)
                 && indent > indent_level
             {

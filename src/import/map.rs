@@ -30,6 +30,12 @@ pub(super) struct Mapper<'a> {
     pub(super) notes: Vec<String>,
     /// Program name → the `[group:NAME]` that lists it.
     pub(super) groups: HashMap<String, String>,
+    /// `[supervisord] environment` as text, which `%(ENV_X)s` of programs sees.
+    pub(super) environ: Vec<(String, String)>,
+    /// The names taken by programs so far.
+    pub(super) taken: std::collections::HashSet<String>,
+    /// Whether the program being mapped is written under another name.
+    pub(super) renamed: bool,
 }
 
 /// supervisord's own settings that every program gets.
@@ -43,9 +49,28 @@ pub(super) struct Inherited {
 }
 
 pub(crate) fn map(ini: &Ini, files: &[File], host: &str) -> Imported {
-    let mut m = Mapper { ini, files, host: host.to_string(), notes: Vec::new(), groups: HashMap::new() };
+    let mut m = Mapper {
+        ini,
+        files,
+        host: host.to_string(),
+        notes: Vec::new(),
+        groups: HashMap::new(),
+        environ: Vec::new(),
+        taken: ini
+            .sections
+            .iter()
+            .filter_map(|s| s.name.strip_prefix("program:"))
+            .map(|n| n.trim().to_string())
+            .collect(),
+        renamed: false,
+    };
     let mut out = Writer::default();
     out.comment(0, &format!("Imported from {} by `taskmaster --import`.", files[0].shown));
+    out.comment(
+        0,
+        "Processes get TASKMASTER_PROGRAM, TASKMASTER_PROCESS_NAME and TASKMASTER_PROCESS_NUM, not \
+         supervisord's SUPERVISOR_* variables.",
+    );
     if files.len() > 1 {
         let names: Vec<&str> = files[1..].iter().map(|f| f.shown.as_str()).collect();
         out.comment(
@@ -65,9 +90,20 @@ pub(crate) fn map(ini: &Ini, files: &[File], host: &str) -> Imported {
         }
     }
     out.line(0, "programs:");
+    let defaults = ini.section("DEFAULT");
     for section in &ini.sections {
         match section.name.split_once(':') {
-            Some(("program", name)) => m.program(&mut out, section, name, &inherited),
+            Some(("program", name)) => match defaults {
+                Some(defaults) => {
+                    m.program(&mut out, &section.with_defaults(defaults, |_| true), name, &inherited)
+                }
+                None => m.program(&mut out, section, name, &inherited),
+            },
+            _ if section.name == "DEFAULT" => {
+                let what =
+                    "its keys are those of every [program:NAME] that does not set them, as in supervisord";
+                m.note(section, what);
+            }
             Some(("group", _)) => {}
             _ if ["supervisord", "unix_http_server"].contains(&section.name.as_str()) => {}
             _ if section.name == "include" => {
@@ -142,7 +178,15 @@ impl Mapper<'_> {
     /// The names `entry`'s value may use.
     pub(super) fn names<'n>(&'n self, entry: &Entry, program: Option<&'n str>, numprocs: u32) -> Names<'n> {
         let group = program.and_then(|p| self.groups.get(p)).map(String::as_str);
-        Names { program, group, here: &self.files[entry.file].dir, numprocs, host: &self.host }
+        Names {
+            program,
+            group,
+            here: &self.files[entry.file].dir,
+            numprocs,
+            host: &self.host,
+            program_is_name: !self.renamed,
+            environ: if program.is_some() { &self.environ } else { &[] },
+        }
     }
 
     /// Which group lists each program; what is said of the groups.
@@ -177,70 +221,85 @@ impl Mapper<'_> {
     fn daemon(&mut self) -> (Vec<(String, usize)>, Inherited) {
         let mut lines = Vec::new();
         let mut inherited = Inherited::default();
+        let mut environ = Vec::new();
         let ini = self.ini;
         let foreground = ini
             .section("supervisord")
             .and_then(|s| s.get("nodaemon"))
             .is_some_and(|e| boolean(&e.value) == Ok(true));
+        // supervisord reads these keys of its sections, and finds them in [DEFAULT] too.
+        let reads = |section: &str, key: &str| match section {
+            "supervisord" => DAEMON_KEYS.contains(&key),
+            _ => ["file", "chmod", "chown"].contains(&key),
+        };
+        let defaults = ini.section("DEFAULT");
         for section in ["supervisord", "unix_http_server"].iter().filter_map(|name| ini.section(name)) {
+            let section = &match defaults {
+                Some(d) => section.with_defaults(d, |key| reads(&section.name, key)),
+                None => section.clone(),
+            };
             for entry in &section.entries {
                 let names = self.names(entry, None, 1);
                 let literal = || convert(&entry.value, &names, Into::Literal);
                 let expanded = || convert(&entry.value, &names, Into::Expanded);
                 let daemonizes = "supervisord uses it only when it daemonizes, and nodaemon = true here";
-                let mapped: Result<Option<(&str, String)>, String> =
-                    match (section.name.as_str(), entry.key.as_str()) {
-                        ("supervisord", "logfile") => match literal().as_deref() {
-                            Ok("syslog") => Err("taskmaster's own log is a file".to_string()),
-                            _ => expanded().map(|v| Some(("logfile", scalar(&v)))),
-                        },
-                        ("supervisord", "logfile_maxbytes") => literal()
-                            .and_then(|v| byte_size(&v))
-                            .map(|v| Some(("logfile_maxbytes", scalar(&v)))),
-                        ("supervisord", "logfile_backups") => literal()
-                            .and_then(|v| int_within(&v, 0, 1000))
-                            .map(|n| Some(("logfile_backups", n.to_string()))),
-                        ("supervisord", "loglevel") => {
-                            literal().map(|v| Some(("loglevel", level(&v).to_string())))
-                        }
-                        // supervisord started as root stays root: so does taskmaster, without `user`.
-                        ("supervisord", "user") if entry.value == "root" => Ok(None),
-                        ("supervisord", "nodaemon") => match literal().and_then(|v| boolean(&v)) {
-                            Ok(true) => Ok(None),
-                            Ok(false) => {
-                                Err("taskmaster runs in the foreground: a service manager keeps it \
+                let mapped: Result<Option<(&str, String)>, String> = match (
+                    section.name.as_str(),
+                    entry.key.as_str(),
+                ) {
+                    ("supervisord", "logfile") => match literal().as_deref() {
+                        Ok("syslog") => Err("taskmaster's own log is a file".to_string()),
+                        Ok("/dev/stdout" | "/dev/stderr" | "/dev/fd/1" | "/dev/fd/2") => Err(
+                            "taskmaster shows its log on its terminal (unless -q) and keeps it in a file, \
+                                 taskmaster.log by default; its output may be a pipe, where it writes no file"
+                                .to_string(),
+                        ),
+                        _ => expanded().map(|v| Some(("logfile", scalar(&v)))),
+                    },
+                    ("supervisord", "logfile_maxbytes") => {
+                        literal().and_then(|v| byte_size(&v)).map(|v| Some(("logfile_maxbytes", scalar(&v))))
+                    }
+                    ("supervisord", "logfile_backups") => literal()
+                        .and_then(|v| int_within(&v, 0, 1000))
+                        .map(|n| Some(("logfile_backups", n.to_string()))),
+                    ("supervisord", "loglevel") => {
+                        literal().map(|v| Some(("loglevel", level(&v).to_string())))
+                    }
+                    // supervisord started as root stays root: so does taskmaster, without `user`.
+                    ("supervisord", "user") if entry.value == "root" => Ok(None),
+                    ("supervisord", "nodaemon") => match literal().and_then(|v| boolean(&v)) {
+                        Ok(true) => Ok(None),
+                        Ok(false) => Err("taskmaster runs in the foreground: a service manager keeps it \
                                               running (see RUNNING AS A SERVICE)"
-                                    .to_string())
-                            }
-                            Err(why) => Err(why),
-                        },
-                        ("supervisord", "user") => literal().map(|v| Some(("user", scalar(&v)))),
-                        ("supervisord", "environment") => environment(&entry.value, &names).map(|env| {
-                            inherited.env = env;
-                            None
-                        }),
-                        ("supervisord", "umask" | "directory") if foreground => Err(daemonizes.to_string()),
-                        ("supervisord", "umask") => literal().and_then(|v| octal(&v)).map(|u| {
-                            inherited.umask = Some(u);
-                            None
-                        }),
-                        ("supervisord", "directory") => expanded().map(|v| {
-                            inherited.directory = Some(v);
-                            None
-                        }),
-                        ("supervisord", "childlogdir") => expanded().map(|v| {
-                            inherited.childlogdir = Some(v);
-                            None
-                        }),
-                        ("unix_http_server", "file") => expanded().map(|v| Some(("socket", scalar(&v)))),
-                        ("unix_http_server", "chmod") => literal()
-                            .and_then(|v| octal(&v))
-                            .map(|m| Some(("socket_mode", scalar(&format!("{m:04o}"))))),
-                        ("unix_http_server", "chown") => {
-                            literal().map(|v| Some(("socket_owner", scalar(&v))))
-                        }
-                        _ => Err(why_not(&entry.key).to_string()),
-                    };
+                            .to_string()),
+                        Err(why) => Err(why),
+                    },
+                    ("supervisord", "user") => literal().map(|v| Some(("user", scalar(&v)))),
+                    ("supervisord", "environment") => environment(&entry.value, &names).map(|env| {
+                        inherited.env = env.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+                        environ = env.into_iter().map(|p| (p.key, p.text)).collect();
+                        None
+                    }),
+                    ("supervisord", "umask" | "directory") if foreground => Err(daemonizes.to_string()),
+                    ("supervisord", "umask") => literal().and_then(|v| octal(&v)).map(|u| {
+                        inherited.umask = Some(u);
+                        None
+                    }),
+                    ("supervisord", "directory") => expanded().map(|v| {
+                        inherited.directory = Some(v);
+                        None
+                    }),
+                    ("supervisord", "childlogdir") => expanded().map(|v| {
+                        inherited.childlogdir = Some(v);
+                        None
+                    }),
+                    ("unix_http_server", "file") => expanded().map(|v| Some(("socket", scalar(&v)))),
+                    ("unix_http_server", "chmod") => literal()
+                        .and_then(|v| octal(&v))
+                        .map(|m| Some(("socket_mode", scalar(&format!("{m:04o}"))))),
+                    ("unix_http_server", "chown") => literal().map(|v| Some(("socket_owner", scalar(&v)))),
+                    _ => Err(why_not(&entry.key).to_string()),
+                };
                 match mapped {
                     Ok(Some((key, value))) => lines.push((format!("{key}: {value}"), 1)),
                     Ok(None) => {}
@@ -251,9 +310,35 @@ impl Mapper<'_> {
                 }
             }
         }
+        // Daemonizing, supervisord sets the umask 022 unless told another.
+        if !foreground && ini.section("supervisord").is_some() && inherited.umask.is_none() {
+            inherited.umask = Some(0o22);
+        }
+        self.environ = environ;
         (lines, inherited)
     }
 }
+
+/// The keys of `[supervisord]` that supervisord reads.
+const DAEMON_KEYS: &[&str] = &[
+    "logfile",
+    "logfile_maxbytes",
+    "logfile_backups",
+    "loglevel",
+    "pidfile",
+    "umask",
+    "nodaemon",
+    "silent",
+    "minfds",
+    "minprocs",
+    "nocleanup",
+    "childlogdir",
+    "user",
+    "directory",
+    "strip_ansi",
+    "environment",
+    "identifier",
+];
 
 /// supervisord's log levels as taskmaster's.
 fn level(value: &str) -> &'static str {

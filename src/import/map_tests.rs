@@ -64,7 +64,9 @@ fn a_program_maps_key_by_key_and_says_what_it_leaves() {
     let imported = import(text);
     assert_eq!(
         imported.yaml,
-        "# Imported from s.conf by `taskmaster --import`.\nprograms:\n  web:\n    \
+        "# Imported from s.conf by `taskmaster --import`.\n# Processes get TASKMASTER_PROGRAM, \
+         TASKMASTER_PROCESS_NAME and TASKMASTER_PROCESS_NUM, not supervisord's SUPERVISOR_* variables.\n\
+         programs:\n  web:\n    \
          cmd: gunicorn -b :80${TASKMASTER_PROCESS_NUM:02} app\n    numprocs: 2\n    workingdir: /etc/sv/app\n    \
          stdout: {path: /etc/sv/web.log, maxbytes: 1MiB}\n    stderr: stdout\n    stopsignal: INT\n    \
          autorestart: always\n    # s.conf:10: [program:web] serverurl = http://x: programs reach taskmaster through its socket\n"
@@ -232,4 +234,46 @@ fn a_log_on_taskmaster_s_own_output_and_the_machine_s_name_are_said() {
     assert!(imported.unmapped.iter().any(|l| l.contains("%(host_node_name)s is written as `box`")));
     assert!(!keys(&imported).iter().any(|k| k.starts_with("stdout")));
     load(&imported.yaml);
+}
+
+#[test]
+fn what_a_second_attack_found() {
+    // [DEFAULT] gives every program the keys it does not set.
+    let imported = import(
+        "[DEFAULT]\nautostart = false\nenvironment = A=fromdefault\ncommand = sleep 2\n[supervisord]\nnodaemon = true\n\
+         [program:p]\nstdout_logfile = NONE\n[program:q]\ncommand = sleep 3\n",
+    );
+    let config = load(&imported.yaml);
+    assert_eq!(config.programs["p"].cmd.argv, ["sleep", "2"]);
+    assert!(!config.programs["q"].autostart);
+    assert_eq!(config.programs["q"].env.get("A").map(String::as_str), Some("fromdefault"));
+    // Daemonizing, supervisord sets the umask 022.
+    let daemon = import("[supervisord]\nlogfile = /tmp/x.log\n[program:u]\ncommand = x\n");
+    assert_eq!(load(&daemon.yaml).programs["u"].umask, Some(crate::config::Mode(0o22)));
+    // Names made the same by renaming stay apart; a renamed program's name is filled in as it was.
+    let names = import(
+        "[program:a_b]\ncommand = x\n[program:a;b]\ncommand = y %(program_name)s\n[program:a,b]\ncommand = z\n",
+    );
+    let config = load(&names.yaml);
+    assert_eq!(config.programs.len(), 3);
+    assert_eq!(config.programs["a_b_"].cmd.argv, ["y", "a;b"]);
+    // No process at all, empty exit codes.
+    let zero = import("[program:z]\ncommand = x\nnumprocs = 0\nexitcodes =\n");
+    let z = &load(&zero.yaml).programs["z"];
+    assert!(!z.autostart);
+    assert!(z.exitcodes.is_empty());
+    assert!(said(&zero, "supervisord starts no process of it"));
+    // supervisord fills in %(ENV_X)s before it reads the pairs, from its own environment.
+    let env = import(
+        "[supervisord]\nenvironment = HOME=/srv,X=%(ENV_HOME)s\n[program:e]\ncommand = x\n\
+                      environment = Y=%(ENV_HOME)s\n",
+    );
+    let e = &load(&env.yaml).programs["e"];
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert_eq!(e.env.get("X"), Some(&home), "the OS environment's, not the one set before it");
+    assert_eq!(e.env.get("Y").map(String::as_str), Some("/srv"), "the supervisord section's");
+    // Its own log on a pipe.
+    let log = import("[supervisord]\nnodaemon = true\nlogfile = /dev/stdout\n[program:l]\ncommand = x\n");
+    assert!(said(&log, "logfile = /dev/stdout: taskmaster shows its log on its terminal"));
+    assert!(!keys(&log).iter().any(|k| k.starts_with("logfile")));
 }

@@ -39,8 +39,15 @@ pub(crate) fn import(from: &Path) -> Result<(String, Vec<String>), String> {
             return Err(format!("{shown}:{line}: [include] has no `files` (supervisord refuses it)"));
         }
         Some(Ok(entry)) => {
-            let names =
-                percent::Names { program: None, group: None, here: &files[0].dir, numprocs: 1, host: &host };
+            let names = percent::Names {
+                program: None,
+                group: None,
+                here: &files[0].dir,
+                numprocs: 1,
+                host: &host,
+                program_is_name: true,
+                environ: &[],
+            };
             let line = entry.line;
             let patterns = percent::convert(&entry.value, &names, percent::Into::Literal)
                 .map_err(|why| format!("{shown}:{line}: [include] files: {why}"))?;
@@ -56,9 +63,11 @@ pub(crate) fn import(from: &Path) -> Result<(String, Vec<String>), String> {
                         (Ok(rest), None) => rest.display().to_string(),
                         (Err(_), _) => path.display().to_string(),
                     };
-                    // supervisord skips a file it cannot open; so does the import, saying so.
+                    // supervisord skips a file it cannot open; so does the import, saying so. A
+                    // file it opens but cannot decode, it refuses with the rest.
                     let text = match crate::config::read_small_file(&path, MAX_FILE) {
                         Ok(text) => text,
+                        Err(why) if why.contains("UTF-8") => return Err(format!("{shown_path}: {why}")),
                         Err(why) => {
                             warnings.push(format!("{shown_path}: {why}: skipped, as supervisord skips it"));
                             continue;
@@ -90,14 +99,13 @@ fn matches(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     // The glob crate's own `require_literal_leading_dot` also drops what `.*` names (and panics
     // on a name that is not UTF-8, which it otherwise never matches): each part of a path found
     // is held to Python's rule here instead.
-    let parts: Vec<bool> = full.split('/').filter(|p| !p.is_empty()).map(|p| p.starts_with('.')).collect();
+    // Parts are compared from the last, `.` left out on both sides (paths found may drop it).
+    let parts: Vec<bool> =
+        full.split('/').filter(|p| !p.is_empty() && *p != ".").map(|p| p.starts_with('.')).rev().collect();
     let shown_as_python = |path: &PathBuf| {
-        let names: Vec<bool> = path
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::RootDir))
-            .map(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."))
-            .collect();
-        names.len() == parts.len() && names.iter().zip(&parts).all(|(hidden, dotted)| !hidden || *dotted)
+        let names = path.as_os_str().as_encoded_bytes().split(|b| *b == b'/');
+        let hidden = names.filter(|n| !n.is_empty() && *n != b".").map(|n| n.starts_with(b".")).rev();
+        hidden.zip(&parts).all(|(hidden, dotted)| !hidden || *dotted)
     };
     let found = glob::glob(&full).map_err(|e| format!("is not a pattern: {}", e.msg))?;
     let mut paths: Vec<PathBuf> =
@@ -139,6 +147,8 @@ mod tests {
             "no leading dot; a name not UTF-8 is not matched"
         );
         assert_eq!(names("conf.d/../conf.d/a.conf"), ["conf.d/../conf.d/a.conf"]);
+        assert_eq!(names("./conf.d/*.conf").len(), 1, "a `.` part");
+        assert_eq!(names("conf.d/./*.conf").len(), 1);
         assert_eq!(names("conf.d/**.conf"), ["conf.d/a.conf"], "`**` is `*`");
         assert_eq!(names("conf.d/**/*.conf"), ["conf.d/deep/c.conf"], "one folder down, not two");
         assert_eq!(names("conf.d/.*.conf"), ["conf.d/.b.conf"]);

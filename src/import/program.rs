@@ -29,12 +29,17 @@ impl Mapper<'_> {
         let written = match crate::config::raw::check_program_name(name) {
             Ok(()) => name.to_string(),
             Err(why) => {
-                let renamed = rename(name);
+                let mut renamed = rename(name);
+                while self.taken.contains(&renamed) {
+                    renamed.push('_');
+                }
+                self.taken.insert(renamed.clone());
                 let line = self.note(section, &format!("{why}: written as `{renamed}`"));
                 out.comment(1, &line);
                 renamed
             }
         };
+        self.renamed = written != name;
         if section.file > 0 {
             out.comment(1, &format!("from {}", self.files[section.file].shown));
         }
@@ -42,11 +47,18 @@ impl Mapper<'_> {
         let get = |key: &str| section.get(key);
         let (numprocs, numprocs_said) = match get("numprocs") {
             None => (1, Ok(None)),
-            Some(e) => match self.literal(e, name, 1).and_then(|v| int_within(&v, 1, 1000)) {
+            Some(e) => match self.literal(e, name, 1).and_then(|v| int_within(&v, 0, 1000)) {
+                Ok(0) => (
+                    1,
+                    Err("supervisord starts no process of it: written as one that does not start \
+                         (autostart: false)"
+                        .to_string()),
+                ),
                 Ok(n) => (n as u32, if n == 1 { Ok(None) } else { key("numprocs", n) }),
                 Err(why) => (1, Err(format!("{why}; written as one process"))),
             },
         };
+        let none_started = matches!(&numprocs_said, Err(why) if why.starts_with("supervisord starts no"));
         if get("command").is_none() {
             out.comment(2, "supervisord refuses a program without `command`: give it one");
             self.note(section, "no command");
@@ -67,7 +79,9 @@ impl Mapper<'_> {
             let literal = || convert(&entry.value, &names, Into::Literal);
             let expanded = || convert(&entry.value, &names, Into::Expanded);
             let mapped: Mapped = match entry.key.as_str() {
-                "command" => expanded().and_then(|v| command(&v)).and_then(|v| key("cmd", scalar(&v))),
+                "command" => expanded()
+                    .and_then(|v| command(&v, || convert(&entry.value, &names, Into::EnvFilled)))
+                    .and_then(|v| key("cmd", scalar(&v))),
                 "numprocs" => numprocs_said.clone(),
                 "numprocs_start" => literal().and_then(|v| int(&v)).and_then(|n| match n {
                     0 => Ok(None),
@@ -76,6 +90,7 @@ impl Mapper<'_> {
                 "priority" => literal()
                     .and_then(|v| int_within(&v, -1_000_000, 1_000_000))
                     .and_then(|n| if n == 999 { Ok(None) } else { key("priority", n) }),
+                "autostart" if none_started => Ok(None),
                 "autostart" => literal()
                     .and_then(|v| boolean(&v))
                     .and_then(|b| if b { Ok(None) } else { key("autostart", false) }),
@@ -94,7 +109,9 @@ impl Mapper<'_> {
                         );
                         key("stoptime", 0)
                     }
-                    Ok(Signal::SIGSTOP) => Err("a stop here must end the process, not pause it".to_string()),
+                    Ok(Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+                        Err("a stop here must end the process, not pause it".to_string())
+                    }
                     Ok(s) => key("stopsignal", s.as_str().trim_start_matches("SIG")),
                     Err(why) => Err(why),
                 },
@@ -122,6 +139,7 @@ impl Mapper<'_> {
                 "exitcodes" => {
                     literal().and_then(|v| exitcodes(&v)).and_then(|codes| match codes.as_slice() {
                         [0] => Ok(None),
+                        [] => key("exitcodes", "[]"),
                         codes => key("exitcodes", format!("{codes:?}")),
                     })
                 }
@@ -131,7 +149,7 @@ impl Mapper<'_> {
                     literal().and_then(|v| octal(&v)).and_then(|u| key("umask", scalar(&format!("{u:03o}"))))
                 }
                 "environment" => environment(&entry.value, &names).map(|pairs| {
-                    merge(&mut env, pairs);
+                    merge(&mut env, pairs.into_iter().map(|p| (p.key, p.value)));
                     None
                 }),
                 "process_name" => process_name(&entry.value, numprocs),
@@ -155,6 +173,9 @@ impl Mapper<'_> {
             }
         }
         comments.extend(streams.comments());
+        if none_started {
+            keys.push(("autostart".to_string(), "false".to_string()));
+        }
         if get("umask").is_none()
             && let Some(umask) = inherited.umask
         {
@@ -187,25 +208,34 @@ impl Mapper<'_> {
 
 /// The program's variables after those of `[supervisord]`: a name set in both keeps its place
 /// and takes the program's value, as supervisord's merged environment does.
-fn merge(env: &mut Vec<(String, String)>, pairs: Vec<(String, String)>) {
+fn merge(env: &mut Vec<(String, String)>, pairs: impl Iterator<Item = (String, String)>) {
+    let mut index: std::collections::HashMap<String, usize> =
+        env.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
     for (k, v) in pairs {
-        match env.iter_mut().find(|(name, _)| *name == k) {
-            Some(pair) => pair.1 = v,
-            None => env.push((k, v)),
+        match index.get(&k) {
+            Some(&i) => env[i].1 = v,
+            None => {
+                index.insert(k.clone(), env.len());
+                env.push((k, v));
+            }
         }
     }
 }
 
 /// A command as supervisord cuts it into words (Python's `shlex.split`), written so that
-/// taskmaster cuts it the same: unchanged when the two agree, else each word quoted.
-fn command(text: &str) -> Result<String, String> {
+/// taskmaster cuts it the same: unchanged when the two agree, else each word quoted, with the
+/// environment's variables filled in first as supervisord does (a value may be several words).
+fn command(text: &str, filled: impl Fn() -> Result<String, String>) -> Result<String, String> {
     let words = shlex::split(text).map_err(|why| format!("supervisord refuses it: {why}"))?;
     if words.is_empty() {
         return Err("supervisord refuses an empty command".to_string());
     }
     match shell_words::split(text) {
         Ok(ours) if ours == words => Ok(text.to_string()),
-        _ => Ok(shell_words::join(&words)),
+        _ => {
+            let words = shlex::split(&filled()?).map_err(|why| format!("supervisord refuses it: {why}"))?;
+            Ok(shell_words::join(&words))
+        }
     }
 }
 
@@ -271,10 +301,17 @@ mod tests {
 
     #[test]
     fn commands_are_cut_where_supervisord_cuts_them() {
-        assert_eq!(command("gunicorn -b :80 'a b'").as_deref(), Ok("gunicorn -b :80 'a b'"));
-        assert_eq!(command("echo \"\\$$HOME\"").as_deref(), Ok("echo '\\$$HOME'"));
-        assert!(command("echo 'x").unwrap_err().contains("refuses"));
-        assert!(command("  ").is_err());
+        let same = |t: &str| command(t, || Ok(t.to_string()));
+        assert_eq!(same("gunicorn -b :80 'a b'").as_deref(), Ok("gunicorn -b :80 'a b'"));
+        assert_eq!(same("echo \"\\$$HOME\"").as_deref(), Ok("echo '\\$$HOME'"));
+        assert!(same("echo 'x").unwrap_err().contains("refuses"));
+        assert!(same("  ").is_err());
+        let filled = command("p \"\\$$x\" ${OPTS}", || Ok("p \"\\$$x\" -x -y".to_string()));
+        assert_eq!(
+            filled.as_deref(),
+            Ok("p '\\$$x' -x -y"),
+            "a variable that is several words stays several"
+        );
     }
 
     #[test]

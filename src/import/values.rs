@@ -74,15 +74,25 @@ pub(crate) fn signal(text: &str) -> Result<Signal, String> {
         Some(number) => number.ok(),
         None => {
             let upper = text.trim().to_ascii_uppercase();
-            let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-            Signal::from_str(&name).ok()
+            let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+            // Python's aliases of a signal nix knows by one name.
+            let name = match name {
+                "IOT" => "ABRT",
+                "POLL" => "IO",
+                "CLD" => "CHLD",
+                other => other,
+            };
+            Signal::from_str(&format!("SIG{name}")).ok()
         }
     };
-    found.ok_or_else(|| format!("`{text}` is not a signal"))
+    found.ok_or_else(|| format!("`{text}` is not a signal taskmaster sends (real-time signals are not)"))
 }
 
-/// `0,2`: exit codes from 0 to 255, as a YAML list.
+/// `0,2`: exit codes from 0 to 255 (none: every exit is unexpected).
 pub(crate) fn exitcodes(text: &str) -> Result<Vec<i64>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     text.split(',').map(|code| int_within(code, 0, 255)).collect()
 }
 
@@ -125,6 +135,8 @@ mod tests {
         assert_eq!(signal("9"), Ok(Signal::SIGKILL));
         assert!(signal("BOGUS").is_err());
         assert!(signal("99").is_err());
+        assert_eq!(signal("iot"), Ok(Signal::SIGABRT));
+        assert_eq!(signal("POLL"), Ok(Signal::SIGIO));
         assert_eq!(exitcodes("0, 2"), Ok(vec![0, 2]));
         assert!(exitcodes("256").is_err());
     }
