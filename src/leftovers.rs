@@ -251,6 +251,8 @@ pub(crate) struct Groups {
     lines: usize,
     /// The last write failed (and was said).
     failed: bool,
+    /// Spawned since the last `flush`, not recorded yet.
+    pending: Vec<i32>,
 }
 
 impl Groups {
@@ -264,17 +266,33 @@ impl Groups {
             adopted: BTreeMap::new(),
             lines: 0,
             failed: false,
+            pending: Vec::new(),
         };
         let written = groups.rewrite();
         let problem = groups.report(written);
         (groups, problem)
     }
 
-    /// A process was spawned: its group is recorded with its start time.
-    pub(crate) fn started(&mut self, pid: i32) -> Option<String> {
-        let start = info(pid).map_or(0, |(p, _)| p.start);
-        self.live.insert(pid, start);
-        let written = self.append(&format!("+ {pid} {start}\n"));
+    /// A process was spawned: its group is recorded with its start time at the next `flush`.
+    /// Not at once: its start time is read from /proc, which waits for the exec to finish, and a
+    /// spawn would wait for it; taken together after a burst of spawns, the reads rarely wait.
+    pub(crate) fn started(&mut self, pid: i32) {
+        self.pending.push(pid);
+    }
+
+    /// Records the processes spawned since the last call, in one write. Called before the loop
+    /// sleeps (taskmaster(1), IMPLEMENTATION NOTES).
+    pub(crate) fn flush(&mut self) -> Option<String> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let mut lines = String::new();
+        for pid in std::mem::take(&mut self.pending) {
+            let start = info(pid).map_or(0, |(p, _)| p.start);
+            self.live.insert(pid, start);
+            lines.push_str(&format!("+ {pid} {start}\n"));
+        }
+        let written = self.append(&lines);
         self.report(written)
     }
 
@@ -291,6 +309,10 @@ impl Groups {
 
     /// A process was reaped (and the rest of its group killed): its group, or it, is gone.
     pub(crate) fn ended(&mut self, pid: i32) -> Option<String> {
+        if let Some(at) = self.pending.iter().position(|p| *p == pid) {
+            self.pending.swap_remove(at);
+            return None;
+        }
         if self.live.remove(&pid).is_none() && self.adopted.remove(&pid).is_none() {
             return None;
         }
@@ -331,7 +353,7 @@ impl Groups {
 
     /// Appends a line; a file removed or replaced from outside is written anew, whole.
     fn append(&mut self, line: &str) -> Result<(), String> {
-        self.lines += 1;
+        self.lines += line.matches('\n').count();
         let in_place = self.is_in_place();
         match &mut self.file {
             Some(file) if in_place => file
@@ -471,11 +493,16 @@ mod tests {
         let (mut groups, problem) = Groups::create(path.clone());
         assert_eq!(problem, None);
         let me = std::process::id() as i32;
-        assert_eq!(groups.started(me), None);
+        groups.started(me);
+        assert_eq!(groups.flush(), None);
         for _ in 0..100 {
             groups.started(1_000_000);
+            assert_eq!(groups.flush(), None);
             groups.ended(1_000_000);
         }
+        groups.started(1_000_002);
+        groups.ended(1_000_002);
+        assert_eq!(groups.flush(), None, "ended before it was recorded: nothing to write");
         let text = std::fs::read_to_string(&path).unwrap();
         let parsed = Record::parse(&text).unwrap();
         assert_eq!(parsed.groups.keys().copied().collect::<Vec<_>>(), vec![me]);
@@ -484,6 +511,7 @@ mod tests {
         // Removed from outside: written again, whole, at the next change.
         std::fs::remove_file(&path).unwrap();
         groups.started(1_000_001);
+        groups.flush();
         let parsed = Record::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(parsed.groups.keys().copied().collect::<Vec<_>>(), vec![me, 1_000_001]);
         // Replaced by another file: not ours to remove.

@@ -139,6 +139,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Sets up the terminal, the log, the socket and the loop, then supervises until shutdown.
 fn run(options: &Options, path: &Path, config: &config::Config) -> Result<Exit, String> {
     crate::sys::limits::ensure_standard_fds();
+    crate::sys::spawn::reserve_slots();
     // Before anything is spawned: no program may speak to systemd in taskmaster's name.
     let service = crate::sys::service::take();
     let wanted = crate::event_loop::capacity::needed(config, crate::sys::limits::open_files() + 8);

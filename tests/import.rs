@@ -266,8 +266,7 @@ fn a_conf_d_of_included_files() {
     std::fs::create_dir(dir.join("extra")).expect("extra");
     // `**` is `*` to supervisord's glob, which skips names with a leading dot: an editor's lock
     // link (dangling) and a hidden file are not read by either.
-    let text = head(&dir)
-        + "[include]\nfiles = ./conf.d/*.conf extra/**.conf\n";
+    let text = head(&dir) + "[include]\nfiles = ./conf.d/*.conf extra/**.conf\n";
     let conf = dir.write("supervisord.conf", &text);
     dir.write(
         "conf.d/api.conf",

@@ -11,6 +11,7 @@ mod checks;
 mod daemons;
 mod logs;
 mod metrics;
+mod scale;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
 use std::io::Write;
@@ -56,7 +57,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,metrics,status`).
+/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,metrics,scale,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -263,6 +264,9 @@ fn main() {
     }
     if wanted("metrics") {
         rows.extend(metrics::rows(quick));
+    }
+    if wanted("scale") {
+        rows.extend(scale::rows(quick, supervisord.as_ref()));
     }
     let statuses: &[usize] = match (quick, wanted("status")) {
         (_, false) => &[],

@@ -135,9 +135,7 @@ impl Hands for Io {
             (spec.tail_bytes, spec.tty),
         );
         self.log_all(LogLevel::Error, problems);
-        if let Some(problem) = self.setup.groups.started(child.pid.as_raw()) {
-            self.log.log(LogLevel::Warn, &problem);
-        }
+        self.setup.groups.started(child.pid.as_raw());
         Ok(child.pid)
     }
 

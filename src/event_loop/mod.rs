@@ -175,6 +175,9 @@ impl Daemon {
                 true => self.next_deadline().map(|at| at.saturating_duration_since(now().mono)),
                 false => Some(Duration::ZERO),
             };
+            if let Some(problem) = self.io.setup.groups.flush() {
+                self.io.log.log(crate::config::LogLevel::Warn, &problem);
+            }
             match self.io.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -398,7 +398,7 @@ fn run(job: &ProbeJob, text: &str, hands: Hands) -> Result<Pid, String> {
         );
         hands.problems.extend(problems);
     }
-    hands.problems.extend(hands.groups.started(child.pid.as_raw()));
+    hands.groups.started(child.pid.as_raw());
     Ok(child.pid)
 }
 

@@ -7,12 +7,69 @@
 //! The child shares taskmaster's memory until it execs, while taskmaster sleeps. So the child may
 //! only make system calls on data prepared before the clone: it must not allocate, lock, panic or
 //! unwind, or it would corrupt the parent's heap; each unsafe step below says how it keeps to that.
+//!
+//! It shares taskmaster's descriptor table too (CLONE_FILES), and its first act is to take a
+//! table of its own holding only the lowest few descriptors (close_range(2) with
+//! CLOSE_RANGE_UNSHARE): the three `Slots` where taskmaster put the program's standard
+//! descriptors just before. A clone that copied the whole table, and an exec that then closed
+//! it, would cost each spawn time in proportion to the descriptors taskmaster holds: two per
+//! process it runs (taskmaster(1), IMPLEMENTATION NOTES).
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::Pid;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+/// Three descriptors at low numbers, reserved when taskmaster starts (each /dev/null between
+/// spawns), and a /dev/null to put back in them.
+struct Slots {
+    slots: [OwnedFd; 3],
+    null: OwnedFd,
+}
+
+static SLOTS: OnceLock<Slots> = OnceLock::new();
+
+/// Slots above this would make each child copy too much of the table: spawns go without them.
+const MAX_SLOT: RawFd = 64;
+
+/// Reserves the slots; called once, early, while the lowest descriptor numbers are free. Without
+/// them (numbers taken, or no /dev/null) every spawn copies the whole table, as before.
+pub(crate) fn reserve_slots() {
+    let open =
+        || nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty());
+    if let (Ok(a), Ok(b), Ok(c), Ok(null)) = (open(), open(), open(), open())
+        && [&a, &b, &c].iter().all(|fd| fd.as_raw_fd() < MAX_SLOT)
+    {
+        let _ = SLOTS.set(Slots { slots: [a, b, c], null });
+    }
+}
+
+/// Puts `stdio` in the slots for a clone; the slots' numbers, or None to go without.
+fn fill_slots(stdio: [&OwnedFd; 3]) -> Option<[RawFd; 3]> {
+    let slots = SLOTS.get()?;
+    for (slot, from) in slots.slots.iter().zip(stdio) {
+        // SAFETY: dup3(2) on two open descriptors; the slot is taskmaster's own /dev/null, which
+        // it replaces (a single thread: nothing else opens or closes meanwhile).
+        if unsafe { libc::dup3(from.as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
+            empty_slots();
+            return None;
+        }
+    }
+    Some(slots.slots.each_ref().map(AsRawFd::as_raw_fd))
+}
+
+/// /dev/null back in every slot: taskmaster must not keep a child's pipe open there.
+fn empty_slots() {
+    if let Some(slots) = SLOTS.get() {
+        for slot in &slots.slots {
+            // SAFETY: dup3(2) of taskmaster's /dev/null onto its own slot.
+            unsafe { libc::dup3(slots.null.as_fd().as_raw_fd(), slot.as_raw_fd(), libc::O_CLOEXEC) };
+        }
+    }
+}
 
 /// The step of the child's set-up that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +91,10 @@ struct Shared<'a> {
     argv: &'a [*const libc::c_char],
     envp: &'a [*const libc::c_char],
     parent: Pid,
-    stdio: [&'a OwnedFd; 3],
+    /// The descriptors to make 0, 1 and 2: the slots (in a shared table), or the originals.
+    stdio: [RawFd; 3],
+    /// With slots: the table is shared, and the child keeps the descriptors below this.
+    keep_below: Option<RawFd>,
     failure: Option<(Stage, i32)>,
 }
 
@@ -57,13 +117,24 @@ pub(super) enum Launch {
 pub(super) fn launch(prepared: &Prepared, stdio: [&OwnedFd; 3]) -> Result<Pid, Launch> {
     let argv = pointers(&prepared.argv);
     let envp = pointers(&prepared.envp);
-    let mut shared =
-        Shared { prepared, argv: &argv, envp: &envp, parent: nix::unistd::getpid(), stdio, failure: None };
+    let slots = fill_slots(stdio);
+    let mut shared = Shared {
+        prepared,
+        argv: &argv,
+        envp: &envp,
+        parent: nix::unistd::getpid(),
+        stdio: slots.unwrap_or_else(|| stdio.map(AsRawFd::as_raw_fd)),
+        keep_below: slots.map(|s| s.iter().max().copied().unwrap_or(2) + 1),
+        failure: None,
+    };
+    let files = if slots.is_some() { libc::CLONE_FILES } else { 0 };
     let mut stack = vec![0u8; CHILD_STACK];
     let short = |what| move |errno| Launch::Resource { what, errno };
     let mut old_mask = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
-        .map_err(short("block signals"))?;
+    if let Err(errno) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask)) {
+        empty_slots();
+        return Err(short("block signals")(errno));
+    }
     // SAFETY: the child runs `child_main` on its own stack (the top of `stack`, 16-byte aligned as
     // the ABI wants) and shares taskmaster's memory, while taskmaster sleeps (CLONE_VFORK) until
     // it execs or exits: nothing is touched by both at once. `shared`, `prepared` and `stack`
@@ -73,11 +144,12 @@ pub(super) fn launch(prepared: &Prepared, stdio: [&OwnedFd; 3]) -> Result<Pid, L
         libc::clone(
             child_main,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
             (&mut shared as *mut Shared).cast(),
         )
     };
     let errno = Errno::last();
+    empty_slots();
     let restored = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     let failure = shared.failure;
     drop(stack);
@@ -100,10 +172,29 @@ pub(super) fn launch(prepared: &Prepared, stdio: [&OwnedFd; 3]) -> Result<Pid, L
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Shared` of `spawn`, alive while the parent sleeps.
     let shared = unsafe { &mut *arg.cast::<Shared>() };
-    let (stage, errno) = child(shared.prepared, shared.argv, shared.envp, shared.parent, shared.stdio);
-    shared.failure = Some((stage, errno));
+    let failed = match shared.keep_below.map(own_table) {
+        Some(Err(errno)) => (Stage::Setup, errno),
+        _ => child(shared.prepared, shared.argv, shared.envp, shared.parent, shared.stdio),
+    };
+    shared.failure = Some(failed);
     // SAFETY: _exit(2) ends the child without running anything of the parent's.
     unsafe { libc::_exit(127) }
+}
+
+/// Gives the child, which shares taskmaster's table, one of its own with the descriptors below
+/// `keep_below` only; the whole table if the kernel is older than 5.9. Before anything else:
+/// whatever the child changes in a shared table, it changes in taskmaster's.
+fn own_table(keep_below: RawFd) -> Result<(), i32> {
+    // SAFETY: close_range(2) with plain integers: unshares this process's table, copying the
+    // descriptors below `keep_below`, then closes the rest in the copy only.
+    let done = unsafe {
+        libc::syscall(libc::SYS_close_range, keep_below as u32, u32::MAX, libc::CLOSE_RANGE_UNSHARE)
+    };
+    // SAFETY: unshare(2) CLONE_FILES copies the table; taskmaster's is untouched.
+    if done != 0 && unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+        return Err(Errno::last_raw());
+    }
+    Ok(())
 }
 
 /// Everything the child needs, built before the clone (the child allocates nothing).
@@ -142,12 +233,12 @@ fn child(
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     parent: Pid,
-    stdio: [&OwnedFd; 3],
+    stdio: [RawFd; 3],
 ) -> (Stage, i32) {
     // The standard descriptors first (their sources are above 2: taskmaster keeps 0 to 2 open).
     for (to, from) in stdio.iter().enumerate() {
-        // SAFETY: dup2(2) on two descriptors; `from` is open (the parent holds it).
-        if unsafe { libc::dup2(from.as_raw_fd(), to as i32) } < 0 {
+        // SAFETY: dup2(2) on two descriptors of the child's own table; `from` is open there.
+        if unsafe { libc::dup2(*from, to as i32) } < 0 {
             return (Stage::Setup, Errno::last_raw());
         }
     }

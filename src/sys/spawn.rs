@@ -5,6 +5,7 @@
 //! if taskmaster dies (see `clone` for how). Exec failures come back as errors, never panics.
 //! Taskmaster's own helpers (an alert's delivery) are started the same way.
 
+pub(crate) use super::clone::reserve_slots;
 use super::clone::{Credentials, Launch, Prepared, Stage, launch};
 use crate::config::ProgramSpec;
 use nix::errno::Errno;

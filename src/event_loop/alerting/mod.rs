@@ -248,9 +248,7 @@ impl Alerting {
                     for problem in problems {
                         log.log(LogLevel::Error, &problem);
                     }
-                    if let Some(problem) = output.groups.started(pid.as_raw()) {
-                        log.log(LogLevel::Warn, &problem);
-                    }
+                    output.groups.started(pid.as_raw());
                     self.by_delivery.insert(delivery.id, pid);
                     let command = delivery.channel == Channel::Command;
                     let target = self.target(delivery.channel).map(|t| format!(" ({t})")).unwrap_or_default();
