@@ -48,9 +48,35 @@ pub(crate) struct OutcomeRecord {
     pub(crate) message: String,
 }
 
-/// The protocol's response to a reply.
+/// The protocol's response to a reply, as a client reads it.
+#[cfg(test)]
 pub(crate) fn response(reply: &Reply) -> Response {
-    Response { ok: reply.ok(), output: text(reply, false), data: data(reply) }
+    serde_json::from_slice(&response_line(reply)).expect("a response line is a response")
+}
+
+/// `response(reply).to_line()`, written straight from the records: a status of ten thousand
+/// processes is not built as a JSON tree first, which took most of its time.
+pub(crate) fn response_line(reply: &Reply) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Wire<'a, D: Serialize> {
+        ok: bool,
+        output: &'a str,
+        data: D,
+    }
+    let ok = reply.ok();
+    let line = match reply {
+        Reply::Status(status) => {
+            let records = records(&status.processes);
+            let output = status_text(&records, &status_notes(status), false);
+            serde_json::to_vec(&Wire { ok, output: &output, data: &records })
+        }
+        other => serde_json::to_vec(&Wire { ok, output: &text(other, false), data: data(other) }),
+    };
+    let mut line = line.unwrap_or_else(|_| Response::error("internal error").to_line());
+    if line.last() != Some(&b'\n') {
+        line.push(b'\n');
+    }
+    line
 }
 
 /// The answer to a command that applied to none of the processes it named.
@@ -485,6 +511,8 @@ mod tests {
         assert!(!lines[2].contains('\x1b'), "an expected exit is not red");
         // taskmasterctl prints the records it decodes the same way.
         let wire = response(&status);
+        assert_eq!(wire.data, data(&status), "the records written straight are the tree's");
+        assert!(wire.data[0]["state"] == "RUNNING" && wire.data.as_array().map(Vec::len) == Some(4));
         assert!(!wire.ok);
         assert_eq!(response_text(&wire, true), coloured);
         assert_eq!(response_text(&wire, false), plain);

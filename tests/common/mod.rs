@@ -75,14 +75,19 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// Polls `check` until it gives a value, or panics with `what` after `PATIENCE`.
-pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_longer(what, PATIENCE, check)
+}
+
+/// `wait_until` with more patience, for work that is long by design (ten thousand processes).
+pub fn wait_longer<T>(what: &str, patience: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(value) = check() {
             return value;
         }
-        if start.elapsed() > PATIENCE {
-            panic!("gave up waiting for {what} after {PATIENCE:?}");
+        if start.elapsed() > patience {
+            panic!("gave up waiting for {what} after {patience:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
