@@ -8,8 +8,8 @@
 //! - Spawned: from the launch until the daemon has 10 000 children (read from /proc every 50 ms,
 //!   not asked over the socket: a status of 10 000 is work for the daemon), then until a status
 //!   says all RUNNING.
-//! - The physical limit of spawning here: std's `Command` (posix_spawn) starting 10 000 `sleep`
-//!   in a loop, output to /dev/null, no supervisor.
+//! - The physical limits here: std's `Command` (posix_spawn) starting 10 000 `sleep` in a loop,
+//!   output to /dev/null, no supervisor; then SIGTERM to each and a wait for each.
 //! - Restart after kill -9 with 10 000 running: as the 1-process row (`kill_one_and_time`),
 //!   whose polling reads a /proc list of 10 000 pids each time (its resolution).
 //! - Lines: 100 programs each writing 100-byte lines, one write per line, into its own file;
@@ -24,7 +24,7 @@ const EACH: usize = 1000;
 
 pub(crate) fn rows(quick: bool, supervisord: Option<&Supervisord>) -> Vec<Row> {
     let mut rows = ten_thousand(if quick { 5 } else { 20 });
-    rows.push(physical_spawn(PROGRAMS * EACH));
+    rows.extend(physical(PROGRAMS * EACH));
     rows.extend(lines(supervisord, if quick { 2 } else { 5 }));
     rows
 }
@@ -87,13 +87,18 @@ fn ten_thousand(kills: usize) -> Vec<Row> {
     rows
 }
 
-/// The cost of spawning itself on this machine: a loop of std's `Command`, which is posix_spawn
-/// here, with no supervisor and no descriptor kept.
-fn physical_spawn(n: usize) -> Row {
-    let mut row =
+/// The cost of spawning and stopping itself on this machine: a loop of std's `Command`, which is
+/// posix_spawn here, with no supervisor and no descriptor kept; then SIGTERM to each and a wait
+/// for each.
+fn physical(n: usize) -> Vec<Row> {
+    let mut spawn =
         Row::new(format!("scale: physical limit: posix_spawn loop of {n} `sleep`, no supervisor"), "s");
+    let mut stop = Row::new(
+        format!("scale: physical limit: SIGTERM to {n} `sleep` and wait for each, no supervisor"),
+        "ms",
+    );
     let sleep = ["/usr/bin/sleep", "/bin/sleep"].into_iter().find(|p| std::path::Path::new(p).exists());
-    let Some(sleep) = sleep else { return row };
+    let Some(sleep) = sleep else { return vec![spawn, stop] };
     let started = Instant::now();
     let mut spawned = Vec::with_capacity(n);
     for _ in 0..n {
@@ -109,13 +114,18 @@ fn physical_spawn(n: usize) -> Row {
         }
     }
     if spawned.len() == n {
-        row.set(&Kind::Taskmaster, started.elapsed().as_secs_f64());
+        spawn.set(&Kind::Taskmaster, started.elapsed().as_secs_f64());
+    }
+    let started = Instant::now();
+    for child in &spawned {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
     for mut child in spawned {
-        let _ = child.kill();
         let _ = child.wait();
     }
-    row
+    stop.set(&Kind::Taskmaster, started.elapsed().as_secs_f64() * 1000.0);
+    vec![spawn, stop]
 }
 
 /// 100 programs writing 100-byte lines, one write each: the daemon's CPU per million lines.

@@ -88,8 +88,9 @@ struct Wait {
 #[derive(Debug, Default)]
 pub(crate) struct Waits {
     waits: HashMap<u64, Wait>,
-    /// For each process, the waits with an item pending on it (one item per process per wait).
-    by_process: HashMap<ProcId, Vec<u64>>,
+    /// For each process, the waits with an item pending on it and that item's place (a stop of
+    /// ten thousand must not look through ten thousand items at each death).
+    by_process: HashMap<ProcId, Vec<(u64, usize)>>,
     by_requester: HashMap<Requester, Vec<u64>>,
     next: u64,
 }
@@ -104,8 +105,10 @@ impl Waits {
         }
         let key = self.next;
         self.next += 1;
-        for (id, _) in wait.items.iter().filter_map(|i| i.pending) {
-            self.by_process.entry(id).or_default().push(key);
+        for (at, item) in wait.items.iter().enumerate() {
+            if let Some((id, _)) = item.pending {
+                self.by_process.entry(id).or_default().push((key, at));
+            }
         }
         self.by_requester.entry(from).or_default().push(key);
         self.waits.insert(key, wait);
@@ -117,19 +120,18 @@ impl Waits {
         let Some(keys) = self.by_process.remove(&id) else { return Vec::new() };
         let mut still = Vec::new();
         let mut complete = Vec::new();
-        for key in keys {
+        for (key, at) in keys {
             let Some(wait) = self.waits.get_mut(&key) else { continue };
-            for item in &mut wait.items {
-                if let Some((pid, goal)) = item.pending
-                    && pid == id
-                {
-                    match outcome(goal, old, new) {
-                        Some(verdict) => {
-                            item.settle(verdict);
-                            wait.pending -= 1;
-                        }
-                        None => still.push(key),
+            let Some(item) = wait.items.get_mut(at) else { continue };
+            if let Some((pid, goal)) = item.pending
+                && pid == id
+            {
+                match outcome(goal, old, new) {
+                    Some(verdict) => {
+                        item.settle(verdict);
+                        wait.pending -= 1;
                     }
+                    None => still.push((key, at)),
                 }
             }
             if wait.pending == 0 {
@@ -147,9 +149,10 @@ impl Waits {
     pub(crate) fn settle(&mut self, id: ProcId, verdict: Verdict, note: Option<String>) -> Vec<Action> {
         let Some(keys) = self.by_process.remove(&id) else { return Vec::new() };
         let mut complete = Vec::new();
-        for key in keys {
+        for (key, at) in keys {
             let Some(wait) = self.waits.get_mut(&key) else { continue };
-            for item in wait.items.iter_mut().filter(|i| i.pending.is_some_and(|(p, _)| p == id)) {
+            let item = wait.items.get_mut(at).filter(|i| i.pending.is_some_and(|(p, _)| p == id));
+            if let Some(item) = item {
                 item.settle(verdict);
                 if note.is_some() {
                     item.note = note.clone();
@@ -169,7 +172,7 @@ impl Waits {
             if let Some(wait) = self.take(key) {
                 for (id, _) in wait.items.iter().filter_map(|i| i.pending) {
                     if let Some(keys) = self.by_process.get_mut(&id) {
-                        keys.retain(|k| *k != key);
+                        keys.retain(|(k, _)| *k != key);
                         if keys.is_empty() {
                             self.by_process.remove(&id);
                         }
