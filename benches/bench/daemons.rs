@@ -189,6 +189,11 @@ impl Taskmaster {
         Taskmaster { child, socket, dir }
     }
 
+    /// Its configuration file.
+    pub(crate) fn config(&self) -> PathBuf {
+        self.dir.join("tm.yaml")
+    }
+
     pub(crate) fn socket(&self) -> &Path {
         &self.socket
     }

@@ -11,6 +11,7 @@ mod checks;
 mod daemons;
 mod logs;
 mod metrics;
+mod reload;
 mod scale;
 
 use daemons::{Daemon, Supervisord, Taskmaster, children, usage};
@@ -57,7 +58,7 @@ fn nix_root() -> bool {
 }
 
 /// Whether a group of scenarios runs: all by default, or those named in BENCH_ONLY
-/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,metrics,scale,status`).
+/// (`spawn,user,restart,busy,idle,log,logs,stop,alerts,attach,checks,metrics,scale,reload,status`).
 fn wanted(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g == group))
 }
@@ -264,6 +265,9 @@ fn main() {
     }
     if wanted("metrics") {
         rows.extend(metrics::rows(quick));
+    }
+    if wanted("reload") {
+        rows.extend(reload::rows(quick));
     }
     if wanted("scale") {
         rows.extend(scale::rows(quick, supervisord.as_ref()));

@@ -355,11 +355,15 @@ impl Server {
 
     /// Queues the answer to the client's request and sends what the socket takes now. Returns
     /// true when the client must be handled again next turn: its next request is due.
-    /// Sends `line` (a response, newline included) to the client.
-    pub(crate) fn reply(&mut self, registry: &Registry, token: Token, line: &[u8]) -> bool {
+    /// Sends `line` (a response, newline included) to the client: taken as the client's output
+    /// when it has nothing else queued (a status of ten thousand is megabytes, not copied).
+    pub(crate) fn reply(&mut self, registry: &Registry, token: Token, line: Vec<u8>) -> bool {
         let Some(client) = self.clients.get_mut(&token) else { return false };
         client.unanswered = false;
-        client.output.extend_from_slice(line);
+        match client.output.is_empty() {
+            true => client.output = line,
+            false => client.output.extend_from_slice(&line),
+        }
         if flush(client).is_err() || client.output.len() > BACKLOG_LIMIT {
             self.drop_client(registry, token);
             return false;

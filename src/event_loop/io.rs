@@ -168,7 +168,7 @@ impl Hands for Io {
                 self.answered = true;
             }
             Requester::Client(token) => {
-                if self.server.reply(self.poll.registry(), Token(token), &render::response_line(&reply)) {
+                if self.server.reply(self.poll.registry(), Token(token), render::response_line(&reply)) {
                     self.hot.push(Token(token));
                 }
             }

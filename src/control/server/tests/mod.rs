@@ -70,7 +70,7 @@ fn only_a_line_the_client_leaves_unfinished_counts_towards_the_timeout() {
     let t = Token(99);
     let mut events = Vec::new();
     server.ready(poll.registry(), t, t0, &mut events);
-    server.reply(poll.registry(), t, &Response::error("answered").to_line());
+    server.reply(poll.registry(), t, Response::error("answered").to_line());
     assert_eq!(server.clients[&t].partial_since, Some(t0));
     let later = t0 + Duration::from_secs(59);
     chatty.write_all(b"and\":\"version\"}\n{\"co").unwrap();
@@ -96,7 +96,7 @@ fn a_client_gets_one_request_at_a_time_in_order_and_nothing_is_lost() {
     );
     assert!(events.is_empty());
     let mut seen = first;
-    while server.reply(poll.registry(), token, &Response::error("answered").to_line()) {
+    while server.reply(poll.registry(), token, Response::error("answered").to_line()) {
         server.ready(poll.registry(), token, Instant::now(), &mut seen);
         if seen.len() == 40 {
             break;
