@@ -358,6 +358,7 @@ impl Server {
     /// Sends `line` (a response, newline included) to the client: taken as the client's output
     /// when it has nothing else queued (a status of ten thousand is megabytes, not copied).
     pub(crate) fn reply(&mut self, registry: &Registry, token: Token, line: Vec<u8>) -> bool {
+        Server::after_large(line.len());
         let Some(client) = self.clients.get_mut(&token) else { return false };
         client.unanswered = false;
         match client.output.is_empty() {
@@ -440,6 +441,13 @@ impl Server {
     fn drop_client(&mut self, registry: &Registry, token: Token) {
         if let Some(mut client) = self.clients.remove(&token) {
             let _ = registry.deregister(&mut client.stream);
+        }
+    }
+
+    /// Gives back what building a large answer took, once it is built.
+    fn after_large(line_len: usize) {
+        if line_len >= crate::sys::heap::LARGE {
+            crate::sys::heap::give_back();
         }
     }
 }

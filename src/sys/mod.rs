@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 mod clone;
+pub(crate) mod heap;
 pub(crate) mod limits;
 pub(crate) mod lookup;
 pub(crate) mod memfile;
