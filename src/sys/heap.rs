@@ -6,7 +6,7 @@
 //! them back (about 8 MiB with ten thousand processes, for some 4 ms of page faults at the next
 //! such answer).
 
-/// Answers at least this large are given back once sent.
+/// Answers at least this large are given back once built.
 pub(crate) const LARGE: usize = 1 << 20;
 
 /// Returns the heap's free memory to the system.
