@@ -317,12 +317,21 @@ fn records(processes: &[ProcessView]) -> Vec<StatusRecord> {
 }
 
 /// `status` as text: one line per process (supervisord's layout, the state coloured when
-/// `color`), then `notes` (unknown targets, warnings).
+/// `color`), then `notes` (unknown targets, warnings). Written into one string: ten thousand
+/// lines are a megabyte.
 fn status_text(records: &[StatusRecord], notes: &[String], color: bool) -> String {
     let width = name_width(records.iter().map(|r| r.name.as_str()));
-    let mut lines: Vec<String> = records.iter().map(|r| status_line(r, width, color)).collect();
-    lines.extend(notes.iter().cloned());
-    lines.join("\n")
+    let mut out = String::with_capacity(records.len() * (width + STATE_WIDTH + 32));
+    for r in records {
+        status_line(&mut out, r, width, color);
+        out.push('\n');
+    }
+    for note in notes {
+        out.push_str(note);
+        out.push('\n');
+    }
+    out.pop();
+    out
 }
 
 /// The state column's width.
@@ -333,16 +342,28 @@ fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
     names.map(str::len).max().unwrap_or(0).max(30) + 3
 }
 
-/// `web:web_00                       RUNNING   pid 1234, uptime 0:01:02`
-fn status_line(r: &StatusRecord, width: usize, color: bool) -> String {
+/// `web:web_00                       RUNNING   pid 1234, uptime 0:01:02`, appended to `out`.
+fn status_line(out: &mut String, r: &StatusRecord, width: usize, color: bool) {
+    use std::fmt::Write as _;
+    let start = out.len();
     let state = r.state.as_str();
-    let padded = format!("{state:STATE_WIDTH$}");
-    let shown = match color.then(|| color_of(r)).flatten() {
-        Some(code) => padded.replacen(state, &format!("\x1b[{code}m{state}\x1b[0m"), 1),
-        None => padded,
-    };
-    let line = format!("{:width$}{shown}{}", r.name, r.description);
-    line.trim_end().to_string()
+    let _ = write!(out, "{:width$}", r.name);
+    match color.then(|| color_of(r)).flatten() {
+        Some(code) => {
+            let _ = write!(
+                out,
+                "\x1b[{code}m{state}\x1b[0m{:pad$}",
+                "",
+                pad = STATE_WIDTH.saturating_sub(state.len())
+            );
+        }
+        None => {
+            let _ = write!(out, "{state:STATE_WIDTH$}");
+        }
+    }
+    out.push_str(&r.description);
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
 }
 
 /// RUNNING green; STARTING, STOPPING, BACKOFF yellow; FATAL and an unexpected EXITED red.
