@@ -45,20 +45,20 @@ impl Mapper<'_> {
         }
         out.line(1, &format!("{}:", scalar(&written)));
         let get = |key: &str| section.get(key);
-        let (numprocs, numprocs_said) = match get("numprocs") {
-            None => (1, Ok(None)),
-            Some(e) => match self.literal(e, name, 1).and_then(|v| int_within(&v, 0, 1000)) {
-                Ok(0) => (
-                    1,
-                    Err("supervisord starts no process of it: written as one that does not start \
-                         (autostart: false)"
-                        .to_string()),
-                ),
-                Ok(n) => (n as u32, if n == 1 { Ok(None) } else { key("numprocs", n) }),
-                Err(why) => (1, Err(format!("{why}; written as one process"))),
-            },
+        let said = get("numprocs").map(|e| self.literal(e, name, 1).and_then(|v| int_within(&v, 0, 1000)));
+        // supervisord runs no process of `numprocs = 0`: one that does not start is the nearest.
+        let none_started = matches!(said, Some(Ok(0)));
+        let (numprocs, numprocs_said) = match said {
+            None | Some(Ok(1)) => (1, Ok(None)),
+            Some(Ok(0)) => (
+                1,
+                Err("supervisord starts no process of it: written as one that does not start \
+                     (autostart: false)"
+                    .to_string()),
+            ),
+            Some(Ok(n)) => (n as u32, key("numprocs", n)),
+            Some(Err(why)) => (1, Err(format!("{why}; written as one process"))),
         };
-        let none_started = matches!(&numprocs_said, Err(why) if why.starts_with("supervisord starts no"));
         if get("command").is_none() {
             out.comment(2, "supervisord refuses a program without `command`: give it one");
             self.note(section, "no command");

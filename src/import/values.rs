@@ -9,13 +9,17 @@ use std::str::FromStr;
 pub(crate) fn int(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    let valid = !digits.is_empty()
+    let parsed = python_digits(digits, 10).then(|| t.replace('_', "").parse::<i64>().ok()).flatten();
+    parsed.ok_or_else(|| format!("`{text}` is not a whole number"))
+}
+
+/// Digits of `radix` as Python writes them: at least one, a single `_` only between two.
+fn python_digits(digits: &str, radix: u32) -> bool {
+    !digits.is_empty()
         && !digits.starts_with('_')
         && !digits.ends_with('_')
         && !digits.contains("__")
-        && digits.chars().all(|c| c.is_ascii_digit() || c == '_');
-    let parsed = valid.then(|| t.replace('_', "").parse::<i64>().ok()).flatten();
-    parsed.ok_or_else(|| format!("`{text}` is not a whole number"))
+        && digits.chars().all(|c| c.is_digit(radix) || c == '_')
 }
 
 /// An `int` from `low` to `high`, and why not.
@@ -58,12 +62,8 @@ pub(crate) fn byte_size(text: &str) -> Result<String, String> {
 pub(crate) fn octal(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
-    let valid = !digits.is_empty()
-        && !digits.starts_with('_')
-        && !digits.ends_with('_')
-        && !digits.contains("__")
-        && digits.chars().all(|c| ('0'..='7').contains(&c) || c == '_');
-    let parsed = valid.then(|| u32::from_str_radix(&digits.replace('_', ""), 8).ok()).flatten();
+    let parsed =
+        python_digits(digits, 8).then(|| u32::from_str_radix(&digits.replace('_', ""), 8).ok()).flatten();
     parsed.ok_or_else(|| format!("`{text}` is not an octal number"))
 }
 
