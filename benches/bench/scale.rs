@@ -10,8 +10,8 @@
 //!   says all RUNNING.
 //! - The physical limits here: std's `Command` (posix_spawn) starting 10 000 `sleep` in a loop,
 //!   output to /dev/null, no supervisor; then SIGTERM to each and a wait for each.
-//! - Restart after kill -9 with 10 000 running: as the 1-process row (`kill_one_and_time`),
-//!   whose polling reads a /proc list of 10 000 pids each time (its resolution).
+//! - Restart after kill -9 with 10 000 running: as the 1-process row (`kill_one_and_time`,
+//!   which watches the pid counter for the new child, not the daemon's list of children).
 //! - Lines: 100 programs each writing 100-byte lines, one write per line, into its own file;
 //!   the daemon's CPU per million lines captured, for both daemons.
 

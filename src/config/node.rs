@@ -251,6 +251,21 @@ pub(crate) fn scalar_texts(text: &str, patterns: &[&[Option<&str>]]) -> Vec<(Vec
     found
 }
 
+/// Whether a scalar YAML typed (a number or a boolean) is at one of `patterns`' paths in the
+/// tree: the values whose text `scalar_texts` would give that the tree does not.
+pub(crate) fn typed_scalar_at(root: &Node, patterns: &[&[Option<&str>]]) -> bool {
+    fn walk(node: &Node, pattern: &[Option<&str>]) -> bool {
+        match (pattern.split_first(), node) {
+            (None, node) => matches!(node, Node::Bool(_) | Node::Int(_) | Node::Float(_)),
+            (Some((want, rest)), Node::Map(pairs)) => {
+                pairs.iter().any(|(key, value)| want.is_none_or(|w| w == key) && walk(value, rest))
+            }
+            (Some(_), _) => false,
+        }
+    }
+    patterns.iter().any(|pattern| walk(root, pattern))
+}
+
 struct Texts<'a, 'p> {
     patterns: &'a [&'a [Option<&'p str>]],
     prefix: Vec<String>,
@@ -449,6 +464,20 @@ programs:
             got,
             [("programs.web.umask".to_string(), "0o22"), ("programs.nginx.umask".to_string(), "022")]
         );
+    }
+
+    #[test]
+    fn typed_scalars_are_found_where_the_patterns_lead() {
+        let umask: &[&[Option<&str>]] = &[&[Some("programs"), None, Some("umask")]];
+        let env: &[&[Option<&str>]] = &[&[Some("programs"), None, Some("env"), None]];
+        assert!(typed_scalar_at(&parse(DOC).unwrap(), umask), "web's umask 0o22 is a number");
+        let strings = parse("programs:\n  a: {umask: '022', env: {A: x, B: ~}}\n").unwrap();
+        assert!(!typed_scalar_at(&strings, umask));
+        assert!(!typed_scalar_at(&strings, env));
+        let numbers = parse("programs:\n  a: {cmd: x}\n  b: {env: {A: x, PORT: 8080}}\n").unwrap();
+        assert!(typed_scalar_at(&numbers, env));
+        assert!(!typed_scalar_at(&numbers, umask));
+        assert!(!typed_scalar_at(&parse("programs: [1]\n").unwrap(), umask));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::raw::*;
 use super::spec::{Config, DaemonSpec, DetachKey, LogLevel, ProgramSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// The pairs of a YAML mapping.
 type Pairs<'n> = &'n [(String, Node)];
@@ -93,7 +94,7 @@ const MAX_REREAD: usize = 16 * 1024 * 1024;
 pub(crate) fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
-    let mut v = Validator::new(text, file, ctx);
+    let mut v = Validator::new(text, &root, file, ctx);
     let config = v.config(&root);
     v.finish(config)
 }
@@ -103,7 +104,7 @@ pub(crate) fn validate(text: &str, file: &str, ctx: &Context) -> Result<Config, 
 pub(crate) fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<DaemonSpec, ConfigError> {
     let root =
         node::parse(text).map_err(|(message, position)| ConfigError::whole(file, message, position))?;
-    let mut v = Validator::new(text, file, ctx);
+    let mut v = Validator::new(text, &root, file, ctx);
     // What the daemon includes is not the client's business, nor variables set only for it.
     v.daemon_only = true;
     let section = match &root {
@@ -115,7 +116,7 @@ pub(crate) fn validate_daemon(text: &str, file: &str, ctx: &Context) -> Result<D
 }
 
 impl<'c> Validator<'c> {
-    fn new(text: &str, file: &str, ctx: &'c Context) -> Validator<'c> {
+    fn new(text: &str, root: &Node, file: &str, ctx: &'c Context) -> Validator<'c> {
         let mut v = Validator {
             ctx,
             sources: Vec::new(),
@@ -127,26 +128,25 @@ impl<'c> Validator<'c> {
             includes: Vec::new(),
             daemon_only: false,
         };
-        v.add_source(file, text, ctx.config_dir.clone());
+        v.add_source(file, text, ctx.config_dir.clone(), Some(root));
         v
     }
 
-    /// Takes in one more file (the main one first); its number, for `Here::file`.
-    fn add_source(&mut self, shown: &str, text: &str, dir: PathBuf) -> usize {
+    /// Takes in one more file (the main one first), parsed as `root`; its number, for
+    /// `Here::file`.
+    fn add_source(&mut self, shown: &str, text: &str, dir: PathBuf, root: Option<&Node>) -> usize {
         let file = self.sources.len();
-        let texts = node::scalar_texts(
-            text,
-            &[
-                &[Some("programs"), None, Some("umask")],
-                &[Some("programs"), None, Some("env"), None],
-                &[Some("taskmaster"), Some("socket_mode")],
-            ],
-        );
-        // Indexed, so that looking up thousands of `env` values stays linear; the first of a
-        // duplicated path is the one kept, as the tree's walk meets it first.
-        self.texts.reserve(texts.len());
-        for (path, text) in texts {
-            self.texts.entry((file, path)).or_insert(text);
+        // The second pass over the text is taken only when one of those values is a number or a
+        // boolean to YAML: a string's text is the string, and most files have none (a reload of
+        // a thousand programs spent a fifth of its time on it).
+        if root.is_some_and(|root| node::typed_scalar_at(root, AS_WRITTEN)) {
+            let texts = node::scalar_texts(text, AS_WRITTEN);
+            // Indexed, so that looking up thousands of `env` values stays linear; the first of a
+            // duplicated path is the one kept, as the tree's walk meets it first.
+            self.texts.reserve(texts.len());
+            for (path, text) in texts {
+                self.texts.entry((file, path)).or_insert(text);
+            }
         }
         self.sources.push(Source { shown: shown.to_string(), text: text.to_string(), dir });
         file
@@ -182,6 +182,13 @@ impl<'c> Validator<'c> {
     }
 }
 
+/// The values read as they were written, not as YAML typed them (see `node::scalar_texts`).
+const AS_WRITTEN: &[&[Option<&str>]] = &[
+    &[Some("programs"), None, Some("umask")],
+    &[Some("programs"), None, Some("env"), None],
+    &[Some("taskmaster"), Some("socket_mode")],
+];
+
 /// The number of the main file among the sources; included files follow.
 const MAIN: usize = 0;
 
@@ -213,32 +220,55 @@ struct Validator<'c> {
 }
 
 /// Where the validator is: the file, the document path and how a problem there is introduced.
+/// Cheap to copy and to extend: every key read makes one, and only a problem reads it.
 #[derive(Clone)]
 struct Here {
     file: usize,
-    path: Vec<Seg>,
-    section: String,
+    path: Trail,
+    section: Rc<str>,
 }
 
 impl Here {
     /// The top of file number `file`.
     fn top(file: usize) -> Here {
-        Here { file, path: Vec::new(), section: String::new() }
+        Here { file, path: Trail(None), section: "".into() }
     }
 
     fn key(&self, name: &str, nth: usize) -> Here {
-        let mut path = self.path.clone();
-        path.push(Seg { name: name.to_string(), nth });
-        Here { file: self.file, path, section: self.section.clone() }
+        let step = Step { up: self.path.clone(), seg: Seg { name: name.to_string(), nth } };
+        Here { file: self.file, path: Trail(Some(Rc::new(step))), section: self.section.clone() }
+    }
+}
+
+/// A document path shared with the paths it extends: each step holds the one above it.
+#[derive(Clone)]
+struct Trail(Option<Rc<Step>>);
+
+struct Step {
+    up: Trail,
+    seg: Seg,
+}
+
+impl Trail {
+    /// The path from the top.
+    fn segs(&self) -> Vec<Seg> {
+        let mut segs = Vec::new();
+        let mut at = &self.0;
+        while let Some(step) = at {
+            segs.push(step.seg.clone());
+            at = &step.up.0;
+        }
+        segs.reverse();
+        segs
     }
 }
 
 impl Validator<'_> {
     fn problem(&mut self, at: &Here, key: Option<&str>, message: String) {
         self.problems.push(Problem {
-            path: at.path.clone(),
+            path: at.path.segs(),
             position: None,
-            section: at.section.clone(),
+            section: at.section.to_string(),
             key: key.map(str::to_string),
             message,
             file: (at.file != MAIN).then(|| self.sources[at.file].shown.clone()),
@@ -247,6 +277,9 @@ impl Validator<'_> {
 
     /// The scalar at `path` of the file `at` is in, as written.
     fn text_at(&self, at: &Here, path: &[&str]) -> Option<&str> {
+        if self.texts.is_empty() {
+            return None;
+        }
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         self.texts.get(&(at.file, path)).map(String::as_str)
     }
@@ -369,7 +402,7 @@ impl Validator<'_> {
     }
 
     fn daemon(&mut self, at: &Here, node: &Node) -> Option<DaemonSpec> {
-        let at = Here { section: "taskmaster".to_string(), ..at.clone() };
+        let at = Here { section: "taskmaster".into(), ..at.clone() };
         let empty = Vec::new();
         let pairs = match node {
             Node::Map(pairs) => pairs,
@@ -502,7 +535,11 @@ impl Validator<'_> {
             pairs.iter().map(move |(name, body)| {
                 let nth = seen.entry(name).or_default();
                 *nth += 1;
-                (Here { section: format!("program '{name}'"), ..section.key(name, *nth - 1) }, name, body)
+                (
+                    Here { section: format!("program '{name}'").into(), ..section.key(name, *nth - 1) },
+                    name,
+                    body,
+                )
             })
         });
         let mut names = Vec::new();

@@ -90,6 +90,10 @@ fn supervisord_syntax(value: &str) -> Option<(String, String)> {
 /// `rlimits` this taskmaster could not give: above its hard limit without root (the file is
 /// refused when run so), or without CAP_SYS_RESOURCE as root (the start fails).
 fn rlimit_hints(spec: &ProgramSpec) -> Vec<(&'static str, String)> {
+    if spec.rlimits.is_empty() {
+        // Without a look at /proc for each of a thousand programs.
+        return Vec::new();
+    }
     let root = nix::unistd::geteuid().is_root();
     let may_raise = root && crate::sys::limits::may_raise_hard_limits();
     spec.rlimits

@@ -7,12 +7,14 @@
 
 mod hints;
 
+use crate::config::accounts::RunAs;
 use crate::config::node::{self, Node, Position, Seg};
 use crate::config::{Config, ProgramSpec};
+use crate::sys::spawn::SpawnError;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One thing that would go wrong here: where it is written, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,8 @@ pub(crate) fn warnings(config: &Config, text: &str) -> Vec<Warning> {
         texts.iter().filter_map(|(file, text)| Some((*file, node::parse(text).ok()?))).collect();
     let mut found: Vec<Warning> = root_warnings(config);
     found.extend(alerts_warnings(config));
-    found.extend(config.programs.values().flat_map(program_warnings));
+    let mut lookups = Lookups::default();
+    found.extend(config.programs.values().flat_map(|p| program_warnings(p, &mut lookups)));
     found.extend(config.programs.values().flat_map(|p| {
         let written = roots.get(&p.origin.as_deref()).and_then(|root| hints::written_cmd(root, &p.name));
         hints::program_hints(p, written).into_iter().map(|(key, message)| about(p, key, message))
@@ -142,13 +145,34 @@ fn about(spec: &ProgramSpec, key: &'static str, message: String) -> Warning {
     Warning { program: Some(spec.name.clone()), key, message, position: None, file: None }
 }
 
-fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
+/// Commands looked for once each: a thousand programs that run `sleep` walk PATH once.
+#[derive(Default)]
+struct Lookups(HashMap<LookupKey, Result<PathBuf, SpawnError>>);
+
+/// A command, the PATH it is looked for in, and the user (and groups) who must run it.
+type LookupKey = (String, Option<OsString>, Option<(u32, u32, Vec<u32>)>);
+
+impl Lookups {
+    fn resolve(
+        &mut self,
+        program: &str,
+        path_var: Option<&OsStr>,
+        who: Option<&RunAs>,
+    ) -> Result<PathBuf, SpawnError> {
+        let key = (
+            program.to_string(),
+            path_var.map(OsString::from),
+            who.map(|w| (w.uid, w.gid, w.groups.clone())),
+        );
+        self.0.entry(key).or_insert_with(|| crate::sys::lookup::resolve(program, path_var, who)).clone()
+    }
+}
+
+fn program_warnings(spec: &ProgramSpec, lookups: &mut Lookups) -> Vec<Warning> {
     let warn = |key: &'static str, message: String| about(spec, key, message);
     let mut found = Vec::new();
     let path_var = spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
-    if let Err(why) =
-        crate::sys::lookup::resolve(spec.cmd.program(), path_var.as_deref(), spec.run_as.as_ref())
-    {
+    if let Err(why) = lookups.resolve(spec.cmd.program(), path_var.as_deref(), spec.run_as.as_ref()) {
         found.push(warn("cmd", why.to_string()));
     } else if spec.per_process.as_ref().is_some_and(|h| h.cmd.is_some()) {
         // Each process's own command, where it names the process: the first not found.
@@ -156,9 +180,7 @@ fn program_warnings(spec: &ProgramSpec) -> Vec<Warning> {
         let missing = (1..spec.numprocs).find_map(|n| {
             let own = spec.for_process(n)?;
             let path_var = own.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
-            let why =
-                crate::sys::lookup::resolve(own.cmd.program(), path_var.as_deref(), own.run_as.as_ref())
-                    .err()?;
+            let why = lookups.resolve(own.cmd.program(), path_var.as_deref(), own.run_as.as_ref()).err()?;
             Some(format!("{why} (for {}; each process has its own)", names[n as usize]))
         });
         found.extend(missing.map(|message| warn("cmd", message)));

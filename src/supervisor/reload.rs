@@ -94,7 +94,8 @@ impl Supervisor {
         let mut plan = diff::plan(&self.config, &config);
         let starts = self.brought_up(&plan, &config);
         plan.started = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.name.clone()).collect();
-        self.order_plan(&mut plan, &config, &starts);
+        let new_ranks = Ranks::of(&config.programs);
+        self.order_plan(&mut plan, &config, &starts, &new_ranks);
         if dry_run {
             reply(self, ReloadOutcome::DryRun(Box::new(plan)));
             return;
@@ -106,7 +107,7 @@ impl Supervisor {
         // Every stop and start of the reload is one batch, in order (taskmaster(1), ORDER AND
         // HEALTH); what a start depends on and is down starts too.
         let mut moves = Vec::new();
-        self.retired_ranks = std::mem::replace(&mut self.ranks, Ranks::of(&config.programs));
+        self.retired_ranks = std::mem::replace(&mut self.ranks, new_ranks);
         self.apply(&plan, &config, &mut moves);
         // A probe added or removed in place begins or ends now.
         for name in &plan.updated {
@@ -145,15 +146,14 @@ impl Supervisor {
 
     /// The order the plan stops and starts programs in, as `--dry-run` shows it: what stops
     /// (removed, restarted, scaled down) by the order in force, what starts by the new one.
-    fn order_plan(&self, plan: &mut Plan, config: &Config, starts: &[ProcId]) {
+    fn order_plan(&self, plan: &mut Plan, config: &Config, starts: &[ProcId], new_ranks: &Ranks) {
         let scaled_down = plan.scaled.iter().filter(|s| s.to < s.from).map(|s| s.program.clone());
         let stops: Vec<String> =
             plan.removed.iter().chain(&plan.restarted).cloned().chain(scaled_down).collect();
         // As the queue orders them: a removed program by the order it ran under, a kept one by
         // the new.
-        let new_ranks = Ranks::of(&config.programs);
         let kept = |name: &str| config.programs.contains_key(name);
-        plan.stop_order = Ranks::stop_order_across(&self.ranks, &new_ranks, &stops, &kept);
+        plan.stop_order = Ranks::stop_order_across(&self.ranks, new_ranks, &stops, &kept);
         let added = plan.added.iter().filter(|n| config.programs[*n].autostart).cloned();
         let scaled_up = plan.scaled.iter().filter(|s| s.to > s.from).map(|s| s.program.clone());
         let brought = starts.iter().filter_map(|id| self.procs.get(id)).map(|p| p.program.clone());

@@ -143,7 +143,7 @@ impl Validator<'_> {
     fn block<'n>(&mut self, at: &Here, key: &str, node: &'n Node, known: &[&str]) -> Option<Entries<'n>> {
         match node {
             Node::Map(pairs) => {
-                let inside = Here { section: format!("{}: {key}", at.section), ..at.clone() };
+                let inside = Here { section: format!("{}: {key}", at.section).into(), ..at.clone() };
                 Some(self.entries(&inside, pairs, known))
             }
             other => {

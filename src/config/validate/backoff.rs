@@ -17,7 +17,7 @@ impl Validator<'_> {
             return Some(Backoff::default());
         };
         // Its keys' problems say whose they are: `program 'web': backoff: base: ...`.
-        let at = Here { section: format!("{}: backoff", at.section), ..at };
+        let at = Here { section: format!("{}: backoff", at.section).into(), ..at };
         let inner = self.entries(&at, pairs, BACKOFF_KEYS);
         let defaults = Backoff::default();
         let base = self.key(&inner, "base", positive, defaults.base);

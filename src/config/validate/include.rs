@@ -73,8 +73,9 @@ impl Validator<'_> {
                 match super::super::read_small_file(&path, MAX_INCLUDED) {
                     Ok(text) => {
                         let dir = path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-                        let file = self.add_source(&shown, &text, dir);
-                        match node::parse(&text) {
+                        let parsed = node::parse(&text);
+                        let file = self.add_source(&shown, &text, dir, parsed.as_ref().ok());
+                        match parsed {
                             Ok(root) => roots.push((file, root)),
                             Err((message, position)) => {
                                 self.problem(&Here::top(file), None, message);
@@ -160,7 +161,7 @@ impl Validator<'_> {
     /// `FILE:LINE:COLUMN` of `at`, for a message that points at a second place.
     pub(super) fn locate(&self, at: &Here) -> String {
         let source = &self.sources[at.file];
-        match node::locate(&source.text, &at.path) {
+        match node::locate(&source.text, &at.path.segs()) {
             Some(p) => format!("{}:{}:{}", source.shown, p.line, p.column),
             None => source.shown.clone(),
         }

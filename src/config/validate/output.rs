@@ -127,7 +127,11 @@ impl Validator<'_> {
                         who(*theirs)
                     );
                     let here = self.place(at, name).key(key, 0);
-                    self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
+                    self.problem(
+                        &Here { section: format!("program '{name}'").into(), ..here },
+                        Some(key),
+                        msg,
+                    );
                     continue;
                 }
                 Some(_) => {}
@@ -153,7 +157,7 @@ impl Validator<'_> {
                         file.backups
                     );
                     let here = self.place(at, name).key(key, 0);
-                    let here = Here { section: format!("program '{name}'"), ..here };
+                    let here = Here { section: format!("program '{name}'").into(), ..here };
                     self.problem(&here, Some(key), msg);
                 }
                 Some(_) => {}
@@ -184,7 +188,11 @@ impl Validator<'_> {
                         logfile.display()
                     );
                     let here = self.place(at, name).key(key, 0);
-                    self.problem(&Here { section: format!("program '{name}'"), ..here }, Some(key), msg);
+                    self.problem(
+                        &Here { section: format!("program '{name}'").into(), ..here },
+                        Some(key),
+                        msg,
+                    );
                 }
             }
         }
