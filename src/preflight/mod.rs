@@ -302,6 +302,27 @@ mod tests {
     }
 
     #[test]
+    fn a_command_looked_up_once_is_said_for_every_program_and_path_it_fails_in() {
+        let ctx = Context::for_tests("/tmp");
+        let text = "programs:\n  a: {cmd: nosuch_cmd_xyz}\n  b: {cmd: nosuch_cmd_xyz}\n  \
+                    c: {cmd: sh -c true, env: {PATH: /nonexistent}}\n  d: {cmd: sh -c true}\n";
+        let config = validate(text, "t.yaml", &ctx).expect("valid");
+        let said: Vec<String> = warnings(&config, text)
+            .iter()
+            .map(|w| format!("{} {}", w.program.as_deref().unwrap_or("-"), w.message))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "a can't find command 'nosuch_cmd_xyz'",
+                "b can't find command 'nosuch_cmd_xyz'",
+                "c can't find command 'sh'",
+            ],
+            "the PATH a program sets is its own lookup"
+        );
+    }
+
+    #[test]
     fn slips_a_supervisord_user_makes_are_pointed_out() {
         let ctx = Context::for_tests("/tmp");
         let text = "programs:\n  a:\n    cmd: \"sh -c 'echo $$; echo $$$$'\"\n  \

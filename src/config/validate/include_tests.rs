@@ -194,3 +194,18 @@ fn a_file_name_with_a_newline_stays_in_its_comment() {
     let again = validate(&shown, "again.yaml", &Context::for_tests("/elsewhere")).expect("reads back");
     assert_eq!(again.programs.keys().collect::<Vec<_>>(), ["a", "b"], "{shown}");
 }
+
+#[test]
+fn values_kept_as_written_are_read_so_in_included_files_too() {
+    // The text of a umask or an env value is read again only in a file where YAML typed one:
+    // the main file has none here, the included one has both.
+    let s = Scratch::new("written");
+    s.write("conf.d/b.yaml", "programs:\n  b: {cmd: b, umask: 0o27, env: {RATIO: 1.10, ON: yes, N: 0x1F}}\n");
+    let config = s.load(MAIN).unwrap_or_else(|e| panic!("{e}"));
+    let b = &config.programs["b"];
+    assert_eq!(b.umask, Some(crate::config::spec::Mode(0o27)));
+    let env = |k: &str| b.env.get(k).cloned();
+    assert_eq!(env("RATIO").as_deref(), Some("1.10"));
+    assert_eq!(env("ON").as_deref(), Some("yes"));
+    assert_eq!(env("N").as_deref(), Some("0x1F"));
+}
