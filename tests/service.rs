@@ -129,6 +129,7 @@ const STUBBORN: &str = "  stubborn:\n    cmd: sh -c 'trap \"\" TERM; while :; do
 fn a_shutdown_that_must_kill_exits_3() {
     let mut d = Daemon::start(STUBBORN);
     d.wait_state("stubborn", "RUNNING");
+    wait_ignoring_term(d.pid_of("stubborn").expect("its pid"));
     d.signal(Signal::SIGTERM);
     assert_eq!(d.wait_exit(), Some(3));
     assert!(
@@ -136,6 +137,17 @@ fn a_shutdown_that_must_kill_exits_3() {
         "{}",
         d.log()
     );
+}
+
+/// Waits until `pid` ignores SIGTERM: its shell's `trap` has run (RUNNING comes at the spawn,
+/// with `starttime: 0`), so a SIGTERM now cannot end it.
+fn wait_ignoring_term(pid: i32) {
+    wait_until("the program's trap", || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?.trim();
+        let bit = 1u64 << (Signal::SIGTERM as i32 - 1);
+        (u64::from_str_radix(mask, 16).ok()? & bit != 0).then_some(())
+    });
 }
 
 /// taskmaster's pid as its parent's namespace sees it: unshare's only child.
@@ -184,6 +196,11 @@ fn as_pid_1_it_reaps_every_orphan_and_shuts_down_cleanly_on_sigterm() {
 fn as_pid_1_a_shutdown_that_was_not_clean_says_so_in_its_status() {
     let (mut d, inner) = as_init(STUBBORN);
     d.wait_state("stubborn", "RUNNING");
+    let stubborn = wait_until("stubborn seen from outside", || {
+        let children = std::fs::read_to_string(format!("/proc/{inner}/task/{inner}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    });
+    wait_ignoring_term(stubborn);
     kill(Pid::from_raw(inner), Signal::SIGTERM).expect("SIGTERM to PID 1");
     assert_eq!(d.wait_exit(), Some(3));
 }
