@@ -264,7 +264,7 @@ fn a_thousand_processes_and_thousands_of_kill_restart_cycles() {
             kill(Pid::from_raw(*pid), Signal::SIGKILL).expect("kill");
         }
         // The quick deaths wait for the crash-loop delay; a manual start skips it.
-        d.call("start", &["all"]);
+        d.call_within("start", &["all"], patience);
         let old = pids.clone();
         pids = wait_longer("all replaced", patience, || {
             running(&d).filter(|now| now.iter().zip(&old).all(|(a, b)| a != b))

@@ -215,9 +215,14 @@ impl Daemon {
 
     /// A command's whole answer, through the protocol.
     pub fn call(&self, command: &str, args: &[&str]) -> Value {
+        self.call_within(command, args, PATIENCE)
+    }
+
+    /// `call`, for an answer that may take longer than `PATIENCE` (thousands of processes).
+    pub fn call_within(&self, command: &str, args: &[&str], patience: Duration) -> Value {
         let mut stream = UnixStream::connect(self.socket()).expect("connect");
         // A taskmaster that hangs fails the test instead of hanging it.
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        stream.set_read_timeout(Some(patience)).expect("timeout");
         let request = serde_json::json!({"command": command, "args": args});
         writeln!(stream, "{request}").expect("send");
         let mut line = String::new();
