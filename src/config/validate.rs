@@ -141,11 +141,11 @@ impl<'c> Validator<'c> {
         // a thousand programs spent a fifth of its time on it).
         if root.is_some_and(|root| node::typed_scalar_at(root, AS_WRITTEN)) {
             let texts = node::scalar_texts(text, AS_WRITTEN);
-            // Indexed, so that looking up thousands of `env` values stays linear; the first of a
-            // duplicated path is the one kept, as the tree's walk meets it first.
+            // Indexed, so that looking up thousands of `env` values stays linear; a path written
+            // twice keeps each text, in file order, as the tree's walk meets them.
             self.texts.reserve(texts.len());
             for (path, text) in texts {
-                self.texts.entry((file, path)).or_insert(text);
+                self.texts.entry((file, path)).or_default().push(text);
             }
         }
         self.sources.push(Source { shown: shown.to_string(), text: text.to_string(), dir });
@@ -205,7 +205,7 @@ struct Validator<'c> {
     ctx: &'c Context,
     sources: Vec<Source>,
     /// Scalars as written, by file and path (see `node::scalar_texts`).
-    texts: HashMap<(usize, Vec<String>), String>,
+    texts: HashMap<(usize, Vec<String>), Vec<String>>,
     problems: Vec<Problem>,
     /// The user taskmaster runs as once started: its own, or `taskmaster: user:`.
     daemon_uid: u32,
@@ -275,13 +275,13 @@ impl Validator<'_> {
         });
     }
 
-    /// The scalar at `path` of the file `at` is in, as written.
-    fn text_at(&self, at: &Here, path: &[&str]) -> Option<&str> {
+    /// The scalar at the `nth` `path` of the file `at` is in (from 0), as written.
+    fn text_at(&self, at: &Here, path: &[&str], nth: usize) -> Option<&str> {
         if self.texts.is_empty() {
             return None;
         }
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-        self.texts.get(&(at.file, path)).map(String::as_str)
+        self.texts.get(&(at.file, path))?.get(nth).map(String::as_str)
     }
 
     /// Where program `name` is defined; `programs`'s own place for one never read.
@@ -432,7 +432,7 @@ impl Validator<'_> {
         let rotation = self.main_log_rotation(&e);
         let loglevel = self.key(&e, "loglevel", read_loglevel, LogLevel::Info);
         let socket = self.key(&e, "socket", path, self.ctx.default_socket());
-        let mode_text = self.text_at(&at, &["taskmaster", "socket_mode"]).map(str::to_string);
+        let mode_text = self.text_at(&at, &["taskmaster", "socket_mode"], 0).map(str::to_string);
         let socket_mode =
             self.key(&e, "socket_mode", |n| read_octal(n, mode_text.as_deref()), DEFAULT_SOCKET_MODE);
         let history_default = resolve_path(DEFAULT_HISTORY, &dir, home.as_deref()).ok();

@@ -149,8 +149,9 @@ fn about(spec: &ProgramSpec, key: &'static str, message: String) -> Warning {
 #[derive(Default)]
 struct Lookups(HashMap<LookupKey, Result<PathBuf, SpawnError>>);
 
-/// A command, the PATH it is looked for in, and the user (and groups) who must run it.
-type LookupKey = (String, Option<OsString>, Option<(u32, u32, Vec<u32>)>);
+/// A command, the PATH it is looked for in, and the user who must run it (named as the
+/// warning names them, with the ids and groups that decide).
+type LookupKey = (String, Option<OsString>, Option<(String, u32, u32, Vec<u32>)>);
 
 impl Lookups {
     fn resolve(
@@ -162,7 +163,7 @@ impl Lookups {
         let key = (
             program.to_string(),
             path_var.map(OsString::from),
-            who.map(|w| (w.uid, w.gid, w.groups.clone())),
+            who.map(|w| (w.user.clone(), w.uid, w.gid, w.groups.clone())),
         );
         self.0.entry(key).or_insert_with(|| crate::sys::lookup::resolve(program, path_var, who)).clone()
     }
@@ -320,6 +321,36 @@ mod tests {
             ],
             "the PATH a program sets is its own lookup"
         );
+    }
+
+    #[test]
+    fn a_lookup_is_remembered_per_user_name_as_the_warning_names_them() {
+        let mut lookups = Lookups::default();
+        let dir = std::env::temp_dir().join(format!("tm-lookup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let tool = dir.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+        // Runnable by its owner only: nobody else may.
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let owner = nix::unistd::geteuid().as_raw();
+        let other = |user: &str| RunAs {
+            user: user.to_string(),
+            uid: owner + 1,
+            group: user.to_string(),
+            gid: owner + 1,
+            groups: vec![owner + 1],
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+        };
+        let program = tool.to_str().expect("utf-8");
+        let first = lookups.resolve(program, None, Some(&other("nobody")));
+        let second = lookups.resolve(program, None, Some(&other("nobody2")));
+        let _ = std::fs::remove_dir_all(&dir);
+        if !nix::unistd::geteuid().is_root() {
+            return; // The user matters only to a root taskmaster.
+        }
+        assert!(first.expect_err("not runnable by another").to_string().contains("'nobody'"));
+        assert!(second.expect_err("not runnable by another").to_string().contains("'nobody2'"));
     }
 
     #[test]

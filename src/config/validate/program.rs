@@ -71,7 +71,7 @@ impl Validator<'_> {
                 None
             }
         };
-        let umask_text = self.text_at(at, &["programs", name, "umask"]).map(str::to_string);
+        let umask_text = self.text_at(at, &["programs", name, "umask"], 0).map(str::to_string);
         let umask = self.key(
             &e,
             "umask",
@@ -191,8 +191,10 @@ impl Validator<'_> {
         let mut complete = true;
         let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
         for (i, (name, value)) in pairs.iter().enumerate() {
-            let here = at.key(name, 0);
-            let text = self.text_at(at, &["programs", program, "env", name]).map(str::to_string);
+            // A name written twice is said at its second place, read with its own text.
+            let nth = names[..i].iter().filter(|n| **n == name).count();
+            let here = at.key(name, nth);
+            let text = self.text_at(at, &["programs", program, "env", name], nth).map(str::to_string);
             let checked = check_env_name(name).and_then(|()| read_env_value(value, text.as_deref()));
             match checked {
                 Ok(_) if env.contains_key(name) => {

@@ -457,3 +457,22 @@ fn env_file_sets_what_env_does_not() {
     assert_error(&text, &["env_file", "web.env", "o such file"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_env_name_written_twice_is_said_at_its_second_place_with_its_own_value() {
+    // The same whatever else the file holds: a YAML number elsewhere (the umask) makes the
+    // values be read as written, and each copy is still read from its own text.
+    for umask in ["", "    umask: 0o22\n"] {
+        let twice = format!("programs:\n  a:\n    cmd: a\n{umask}    env:\n      A: x\n      A: 1.10\n");
+        let line = if umask.is_empty() { 6 } else { 7 };
+        let said = errors(&twice);
+        assert_eq!(said.len(), 1, "{said:#?}");
+        assert!(said[0].contains(&format!("t.yaml:{line}:7:")), "{said:#?}");
+        assert!(said[0].contains("`A` is set twice"), "{said:#?}");
+        let nul = format!("programs:\n  a:\n    cmd: a\n{umask}    env:\n      A: x\n      A: \"a\\0b\"\n");
+        let said = errors(&nul);
+        assert_eq!(said.len(), 1, "{said:#?}");
+        assert!(said[0].contains(&format!("t.yaml:{line}:7:")), "{said:#?}");
+        assert!(said[0].contains("cannot contain a NUL byte"), "{said:#?}");
+    }
+}
