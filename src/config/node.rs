@@ -93,8 +93,16 @@ pub(crate) fn too_deep(text: &str) -> Option<Position> {
     None
 }
 
+/// The text without the byte order mark an editor may put first: editors do not count it in
+/// a column, and the YAML parser took a file that opens with it and a flow mapping for two
+/// documents.
+pub(crate) fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Parses the whole text into a tree. A syntax error comes back with its position.
 pub(crate) fn parse(text: &str) -> Result<Node, (String, Option<Position>)> {
+    let text = without_bom(text);
     if let Some(at) = too_deep(text) {
         return Err((format!("nested more than {MAX_DEPTH} levels deep"), Some(at)));
     }
@@ -126,7 +134,7 @@ pub(crate) fn locate(text: &str, path: &[Seg]) -> Option<Position> {
 const FOUND: &str = "\u{1}taskmaster-locator\u{1}";
 
 fn locate_exact(text: &str, path: &[Seg]) -> Option<Position> {
-    match (Walk { path }).deserialize(serde_yaml::Deserializer::from_str(text)) {
+    match (Walk { path }).deserialize(serde_yaml::Deserializer::from_str(without_bom(text))) {
         Err(e) if e.to_string().contains(FOUND) => {
             e.location().map(|l| Position { line: l.line(), column: l.column() })
         }
@@ -247,7 +255,7 @@ impl<'de> Visitor<'de> for KeyProbe<'_> {
 pub(crate) fn scalar_texts(text: &str, patterns: &[&[Option<&str>]]) -> Vec<(Vec<String>, String)> {
     let mut found = Vec::new();
     let seed = Texts { patterns, prefix: Vec::new(), found: &mut found };
-    let _ = seed.deserialize(serde_yaml::Deserializer::from_str(text));
+    let _ = seed.deserialize(serde_yaml::Deserializer::from_str(without_bom(text)));
     found
 }
 
@@ -478,6 +486,19 @@ programs:
         assert!(typed_scalar_at(&numbers, env));
         assert!(!typed_scalar_at(&numbers, umask));
         assert!(!typed_scalar_at(&parse("programs: [1]\n").unwrap(), umask));
+    }
+
+    #[test]
+    fn a_byte_order_mark_first_is_not_part_of_the_document() {
+        let text = "\u{feff}taskmaster: {logfile: x.log}\nprograms:\n  web: {umask: 0o22}\n";
+        let Node::Map(top) = parse(text).expect("one document") else { panic!("not a map") };
+        assert_eq!(top.len(), 2);
+        assert_eq!(locate(text, &[Seg::key("taskmaster"), Seg::key("logfile")]), at(1, 14));
+        let texts = scalar_texts(text, &[&[Some("programs"), None, Some("umask")]]);
+        assert_eq!(
+            texts,
+            [(vec!["programs".to_string(), "web".to_string(), "umask".to_string()], "0o22".to_string())]
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Validator<'_> {
 /// Reads the file: one `KEY=VALUE` a line, `#` comments and blank lines skipped, an optional
 /// `export ` before the key, the value's surrounding quotes (`"..."` or `'...'`) taken off.
 fn load(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    parse(&super::super::read_small_file(path, MAX_ENV_FILE)?)
+    parse(crate::config::node::without_bom(&super::super::read_small_file(path, MAX_ENV_FILE)?))
 }
 
 pub(super) fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {

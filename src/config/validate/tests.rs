@@ -451,6 +451,9 @@ fn env_file_sets_what_env_does_not() {
         shown.contains("PORT: '8080'") && !shown.contains("db.local"),
         "the file's values stay in it: {shown}"
     );
+    // A byte order mark first (an editor on Windows) is not part of the first name.
+    std::fs::write(&file, "\u{feff}DB=db.bom\n").expect("write");
+    assert_eq!(one(&text).env["DB"], "db.bom");
     std::fs::write(&file, "DB=db.local\noops\n").expect("write");
     assert_error(&text, &["t.yaml:4:", "env_file", "web.env: line 2: expected KEY=VALUE"]);
     std::fs::remove_file(&file).expect("remove");
